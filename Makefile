@@ -1,0 +1,40 @@
+# ticketrush — the two commands a user needs on a fresh Debian 12 machine:
+#   make demo   bootstrap, build, start private services, run the lab's seed scenario for each
+#               strategy and print the comparison table
+#   make test   bootstrap, build (with ASan/UBSan), start private services, run unit and
+#               integration tests, stop the services
+# Other targets: build, bootstrap, services-start, services-stop, clean.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= 2
+
+.PHONY: all build build-asan bootstrap demo test services-start services-stop clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+build: bootstrap
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: bootstrap
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DTR_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)/ticketrush
+
+test: build build-asan
+	@scripts/test.sh $(BUILD_ASAN) $(BUILD)
+
+services-start: bootstrap
+	@scripts/services.sh start
+
+services-stop:
+	@scripts/services.sh stop
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

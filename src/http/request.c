@@ -1,0 +1,105 @@
+/* request.c — input validation behind request.h. */
+#include "http/request.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+bool http_parse_id(const char *s, size_t len, int64_t *out) {
+    if (len == 0 || len > 19 || s[0] == '0') return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (uint64_t)(s[i] - '0'); /* ≤ 19 digits cannot overflow uint64 */
+    }
+    if (v > (uint64_t)INT64_MAX) return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+static bool id_from_json(json_t *v, int64_t *out) {
+    if (!json_is_integer(v)) return false;
+    json_int_t i = json_integer_value(v);
+    if (i <= 0) return false;
+    *out = (int64_t)i;
+    return true;
+}
+
+tr_err http_parse_purchase(const char *body, size_t len, int64_t *concert_id, int64_t *customer_id,
+                           char *why, size_t whylen) {
+    json_error_t jerr;
+    tr_err rc = TR_BAD_REQUEST;
+    if (body == NULL || len == 0) {
+        snprintf(why, whylen, "the request body is empty");
+        return rc;
+    }
+    /* Duplicate keys are an error (SPEC §2); jansson rejects integers past int64 on its own. */
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        snprintf(why, whylen, "malformed JSON: %s", jerr.text);
+        return rc;
+    }
+    if (!json_is_object(root)) {
+        snprintf(why, whylen, "the body must be a JSON object");
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        if (strcmp(key, "customerId") != 0 && strcmp(key, "concertId") != 0) {
+            snprintf(why, whylen, "unknown key \"%.40s\"", key);
+            goto out;
+        }
+    }
+    json_t *cu = json_object_get(root, "customerId"), *co = json_object_get(root, "concertId");
+    if (cu == NULL || co == NULL) {
+        snprintf(why, whylen, "customerId and concertId are both required");
+        goto out;
+    }
+    if (!id_from_json(cu, customer_id)) {
+        snprintf(why, whylen, "customerId must be an integer in 1..9223372036854775807");
+        goto out;
+    }
+    if (!id_from_json(co, concert_id)) {
+        snprintf(why, whylen, "concertId must be an integer in 1..9223372036854775807");
+        goto out;
+    }
+    rc = TR_OK;
+out:
+    json_decref(root);
+    return rc;
+}
+
+bool http_content_type_is_json(const char *value) {
+    static const char want[] = "application/json";
+    if (value == NULL) return false;
+    while (*value == ' ' || *value == '\t') value++;
+    if (strncasecmp(value, want, sizeof want - 1) != 0) return false;
+    char next = value[sizeof want - 1];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+int http_match_path(const char *path, const char *pattern, int64_t *ids, int maxids) {
+    int nids = 0;
+    bool bad_id = false;
+    const char *p = path, *q = pattern;
+    while (*p == '/' && *q == '/') {
+        p++;
+        q++;
+        size_t plen = strcspn(p, "/"), qlen = strcspn(q, "/");
+        if (qlen == 4 && strncmp(q, "{id}", 4) == 0) {
+            int64_t id = 0;
+            if (plen == 0) return 0;
+            if (!http_parse_id(p, plen, &id)) bad_id = true;
+            else if (nids < maxids) ids[nids] = id;
+            nids++;
+        } else if (plen != qlen || strncmp(p, q, plen) != 0) {
+            return 0;
+        }
+        p += plen;
+        q += qlen;
+    }
+    if (*p != '\0' || *q != '\0') return 0;
+    return bad_id ? -1 : 1;
+}

@@ -1,0 +1,543 @@
+/* server.c — libmicrohttpd front end, route table and request-worker pool behind server.h.
+ *
+ * DESIGN
+ * - A request's life: the access handler runs on an MHD I/O thread. First call: match the route
+ *   (404/405/400 decided here), check header size and Content-Length. Body calls: copy at most
+ *   HTTP_MAX_BODY bytes. Final call: answer inline when nothing external is needed, otherwise
+ *   suspend the connection and push the job on the worker queue. A worker runs the handler with
+ *   its own connections, stores the response and resumes the connection; MHD then calls the
+ *   handler again, which queues the stored response. (libmicrohttpd 0.9.75 closes the connection
+ *   when a response is queued on the very first call, so answers come after the body.)
+ * - Queue: FIFO under one mutex; workers take jobs in arrival order.
+ * - Shutdown: quiesce (stop accepting), let workers finish the queue and resume every suspended
+ *   connection, wait for those answers to be queued, then stop MHD. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/request.h"
+#include "http/response.h"
+#include "store/queries.h"
+
+typedef struct http_job http_job;
+typedef struct worker worker;
+
+/* A handler fills job->status/body. ctx is NULL for inline routes. */
+typedef void (*route_fn)(http_job *job, strategy_ctx *ctx);
+
+enum { ROUTE_JSON_BODY = 1u << 0, ROUTE_INLINE = 1u << 1 };
+
+typedef struct route {
+    const char *method;
+    const char *pattern;
+    route_fn fn;
+    unsigned flags;
+} route;
+
+enum job_state { JOB_READING, JOB_QUEUED, JOB_DONE };
+
+struct http_job {
+    server *srv;
+    struct MHD_Connection *conn;
+    const route *route;
+    int64_t ids[2];
+    tr_err early_err;   /* an error found in the request itself; TR_OK when none */
+    char allow[32];     /* Allow header for 405 */
+    char *body;         /* at most HTTP_MAX_BODY bytes, NUL-terminated */
+    size_t body_len;
+    bool body_too_large;
+    enum job_state state;
+    bool suspended;     /* counted in server.suspended until answered or closed */
+    /* The answer. */
+    int status;
+    char *resp;         /* malloc'd JSON, handed to MHD */
+    int retry_after_s;  /* > 0 adds Retry-After */
+    http_job *next;     /* worker queue link */
+};
+
+struct worker {
+    server *srv;
+    pthread_t thread;
+    bool started;
+    strategy_ctx ctx;
+};
+
+struct server {
+    server_config cfg;
+    struct MHD_Daemon *mhd;
+    int port;
+    worker *workers;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    http_job *head, *tail;
+    bool stopping;
+    atomic_int suspended; /* connections suspended and not yet answered */
+};
+
+static void srv_log(server *s, const char *fmt, ...) {
+    if (s->cfg.log == NULL) return;
+    va_list ap;
+    va_start(ap, fmt);
+    s->cfg.log(fmt, ap);
+    va_end(ap);
+}
+
+/* ---- handlers ---------------------------------------------------------------------------- */
+
+static void job_answer(http_job *j, int status, char *json) {
+    j->status = json ? status : 500;
+    free(j->resp);
+    j->resp = json;
+}
+
+static void job_error(http_job *j, tr_err e, const char *message) {
+    job_answer(j, tr_err_http_status(e), http_json_error(e, message, NULL));
+}
+
+/* Logs the detail of an internal failure and answers 500 without it (SPEC: never leak SQL). */
+static void job_internal(http_job *j, strategy_ctx *ctx, tr_err e) {
+    const char *detail = ctx && ctx->detail[0] ? ctx->detail
+                         : ctx && e == TR_PG    ? pg_conn_errstr(ctx->pg)
+                                                : tr_strerror(e);
+    srv_log(j->srv, "%s %s: %s", j->route ? j->route->method : "?",
+            j->route ? j->route->pattern : "?", detail);
+    if (ctx) ctx->detail[0] = '\0';
+    job_error(j, TR_INTERNAL, NULL);
+}
+
+static void handle_livez(http_job *j, strategy_ctx *ctx) {
+    (void)ctx;
+    size_t n = sizeof "{\"status\":\"ok\"}";
+    char *s = malloc(n);
+    if (s) memcpy(s, "{\"status\":\"ok\"}", n);
+    job_answer(j, 200, s);
+}
+
+static void handle_readyz(http_job *j, strategy_ctx *ctx) {
+    bool pg_ok = pg_exec_ok(ctx->pg, "SELECT 1") == TR_OK;
+    bool redis_ok = true;
+    if (ctx->redis) {
+        redisReply *r = redis_cmd(ctx->redis, "PING");
+        redis_ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+        if (r) freeReplyObject(r);
+    }
+    char buf[128];
+    snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\"}",
+             pg_ok && redis_ok ? "ready" : "unavailable", pg_ok ? "ok" : "down",
+             ctx->redis ? (redis_ok ? "ok" : "down") : "unused");
+    if (pg_ok && redis_ok) {
+        job_answer(j, 200, strdup(buf));
+    } else {
+        char msg[160];
+        snprintf(msg, sizeof msg, "PostgreSQL is %s and Redis is %s", pg_ok ? "up" : "down",
+                 ctx->redis ? (redis_ok ? "up" : "down") : "unused");
+        job_error(j, TR_UNAVAILABLE, msg);
+    }
+}
+
+static void handle_concert(http_job *j, strategy_ctx *ctx) {
+    concert c;
+    tr_err rc = q_concert_get(ctx->pg, j->ids[0], &c);
+    if (rc == TR_OK) job_answer(j, 200, http_json_concert(&c));
+    else if (rc == TR_CONCERT_NOT_FOUND) job_error(j, rc, NULL);
+    else job_internal(j, ctx, rc);
+}
+
+static void handle_outcome(http_job *j, strategy_ctx *ctx) {
+    ticket t;
+    bool found = false;
+    tr_err rc = q_ticket_of(ctx->pg, j->ids[0], j->ids[1], &t, &found);
+    if (rc == TR_OK) job_answer(j, 200, http_json_outcome(j->ids[0], j->ids[1], found ? &t : NULL));
+    else if (rc == TR_CONCERT_NOT_FOUND || rc == TR_CUSTOMER_NOT_FOUND) job_error(j, rc, NULL);
+    else job_internal(j, ctx, rc);
+}
+
+static void handle_purchase(http_job *j, strategy_ctx *ctx) {
+    int64_t concert_id = 0, customer_id = 0;
+    char why[160];
+    if (http_parse_purchase(j->body, j->body_len, &concert_id, &customer_id, why, sizeof why) !=
+        TR_OK) {
+        job_error(j, TR_BAD_REQUEST, why);
+        return;
+    }
+    purchase_result res;
+    memset(&res, 0, sizeof res);
+    strategy_purchase(j->srv->cfg.strategy, ctx, concert_id, customer_id, &res);
+    switch (res.err) {
+    case TR_OK:
+        job_answer(j, 201, http_json_ticket(&res.t));
+        break;
+    case TR_ALREADY_OWNED:
+        job_answer(j, 409, http_json_error(res.err, NULL, &res.t));
+        break;
+    case TR_BUSY:
+    case TR_FENCED:
+        j->retry_after_s = res.retry_after_s > 0 ? res.retry_after_s : 1;
+        job_error(j, res.err, NULL);
+        break;
+    case TR_CONCERT_NOT_FOUND:
+    case TR_CUSTOMER_NOT_FOUND:
+    case TR_SOLD_OUT:
+    case TR_SALES_CLOSED:
+        job_error(j, res.err, NULL);
+        break;
+    default:
+        job_internal(j, ctx, res.err);
+        break;
+    }
+}
+
+/* Purchases run on workers; /livez touches nothing and answers on the I/O thread. */
+static const route routes[] = {
+    {"POST", "/concert/purchase/ticket", handle_purchase, ROUTE_JSON_BODY},
+    {"GET", "/concerts/{id}", handle_concert, 0},
+    {"GET", "/concerts/{id}/tickets/{id}", handle_outcome, 0},
+    {"GET", "/livez", handle_livez, ROUTE_INLINE},
+    {"GET", "/readyz", handle_readyz, 0},
+};
+#define NROUTES ((int)(sizeof routes / sizeof routes[0]))
+
+/* Finds the route; sets early_err to NOT_FOUND, METHOD_NOT_ALLOWED (with Allow) or BAD_REQUEST. */
+static void job_route(http_job *j, const char *method, const char *url) {
+    bool path_known = false, bad_id = false;
+    size_t allow_len = 0;
+    j->allow[0] = '\0';
+    for (int i = 0; i < NROUTES; i++) {
+        int64_t ids[2] = {0, 0};
+        int m = http_match_path(url, routes[i].pattern, ids, 2);
+        if (m == 0) continue;
+        path_known = true;
+        if (m < 0) {
+            bad_id = true;
+            continue;
+        }
+        bool method_ok = strcmp(method, routes[i].method) == 0 ||
+                         (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0);
+        if (method_ok) {
+            j->route = &routes[i];
+            memcpy(j->ids, ids, sizeof ids);
+            return;
+        }
+        int n = snprintf(j->allow + allow_len, sizeof j->allow - allow_len, "%s%s",
+                         allow_len ? ", " : "", routes[i].method);
+        if (n > 0 && (size_t)n < sizeof j->allow - allow_len) allow_len += (size_t)n;
+        if (strcmp(routes[i].method, "GET") == 0 && allow_len + 6 < sizeof j->allow) {
+            memcpy(j->allow + allow_len, ", HEAD", 7);
+            allow_len += 6;
+        }
+    }
+    if (!path_known) j->early_err = TR_NOT_FOUND;
+    else if (bad_id) j->early_err = TR_BAD_REQUEST;
+    else j->early_err = TR_METHOD_NOT_ALLOWED;
+}
+
+/* ---- worker pool ---------------------------------------------------------------------------- */
+
+static void job_push(server *s, http_job *j) {
+    pthread_mutex_lock(&s->mu);
+    j->next = NULL;
+    if (s->tail) s->tail->next = j;
+    else s->head = j;
+    s->tail = j;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static http_job *job_pop(server *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->head == NULL && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+    http_job *j = s->head;
+    if (j) {
+        s->head = j->next;
+        if (s->head == NULL) s->tail = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return j;
+}
+
+/* Makes sure the worker's connections exist; the wrappers reconnect after a loss on their own. */
+static tr_err worker_connect(worker *w) {
+    server *s = w->srv;
+    char err[256];
+    if (w->ctx.pg == NULL && pg_conn_open(s->cfg.pg_conninfo, &w->ctx.pg, err, sizeof err) != TR_OK) {
+        snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
+        return TR_PG;
+    }
+    if (s->cfg.redis_addr && s->cfg.redis_addr[0] && w->ctx.redis == NULL &&
+        redis_conn_open(s->cfg.redis_addr, 2000, &w->ctx.redis, err, sizeof err) != TR_OK) {
+        snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
+        return TR_REDIS;
+    }
+    return TR_OK;
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    server *s = w->srv;
+    http_job *j;
+    while ((j = job_pop(s)) != NULL) {
+        tr_err rc = worker_connect(w);
+        if (rc != TR_OK) job_internal(j, &w->ctx, rc);
+        else j->route->fn(j, &w->ctx);
+        j->state = JOB_DONE;
+        MHD_resume_connection(j->conn);
+    }
+    return NULL;
+}
+
+/* ---- libmicrohttpd callbacks --------------------------------------------------------------- */
+
+static enum MHD_Result job_send(http_job *j) {
+    if (j->resp == NULL) job_error(j, TR_INTERNAL, NULL);
+    const char *body = j->resp ? j->resp : "{\"error\":\"internal\",\"message\":\"out of memory\"}";
+    struct MHD_Response *r;
+    if (j->resp) {
+        r = MHD_create_response_from_buffer(strlen(j->resp), j->resp, MHD_RESPMEM_MUST_FREE);
+        if (r) j->resp = NULL; /* MHD owns it now */
+    } else {
+        r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    }
+    if (r == NULL) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (j->retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", j->retry_after_s);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (j->status == 405 && j->allow[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, j->allow);
+    enum MHD_Result ret = MHD_queue_response(j->conn, (unsigned)j->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value) {
+    (void)kind;
+    size_t *total = cls;
+    *total += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    server *s = cls;
+    http_job *j = *con_cls;
+    if (j == NULL) {
+        if ((j = calloc(1, sizeof *j)) == NULL) return MHD_NO;
+        j->srv = s;
+        j->conn = conn;
+        *con_cls = j;
+        job_route(j, method, url);
+        size_t hdr = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hdr);
+        if (hdr > HTTP_MAX_HEADERS) j->early_err = TR_HEADERS_TOO_LARGE;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
+            /* Refuse before reading the body; MHD closes the connection after this answer. */
+            job_error(j, TR_PAYLOAD_TOO_LARGE, NULL);
+            return job_send(j);
+        }
+        if (j->early_err == TR_OK && (j->route->flags & ROUTE_JSON_BODY) &&
+            !http_content_type_is_json(
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+            j->early_err = TR_UNSUPPORTED_MEDIA_TYPE;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        if (!j->body_too_large && j->body_len + n <= HTTP_MAX_BODY) {
+            if (j->body == NULL && (j->body = malloc(HTTP_MAX_BODY + 1)) == NULL) return MHD_NO;
+            memcpy(j->body + j->body_len, upload_data, n);
+            j->body_len += n;
+            j->body[j->body_len] = '\0';
+        } else {
+            j->body_too_large = true;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (j->state == JOB_DONE) {
+        if (j->suspended) atomic_fetch_sub(&s->suspended, 1);
+        j->suspended = false;
+        return job_send(j);
+    }
+    if (j->state == JOB_QUEUED) return MHD_YES;
+    if (j->body_too_large) j->early_err = TR_PAYLOAD_TOO_LARGE;
+    if (j->early_err != TR_OK) {
+        job_error(j, j->early_err, NULL);
+        return job_send(j);
+    }
+    if (j->route->flags & ROUTE_INLINE) {
+        j->route->fn(j, NULL);
+        return job_send(j);
+    }
+    pthread_mutex_lock(&s->mu);
+    bool stopping = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    if (stopping) {
+        job_error(j, TR_UNAVAILABLE, "the server is shutting down");
+        return job_send(j);
+    }
+    j->state = JOB_QUEUED;
+    j->suspended = true;
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(conn);
+    job_push(s, j);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    (void)toe;
+    server *s = cls;
+    http_job *j = *con_cls;
+    if (j == NULL) return;
+    if (j->suspended) atomic_fetch_sub(&s->suspended, 1);
+    free(j->body);
+    free(j->resp);
+    free(j);
+    *con_cls = NULL;
+}
+
+/* ---- start / stop ---------------------------------------------------------------------------- */
+
+static tr_err check_backends(const server_config *cfg, char *errbuf, size_t errlen) {
+    pg_conn *pg = NULL;
+    tr_err rc = pg_conn_open(cfg->pg_conninfo, &pg, errbuf, errlen);
+    pg_conn_free(pg);
+    if (rc != TR_OK) return rc;
+    if (cfg->redis_addr && cfg->redis_addr[0]) {
+        redis_conn *r = NULL;
+        rc = redis_conn_open(cfg->redis_addr, 2000, &r, errbuf, errlen);
+        if (rc == TR_OK) {
+            redisReply *rep = redis_cmd(r, "PING");
+            if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+                snprintf(errbuf, errlen, "Redis at %s does not answer PING: %s", cfg->redis_addr,
+                         rep ? rep->str : redis_conn_errstr(r));
+                rc = TR_REDIS;
+            }
+            if (rep) freeReplyObject(rep);
+        }
+        redis_conn_free(r);
+    }
+    return rc;
+}
+
+tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t errlen) {
+    tr_err rc = TR_OK;
+    server *s = NULL;
+    *out = NULL;
+    if (cfg->strategy == NULL || cfg->pg_conninfo == NULL || cfg->workers < 1 ||
+        cfg->workers > 1024 || cfg->io_threads < 1 || cfg->io_threads > 64 ||
+        cfg->port < 0 || cfg->port > 65535 || cfg->max_connections < 1 || cfg->idle_timeout_s < 1) {
+        snprintf(errbuf, errlen, "invalid server configuration");
+        return TR_INVALID_ARGUMENT;
+    }
+    if (cfg->strategy->needs_redis && (cfg->redis_addr == NULL || cfg->redis_addr[0] == '\0')) {
+        snprintf(errbuf, errlen, "strategy %s needs Redis: set --redis or TICKETRUSH_REDIS",
+                 cfg->strategy->name);
+        return TR_INVALID_ARGUMENT;
+    }
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)cfg->port);
+    if (inet_pton(AF_INET, cfg->bind_addr ? cfg->bind_addr : "127.0.0.1", &sa.sin_addr) != 1) {
+        snprintf(errbuf, errlen, "invalid listen address \"%s\"", cfg->bind_addr);
+        return TR_INVALID_ARGUMENT;
+    }
+    if ((rc = check_backends(cfg, errbuf, errlen)) != TR_OK) return rc;
+
+    if ((s = calloc(1, sizeof *s)) == NULL) return TR_NOMEM;
+    s->cfg = *cfg;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    atomic_init(&s->suspended, 0);
+    if ((s->workers = calloc((size_t)cfg->workers, sizeof *s->workers)) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < cfg->workers; i++) {
+        worker *w = &s->workers[i];
+        w->srv = s;
+        w->ctx.cfg = &s->cfg.strategy_cfg;
+        w->ctx.worker_id = ((uint64_t)getpid() << 20) ^ ((uint64_t)time(NULL) << 32) ^ (uint64_t)i;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            snprintf(errbuf, errlen, "could not start worker thread %d", i);
+            rc = TR_INTERNAL;
+            goto out;
+        }
+        w->started = true;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_TURBO;
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)4096, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads, MHD_OPTION_END);
+    if (s->mhd == NULL) {
+        snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
+                 cfg->bind_addr ? cfg->bind_addr : "127.0.0.1", cfg->port);
+        rc = TR_INTERNAL;
+        goto out;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : cfg->port;
+    *out = s;
+    s = NULL;
+out:
+    server_stop(s, 0);
+    return rc;
+}
+
+int server_port(const server *s) { return s->port; }
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void server_stop(server *s, int drain_ms) {
+    if (s == NULL) return;
+    if (s->mhd) MHD_quiesce_daemon(s->mhd);
+    /* Workers finish the queue (answering every queued job), then see stopping and exit. */
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; s->workers && i < s->cfg.workers; i++)
+        if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
+    /* Every suspended connection has been resumed; give MHD a moment to send the answers. */
+    int64_t deadline = mono_ms() + (drain_ms > 0 ? drain_ms : 0);
+    while (atomic_load(&s->suspended) > 0 && mono_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (s->mhd) MHD_stop_daemon(s->mhd);
+    for (int i = 0; s->workers && i < s->cfg.workers; i++) {
+        pg_conn_free(s->workers[i].ctx.pg);
+        redis_conn_free(s->workers[i].ctx.redis);
+    }
+    free(s->workers);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}

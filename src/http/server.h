@@ -1,0 +1,47 @@
+/* server.h — the ticketrush HTTP service (SPEC §2) on libmicrohttpd. I/O threads parse requests
+ * and answer the ones that touch nothing (/livez, errors found in the request itself); every
+ * request that needs PostgreSQL or Redis is handed to a fixed pool of workers, each owning its own
+ * PostgreSQL and Redis connection, while its HTTP connection is suspended — so a request waiting on
+ * the database or on a lock never stalls the other connections, only the worker it occupies.
+ * Not the strategies (strategy.h) nor the command line (main.c). */
+#ifndef TR_SERVER_H
+#define TR_SERVER_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "strategy/strategy.h"
+
+typedef struct server server;
+
+typedef struct server_config {
+    const char *bind_addr;  /* IPv4 address to listen on, e.g. "127.0.0.1" */
+    int port;               /* 0..65535; 0 picks a free port (see server_port) */
+    int workers;            /* request workers, 1..1024; each holds one PG + one Redis connection */
+    int io_threads;         /* libmicrohttpd polling threads, 1..64 */
+    int max_connections;    /* concurrent HTTP connections accepted, ≥ 1 */
+    int idle_timeout_s;     /* keep-alive idle timeout in seconds, ≥ 1 */
+    const char *pg_conninfo;   /* libpq conninfo; required */
+    const char *redis_addr;    /* "host:port"; NULL or "" only for strategies without Redis */
+    const strategy_ops *strategy;
+    strategy_config strategy_cfg;
+    /* Where the server reports problems (a failed connection, an internal error). Called from
+     * any thread; NULL for silence. */
+    void (*log)(const char *fmt, va_list ap);
+} server_config;
+
+/* Starts listening and the workers. Workers connect lazily and reconnect after a loss, but start
+ * checks once that PostgreSQL (and Redis when configured) answer, so a typo fails fast.
+ * *out is set to NULL first; cfg is copied (its strings must outlive the server).
+ * Errors: TR_INVALID_ARGUMENT, TR_PG, TR_REDIS, TR_INTERNAL (could not listen); errbuf says why. */
+tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t errlen);
+
+/* The TCP port actually bound. */
+int server_port(const server *s);
+
+/* Stops accepting, lets queued requests finish and answers them (waiting at most drain_ms),
+ * then closes every connection and frees everything. NULL is a no-op. */
+void server_stop(server *s, int drain_ms);
+
+#endif

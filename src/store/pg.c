@@ -1,0 +1,176 @@
+/* pg.c — libpq wrapper behind pg.h: sticky error text, lazy prepare, rollback on failure. */
+#include "store/pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PG_MAX_PREPARED 64
+
+struct pg_conn {
+    PGconn *conn;
+    char *conninfo;
+    const pg_stmt *prepared[PG_MAX_PREPARED];
+    int nprepared;
+    char errstr[256];
+    char sqlstate[6];
+    char constraint[64];
+};
+
+static void pg_set_err(pg_conn *c, const char *what, const PGresult *r) {
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (msg == NULL) msg = c->conn ? PQerrorMessage(c->conn) : "no connection";
+    snprintf(c->errstr, sizeof c->errstr, "%s: %s", what, msg);
+    size_t n = strlen(c->errstr);
+    while (n > 0 && (c->errstr[n - 1] == '\n' || c->errstr[n - 1] == ' ')) c->errstr[--n] = '\0';
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(c->sqlstate, sizeof c->sqlstate, "%s", st ? st : "");
+    const char *cn = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    snprintf(c->constraint, sizeof c->constraint, "%s", cn ? cn : "");
+}
+
+static void pg_clear_err(pg_conn *c) {
+    c->errstr[0] = '\0';
+    c->sqlstate[0] = '\0';
+    c->constraint[0] = '\0';
+}
+
+static tr_err pg_connect(pg_conn *c) {
+    if (c->conn) PQfinish(c->conn);
+    c->nprepared = 0;
+    c->conn = PQconnectdb(c->conninfo);
+    if (c->conn == NULL) {
+        snprintf(c->errstr, sizeof c->errstr, "could not connect to PostgreSQL: out of memory");
+        return TR_PG;
+    }
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        snprintf(c->errstr, sizeof c->errstr, "could not connect to PostgreSQL: %s",
+                 PQerrorMessage(c->conn));
+        size_t n = strlen(c->errstr);
+        while (n > 0 && c->errstr[n - 1] == '\n') c->errstr[--n] = '\0';
+        PQfinish(c->conn);
+        c->conn = NULL;
+        return TR_PG;
+    }
+    return TR_OK;
+}
+
+tr_err pg_conn_open(const char *conninfo, pg_conn **out, char *errbuf, size_t errlen) {
+    tr_err rc = TR_OK;
+    pg_conn *c = NULL;
+    *out = NULL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL || (c->conninfo = strdup(conninfo ? conninfo : "")) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    rc = pg_connect(c);
+    if (rc != TR_OK) {
+        if (errbuf && errlen) snprintf(errbuf, errlen, "%s", c->errstr);
+        goto out;
+    }
+    *out = c;
+    c = NULL;
+out:
+    pg_conn_free(c);
+    return rc;
+}
+
+void pg_conn_free(pg_conn *c) {
+    if (c == NULL) return;
+    if (c->conn) PQfinish(c->conn);
+    free(c->conninfo);
+    free(c);
+}
+
+tr_err pg_conn_ensure(pg_conn *c) {
+    if (c->conn && PQstatus(c->conn) == CONNECTION_OK) return TR_OK;
+    return pg_connect(c);
+}
+
+/* After a failed statement: leave no aborted transaction behind, and notice a lost link. */
+static void pg_after_failure(pg_conn *c) {
+    if (c->conn == NULL) return;
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        PQfinish(c->conn);
+        c->conn = NULL;
+        c->nprepared = 0;
+        return;
+    }
+    if (PQtransactionStatus(c->conn) == PQTRANS_INERROR ||
+        PQtransactionStatus(c->conn) == PQTRANS_INTRANS) {
+        PGresult *r = PQexec(c->conn, "ROLLBACK");
+        PQclear(r);
+    }
+}
+
+static bool pg_result_ok(const PGresult *r) {
+    if (r == NULL) return false;
+    ExecStatusType st = PQresultStatus(r);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN ||
+           st == PGRES_COPY_OUT;
+}
+
+static bool pg_is_prepared(const pg_conn *c, const pg_stmt *st) {
+    for (int i = 0; i < c->nprepared; i++)
+        if (c->prepared[i] == st) return true;
+    return false;
+}
+
+PGresult *pg_exec_stmt(pg_conn *c, const pg_stmt *st, const char *const *params) {
+    pg_clear_err(c);
+    if (pg_conn_ensure(c) != TR_OK) return NULL;
+    if (!pg_is_prepared(c, st)) {
+        PGresult *pr = PQprepare(c->conn, st->name, st->sql, st->nparams, NULL);
+        if (!pg_result_ok(pr)) {
+            pg_set_err(c, st->name, pr);
+            PQclear(pr);
+            pg_after_failure(c);
+            return NULL;
+        }
+        PQclear(pr);
+        if (c->nprepared < PG_MAX_PREPARED) c->prepared[c->nprepared++] = st;
+    }
+    PGresult *r = PQexecPrepared(c->conn, st->name, st->nparams, params, NULL, NULL, 0);
+    if (!pg_result_ok(r)) {
+        pg_set_err(c, st->name, r);
+        PQclear(r);
+        pg_after_failure(c);
+        return NULL;
+    }
+    return r;
+}
+
+PGresult *pg_exec(pg_conn *c, const char *sql) {
+    pg_clear_err(c);
+    if (pg_conn_ensure(c) != TR_OK) return NULL;
+    PGresult *r = PQexec(c->conn, sql);
+    if (!pg_result_ok(r)) {
+        pg_set_err(c, "statement failed", r);
+        PQclear(r);
+        pg_after_failure(c);
+        return NULL;
+    }
+    return r;
+}
+
+tr_err pg_exec_ok(pg_conn *c, const char *sql) {
+    PGresult *r = pg_exec(c, sql);
+    if (r == NULL) return TR_PG;
+    PQclear(r);
+    return TR_OK;
+}
+
+const char *pg_conn_errstr(const pg_conn *c) { return c->errstr; }
+const char *pg_conn_sqlstate(const pg_conn *c) { return c->sqlstate; }
+const char *pg_conn_constraint(const pg_conn *c) { return c->constraint; }
+PGconn *pg_conn_raw(pg_conn *c) { return c->conn; }
+
+int64_t pg_get_i64(const PGresult *r, int row, int col) {
+    if (PQgetisnull(r, row, col)) return 0;
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+bool pg_get_bool(const PGresult *r, int row, int col) {
+    return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}

@@ -1,0 +1,95 @@
+/* schema.c — DDL and seeding behind schema.h. */
+#include "store/schema.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+static const char schema_common[] =
+    "DROP TABLE IF EXISTS ticket, customer, concert CASCADE;"
+    "CREATE TABLE customer ("
+    "  id bigint PRIMARY KEY CHECK (id > 0),"
+    "  name text NOT NULL);"
+    /* remaining is R8's stored count; fence is the highest fencing token a redis-lock holder
+     * has presented for this concert (checked by PostgreSQL, see strategy/redis_lock.c). */
+    "CREATE TABLE concert ("
+    "  id bigint PRIMARY KEY CHECK (id > 0),"
+    "  name text NOT NULL,"
+    "  starts_at timestamptz NOT NULL,"
+    "  total_seats integer NOT NULL CHECK (total_seats >= 0),"
+    "  vip_seats integer NOT NULL CHECK (vip_seats >= 0 AND vip_seats <= total_seats),"
+    "  remaining integer NOT NULL,"
+    "  fence bigint NOT NULL DEFAULT 0);"
+    "CREATE TABLE ticket ("
+    "  id bigserial PRIMARY KEY,"
+    "  concert_id bigint NOT NULL REFERENCES concert(id) ON DELETE CASCADE,"
+    "  customer_id bigint NOT NULL REFERENCES customer(id),"
+    "  seat_no integer NOT NULL CHECK (seat_no >= 1),"
+    "  vip boolean NOT NULL,"
+    "  issued_at timestamptz NOT NULL DEFAULT now());";
+
+static const char schema_guarded[] =
+    "ALTER TABLE concert ADD CONSTRAINT concert_remaining_range"
+    "  CHECK (remaining >= 0 AND remaining <= total_seats);"
+    "ALTER TABLE ticket ADD CONSTRAINT ticket_one_per_customer UNIQUE (concert_id, customer_id);"
+    "ALTER TABLE ticket ADD CONSTRAINT ticket_seat_unique UNIQUE (concert_id, seat_no);";
+
+static const char schema_unguarded[] =
+    "CREATE INDEX ticket_concert_customer ON ticket (concert_id, customer_id);"
+    "CREATE INDEX ticket_concert_seat ON ticket (concert_id, seat_no);";
+
+tr_err schema_create(pg_conn *c, bool guarded) {
+    tr_err rc = pg_exec_ok(c, "BEGIN");
+    if (rc != TR_OK) return rc;
+    if ((rc = pg_exec_ok(c, "SET LOCAL client_min_messages = warning")) != TR_OK) return rc;
+    if ((rc = pg_exec_ok(c, schema_common)) != TR_OK) return rc;
+    if ((rc = pg_exec_ok(c, guarded ? schema_guarded : schema_unguarded)) != TR_OK) return rc;
+    return pg_exec_ok(c, "COMMIT");
+}
+
+tr_err schema_is_guarded(pg_conn *c, bool *guarded) {
+    PGresult *r = pg_exec(c, "SELECT count(*) FROM pg_constraint WHERE conname IN "
+                             "('ticket_one_per_customer', 'ticket_seat_unique')");
+    if (r == NULL) return TR_PG;
+    *guarded = pg_get_i64(r, 0, 0) == 2;
+    PQclear(r);
+    return TR_OK;
+}
+
+tr_err schema_seed(pg_conn *c, const seed_params *p) {
+    if (p->concert_id <= 0 || p->total_seats < 0 || p->vip_seats < 0 ||
+        p->vip_seats > p->total_seats || p->customers < 0)
+        return TR_INVALID_ARGUMENT;
+    char id[24], n[16], v[16], cust[24], open_s[24], name[64];
+    snprintf(id, sizeof id, "%" PRId64, p->concert_id);
+    snprintf(n, sizeof n, "%" PRId32, p->total_seats);
+    snprintf(v, sizeof v, "%" PRId32, p->vip_seats);
+    snprintf(cust, sizeof cust, "%" PRId64, p->customers);
+    snprintf(open_s, sizeof open_s, "%" PRId64, p->sales_open_s);
+    snprintf(name, sizeof name, "concert-%" PRId64, p->concert_id);
+
+    static const pg_stmt del = {"seed_delete_concert", "DELETE FROM concert WHERE id = $1", 1};
+    static const pg_stmt ins = {
+        "seed_insert_concert",
+        "INSERT INTO concert (id, name, starts_at, total_seats, vip_seats, remaining) "
+        "VALUES ($1, $2, now() + make_interval(secs => $3::bigint), $4, $5, $4)",
+        5};
+    static const pg_stmt cus = {
+        "seed_insert_customers",
+        "INSERT INTO customer (id, name) SELECT g, 'customer-' || g "
+        "FROM generate_series(1, $1::bigint) AS g ON CONFLICT (id) DO NOTHING",
+        1};
+    tr_err rc = pg_exec_ok(c, "BEGIN");
+    if (rc != TR_OK) return rc;
+    const char *p_del[] = {id};
+    const char *p_ins[] = {id, name, open_s, n, v};
+    const char *p_cus[] = {cust};
+    PGresult *r = pg_exec_stmt(c, &del, p_del);
+    if (r == NULL) return TR_PG;
+    PQclear(r);
+    if ((r = pg_exec_stmt(c, &ins, p_ins)) == NULL) return TR_PG;
+    PQclear(r);
+    if ((r = pg_exec_stmt(c, &cus, p_cus)) == NULL) return TR_PG;
+    PQclear(r);
+    if ((rc = pg_exec_ok(c, "COMMIT")) != TR_OK) return rc;
+    return pg_exec_ok(c, "ANALYZE customer, concert, ticket");
+}

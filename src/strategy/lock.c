@@ -1,0 +1,87 @@
+/* lock.c — the Redis lease lock behind lock.h. */
+#include "strategy/lock.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* KEYS[1] lock, KEYS[2] fencing counter; ARGV[1] token, ARGV[2] lease ms.
+ * Returns the new fencing token, or 0 when the lock is held by someone else. */
+static const redis_script acquire_script = {
+    "lock_acquire",
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+    "  return redis.call('INCR', KEYS[2])\n"
+    "end\n"
+    "return 0\n"};
+
+/* KEYS[1] lock; ARGV[1] token. Deletes only our own lock. */
+static const redis_script release_script = {
+    "lock_release",
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n"};
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+void lock_init_concert(redis_lock *l, int64_t concert_id, uint64_t worker_id, uint64_t seq) {
+    memset(l, 0, sizeof *l);
+    snprintf(l->key, sizeof l->key, "{concert:%" PRId64 "}:lock", concert_id);
+    snprintf(l->fence_key, sizeof l->fence_key, "{concert:%" PRId64 "}:fence", concert_id);
+    snprintf(l->token, sizeof l->token, "%016" PRIx64 "-%" PRIx64, worker_id, seq);
+}
+
+tr_err lock_acquire(redis_conn *r, redis_lock *l, int wait_ms, int lease_ms) {
+    char lease[16];
+    snprintf(lease, sizeof lease, "%d", lease_ms);
+    const char *keys[] = {l->key, l->fence_key};
+    const char *args[] = {l->token, lease};
+    int64_t deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+    int64_t backoff = 1;
+    /* Cheap per-call jitter so waiters woken together do not retry in lockstep. */
+    uint64_t x = (uint64_t)(uintptr_t)l ^ (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull;
+    for (;;) {
+        redisReply *rep = redis_eval(r, &acquire_script, 2, keys, 2, args);
+        if (rep == NULL) return TR_REDIS;
+        if (rep->type != REDIS_REPLY_INTEGER) {
+            freeReplyObject(rep);
+            return TR_REDIS;
+        }
+        int64_t fence = rep->integer;
+        freeReplyObject(rep);
+        if (fence > 0) {
+            l->fence = fence;
+            return TR_OK;
+        }
+        int64_t left = deadline - now_ms();
+        if (left <= 0) return TR_BUSY;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t pause = backoff / 2 + (int64_t)(x % (uint64_t)(backoff / 2 + 1));
+        if (pause < 1) pause = 1;
+        sleep_ms(pause < left ? pause : left);
+        if (backoff < 50) backoff *= 2;
+    }
+}
+
+tr_err lock_release(redis_conn *r, const redis_lock *l) {
+    const char *keys[] = {l->key};
+    const char *args[] = {l->token};
+    redisReply *rep = redis_eval(r, &release_script, 1, keys, 1, args);
+    if (rep == NULL) return TR_REDIS;
+    tr_err rc = rep->type == REDIS_REPLY_INTEGER ? TR_OK : TR_REDIS;
+    freeReplyObject(rep);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* strategy.c — the registry of purchase strategies (SPEC §3). */
+#include "strategy/strategy.h"
+
+#include <string.h>
+
+extern const strategy_ops strategy_naive;
+extern const strategy_ops strategy_db_atomic;
+extern const strategy_ops strategy_redis_lock;
+
+static const strategy_ops *const registry[] = {
+    &strategy_naive,
+    &strategy_db_atomic,
+    &strategy_redis_lock,
+};
+
+#define REGISTRY_LEN ((int)(sizeof registry / sizeof registry[0]))
+
+/* Registration rejects an entry without its required function. */
+static bool strategy_valid(const strategy_ops *s) {
+    return s != NULL && s->name != NULL && s->purchase != NULL;
+}
+
+const strategy_ops *strategy_find(const char *name) {
+    if (name == NULL) return NULL;
+    for (int i = 0; i < REGISTRY_LEN; i++)
+        if (strategy_valid(registry[i]) && strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    return NULL;
+}
+
+const strategy_ops *strategy_at(int i) {
+    if (i < 0 || i >= REGISTRY_LEN) return NULL;
+    return strategy_valid(registry[i]) ? registry[i] : NULL;
+}
