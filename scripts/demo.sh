@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# demo.sh — the main job (make demo): reproduce the study's experiment for each strategy on the
+# lab's `seed` scenario (1,000 seats, 10 VIP, 10,000 customers, 50,000 requests, 200 virtual
+# users), audit every run against PostgreSQL, and print one comparison table.
+# usage: scripts/demo.sh [BIN]   (BIN defaults to build/ticketrush)
+# environment: DEMO_STRATEGIES (default "naive db-atomic redis-lock"; naive runs on the unguarded
+# schema), DEMO_REQUESTS / DEMO_VUS to override the scenario's load, TICKETRUSH_SVC_DIR.
+set -euo pipefail
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+root=$(cd -- "$here/.." && pwd -P)
+bin=${1:-$root/build/ticketrush}
+[[ -x $bin ]] || { echo "demo.sh: $bin is not built; run make build" >&2; exit 1; }
+strategies=${DEMO_STRATEGIES:-naive db-atomic redis-lock}
+svc=${TICKETRUSH_SVC_DIR:-$root/.svc}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out="$root/results/demo-$stamp"
+mkdir -p "$out"
+
+server_pid=
+stop_server() {
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -TERM "$server_pid"
+		wait "$server_pid" || true
+	fi
+	server_pid=
+}
+cleanup() {
+	stop_server
+	"$here/services.sh" stop --dir "$svc" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	local p=${1:-18080}
+	while ss -ltnH "sport = :$p" | grep -q .; do p=$((p + 1)); done
+	echo "$p"
+}
+
+start_server() { # strategy port
+	"$bin" serve --strategy "$1" --port "$2" >>"$out/server-$1.log" 2>&1 &
+	server_pid=$!
+	for _ in $(seq 1 100); do
+		if curl -fsS "http://127.0.0.1:$2/livez" >/dev/null 2>&1; then return 0; fi
+		kill -0 "$server_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "demo.sh: the server for $1 did not start; its log:" >&2
+	tail -n 20 "$out/server-$1.log" >&2
+	exit 1
+}
+
+echo "== private PostgreSQL and Redis ($svc)"
+"$here/services.sh" start --dir "$svc" >/dev/null
+# shellcheck disable=SC1091
+source "$svc/env"
+echo "   TICKETRUSH_PG=$TICKETRUSH_PG"
+echo "   TICKETRUSH_REDIS=$TICKETRUSH_REDIS"
+
+load_args=(--scenario seed)
+[[ -n ${DEMO_REQUESTS:-} ]] && load_args+=(--requests "$DEMO_REQUESTS")
+[[ -n ${DEMO_VUS:-} ]] && load_args+=(--vus "$DEMO_VUS")
+
+port=$(free_port 18080)
+runs=()
+for s in $strategies; do
+	schema=()
+	[[ $s == naive ]] && schema=(--unguarded)
+	echo
+	echo "== $s: fresh ${schema:+unguarded }schema, seed scenario"
+	"$bin" db schema "${schema[@]}" >/dev/null
+	"$bin" db seed --scenario seed >/dev/null
+	start_server "$s" "$port"
+	"$bin" load "${load_args[@]}" --strategy "$s" --url "http://127.0.0.1:$port" \
+		--out "$out/run-$s.json"
+	runs+=("$out/run-$s.json")
+	stop_server
+done
+
+echo
+echo "== load generator ceiling against GET /livez, beside wrk on the same endpoint"
+start_server db-atomic "$port"
+"$bin" ceiling --url "http://127.0.0.1:$port" --vus 200 --requests 200000 | tee "$out/ceiling.txt"
+if command -v wrk >/dev/null; then
+	echo "wrk -t1 -c200 -d5s http://127.0.0.1:$port/livez" | tee -a "$out/ceiling.txt"
+	wrk -t1 -c200 -d5s "http://127.0.0.1:$port/livez" | grep -E 'Requests/sec|Latency' | tee -a "$out/ceiling.txt"
+fi
+stop_server
+
+echo
+echo "== comparison (seed scenario: 1000 seats, 10 VIP, 10000 customers)"
+"$bin" table "${runs[@]}" | tee "$out/table.txt"
+echo
+echo "run files:"
+printf '  %s\n' "${runs[@]}"
+echo "table: $out/table.txt"
