@@ -1,0 +1,772 @@
+#!/usr/bin/env bash
+# services.sh — a private Redis and a private PostgreSQL 15 for the demo, the tests and CI.
+# Both listen on 127.0.0.1 only, on spare ports (never 5432/6379), with all state under one
+# directory. It does not touch, use or depend on Debian's system instances.
+set -euo pipefail
+
+PROG=${0##*/}
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
+
+PG_PORT_DEFAULT=55432
+REDIS_PORT_DEFAULT=56379
+PORT_TRIES=50                  # try default .. default+50
+TIMEOUT=${TICKETRUSH_SVC_TIMEOUT:-30}
+PG_OS_USER=postgres            # the user PostgreSQL runs as when this script runs as root
+PG_DB=ticketrush
+MARKER=.ticketrush-services    # present in every DIR this script made; --purge requires it
+
+usage() {
+	cat <<EOF
+usage: $PROG start|stop|status|env [--dir DIR] [--purge]
+
+Run a private Redis and PostgreSQL 15 on 127.0.0.1 for ticketrush.
+
+commands:
+  start    start both (if not already running), wait until they answer,
+           create database '$PG_DB', write DIR/env and print it
+  stop     stop both; leaves no process started from DIR behind
+           --purge  also delete DIR (and PostgreSQL's /tmp fallback directory)
+  status   say what is running and where; exit 0 if both run, 3 otherwise
+  env      print DIR/env (use: source DIR/env, or eval "\$($PROG env)")
+
+options:
+  --dir DIR   state directory (default: \$TICKETRUSH_SVC_DIR, else $REPO_ROOT/.svc)
+  --help      show this help
+
+environment:
+  TICKETRUSH_SVC_DIR      state directory, as --dir
+  TICKETRUSH_PG_PORT      use exactly this PostgreSQL port (default: first free of
+                          $PG_PORT_DEFAULT..$((PG_PORT_DEFAULT + PORT_TRIES)))
+  TICKETRUSH_REDIS_PORT   use exactly this Redis port (default: first free of
+                          $REDIS_PORT_DEFAULT..$((REDIS_PORT_DEFAULT + PORT_TRIES)))
+  TICKETRUSH_SVC_TIMEOUT  seconds to wait for each service to answer (default 30)
+  TICKETRUSH_PG_BIN       PostgreSQL server binaries (default /usr/lib/postgresql/15/bin)
+
+layout of DIR:
+  env              the two settings below, for 'source'
+  redis/           redis.conf, redis.pid, redis.log, appendonlydir/
+  pg/              PostgreSQL data directory (owned by '$PG_OS_USER' when run as root)
+  pg-run/          PostgreSQL's unix socket directory
+  pg.log           PostgreSQL's log
+  state            ports and paths of the last start
+If '$PG_OS_USER' cannot reach DIR (e.g. DIR is under /root), pg, pg-run and pg.log
+live in /tmp/ticketrush-pg-<hash of DIR> instead, recorded in DIR/state.
+
+DIR/env holds exactly:
+  export TICKETRUSH_PG='host=127.0.0.1 port=$PG_PORT_DEFAULT dbname=$PG_DB user=postgres'
+  export TICKETRUSH_REDIS='127.0.0.1:$REDIS_PORT_DEFAULT'
+EOF
+}
+
+die() {
+	printf '%s: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+warn() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+say() { printf '%s\n' "$*"; }
+
+# ---------------------------------------------------------------------------------------------
+# arguments
+
+cmd=
+dir_arg=
+purge=0
+while (($#)); do
+	case $1 in
+	-h | --help) usage; exit 0 ;;
+	--dir) (($# >= 2)) || die "option --dir needs a value"; dir_arg=$2; shift ;;
+	--dir=*) dir_arg=${1#--dir=} ;;
+	--purge) purge=1 ;;
+	start | stop | status | env)
+		[[ -z $cmd ]] || die "only one command allowed, got '$cmd' and '$1'"
+		cmd=$1 ;;
+	*) die "unknown argument: $1 (try --help)" ;;
+	esac
+	shift
+done
+[[ -n $cmd ]] || { usage >&2; exit 2; }
+((purge == 0)) || [[ $cmd == stop ]] || die "--purge only goes with stop"
+[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "TICKETRUSH_SVC_TIMEOUT must be a positive integer, got '$TIMEOUT'"
+
+DIR=${dir_arg:-${TICKETRUSH_SVC_DIR:-$REPO_ROOT/.svc}}
+[[ -n $DIR ]] || die "state directory must not be empty"
+DIR=$(realpath -m -- "$DIR")
+# Paths go into redis.conf and postgresql.conf inside quotes; keep them plain.
+[[ $DIR != *[\'\"\\\ $'\n\t']* ]] || die "state directory must not contain quotes, backslashes or whitespace: $DIR"
+[[ $DIR != / ]] || die "state directory must not be /"
+
+REDIS_DIR=$DIR/redis
+REDIS_CONF=$REDIS_DIR/redis.conf
+REDIS_PID=$REDIS_DIR/redis.pid
+REDIS_LOG=$REDIS_DIR/redis.log
+ENV_FILE=$DIR/env
+STATE_FILE=$DIR/state
+PG_FALLBACK=/tmp/ticketrush-pg-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)
+
+STOPPED_PIDS=()
+CLASH=0
+LOG_OFF=0
+IS_ROOT=0
+((EUID != 0)) || IS_ROOT=1
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+# Run a PostgreSQL server program: as $PG_OS_USER from / when we are root (initdb and postgres
+# refuse root), as ourselves otherwise.
+as_pg() {
+	if ((IS_ROOT)); then
+		(cd / && runuser -u "$PG_OS_USER" -- "$@")
+	else
+		"$@"
+	fi
+}
+
+find_pg_bin() {
+	local bin=${TICKETRUSH_PG_BIN:-/usr/lib/postgresql/15/bin}
+	if [[ ! -x $bin/pg_ctl ]] && command -v pg_config >/dev/null 2>&1; then
+		bin=$(pg_config --bindir)
+	fi
+	[[ -x $bin/pg_ctl && -x $bin/initdb && -x $bin/postgres ]] ||
+		die "PostgreSQL 15 server binaries not found in $bin (run scripts/bootstrap.sh, or set TICKETRUSH_PG_BIN)"
+	PG_BIN=$bin
+}
+
+need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || die "$c not found (run scripts/bootstrap.sh)"
+	done
+}
+
+# Where PostgreSQL's files live: DIR itself, or the /tmp fallback. Sets PG_ROOT and the paths.
+set_pg_paths() {
+	PG_ROOT=$1
+	PG_DATA=$PG_ROOT/pg
+	PG_SOCK=$PG_ROOT/pg-run
+	PG_LOG=$PG_ROOT/pg.log
+}
+
+# For stop/status/env: the PG_ROOT of an earlier start, without creating anything.
+locate_pg() {
+	local root=
+	if [[ -f $STATE_FILE ]]; then
+		root=$(sed -n 's/^PG_ROOT=//p' "$STATE_FILE" | tail -n 1)
+	fi
+	if [[ -z $root ]]; then
+		if [[ ! -d $DIR/pg && -d $PG_FALLBACK/pg ]]; then root=$PG_FALLBACK; else root=$DIR; fi
+	fi
+	set_pg_paths "$root"
+}
+
+state_get() { # key -> value from DIR/state, empty if none
+	[[ -f $STATE_FILE ]] || return 0
+	sed -n "s/^$1=//p" "$STATE_FILE" | tail -n 1
+}
+
+write_state() {
+	local tmp=$STATE_FILE.tmp.$$
+	{
+		printf 'PG_ROOT=%s\n' "$PG_ROOT"
+		printf 'PG_PORT=%s\n' "$1"
+		printf 'REDIS_PORT=%s\n' "$2"
+	} >"$tmp"
+	mv -f -- "$tmp" "$STATE_FILE"
+}
+
+write_env() {
+	local tmp=$ENV_FILE.tmp.$$
+	{
+		printf "export TICKETRUSH_PG='host=127.0.0.1 port=%s dbname=%s user=postgres'\n" "$1" "$PG_DB"
+		printf "export TICKETRUSH_REDIS='127.0.0.1:%s'\n" "$2"
+	} >"$tmp"
+	mv -f -- "$tmp" "$ENV_FILE"
+}
+
+# Local TCP ports in use, one per line: listeners, and also connections, because the kernel's
+# ephemeral range (32768-60999) covers our defaults and a client's local port blocks bind().
+# TIME-WAIT does not block a server that sets SO_REUSEADDR, as both of ours do.
+used_ports() {
+	ss -Htan 2>/dev/null | awk '$1 != "TIME-WAIT" { n = split($4, a, ":"); print a[n] }' | sort -un
+}
+
+port_in_use() {
+	used_ports | grep -qx -- "$1"
+}
+
+check_port_override() { # name value
+	[[ -n $2 ]] || return 0
+	if ! [[ $2 =~ ^[0-9]{1,5}$ ]] || ((10#$2 < 1 || 10#$2 > 65535)); then
+		die "$1 port must be a number in 1..65535, got '$2' (TICKETRUSH_${1^^}_PORT)"
+	fi
+}
+
+# pick_port NAME DEFAULT OVERRIDE EXCLUDED... -> prints the port
+pick_port() {
+	local name=$1 def=$2 override=$3 p used
+	shift 3
+	local excluded=" $* "
+	if [[ -n $override ]]; then
+		check_port_override "$name" "$override"
+		[[ $excluded != *" $override "* ]] || die "$name port $override is also the other service's port"
+		! port_in_use "$override" || die "$name port $override is already in use (see: ss -tanp)"
+		printf '%s\n' "$override"
+		return
+	fi
+	used=" $(used_ports | tr '\n' ' ') "
+	for ((p = def; p <= def + PORT_TRIES; p++)); do
+		[[ $excluded != *" $p "* && $used != *" $p "* ]] || continue
+		printf '%s\n' "$p"
+		return
+	done
+	die "no free $name port in $def..$((def + PORT_TRIES)) (set TICKETRUSH_${name^^}_PORT)"
+}
+
+# A zombie counts as dead: here pid 1 may take a while to reap a daemon's exit.
+pid_alive() {
+	local stat
+	[[ ${1:-} =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null || return 1
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z ]]
+}
+
+# Close every descriptor above 2 in the current (sub)shell, so a daemon started from it holds
+# none of ours or our caller's: our locks, make's jobserver pipe, a CI runner's log pipe.
+close_extra_fds() {
+	local f fd
+	for f in /proc/"$BASHPID"/fd/*; do
+		fd=${f##*/}
+		if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2 && fd != 255)); then
+			eval "exec $fd>&-" 2>/dev/null || true
+		fi
+	done
+}
+
+wait_gone() { # pid tenths-of-a-second
+	local i
+	for ((i = 0; i < $2; i++)); do
+		pid_alive "$1" || return 0
+		sleep 0.1
+	done
+	! pid_alive "$1"
+}
+
+file_size() { stat -c %s -- "$1" 2>/dev/null || echo 0; }
+
+# What a log gained since byte offset $2.
+log_since() { tail -c "+$(($2 + 1))" -- "$1" 2>/dev/null || true; }
+
+# Log tail for error messages, indented: this run's lines (from byte offset $2) if any.
+log_tail() {
+	local f=$1 off=${2:-0} n=20
+	if [[ ! -r $f ]]; then
+		printf '%s\n' "(no log at $f)" >&2
+	elif (($(file_size "$f") > off)); then
+		printf '%s\n' "--- $f (last $n lines of this run) ---" >&2
+		log_since "$f" "$off" | tail -n "$n" | sed 's/^/  /' >&2
+	else
+		printf '%s\n' "--- $f (nothing new; last $n lines) ---" >&2
+		tail -n "$n" -- "$f" | sed 's/^/  /' >&2
+	fi
+}
+
+# Processes started from DIR: postgres or redis whose working directory is inside DIR or the
+# PostgreSQL fallback (postgres works in its data directory, redis in its 'dir').
+leftover_pids() {
+	local d pid comm cwd
+	for d in /proc/[0-9]*; do
+		pid=${d#/proc/}
+		comm=$(cat "$d/comm" 2>/dev/null) || continue
+		case $comm in postgres | postmaster | redis-server | redis-check-*) ;; *) continue ;; esac
+		cwd=$(readlink "$d/cwd" 2>/dev/null) || continue
+		cwd=${cwd% (deleted)}
+		case $cwd in
+		"$DIR" | "$DIR"/* | "$PG_FALLBACK" | "$PG_FALLBACK"/*) printf '%s\n' "$pid" ;;
+		esac
+	done
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+
+pg_running() { # -> 0 and sets PG_RUN_PID / PG_RUN_PORT if the postmaster for PG_DATA is alive
+	PG_RUN_PID='' PG_RUN_PORT=''
+	[[ -f $PG_DATA/postmaster.pid ]] || return 1
+	PG_RUN_PID=$(sed -n 1p "$PG_DATA/postmaster.pid" 2>/dev/null) || return 1
+	PG_RUN_PORT=$(sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null) || return 1
+	[[ $PG_RUN_PID =~ ^[0-9]+$ ]] && pid_alive "$PG_RUN_PID" || return 1
+	# A recycled pid is not our postmaster: it must be a postgres working in PG_DATA.
+	[[ $(cat "/proc/$PG_RUN_PID/comm" 2>/dev/null) == postgres ]] || return 1
+	[[ $(readlink "/proc/$PG_RUN_PID/cwd" 2>/dev/null) == "$(realpath -m -- "$PG_DATA")" ]] || return 1
+}
+
+# Can $PG_OS_USER create files in PG_DATA and PG_SOCK and append to PG_LOG?
+pg_user_can_reach() {
+	((IS_ROOT)) || return 0
+	# shellcheck disable=SC2016 # $1..$3 expand in the inner shell
+	as_pg bash -c 'test -w "$1" && test -x "$1" && test -w "$2" && test -x "$2" && test -w "$3"' \
+		_ "$PG_DATA" "$PG_SOCK" "$PG_LOG" 2>/dev/null
+}
+
+pg_make_dirs() { # create PG_DATA, PG_SOCK, PG_LOG for the PostgreSQL user
+	mkdir -p -- "$PG_ROOT" "$PG_DATA" "$PG_SOCK"
+	touch -- "$PG_LOG"
+	chmod 700 -- "$PG_DATA"
+	chmod 755 -- "$PG_SOCK"
+	chmod 644 -- "$PG_LOG"
+	if ((IS_ROOT)); then
+		chown "$PG_OS_USER:" -- "$PG_DATA" "$PG_SOCK" "$PG_LOG"
+	fi
+}
+
+pg_prepare() {
+	if ((IS_ROOT)); then
+		id -u "$PG_OS_USER" >/dev/null 2>&1 ||
+			die "user '$PG_OS_USER' not found (install postgresql-15: scripts/bootstrap.sh)"
+	fi
+	local prev
+	prev=$(state_get PG_ROOT)
+	if [[ -n $prev && -d $prev/pg ]]; then
+		set_pg_paths "$prev"
+	elif [[ -d $DIR/pg ]]; then
+		set_pg_paths "$DIR"
+	elif [[ -d $PG_FALLBACK/pg ]]; then
+		set_pg_paths "$PG_FALLBACK"
+	else
+		set_pg_paths "$DIR"
+	fi
+	# unix socket path: sun_path holds 107 bytes; ".s.PGSQL.NNNNN" adds 15.
+	if [[ $PG_ROOT == "$DIR" ]] && ((${#PG_SOCK} + 15 > 107)); then
+		warn "state directory path too long for a unix socket, putting PostgreSQL in $PG_FALLBACK"
+		set_pg_paths "$PG_FALLBACK"
+	fi
+	if [[ $PG_ROOT == "$DIR" ]]; then
+		pg_make_dirs
+		if ! pg_user_can_reach; then
+			warn "user '$PG_OS_USER' cannot reach $DIR (a parent directory is not searchable)," \
+				"putting PostgreSQL in $PG_FALLBACK"
+			# Undo the empty directories we just made; never touch a real data directory.
+			[[ -f $PG_DATA/PG_VERSION ]] || rmdir -- "$PG_DATA" 2>/dev/null || true
+			rmdir -- "$PG_SOCK" 2>/dev/null || true
+			[[ -s $PG_LOG ]] || rm -f -- "$PG_LOG"
+			set_pg_paths "$PG_FALLBACK"
+		fi
+	fi
+	if [[ $PG_ROOT == "$PG_FALLBACK" ]]; then
+		if [[ -e $PG_ROOT ]]; then
+			[[ -d $PG_ROOT && ! -L $PG_ROOT ]] || die "$PG_ROOT exists and is not a directory"
+			local owner
+			owner=$(stat -c %u -- "$PG_ROOT")
+			[[ $owner == 0 || $owner == "$EUID" ]] || die "$PG_ROOT is owned by uid $owner, not by us: refusing to use it"
+		fi
+		mkdir -p -- "$PG_ROOT"
+		chmod 755 -- "$PG_ROOT"
+		touch -- "$PG_ROOT/$MARKER"
+		pg_make_dirs
+		pg_user_can_reach || die "user '$PG_OS_USER' cannot write to $PG_ROOT either"
+	fi
+}
+
+pg_conf() { # write the settings we own; postgresql.conf includes this file
+	local port=$1 conf=$PG_DATA/ticketrush.conf tmp
+	tmp=$(mktemp "$PG_DATA/.ticketrush.conf.XXXXXX")
+	cat >"$tmp" <<EOF
+# written by scripts/services.sh on every start; edit that script, not this file
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$PG_SOCK'
+max_connections = 400
+shared_buffers = 256MB
+logging_collector = off
+log_destination = 'stderr'
+log_line_prefix = '%m [%p] %q%u@%d '
+log_timezone = 'UTC'
+timezone = 'UTC'
+EOF
+	chmod 644 -- "$tmp"
+	((IS_ROOT == 0)) || chown "$PG_OS_USER:" -- "$tmp"
+	mv -f -- "$tmp" "$conf"
+	if ! grep -qx "include_if_exists = 'ticketrush.conf'" "$PG_DATA/postgresql.conf"; then
+		printf "\n# ticketrush: scripts/services.sh\ninclude_if_exists = 'ticketrush.conf'\n" |
+			as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
+	fi
+}
+
+pg_start() { # -> sets PG_PORT
+	find_pg_bin
+	need pg_isready psql
+	pg_prepare
+	if pg_running; then
+		PG_PORT=$PG_RUN_PORT
+		say "postgresql: already running (pid $PG_RUN_PID, 127.0.0.1:$PG_PORT, data $PG_DATA)"
+		return
+	fi
+	if [[ ! -f $PG_DATA/PG_VERSION ]]; then
+		[[ -z $(ls -A -- "$PG_DATA") ]] ||
+			die "$PG_DATA is not empty and holds no database cluster: remove it (or run: $PROG stop --purge --dir $DIR)"
+		local out
+		if ! out=$(as_pg "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U postgres --locale=C.UTF-8 -E UTF8 2>&1); then
+			printf '%s\n' "$out" | tail -n 20 | sed 's/^/  /' >&2
+			die "initdb failed for $PG_DATA"
+		fi
+		say "postgresql: initialised $PG_DATA"
+	else
+		local v
+		v=$(cat "$PG_DATA/PG_VERSION")
+		[[ $v == 15 ]] || die "$PG_DATA holds a PostgreSQL $v cluster, not 15: remove it (or run: $PROG stop --purge --dir $DIR)"
+	fi
+	# The port can be taken between our check and the server's bind() (another start, a
+	# client's ephemeral port): then try the next one, unless the port was asked for.
+	local tried=() attempt
+	for ((attempt = 1; ; attempt++)); do
+		PG_PORT=$(pick_port pg "$PG_PORT_DEFAULT" "${TICKETRUSH_PG_PORT:-}" "${REDIS_PORT:-}" "${tried[@]}")
+		CLASH=0
+		pg_launch
+		((CLASH)) || break
+		if [[ -n ${TICKETRUSH_PG_PORT:-} ]] || ((attempt >= 5)); then
+			log_tail "$PG_LOG" "$LOG_OFF"
+			die "could not start PostgreSQL: port 127.0.0.1:$PG_PORT is in use"
+		fi
+		warn "port $PG_PORT was taken meanwhile, trying another"
+		tried+=("$PG_PORT")
+	done
+	pg_running || true
+	say "postgresql: started (pid ${PG_RUN_PID:-?}, 127.0.0.1:$PG_PORT, data $PG_DATA)"
+}
+
+pg_launch() { # one attempt on PG_PORT; dies on failure, sets CLASH=1 if the port was taken
+	pg_conf "$PG_PORT"
+	STARTED_PG=1
+	LOG_OFF=$(file_size "$PG_LOG")
+	local out
+	if ! out=$(close_extra_fds; as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" -s </dev/null 2>&1); then
+		if ! pg_running && log_since "$PG_LOG" "$LOG_OFF" | grep -q 'could not bind.*Address already in use'; then
+			CLASH=1
+			return 0
+		fi
+		[[ -z $out ]] || printf '%s\n' "$out" | sed 's/^/  /' >&2
+		log_tail "$PG_LOG" "$LOG_OFF"
+		die "could not start PostgreSQL on 127.0.0.1:$PG_PORT (data $PG_DATA)"
+	fi
+	local deadline=$((SECONDS + TIMEOUT))
+	until pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -t 2; do
+		if ((SECONDS >= deadline)); then
+			log_tail "$PG_LOG" "$LOG_OFF"
+			die "PostgreSQL on 127.0.0.1:$PG_PORT did not answer within ${TIMEOUT}s"
+		fi
+		sleep 0.2
+	done
+}
+
+pg_create_db() {
+	local psql=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres)
+	local have out
+	have=$(PGCONNECT_TIMEOUT=5 "${psql[@]}" -tAc "select 1 from pg_database where datname = '$PG_DB'" 2>&1) ||
+		die "could not query PostgreSQL on 127.0.0.1:$PG_PORT: $have"
+	if [[ $have != 1 ]]; then
+		out=$("${psql[@]}" -c "create database $PG_DB" 2>&1) ||
+			die "could not create database $PG_DB on 127.0.0.1:$PG_PORT: $out"
+		say "postgresql: created database $PG_DB"
+	fi
+}
+
+pg_stop() {
+	locate_pg
+	if [[ -f $PG_DATA/PG_VERSION ]] && pg_running; then
+		local pid=$PG_RUN_PID
+		find_pg_bin
+		if ! as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast -w -t "$TIMEOUT" -s >/dev/null 2>&1; then
+			warn "PostgreSQL did not stop in ${TIMEOUT}s with -m fast, using -m immediate"
+			as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m immediate -w -t 10 -s >/dev/null 2>&1 || true
+		fi
+		if pid_alive "$pid"; then
+			warn "PostgreSQL (pid $pid) still alive, killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		STOPPED_PIDS+=("$pid")
+		say "postgresql: stopped (was pid $pid)"
+	else
+		say "postgresql: not running"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+
+redis_running() { # -> 0 and sets REDIS_RUN_PID / REDIS_RUN_PORT
+	REDIS_RUN_PID='' REDIS_RUN_PORT=''
+	[[ -f $REDIS_PID ]] || return 1
+	REDIS_RUN_PID=$(tr -dc 0-9 <"$REDIS_PID")
+	pid_alive "$REDIS_RUN_PID" || return 1
+	[[ $(cat "/proc/$REDIS_RUN_PID/comm" 2>/dev/null) == redis-server ]] || return 1
+	[[ $(readlink "/proc/$REDIS_RUN_PID/cwd" 2>/dev/null) == "$REDIS_DIR" ]] || return 1
+	REDIS_RUN_PORT=$(sed -n 's/^port[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' "$REDIS_CONF" 2>/dev/null | tail -n 1)
+	[[ -n $REDIS_RUN_PORT ]]
+}
+
+redis_ping() { # port
+	[[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
+}
+
+redis_conf() {
+	local port=$1 tmp
+	tmp=$(mktemp "$REDIS_DIR/.conf.XXXXXX")
+	cat >"$tmp" <<EOF
+# written by scripts/services.sh on every start; edit that script, not this file
+bind 127.0.0.1
+port $port
+protected-mode no
+daemonize yes
+pidfile "$REDIS_PID"
+logfile "$REDIS_LOG"
+dir "$REDIS_DIR"
+appendonly yes
+appendfsync everysec
+save ""
+maxclients 10000
+EOF
+	chmod 644 -- "$tmp"
+	mv -f -- "$tmp" "$REDIS_CONF"
+}
+
+redis_start() { # -> sets REDIS_PORT
+	need redis-server redis-cli
+	mkdir -p -- "$REDIS_DIR"
+	if redis_running; then
+		REDIS_PORT=$REDIS_RUN_PORT
+		say "redis: already running (pid $REDIS_RUN_PID, 127.0.0.1:$REDIS_PORT, dir $REDIS_DIR)"
+		return
+	fi
+	rm -f -- "$REDIS_PID"
+	# maxclients 10000 needs ~10032 descriptors; raise the soft limit if the hard one allows.
+	local want=10032
+	if (($(ulimit -Sn) < want)); then
+		ulimit -Sn "$want" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+	fi
+	# As for PostgreSQL: if the port is taken before Redis binds it, try the next one.
+	local tried=() attempt
+	for ((attempt = 1; ; attempt++)); do
+		REDIS_PORT=$(pick_port redis "$REDIS_PORT_DEFAULT" "${TICKETRUSH_REDIS_PORT:-}" "${PG_PORT:-}" "${tried[@]}")
+		CLASH=0
+		redis_launch
+		((CLASH)) || break
+		if [[ -n ${TICKETRUSH_REDIS_PORT:-} ]] || ((attempt >= 5)); then
+			log_tail "$REDIS_LOG" "$LOG_OFF"
+			die "could not start Redis: port 127.0.0.1:$REDIS_PORT is in use"
+		fi
+		warn "port $REDIS_PORT was taken meanwhile, trying another"
+		tried+=("$REDIS_PORT")
+	done
+	redis_running || true
+	say "redis: started (pid ${REDIS_RUN_PID:-?}, 127.0.0.1:$REDIS_PORT, dir $REDIS_DIR)"
+}
+
+redis_launch() { # one attempt on REDIS_PORT; dies on failure, sets CLASH=1 if the port was taken
+	redis_conf "$REDIS_PORT"
+	STARTED_REDIS=1
+	LOG_OFF=$(file_size "$REDIS_LOG")
+	local out
+	# daemonize: the server detaches; its own stdio goes to /dev/null, startup errors to us.
+	# It must not inherit our lock descriptors 8 and 9, or it would hold the locks forever.
+	if ! out=$(close_extra_fds; cd -- "$REDIS_DIR" && redis-server "$REDIS_CONF" </dev/null 2>&1); then
+		[[ -z $out ]] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/  /' >&2
+		log_tail "$REDIS_LOG" "$LOG_OFF"
+		die "could not start Redis on 127.0.0.1:$REDIS_PORT (config $REDIS_CONF)"
+	fi
+	# Redis forks before it binds and writes its pidfile only once listening, so "ours is up"
+	# is: our pidfile names a live redis in REDIS_DIR, and the port answers PONG. A bind
+	# failure shows only in the log.
+	local deadline=$((SECONDS + TIMEOUT)) new
+	until redis_running && redis_ping "$REDIS_PORT"; do
+		new=$(log_since "$REDIS_LOG" "$LOG_OFF")
+		if [[ $new == *"Address already in use"* ]]; then
+			CLASH=1
+			return 0
+		fi
+		if [[ $new == *"Redis is now ready to exit"* || $new == *"FATAL"* ]]; then
+			log_tail "$REDIS_LOG" "$LOG_OFF"
+			die "Redis exited during start on 127.0.0.1:$REDIS_PORT"
+		fi
+		if ((SECONDS >= deadline)); then
+			log_tail "$REDIS_LOG" "$LOG_OFF"
+			redis_stop >/dev/null 2>&1 || true
+			die "Redis on 127.0.0.1:$REDIS_PORT did not answer PONG within ${TIMEOUT}s"
+		fi
+		sleep 0.1
+	done
+}
+
+redis_stop() {
+	if ! redis_running; then
+		rm -f -- "$REDIS_PID"
+		say "redis: not running"
+		return 0
+	fi
+	local pid=$REDIS_RUN_PID port=$REDIS_RUN_PORT i
+	# nosave: no RDB snapshot (save "" anyway); the append-only file is still flushed.
+	timeout 5 redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+	wait_gone "$pid" 50
+	if pid_alive "$pid"; then
+		warn "Redis (pid $pid) did not shut down, sending SIGTERM"
+		kill -TERM "$pid" 2>/dev/null || true
+		wait_gone "$pid" 50
+	fi
+	if pid_alive "$pid"; then
+		warn "Redis (pid $pid) still alive, killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f -- "$REDIS_PID"
+	STOPPED_PIDS+=("$pid")
+	say "redis: stopped (was pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+lock_dir() { # serialise start/stop on one DIR
+	exec 9>>"$DIR/.lock"
+	flock -w "$((TIMEOUT + 30))" 9 || die "another $PROG is working on $DIR (lock $DIR/.lock)"
+}
+
+lock_ports() { # serialise port picking across DIRs, until both services listen
+	local f=/tmp/ticketrush-services-ports.$EUID.lock
+	exec 8>>"$f"
+	flock -w "$((TIMEOUT * 2 + 30))" 8 || die "timed out waiting for port lock $f"
+}
+
+# On a failed start, stop what this run started; what was already running stays.
+start_rollback() {
+	local rc=$?
+	((rc != 0)) || return 0
+	((STARTED_REDIS || STARTED_PG)) || return 0
+	warn "start failed: stopping what this run started"
+	{
+		((STARTED_REDIS == 0)) || redis_stop || true
+		((STARTED_PG == 0)) || pg_stop || true
+	} >&2
+	exit "$rc"
+}
+
+cmd_start() {
+	need ss flock realpath
+	((IS_ROOT == 0)) || need runuser
+	check_port_override pg "${TICKETRUSH_PG_PORT:-}"
+	check_port_override redis "${TICKETRUSH_REDIS_PORT:-}"
+	if [[ -n ${TICKETRUSH_PG_PORT:-} && ${TICKETRUSH_PG_PORT:-} == "${TICKETRUSH_REDIS_PORT:-}" ]]; then
+		die "TICKETRUSH_PG_PORT and TICKETRUSH_REDIS_PORT are both $TICKETRUSH_PG_PORT"
+	fi
+	if [[ -e $DIR && ! -d $DIR ]]; then die "$DIR exists and is not a directory"; fi
+	if [[ -d $DIR && ! -e $DIR/$MARKER && -n $(ls -A -- "$DIR") ]]; then
+		die "$DIR exists, is not empty and was not made by $PROG: choose another --dir"
+	fi
+	mkdir -p -- "$DIR"
+	touch -- "$DIR/$MARKER"
+	lock_dir
+	lock_ports
+	PG_PORT='' REDIS_PORT=''
+	STARTED_REDIS=0 STARTED_PG=0
+	trap start_rollback EXIT
+	# Redis first: it is quick, and a port clash shows up before initdb's few seconds.
+	redis_start
+	pg_start
+	exec 8>&-
+	pg_create_db
+	write_state "$PG_PORT" "$REDIS_PORT"
+	write_env "$PG_PORT" "$REDIS_PORT"
+	say ""
+	cat -- "$ENV_FILE"
+	say ""
+	say "to use them: source $ENV_FILE"
+	trap - EXIT
+}
+
+cmd_stop() {
+	locate_pg
+	if [[ -d $DIR ]]; then
+		if [[ ! -e $DIR/$MARKER && -n $(ls -A -- "$DIR") ]]; then
+			die "$DIR was not made by $PROG: refusing to touch it"
+		fi
+		lock_dir
+		redis_stop
+	else
+		say "redis: not running"
+	fi
+	pg_stop
+	# Anything still alive that was started from DIR (a crashed postmaster's backends, a Redis
+	# whose pidfile was lost) goes now.
+	local pids=() i
+	for ((i = 0; i < 30; i++)); do
+		mapfile -t pids < <(leftover_pids)
+		((${#pids[@]})) || break
+		sleep 0.1
+	done
+	if ((${#pids[@]})); then
+		warn "killing leftover processes started from $DIR: ${pids[*]}"
+		kill -KILL "${pids[@]}" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			mapfile -t pids < <(leftover_pids)
+			((${#pids[@]})) || break
+			sleep 0.1
+		done
+		((${#pids[@]} == 0)) || die "processes started from $DIR survived SIGKILL: ${pids[*]}"
+	fi
+	# They are dead already; give pid 1 a moment to reap them so that 'ps' right after us
+	# shows no <defunct> entries. Not an error if it is slower.
+	for ((i = 0; i < 30; i++)); do
+		local left=0 p
+		for p in "${STOPPED_PIDS[@]}"; do [[ ! -e /proc/$p ]] || left=1; done
+		((left)) || break
+		sleep 0.1
+	done
+	rm -f -- "$ENV_FILE"
+	if ((purge)); then
+		exec 9>&-
+		[[ $PG_ROOT == "$DIR" ]] || { [[ ! -d $PG_ROOT ]] || rm -rf -- "$PG_ROOT"; }
+		if [[ -d $PG_FALLBACK && -e $PG_FALLBACK/$MARKER ]]; then rm -rf -- "$PG_FALLBACK"; fi
+		if [[ -d $DIR ]]; then
+			rm -rf -- "$DIR"
+			say "purged $DIR"
+		fi
+	fi
+}
+
+cmd_status() {
+	locate_pg
+	local ok=0
+	if [[ -d $DIR ]] && redis_running; then
+		if redis_ping "$REDIS_RUN_PORT"; then
+			say "redis: running (pid $REDIS_RUN_PID, 127.0.0.1:$REDIS_RUN_PORT, dir $REDIS_DIR, log $REDIS_LOG)"
+			ok=$((ok + 1))
+		else
+			say "redis: process alive but not answering (pid $REDIS_RUN_PID, 127.0.0.1:$REDIS_RUN_PORT, log $REDIS_LOG)"
+		fi
+	else
+		say "redis: not running (dir $REDIS_DIR)"
+	fi
+	if pg_running; then
+		if pg_isready -q -h 127.0.0.1 -p "$PG_RUN_PORT" -t 3 2>/dev/null; then
+			say "postgresql: running (pid $PG_RUN_PID, 127.0.0.1:$PG_RUN_PORT, data $PG_DATA, log $PG_LOG)"
+			ok=$((ok + 1))
+		else
+			say "postgresql: process alive but not accepting connections (pid $PG_RUN_PID, 127.0.0.1:$PG_RUN_PORT, log $PG_LOG)"
+		fi
+	else
+		say "postgresql: not running (data $PG_DATA)"
+	fi
+	if [[ -f $ENV_FILE ]]; then say "env: source $ENV_FILE"; fi
+	((ok == 2)) || exit 3
+}
+
+cmd_env() {
+	[[ -f $ENV_FILE ]] || die "no $ENV_FILE: services are not started (run: $PROG start${dir_arg:+ --dir $DIR})"
+	cat -- "$ENV_FILE"
+}
+
+case $cmd in
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+env) cmd_env ;;
+esac
