@@ -8,7 +8,7 @@
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
-bin=${1:-$root/build/ticketrush}
+bin=$(realpath -- "${1:-$root/build/ticketrush}")
 [[ -x $bin ]] || { echo "demo.sh: $bin is not built; run make build" >&2; exit 1; }
 strategies=${DEMO_STRATEGIES:-naive db-atomic redis-lock}
 svc=${TICKETRUSH_SVC_DIR:-$root/.svc}
