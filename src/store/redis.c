@@ -146,7 +146,7 @@ redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const ch
         snprintf(c->errstr, sizeof c->errstr, "script %s: too many keys and arguments", s->name);
         return NULL;
     }
-    char numkeys[8];
+    char numkeys[12];
     snprintf(numkeys, sizeof numkeys, "%d", nkeys);
     const char *argv[3 + REDIS_MAX_EVAL_ARGS];
     int argc = 0;

@@ -1,0 +1,408 @@
+/* audit.c — R1–R8 counts and run figures behind audit.h. Pure functions first, then the two
+ * PostgreSQL reads. Sorting does the heavy lifting everywhere: O(n log n) for any run size. */
+#include "lab/audit.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool audit_has_anomalies(const audit_report *r) {
+    return r->oversold || r->duplicate_customers || r->seat_errors || r->vip_errors ||
+           r->sales_after_close || r->fcfs_violations || r->lost || r->phantom ||
+           r->count_drift;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int64_t audit_percentile(const int64_t *sorted, size_t n, double p) {
+    if (n == 0) return -1;
+    double rank = ceil(p / 100.0 * (double)n);
+    size_t k = rank < 1 ? 1 : (size_t)rank;
+    if (k > n) k = n;
+    return sorted[k - 1];
+}
+
+tr_err audit_latency_of(const lab_record *recs, size_t n, audit_latency *out) {
+    out->p50 = out->p90 = out->p99 = out->max = -1;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += lab_record_answered(&recs[i]);
+    if (k == 0) return TR_OK;
+    int64_t *lat = malloc(k * sizeof *lat);
+    if (lat == NULL) return TR_NOMEM;
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lab_record_answered(&recs[i])) lat[k++] = recs[i].done_us - recs[i].send_us;
+    qsort(lat, k, sizeof *lat, cmp_i64);
+    out->p50 = audit_percentile(lat, k, 50);
+    out->p90 = audit_percentile(lat, k, 90);
+    out->p99 = audit_percentile(lat, k, 99);
+    out->max = lat[k - 1];
+    free(lat);
+    return TR_OK;
+}
+
+tr_err audit_tickets(const audit_ticket *t, size_t m, int32_t total_seats, int32_t vip_seats,
+                     audit_report *out) {
+    out->tickets = (int64_t)m;
+    out->oversold = (int64_t)m > total_seats ? (int64_t)m - total_seats : 0;
+    out->duplicate_customers = out->seat_duplicates = out->seat_gaps = 0;
+    out->seat_out_of_range = out->seat_errors = out->vip_errors = out->sales_after_close = 0;
+    if (m == 0) return TR_OK;
+    int64_t *cust = malloc(m * sizeof *cust);
+    int32_t *seat = malloc(m * sizeof *seat);
+    if (cust == NULL || seat == NULL) {
+        free(cust);
+        free(seat);
+        return TR_NOMEM;
+    }
+    for (size_t i = 0; i < m; i++) {
+        cust[i] = t[i].customer_id;
+        seat[i] = t[i].seat_no;
+        if (t[i].seat_no < 1 || t[i].seat_no > total_seats) out->seat_out_of_range++;
+        if (t[i].vip != (t[i].seat_no <= vip_seats)) out->vip_errors++;
+        if (t[i].after_close) out->sales_after_close++;
+    }
+    qsort(cust, m, sizeof *cust, cmp_i64);
+    qsort(seat, m, sizeof *seat, cmp_i32);
+    /* Seats above N cannot exist, so the dense range checked is 1..min(tickets, N): gaps past
+     * N would only count the oversell (R1) a second time. */
+    int64_t dense = (int64_t)m < total_seats ? (int64_t)m : total_seats;
+    int64_t present = 0;
+    for (size_t i = 0; i < m; i++) {
+        bool first = i == 0 || seat[i] != seat[i - 1];
+        if (!first) out->seat_duplicates++;
+        if (first && seat[i] >= 1 && seat[i] <= dense) present++;
+        if (i > 0 && cust[i] == cust[i - 1]) out->duplicate_customers++;
+    }
+    out->seat_gaps = dense - present;
+    out->seat_errors = out->seat_duplicates + out->seat_gaps + out->seat_out_of_range;
+    free(cust);
+    free(seat);
+    return TR_OK;
+}
+
+typedef struct {
+    int64_t t;
+    int32_t seat;
+} time_seat;
+
+static int cmp_time_seat(const void *a, const void *b) {
+    const time_seat *x = a, *y = b;
+    if (x->t != y->t) return (x->t > y->t) - (x->t < y->t);
+    return (x->seat > y->seat) - (x->seat < y->seat);
+}
+
+tr_err audit_fcfs(const lab_record *recs, size_t n, int64_t *refused_beaten, int64_t *inverted) {
+    *refused_beaten = *inverted = 0;
+    size_t k = 0;
+    int64_t last_ok_send = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].status != 201) continue;
+        k++;
+        if (recs[i].send_us > last_ok_send) last_ok_send = recs[i].send_us;
+    }
+    if (k == 0) return TR_OK;
+    for (size_t i = 0; i < n; i++) {
+        const lab_record *r = &recs[i];
+        bool refused = r->code == LAB_CODE_SOLD_OUT || r->code == LAB_CODE_BUSY;
+        if (refused && lab_record_answered(r) && r->done_us < last_ok_send) (*refused_beaten)++;
+    }
+    time_seat *by_done = malloc(k * sizeof *by_done);
+    time_seat *by_send = malloc(k * sizeof *by_send);
+    if (by_done == NULL || by_send == NULL) {
+        free(by_done);
+        free(by_send);
+        return TR_NOMEM;
+    }
+    k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].status != 201) continue;
+        by_done[k] = (time_seat){recs[i].done_us, recs[i].seat_no};
+        by_send[k] = (time_seat){recs[i].send_us, recs[i].seat_no};
+        k++;
+    }
+    qsort(by_done, k, sizeof *by_done, cmp_time_seat);
+    qsort(by_send, k, sizeof *by_send, cmp_time_seat);
+    /* Sweep B in send order; every A completed strictly before B's send has joined max_seat. */
+    size_t j = 0;
+    int64_t max_seat = INT64_MIN;
+    for (size_t b = 0; b < k; b++) {
+        while (j < k && by_done[j].t < by_send[b].t) {
+            if (by_done[j].seat > max_seat) max_seat = by_done[j].seat;
+            j++;
+        }
+        if (max_seat > by_send[b].seat) (*inverted)++;
+    }
+    free(by_done);
+    free(by_send);
+    return TR_OK;
+}
+
+typedef struct {
+    int64_t customer;
+    int32_t seat;
+} cust_seat;
+
+static int cmp_cust_seat(const void *a, const void *b) {
+    const cust_seat *x = a, *y = b;
+    if (x->customer != y->customer)
+        return (x->customer > y->customer) - (x->customer < y->customer);
+    return (x->seat > y->seat) - (x->seat < y->seat);
+}
+
+tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
+                   int64_t *lost, int64_t *phantom) {
+    tr_err rc = TR_OK;
+    size_t nack = 0, nq = 0;
+    for (size_t i = 0; i < n; i++) {
+        nack += recs[i].status == 201;
+        nq += recs[i].status == 202;
+    }
+    cust_seat *ack = malloc((nack ? nack : 1) * sizeof *ack);
+    cust_seat *row = malloc((m ? m : 1) * sizeof *row);
+    int64_t *queued = malloc((nq ? nq : 1) * sizeof *queued);
+    int64_t *left = malloc((m ? m : 1) * sizeof *left);
+    if (ack == NULL || row == NULL || queued == NULL || left == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    nack = nq = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].status == 201) ack[nack++] = (cust_seat){recs[i].customer_id, recs[i].seat_no};
+        if (recs[i].status == 202) queued[nq++] = recs[i].customer_id;
+    }
+    for (size_t i = 0; i < m; i++) row[i] = (cust_seat){t[i].customer_id, t[i].seat_no};
+    qsort(ack, nack, sizeof *ack, cmp_cust_seat);
+    qsort(row, m, sizeof *row, cmp_cust_seat);
+    qsort(queued, nq, sizeof *queued, cmp_i64);
+
+    /* Multiset intersection by (customer, seat); rows left over go to `left`. */
+    size_t a = 0, r = 0, matched = 0, nleft = 0;
+    while (a < nack && r < m) {
+        int c = cmp_cust_seat(&ack[a], &row[r]);
+        if (c == 0) {
+            matched++;
+            a++;
+            r++;
+        } else if (c < 0) {
+            a++;
+        } else {
+            left[nleft++] = row[r++].customer;
+        }
+    }
+    while (r < m) left[nleft++] = row[r++].customer;
+    /* left is sorted: rows were sorted by customer first. Match by customer to 202s. */
+    size_t q = 0, l = 0, accepted = 0;
+    while (q < nq && l < nleft) {
+        if (queued[q] == left[l]) {
+            accepted++;
+            q++;
+            l++;
+        } else if (queued[q] < left[l]) {
+            q++;
+        } else {
+            l++;
+        }
+    }
+    *lost = (int64_t)(nack - matched);
+    *phantom = (int64_t)(nleft - accepted);
+out:
+    free(ack);
+    free(row);
+    free(queued);
+    free(left);
+    return rc;
+}
+
+int64_t audit_sold_out_after(const lab_record *recs, size_t n, int64_t tickets,
+                             int32_t total_seats) {
+    if (tickets < total_seats) return -1;
+    int64_t best = -1;
+    for (size_t i = 0; i < n; i++) {
+        const lab_record *r = &recs[i];
+        bool last_seat = r->status == 201 && r->seat_no == total_seats;
+        bool sold_out = lab_record_answered(r) && r->code == LAB_CODE_SOLD_OUT;
+        if ((last_seat || sold_out) && (best < 0 || r->done_us < best)) best = r->done_us;
+    }
+    return best;
+}
+
+static int cmp_outcome(const void *a, const void *b) {
+    const audit_outcome *x = a, *y = b;
+    if (x->count != y->count) return (x->count < y->count) - (x->count > y->count);
+    return strcmp(x->key, y->key);
+}
+
+static void outcome_add(audit_report *out, const char *key, int64_t count) {
+    for (int i = 0; i < out->noutcomes; i++) {
+        if (strcmp(out->outcomes[i].key, key) == 0) {
+            out->outcomes[i].count += count;
+            return;
+        }
+    }
+    if (out->noutcomes == AUDIT_MAX_OUTCOMES) { /* the last slot becomes "other" */
+        audit_outcome *o = &out->outcomes[AUDIT_MAX_OUTCOMES - 1];
+        snprintf(o->key, sizeof o->key, "other");
+        o->count += count;
+        return;
+    }
+    audit_outcome *o = &out->outcomes[out->noutcomes++];
+    snprintf(o->key, sizeof o->key, "%s", key);
+    o->count = count;
+}
+
+void audit_outcomes(const lab_record *recs, size_t n, const lab_codes *codes, audit_report *out) {
+    enum { NCODES = LAB_CODE__KNOWN + LAB_CODES_MAX_EXTRA, NSTATUS = 1000 };
+    int64_t by_code[NCODES] = {0};
+    int64_t by_status[NSTATUS] = {0};
+    int64_t other = 0;
+    out->noutcomes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lab_record *r = &recs[i];
+        if (r->code != LAB_CODE_NONE && r->code < NCODES) by_code[r->code]++;
+        else if (r->code != LAB_CODE_NONE) other++;
+        else if (r->status >= 0 && r->status < NSTATUS) by_status[r->status]++;
+        else other++;
+    }
+    char key[16];
+    for (int s = 0; s < NSTATUS; s++) {
+        if (by_status[s] == 0) continue;
+        snprintf(key, sizeof key, "%d", s);
+        outcome_add(out, key, by_status[s]);
+    }
+    for (int c = 1; c < NCODES; c++)
+        if (by_code[c]) outcome_add(out, lab_codes_name(codes, (uint16_t)c), by_code[c]);
+    if (other) outcome_add(out, "other", other);
+    qsort(out->outcomes, (size_t)out->noutcomes, sizeof out->outcomes[0], cmp_outcome);
+}
+
+tr_err audit_compute(const audit_concert *c, const audit_ticket *t, size_t m,
+                     const lab_record *recs, size_t n, const lab_codes *codes,
+                     int64_t duration_us, int64_t started_wall_us, audit_report *out) {
+    tr_err rc;
+    memset(out, 0, sizeof *out);
+    out->total_seats = c->total_seats;
+    out->vip_seats = c->vip_seats;
+    out->remaining = c->remaining;
+    if ((rc = audit_tickets(t, m, c->total_seats, c->vip_seats, out)) != TR_OK) return rc;
+    if ((rc = audit_fcfs(recs, n, &out->fcfs_refused_beaten, &out->fcfs_inverted)) != TR_OK)
+        return rc;
+    out->fcfs_violations = out->fcfs_refused_beaten + out->fcfs_inverted;
+    if ((rc = audit_match(recs, n, t, m, &out->lost, &out->phantom)) != TR_OK) return rc;
+    out->count_drift = (int64_t)c->remaining - ((int64_t)c->total_seats - out->tickets);
+
+    out->requests = (int64_t)n;
+    for (size_t i = 0; i < n; i++) {
+        out->answered += lab_record_answered(&recs[i]);
+        out->acknowledged += recs[i].status == 201;
+        out->queued += recs[i].status == 202;
+    }
+    if ((rc = audit_latency_of(recs, n, &out->latency)) != TR_OK) return rc;
+    if (duration_us > 0) {
+        out->requests_per_min = (double)out->answered * 60e6 / (double)duration_us;
+        out->tickets_per_min = (double)out->tickets * 60e6 / (double)duration_us;
+    }
+    out->sold_out_after_us = audit_sold_out_after(recs, n, out->tickets, c->total_seats);
+    out->last_issued_after_us = -1;
+    for (size_t i = 0; i < m; i++) {
+        int64_t after = t[i].issued_at_us - started_wall_us;
+        if (after > out->last_issued_after_us) out->last_issued_after_us = after;
+    }
+    audit_outcomes(recs, n, codes, out);
+    return TR_OK;
+}
+
+/* --- PostgreSQL ---------------------------------------------------------------------- */
+
+static const pg_stmt audit_concert_stmt = {
+    "lab_audit_concert",
+    "SELECT total_seats, vip_seats, remaining, "
+    "(extract(epoch FROM starts_at) * 1000000)::bigint FROM concert WHERE id = $1",
+    1};
+
+static const pg_stmt audit_tickets_stmt = {
+    "lab_audit_tickets",
+    "SELECT t.customer_id, t.seat_no, t.vip, t.issued_at >= c.starts_at, "
+    "(extract(epoch FROM t.issued_at) * 1000000)::bigint "
+    "FROM ticket t JOIN concert c ON c.id = t.concert_id WHERE t.concert_id = $1",
+    1};
+
+tr_err audit_load_concert(pg_conn *pg, int64_t concert_id, audit_concert *out) {
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, concert_id);
+    const char *params[] = {id};
+    PGresult *r = pg_exec_stmt(pg, &audit_concert_stmt, params);
+    if (r == NULL) return TR_PG;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return TR_CONCERT_NOT_FOUND;
+    }
+    out->id = concert_id;
+    out->total_seats = (int32_t)pg_get_i64(r, 0, 0);
+    out->vip_seats = (int32_t)pg_get_i64(r, 0, 1);
+    out->remaining = (int32_t)pg_get_i64(r, 0, 2);
+    out->starts_at_us = pg_get_i64(r, 0, 3);
+    PQclear(r);
+    return TR_OK;
+}
+
+tr_err audit_load_tickets(pg_conn *pg, int64_t concert_id, audit_ticket **out, size_t *m) {
+    *out = NULL;
+    *m = 0;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, concert_id);
+    const char *params[] = {id};
+    PGresult *r = pg_exec_stmt(pg, &audit_tickets_stmt, params);
+    if (r == NULL) return TR_PG;
+    int rows = PQntuples(r);
+    if (rows == 0) {
+        PQclear(r);
+        return TR_OK;
+    }
+    audit_ticket *t = malloc((size_t)rows * sizeof *t);
+    if (t == NULL) {
+        PQclear(r);
+        return TR_NOMEM;
+    }
+    for (int i = 0; i < rows; i++) {
+        t[i].customer_id = pg_get_i64(r, i, 0);
+        t[i].seat_no = (int32_t)pg_get_i64(r, i, 1);
+        t[i].vip = pg_get_bool(r, i, 2);
+        t[i].after_close = pg_get_bool(r, i, 3);
+        t[i].issued_at_us = pg_get_i64(r, i, 4);
+    }
+    PQclear(r);
+    *out = t;
+    *m = (size_t)rows;
+    return TR_OK;
+}
+
+tr_err audit_run(pg_conn *pg, int64_t concert_id, const lab_record *recs, size_t n,
+                 const lab_codes *codes, int64_t duration_us, int64_t started_wall_us,
+                 audit_report *out) {
+    audit_concert c;
+    audit_ticket *t = NULL;
+    size_t m = 0;
+    /* One snapshot, so the stored count (R8) and the rows agree with each other. */
+    tr_err rc = pg_exec_ok(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (rc != TR_OK) return rc;
+    rc = audit_load_concert(pg, concert_id, &c);
+    if (rc == TR_OK) rc = audit_load_tickets(pg, concert_id, &t, &m);
+    if (rc == TR_OK) rc = pg_exec_ok(pg, "COMMIT");
+    else if (pg_conn_raw(pg) && PQtransactionStatus(pg_conn_raw(pg)) != PQTRANS_IDLE)
+        pg_exec_ok(pg, "ROLLBACK");
+    if (rc == TR_OK)
+        rc = audit_compute(&c, t, m, recs, n, codes, duration_us, started_wall_us, out);
+    free(t);
+    return rc;
+}

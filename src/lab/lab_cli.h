@@ -1,0 +1,24 @@
+/* lab_cli.h — the lab's commands: `ticketrush load`, `ticketrush table`, `ticketrush ceiling`.
+ * main.c dispatches to these with argv[0] being the subcommand name; each parses its own
+ * options (getopt_long, --help) and returns the process exit code. These decide what a person
+ * sees; the lab's library files never print. */
+#ifndef TR_LAB_CLI_H
+#define TR_LAB_CLI_H
+
+/* Exit codes of the lab commands. */
+#define LAB_EXIT_OK 0        /* done (anomalies found by the audit are shown, not failed on) */
+#define LAB_EXIT_FAILURE 1   /* operational failure: no server, no PostgreSQL, I/O */
+#define LAB_EXIT_USAGE 2     /* bad options */
+#define LAB_EXIT_ANOMALY 3   /* load --expect-clean and an R1–R8 count is not zero */
+
+/* load: runs a scenario against a running server, audits the concert in PostgreSQL, writes
+ * the run file and prints its path and table row. See --help. */
+int lab_cli_load(int argc, char **argv);
+
+/* table FILE…: prints the comparison table of run files. */
+int lab_cli_table(int argc, char **argv);
+
+/* ceiling: drives GET /livez to measure the load generator's and the server's ceiling. */
+int lab_cli_ceiling(int argc, char **argv);
+
+#endif

@@ -1,0 +1,642 @@
+/* loadgen.c — the epoll loop behind loadgen.h.
+ *
+ * DESIGN. One thread, level-triggered epoll, one lg_conn per virtual user. A connection is
+ * CONNECTING, SENDING (request bytes left to write), WAITING (for the answer) or IDLE (no request
+ * left). EPOLLIN stays registered; EPOLLOUT only while connecting or after a partial write, so a
+ * request costs one send() and usually one recv(). Times are conservative for R6: a send time is
+ * taken before the first byte is written and a completion time after the last byte is read, so
+ * "A completed before B was sent" in the records implies it in real time.
+ * Requests leave in index order: lg_next() hands the next index to the connection that just
+ * became free, and loops (never recurses) when a connection fails, each failure consuming the
+ * request it carried, so a dead server ends the run quickly instead of spinning. */
+#include "lab/loadgen.h"
+
+#include "lab/jscan.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LG_NO_REQ SIZE_MAX
+#define LG_EVENTS 512
+
+static int64_t lg_clock_us(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+__attribute__((format(printf, 3, 4))) static void lg_errf(char *errbuf, size_t errlen,
+                                                          const char *fmt, ...) {
+    if (errbuf == NULL || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* --- URL ---------------------------------------------------------------------------- */
+
+tr_err lg_url_parse(const char *url, lg_url *out, char *errbuf, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (url == NULL || strncmp(url, "http://", 7) != 0) {
+        lg_errf(errbuf, errlen, "invalid URL \"%s\": it must start with http://", url ? url : "");
+        return TR_INVALID_ARGUMENT;
+    }
+    const char *p = url + 7;
+    const char *host = p, *host_end;
+    bool v6 = false;
+    if (*p == '[') {
+        host = p + 1;
+        host_end = strchr(host, ']');
+        if (host_end == NULL) goto bad_url;
+        p = host_end + 1;
+        v6 = true;
+    } else {
+        host_end = p + strcspn(p, ":/");
+        p = host_end;
+    }
+    size_t hlen = (size_t)(host_end - host);
+    if (hlen == 0 || hlen > 45) goto bad_url;
+    char hostbuf[46];
+    memcpy(hostbuf, host, hlen);
+    hostbuf[hlen] = '\0';
+
+    long port = 80;
+    const char *port_start = NULL;
+    if (*p == ':') {
+        port_start = ++p;
+        port = 0;
+        while (*p >= '0' && *p <= '9') {
+            port = port * 10 + (*p - '0');
+            if (port > 65535) goto bad_url;
+            p++;
+        }
+        if (p == port_start || port < 1) goto bad_url;
+    }
+    if (!(*p == '\0' || (p[0] == '/' && p[1] == '\0'))) {
+        lg_errf(errbuf, errlen, "invalid URL \"%s\": give only http://host:port, without a path",
+                url);
+        return TR_INVALID_ARGUMENT;
+    }
+
+    if (!v6) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&out->addr;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (strcasecmp(hostbuf, "localhost") == 0) {
+            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        } else if (inet_pton(AF_INET, hostbuf, &a->sin_addr) != 1) {
+            goto not_loopback;
+        }
+        if ((ntohl(a->sin_addr.s_addr) >> 24) != 127) goto not_loopback;
+        out->addrlen = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->addr;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, hostbuf, &a->sin6_addr) != 1 ||
+            !IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+            goto not_loopback;
+        out->addrlen = sizeof *a;
+    }
+    snprintf(out->host, sizeof out->host, "%s%s%s:%ld", v6 ? "[" : "", hostbuf, v6 ? "]" : "",
+             port);
+    return TR_OK;
+
+bad_url:
+    lg_errf(errbuf, errlen, "invalid URL \"%s\": expected http://host:port", url);
+    return TR_INVALID_ARGUMENT;
+not_loopback:
+    lg_errf(errbuf, errlen,
+            "host \"%s\" of URL \"%s\" is not a loopback address; the lab only loads a local "
+            "server (127.0.0.0/8, localhost, [::1])",
+            hostbuf, url);
+    return TR_INVALID_ARGUMENT;
+}
+
+/* --- Response parsing ------------------------------------------------------------------ */
+
+static bool lg_name_is(const char *name, size_t n, const char *want) {
+    return strlen(want) == n && strncasecmp(name, want, n) == 0;
+}
+
+static bool lg_ci_contains(const char *s, size_t n, const char *needle) {
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (strncasecmp(s + i, needle, k) == 0) return true;
+    return false;
+}
+
+lg_parse_rc lg_parse_head(const char *buf, size_t len, lg_head *out) {
+    memset(out, 0, sizeof *out);
+    out->content_length = -1;
+    static const char proto[] = "HTTP/1.";
+    size_t cmp = len < 7 ? len : 7;
+    if (memcmp(buf, proto, cmp) != 0) return LG_PARSE_BAD;
+    const char *blank = memmem(buf, len, "\r\n\r\n", 4);
+    if (blank == NULL) return len >= LG_RESPONSE_MAX ? LG_PARSE_BAD : LG_PARSE_MORE;
+    size_t head_len = (size_t)(blank - buf) + 4;
+    /* "HTTP/1.x SSS" then " reason" or the line end */
+    if (head_len < 16 || (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ') return LG_PARSE_BAD;
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (buf[i] < '0' || buf[i] > '9') return LG_PARSE_BAD;
+        status = status * 10 + (buf[i] - '0');
+    }
+    if (status < 100 || (buf[12] != ' ' && buf[12] != '\r')) return LG_PARSE_BAD;
+    out->status = status;
+    out->head_len = head_len;
+    out->close = buf[7] == '0';
+
+    const char *end = buf + head_len - 2; /* the final CRLF */
+    const char *p = memmem(buf, head_len, "\r\n", 2) + 2;
+    while (p < end) {
+        const char *eol = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon == NULL || colon == p) return LG_PARSE_BAD;
+        size_t nlen = (size_t)(colon - p);
+        const char *v = colon + 1, *ve = eol;
+        while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        size_t vlen = (size_t)(ve - v);
+        if (lg_name_is(p, nlen, "content-length")) {
+            if (vlen == 0 || vlen > 9) return LG_PARSE_BAD;
+            int64_t cl = 0;
+            for (size_t i = 0; i < vlen; i++) {
+                if (v[i] < '0' || v[i] > '9') return LG_PARSE_BAD;
+                cl = cl * 10 + (v[i] - '0');
+            }
+            if (out->content_length >= 0 && out->content_length != cl) return LG_PARSE_BAD;
+            out->content_length = cl;
+        } else if (lg_name_is(p, nlen, "transfer-encoding")) {
+            out->chunked = true; /* any transfer coding: we decode none */
+        } else if (lg_name_is(p, nlen, "connection")) {
+            if (lg_ci_contains(v, vlen, "close")) out->close = true;
+            else if (lg_ci_contains(v, vlen, "keep-alive")) out->close = false;
+        }
+        p = eol + 2;
+    }
+    return LG_PARSE_OK;
+}
+
+bool lg_scan_body(const char *body, size_t len, const char **code, size_t *code_len,
+                  int32_t *seat_no) {
+    *code = NULL;
+    *code_len = 0;
+    *seat_no = 0;
+    jscan s;
+    if (!jscan_begin(&s, body, len)) return false;
+    const char *k, *v;
+    size_t klen, vlen;
+    int rc;
+    while ((rc = jscan_member(&s, &k, &klen, &v, &vlen)) == 1) {
+        int64_t seat;
+        if (jscan_key_is(k, klen, "error") && vlen >= 2 && v[0] == '"') {
+            *code = v + 1;
+            *code_len = vlen - 2;
+        } else if (jscan_key_is(k, klen, "seatNo") && jscan_int64(v, vlen, &seat) &&
+                   seat >= INT32_MIN && seat <= INT32_MAX) {
+            *seat_no = (int32_t)seat;
+        }
+    }
+    return rc == 0;
+}
+
+/* --- The loop ----------------------------------------------------------------------- */
+
+typedef enum { LG_CLOSED, LG_CONNECTING, LG_SENDING, LG_WAITING, LG_IDLE } lg_state;
+
+typedef struct lg_conn {
+    int fd;
+    lg_state state;
+    bool want_out;        /* EPOLLOUT is registered */
+    bool head_done;       /* head parsed into head */
+    size_t req;           /* the request on this connection, LG_NO_REQ when none */
+    int64_t connect_us;   /* when the current connect began (t = 0 based) */
+    size_t woff, wlen;
+    size_t rlen;
+    char *rbuf;           /* LG_RESPONSE_MAX bytes, a slice of lg_loop.rbufs */
+    lg_head head;
+    char wbuf[512];
+} lg_conn;
+
+typedef struct lg_loop {
+    const lg_config *cfg;
+    lg_url url;
+    int ep;
+    lg_conn *conns;
+    int nconns;
+    char *rbufs;
+    lab_record *recs;
+    size_t n, next, done;
+    lab_codes *codes;
+    int64_t t0;           /* CLOCK_MONOTONIC µs at t = 0 */
+    int64_t last_done_us; /* latest completion or failure, t = 0 based */
+    lg_result *res;
+    size_t livez_len;
+    char livez[160];
+} lg_loop;
+
+static int64_t lg_now(const lg_loop *L) { return lg_clock_us(CLOCK_MONOTONIC) - L->t0; }
+
+static void lg_set_out(lg_loop *L, lg_conn *c, bool on) {
+    if (c->want_out == on) return;
+    struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0),
+                             .data.u32 = (uint32_t)(c - L->conns)};
+    if (epoll_ctl(L->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->want_out = on;
+}
+
+static void lg_close(lg_conn *c) {
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    c->state = LG_CLOSED;
+    c->want_out = false;
+    c->head_done = false;
+    c->rlen = 0;
+}
+
+/* Opens c's socket and starts connecting. 0 connected, 1 in progress, -errno on failure. */
+static int lg_open(lg_loop *L, lg_conn *c) {
+    int fd = socket(L->url.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(fd, (const struct sockaddr *)&L->url.addr, L->url.addrlen);
+    if (rc != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | (rc != 0 ? EPOLLOUT : 0),
+                             .data.u32 = (uint32_t)(c - L->conns)};
+    if (epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    c->fd = fd;
+    c->want_out = rc != 0;
+    c->rlen = 0;
+    c->head_done = false;
+    c->state = rc != 0 ? LG_CONNECTING : LG_IDLE;
+    return rc != 0 ? 1 : 0;
+}
+
+static void lg_finish(lg_loop *L, lg_conn *c) {
+    c->req = LG_NO_REQ;
+    L->done++;
+}
+
+/* Records c's request as failed with a lab code (status 0) at the time of the failure. */
+static void lg_fail(lg_loop *L, lg_conn *c, uint16_t code) {
+    lab_record *r = &L->recs[c->req];
+    int64_t now = lg_now(L);
+    r->status = 0;
+    r->code = code;
+    r->seat_no = 0;
+    r->done_us = now;
+    if (now > L->last_done_us) L->last_done_us = now;
+    if (code == LAB_CODE_CONNECTION_ERROR) L->res->connection_errors++;
+    if (code == LAB_CODE_BAD_RESPONSE) L->res->bad_responses++;
+    lg_finish(L, c);
+}
+
+/* Writes what is left of c's request. false when the connection failed (recorded, closed). */
+static bool lg_flush(lg_loop *L, lg_conn *c) {
+    while (c->woff < c->wlen) {
+        ssize_t k = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (k > 0) {
+            c->woff += (size_t)k;
+        } else if (k < 0 && errno == EINTR) {
+            continue;
+        } else if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            lg_set_out(L, c, true);
+            return true;
+        } else {
+            lg_fail(L, c, LAB_CODE_CONNECTION_ERROR);
+            lg_close(c);
+            return false;
+        }
+    }
+    c->state = LG_WAITING;
+    lg_set_out(L, c, false);
+    return true;
+}
+
+/* Builds and starts writing c's request on its connected socket. false as lg_flush. */
+static bool lg_send_request(lg_loop *L, lg_conn *c) {
+    lab_record *r = &L->recs[c->req];
+    if (L->cfg->target == LG_TARGET_LIVEZ) {
+        memcpy(c->wbuf, L->livez, L->livez_len);
+        c->wlen = L->livez_len;
+    } else {
+        char body[96];
+        int blen = snprintf(body, sizeof body,
+                            "{\"customerId\":%" PRId64 ",\"concertId\":%" PRId64 "}",
+                            r->customer_id, L->cfg->concert_id);
+        int wlen = snprintf(c->wbuf, sizeof c->wbuf,
+                            "POST /concert/purchase/ticket HTTP/1.1\r\nHost: %s\r\n"
+                            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                            L->url.host, blen, body);
+        c->wlen = (size_t)wlen; /* < sizeof wbuf: host ≤ 63 bytes, body ≤ 95 */
+    }
+    c->woff = 0;
+    c->rlen = 0;
+    c->head_done = false;
+    c->state = LG_SENDING;
+    r->send_us = lg_now(L);
+    return lg_flush(L, c);
+}
+
+/* Gives c the next request, reconnecting when needed; loops over failures. */
+static void lg_next(lg_loop *L, lg_conn *c) {
+    while (L->next < L->n) {
+        c->req = L->next++;
+        if (c->fd < 0) {
+            L->res->reconnects++;
+            c->connect_us = lg_now(L);
+            int rc = lg_open(L, c);
+            if (rc < 0) {
+                L->recs[c->req].send_us = c->connect_us;
+                lg_fail(L, c, LAB_CODE_CONNECTION_ERROR);
+                continue;
+            }
+            if (rc == 1) return; /* lg_on_event sends once connected */
+        }
+        if (lg_send_request(L, c)) return;
+    }
+    c->req = LG_NO_REQ;
+    if (c->fd >= 0) c->state = LG_IDLE;
+}
+
+/* The answer in c->rbuf is complete: record it. Returns true when the connection can carry
+ * the next request. */
+static bool lg_complete(lg_loop *L, lg_conn *c, size_t body_len) {
+    lab_record *r = &L->recs[c->req];
+    int64_t now = lg_now(L);
+    r->done_us = now;
+    if (now > L->last_done_us) L->last_done_us = now;
+    r->status = c->head.status;
+    r->code = LAB_CODE_NONE;
+    r->seat_no = 0;
+    if (c->head.status != 200 || L->cfg->target != LG_TARGET_LIVEZ) {
+        const char *code;
+        size_t code_len;
+        int32_t seat;
+        lg_scan_body(c->rbuf + c->head.head_len, body_len, &code, &code_len, &seat);
+        if (code_len > 0) r->code = lab_codes_intern(L->codes, code, code_len);
+        if (c->head.status == 201) r->seat_no = seat;
+    }
+    L->res->answered++;
+    bool reusable = !c->head.close && c->state == LG_WAITING &&
+                    c->rlen == c->head.head_len + body_len;
+    lg_finish(L, c);
+    return reusable;
+}
+
+typedef enum { LG_READ_MORE, LG_READ_NEXT, LG_READ_CLOSE } lg_read_rc;
+
+static lg_read_rc lg_try_complete(lg_loop *L, lg_conn *c) {
+    if (!c->head_done) {
+        lg_parse_rc rc = lg_parse_head(c->rbuf, c->rlen, &c->head);
+        if (rc == LG_PARSE_MORE) return LG_READ_MORE;
+        if (rc == LG_PARSE_BAD || c->head.chunked || c->head.status < 200) {
+            lg_fail(L, c, LAB_CODE_BAD_RESPONSE);
+            return LG_READ_CLOSE;
+        }
+        if (c->head.status == 204 || c->head.status == 304) c->head.content_length = 0;
+        if (c->head.content_length > (int64_t)(LG_RESPONSE_MAX - c->head.head_len)) {
+            lg_fail(L, c, LAB_CODE_BAD_RESPONSE);
+            return LG_READ_CLOSE;
+        }
+        c->head_done = true;
+    }
+    if (c->head.content_length < 0) return LG_READ_MORE; /* the body ends at close */
+    size_t need = c->head.head_len + (size_t)c->head.content_length;
+    if (c->rlen < need) return LG_READ_MORE;
+    return lg_complete(L, c, (size_t)c->head.content_length) ? LG_READ_NEXT : LG_READ_CLOSE;
+}
+
+static void lg_on_readable(lg_loop *L, lg_conn *c) {
+    ssize_t k;
+    if (c->rlen >= LG_RESPONSE_MAX) {
+        k = -1;
+        errno = EMSGSIZE;
+    } else {
+        k = recv(c->fd, c->rbuf + c->rlen, LG_RESPONSE_MAX - c->rlen, 0);
+    }
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (k <= 0) {
+        if (c->req != LG_NO_REQ) {
+            if (k == 0 && c->head_done && c->head.content_length < 0) {
+                c->head.close = true;
+                lg_complete(L, c, c->rlen - c->head.head_len);
+            } else if (k < 0 && errno == EMSGSIZE) {
+                lg_fail(L, c, LAB_CODE_BAD_RESPONSE);
+            } else {
+                lg_fail(L, c, LAB_CODE_CONNECTION_ERROR);
+            }
+        }
+        lg_close(c);
+        lg_next(L, c);
+        return;
+    }
+    if (c->req == LG_NO_REQ) { /* bytes nobody asked for: drop the connection */
+        lg_close(c);
+        return;
+    }
+    c->rlen += (size_t)k;
+    switch (lg_try_complete(L, c)) {
+    case LG_READ_MORE:
+        return;
+    case LG_READ_NEXT:
+        c->rlen = 0;
+        c->head_done = false;
+        lg_next(L, c);
+        return;
+    case LG_READ_CLOSE:
+        lg_close(c);
+        lg_next(L, c);
+        return;
+    }
+}
+
+static void lg_on_event(lg_loop *L, lg_conn *c, uint32_t ev) {
+    if (c->fd < 0) return;
+    if (c->state == LG_CONNECTING) {
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+        int err = 0;
+        socklen_t elen = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+        if (err != 0) {
+            L->recs[c->req].send_us = c->connect_us;
+            lg_fail(L, c, LAB_CODE_CONNECTION_ERROR);
+            lg_close(c);
+            lg_next(L, c);
+            return;
+        }
+        lg_set_out(L, c, false);
+        if (!lg_send_request(L, c)) lg_next(L, c);
+        return;
+    }
+    if (c->state == LG_SENDING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        if (!lg_flush(L, c)) {
+            lg_next(L, c);
+            return;
+        }
+    }
+    if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) lg_on_readable(L, c);
+}
+
+/* Opens every connection before t = 0. TR_OK, or TR_UNAVAILABLE / TR_INTERNAL with errbuf. */
+static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
+    int pending = 0;
+    for (int i = 0; i < L->nconns; i++) {
+        int rc = lg_open(L, &L->conns[i]);
+        if (rc < 0) {
+            lg_errf(errbuf, errlen, "could not connect to %s: %s", L->url.host, strerror(-rc));
+            return TR_UNAVAILABLE;
+        }
+        pending += rc;
+    }
+    int64_t deadline = lg_clock_us(CLOCK_MONOTONIC) + LG_CONNECT_TIMEOUT_US;
+    struct epoll_event evs[LG_EVENTS];
+    while (pending > 0) {
+        int64_t left = deadline - lg_clock_us(CLOCK_MONOTONIC);
+        if (left <= 0) {
+            lg_errf(errbuf, errlen, "could not connect to %s: timed out opening %d connections",
+                    L->url.host, L->nconns);
+            return TR_UNAVAILABLE;
+        }
+        int nev = epoll_wait(L->ep, evs, LG_EVENTS, (int)(left / 1000) + 1);
+        if (nev < 0 && errno == EINTR) continue;
+        if (nev < 0) {
+            lg_errf(errbuf, errlen, "epoll_wait failed: %s", strerror(errno));
+            return TR_INTERNAL;
+        }
+        for (int i = 0; i < nev; i++) {
+            lg_conn *c = &L->conns[evs[i].data.u32];
+            if (c->fd < 0) continue;
+            if (c->state == LG_IDLE) { /* the server closed a fresh connection: redo at t = 0 */
+                lg_close(c);
+                continue;
+            }
+            int err = 0;
+            socklen_t elen = sizeof err;
+            if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+            if (err != 0) {
+                lg_errf(errbuf, errlen, "could not connect to %s: %s", L->url.host, strerror(err));
+                return TR_UNAVAILABLE;
+            }
+            c->state = LG_IDLE;
+            lg_set_out(L, c, false);
+            pending--;
+        }
+    }
+    return TR_OK;
+}
+
+tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes,
+              lg_result *out, char *errbuf, size_t errlen) {
+    tr_err rc = TR_OK;
+    lg_loop L = {.cfg = cfg, .ep = -1, .recs = recs, .n = n, .codes = codes, .res = out};
+    memset(out, 0, sizeof *out);
+    if (errbuf && errlen) errbuf[0] = '\0';
+    if ((rc = lg_url_parse(cfg->url, &L.url, errbuf, errlen)) != TR_OK) return rc;
+    if (cfg->vus < 1 || cfg->vus > LG_MAX_VUS ||
+        (cfg->target == LG_TARGET_PURCHASE && cfg->concert_id <= 0)) {
+        lg_errf(errbuf, errlen, "invalid load configuration: %s",
+                cfg->vus < 1 || cfg->vus > LG_MAX_VUS ? "virtual users must be in 1..20000"
+                                                      : "the concert id must be positive");
+        return TR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < n; i++) {
+        recs[i].send_us = -1;
+        recs[i].done_us = -1;
+        recs[i].status = 0;
+        recs[i].seat_no = 0;
+        recs[i].code = LAB_CODE_NONE;
+    }
+    if (n == 0) return TR_OK;
+    L.livez_len = (size_t)snprintf(L.livez, sizeof L.livez,
+                                   "GET /livez HTTP/1.1\r\nHost: %s\r\n\r\n", L.url.host);
+    L.nconns = (size_t)cfg->vus < n ? cfg->vus : (int)n;
+    L.conns = calloc((size_t)L.nconns, sizeof *L.conns);
+    L.rbufs = malloc((size_t)L.nconns * LG_RESPONSE_MAX);
+    if (L.conns == NULL || L.rbufs == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < L.nconns; i++) {
+        L.conns[i].fd = -1;
+        L.conns[i].req = LG_NO_REQ;
+        L.conns[i].rbuf = L.rbufs + (size_t)i * LG_RESPONSE_MAX;
+    }
+    if ((L.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        lg_errf(errbuf, errlen, "epoll_create1 failed: %s", strerror(errno));
+        rc = TR_INTERNAL;
+        goto out;
+    }
+    if ((rc = lg_open_all(&L, errbuf, errlen)) != TR_OK) goto out;
+
+    int64_t limit = cfg->time_limit_us > 0 ? cfg->time_limit_us : LG_DEFAULT_TIME_LIMIT_US;
+    int64_t every = cfg->progress_every_us > 0 ? cfg->progress_every_us : LG_DEFAULT_PROGRESS_US;
+    int64_t next_progress = every;
+    out->started_wall_us = lg_clock_us(CLOCK_REALTIME);
+    L.t0 = lg_clock_us(CLOCK_MONOTONIC);
+    /* t = 0: every virtual user sends its first request, back to back. */
+    for (int i = 0; i < L.nconns; i++) lg_next(&L, &L.conns[i]);
+
+    struct epoll_event evs[LG_EVENTS];
+    while (L.done < n) {
+        int64_t now = lg_now(&L);
+        if (now >= limit) {
+            out->timed_out = true;
+            break;
+        }
+        if (cfg->progress && now >= next_progress) {
+            cfg->progress(cfg->progress_arg, L.done, n, now);
+            while (next_progress <= now) next_progress += every;
+        }
+        int64_t wake = limit < next_progress || !cfg->progress ? limit : next_progress;
+        int64_t wait_ms = (wake - now + 999) / 1000;
+        int nev = epoll_wait(L.ep, evs, LG_EVENTS, wait_ms > 1000 ? 1000 : (int)wait_ms);
+        if (nev < 0 && errno == EINTR) continue;
+        if (nev < 0) {
+            lg_errf(errbuf, errlen, "epoll_wait failed: %s", strerror(errno));
+            rc = TR_INTERNAL;
+            goto out;
+        }
+        for (int i = 0; i < nev; i++) lg_on_event(&L, &L.conns[evs[i].data.u32], evs[i].events);
+    }
+    if (out->timed_out) { /* what is still unanswered or unsent is a timeout */
+        for (size_t i = 0; i < n; i++) {
+            lab_record *r = &recs[i];
+            bool open = r->status == 0 && r->code == LAB_CODE_NONE;
+            if (!open) continue;
+            r->code = LAB_CODE_TIMEOUT;
+            r->done_us = -1;
+            out->timeouts++;
+        }
+        out->duration_us = limit;
+    } else {
+        out->duration_us = L.last_done_us;
+    }
+
+out:
+    for (int i = 0; L.conns && i < L.nconns; i++) lg_close(&L.conns[i]);
+    if (L.ep >= 0) close(L.ep);
+    free(L.conns);
+    free(L.rbufs);
+    return rc;
+}

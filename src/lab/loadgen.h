@@ -1,0 +1,101 @@
+/* loadgen.h — the lab's load generator: one thread, one epoll loop, V keep-alive HTTP/1.1
+ * connections to a loopback server, closed loop (each virtual user sends its next request when
+ * the previous answer arrived), one lab_record per request. Not a general HTTP client: no TLS,
+ * no redirects, no chunked bodies, loopback hosts only (the lab measures a local server). */
+#ifndef TR_LAB_LOADGEN_H
+#define TR_LAB_LOADGEN_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/error.h"
+#include "lab/record.h"
+
+#define LG_MAX_VUS 20000                            /* connections per run */
+#define LG_DEFAULT_TIME_LIMIT_US (600LL * 1000000)  /* 600 s */
+#define LG_DEFAULT_PROGRESS_US (2LL * 1000000)      /* 2 s */
+#define LG_CONNECT_TIMEOUT_US (10LL * 1000000)      /* opening the V connections before t = 0 */
+#define LG_RESPONSE_MAX 8192                        /* head + body of one answer, bytes */
+
+typedef enum {
+    LG_TARGET_PURCHASE, /* POST /concert/purchase/ticket {"customerId":C,"concertId":K} */
+    LG_TARGET_LIVEZ,    /* GET /livez — the ceiling: the server does no work */
+} lg_target;
+
+/* A parsed http://host[:port][/] URL. host is an IPv4 address in 127.0.0.0/8, "localhost"
+ * (taken as 127.0.0.1) or "[::1]"; the port defaults to 80. */
+typedef struct lg_url {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char host[64]; /* the Host header value, "127.0.0.1:8080" */
+} lg_url;
+
+/* Parses url into *out. Errors: TR_INVALID_ARGUMENT with a message for a person in errbuf
+ * (not http://, bad port, a path, or a host that is not loopback). */
+tr_err lg_url_parse(const char *url, lg_url *out, char *errbuf, size_t errlen);
+
+/* Called from the loop every progress_every_us: answers so far (done), requests (total), µs
+ * since t = 0. It runs inside the measurement: keep it short. */
+typedef void (*lg_progress_fn)(void *arg, size_t done, size_t total, int64_t elapsed_us);
+
+typedef struct lg_config {
+    const char *url;           /* see lg_url_parse */
+    lg_target target;
+    int64_t concert_id;        /* > 0 for LG_TARGET_PURCHASE */
+    int vus;                   /* 1..LG_MAX_VUS; min(vus, n) connections are opened */
+    int64_t time_limit_us;     /* from t = 0; ≤ 0 means LG_DEFAULT_TIME_LIMIT_US */
+    lg_progress_fn progress;   /* optional */
+    void *progress_arg;
+    int64_t progress_every_us; /* ≤ 0 means LG_DEFAULT_PROGRESS_US */
+} lg_config;
+
+typedef struct lg_result {
+    int64_t started_wall_us; /* CLOCK_REALTIME at t = 0, µs since the Unix epoch */
+    int64_t duration_us;     /* t = 0 to the last answer, or to the time limit if it struck */
+    int64_t answered;        /* records with an HTTP status */
+    int64_t connection_errors, timeouts, bad_responses; /* records with those lab codes */
+    int64_t reconnects;      /* connections opened after t = 0 (the server closed one) */
+    bool timed_out;          /* the time limit struck before every request was answered */
+} lg_result;
+
+/* Runs the load: opens cfg->vus connections (all of them before t = 0, so the first requests
+ * leave together, as SPEC §4's one-seat scenario wants), then sends recs[0..n) in index order,
+ * each on the first virtual user free. recs[i].customer_id is input; every other field is
+ * output (see lab_record). A request whose connection died before its answer is recorded as
+ * status 0 "connection_error" and is not retried; after the time limit, every unanswered
+ * request is status 0 "timeout". Unknown error codes are interned into codes.
+ * Memory: recs is the caller's (the loop allocates only per-connection buffers).
+ * Errors (operational, the records are then meaningless): TR_INVALID_ARGUMENT (bad config or
+ * URL; errbuf says why), TR_UNAVAILABLE (a connection could not be opened before t = 0),
+ * TR_NOMEM, TR_INTERNAL (epoll or socket failure). */
+tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes,
+              lg_result *out, char *errbuf, size_t errlen);
+
+/* --- The response parsers, exposed for unit tests. ------------------------------------ */
+
+typedef enum { LG_PARSE_OK, LG_PARSE_MORE, LG_PARSE_BAD } lg_parse_rc;
+
+typedef struct lg_head {
+    int status;             /* 100..999 */
+    size_t head_len;        /* bytes up to and including the blank line */
+    int64_t content_length; /* -1 when absent */
+    bool chunked;           /* Transfer-Encoding: chunked (we flag it, we do not decode it) */
+    bool close;             /* Connection: close, or HTTP/1.0 */
+} lg_head;
+
+/* Parses the status line and headers of buf[0..len). LG_PARSE_MORE when the blank line is not
+ * there yet and len < LG_RESPONSE_MAX; LG_PARSE_BAD for anything that is not HTTP/1.x. */
+lg_parse_rc lg_parse_head(const char *buf, size_t len, lg_head *out);
+
+/* Scans a JSON body for the top-level "error" string and "seatNo" integer, walking the object
+ * properly (strings with escapes, nested values), so a key inside a nested object or inside a
+ * string never matches. *code points into body (*code_len bytes, 0 when absent; escapes are not
+ * decoded). *seat_no is 0 when absent or out of int32 range. Returns false when body is not a
+ * JSON object (the outputs are then as far as the scan got). */
+bool lg_scan_body(const char *body, size_t len, const char **code, size_t *code_len,
+                  int32_t *seat_no);
+
+#endif

@@ -1,0 +1,513 @@
+/* runfile.c — run files behind runfile.h. The summary goes through jansson; the "requests"
+ * rows are streamed on write and read row by row on read (jansson with JSON_DISABLE_EOF_CHECK),
+ * so a million-request run never becomes a million-node tree. */
+#include "lab/runfile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lab/jscan.h"
+
+__attribute__((format(printf, 3, 4))) static void rf_errf(char *errbuf, size_t errlen,
+                                                          const char *fmt, ...) {
+    if (errbuf == NULL || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void lab_run_free_records(lab_run *run) {
+    if (run == NULL) return;
+    free(run->records);
+    run->records = NULL;
+    run->nrecords = 0;
+}
+
+void runfile_format_time(int64_t wall_us, char *buf, size_t len) {
+    if (wall_us < 0) wall_us = 0;
+    time_t s = (time_t)(wall_us / 1000000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%06dZ", base, (int)(wall_us % 1000000));
+}
+
+bool runfile_parse_time(const char *s, int64_t *wall_us) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p == NULL) return false;
+    int64_t frac = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9' && digits < 6; p++, digits++)
+            frac = frac * 10 + (*p - '0');
+        if (digits == 0) return false;
+        for (; digits < 6; digits++) frac *= 10;
+    }
+    if (p[0] != 'Z' || p[1] != '\0') return false;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1) return false;
+    *wall_us = (int64_t)t * 1000000 + frac;
+    return true;
+}
+
+/* --- write --------------------------------------------------------------------------- */
+
+static int set_i(json_t *o, const char *k, int64_t v) {
+    return json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+static int set_i_or_null(json_t *o, const char *k, int64_t v) {
+    return json_object_set_new(o, k, v < 0 ? json_null() : json_integer((json_int_t)v));
+}
+
+static json_t *rf_summary(const lab_run *run) {
+    const audit_report *a = &run->audit;
+    char started[40];
+    runfile_format_time(run->started_wall_us, started, sizeof started);
+    json_t *root = json_object(), *params = json_object(), *audit = json_object(),
+           *lat = json_object(), *outcomes = json_object();
+    if (!root || !params || !audit || !lat || !outcomes) goto fail;
+    int bad = 0;
+    bad |= set_i(root, "version", RUNFILE_VERSION);
+    bad |= json_object_set_new(root, "strategy", json_string(run->strategy));
+    bad |= json_object_set_new(root, "scenario", json_string(run->scenario));
+    bad |= json_object_set_new(root, "schema", json_string(run->guarded ? "guarded" : "unguarded"));
+
+    bad |= set_i(params, "tickets", run->params.tickets);
+    bad |= set_i(params, "vip", run->params.vip);
+    bad |= set_i(params, "customers", run->params.customers);
+    bad |= set_i(params, "requests", run->params.requests);
+    bad |= set_i(params, "vus", run->params.vus);
+    bad |= set_i(params, "seed", run->params.seed);
+    bad |= set_i(params, "concert_id", run->params.concert_id);
+    bad |= json_object_set_new(params, "url", json_string(run->params.url));
+    bad |= json_object_set(root, "params", params);
+
+    bad |= json_object_set_new(root, "started_at", json_string(started));
+    bad |= set_i(root, "duration_us", run->duration_us);
+    bad |= set_i(root, "reconnects", run->reconnects);
+
+    bad |= set_i(audit, "total_seats", a->total_seats);
+    bad |= set_i(audit, "vip_seats", a->vip_seats);
+    bad |= set_i(audit, "remaining", a->remaining);
+    bad |= set_i(audit, "tickets", a->tickets);
+    bad |= set_i(audit, "oversold", a->oversold);
+    bad |= set_i(audit, "duplicate_customers", a->duplicate_customers);
+    bad |= set_i(audit, "seat_duplicates", a->seat_duplicates);
+    bad |= set_i(audit, "seat_gaps", a->seat_gaps);
+    bad |= set_i(audit, "seat_out_of_range", a->seat_out_of_range);
+    bad |= set_i(audit, "seat_errors", a->seat_errors);
+    bad |= set_i(audit, "vip_errors", a->vip_errors);
+    bad |= set_i(audit, "sales_after_close", a->sales_after_close);
+    bad |= set_i(audit, "fcfs_refused_beaten", a->fcfs_refused_beaten);
+    bad |= set_i(audit, "fcfs_inverted", a->fcfs_inverted);
+    bad |= set_i(audit, "fcfs_violations", a->fcfs_violations);
+    bad |= set_i(audit, "lost", a->lost);
+    bad |= set_i(audit, "phantom", a->phantom);
+    bad |= set_i(audit, "count_drift", a->count_drift);
+    bad |= set_i(audit, "requests", a->requests);
+    bad |= set_i(audit, "answered", a->answered);
+    bad |= set_i(audit, "acknowledged", a->acknowledged);
+    bad |= set_i(audit, "queued", a->queued);
+    bad |= json_object_set(root, "audit", audit);
+
+    bad |= set_i(lat, "p50", a->latency.p50);
+    bad |= set_i(lat, "p90", a->latency.p90);
+    bad |= set_i(lat, "p99", a->latency.p99);
+    bad |= set_i(lat, "max", a->latency.max);
+    bad |= json_object_set(root, "latency_us", lat);
+
+    for (int i = 0; i < a->noutcomes; i++)
+        bad |= set_i(outcomes, a->outcomes[i].key, a->outcomes[i].count);
+    bad |= json_object_set(root, "outcomes", outcomes);
+
+    bad |= json_object_set_new(root, "requests_per_min", json_real(a->requests_per_min));
+    bad |= json_object_set_new(root, "tickets_per_min", json_real(a->tickets_per_min));
+    bad |= set_i_or_null(root, "sold_out_after_us", a->sold_out_after_us);
+    bad |= set_i_or_null(root, "last_issued_after_us", a->last_issued_after_us);
+    if (bad) goto fail;
+    json_decref(params);
+    json_decref(audit);
+    json_decref(lat);
+    json_decref(outcomes);
+    return root;
+fail:
+    json_decref(root);
+    json_decref(params);
+    json_decref(audit);
+    json_decref(lat);
+    json_decref(outcomes);
+    return NULL;
+}
+
+tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t errlen) {
+    tr_err rc = TR_OK;
+    char *head = NULL, *tmp = NULL;
+    FILE *f = NULL;
+    json_t *root = rf_summary(run);
+    if (root == NULL) return TR_NOMEM;
+    head = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    json_decref(root);
+    if (head == NULL) return TR_NOMEM;
+    /* The summary ends with "}": reopen it to append "requests" as the last member. */
+    char *close = strrchr(head, '}');
+    if (close == NULL) {
+        rc = TR_INTERNAL;
+        rf_errf(errbuf, errlen, "could not encode run file %s", path);
+        goto out;
+    }
+    while (close > head && (close[-1] == '\n' || close[-1] == ' ')) close--;
+    *close = '\0';
+    size_t tlen = strlen(path) + 32;
+    if ((tmp = malloc(tlen)) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+    if ((f = fopen(tmp, "w")) == NULL) {
+        rc = TR_INTERNAL;
+        rf_errf(errbuf, errlen, "could not create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    /* Code names need no JSON escaping: lab_codes_intern admits only [A-Za-z0-9_.-]. */
+    fputs(head, f);
+    fputs(",\n \"requests\": [", f);
+    for (size_t i = 0; i < run->nrecords; i++) {
+        const lab_record *r = &run->records[i];
+        fprintf(f, "%s\n  [%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId32 ",\"%s\",%" PRId32 "]",
+                i ? "," : "", r->customer_id, r->send_us, r->done_us, r->status,
+                lab_codes_name(&run->codes, r->code), r->seat_no);
+    }
+    fputs("\n ]\n}\n", f);
+    if (fflush(f) != 0 || ferror(f)) {
+        rc = TR_INTERNAL;
+        rf_errf(errbuf, errlen, "could not write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    int cr = fclose(f);
+    f = NULL;
+    if (cr != 0) {
+        rc = TR_INTERNAL;
+        rf_errf(errbuf, errlen, "could not write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = TR_INTERNAL;
+        rf_errf(errbuf, errlen, "could not rename %s to %s: %s", tmp, path, strerror(errno));
+        goto out;
+    }
+out:
+    if (f) fclose(f);
+    if (rc != TR_OK && tmp) unlink(tmp);
+    free(tmp);
+    free(head);
+    return rc;
+}
+
+/* --- read ---------------------------------------------------------------------------- */
+
+typedef struct rf_reader {
+    const char *path;
+    char *errbuf;
+    size_t errlen;
+    bool bad;
+} rf_reader;
+
+static void rf_bad(rf_reader *rd, const char *obj, const char *key, const char *want) {
+    if (rd->bad) return; /* keep the first problem */
+    rd->bad = true;
+    rf_errf(rd->errbuf, rd->errlen, "run file %s: \"%s%s%s\" is missing or not %s", rd->path,
+            obj ? obj : "", obj ? "." : "", key, want);
+}
+
+static int64_t rf_int(rf_reader *rd, json_t *o, const char *obj, const char *key) {
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v)) {
+        rf_bad(rd, obj, key, "an integer");
+        return 0;
+    }
+    return (int64_t)json_integer_value(v);
+}
+
+static int64_t rf_int_or_null(rf_reader *rd, json_t *o, const char *obj, const char *key) {
+    json_t *v = json_object_get(o, key);
+    if (json_is_null(v)) return -1;
+    return rf_int(rd, o, obj, key);
+}
+
+static double rf_num(rf_reader *rd, json_t *o, const char *obj, const char *key) {
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v)) {
+        rf_bad(rd, obj, key, "a number");
+        return 0;
+    }
+    return json_number_value(v);
+}
+
+static void rf_str(rf_reader *rd, json_t *o, const char *obj, const char *key, char *buf,
+                   size_t len) {
+    json_t *v = json_object_get(o, key);
+    if (!json_is_string(v) || json_string_length(v) >= len) {
+        rf_bad(rd, obj, key, "a short string");
+        buf[0] = '\0';
+        return;
+    }
+    memcpy(buf, json_string_value(v), json_string_length(v) + 1);
+}
+
+static json_t *rf_obj(rf_reader *rd, json_t *o, const char *key) {
+    json_t *v = json_object_get(o, key);
+    if (!json_is_object(v)) {
+        rf_bad(rd, NULL, key, "an object");
+        return NULL;
+    }
+    return v;
+}
+
+static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
+    audit_report *a = &out->audit;
+    if (rf_int(rd, root, NULL, "version") != RUNFILE_VERSION && !rd->bad) {
+        rd->bad = true;
+        rf_errf(rd->errbuf, rd->errlen, "run file %s: version is not %d", rd->path,
+                RUNFILE_VERSION);
+        return;
+    }
+    rf_str(rd, root, NULL, "strategy", out->strategy, sizeof out->strategy);
+    rf_str(rd, root, NULL, "scenario", out->scenario, sizeof out->scenario);
+    char schema[16];
+    rf_str(rd, root, NULL, "schema", schema, sizeof schema);
+    out->guarded = strcmp(schema, "guarded") == 0;
+    if (!rd->bad && !out->guarded && strcmp(schema, "unguarded") != 0)
+        rf_bad(rd, NULL, "schema", "\"guarded\" or \"unguarded\"");
+
+    json_t *p = rf_obj(rd, root, "params");
+    if (p) {
+        out->params.tickets = (int32_t)rf_int(rd, p, "params", "tickets");
+        out->params.vip = (int32_t)rf_int(rd, p, "params", "vip");
+        out->params.customers = rf_int(rd, p, "params", "customers");
+        out->params.requests = rf_int(rd, p, "params", "requests");
+        out->params.vus = (int32_t)rf_int(rd, p, "params", "vus");
+        out->params.seed = rf_int(rd, p, "params", "seed");
+        out->params.concert_id = rf_int(rd, p, "params", "concert_id");
+        rf_str(rd, p, "params", "url", out->params.url, sizeof out->params.url);
+    }
+    char started[64];
+    rf_str(rd, root, NULL, "started_at", started, sizeof started);
+    if (!rd->bad && !runfile_parse_time(started, &out->started_wall_us))
+        rf_bad(rd, NULL, "started_at", "an RFC 3339 UTC time");
+    out->duration_us = rf_int(rd, root, NULL, "duration_us");
+    out->reconnects = rf_int(rd, root, NULL, "reconnects");
+
+    json_t *au = rf_obj(rd, root, "audit");
+    if (au) {
+        a->total_seats = (int32_t)rf_int(rd, au, "audit", "total_seats");
+        a->vip_seats = (int32_t)rf_int(rd, au, "audit", "vip_seats");
+        a->remaining = (int32_t)rf_int(rd, au, "audit", "remaining");
+        a->tickets = rf_int(rd, au, "audit", "tickets");
+        a->oversold = rf_int(rd, au, "audit", "oversold");
+        a->duplicate_customers = rf_int(rd, au, "audit", "duplicate_customers");
+        a->seat_duplicates = rf_int(rd, au, "audit", "seat_duplicates");
+        a->seat_gaps = rf_int(rd, au, "audit", "seat_gaps");
+        a->seat_out_of_range = rf_int(rd, au, "audit", "seat_out_of_range");
+        a->seat_errors = rf_int(rd, au, "audit", "seat_errors");
+        a->vip_errors = rf_int(rd, au, "audit", "vip_errors");
+        a->sales_after_close = rf_int(rd, au, "audit", "sales_after_close");
+        a->fcfs_refused_beaten = rf_int(rd, au, "audit", "fcfs_refused_beaten");
+        a->fcfs_inverted = rf_int(rd, au, "audit", "fcfs_inverted");
+        a->fcfs_violations = rf_int(rd, au, "audit", "fcfs_violations");
+        a->lost = rf_int(rd, au, "audit", "lost");
+        a->phantom = rf_int(rd, au, "audit", "phantom");
+        a->count_drift = rf_int(rd, au, "audit", "count_drift");
+        a->requests = rf_int(rd, au, "audit", "requests");
+        a->answered = rf_int(rd, au, "audit", "answered");
+        a->acknowledged = rf_int(rd, au, "audit", "acknowledged");
+        a->queued = rf_int(rd, au, "audit", "queued");
+    }
+    json_t *lat = rf_obj(rd, root, "latency_us");
+    if (lat) {
+        a->latency.p50 = rf_int(rd, lat, "latency_us", "p50");
+        a->latency.p90 = rf_int(rd, lat, "latency_us", "p90");
+        a->latency.p99 = rf_int(rd, lat, "latency_us", "p99");
+        a->latency.max = rf_int(rd, lat, "latency_us", "max");
+    }
+    json_t *oc = rf_obj(rd, root, "outcomes");
+    if (oc) {
+        const char *key;
+        json_t *v;
+        a->noutcomes = 0;
+        json_object_foreach(oc, key, v) {
+            if (a->noutcomes == AUDIT_MAX_OUTCOMES) break;
+            if (!json_is_integer(v)) {
+                rf_bad(rd, "outcomes", key, "an integer");
+                break;
+            }
+            audit_outcome *o = &a->outcomes[a->noutcomes++];
+            snprintf(o->key, sizeof o->key, "%s", key);
+            o->count = (int64_t)json_integer_value(v);
+        }
+    }
+    a->requests_per_min = rf_num(rd, root, NULL, "requests_per_min");
+    a->tickets_per_min = rf_num(rd, root, NULL, "tickets_per_min");
+    a->sold_out_after_us = rf_int_or_null(rd, root, NULL, "sold_out_after_us");
+    a->last_issued_after_us = rf_int_or_null(rd, root, NULL, "last_issued_after_us");
+}
+
+static const char *rf_ws(const char *p, const char *e) {
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* Parses the raw "requests" array [val, val+vlen) into out->records. */
+static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run *out) {
+    const char *p = val, *e = val + vlen;
+    size_t cap = 0;
+    if (p >= e || *p != '[') goto bad;
+    p = rf_ws(p + 1, e);
+    if (p < e && *p == ']') return TR_OK;
+    for (;;) {
+        json_error_t jerr;
+        json_t *row = json_loadb(p, (size_t)(e - p), JSON_DISABLE_EOF_CHECK, &jerr);
+        if (row == NULL) goto bad;
+        p += jerr.position;
+        json_t *c = json_array_get(row, 4);
+        bool ok = json_is_array(row) && json_array_size(row) == 6 && json_is_string(c);
+        for (size_t k = 0; ok && k < 6; k++)
+            if (k != 4 && !json_is_integer(json_array_get(row, k))) ok = false;
+        if (!ok) {
+            json_decref(row);
+            goto bad;
+        }
+        if (out->nrecords == cap) {
+            size_t ncap = cap ? cap * 2 : 1024;
+            lab_record *nr = realloc(out->records, ncap * sizeof *nr);
+            if (nr == NULL) {
+                json_decref(row);
+                return TR_NOMEM;
+            }
+            out->records = nr;
+            cap = ncap;
+        }
+        lab_record *r = &out->records[out->nrecords++];
+        r->customer_id = (int64_t)json_integer_value(json_array_get(row, 0));
+        r->send_us = (int64_t)json_integer_value(json_array_get(row, 1));
+        r->done_us = (int64_t)json_integer_value(json_array_get(row, 2));
+        r->status = (int32_t)json_integer_value(json_array_get(row, 3));
+        r->code = lab_codes_intern(&out->codes, json_string_value(c), json_string_length(c));
+        r->seat_no = (int32_t)json_integer_value(json_array_get(row, 5));
+        json_decref(row);
+        p = rf_ws(p, e);
+        if (p < e && *p == ']') return TR_OK;
+        if (p >= e || *p != ',') goto bad;
+        p = rf_ws(p + 1, e);
+    }
+bad:
+    rf_errf(rd->errbuf, rd->errlen, "run file %s: request row %zu is not [customer, send_us, "
+            "done_us, status, code, seat]", rd->path, out->nrecords + 1);
+    return TR_INVALID_ARGUMENT;
+}
+
+static tr_err rf_slurp(const char *path, char **buf, size_t *len, char *errbuf, size_t errlen) {
+    *buf = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        rf_errf(errbuf, errlen, "could not open %s: %s", path, strerror(errno));
+        return TR_INTERNAL;
+    }
+    struct stat st;
+    errno = 0;
+    if (fstat(fileno(f), &st) != 0 || st.st_size > RUNFILE_MAX_BYTES) {
+        rf_errf(errbuf, errlen, "could not read %s: %s", path,
+                errno ? strerror(errno) : "larger than 4 GiB");
+        fclose(f);
+        return TR_INTERNAL;
+    }
+    size_t n = (size_t)st.st_size;
+    char *b = malloc(n + 1);
+    if (b == NULL) {
+        fclose(f);
+        return TR_NOMEM;
+    }
+    size_t got = fread(b, 1, n, f);
+    int err = ferror(f);
+    fclose(f);
+    if (got != n || err) {
+        rf_errf(errbuf, errlen, "could not read %s: short read", path);
+        free(b);
+        return TR_INTERNAL;
+    }
+    b[n] = '\0';
+    *buf = b;
+    *len = n;
+    return TR_OK;
+}
+
+tr_err runfile_read(const char *path, bool with_records, lab_run *out, char *errbuf,
+                    size_t errlen) {
+    rf_reader rd = {.path = path, .errbuf = errbuf, .errlen = errlen};
+    char *buf = NULL, *head = NULL;
+    size_t len = 0;
+    json_t *root = NULL;
+    memset(out, 0, sizeof *out);
+    tr_err rc = rf_slurp(path, &buf, &len, errbuf, errlen);
+    if (rc != TR_OK) return rc;
+
+    /* Find the "requests" value and parse everything else with jansson, the rows apart. */
+    jscan s;
+    const char *k, *v, *rows = NULL;
+    size_t klen, vlen, rows_len = 0;
+    int m = -1;
+    if (jscan_begin(&s, buf, len)) {
+        while ((m = jscan_member(&s, &k, &klen, &v, &vlen)) == 1) {
+            if (jscan_key_is(k, klen, "requests")) {
+                rows = v;
+                rows_len = vlen;
+            }
+        }
+    }
+    if (m != 0 || rows == NULL) {
+        rf_errf(errbuf, errlen, "run file %s: not a JSON object with a \"requests\" member", path);
+        rc = TR_INVALID_ARGUMENT;
+        goto out;
+    }
+    size_t pre = (size_t)(rows - buf), post = len - pre - rows_len;
+    if ((head = malloc(pre + 2 + post)) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    memcpy(head, buf, pre);
+    memcpy(head + pre, "[]", 2);
+    memcpy(head + pre + 2, rows + rows_len, post);
+    json_error_t jerr;
+    root = json_loadb(head, pre + 2 + post, 0, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        rf_errf(errbuf, errlen, "run file %s: invalid JSON: %s", path,
+                root ? "not an object" : jerr.text);
+        rc = TR_INVALID_ARGUMENT;
+        goto out;
+    }
+    rf_summary_read(&rd, root, out);
+    if (rd.bad) {
+        rc = TR_INVALID_ARGUMENT;
+        goto out;
+    }
+    if (with_records) rc = rf_rows_read(&rd, rows, rows_len, out);
+out:
+    if (rc != TR_OK) lab_run_free_records(out);
+    json_decref(root);
+    free(head);
+    free(buf);
+    return rc;
+}

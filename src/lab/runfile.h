@@ -1,0 +1,76 @@
+/* runfile.h — one lab run as a JSON file: the parameters, the audit, the figures and every
+ * request. `ticketrush load` writes it; `ticketrush table` reads it back. Not the audit itself
+ * (audit.h) and not presentation (table.h).
+ *
+ * Shape, version 1 (times in µs; "requests" rows are [customer, send_us, done_us, status, code,
+ * seat], send_us/done_us -1 meaning never, code "" meaning none):
+ *   {"version":1, "strategy":"db-atomic", "scenario":"seed", "schema":"guarded",
+ *    "params":{"tickets","vip","customers","requests","vus","seed","concert_id","url"},
+ *    "started_at":"2024-05-01T12:00:00.123456Z", "duration_us", "reconnects",
+ *    "audit":{"total_seats","vip_seats","remaining","tickets","oversold","duplicate_customers",
+ *             "seat_duplicates","seat_gaps","seat_out_of_range","seat_errors","vip_errors",
+ *             "sales_after_close","fcfs_refused_beaten","fcfs_inverted","fcfs_violations",
+ *             "lost","phantom","count_drift","requests","answered","acknowledged","queued"},
+ *    "latency_us":{"p50","p90","p99","max"}, "outcomes":{"sold_out":48990,"201":1000,…},
+ *    "requests_per_min", "tickets_per_min", "sold_out_after_us" (null when not sold out),
+ *    "last_issued_after_us" (null when no ticket),
+ *    "requests":[[4711,12,1530,201,"",1],…]}  */
+#ifndef TR_LAB_RUNFILE_H
+#define TR_LAB_RUNFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "lab/audit.h"
+#include "lab/record.h"
+
+#define RUNFILE_VERSION 1
+#define RUNFILE_MAX_BYTES (4LL << 30) /* a file larger than 4 GiB is refused on read */
+
+typedef struct run_params {
+    int32_t tickets, vip;      /* N and V of the concert (as read from it) */
+    int64_t customers;         /* ids drawn from 1..customers */
+    int64_t requests;
+    int32_t vus;
+    int64_t seed;              /* PRNG seed of the customer draw, ≥ 0 */
+    int64_t concert_id;
+    char url[128];
+} run_params;
+
+typedef struct lab_run {
+    char strategy[64];
+    char scenario[32];
+    bool guarded;              /* the ticket table carried the UNIQUE guards */
+    run_params params;
+    int64_t started_wall_us;   /* t = 0, µs since the Unix epoch */
+    int64_t duration_us;       /* the load phase */
+    int64_t reconnects;
+    audit_report audit;
+    lab_codes codes;           /* what records[i].code points into */
+    lab_record *records;       /* owned (malloc); NULL when read without records */
+    size_t nrecords;
+} lab_run;
+
+/* Frees run->records (NULL-safe) and sets it to NULL / 0. run itself is the caller's. */
+void lab_run_free_records(lab_run *run);
+
+/* Writes run as JSON to path (replacing it via a temporary file and rename, so a reader never
+ * sees half a file). Errors: TR_INTERNAL with errbuf saying why (I/O), TR_NOMEM. */
+tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t errlen);
+
+/* Reads a run file into *out (overwritten). with_records false skips the requests rows (the
+ * table needs only the summary; this keeps reading a 1M-request file cheap).
+ * Errors: TR_INVALID_ARGUMENT (not a version-1 run file; errbuf names the field), TR_INTERNAL
+ * (I/O), TR_NOMEM. On error out->records is NULL. */
+tr_err runfile_read(const char *path, bool with_records, lab_run *out, char *errbuf,
+                    size_t errlen);
+
+/* RFC 3339 UTC with µs ("2024-05-01T12:00:00.123456Z") of µs since the epoch;
+ * len ≥ 28 bytes. */
+void runfile_format_time(int64_t wall_us, char *buf, size_t len);
+/* The inverse; false when s is not in exactly that form. */
+bool runfile_parse_time(const char *s, int64_t *wall_us);
+
+#endif

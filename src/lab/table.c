@@ -1,0 +1,112 @@
+/* table.c — the comparison table behind table.h. */
+#include "lab/table.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { TB_COLS = 16, TB_CELL = 72, TB_ERRORS = 512 };
+
+static const char *const tb_head[TB_COLS] = {
+    "strategy", "schema", "req/min", "tickets", "oversold", "dup cust", "seat err", "VIP err",
+    "after close", "FCFS viol", "lost", "phantom", "drift", "p50 ms", "p99 ms", "errors by code"};
+
+/* Left-aligned columns; the others are numbers, right-aligned. */
+static int tb_left(int col) { return col == 0 || col == 1 || col == TB_COLS - 1; }
+
+typedef struct tb_row {
+    char cell[TB_COLS - 1][TB_CELL];
+    char errors[TB_ERRORS];
+} tb_row;
+
+static const char *tb_get(const tb_row *r, int col) {
+    return col == TB_COLS - 1 ? r->errors : r->cell[col];
+}
+
+static void tb_ms(char *buf, int64_t us) {
+    if (us < 0) snprintf(buf, TB_CELL, "-");
+    else snprintf(buf, TB_CELL, "%.2f", (double)us / 1000.0);
+}
+
+static void tb_i(char *buf, int64_t v) { snprintf(buf, TB_CELL, "%" PRId64, v); }
+
+static int tb_is_success(const char *key) {
+    return strlen(key) == 3 && key[0] == '2' && key[1] >= '0' && key[1] <= '9' &&
+           key[2] >= '0' && key[2] <= '9';
+}
+
+static void tb_fill(tb_row *row, const lab_run *run) {
+    const audit_report *a = &run->audit;
+    snprintf(row->cell[0], TB_CELL, "%s", run->strategy);
+    snprintf(row->cell[1], TB_CELL, "%s", run->guarded ? "guarded" : "unguarded");
+    snprintf(row->cell[2], TB_CELL, "%.0f", a->requests_per_min);
+    tb_i(row->cell[3], a->tickets);
+    tb_i(row->cell[4], a->oversold);
+    tb_i(row->cell[5], a->duplicate_customers);
+    tb_i(row->cell[6], a->seat_errors);
+    tb_i(row->cell[7], a->vip_errors);
+    tb_i(row->cell[8], a->sales_after_close);
+    tb_i(row->cell[9], a->fcfs_violations);
+    tb_i(row->cell[10], a->lost);
+    tb_i(row->cell[11], a->phantom);
+    tb_i(row->cell[12], a->count_drift);
+    tb_ms(row->cell[13], a->latency.p50);
+    tb_ms(row->cell[14], a->latency.p99);
+    size_t off = 0;
+    row->errors[0] = '\0';
+    for (int i = 0; i < a->noutcomes; i++) {
+        const audit_outcome *o = &a->outcomes[i];
+        if (tb_is_success(o->key)) continue;
+        int w = snprintf(row->errors + off, sizeof row->errors - off, "%s%s=%" PRId64,
+                         off ? " " : "", o->key, o->count);
+        if (w < 0 || (size_t)w >= sizeof row->errors - off) {
+            row->errors[off] = '\0'; /* drop the entry that does not fit, say so */
+            if (off + 4 < sizeof row->errors) memcpy(row->errors + off, " ...", 5);
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (off == 0) snprintf(row->errors, sizeof row->errors, "-");
+}
+
+tr_err table_write(FILE *f, const lab_run *runs, size_t n) {
+    tb_row *rows = calloc(n + 1, sizeof *rows);
+    if (rows == NULL) return TR_NOMEM;
+    for (int c = 0; c < TB_COLS - 1; c++) snprintf(rows[0].cell[c], TB_CELL, "%s", tb_head[c]);
+    snprintf(rows[0].errors, sizeof rows[0].errors, "%s", tb_head[TB_COLS - 1]);
+    for (size_t i = 0; i < n; i++) tb_fill(&rows[i + 1], &runs[i]);
+
+    int width[TB_COLS] = {0};
+    for (size_t i = 0; i <= n; i++)
+        for (int c = 0; c < TB_COLS; c++) {
+            int w = (int)strlen(tb_get(&rows[i], c));
+            if (w > width[c]) width[c] = w;
+        }
+    int bad = 0;
+    for (size_t i = 0; i <= n; i++) {
+        for (int c = 0; c < TB_COLS; c++) {
+            const char *sep = c ? "  " : "", *cell = tb_get(&rows[i], c);
+            if (c == TB_COLS - 1) bad |= fprintf(f, "%s%s\n", sep, cell) < 0;
+            else if (tb_left(c)) bad |= fprintf(f, "%s%-*s", sep, width[c], cell) < 0;
+            else bad |= fprintf(f, "%s%*s", sep, width[c], cell) < 0;
+        }
+    }
+    free(rows);
+    return bad || ferror(f) ? TR_INTERNAL : TR_OK;
+}
+
+tr_err table_format(const lab_run *runs, size_t n, char **out) {
+    *out = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL) return TR_NOMEM;
+    tr_err rc = table_write(f, runs, n);
+    if (fclose(f) != 0 && rc == TR_OK) rc = TR_NOMEM;
+    if (rc != TR_OK) {
+        free(buf);
+        return rc == TR_INTERNAL ? TR_NOMEM : rc;
+    }
+    *out = buf;
+    return TR_OK;
+}

@@ -1,0 +1,86 @@
+/* test_lab_cli.c — the lab commands' option handling (src/lab/lab_cli.c): bad options are
+ * usage errors (exit 2) before anything is contacted, --help succeeds, options parse again on
+ * every call, and a run file that cannot be read fails the table command. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lab/lab_cli.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1)
+
+static void load_without_strategy_is_a_usage_error(void **state) {
+    (void)state;
+    char *argv[] = {"load", "--pg", "host=127.0.0.1 port=1", NULL};
+    assert_int_equal(lab_cli_load(ARGC(argv), argv), LAB_EXIT_USAGE);
+}
+
+static void load_bad_numbers_and_names_are_usage_errors(void **state) {
+    (void)state;
+    char *a[] = {"load", "--strategy", "x", "--pg", "p", "--requests", "12abc", NULL};
+    assert_int_equal(lab_cli_load(ARGC(a), a), LAB_EXIT_USAGE);
+    char *b[] = {"load", "--strategy", "x", "--pg", "p", "--vus", "0", NULL};
+    assert_int_equal(lab_cli_load(ARGC(b), b), LAB_EXIT_USAGE);
+    char *c[] = {"load", "--strategy", "x", "--pg", "p", "--scenario", "huge", NULL};
+    assert_int_equal(lab_cli_load(ARGC(c), c), LAB_EXIT_USAGE);
+    char *d[] = {"load", "--strategy", "x", "--pg", "p", "--url", "http://192.0.2.1:80", NULL};
+    assert_int_equal(lab_cli_load(ARGC(d), d), LAB_EXIT_USAGE);
+    char *e[] = {"load", "--strategy", "x", "--pg", "p", "--scenario", "one-seat",
+                 "--requests", "51", NULL};
+    assert_int_equal(lab_cli_load(ARGC(e), e), LAB_EXIT_USAGE);
+    char *f[] = {"load", "--strategy", "x", "--pg", "p", "stray", NULL};
+    assert_int_equal(lab_cli_load(ARGC(f), f), LAB_EXIT_USAGE);
+}
+
+static void load_without_postgresql_fails_operationally(void **state) {
+    (void)state;
+    /* Port 1 on loopback: nothing listens, the connection is refused at once. */
+    char *argv[] = {"load", "--strategy", "x", "--pg",
+                    "host=127.0.0.1 port=1 connect_timeout=2", "--quiet", NULL};
+    assert_int_equal(lab_cli_load(ARGC(argv), argv), LAB_EXIT_FAILURE);
+}
+
+static void help_succeeds_every_time(void **state) {
+    (void)state;
+    char *a[] = {"load", "--help", NULL};
+    assert_int_equal(lab_cli_load(ARGC(a), a), LAB_EXIT_OK);
+    assert_int_equal(lab_cli_load(ARGC(a), a), LAB_EXIT_OK); /* getopt state is reset */
+    char *b[] = {"table", "-h", NULL};
+    assert_int_equal(lab_cli_table(ARGC(b), b), LAB_EXIT_OK);
+    char *c[] = {"ceiling", "--help", NULL};
+    assert_int_equal(lab_cli_ceiling(ARGC(c), c), LAB_EXIT_OK);
+}
+
+static void table_needs_readable_files(void **state) {
+    (void)state;
+    char *a[] = {"table", NULL};
+    assert_int_equal(lab_cli_table(ARGC(a), a), LAB_EXIT_USAGE);
+    char *b[] = {"table", "/nonexistent/run.json", NULL};
+    assert_int_equal(lab_cli_table(ARGC(b), b), LAB_EXIT_FAILURE);
+}
+
+static void ceiling_refuses_bad_options(void **state) {
+    (void)state;
+    char *a[] = {"ceiling", "--requests", "-5", NULL};
+    assert_int_equal(lab_cli_ceiling(ARGC(a), a), LAB_EXIT_USAGE);
+    char *b[] = {"ceiling", "--url", "http://8.8.8.8:80", NULL};
+    assert_int_equal(lab_cli_ceiling(ARGC(b), b), LAB_EXIT_USAGE);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(load_without_strategy_is_a_usage_error),
+        cmocka_unit_test(load_bad_numbers_and_names_are_usage_errors),
+        cmocka_unit_test(load_without_postgresql_fails_operationally),
+        cmocka_unit_test(help_succeeds_every_time),
+        cmocka_unit_test(table_needs_readable_files),
+        cmocka_unit_test(ceiling_refuses_bad_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
