@@ -71,8 +71,16 @@ static void serve_usage(FILE *f) {
             "      --idle-timeout S    keep-alive idle timeout in seconds (default 120)\n"
             "      --lock-wait MS      redis-lock: time to wait for the lock (default 2000)\n"
             "      --lock-lease MS     redis-lock: lease of a held lock (default 3000)\n"
+            "      --durability MODE   redis-atomic: fast (answer after Redis; loss window = Redis\n"
+            "                          AOF fsync, 1 s with everysec) or strict (answer after the\n"
+            "                          PostgreSQL commit, group commit) (default fast)\n"
+            "      --persist-batch N   redis-atomic: stream entries per PostgreSQL transaction,\n"
+            "                          1..10000 (default 1000)\n"
+            "      --reclaim-idle MS   redis-atomic: reclaim pending entries of a dead persister\n"
+            "                          after MS idle (default 30000)\n"
             "      --test-stall-ms MS  TEST ONLY: a redis-lock holder serving --test-stall-customer\n"
             "      --test-stall-customer ID  sleeps MS after acquiring (proves fencing)\n"
+            "      --test-persist-delay MS  TEST ONLY: the persister waits MS before each commit\n"
             "  -h, --help              this help\n"
             "\n"
             "strategies:\n");
@@ -88,7 +96,8 @@ static void raise_fd_limit(void) {
 }
 
 static int cmd_serve(int argc, char **argv) {
-    enum { O_BIND = 256, O_PG, O_REDIS, O_IO, O_MAXCONN, O_IDLE, O_WAIT, O_LEASE, O_STALL, O_STALLC };
+    enum { O_BIND = 256, O_PG, O_REDIS, O_IO, O_MAXCONN, O_IDLE, O_WAIT, O_LEASE, O_STALL, O_STALLC,
+           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY };
     static const struct option opts[] = {
         {"strategy", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
         {"bind", required_argument, NULL, O_BIND},  {"pg", required_argument, NULL, O_PG},
@@ -99,6 +108,9 @@ static int cmd_serve(int argc, char **argv) {
         {"lock-wait", required_argument, NULL, O_WAIT}, {"lock-lease", required_argument, NULL, O_LEASE},
         {"test-stall-ms", required_argument, NULL, O_STALL},
         {"test-stall-customer", required_argument, NULL, O_STALLC},
+        {"durability", required_argument, NULL, O_DUR}, {"persist-batch", required_argument, NULL, O_BATCH},
+        {"reclaim-idle", required_argument, NULL, O_RECLAIM},
+        {"test-persist-delay", required_argument, NULL, O_PDELAY},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *strategy_name = env_or("TICKETRUSH_STRATEGY", "db-atomic");
     long long v;
@@ -140,6 +152,17 @@ static int cmd_serve(int argc, char **argv) {
         case O_LEASE: if (!parse_int_opt("--lock-lease", optarg, 1, 600000, &v)) return 2; cfg.strategy_cfg.lock_lease_ms = (int)v; break;
         case O_STALL: if (!parse_int_opt("--test-stall-ms", optarg, 0, 600000, &v)) return 2; cfg.strategy_cfg.test_stall_ms = (int)v; break;
         case O_STALLC: if (!parse_int_opt("--test-stall-customer", optarg, 1, LLONG_MAX, &v)) return 2; cfg.strategy_cfg.test_stall_customer_id = v; break;
+        case O_DUR:
+            if (strcmp(optarg, "fast") == 0) cfg.strategy_cfg.durability = DURABILITY_FAST;
+            else if (strcmp(optarg, "strict") == 0) cfg.strategy_cfg.durability = DURABILITY_STRICT;
+            else {
+                fprintf(stderr, "ticketrush: invalid value \"%s\" for --durability: expected fast or strict\n", optarg);
+                return 2;
+            }
+            break;
+        case O_BATCH: if (!parse_int_opt("--persist-batch", optarg, 1, 10000, &v)) return 2; cfg.strategy_cfg.persist_batch = (int)v; break;
+        case O_RECLAIM: if (!parse_int_opt("--reclaim-idle", optarg, 1, 3600000, &v)) return 2; cfg.strategy_cfg.reclaim_idle_ms = (int)v; break;
+        case O_PDELAY: if (!parse_int_opt("--test-persist-delay", optarg, 0, 3600000, &v)) return 2; cfg.strategy_cfg.test_persist_delay_ms = (int)v; break;
         case 'h': serve_usage(stdout); return 0;
         default: serve_usage(stderr); return 2;
         }
@@ -175,8 +198,12 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "ticketrush: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "ticketrush: serving on http://%s:%d with strategy %s, %d workers\n",
-            cfg.bind_addr, server_port(srv), cfg.strategy->name, cfg.workers);
+    fprintf(stderr, "ticketrush: serving on http://%s:%d with strategy %s%s, %d workers\n",
+            cfg.bind_addr, server_port(srv), cfg.strategy->name,
+            strcmp(cfg.strategy->name, "redis-atomic") != 0 ? ""
+            : cfg.strategy_cfg.durability == DURABILITY_STRICT ? " (durability strict)"
+                                                              : " (durability fast)",
+            cfg.workers);
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "ticketrush: %s received, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -337,6 +364,8 @@ static void usage(FILE *f) {
             "  load        drive a scenario's load against a server, audit R1-R8, write the run JSON\n"
             "  table       print the comparison table of run JSON files\n"
             "  ceiling     measure the load generator's own ceiling against GET /livez\n"
+            "  report      write the HTML report (charts, audit, study comparison) of run files\n"
+            "  jtl-audit   audit a JMeter run from its .jtl results, write the run JSON\n"
             "  strategies  list the purchase strategies\n"
             "\n"
             "Start private PostgreSQL and Redis with scripts/services.sh start, then\n"
@@ -358,6 +387,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "load") == 0) return lab_cli_load(argc - 1, argv + 1);
     if (strcmp(cmd, "table") == 0) return lab_cli_table(argc - 1, argv + 1);
     if (strcmp(cmd, "ceiling") == 0) return lab_cli_ceiling(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return lab_cli_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "jtl-audit") == 0) return lab_cli_jtl_audit(argc - 1, argv + 1);
     if (strcmp(cmd, "strategies") == 0) {
         strategies_print(stdout);
         return 0;

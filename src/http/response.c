@@ -50,9 +50,21 @@ char *http_json_concert(const concert *c) {
                           (int)(c->total_seats - c->remaining), "remaining", (int)c->remaining));
 }
 
-char *http_json_outcome(int64_t concert_id, int64_t customer_id, const ticket *t) {
+char *http_json_outcome(int64_t concert_id, int64_t customer_id, const outcome *o) {
+    static const char *const names[] = {"none", "issued", "queued", "rejected"};
     json_t *j = json_pack("{s:I, s:I, s:s}", "concertId", (json_int_t)concert_id, "customerId",
-                          (json_int_t)customer_id, "status", t ? "issued" : "none");
-    if (j && t) json_object_set_new(j, "ticket", ticket_obj(t));
+                          (json_int_t)customer_id, "status", names[o->status]);
+    if (j == NULL) return NULL;
+    if (o->status == OUTCOME_ISSUED) json_object_set_new(j, "ticket", ticket_obj(&o->t));
+    if (o->status == OUTCOME_QUEUED)
+        json_object_set_new(j, "position", json_integer((json_int_t)o->position));
+    if (o->status == OUTCOME_REJECTED)
+        json_object_set_new(j, "reason", json_string(tr_err_code(o->reason)));
     return dump(j);
+}
+
+char *http_json_queued(int64_t concert_id, int64_t customer_id, int64_t position) {
+    return dump(json_pack("{s:s, s:I, s:I, s:I}", "status", "queued", "concertId",
+                          (json_int_t)concert_id, "customerId", (json_int_t)customer_id,
+                          "position", (json_int_t)position));
 }

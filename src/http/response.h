@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "store/queries.h"
+#include "strategy/strategy.h"
 
 /* Formats µs since the epoch as RFC 3339 UTC with µs ("2026-11-29T14:08:43.123456Z").
  * buf needs 32 bytes. */
@@ -21,8 +22,11 @@ char *http_json_error(tr_err e, const char *message, const ticket *owned);
 char *http_json_ticket(const ticket *t);
 /* A concert with sold (= N − remaining) and remaining. */
 char *http_json_concert(const concert *c);
-/* A customer's outcome: {"concertId","customerId","status":"issued","ticket":{…}} or
+/* A customer's outcome: {"concertId","customerId","status":"issued","ticket":{…}},
+ * "status":"queued" with "position", "status":"rejected" with "reason" (a wire code), or
  * "status":"none". */
-char *http_json_outcome(int64_t concert_id, int64_t customer_id, const ticket *t_or_null);
+char *http_json_outcome(int64_t concert_id, int64_t customer_id, const outcome *o);
+/* The 202 answer of a waiting line: {"status":"queued","concertId","customerId","position"}. */
+char *http_json_queued(int64_t concert_id, int64_t customer_id, int64_t position);
 
 #endif

@@ -82,6 +82,7 @@ struct server {
     http_job *head, *tail;
     bool stopping;
     atomic_int suspended; /* connections suspended and not yet answered */
+    void *strategy_state; /* from strategy->start, shared by the workers */
 };
 
 static void srv_log(server *s, const char *fmt, ...) {
@@ -154,10 +155,18 @@ static void handle_concert(http_job *j, strategy_ctx *ctx) {
 }
 
 static void handle_outcome(http_job *j, strategy_ctx *ctx) {
-    ticket t;
-    bool found = false;
-    tr_err rc = q_ticket_of(ctx->pg, j->ids[0], j->ids[1], &t, &found);
-    if (rc == TR_OK) job_answer(j, 200, http_json_outcome(j->ids[0], j->ids[1], found ? &t : NULL));
+    const strategy_ops *st = j->srv->cfg.strategy;
+    outcome o;
+    memset(&o, 0, sizeof o);
+    tr_err rc;
+    if (st->outcome) {
+        rc = st->outcome(ctx, j->ids[0], j->ids[1], &o);
+    } else {
+        bool found = false;
+        rc = q_ticket_of(ctx->pg, j->ids[0], j->ids[1], &o.t, &found);
+        o.status = found ? OUTCOME_ISSUED : OUTCOME_NONE;
+    }
+    if (rc == TR_OK) job_answer(j, 200, http_json_outcome(j->ids[0], j->ids[1], &o));
     else if (rc == TR_CONCERT_NOT_FOUND || rc == TR_CUSTOMER_NOT_FOUND) job_error(j, rc, NULL);
     else job_internal(j, ctx, rc);
 }
@@ -175,7 +184,10 @@ static void handle_purchase(http_job *j, strategy_ctx *ctx) {
     strategy_purchase(j->srv->cfg.strategy, ctx, concert_id, customer_id, &res);
     switch (res.err) {
     case TR_OK:
-        job_answer(j, 201, http_json_ticket(&res.t));
+        if (res.queued)
+            job_answer(j, 202, http_json_queued(concert_id, customer_id, res.position));
+        else
+            job_answer(j, 201, http_json_ticket(&res.t));
         break;
     case TR_ALREADY_OWNED:
         job_answer(j, 409, http_json_error(res.err, NULL, &res.t));
@@ -468,6 +480,12 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     atomic_init(&s->suspended, 0);
+    s->cfg.strategy_cfg.pg_conninfo = cfg->pg_conninfo;
+    s->cfg.strategy_cfg.redis_addr = cfg->redis_addr;
+    if (cfg->strategy->start &&
+        (rc = cfg->strategy->start(&s->cfg.strategy_cfg, &s->strategy_state, errbuf, errlen)) !=
+            TR_OK)
+        goto out;
     if ((s->workers = calloc((size_t)cfg->workers, sizeof *s->workers)) == NULL) {
         rc = TR_NOMEM;
         goto out;
@@ -476,6 +494,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         worker *w = &s->workers[i];
         w->srv = s;
         w->ctx.cfg = &s->cfg.strategy_cfg;
+        w->ctx.state = s->strategy_state;
         w->ctx.worker_id = ((uint64_t)getpid() << 20) ^ ((uint64_t)time(NULL) << 32) ^ (uint64_t)i;
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             snprintf(errbuf, errlen, "could not start worker thread %d", i);
@@ -532,6 +551,8 @@ void server_stop(server *s, int drain_ms) {
         nanosleep(&ts, NULL);
     }
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    /* After the last request: background workers drain what they hold, then stop. */
+    if (s->cfg.strategy && s->cfg.strategy->stop) s->cfg.strategy->stop(s->strategy_state);
     for (int i = 0; s->workers && i < s->cfg.workers; i++) {
         pg_conn_free(s->workers[i].ctx.pg);
         redis_conn_free(s->workers[i].ctx.redis);

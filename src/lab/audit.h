@@ -78,6 +78,8 @@ typedef struct audit_report {
     double tickets_per_min;    /* tickets ÷ load duration */
     int64_t sold_out_after_us; /* t = 0 to sold out, see audit_sold_out_after; -1 = not sold out */
     int64_t last_issued_after_us; /* run's wall start to the latest issued_at; -1 when no ticket */
+    int64_t drained_after_us;  /* run's wall start until PostgreSQL held every ticket it would
+                                  hold (see audit_wait_drained); -1 when not measured */
     int noutcomes;             /* sorted by count, descending, then key */
     audit_outcome outcomes[AUDIT_MAX_OUTCOMES];
 } audit_report;
@@ -133,6 +135,15 @@ tr_err audit_load_concert(pg_conn *pg, int64_t concert_id, audit_concert *out);
 tr_err audit_load_tickets(pg_conn *pg, int64_t concert_id, audit_ticket **out, size_t *m);
 
 /* Loads the concert and its tickets, then audit_compute. */
+/* Waits until the system has drained: PostgreSQL holds at least `acknowledged` tickets for the
+ * concert (write-behind strategies store them after answering) and its ticket count has not
+ * changed for stable_ms (waiting lines issue after answering 202). Gives up after timeout_ms.
+ * *drained_after_us = wall-clock µs from started_wall_us to the last change seen.
+ * Returns TR_OK, TR_BUSY when the timeout passed first (the audit then shows what is missing),
+ * or TR_PG. */
+tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged, int stable_ms,
+                          int timeout_ms, int64_t started_wall_us, int64_t *drained_after_us);
+
 tr_err audit_run(pg_conn *pg, int64_t concert_id, const lab_record *recs, size_t n,
                  const lab_codes *codes, int64_t duration_us, int64_t started_wall_us,
                  audit_report *out);

@@ -137,6 +137,7 @@ static json_t *rf_summary(const lab_run *run) {
     bad |= json_object_set_new(root, "tickets_per_min", json_real(a->tickets_per_min));
     bad |= set_i_or_null(root, "sold_out_after_us", a->sold_out_after_us);
     bad |= set_i_or_null(root, "last_issued_after_us", a->last_issued_after_us);
+    bad |= set_i_or_null(root, "drained_after_us", a->drained_after_us);
     if (bad) goto fail;
     json_decref(params);
     json_decref(audit);
@@ -362,6 +363,9 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
     a->tickets_per_min = rf_num(rd, root, NULL, "tickets_per_min");
     a->sold_out_after_us = rf_int_or_null(rd, root, NULL, "sold_out_after_us");
     a->last_issued_after_us = rf_int_or_null(rd, root, NULL, "last_issued_after_us");
+    a->drained_after_us = json_object_get(root, "drained_after_us")
+                              ? rf_int_or_null(rd, root, NULL, "drained_after_us")
+                              : -1;
 }
 
 static const char *rf_ws(const char *p, const char *e) {

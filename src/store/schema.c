@@ -18,7 +18,10 @@ static const char schema_common[] =
     "  total_seats integer NOT NULL CHECK (total_seats >= 0),"
     "  vip_seats integer NOT NULL CHECK (vip_seats >= 0 AND vip_seats <= total_seats),"
     "  remaining integer NOT NULL,"
-    "  fence bigint NOT NULL DEFAULT 0);"
+    "  fence bigint NOT NULL DEFAULT 0,"
+    /* first of the ticket ids reserved for this concert's seats by redis-atomic (id = base +
+     * seat), so a ticket's id is known when Redis admits it, before PostgreSQL stores it */
+    "  ticket_id_base bigint);"
     "CREATE TABLE ticket ("
     "  id bigserial PRIMARY KEY,"
     "  concert_id bigint NOT NULL REFERENCES concert(id) ON DELETE CASCADE,"

@@ -42,6 +42,14 @@ void lock_init_concert(redis_lock *l, int64_t concert_id, uint64_t worker_id, ui
     snprintf(l->token, sizeof l->token, "%016" PRIx64 "-%" PRIx64, worker_id, seq);
 }
 
+void lock_init_keys(redis_lock *l, const char *key, const char *fence_key, uint64_t worker_id,
+                    uint64_t seq) {
+    memset(l, 0, sizeof *l);
+    snprintf(l->key, sizeof l->key, "%s", key);
+    snprintf(l->fence_key, sizeof l->fence_key, "%s", fence_key);
+    snprintf(l->token, sizeof l->token, "%016" PRIx64 "-%" PRIx64, worker_id, seq);
+}
+
 tr_err lock_acquire(redis_conn *r, redis_lock *l, int wait_ms, int lease_ms) {
     char lease[16];
     snprintf(lease, sizeof lease, "%d", lease_ms);

@@ -22,6 +22,10 @@ typedef struct redis_lock {
 /* Fills the keys for a concert's lock and a unique token from worker_id and seq. */
 void lock_init_concert(redis_lock *l, int64_t concert_id, uint64_t worker_id, uint64_t seq);
 
+/* Fills arbitrary keys (at most 95 bytes each) and a unique token from worker_id and seq. */
+void lock_init_keys(redis_lock *l, const char *key, const char *fence_key, uint64_t worker_id,
+                    uint64_t seq);
+
 /* Tries to acquire for up to wait_ms (0 = one try), holding a lease of lease_ms once acquired.
  * Polls with backoff from 1 ms doubling to 50 ms, jittered, never past the deadline.
  * TR_OK (l->fence set), TR_BUSY when the wait ran out, TR_REDIS on failure. */

@@ -7,12 +7,14 @@ extern const strategy_ops strategy_naive;
 extern const strategy_ops strategy_db_atomic;
 extern const strategy_ops strategy_db_lock;
 extern const strategy_ops strategy_redis_lock;
+extern const strategy_ops strategy_redis_atomic;
 
 static const strategy_ops *const registry[] = {
     &strategy_naive,
     &strategy_db_lock,
     &strategy_db_atomic,
     &strategy_redis_lock,
+    &strategy_redis_atomic,
 };
 
 #define REGISTRY_LEN ((int)(sizeof registry / sizeof registry[0]))

@@ -13,18 +13,37 @@
 #include "store/queries.h"
 #include "store/redis.h"
 
+/* --durability for redis-atomic: when a purchase is answered (SPEC §3). */
+typedef enum {
+    DURABILITY_FAST,   /* after the Redis script; loss window = Redis AOF fsync (everysec: ≤ 1 s) */
+    DURABILITY_STRICT, /* after the PostgreSQL commit that holds the ticket (group commit) */
+} durability_mode;
+
 /* Settings shared by all strategies; each reads the fields it needs. */
 typedef struct strategy_config {
-    int lock_wait_ms;  /* redis-lock: how long to wait for the lock, 1..60000 (default 2000) */
+    int lock_wait_ms;  /* redis-lock: how long to wait for the lock, 0..60000 (default 2000) */
     int lock_lease_ms; /* redis-lock: lease (PX) of a held lock, 1..600000 (default 3000) */
     /* Test hook, off (0) in production: a redis-lock holder sleeps this many ms after acquiring
      * the lock and before writing, when the customer id equals stall_customer_id. It is how the
      * integration test makes a holder outlive its lease to prove the fencing token works. */
     int test_stall_ms;
     int64_t test_stall_customer_id;
+    /* For strategies with background workers (their own connections). */
+    const char *pg_conninfo;
+    const char *redis_addr;
+    durability_mode durability; /* redis-atomic */
+    int persist_batch;          /* redis-atomic persister / redis-zset issuer: entries per
+                                   PostgreSQL transaction, 1..10000 (default 1000) */
+    int reclaim_idle_ms;        /* redis-atomic: pending entries idle this long (ms) belong to a
+                                   dead persister and are reclaimed (XAUTOCLAIM), default 30000 */
+    /* Test hook, off (0) in production: the persister waits this many ms after reading a batch
+     * and before committing it, so a test can SIGKILL it between admission and persistence. */
+    int test_persist_delay_ms;
 } strategy_config;
 
-#define STRATEGY_CONFIG_DEFAULT {2000, 3000, 0, 0}
+#define STRATEGY_CONFIG_DEFAULT                                                                 \
+    {.lock_wait_ms = 2000, .lock_lease_ms = 3000, .durability = DURABILITY_FAST,                \
+     .persist_batch = 1000, .reclaim_idle_ms = 30000}
 
 /* What one request thread owns while it runs a strategy: its own connections (borrowed from the
  * worker, never shared between threads) and the configuration (shared, read-only). */
@@ -35,6 +54,7 @@ typedef struct strategy_ctx {
     uint64_t worker_id;   /* unique per worker in this process, for lock tokens */
     uint64_t seq;         /* per-worker counter, for lock tokens */
     char detail[256];     /* why an internal error happened, for the log; never sent to clients */
+    void *state;          /* the strategy's shared runtime from ops->start (thread-safe), or NULL */
 } strategy_ctx;
 
 /* The outcome of one purchase. err is TR_OK when a ticket was issued (t is it);
@@ -44,7 +64,19 @@ typedef struct purchase_result {
     tr_err err;
     ticket t;
     int retry_after_s; /* for TR_BUSY / TR_FENCED: seconds for the Retry-After header (≥ 1) */
+    bool queued;       /* with TR_OK: admitted to a waiting line (202), not yet issued */
+    int64_t position;  /* with queued: 1-based place in the line when admitted */
 } purchase_result;
+
+/* A customer's outcome for GET /concerts/{id}/tickets/{customerId} (SPEC §2). */
+typedef enum { OUTCOME_NONE, OUTCOME_ISSUED, OUTCOME_QUEUED, OUTCOME_REJECTED } outcome_status;
+
+typedef struct outcome {
+    outcome_status status;
+    ticket t;         /* OUTCOME_ISSUED */
+    int64_t position; /* OUTCOME_QUEUED: 1-based place among those still waiting */
+    tr_err reason;    /* OUTCOME_REJECTED: e.g. TR_SOLD_OUT */
+} outcome;
 
 typedef struct strategy_ops {
     const char *name;    /* the --strategy value, e.g. "db-atomic" */
@@ -55,6 +87,15 @@ typedef struct strategy_ops {
      * Must leave ctx's connections usable (no open transaction) whatever happens. Required. */
     void (*purchase)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                      purchase_result *out);
+    /* Optional: the customer's outcome. Returns TR_OK, TR_CONCERT_NOT_FOUND,
+     * TR_CUSTOMER_NOT_FOUND or a failure. Without it the server reads PostgreSQL (issued/none). */
+    tr_err (*outcome)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id, outcome *out);
+    /* Optional: starts the strategy's background workers before requests arrive; *state is
+     * handed to every purchase as ctx->state. errbuf says why on failure. */
+    tr_err (*start)(const strategy_config *cfg, void **state, char *errbuf, size_t errlen);
+    /* Optional: stops them after the last request, draining what they hold. NULL state is a
+     * no-op. */
+    void (*stop)(void *state);
 } strategy_ops;
 
 /* The registered strategy with this name, or NULL. */

@@ -1,0 +1,204 @@
+/* redis_atomic.c — the fastest correct strategy (SPEC §3 `redis-atomic`): one Lua script call per
+ * purchase checks the sales window against Redis TIME (R5), that the customer exists, ownership
+ * (R2), takes seat = next number (R1, R3), VIP = seat ≤ V (R4), and appends the ticket to the
+ * concert's stream — validating everything before writing anything, so an error leaves no partial
+ * state. A persister (worker/persister.c) drains the stream into PostgreSQL (R7, R8).
+ * --durability fast answers after the script; strict answers after the PostgreSQL commit that
+ * holds the ticket. The sale is loaded into Redis on first use (sale.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strategy/sale.h"
+#include "strategy/strategy.h"
+#include "worker/persister.h"
+
+#define STRICT_WAIT_MS 10000
+
+typedef struct ra_state {
+    persister *persister;
+    durability_mode durability;
+} ra_state;
+
+/* Both scripts answer a customer's ticket as
+ *   {1, seat, vip, issued_at_us, name, ticket_id, starts_at_us[, stream entry id]}
+ * and refusals as {-1} sale not loaded, {-2} unknown customer, {-3, …ticket} already owned,
+ * {-4} sales closed, {-5} sold out, {0} no ticket (lookup only).
+ * KEYS: meta, customers, owners, sold, stream. ARGV[1]: customer id. */
+#define SCRIPT_TICKET_OF                                                                      \
+    "local function ticket_of(code, meta, name, owned)\n"                                    \
+    "  local sep = string.find(owned, ':', 1, true)\n"                                       \
+    "  local seat = tonumber(string.sub(owned, 1, sep - 1))\n"                               \
+    "  local vip = (seat <= tonumber(meta[3])) and 1 or 0\n"                                 \
+    "  return {code, seat, vip, string.sub(owned, sep + 1), name,\n"                         \
+    "          string.format('%d', tonumber(meta[4]) + seat), meta[1]}\n"                    \
+    "end\n"                                                                                   \
+    "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'total', 'vip', 'ticket_id_base')\n" \
+    "if not meta[1] then return {-1} end\n"                                                   \
+    "local name = redis.call('HGET', KEYS[2], ARGV[1])\n"                                     \
+    "if not name then return {-2} end\n"                                                      \
+    "local owned = redis.call('HGET', KEYS[3], ARGV[1])\n"
+
+static const redis_script purchase_script = {
+    "redis_atomic_purchase",
+    SCRIPT_TICKET_OF
+    "if owned then return ticket_of(-3, meta, name, owned) end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]))\n"
+    "if tonumber(now) >= tonumber(meta[1]) then return {-4} end\n"
+    "local seat = tonumber(redis.call('GET', KEYS[4]) or '0') + 1\n"
+    "if seat > tonumber(meta[2]) then return {-5} end\n"
+    /* every check passed: write */
+    "local vip = (seat <= tonumber(meta[3])) and 1 or 0\n"
+    "local id = string.format('%d', tonumber(meta[4]) + seat)\n"
+    "redis.call('SET', KEYS[4], seat)\n"
+    "redis.call('HSET', KEYS[3], ARGV[1], seat .. ':' .. now)\n"
+    "local eid = redis.call('XADD', KEYS[5], '*', 'i', id, 'c', ARGV[1], 's', seat, 'v', vip, 't', now)\n"
+    "return {1, seat, vip, now, name, id, meta[1], eid}\n"};
+
+static const redis_script lookup_script = {
+    "redis_atomic_lookup",
+    SCRIPT_TICKET_OF
+    "if owned then return ticket_of(1, meta, name, owned) end\n"
+    "return {0}\n"};
+
+static int64_t str_i64(const redisReply *r) {
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type == REDIS_REPLY_STRING) return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+static void ticket_from_reply(const redisReply *a, int64_t concert_id, int64_t customer_id,
+                              ticket *t) {
+    memset(t, 0, sizeof *t);
+    t->concert_id = concert_id;
+    t->customer_id = customer_id;
+    t->seat_no = (int32_t)str_i64(a->element[1]);
+    t->vip = str_i64(a->element[2]) == 1;
+    t->issued_at_us = str_i64(a->element[3]);
+    snprintf(t->customer_name, sizeof t->customer_name, "%s",
+             a->element[4]->type == REDIS_REPLY_STRING ? a->element[4]->str : "");
+    t->ticket_id = str_i64(a->element[5]);
+    t->concert_starts_at_us = str_i64(a->element[6]);
+}
+
+/* Runs a script, opening the sale first when Redis does not hold it. Returns the reply (caller
+ * frees) or NULL with *rc set. */
+static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t concert_id,
+                              int64_t customer_id, tr_err *rc) {
+    sale_keys k;
+    sale_keys_init(&k, concert_id);
+    char uid[24];
+    snprintf(uid, sizeof uid, "%" PRId64, customer_id);
+    const char *keys[] = {k.meta, k.customers, k.owners, k.sold, k.stream};
+    const char *args[] = {uid};
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redisReply *rep = redis_eval(ctx->redis, s, 5, keys, 1, args);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
+            snprintf(ctx->detail, sizeof ctx->detail, "%s: %s", s->name,
+                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(ctx->redis));
+            if (rep) freeReplyObject(rep);
+            *rc = TR_REDIS;
+            return NULL;
+        }
+        if (str_i64(rep->element[0]) != -1) return rep;
+        freeReplyObject(rep);
+        /* Not loaded: open the sale (idempotent; one loader at a time) and run again. */
+        *rc = sale_open(ctx->pg, ctx->redis, concert_id, ctx->detail, sizeof ctx->detail);
+        if (*rc != TR_OK) return NULL;
+    }
+    snprintf(ctx->detail, sizeof ctx->detail, "sale of concert %" PRId64 " did not load", concert_id);
+    *rc = TR_INTERNAL;
+    return NULL;
+}
+
+static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                                  purchase_result *out) {
+    const ra_state *st = ctx->state;
+    tr_err rc = TR_OK;
+    redisReply *rep = run_script(ctx, &purchase_script, concert_id, customer_id, &rc);
+    if (rep == NULL) {
+        out->err = rc;
+        return;
+    }
+    int64_t code = str_i64(rep->element[0]);
+    if ((code == 1 && rep->elements >= 8) || (code == -3 && rep->elements >= 7))
+        ticket_from_reply(rep, concert_id, customer_id, &out->t);
+    switch (code) {
+    case 1: out->err = TR_OK; break;
+    case -2: out->err = TR_CUSTOMER_NOT_FOUND; break;
+    case -3: out->err = TR_ALREADY_OWNED; break;
+    case -4: out->err = TR_SALES_CLOSED; break;
+    case -5: out->err = TR_SOLD_OUT; break;
+    default:
+        snprintf(ctx->detail, sizeof ctx->detail, "purchase script answered %" PRId64, code);
+        out->err = TR_INTERNAL;
+    }
+    if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
+        stream_id sid;
+        if (rep->element[7]->type != REDIS_REPLY_STRING ||
+            !stream_id_parse(rep->element[7]->str, &sid) ||
+            !persister_wait(st->persister, concert_id, sid, STRICT_WAIT_MS)) {
+            snprintf(ctx->detail, sizeof ctx->detail,
+                     "ticket %" PRId64 " (entry %s) not confirmed durable within %d ms",
+                     out->t.ticket_id, rep->element[7]->str ? rep->element[7]->str : "?",
+                     STRICT_WAIT_MS);
+            out->err = TR_INTERNAL;
+        }
+    }
+    freeReplyObject(rep);
+}
+
+static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                                   outcome *out) {
+    tr_err rc = TR_OK;
+    redisReply *rep = run_script(ctx, &lookup_script, concert_id, customer_id, &rc);
+    if (rep == NULL) return rc;
+    int64_t code = str_i64(rep->element[0]);
+    if (code == 1 && rep->elements >= 7) {
+        ticket_from_reply(rep, concert_id, customer_id, &out->t);
+        out->status = OUTCOME_ISSUED;
+    } else if (code == 0) {
+        out->status = OUTCOME_NONE;
+    } else if (code == -2) {
+        rc = TR_CUSTOMER_NOT_FOUND;
+    } else {
+        rc = TR_INTERNAL;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static tr_err redis_atomic_start(const strategy_config *cfg, void **state, char *errbuf,
+                                 size_t errlen) {
+    *state = NULL;
+    ra_state *st = calloc(1, sizeof *st);
+    if (st == NULL) return TR_NOMEM;
+    st->durability = cfg->durability;
+    tr_err rc = persister_start(cfg, &st->persister, errbuf, errlen);
+    if (rc != TR_OK) {
+        free(st);
+        return rc;
+    }
+    *state = st;
+    return TR_OK;
+}
+
+static void redis_atomic_stop(void *state) {
+    ra_state *st = state;
+    if (st == NULL) return;
+    persister_stop(st->persister);
+    free(st);
+}
+
+const strategy_ops strategy_redis_atomic = {
+    .name = "redis-atomic",
+    .summary = "one atomic Redis script per purchase, write-behind to PostgreSQL (--durability)",
+    .needs_redis = true,
+    .correct = true,
+    .purchase = redis_atomic_purchase,
+    .outcome = redis_atomic_outcome,
+    .start = redis_atomic_start,
+    .stop = redis_atomic_stop,
+};

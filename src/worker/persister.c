@@ -1,0 +1,549 @@
+/* persister.c — redis-atomic's write-behind: Redis Streams → PostgreSQL.
+ *
+ * DESIGN
+ * - Queue: one Redis Stream per concert ({concert:ID}:tickets), appended by the purchase script;
+ *   the concerts to watch are the members of SALE_OPEN_SET. Every persister reads through the
+ *   consumer group SALE_GROUP with its own consumer name (host:pid), so several server processes
+ *   share the work and each entry is delivered to one of them
+ *   (https://redis.io/docs/data-types/streams/#consumer-groups).
+ * - Batches: XREADGROUP COUNT persist_batch; each batch is one PostgreSQL statement (a multi-row
+ *   INSERT … SELECT unnest(…) ON CONFLICT DO NOTHING plus remaining -= rows inserted), so a batch
+ *   replayed after a crash inserts nothing twice and never decrements twice (R7, R8). While one
+ *   batch commits, new entries pile up for the next: that is the group commit strict mode uses.
+ * - Ack after commit: XACK only after the commit succeeded. A failed commit leaves the entries
+ *   pending for this consumer; they are read again from the pending entries list (ID 0).
+ * - Crash: entries delivered to a persister that died stay pending under its name; every
+ *   persister periodically reclaims entries idle longer than reclaim_idle_ms (XAUTOCLAIM) and
+ *   stores them (idempotent, see above).
+ * - Ordering: entries of a concert are committed in stream order, which is seat order, except
+ *   reclaimed ones. Strict-mode waiters are released by entry id after their batch commits.
+ * - Trimming: XTRIM MINID never passes the oldest pending entry nor the last acknowledged one.
+ * - Stop: after the last request, read until the streams hold nothing new, then exit. */
+#include "worker/persister.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/dynbuf.h"
+#include "store/pg.h"
+#include "store/redis.h"
+#include "strategy/sale.h"
+
+#define MAX_CONCERTS 256
+#define MAX_FAILED 4096
+#define REFRESH_MS 1000
+#define BLOCK_MS 20
+
+typedef struct watch {
+    int64_t concert_id;
+    char stream[64];
+    stream_id done;      /* every entry ≤ done that this persister read with '>' is finished */
+    bool retry_pending;  /* a commit failed: read this consumer's pending entries again */
+    int batches;         /* for trimming every few batches */
+} watch;
+
+typedef struct waiter {
+    int64_t concert_id;
+    stream_id id;
+    int state; /* 0 waiting, 1 durable, 2 failed */
+    struct waiter *next;
+} waiter;
+
+typedef struct entry {
+    stream_id sid;
+    char id_text[48];
+    int64_t ticket_id, customer_id, issued_us;
+    int32_t seat;
+    bool vip;
+    bool durable;
+} entry;
+
+struct persister {
+    strategy_config cfg;
+    char consumer[96];
+    pg_conn *pg;
+    redis_conn *redis;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;
+    waiter *waiters;
+    watch watches[MAX_CONCERTS];
+    int nwatches;
+    struct {
+        int64_t concert_id;
+        stream_id id;
+    } failed[MAX_FAILED];
+    int nfailed;
+    int64_t next_refresh_ms, next_reclaim_ms;
+    entry *batch; /* persist_batch entries */
+};
+
+bool stream_id_parse(const char *s, stream_id *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long ms = strtoull(s, &end, 10);
+    if (errno || end == s || *end != '-') return false;
+    const char *q = end + 1;
+    unsigned long long seq = strtoull(q, &end, 10);
+    if (errno || end == q || *end != '\0') return false;
+    out->ms = ms;
+    out->seq = seq;
+    return true;
+}
+
+static int sid_cmp(stream_id a, stream_id b) {
+    if (a.ms != b.ms) return a.ms < b.ms ? -1 : 1;
+    if (a.seq != b.seq) return a.seq < b.seq ? -1 : 1;
+    return 0;
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool is_stopping(persister *p) {
+    pthread_mutex_lock(&p->mu);
+    bool s = p->stopping;
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+/* ---- watching the open sales ---------------------------------------------------------------- */
+
+static watch *watch_find(persister *p, int64_t concert_id) {
+    for (int i = 0; i < p->nwatches; i++)
+        if (p->watches[i].concert_id == concert_id) return &p->watches[i];
+    return NULL;
+}
+
+static void refresh_watches(persister *p) {
+    redisReply *rep = redis_cmd(p->redis, "SMEMBERS %s", SALE_OPEN_SET);
+    if (rep && rep->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < rep->elements; i++) {
+            int64_t id = strtoll(rep->element[i]->str, NULL, 10);
+            if (id <= 0) continue;
+            pthread_mutex_lock(&p->mu);
+            if (watch_find(p, id) == NULL && p->nwatches < MAX_CONCERTS) {
+                watch *w = &p->watches[p->nwatches];
+                memset(w, 0, sizeof *w);
+                w->concert_id = id;
+                sale_keys k;
+                sale_keys_init(&k, id);
+                snprintf(w->stream, sizeof w->stream, "%s", k.stream);
+                w->retry_pending = true; /* pick up what a previous run of ours left pending */
+                p->nwatches++;
+            }
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    if (rep) freeReplyObject(rep);
+    p->next_refresh_ms = now_ms() + REFRESH_MS;
+}
+
+/* ---- storing a batch ------------------------------------------------------------------------- */
+
+static const pg_stmt insert_stmt = {
+    "persister_insert",
+    "WITH ins AS (INSERT INTO ticket (id, concert_id, customer_id, seat_no, vip, issued_at)"
+    "   SELECT u.id, $1, u.c, u.s, u.v, timestamptz 'epoch' + u.t * interval '1 microsecond'"
+    "   FROM unnest($2::bigint[], $3::bigint[], $4::int[], $5::bool[], $6::bigint[])"
+    "     AS u(id, c, s, v, t)"
+    "   ON CONFLICT DO NOTHING RETURNING id),"
+    " upd AS (UPDATE concert SET remaining = remaining - (SELECT count(*) FROM ins)"
+    "   WHERE id = $1)"
+    " SELECT id FROM ins",
+    6};
+
+/* Entries not inserted are durable only when PostgreSQL already holds that very ticket (a batch
+ * replayed after a crash); otherwise Redis and PostgreSQL disagree and the entry failed. */
+static const pg_stmt present_stmt = {
+    "persister_present",
+    "SELECT u.id FROM unnest($1::bigint[], $2::bigint[]) AS u(id, c)"
+    " JOIN ticket t ON t.id = u.id AND t.customer_id = u.c",
+    2};
+
+static void arr_begin(dynbuf *b) { dynbuf_puts(b, "{"); }
+static void arr_i64(dynbuf *b, int64_t v, bool first) {
+    dynbuf_printf(b, first ? "%" PRId64 : ",%" PRId64, v);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool id_in(const int64_t *ids, int n, int64_t id) {
+    return bsearch(&id, ids, (size_t)n, sizeof *ids, cmp_i64) != NULL;
+}
+
+/* Marks entries durable from a result of ticket ids. */
+static void mark_durable(entry *e, int n, PGresult *r) {
+    int m = PQntuples(r);
+    int64_t *ids = malloc(sizeof *ids * (size_t)(m > 0 ? m : 1));
+    if (ids == NULL) return;
+    for (int i = 0; i < m; i++) ids[i] = pg_get_i64(r, i, 0);
+    qsort(ids, (size_t)m, sizeof *ids, cmp_i64);
+    for (int i = 0; i < n; i++)
+        if (id_in(ids, m, e[i].ticket_id)) e[i].durable = true;
+    free(ids);
+}
+
+/* One transaction for the batch. TR_OK when committed (each entry's durable flag set). */
+static tr_err store_batch(persister *p, int64_t concert_id, entry *e, int n) {
+    dynbuf ids, cust, seats, vips, times;
+    dynbuf_init(&ids, 1 << 20);
+    dynbuf_init(&cust, 1 << 20);
+    dynbuf_init(&seats, 1 << 20);
+    dynbuf_init(&vips, 1 << 20);
+    dynbuf_init(&times, 1 << 20);
+    arr_begin(&ids), arr_begin(&cust), arr_begin(&seats), arr_begin(&vips), arr_begin(&times);
+    for (int i = 0; i < n; i++) {
+        arr_i64(&ids, e[i].ticket_id, i == 0);
+        arr_i64(&cust, e[i].customer_id, i == 0);
+        arr_i64(&seats, e[i].seat, i == 0);
+        dynbuf_puts(&vips, i == 0 ? "" : ",");
+        dynbuf_puts(&vips, e[i].vip ? "t" : "f");
+        arr_i64(&times, e[i].issued_us, i == 0);
+        e[i].durable = false;
+    }
+    dynbuf_puts(&ids, "}"), dynbuf_puts(&cust, "}"), dynbuf_puts(&seats, "}");
+    dynbuf_puts(&vips, "}"), dynbuf_puts(&times, "}");
+    tr_err rc = TR_OK;
+    if (ids.failed || cust.failed || seats.failed || vips.failed || times.failed) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    char cid[24];
+    snprintf(cid, sizeof cid, "%" PRId64, concert_id);
+    const char *params[] = {cid, ids.data, cust.data, seats.data, vips.data, times.data};
+    if (p->cfg.test_persist_delay_ms > 0) usleep((useconds_t)p->cfg.test_persist_delay_ms * 1000);
+    PGresult *r = pg_exec_stmt(p->pg, &insert_stmt, params);
+    if (r == NULL) {
+        rc = TR_PG;
+        goto out;
+    }
+    mark_durable(e, n, r);
+    int inserted = PQntuples(r);
+    PQclear(r);
+    if (inserted < n) {
+        const char *pp[] = {ids.data, cust.data};
+        if ((r = pg_exec_stmt(p->pg, &present_stmt, pp)) == NULL) {
+            rc = TR_PG;
+            goto out;
+        }
+        mark_durable(e, n, r);
+        PQclear(r);
+    }
+out:
+    dynbuf_free(&ids), dynbuf_free(&cust), dynbuf_free(&seats), dynbuf_free(&vips);
+    dynbuf_free(&times);
+    return rc;
+}
+
+/* Releases strict-mode waiters whose entries are in this batch; records failures. */
+static void publish(persister *p, int64_t concert_id, entry *e, int n, bool advance) {
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < n; i++) {
+        if (!e[i].durable && p->nfailed < MAX_FAILED) {
+            p->failed[p->nfailed].concert_id = concert_id;
+            p->failed[p->nfailed].id = e[i].sid;
+            p->nfailed++;
+        }
+    }
+    for (waiter *w = p->waiters; w; w = w->next) {
+        if (w->state != 0 || w->concert_id != concert_id) continue;
+        for (int i = 0; i < n; i++) {
+            if (sid_cmp(w->id, e[i].sid) == 0) {
+                w->state = e[i].durable ? 1 : 2;
+                break;
+            }
+        }
+    }
+    watch *wt = watch_find(p, concert_id);
+    if (advance && wt && n > 0 && sid_cmp(e[n - 1].sid, wt->done) > 0) wt->done = e[n - 1].sid;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void ack(persister *p, const watch *w, entry *e, int n) {
+    const char **argv = malloc(sizeof *argv * (size_t)(n + 3));
+    if (argv == NULL) return;
+    argv[0] = "XACK";
+    argv[1] = w->stream;
+    argv[2] = SALE_GROUP;
+    for (int i = 0; i < n; i++) argv[3 + i] = e[i].id_text;
+    redisReply *rep = redis_cmd_argv(p->redis, n + 3, argv, NULL);
+    if (rep) freeReplyObject(rep);
+    free(argv);
+}
+
+static void trim(persister *p, watch *w, const entry *last) {
+    redisReply *rep = redis_cmd(p->redis, "XPENDING %s %s", w->stream, SALE_GROUP);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2) {
+        if (rep) freeReplyObject(rep);
+        return;
+    }
+    char minid[48];
+    if (rep->element[0]->integer > 0 && rep->element[1]->type == REDIS_REPLY_STRING)
+        snprintf(minid, sizeof minid, "%s", rep->element[1]->str);
+    else
+        snprintf(minid, sizeof minid, "%s", last->id_text);
+    freeReplyObject(rep);
+    rep = redis_cmd(p->redis, "XTRIM %s MINID %s", w->stream, minid);
+    if (rep) freeReplyObject(rep);
+}
+
+/* Parses [[id, [field, value, …]], …] into p->batch; returns the count (entries that fail to
+ * parse are skipped and acknowledged as they can never be stored). */
+static int parse_entries(persister *p, const watch *w, redisReply *list) {
+    int n = 0;
+    for (size_t i = 0; list && i < list->elements && n < p->cfg.persist_batch; i++) {
+        redisReply *ent = list->element[i];
+        if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2) continue;
+        entry *e = &p->batch[n];
+        memset(e, 0, sizeof *e);
+        snprintf(e->id_text, sizeof e->id_text, "%s", ent->element[0]->str);
+        if (!stream_id_parse(e->id_text, &e->sid)) continue;
+        redisReply *f = ent->element[1];
+        if (f->type != REDIS_REPLY_ARRAY) { /* deleted entry (nil fields) */
+            ack(p, w, e, 1);
+            continue;
+        }
+        int seen = 0;
+        for (size_t j = 0; j + 1 < f->elements; j += 2) {
+            const char *k = f->element[j]->str, *v = f->element[j + 1]->str;
+            if (k == NULL || v == NULL) continue;
+            if (strcmp(k, "i") == 0) e->ticket_id = strtoll(v, NULL, 10), seen |= 1;
+            else if (strcmp(k, "c") == 0) e->customer_id = strtoll(v, NULL, 10), seen |= 2;
+            else if (strcmp(k, "s") == 0) e->seat = (int32_t)strtol(v, NULL, 10), seen |= 4;
+            else if (strcmp(k, "v") == 0) e->vip = v[0] == '1', seen |= 8;
+            else if (strcmp(k, "t") == 0) e->issued_us = strtoll(v, NULL, 10), seen |= 16;
+        }
+        if (seen != 31) {
+            ack(p, w, e, 1);
+            continue;
+        }
+        n++;
+    }
+    return n;
+}
+
+/* Stores and acknowledges one list of entries. advance: the entries came in order with '>'. */
+static void handle_entries(persister *p, watch *w, redisReply *list, bool advance) {
+    int n = parse_entries(p, w, list);
+    if (n == 0) return;
+    if (store_batch(p, w->concert_id, p->batch, n) != TR_OK) {
+        w->retry_pending = true; /* left pending for us; read again with ID 0 */
+        usleep(100 * 1000);
+        return;
+    }
+    ack(p, w, p->batch, n);
+    publish(p, w->concert_id, p->batch, n, advance);
+    if (++w->batches % 16 == 0) trim(p, w, &p->batch[n - 1]);
+}
+
+/* Reads this consumer's own pending entries (after a failed commit or a restart). */
+static void read_own_pending(persister *p, watch *w) {
+    char count[16];
+    snprintf(count, sizeof count, "%d", p->cfg.persist_batch);
+    const char *argv[] = {"XREADGROUP", "GROUP", SALE_GROUP, p->consumer, "COUNT", count,
+                          "STREAMS", w->stream, "0"};
+    redisReply *rep = redis_cmd_argv(p->redis, 9, argv, NULL);
+    bool empty = true;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+        redisReply *list = rep->element[0]->element[1];
+        empty = list->elements == 0;
+        w->retry_pending = false;
+        handle_entries(p, w, list, false);
+        if (!empty) w->retry_pending = true; /* until it reads back empty */
+    } else if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP")) {
+        w->retry_pending = false;
+    }
+    if (rep) freeReplyObject(rep);
+}
+
+/* Takes over entries left pending by a dead persister (XAUTOCLAIM, Redis ≥ 6.2). */
+static void reclaim(persister *p) {
+    char idle[16], count[16];
+    snprintf(idle, sizeof idle, "%d", p->cfg.reclaim_idle_ms);
+    snprintf(count, sizeof count, "%d", p->cfg.persist_batch);
+    for (int i = 0; i < p->nwatches; i++) {
+        watch *w = &p->watches[i];
+        const char *argv[] = {"XAUTOCLAIM", w->stream, SALE_GROUP, p->consumer, idle, "0-0",
+                              "COUNT", count};
+        redisReply *rep = redis_cmd_argv(p->redis, 8, argv, NULL);
+        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2)
+            handle_entries(p, w, rep->element[1], false);
+        if (rep) freeReplyObject(rep);
+    }
+    int every = p->cfg.reclaim_idle_ms / 2;
+    p->next_reclaim_ms = now_ms() + (every < 200 ? 200 : every);
+}
+
+/* One XREADGROUP over every watched stream. Returns the number of entries read. */
+static int read_new(persister *p, bool block) {
+    if (p->nwatches == 0) return 0;
+    const char **argv = malloc(sizeof *argv * (size_t)(9 + 2 * p->nwatches));
+    if (argv == NULL) return 0;
+    char count[16], blockms[16];
+    snprintf(count, sizeof count, "%d", p->cfg.persist_batch);
+    snprintf(blockms, sizeof blockms, "%d", BLOCK_MS);
+    int argc = 0;
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = SALE_GROUP;
+    argv[argc++] = p->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    if (block) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = blockms;
+    }
+    argv[argc++] = "STREAMS";
+    for (int i = 0; i < p->nwatches; i++) argv[argc++] = p->watches[i].stream;
+    for (int i = 0; i < p->nwatches; i++) argv[argc++] = ">";
+    redisReply *rep = redis_cmd_argv(p->redis, argc, argv, NULL);
+    free(argv);
+    int total = 0;
+    if (rep && rep->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < rep->elements; i++) {
+            redisReply *s = rep->element[i];
+            if (s->type != REDIS_REPLY_ARRAY || s->elements < 2) continue;
+            watch *w = NULL;
+            for (int k = 0; k < p->nwatches; k++)
+                if (strcmp(p->watches[k].stream, s->element[0]->str) == 0) w = &p->watches[k];
+            if (w == NULL) continue;
+            total += (int)s->element[1]->elements;
+            handle_entries(p, w, s->element[1], true);
+        }
+    } else if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP")) {
+        /* A stream was deleted and recreated (a sale re-opened): forget and rediscover. */
+        pthread_mutex_lock(&p->mu);
+        p->nwatches = 0;
+        pthread_mutex_unlock(&p->mu);
+        p->next_refresh_ms = 0;
+    } else if (rep == NULL) {
+        usleep(100 * 1000); /* Redis is away; the wrapper reconnects on the next call */
+    }
+    if (rep) freeReplyObject(rep);
+    return total;
+}
+
+static void *persister_main(void *arg) {
+    persister *p = arg;
+    for (;;) {
+        bool stopping = is_stopping(p);
+        int64_t t = now_ms();
+        if (t >= p->next_refresh_ms) refresh_watches(p);
+        if (t >= p->next_reclaim_ms) reclaim(p);
+        for (int i = 0; i < p->nwatches; i++)
+            if (p->watches[i].retry_pending) read_own_pending(p, &p->watches[i]);
+        if (p->nwatches == 0) {
+            if (stopping) break;
+            usleep(BLOCK_MS * 1000);
+            continue;
+        }
+        int n = read_new(p, !stopping);
+        if (stopping && n == 0) {
+            bool pending = false;
+            for (int i = 0; i < p->nwatches; i++) pending |= p->watches[i].retry_pending;
+            if (!pending) break;
+        }
+    }
+    return NULL;
+}
+
+tr_err persister_start(const strategy_config *cfg, persister **out, char *errbuf, size_t errlen) {
+    tr_err rc = TR_OK;
+    *out = NULL;
+    persister *p = calloc(1, sizeof *p);
+    if (p == NULL) return TR_NOMEM;
+    p->cfg = *cfg;
+    if (p->cfg.persist_batch < 1) p->cfg.persist_batch = 1000;
+    if (p->cfg.reclaim_idle_ms < 1) p->cfg.reclaim_idle_ms = 30000;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    snprintf(p->consumer, sizeof p->consumer, "%s:%d", host, (int)getpid());
+    if ((p->batch = calloc((size_t)p->cfg.persist_batch, sizeof *p->batch)) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    if ((rc = pg_conn_open(cfg->pg_conninfo, &p->pg, errbuf, errlen)) != TR_OK) goto out;
+    /* Longer than BLOCK_MS: a blocked XREADGROUP must not look like a lost connection. */
+    if ((rc = redis_conn_open(cfg->redis_addr, 5000, &p->redis, errbuf, errlen)) != TR_OK) goto out;
+    if (pthread_create(&p->thread, NULL, persister_main, p) != 0) {
+        snprintf(errbuf, errlen, "could not start the persister thread");
+        rc = TR_INTERNAL;
+        goto out;
+    }
+    p->started = true;
+    *out = p;
+    p = NULL;
+out:
+    persister_stop(p);
+    return rc;
+}
+
+void persister_stop(persister *p) {
+    if (p == NULL) return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (p->started) pthread_join(p->thread, NULL);
+    pg_conn_free(p->pg);
+    redis_conn_free(p->redis);
+    free(p->batch);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+void persister_kick(persister *p) { (void)p; /* XADD wakes a blocked XREADGROUP by itself */ }
+
+static bool failed_has(const persister *p, int64_t concert_id, stream_id id) {
+    for (int i = 0; i < p->nfailed; i++)
+        if (p->failed[i].concert_id == concert_id && sid_cmp(p->failed[i].id, id) == 0) return true;
+    return false;
+}
+
+bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_ms) {
+    waiter w = {concert_id, id, 0, NULL};
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) deadline.tv_sec++, deadline.tv_nsec -= 1000000000;
+    pthread_mutex_lock(&p->mu);
+    watch *wt = watch_find(p, concert_id);
+    if (wt && sid_cmp(id, wt->done) <= 0) {
+        /* Its batch already committed before we got here. */
+        bool ok = !failed_has(p, concert_id, id);
+        pthread_mutex_unlock(&p->mu);
+        return ok;
+    }
+    w.next = p->waiters;
+    p->waiters = &w;
+    int rc = 0;
+    while (w.state == 0 && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
+    for (waiter **pp = &p->waiters; *pp; pp = &(*pp)->next) {
+        if (*pp == &w) {
+            *pp = w.next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return w.state == 1;
+}

@@ -1,0 +1,41 @@
+/* persister.h — drains the ticket streams that redis-atomic appends to into PostgreSQL
+ * (write-behind). See the DESIGN comment in persister.c. Not the purchase script. */
+#ifndef TR_PERSISTER_H
+#define TR_PERSISTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "strategy/strategy.h"
+
+typedef struct persister persister;
+
+/* A Redis stream entry id ("1732890000000-5"), as two numbers that order like the id. */
+typedef struct stream_id {
+    uint64_t ms;
+    uint64_t seq;
+} stream_id;
+
+/* Parses "ms-seq"; false when malformed. */
+bool stream_id_parse(const char *s, stream_id *out);
+
+/* Starts the persister thread with its own PostgreSQL and Redis connections
+ * (cfg->pg_conninfo, cfg->redis_addr), batch size cfg->persist_batch, reclaim after
+ * cfg->reclaim_idle_ms. *out is set to NULL first. Errors: TR_PG, TR_REDIS, TR_NOMEM,
+ * TR_INTERNAL (thread), with errbuf saying why. */
+tr_err persister_start(const strategy_config *cfg, persister **out, char *errbuf, size_t errlen);
+
+/* Drains: persists every entry already in the streams, then stops and frees. NULL is a no-op. */
+void persister_stop(persister *p);
+
+/* Blocks until the entry id of concert_id's stream is committed in PostgreSQL by this persister
+ * (true), or timeout_ms passes or the entry could not be stored (false). Used by --durability
+ * strict; many waiters share one commit (group commit). Thread-safe. */
+bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_ms);
+
+/* Wakes the persister now (a new entry was appended); cheap, thread-safe. */
+void persister_kick(persister *p);
+
+#endif
