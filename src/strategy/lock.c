@@ -23,6 +23,14 @@ static const redis_script release_script = {
     "end\n"
     "return 0\n"};
 
+/* KEYS[1] lock; ARGV[1] token, ARGV[2] lease ms. Extends only our own lock. */
+static const redis_script renew_script = {
+    "lock_renew",
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n"};
+
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -82,6 +90,18 @@ tr_err lock_acquire(redis_conn *r, redis_lock *l, int wait_ms, int lease_ms) {
         sleep_ms(pause < left ? pause : left);
         if (backoff < 50) backoff *= 2;
     }
+}
+
+tr_err lock_renew(redis_conn *r, const redis_lock *l, int lease_ms) {
+    char lease[16];
+    snprintf(lease, sizeof lease, "%d", lease_ms);
+    const char *keys[] = {l->key};
+    const char *args[] = {l->token, lease};
+    redisReply *rep = redis_eval(r, &renew_script, 1, keys, 2, args);
+    if (rep == NULL) return TR_REDIS;
+    tr_err rc = rep->type != REDIS_REPLY_INTEGER ? TR_REDIS : rep->integer == 1 ? TR_OK : TR_FENCED;
+    freeReplyObject(rep);
+    return rc;
 }
 
 tr_err lock_release(redis_conn *r, const redis_lock *l) {

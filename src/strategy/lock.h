@@ -31,6 +31,10 @@ void lock_init_keys(redis_lock *l, const char *key, const char *fence_key, uint6
  * TR_OK (l->fence set), TR_BUSY when the wait ran out, TR_REDIS on failure. */
 tr_err lock_acquire(redis_conn *r, redis_lock *l, int wait_ms, int lease_ms);
 
+/* Extends the lease to lease_ms if the lock is still ours (compare-and-PEXPIRE in Lua).
+ * TR_OK when extended, TR_FENCED when the lock is no longer ours, TR_REDIS on failure. */
+tr_err lock_renew(redis_conn *r, const redis_lock *l, int lease_ms);
+
 /* Releases if still ours (compare-and-delete). TR_OK whether or not the lease had expired;
  * TR_REDIS on failure (the lease then frees the lock). */
 tr_err lock_release(redis_conn *r, const redis_lock *l);

@@ -20,6 +20,10 @@ typedef struct sale_keys {
     char owners[64];    /* hash: customer id → "seat:issued_at_us" */
     char sold[64];      /* string: seats issued so far (the last seat number) */
     char stream[64];    /* stream of issued tickets: c, s, v, t — drained by the persister */
+    char line[64];      /* redis-zset: sorted set, member customer id, score = admission number */
+    char outcomes[64];  /* redis-zset: hash customer id → "rejected:<code>" */
+    char issuer[64];    /* redis-zset: lease lock of the one active issuer, and its fence */
+    char issuer_fence[64];
     char loading[64];   /* lease lock held while a sale is being opened */
     char loading_fence[64];
 } sale_keys;

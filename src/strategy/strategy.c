@@ -7,6 +7,8 @@ extern const strategy_ops strategy_naive;
 extern const strategy_ops strategy_db_atomic;
 extern const strategy_ops strategy_db_lock;
 extern const strategy_ops strategy_redis_lock;
+extern const strategy_ops strategy_redis_lock_cache;
+extern const strategy_ops strategy_redis_zset;
 extern const strategy_ops strategy_redis_atomic;
 
 static const strategy_ops *const registry[] = {
@@ -14,6 +16,8 @@ static const strategy_ops *const registry[] = {
     &strategy_db_lock,
     &strategy_db_atomic,
     &strategy_redis_lock,
+    &strategy_redis_lock_cache,
+    &strategy_redis_zset,
     &strategy_redis_atomic,
 };
 

@@ -1,0 +1,171 @@
+/* redis_zset.c — the study's waiting line, fixed (SPEC §3 `redis-zset`). Admission is one Lua
+ * script: sales window by Redis TIME (R5), customer known, not already issued, queued or rejected
+ * (R2), then the admission number from INCR — never a timestamp, which ties and then sorts by
+ * member — as the ZADD score. Numbers past N are rejected there and then as sold_out (the overflow,
+ * recorded as the customer's outcome); the others answer 202 with their place in line. The issuer
+ * (worker/issuer.c) turns the line into tickets in order, in large batches, seat = admission
+ * number: FCFS by construction (R3, R6), issuance deferred. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strategy/sale.h"
+#include "strategy/strategy.h"
+#include "worker/issuer.h"
+
+/* KEYS: meta, customers, owners, sold (the admission counter), line, outcomes. ARGV[1] customer.
+ * Answers {2, position} queued (new or already), {-1} sale not loaded, {-2} unknown customer,
+ * {-3, seat, vip, issued_at_us, name, ticket_id, starts_at_us} already issued, {-4} sales closed,
+ * {-5} sold out (rejected), and for lookup {0} no outcome. */
+#define ZSET_SCRIPT_HEAD                                                                       \
+    "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'total', 'vip', 'ticket_id_base')\n" \
+    "if not meta[1] then return {-1} end\n"                                                    \
+    "local name = redis.call('HGET', KEYS[2], ARGV[1])\n"                                      \
+    "if not name then return {-2} end\n"                                                       \
+    "local owned = redis.call('HGET', KEYS[3], ARGV[1])\n"                                     \
+    "if owned then\n"                                                                          \
+    "  local sep = string.find(owned, ':', 1, true)\n"                                         \
+    "  local seat = tonumber(string.sub(owned, 1, sep - 1))\n"                                 \
+    "  return {-3, seat, (seat <= tonumber(meta[3])) and 1 or 0, string.sub(owned, sep + 1),\n" \
+    "          name, string.format('%d', tonumber(meta[4]) + seat), meta[1]}\n"                \
+    "end\n"                                                                                    \
+    "if redis.call('HEXISTS', KEYS[6], ARGV[1]) == 1 then return {-5} end\n"                   \
+    "local rank = redis.call('ZRANK', KEYS[5], ARGV[1])\n"                                     \
+    "if rank then return {2, rank + 1} end\n"
+
+static const redis_script admit_script = {
+    "redis_zset_admit",
+    ZSET_SCRIPT_HEAD
+    "local t = redis.call('TIME')\n"
+    "if tonumber(t[1]) * 1000000 + tonumber(t[2]) >= tonumber(meta[1]) then return {-4} end\n"
+    "if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(meta[2]) then\n"
+    "  redis.call('HSET', KEYS[6], ARGV[1], 'rejected:sold_out')\n"
+    "  return {-5}\n"
+    "end\n"
+    "local n = redis.call('INCR', KEYS[4])\n"
+    "redis.call('ZADD', KEYS[5], 'NX', n, ARGV[1])\n"
+    "return {2, redis.call('ZRANK', KEYS[5], ARGV[1]) + 1}\n"};
+
+static const redis_script lookup_script = {"redis_zset_lookup", ZSET_SCRIPT_HEAD "return {0}\n"};
+
+static int64_t rep_i64(const redisReply *r) {
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type == REDIS_REPLY_STRING) return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+static void ticket_from(const redisReply *a, int64_t concert_id, int64_t customer_id, ticket *t) {
+    memset(t, 0, sizeof *t);
+    t->concert_id = concert_id;
+    t->customer_id = customer_id;
+    t->seat_no = (int32_t)rep_i64(a->element[1]);
+    t->vip = rep_i64(a->element[2]) == 1;
+    t->issued_at_us = rep_i64(a->element[3]);
+    snprintf(t->customer_name, sizeof t->customer_name, "%s",
+             a->element[4]->type == REDIS_REPLY_STRING ? a->element[4]->str : "");
+    t->ticket_id = rep_i64(a->element[5]);
+    t->concert_starts_at_us = rep_i64(a->element[6]);
+}
+
+static redisReply *zset_run(strategy_ctx *ctx, const redis_script *s, int64_t concert_id,
+                            int64_t customer_id, tr_err *rc) {
+    sale_keys k;
+    sale_keys_init(&k, concert_id);
+    char uid[24];
+    snprintf(uid, sizeof uid, "%" PRId64, customer_id);
+    const char *keys[] = {k.meta, k.customers, k.owners, k.sold, k.line, k.outcomes};
+    const char *args[] = {uid};
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redisReply *rep = redis_eval(ctx->redis, s, 6, keys, 1, args);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
+            snprintf(ctx->detail, sizeof ctx->detail, "%s: %s", s->name,
+                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(ctx->redis));
+            if (rep) freeReplyObject(rep);
+            *rc = TR_REDIS;
+            return NULL;
+        }
+        if (rep_i64(rep->element[0]) != -1) return rep;
+        freeReplyObject(rep);
+        *rc = sale_open(ctx->pg, ctx->redis, concert_id, ctx->detail, sizeof ctx->detail);
+        if (*rc != TR_OK) return NULL;
+    }
+    *rc = TR_INTERNAL;
+    return NULL;
+}
+
+static void redis_zset_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                                purchase_result *out) {
+    tr_err rc = TR_OK;
+    redisReply *rep = zset_run(ctx, &admit_script, concert_id, customer_id, &rc);
+    if (rep == NULL) {
+        out->err = rc;
+        return;
+    }
+    switch (rep_i64(rep->element[0])) {
+    case 2:
+        out->err = TR_OK;
+        out->queued = true;
+        out->position = rep->elements >= 2 ? rep_i64(rep->element[1]) : 0;
+        break;
+    case -2: out->err = TR_CUSTOMER_NOT_FOUND; break;
+    case -3:
+        if (rep->elements >= 7) ticket_from(rep, concert_id, customer_id, &out->t);
+        out->err = TR_ALREADY_OWNED;
+        break;
+    case -4: out->err = TR_SALES_CLOSED; break;
+    case -5: out->err = TR_SOLD_OUT; break;
+    default:
+        snprintf(ctx->detail, sizeof ctx->detail, "admission script answered %" PRId64,
+                 rep_i64(rep->element[0]));
+        out->err = TR_INTERNAL;
+    }
+    freeReplyObject(rep);
+}
+
+static tr_err redis_zset_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                                 outcome *out) {
+    tr_err rc = TR_OK;
+    redisReply *rep = zset_run(ctx, &lookup_script, concert_id, customer_id, &rc);
+    if (rep == NULL) return rc;
+    switch (rep_i64(rep->element[0])) {
+    case 0: out->status = OUTCOME_NONE; break;
+    case 2:
+        out->status = OUTCOME_QUEUED;
+        out->position = rep->elements >= 2 ? rep_i64(rep->element[1]) : 0;
+        break;
+    case -3:
+        if (rep->elements >= 7) ticket_from(rep, concert_id, customer_id, &out->t);
+        out->status = OUTCOME_ISSUED;
+        break;
+    case -5:
+        out->status = OUTCOME_REJECTED;
+        out->reason = TR_SOLD_OUT;
+        break;
+    case -2: rc = TR_CUSTOMER_NOT_FOUND; break;
+    default: rc = TR_INTERNAL;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static tr_err redis_zset_start(const strategy_config *cfg, void **state, char *errbuf,
+                               size_t errlen) {
+    issuer *is = NULL;
+    tr_err rc = issuer_start(cfg, &is, errbuf, errlen);
+    *state = is;
+    return rc;
+}
+
+static void redis_zset_stop(void *state) { issuer_stop(state); }
+
+const strategy_ops strategy_redis_zset = {
+    .name = "redis-zset",
+    .summary = "waiting line: sorted set scored by INCR, 202 + position, batch issuer",
+    .needs_redis = true,
+    .correct = true,
+    .purchase = redis_zset_purchase,
+    .outcome = redis_zset_outcome,
+    .start = redis_zset_start,
+    .stop = redis_zset_stop,
+};

@@ -1,0 +1,317 @@
+/* issuer.c — redis-zset's issuer: waiting line (sorted set) → tickets in PostgreSQL.
+ *
+ * DESIGN
+ * - Queue: one sorted set per concert ({concert:ID}:line), member = customer id, score = the
+ *   admission number from INCR — which is the seat (admission rejects the overflow past N, so
+ *   every member of the line gets the seat it was numbered with: FCFS, R3, R6).
+ * - One active issuer per concert, whatever the number of server processes: a lease lock
+ *   ({concert:ID}:issuer, lock.h) renewed every pass, with a fencing token that PostgreSQL checks
+ *   (concert.fence) so an issuer that lost its lease while stalled writes nothing.
+ * - Batches: the lowest persist_batch members, in score order, as one transaction: a multi-row
+ *   INSERT … ON CONFLICT DO NOTHING (ticket id = ticket_id_base + seat, so a replay inserts
+ *   nothing twice) and remaining −= rows inserted (R8). After the commit: the outcomes go to Redis
+ *   (owners for issued, outcomes for rejected) and the members leave the line, in one MULTI.
+ * - Crash: between the commit and the removal, the members stay in the line; the next issuer
+ *   (this one after a restart, or another process once the lease expires) inserts them again,
+ *   which inserts nothing, finds their tickets present and records them issued: no ticket is lost
+ *   or duplicated.
+ * - Stop: after the last request, issue what is left in the lines this issuer leads. */
+#include "worker/issuer.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/dynbuf.h"
+#include "store/pg.h"
+#include "store/redis.h"
+#include "strategy/lock.h"
+#include "strategy/sale.h"
+
+#define MAX_CONCERTS 256
+#define LEASE_MS 5000
+#define IDLE_SLEEP_US 2000
+#define STOP_DRAIN_MS 10000
+
+typedef struct line {
+    int64_t concert_id;
+    sale_keys keys;
+    redis_lock lease;
+    bool leading;
+} line;
+
+typedef struct member {
+    int64_t customer_id;
+    int32_t seat;
+    char customer[24];
+    bool issued;
+    int64_t issued_us;
+} member;
+
+struct issuer {
+    strategy_config cfg;
+    pg_conn *pg;
+    redis_conn *redis;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    bool stopping;
+    line lines[MAX_CONCERTS];
+    int nlines;
+    member *batch;
+    uint64_t seq;
+};
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void refresh_lines(issuer *is) {
+    redisReply *rep = redis_cmd(is->redis, "SMEMBERS %s", SALE_OPEN_SET);
+    if (rep && rep->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < rep->elements && is->nlines < MAX_CONCERTS; i++) {
+            int64_t id = strtoll(rep->element[i]->str, NULL, 10);
+            bool known = false;
+            for (int k = 0; k < is->nlines; k++) known |= is->lines[k].concert_id == id;
+            if (id <= 0 || known) continue;
+            line *l = &is->lines[is->nlines++];
+            memset(l, 0, sizeof *l);
+            l->concert_id = id;
+            sale_keys_init(&l->keys, id);
+        }
+    }
+    if (rep) freeReplyObject(rep);
+}
+
+/* Takes or keeps the lease of a line. true while this issuer leads it. */
+static bool lead(issuer *is, line *l) {
+    if (l->leading) {
+        if (lock_renew(is->redis, &l->lease, LEASE_MS) == TR_OK) return true;
+        l->leading = false;
+    }
+    lock_init_keys(&l->lease, l->keys.issuer, l->keys.issuer_fence, (uint64_t)getpid(), ++is->seq);
+    l->leading = lock_acquire(is->redis, &l->lease, 0, LEASE_MS) == TR_OK;
+    return l->leading;
+}
+
+static const pg_stmt fence_stmt = {
+    "issuer_fence",
+    "UPDATE concert SET fence = $2 WHERE id = $1 AND fence <= $2 RETURNING ticket_id_base", 2};
+
+static const pg_stmt insert_stmt = {
+    "issuer_insert",
+    "INSERT INTO ticket (id, concert_id, customer_id, seat_no, vip)"
+    " SELECT $2::bigint + u.s, $1, u.c, u.s, u.s <= c.vip_seats"
+    " FROM concert c, unnest($3::bigint[], $4::int[]) AS u(c, s) WHERE c.id = $1"
+    " ON CONFLICT DO NOTHING",
+    4};
+
+/* Which members hold their ticket now (inserted just now or by an earlier, crashed pass). */
+static const pg_stmt present_stmt = {
+    "issuer_present",
+    "UPDATE concert SET remaining = total_seats - (SELECT count(*) FROM ticket WHERE concert_id = $1)"
+    " WHERE id = $1 RETURNING (SELECT array_agg(t.customer_id::text || ':' || t.seat_no || ':' || "
+    SQL_EPOCH_US("t.issued_at") ") FROM ticket t JOIN unnest($2::bigint[]) AS u(c)"
+    " ON t.concert_id = $1 AND t.customer_id = u.c)",
+    2};
+
+/* One transaction for the batch; marks members issued. false when nothing was committed. */
+static bool issue_batch(issuer *is, line *l, member *m, int n) {
+    dynbuf cs, ss;
+    dynbuf_init(&cs, 1 << 20);
+    dynbuf_init(&ss, 1 << 20);
+    dynbuf_puts(&cs, "{");
+    dynbuf_puts(&ss, "{");
+    for (int i = 0; i < n; i++) {
+        dynbuf_printf(&cs, i ? ",%" PRId64 : "%" PRId64, m[i].customer_id);
+        dynbuf_printf(&ss, i ? ",%" PRId32 : "%" PRId32, m[i].seat);
+    }
+    dynbuf_puts(&cs, "}");
+    dynbuf_puts(&ss, "}");
+    bool ok = false;
+    char cid[24], fence[24];
+    snprintf(cid, sizeof cid, "%" PRId64, l->concert_id);
+    snprintf(fence, sizeof fence, "%" PRId64, l->lease.fence);
+    if (cs.failed || ss.failed || pg_exec_ok(is->pg, "BEGIN") != TR_OK) goto out;
+    const char *pf[] = {cid, fence};
+    PGresult *r = pg_exec_stmt(is->pg, &fence_stmt, pf);
+    if (r == NULL) goto out;
+    if (PQntuples(r) == 0) { /* a newer issuer holds the line: write nothing */
+        PQclear(r);
+        pg_exec_ok(is->pg, "ROLLBACK");
+        l->leading = false;
+        goto out;
+    }
+    char base[24];
+    snprintf(base, sizeof base, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *pi[] = {cid, base, cs.data, ss.data};
+    if ((r = pg_exec_stmt(is->pg, &insert_stmt, pi)) == NULL) goto out;
+    PQclear(r);
+    /* remaining is recomputed from the tickets (R8), which also covers a replayed batch. */
+    const char *pp[] = {cid, cs.data};
+    if ((r = pg_exec_stmt(is->pg, &present_stmt, pp)) == NULL) goto out;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        /* {"c:s:us",…} */
+        const char *v = PQgetvalue(r, 0, 0);
+        while (*v && *v != '}') {
+            if (*v == '{' || *v == ',' || *v == '"') {
+                v++;
+                continue;
+            }
+            long long c = 0, s = 0, us = 0;
+            int used = 0;
+            if (sscanf(v, "%lld:%lld:%lld%n", &c, &s, &us, &used) != 3) break;
+            for (int i = 0; i < n; i++)
+                if (m[i].customer_id == c && m[i].seat == s) m[i].issued = true, m[i].issued_us = us;
+            v += used;
+        }
+    }
+    PQclear(r);
+    ok = pg_exec_ok(is->pg, "COMMIT") == TR_OK;
+out:
+    dynbuf_free(&cs);
+    dynbuf_free(&ss);
+    return ok;
+}
+
+/* Runs one command built from argv, ignoring a NULL / error reply (EXEC reports it). */
+static void send_argv(issuer *is, int argc, const char **argv) {
+    redisReply *rep = redis_cmd_argv(is->redis, argc, argv, NULL);
+    if (rep) freeReplyObject(rep);
+}
+
+/* Records the outcomes in Redis and removes the members from the line, in one MULTI/EXEC. */
+static void record(issuer *is, line *l, member *m, int n) {
+    const char **own = malloc(sizeof *own * (size_t)(2 + 2 * n));
+    const char **rej = malloc(sizeof *rej * (size_t)(2 + 2 * n));
+    const char **rem = malloc(sizeof *rem * (size_t)(2 + n));
+    char(*vals)[48] = malloc(sizeof *vals * (size_t)n);
+    if (own == NULL || rej == NULL || rem == NULL || vals == NULL) goto out;
+    int no = 2, nr = 2, nz = 2;
+    own[0] = "HSET", own[1] = l->keys.owners;
+    rej[0] = "HSET", rej[1] = l->keys.outcomes;
+    rem[0] = "ZREM", rem[1] = l->keys.line;
+    for (int i = 0; i < n; i++) {
+        if (m[i].issued) {
+            snprintf(vals[i], sizeof vals[i], "%" PRId32 ":%" PRId64, m[i].seat, m[i].issued_us);
+            own[no++] = m[i].customer;
+            own[no++] = vals[i];
+        } else {
+            rej[nr++] = m[i].customer;
+            rej[nr++] = "rejected:sold_out";
+        }
+        rem[nz++] = m[i].customer;
+    }
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    send_argv(is, 1, multi);
+    if (no > 2) send_argv(is, no, own);
+    if (nr > 2) send_argv(is, nr, rej);
+    send_argv(is, nz, rem);
+    send_argv(is, 1, exec);
+out:
+    free(own);
+    free(rej);
+    free(rem);
+    free(vals);
+}
+
+/* Issues one batch of a line. Returns the number of members handled. */
+static int pass(issuer *is, line *l) {
+    if (!lead(is, l)) return 0;
+    char count[16];
+    snprintf(count, sizeof count, "%d", is->cfg.persist_batch - 1);
+    redisReply *rep = redis_cmd(is->redis, "ZRANGE %s 0 %s WITHSCORES", l->keys.line, count);
+    int n = 0;
+    if (rep && rep->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < rep->elements && n < is->cfg.persist_batch; i += 2) {
+            member *m = &is->batch[n];
+            memset(m, 0, sizeof *m);
+            snprintf(m->customer, sizeof m->customer, "%s", rep->element[i]->str);
+            m->customer_id = strtoll(m->customer, NULL, 10);
+            m->seat = (int32_t)strtol(rep->element[i + 1]->str, NULL, 10);
+            if (m->customer_id > 0 && m->seat > 0) n++;
+        }
+    }
+    if (rep) freeReplyObject(rep);
+    if (n == 0) return 0;
+    if (!issue_batch(is, l, is->batch, n)) {
+        usleep(50 * 1000);
+        return 0;
+    }
+    record(is, l, is->batch, n);
+    return n;
+}
+
+static bool is_stopping(issuer *is) {
+    pthread_mutex_lock(&is->mu);
+    bool s = is->stopping;
+    pthread_mutex_unlock(&is->mu);
+    return s;
+}
+
+static void *issuer_main(void *arg) {
+    issuer *is = arg;
+    int64_t next_refresh = 0, stop_deadline = -1;
+    for (;;) {
+        bool stopping = is_stopping(is);
+        if (stopping && stop_deadline < 0) stop_deadline = now_ms() + STOP_DRAIN_MS;
+        if (now_ms() >= next_refresh) {
+            refresh_lines(is);
+            next_refresh = now_ms() + 1000;
+        }
+        int done = 0;
+        for (int i = 0; i < is->nlines; i++) done += pass(is, &is->lines[i]);
+        if (stopping && (done == 0 || now_ms() >= stop_deadline)) break;
+        if (done == 0) usleep(IDLE_SLEEP_US);
+    }
+    for (int i = 0; i < is->nlines; i++)
+        if (is->lines[i].leading) lock_release(is->redis, &is->lines[i].lease);
+    return NULL;
+}
+
+tr_err issuer_start(const strategy_config *cfg, issuer **out, char *errbuf, size_t errlen) {
+    tr_err rc = TR_OK;
+    *out = NULL;
+    issuer *is = calloc(1, sizeof *is);
+    if (is == NULL) return TR_NOMEM;
+    is->cfg = *cfg;
+    if (is->cfg.persist_batch < 1) is->cfg.persist_batch = 1000;
+    pthread_mutex_init(&is->mu, NULL);
+    if ((is->batch = calloc((size_t)is->cfg.persist_batch, sizeof *is->batch)) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    if ((rc = pg_conn_open(cfg->pg_conninfo, &is->pg, errbuf, errlen)) != TR_OK) goto out;
+    if ((rc = redis_conn_open(cfg->redis_addr, 5000, &is->redis, errbuf, errlen)) != TR_OK) goto out;
+    if (pthread_create(&is->thread, NULL, issuer_main, is) != 0) {
+        snprintf(errbuf, errlen, "could not start the issuer thread");
+        rc = TR_INTERNAL;
+        goto out;
+    }
+    is->started = true;
+    *out = is;
+    is = NULL;
+out:
+    issuer_stop(is);
+    return rc;
+}
+
+void issuer_stop(issuer *is) {
+    if (is == NULL) return;
+    pthread_mutex_lock(&is->mu);
+    is->stopping = true;
+    pthread_mutex_unlock(&is->mu);
+    if (is->started) pthread_join(is->thread, NULL);
+    pg_conn_free(is->pg);
+    redis_conn_free(is->redis);
+    free(is->batch);
+    pthread_mutex_destroy(&is->mu);
+    free(is);
+}

@@ -1,0 +1,22 @@
+/* issuer.h — redis-zset's issuer: turns the waiting line into tickets. See the DESIGN comment in
+ * issuer.c. Not the admission script (strategy/redis_zset.c). */
+#ifndef TR_ISSUER_H
+#define TR_ISSUER_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+#include "strategy/strategy.h"
+
+typedef struct issuer issuer;
+
+/* Starts the issuer thread with its own PostgreSQL and Redis connections (cfg->pg_conninfo,
+ * cfg->redis_addr), up to cfg->persist_batch entries per transaction. *out is set to NULL first.
+ * Errors: TR_PG, TR_REDIS, TR_NOMEM, TR_INTERNAL, with errbuf saying why. */
+tr_err issuer_start(const strategy_config *cfg, issuer **out, char *errbuf, size_t errlen);
+
+/* Issues what is still in the lines it leads (for at most a few seconds), then stops and frees.
+ * NULL is a no-op. */
+void issuer_stop(issuer *is);
+
+#endif
