@@ -13,6 +13,8 @@
 
 #include "http/server.h"
 #include "lab/lab_cli.h"
+#include "lab/scenario.h"
+#include "lab/script_ceiling.h"
 #include "store/redis.h"
 #include "store/schema.h"
 #include "strategy/strategy.h"
@@ -352,6 +354,98 @@ out:
     return status;
 }
 
+/* ---- script-ceiling ------------------------------------------------------------------------------ */
+
+static void script_ceiling_usage(FILE *f) {
+    fprintf(f,
+            "usage: ticketrush script-ceiling [--scenario seed|scale|one-seat] [--concert ID]\n"
+            "                                 [--requests R] [--customers C] [--seed S]\n"
+            "                                 [--connections N] [--in-flight K] [--pg CONNINFO]\n"
+            "                                 [--redis HOST:PORT]\n"
+            "\n"
+            "Measures S, the redis-atomic purchase script alone against Redis: no HTTP, the same\n"
+            "script and keys the server uses, the scenario's customer draw, N connections (one\n"
+            "thread each, default 2) with K calls in flight on each (default 128; N x K is the\n"
+            "concurrency). The concert (default 2) must be seeded; its seats get sold, so use one\n"
+            "the server is not selling. Prints calls/s.\n");
+}
+
+static int cmd_script_ceiling(int argc, char **argv) {
+    enum { O_SCEN = 256, O_CONCERT, O_REQ, O_CUST, O_SEED, O_CONN, O_INF, O_PG, O_REDIS };
+    static const struct option opts[] = {
+        {"scenario", required_argument, NULL, O_SCEN}, {"concert", required_argument, NULL, O_CONCERT},
+        {"requests", required_argument, NULL, O_REQ}, {"customers", required_argument, NULL, O_CUST},
+        {"seed", required_argument, NULL, O_SEED}, {"connections", required_argument, NULL, O_CONN},
+        {"in-flight", required_argument, NULL, O_INF}, {"pg", required_argument, NULL, O_PG},
+        {"redis", required_argument, NULL, O_REDIS}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *scen_name = "scale", *pg = env_or("TICKETRUSH_PG", NULL),
+               *redis = env_or("TICKETRUSH_REDIS", NULL);
+    long long concert_id = 2, requests = -1, customers = -1, seed = 1, conns = 2, inflight = 128;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_SCEN: scen_name = optarg; break;
+        case O_CONCERT: if (!parse_int_opt("--concert", optarg, 1, LLONG_MAX, &concert_id)) return 2; break;
+        case O_REQ: if (!parse_int_opt("--requests", optarg, 1, 100000000, &requests)) return 2; break;
+        case O_CUST: if (!parse_int_opt("--customers", optarg, 1, 100000000, &customers)) return 2; break;
+        case O_SEED: if (!parse_int_opt("--seed", optarg, 0, LLONG_MAX, &seed)) return 2; break;
+        case O_CONN: if (!parse_int_opt("--connections", optarg, 1, 64, &conns)) return 2; break;
+        case O_INF: if (!parse_int_opt("--in-flight", optarg, 1, 4096, &inflight)) return 2; break;
+        case O_PG: pg = optarg; break;
+        case O_REDIS: redis = optarg; break;
+        case 'h': script_ceiling_usage(stdout); return 0;
+        default: script_ceiling_usage(stderr); return 2;
+        }
+    }
+    const scenario *sc = scenario_find(scen_name);
+    if (sc == NULL) {
+        fprintf(stderr, "ticketrush: unknown scenario \"%s\" (%s)\n", scen_name, scenario_names());
+        return 2;
+    }
+    if (pg == NULL || redis == NULL) {
+        fprintf(stderr, "ticketrush: script-ceiling needs PostgreSQL and Redis: set --pg/--redis or "
+                        "TICKETRUSH_PG/TICKETRUSH_REDIS\n");
+        return 2;
+    }
+    if (requests < 0) requests = sc->requests;
+    if (customers < 0) customers = sc->customers;
+    lab_record *recs = calloc((size_t)requests, sizeof *recs);
+    if (recs == NULL || !scenario_draw_customers(recs, (size_t)requests, customers, (uint64_t)seed,
+                                                 sc->draw)) {
+        fprintf(stderr, "ticketrush: could not draw %lld customers\n", requests);
+        free(recs);
+        return 1;
+    }
+    pg_conn *conn = NULL;
+    char err[512];
+    int status = 1;
+    if (pg_conn_open(pg, &conn, err, sizeof err) != TR_OK) {
+        fprintf(stderr, "ticketrush: %s\n", err);
+        goto out;
+    }
+    script_ceiling_config cfg = {.redis_addr = redis, .concert_id = concert_id,
+                                 .connections = (int)conns, .in_flight = (int)inflight,
+                                 .customers = recs, .requests = (size_t)requests};
+    script_ceiling_result res;
+    tr_err rc = script_ceiling_run(conn, &cfg, &res, err, sizeof err);
+    if (rc != TR_OK) {
+        fprintf(stderr, "ticketrush: script ceiling failed: %s\n", err[0] ? err : tr_strerror(rc));
+        goto out;
+    }
+    printf("script-ceiling: redis-atomic purchase script alone, %lld calls, %lld connections x %lld "
+           "in flight\n", requests, conns, inflight);
+    printf("answered %lld in %.3f s: %.0f calls/s, %.0f calls/min (tickets %lld, refusals %lld)\n",
+           (long long)(res.issued + res.refused), (double)res.duration_us / 1e6, res.per_s,
+           res.per_s * 60, (long long)res.issued, (long long)res.refused);
+    status = 0;
+out:
+    pg_conn_free(conn);
+    free(recs);
+    return status;
+}
+
 /* ---- top level ------------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
@@ -364,6 +458,7 @@ static void usage(FILE *f) {
             "  load        drive a scenario's load against a server, audit R1-R8, write the run JSON\n"
             "  table       print the comparison table of run JSON files\n"
             "  ceiling     measure the load generator's own ceiling against GET /livez\n"
+            "  script-ceiling  measure the redis-atomic purchase script alone against Redis\n"
             "  report      write the HTML report (charts, audit, study comparison) of run files\n"
             "  jtl-audit   audit a JMeter run from its .jtl results, write the run JSON\n"
             "  strategies  list the purchase strategies\n"
@@ -389,6 +484,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "ceiling") == 0) return lab_cli_ceiling(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0) return lab_cli_report(argc - 1, argv + 1);
     if (strcmp(cmd, "jtl-audit") == 0) return lab_cli_jtl_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "script-ceiling") == 0) return cmd_script_ceiling(argc - 1, argv + 1);
     if (strcmp(cmd, "strategies") == 0) {
         strategies_print(stdout);
         return 0;

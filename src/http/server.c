@@ -67,6 +67,7 @@ struct http_job {
 
 struct worker {
     server *srv;
+    worker *next_io; /* server.io_workers list */
     pthread_t thread;
     bool started;
     strategy_ctx ctx;
@@ -83,6 +84,8 @@ struct server {
     bool stopping;
     atomic_int suspended; /* connections suspended and not yet answered */
     void *strategy_state; /* from strategy->start, shared by the workers */
+    bool purchase_inline; /* strategy->runs_inline: purchases run on the I/O threads */
+    worker *io_workers;   /* one per I/O thread that ran an inline purchase (list under mu) */
 };
 
 static void srv_log(server *s, const char *fmt, ...) {
@@ -307,6 +310,29 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* The calling I/O thread's own connections, made on first use (thread-local), for inline
+ * purchases. Registered in the server so server_stop frees them. */
+static __thread worker *io_worker;
+static __thread server *io_worker_srv;
+static atomic_ullong io_worker_ids = 1u << 20;
+
+static worker *io_worker_get(server *s) {
+    if (io_worker && io_worker_srv == s) return io_worker;
+    worker *w = calloc(1, sizeof *w);
+    if (w == NULL) return NULL;
+    w->srv = s;
+    w->ctx.cfg = &s->cfg.strategy_cfg;
+    w->ctx.state = s->strategy_state;
+    w->ctx.worker_id = ((uint64_t)getpid() << 20) ^ atomic_fetch_add(&io_worker_ids, 1);
+    pthread_mutex_lock(&s->mu);
+    w->next_io = s->io_workers;
+    s->io_workers = w;
+    pthread_mutex_unlock(&s->mu);
+    io_worker = w;
+    io_worker_srv = s;
+    return w;
+}
+
 /* ---- libmicrohttpd callbacks --------------------------------------------------------------- */
 
 static enum MHD_Result job_send(http_job *j) {
@@ -395,6 +421,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (j->route->flags & ROUTE_INLINE) {
         j->route->fn(j, NULL);
+        return job_send(j);
+    }
+    if (s->purchase_inline && j->route->fn == handle_purchase) {
+        worker *w = io_worker_get(s);
+        tr_err rc = w ? worker_connect(w) : TR_NOMEM;
+        if (rc != TR_OK) job_internal(j, w ? &w->ctx : NULL, rc);
+        else handle_purchase(j, &w->ctx);
         return job_send(j);
     }
     pthread_mutex_lock(&s->mu);
@@ -486,6 +519,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         (rc = cfg->strategy->start(&s->cfg.strategy_cfg, &s->strategy_state, errbuf, errlen)) !=
             TR_OK)
         goto out;
+    s->purchase_inline = cfg->strategy->runs_inline && cfg->strategy->runs_inline(&s->cfg.strategy_cfg);
     if ((s->workers = calloc((size_t)cfg->workers, sizeof *s->workers)) == NULL) {
         rc = TR_NOMEM;
         goto out;
@@ -509,7 +543,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned)4096, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads, MHD_OPTION_END);
     if (s->mhd == NULL) {
         snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
@@ -558,6 +592,12 @@ void server_stop(server *s, int drain_ms) {
         redis_conn_free(s->workers[i].ctx.redis);
     }
     free(s->workers);
+    for (worker *w = s->io_workers, *next; w; w = next) {
+        next = w->next_io;
+        pg_conn_free(w->ctx.pg);
+        redis_conn_free(w->ctx.redis);
+        free(w);
+    }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);

@@ -170,3 +170,5 @@ redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const ch
 }
 
 const char *redis_conn_errstr(const redis_conn *c) { return c->errstr; }
+
+redisContext *redis_conn_raw(redis_conn *c) { return redis_ready(c) ? c->ctx : NULL; }

@@ -40,6 +40,10 @@ redisReply *redis_cmd_argv(redis_conn *c, int argc, const char **argv, const siz
 redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const char *const *keys,
                        int nargs, const char *const *args);
 
+/* The hiredis context, borrowed, for pipelining (redisAppendCommandArgv / redisGetReply); NULL
+ * when disconnected. A caller that sees an error on it must not use this connection again. */
+redisContext *redis_conn_raw(redis_conn *c);
+
 /* Sticky description of the last failure ("" when none). */
 const char *redis_conn_errstr(const redis_conn *c);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strategy/redis_atomic.h"
 #include "strategy/sale.h"
 #include "strategy/strategy.h"
 #include "worker/persister.h"
@@ -170,6 +171,10 @@ static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_
     return rc;
 }
 
+static bool redis_atomic_runs_inline(const strategy_config *cfg) {
+    return cfg->durability == DURABILITY_FAST;
+}
+
 static tr_err redis_atomic_start(const strategy_config *cfg, void **state, char *errbuf,
                                  size_t errlen) {
     *state = NULL;
@@ -198,7 +203,10 @@ const strategy_ops strategy_redis_atomic = {
     .needs_redis = true,
     .correct = true,
     .purchase = redis_atomic_purchase,
+    .runs_inline = redis_atomic_runs_inline,
     .outcome = redis_atomic_outcome,
     .start = redis_atomic_start,
     .stop = redis_atomic_stop,
 };
+
+const redis_script *redis_atomic_purchase_script(void) { return &purchase_script; }

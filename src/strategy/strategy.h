@@ -87,6 +87,10 @@ typedef struct strategy_ops {
      * Must leave ctx's connections usable (no open transaction) whatever happens. Required. */
     void (*purchase)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                      purchase_result *out);
+    /* Optional: true when, under cfg, a purchase is one short Redis round trip that never waits
+     * on a lock or on PostgreSQL (beyond opening a sale once). The server then runs purchases on
+     * its I/O threads instead of handing them to the worker pool: no queue, no thread switch. */
+    bool (*runs_inline)(const strategy_config *cfg);
     /* Optional: the customer's outcome. Returns TR_OK, TR_CONCERT_NOT_FOUND,
      * TR_CUSTOMER_NOT_FOUND or a failure. Without it the server reads PostgreSQL (issued/none). */
     tr_err (*outcome)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id, outcome *out);
