@@ -3,13 +3,15 @@
 #               strategy and print the comparison table
 #   make test   bootstrap, build (with ASan/UBSan), start private services, run unit and
 #               integration tests, stop the services
+#   make bench  the scale scenario for the fast strategies beside the ceilings L (server /livez),
+#               S (purchase script alone in Redis) and C = 1/(1/L + 1/S), with each ratio
 # Other targets: build, bootstrap, services-start, services-stop, clean.
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= 2
 
-.PHONY: all build build-asan bootstrap demo test services-start services-stop clean
+.PHONY: all build build-asan bootstrap demo bench test services-start services-stop clean
 
 all: build
 
@@ -26,6 +28,9 @@ build-asan: bootstrap
 
 demo: build
 	@scripts/demo.sh $(BUILD)/ticketrush
+
+bench: build
+	@scripts/bench.sh $(BUILD)/ticketrush
 
 test: build build-asan
 	@scripts/test.sh $(BUILD_ASAN) $(BUILD)
