@@ -64,54 +64,14 @@ static const redis_script lookup_script = {
     "if owned then return ticket_of(1, meta, name, owned) end\n"
     "return {0}\n"};
 
-static int64_t str_i64(const redisReply *r) {
-    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
-    if (r->type == REDIS_REPLY_STRING) return strtoll(r->str, NULL, 10);
-    return 0;
-}
-
-static void ticket_from_reply(const redisReply *a, int64_t concert_id, int64_t customer_id,
-                              ticket *t) {
-    memset(t, 0, sizeof *t);
-    t->concert_id = concert_id;
-    t->customer_id = customer_id;
-    t->seat_no = (int32_t)str_i64(a->element[1]);
-    t->vip = str_i64(a->element[2]) == 1;
-    t->issued_at_us = str_i64(a->element[3]);
-    snprintf(t->customer_name, sizeof t->customer_name, "%s",
-             a->element[4]->type == REDIS_REPLY_STRING ? a->element[4]->str : "");
-    t->ticket_id = str_i64(a->element[5]);
-    t->concert_starts_at_us = str_i64(a->element[6]);
-}
-
-/* Runs a script, opening the sale first when Redis does not hold it. Returns the reply (caller
- * frees) or NULL with *rc set. */
+/* Runs a script on the concert's sale keys (sale_eval). */
 static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t concert_id,
                               int64_t customer_id, tr_err *rc) {
     sale_keys k;
     sale_keys_init(&k, concert_id);
-    char uid[24];
-    snprintf(uid, sizeof uid, "%" PRId64, customer_id);
     const char *keys[] = {k.meta, k.customers, k.owners, k.sold, k.stream};
-    const char *args[] = {uid};
-    for (int attempt = 0; attempt < 2; attempt++) {
-        redisReply *rep = redis_eval(ctx->redis, s, 5, keys, 1, args);
-        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
-            snprintf(ctx->detail, sizeof ctx->detail, "%s: %s", s->name,
-                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(ctx->redis));
-            if (rep) freeReplyObject(rep);
-            *rc = TR_REDIS;
-            return NULL;
-        }
-        if (str_i64(rep->element[0]) != -1) return rep;
-        freeReplyObject(rep);
-        /* Not loaded: open the sale (idempotent; one loader at a time) and run again. */
-        *rc = sale_open(ctx->pg, ctx->redis, concert_id, ctx->detail, sizeof ctx->detail);
-        if (*rc != TR_OK) return NULL;
-    }
-    snprintf(ctx->detail, sizeof ctx->detail, "sale of concert %" PRId64 " did not load", concert_id);
-    *rc = TR_INTERNAL;
-    return NULL;
+    return sale_eval(ctx->pg, ctx->redis, s, concert_id, 5, keys, customer_id, rc, ctx->detail,
+                     sizeof ctx->detail);
 }
 
 static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
@@ -123,9 +83,8 @@ static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t
         out->err = rc;
         return;
     }
-    int64_t code = str_i64(rep->element[0]);
-    if ((code == 1 && rep->elements >= 8) || (code == -3 && rep->elements >= 7))
-        ticket_from_reply(rep, concert_id, customer_id, &out->t);
+    int64_t code = sale_reply_i64(rep->element[0]);
+    if (code == 1 || code == -3) sale_ticket_from_reply(rep, concert_id, customer_id, &out->t);
     switch (code) {
     case 1: out->err = TR_OK; break;
     case -2: out->err = TR_CUSTOMER_NOT_FOUND; break;
@@ -138,7 +97,7 @@ static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t
     }
     if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
         stream_id sid;
-        if (rep->element[7]->type != REDIS_REPLY_STRING ||
+        if (rep->elements < 8 || rep->element[7]->type != REDIS_REPLY_STRING ||
             !stream_id_parse(rep->element[7]->str, &sid) ||
             !persister_wait(st->persister, concert_id, sid, STRICT_WAIT_MS)) {
             snprintf(ctx->detail, sizeof ctx->detail,
@@ -156,9 +115,8 @@ static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_
     tr_err rc = TR_OK;
     redisReply *rep = run_script(ctx, &lookup_script, concert_id, customer_id, &rc);
     if (rep == NULL) return rc;
-    int64_t code = str_i64(rep->element[0]);
-    if (code == 1 && rep->elements >= 7) {
-        ticket_from_reply(rep, concert_id, customer_id, &out->t);
+    int64_t code = sale_reply_i64(rep->element[0]);
+    if (code == 1 && sale_ticket_from_reply(rep, concert_id, customer_id, &out->t)) {
         out->status = OUTCOME_ISSUED;
     } else if (code == 0) {
         out->status = OUTCOME_NONE;

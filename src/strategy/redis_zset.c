@@ -49,49 +49,14 @@ static const redis_script admit_script = {
 
 static const redis_script lookup_script = {"redis_zset_lookup", ZSET_SCRIPT_HEAD "return {0}\n"};
 
-static int64_t rep_i64(const redisReply *r) {
-    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
-    if (r->type == REDIS_REPLY_STRING) return strtoll(r->str, NULL, 10);
-    return 0;
-}
-
-static void ticket_from(const redisReply *a, int64_t concert_id, int64_t customer_id, ticket *t) {
-    memset(t, 0, sizeof *t);
-    t->concert_id = concert_id;
-    t->customer_id = customer_id;
-    t->seat_no = (int32_t)rep_i64(a->element[1]);
-    t->vip = rep_i64(a->element[2]) == 1;
-    t->issued_at_us = rep_i64(a->element[3]);
-    snprintf(t->customer_name, sizeof t->customer_name, "%s",
-             a->element[4]->type == REDIS_REPLY_STRING ? a->element[4]->str : "");
-    t->ticket_id = rep_i64(a->element[5]);
-    t->concert_starts_at_us = rep_i64(a->element[6]);
-}
-
+/* Runs a script on the concert's sale keys (sale_eval). */
 static redisReply *zset_run(strategy_ctx *ctx, const redis_script *s, int64_t concert_id,
                             int64_t customer_id, tr_err *rc) {
     sale_keys k;
     sale_keys_init(&k, concert_id);
-    char uid[24];
-    snprintf(uid, sizeof uid, "%" PRId64, customer_id);
     const char *keys[] = {k.meta, k.customers, k.owners, k.sold, k.line, k.outcomes};
-    const char *args[] = {uid};
-    for (int attempt = 0; attempt < 2; attempt++) {
-        redisReply *rep = redis_eval(ctx->redis, s, 6, keys, 1, args);
-        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
-            snprintf(ctx->detail, sizeof ctx->detail, "%s: %s", s->name,
-                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(ctx->redis));
-            if (rep) freeReplyObject(rep);
-            *rc = TR_REDIS;
-            return NULL;
-        }
-        if (rep_i64(rep->element[0]) != -1) return rep;
-        freeReplyObject(rep);
-        *rc = sale_open(ctx->pg, ctx->redis, concert_id, ctx->detail, sizeof ctx->detail);
-        if (*rc != TR_OK) return NULL;
-    }
-    *rc = TR_INTERNAL;
-    return NULL;
+    return sale_eval(ctx->pg, ctx->redis, s, concert_id, 6, keys, customer_id, rc, ctx->detail,
+                     sizeof ctx->detail);
 }
 
 static void redis_zset_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
@@ -102,22 +67,22 @@ static void redis_zset_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t c
         out->err = rc;
         return;
     }
-    switch (rep_i64(rep->element[0])) {
+    switch (sale_reply_i64(rep->element[0])) {
     case 2:
         out->err = TR_OK;
         out->queued = true;
-        out->position = rep->elements >= 2 ? rep_i64(rep->element[1]) : 0;
+        out->position = rep->elements >= 2 ? sale_reply_i64(rep->element[1]) : 0;
         break;
     case -2: out->err = TR_CUSTOMER_NOT_FOUND; break;
     case -3:
-        if (rep->elements >= 7) ticket_from(rep, concert_id, customer_id, &out->t);
+        sale_ticket_from_reply(rep, concert_id, customer_id, &out->t);
         out->err = TR_ALREADY_OWNED;
         break;
     case -4: out->err = TR_SALES_CLOSED; break;
     case -5: out->err = TR_SOLD_OUT; break;
     default:
         snprintf(ctx->detail, sizeof ctx->detail, "admission script answered %" PRId64,
-                 rep_i64(rep->element[0]));
+                 sale_reply_i64(rep->element[0]));
         out->err = TR_INTERNAL;
     }
     freeReplyObject(rep);
@@ -128,14 +93,14 @@ static tr_err redis_zset_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t 
     tr_err rc = TR_OK;
     redisReply *rep = zset_run(ctx, &lookup_script, concert_id, customer_id, &rc);
     if (rep == NULL) return rc;
-    switch (rep_i64(rep->element[0])) {
+    switch (sale_reply_i64(rep->element[0])) {
     case 0: out->status = OUTCOME_NONE; break;
     case 2:
         out->status = OUTCOME_QUEUED;
-        out->position = rep->elements >= 2 ? rep_i64(rep->element[1]) : 0;
+        out->position = rep->elements >= 2 ? sale_reply_i64(rep->element[1]) : 0;
         break;
     case -3:
-        if (rep->elements >= 7) ticket_from(rep, concert_id, customer_id, &out->t);
+        sale_ticket_from_reply(rep, concert_id, customer_id, &out->t);
         out->status = OUTCOME_ISSUED;
         break;
     case -5:

@@ -208,3 +208,50 @@ tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, char *err, size
     lock_release(r, &l);
     return rc;
 }
+
+int64_t sale_reply_i64(const redisReply *r) {
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type == REDIS_REPLY_STRING) return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+bool sale_ticket_from_reply(const redisReply *a, int64_t concert_id, int64_t customer_id,
+                            ticket *t) {
+    if (a->type != REDIS_REPLY_ARRAY || a->elements < 7) return false;
+    memset(t, 0, sizeof *t);
+    t->concert_id = concert_id;
+    t->customer_id = customer_id;
+    t->seat_no = (int32_t)sale_reply_i64(a->element[1]);
+    t->vip = sale_reply_i64(a->element[2]) == 1;
+    t->issued_at_us = sale_reply_i64(a->element[3]);
+    snprintf(t->customer_name, sizeof t->customer_name, "%s",
+             a->element[4]->type == REDIS_REPLY_STRING ? a->element[4]->str : "");
+    t->ticket_id = sale_reply_i64(a->element[5]);
+    t->concert_starts_at_us = sale_reply_i64(a->element[6]);
+    return true;
+}
+
+redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,
+                      int nkeys, const char *const *keys, int64_t customer_id, tr_err *rc,
+                      char *detail, size_t detaillen) {
+    char uid[24];
+    snprintf(uid, sizeof uid, "%" PRId64, customer_id);
+    const char *args[] = {uid};
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redisReply *rep = redis_eval(r, s, nkeys, keys, 1, args);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
+            snprintf(detail, detaillen, "%s: %s", s->name,
+                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));
+            if (rep) freeReplyObject(rep);
+            *rc = TR_REDIS;
+            return NULL;
+        }
+        if (sale_reply_i64(rep->element[0]) != -1) return rep;
+        freeReplyObject(rep);
+        /* Not loaded: open the sale (idempotent; one loader at a time) and run again. */
+        if ((*rc = sale_open(pg, r, concert_id, detail, detaillen)) != TR_OK) return NULL;
+    }
+    snprintf(detail, detaillen, "sale of concert %" PRId64 " did not load", concert_id);
+    *rc = TR_INTERNAL;
+    return NULL;
+}

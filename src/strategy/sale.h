@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "store/pg.h"
+#include "store/queries.h"
 #include "store/redis.h"
 
 /* The keys of one concert's sale. */
@@ -43,5 +44,21 @@ void sale_keys_init(sale_keys *k, int64_t concert_id);
  * Returns TR_OK, TR_CONCERT_NOT_FOUND, TR_BUSY (another loader held the lock too long), TR_PG
  * or TR_REDIS (errbuf says why). */
 tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, char *errbuf, size_t errlen);
+
+/* Runs a sale script with keys and the customer id as ARGV[1]. A script answers an array whose
+ * first element is {-1} when the sale is not in Redis; then the sale is opened (sale_open) and
+ * the script runs once more. Returns the reply (caller frees; an array with ≥ 1 element) or NULL
+ * with *rc set (TR_REDIS, TR_PG, TR_CONCERT_NOT_FOUND, TR_BUSY, TR_INTERNAL) and detail saying why. */
+redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,
+                      int nkeys, const char *const *keys, int64_t customer_id, tr_err *rc,
+                      char *detail, size_t detaillen);
+
+/* An integer element of a script reply (integer or decimal string); 0 otherwise. */
+int64_t sale_reply_i64(const redisReply *r);
+
+/* Fills t from a script's ticket answer {code, seat, vip, issued_at_us, name, ticket_id,
+ * starts_at_us, …} (≥ 7 elements; false and t untouched otherwise). */
+bool sale_ticket_from_reply(const redisReply *a, int64_t concert_id, int64_t customer_id,
+                            ticket *t);
 
 #endif
