@@ -288,6 +288,67 @@ void audit_outcomes(const lab_record *recs, size_t n, const lab_codes *codes, au
     qsort(out->outcomes, (size_t)out->noutcomes, sizeof out->outcomes[0], cmp_outcome);
 }
 
+static int cmp_ticket_customer(const void *a, const void *b) {
+    int64_t x = ((const audit_ticket *)a)->customer_id, y = ((const audit_ticket *)b)->customer_id;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct queued_ref {
+    int64_t customer_id, send_us;
+    size_t index;
+} queued_ref;
+
+static int cmp_queued_ref(const void *a, const void *b) {
+    const queued_ref *x = a, *y = b;
+    if (x->customer_id != y->customer_id) return x->customer_id < y->customer_id ? -1 : 1;
+    if (x->send_us != y->send_us) return x->send_us < y->send_us ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* R6 for waiting lines too: a customer's first 202 counts as the request that got the seat its
+ * ticket holds (the seat is the admission number), so the FCFS checks see queued admissions the
+ * way they see 201s. Without 202 answers this is audit_fcfs as is. */
+static tr_err fcfs_with_queued(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
+                               int64_t *refused_beaten, int64_t *inverted) {
+    size_t nq = 0;
+    for (size_t i = 0; i < n; i++) nq += recs[i].status == 202;
+    if (nq == 0) return audit_fcfs(recs, n, refused_beaten, inverted);
+    lab_record *copy = malloc(n * sizeof *copy);
+    audit_ticket *by_customer = malloc((m ? m : 1) * sizeof *by_customer);
+    if (copy == NULL || by_customer == NULL) {
+        free(copy);
+        free(by_customer);
+        return TR_NOMEM;
+    }
+    memcpy(copy, recs, n * sizeof *copy);
+    memcpy(by_customer, t, m * sizeof *by_customer);
+    qsort(by_customer, m, sizeof *by_customer, cmp_ticket_customer);
+    /* Records are in request order, not send order: each customer's earliest 202 counts. */
+    queued_ref *q = malloc(nq * sizeof *q);
+    if (q == NULL) {
+        free(copy);
+        free(by_customer);
+        return TR_NOMEM;
+    }
+    nq = 0;
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].status == 202) q[nq++] = (queued_ref){recs[i].customer_id, recs[i].send_us, i};
+    qsort(q, nq, sizeof *q, cmp_queued_ref);
+    for (size_t k = 0; k < nq; k++) {
+        if (k > 0 && q[k].customer_id == q[k - 1].customer_id) continue;
+        audit_ticket key = {.customer_id = q[k].customer_id};
+        audit_ticket *hit = bsearch(&key, by_customer, m, sizeof *by_customer, cmp_ticket_customer);
+        if (hit == NULL || hit->seat_no <= 0) continue;
+        copy[q[k].index].status = 201;
+        copy[q[k].index].seat_no = hit->seat_no;
+    }
+    free(q);
+    tr_err rc = audit_fcfs(copy, n, refused_beaten, inverted);
+    free(copy);
+    free(by_customer);
+    return rc;
+}
+
 tr_err audit_compute(const audit_concert *c, const audit_ticket *t, size_t m,
                      const lab_record *recs, size_t n, const lab_codes *codes,
                      int64_t duration_us, int64_t started_wall_us, audit_report *out) {
@@ -297,7 +358,8 @@ tr_err audit_compute(const audit_concert *c, const audit_ticket *t, size_t m,
     out->vip_seats = c->vip_seats;
     out->remaining = c->remaining;
     if ((rc = audit_tickets(t, m, c->total_seats, c->vip_seats, out)) != TR_OK) return rc;
-    if ((rc = audit_fcfs(recs, n, &out->fcfs_refused_beaten, &out->fcfs_inverted)) != TR_OK)
+    if ((rc = fcfs_with_queued(recs, n, t, m, &out->fcfs_refused_beaten, &out->fcfs_inverted)) !=
+        TR_OK)
         return rc;
     out->fcfs_violations = out->fcfs_refused_beaten + out->fcfs_inverted;
     if ((rc = audit_match(recs, n, t, m, &out->lost, &out->phantom)) != TR_OK) return rc;
