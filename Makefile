@@ -43,3 +43,10 @@ services-stop:
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
+
+# make jmeter: the study's JMeter plan (jmeter/ticketrush.jmx) against a server, audited like the
+# lab's own runs; installs Debian's jmeter and jmeter-http when missing. JMETER_ARGS passes
+# options to scripts/jmeter.sh (e.g. JMETER_ARGS="--strategy naive --strategy redis-lock").
+.PHONY: jmeter
+jmeter: build
+	@scripts/jmeter.sh $(JMETER_ARGS) $(BUILD)/ticketrush

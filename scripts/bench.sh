@@ -124,3 +124,4 @@ done | tee "$out/summary.txt"
 echo
 echo "commands: scripts/bench.sh $bin   (make bench); results in $out"
 "$bin" table "${runs[@]}" | tee "$out/table.txt"
+"$bin" report "${runs[@]}" --ceiling "$out/ceiling-livez.txt" --ceiling "$out/ceiling-script.txt" --out "$out/report.html"

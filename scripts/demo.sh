@@ -95,3 +95,7 @@ echo
 echo "run files:"
 printf '  %s\n' "${runs[@]}"
 echo "table: $out/table.txt"
+
+echo
+echo "== HTML report (charts, audit R1-R8, the study's figures and the ceilings as ratios)"
+"$bin" report "${runs[@]}" --ceiling "$out/ceiling.txt" --out "$out/report.html"

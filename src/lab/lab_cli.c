@@ -1,5 +1,6 @@
-/* lab_cli.c — `ticketrush load | table | ceiling` behind lab_cli.h: options, messages for
- * people, exit codes. The work is done by loadgen.c, audit.c, runfile.c and table.c. */
+/* lab_cli.c — `ticketrush load | table | ceiling | report | jtl-audit` behind lab_cli.h:
+ * options, messages for people, progress lines, exit codes. The work is done by loadgen.c,
+ * audit.c, runfile.c, table.c, report.c and jtl.c. */
 #include "lab/lab_cli.h"
 
 #include <errno.h>
@@ -14,7 +15,9 @@
 #include <unistd.h>
 
 #include "lab/audit.h"
+#include "lab/jtl.h"
 #include "lab/loadgen.h"
+#include "lab/report.h"
 #include "lab/runfile.h"
 #include "lab/scenario.h"
 #include "lab/table.h"
@@ -109,20 +112,167 @@ static bool cli_ensure_fds(const char *cmd, int64_t vus) {
     return true;
 }
 
+/* --- progress ------------------------------------------------------------------------ */
+
+#define CLI_PROGRESS_LIVE_US 250000LL    /* a terminal: redraw the line 4 times a second */
+#define CLI_PROGRESS_PLAIN_US 5000000LL  /* a pipe or a file: one line every 5 s */
+#define CLI_RATE_WINDOW 9                /* samples of the live rate: 2 s at 250 ms */
+
+typedef enum { PROGRESS_OFF, PROGRESS_LIVE, PROGRESS_PLAIN } cli_progress_mode;
+
+/* What the progress line needs between calls. The records are read, never written: the
+ * callback runs on the load generator's own thread, between two epoll rounds. */
 typedef struct cli_progress_state {
     const char *cmd;
-    size_t last_done;
-    int64_t last_us;
+    cli_progress_mode mode;
+    const lab_record *recs;   /* NULL: no "tickets left" (ceiling) */
+    int64_t seats;            /* N, for "tickets left" */
+    size_t final_upto;        /* records [0, final_upto) hold their final answer */
+    int64_t final_taken;      /* 201 and 202 answers among them */
+    size_t ring_done[CLI_RATE_WINDOW];
+    int64_t ring_us[CLI_RATE_WINDOW];
+    int ring_n, ring_i;
+    bool drawn;               /* a live line is on the terminal, not yet ended */
 } cli_progress_state;
+
+static cli_progress_mode cli_progress_pick(const char *want) {
+    if (strcmp(want, "off") == 0) return PROGRESS_OFF;
+    if (strcmp(want, "live") == 0) return PROGRESS_LIVE;
+    if (strcmp(want, "plain") == 0) return PROGRESS_PLAIN;
+    const char *term = getenv("TERM");
+    bool tty = isatty(STDERR_FILENO) && !(term && strcmp(term, "dumb") == 0);
+    return tty ? PROGRESS_LIVE : PROGRESS_PLAIN;
+}
+
+static bool cli_progress_mode_ok(const char *cmd, const char *s) {
+    if (strcmp(s, "auto") == 0 || strcmp(s, "live") == 0 || strcmp(s, "plain") == 0 ||
+        strcmp(s, "off") == 0)
+        return true;
+    fprintf(stderr, "ticketrush %s: --progress must be auto, live, plain or off, not \"%s\"\n",
+            cmd, s);
+    return false;
+}
+
+static int64_t cli_progress_every(const cli_progress_state *p) {
+    return p->mode == PROGRESS_LIVE ? CLI_PROGRESS_LIVE_US : CLI_PROGRESS_PLAIN_US;
+}
+
+/* 201 and 202 answers so far. Requests leave in index order, so the scan resumes at the first
+ * record still open and stops at the first one not sent: O(V) per call, not O(n). */
+static int64_t cli_progress_taken(cli_progress_state *p, size_t total) {
+    while (p->final_upto < total) {
+        const lab_record *r = &p->recs[p->final_upto];
+        if (r->status == 0 && r->code == LAB_CODE_NONE) break;
+        p->final_taken += r->status == 201 || r->status == 202;
+        p->final_upto++;
+    }
+    int64_t taken = p->final_taken;
+    for (size_t i = p->final_upto; i < total && p->recs[i].send_us >= 0; i++)
+        taken += p->recs[i].status == 201 || p->recs[i].status == 202;
+    return taken;
+}
+
+static void cli_fmt_secs(char *buf, size_t len, double s) {
+    if (s < 0 || s != s) snprintf(buf, len, "-");
+    else if (s < 100) snprintf(buf, len, "%.1f s", s);
+    else if (s < 6000) snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+}
 
 static void cli_progress(void *arg, size_t done, size_t total, int64_t elapsed_us) {
     cli_progress_state *p = arg;
-    int64_t dt = elapsed_us - p->last_us;
-    double rate = dt > 0 ? (double)(done - p->last_done) * 1e6 / (double)dt : 0;
-    fprintf(stderr, "%s: %zu/%zu answered after %.1f s, %.0f req/s\n", p->cmd, done, total,
-            (double)elapsed_us / 1e6, rate);
-    p->last_done = done;
-    p->last_us = elapsed_us;
+    /* The current rate over the last CLI_RATE_WINDOW calls (about 2 s live). */
+    int oldest = p->ring_n < CLI_RATE_WINDOW ? 0 : p->ring_i;
+    size_t done0 = p->ring_n ? p->ring_done[oldest] : 0;
+    int64_t us0 = p->ring_n ? p->ring_us[oldest] : 0;
+    p->ring_done[p->ring_i] = done;
+    p->ring_us[p->ring_i] = elapsed_us;
+    p->ring_i = (p->ring_i + 1) % CLI_RATE_WINDOW;
+    if (p->ring_n < CLI_RATE_WINDOW) p->ring_n++;
+    double rate = elapsed_us > us0 ? (double)(done - done0) * 1e6 / (double)(elapsed_us - us0) : 0;
+    double mean = elapsed_us > 0 ? (double)done * 1e6 / (double)elapsed_us : 0;
+    char el[16], eta[16], left[80] = "";
+    cli_fmt_secs(el, sizeof el, (double)elapsed_us / 1e6);
+    if (done >= total) snprintf(eta, sizeof eta, "done");
+    else if (mean > 0) cli_fmt_secs(eta, sizeof eta, (double)(total - done) / mean);
+    else snprintf(eta, sizeof eta, "-");
+    if (p->recs) {
+        int64_t l = p->seats - cli_progress_taken(p, total);
+        if (l > 0) snprintf(left, sizeof left, ", %" PRId64 " tickets left", l);
+        else if (l == 0) snprintf(left, sizeof left, ", sold out");
+        else snprintf(left, sizeof left, ", sold out, %" PRId64 " acknowledged past N", -l);
+    }
+    double pct = total ? 100.0 * (double)done / (double)total : 100;
+    if (p->mode == PROGRESS_LIVE) {
+        fprintf(stderr, "\r\033[K%s: %zu/%zu (%.0f%%), %.0f req/s%s, %s elapsed, ETA %s", p->cmd,
+                done, total, pct, rate, left, el, eta);
+        p->drawn = true;
+    } else {
+        fprintf(stderr, "%s: %zu/%zu answered (%.0f%%), %.0f req/s%s, %s elapsed, ETA %s\n",
+                p->cmd, done, total, pct, rate, left, el, eta);
+    }
+    fflush(stderr);
+}
+
+/* Ends a live line: draws the final state and moves to the next line. */
+static void cli_progress_end(cli_progress_state *p, size_t done, size_t total,
+                             int64_t elapsed_us) {
+    if (p->mode != PROGRESS_LIVE || !p->drawn) return;
+    cli_progress(p, done, total, elapsed_us);
+    fputc('\n', stderr);
+    p->drawn = false;
+}
+
+/* Reads concert `concert`, checks it has the seats the run expects and whether the schema is
+ * guarded. false after a message. */
+static bool cli_concert_check(const char *cmd, pg_conn *pg, int64_t concert, int64_t tickets,
+                              int64_t vip, const char *scenario_name, audit_concert *row,
+                              bool *guarded) {
+    tr_err e = audit_load_concert(pg, concert, row);
+    if (e == TR_CONCERT_NOT_FOUND) {
+        fprintf(stderr, "ticketrush %s: concert %" PRId64 " does not exist; seed the database "
+                        "first\n", cmd, concert);
+        return false;
+    }
+    if (e != TR_OK) {
+        fprintf(stderr, "ticketrush %s: could not read concert %" PRId64 ": %s\n", cmd, concert,
+                pg_conn_errstr(pg));
+        return false;
+    }
+    if (row->total_seats != tickets || row->vip_seats != vip) {
+        fprintf(stderr, "ticketrush %s: concert %" PRId64 " has %" PRId32 " seats and %" PRId32
+                        " VIP seats, but the run expects %" PRId64 " and %" PRId64
+                        "; seed it for scenario %s or pass --tickets/--vip\n",
+                cmd, concert, row->total_seats, row->vip_seats, tickets, vip, scenario_name);
+        return false;
+    }
+    if (schema_is_guarded(pg, guarded) != TR_OK) {
+        fprintf(stderr, "ticketrush %s: could not read the schema: %s\n", cmd,
+                pg_conn_errstr(pg));
+        return false;
+    }
+    return true;
+}
+
+/* Writes run to out_path (NULL: results/run-<strategy>-<time>.json), then prints the path and
+ * the run's table row. false after a message. */
+static bool cli_save_run(const char *cmd, const lab_run *run, const char *out_path) {
+    char path[512], err[512];
+    if (out_path) snprintf(path, sizeof path, "%s", out_path);
+    else cli_default_out(run->strategy, run->started_wall_us, path, sizeof path);
+    if (!cli_mkdirs_for(path)) {
+        fprintf(stderr, "ticketrush %s: could not create the directory of %s: %s\n", cmd, path,
+                strerror(errno));
+        return false;
+    }
+    if (runfile_write(run, path, err, sizeof err) != TR_OK) {
+        fprintf(stderr, "ticketrush %s: %s\n", cmd, err);
+        return false;
+    }
+    printf("run file: %s\n", path);
+    if (table_write(stdout, run, 1) != TR_OK) return false;
+    fflush(stdout);
+    return true;
 }
 
 /* --- load ---------------------------------------------------------------------------- */
@@ -151,7 +301,10 @@ static void load_usage(FILE *f) {
             "  --time-limit-s S    stop after S seconds; unanswered requests count as\n"
             "                      timeouts (default 600)\n"
             "  --expect-clean      exit 3 when any R1-R8 anomaly count is not zero\n"
-            "  --quiet             no progress lines on stderr\n"
+            "  --progress MODE     auto (default: live on a terminal, plain otherwise),\n"
+            "                      live (one line redrawn: answered/total, req/s, tickets\n"
+            "                      left, elapsed, ETA), plain (a line every 5 s) or off\n"
+            "  --quiet             no progress lines on stderr (--progress off)\n"
             "  -h, --help          this text\n"
             "\n"
             "scenarios (SPEC 4): seed = 1000 seats, 10 VIP, 10000 customers, 50000 requests\n"
@@ -167,7 +320,8 @@ static void load_usage(FILE *f) {
 enum {
     OPT_URL = 256, OPT_PG, OPT_STRATEGY, OPT_SCENARIO, OPT_TICKETS, OPT_VIP, OPT_CUSTOMERS,
     OPT_REQUESTS, OPT_VUS, OPT_SEED, OPT_CONCERT, OPT_OUT, OPT_TIME_LIMIT, OPT_EXPECT_CLEAN,
-    OPT_QUIET,
+    OPT_QUIET, OPT_PROGRESS, OPT_JTL, OPT_LABEL, OPT_TIMESTAMPS, OPT_EXPECT_SAMPLES,
+    OPT_CEILING, OPT_CEILING_FIGURE, OPT_TITLE,
 };
 
 static const pg_stmt cli_customers_stmt = {
@@ -203,10 +357,11 @@ int lab_cli_load(int argc, char **argv) {
         {"time-limit-s", required_argument, NULL, OPT_TIME_LIMIT},
         {"expect-clean", no_argument, NULL, OPT_EXPECT_CLEAN},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"progress", required_argument, NULL, OPT_PROGRESS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *cmd = "load";
+    const char *cmd = "load", *progress = "auto";
     const char *url = cli_default_url(), *pg_info = getenv("TICKETRUSH_PG");
     const char *strategy = NULL, *scenario_name = "seed", *out_path = NULL;
     int64_t tickets = -1, vip = -1, customers = -1, requests = -1, vus = -1, seed = 1,
@@ -251,6 +406,10 @@ int lab_cli_load(int argc, char **argv) {
             break;
         case OPT_EXPECT_CLEAN: expect_clean = true; break;
         case OPT_QUIET: quiet = true; break;
+        case OPT_PROGRESS:
+            if (!cli_progress_mode_ok(cmd, optarg)) return LAB_EXIT_USAGE;
+            progress = optarg;
+            break;
         case 'h': load_usage(stdout); return LAB_EXIT_OK;
         default: load_usage(stderr); return LAB_EXIT_USAGE;
         }
@@ -307,29 +466,10 @@ int lab_cli_load(int argc, char **argv) {
         goto out;
     }
     audit_concert concert_row;
-    tr_err e = audit_load_concert(pg, concert, &concert_row);
-    if (e == TR_CONCERT_NOT_FOUND) {
-        fprintf(stderr, "ticketrush load: concert %" PRId64 " does not exist; seed the database "
-                        "first\n", concert);
-        goto out;
-    }
-    if (e != TR_OK) {
-        fprintf(stderr, "ticketrush load: could not read concert %" PRId64 ": %s\n", concert,
-                pg_conn_errstr(pg));
-        goto out;
-    }
-    if (concert_row.total_seats != tickets || concert_row.vip_seats != vip) {
-        fprintf(stderr, "ticketrush load: concert %" PRId64 " has %" PRId32 " seats and %" PRId32
-                        " VIP seats, but the run expects %" PRId64 " and %" PRId64
-                        "; seed it for scenario %s or pass --tickets/--vip\n",
-                concert, concert_row.total_seats, concert_row.vip_seats, tickets, vip, sc->name);
-        goto out;
-    }
     bool guarded = false;
-    if (schema_is_guarded(pg, &guarded) != TR_OK) {
-        fprintf(stderr, "ticketrush load: could not read the schema: %s\n", pg_conn_errstr(pg));
+    if (!cli_concert_check(cmd, pg, concert, tickets, vip, sc->name, &concert_row, &guarded))
         goto out;
-    }
+    tr_err e;
     int64_t have = cli_count(pg, &cli_customers_stmt, customers);
     if (have >= 0 && have < customers)
         fprintf(stderr, "ticketrush load: warning: only %" PRId64 " of customers 1..%" PRId64
@@ -362,15 +502,21 @@ int lab_cli_load(int argc, char **argv) {
         goto out;
     }
 
-    cli_progress_state ps = {.cmd = cmd};
+    cli_progress_state ps = {.cmd = cmd, .mode = quiet ? PROGRESS_OFF : cli_progress_pick(progress),
+                             .recs = run->records, .seats = tickets};
     lg_config cfg = {.url = url, .target = LG_TARGET_PURCHASE, .concert_id = concert,
                      .vus = (int)vus, .time_limit_us = time_limit_s * 1000000,
-                     .progress = quiet ? NULL : cli_progress, .progress_arg = &ps};
+                     .progress = ps.mode == PROGRESS_OFF ? NULL : cli_progress,
+                     .progress_arg = &ps, .progress_every_us = cli_progress_every(&ps)};
     lg_result res;
     if (!quiet)
         fprintf(stderr, "load: %s, %" PRId64 " requests on %" PRId64 " connections to %s\n",
                 sc->name, requests, vus, parsed.host);
     e = lg_run(&cfg, run->records, run->nrecords, &run->codes, &res, err, sizeof err);
+    if (e == TR_OK)
+        cli_progress_end(&ps, res.timed_out ? (size_t)res.answered : run->nrecords,
+                         run->nrecords, res.duration_us);
+    else if (ps.drawn) fputc('\n', stderr);
     if (e != TR_OK) {
         fprintf(stderr, "ticketrush load: %s\n", err);
         goto out;
@@ -384,30 +530,28 @@ int lab_cli_load(int argc, char **argv) {
                 res.answered, (double)res.duration_us / 1e6, res.connection_errors, res.timeouts,
                 res.bad_responses, res.reconnects);
 
-    /* Drained: with the strategies so far every answer means the work is done. */
+    /* Drain: write-behind and waiting-line strategies store tickets after answering. */
+    int64_t acknowledged = 0, drained_after_us = -1;
+    for (size_t i = 0; i < run->nrecords; i++) acknowledged += run->records[i].status == 201;
+    e = audit_wait_drained(pg, concert, acknowledged, 1000, 120000, res.started_wall_us,
+                           &drained_after_us);
+    if (e == TR_PG) {
+        fprintf(stderr, "ticketrush load: could not wait for the drain: %s\n", pg_conn_errstr(pg));
+        goto out;
+    }
+    if (e == TR_BUSY)
+        fprintf(stderr, "ticketrush load: PostgreSQL did not hold every acknowledged ticket within"
+                        " 120 s; auditing what is there\n");
     e = audit_run(pg, concert, run->records, run->nrecords, &run->codes, res.duration_us,
                   res.started_wall_us, &run->audit);
+    run->audit.drained_after_us = drained_after_us;
     if (e != TR_OK) {
         fprintf(stderr, "ticketrush load: could not audit concert %" PRId64 ": %s\n", concert,
                 e == TR_PG ? pg_conn_errstr(pg) : tr_strerror(e));
         goto out;
     }
 
-    char path[512];
-    if (out_path) snprintf(path, sizeof path, "%s", out_path);
-    else cli_default_out(strategy, res.started_wall_us, path, sizeof path);
-    if (!cli_mkdirs_for(path)) {
-        fprintf(stderr, "ticketrush load: could not create the directory of %s: %s\n", path,
-                strerror(errno));
-        goto out;
-    }
-    if (runfile_write(run, path, err, sizeof err) != TR_OK) {
-        fprintf(stderr, "ticketrush load: %s\n", err);
-        goto out;
-    }
-    printf("run file: %s\n", path);
-    if (table_write(stdout, run, 1) != TR_OK) goto out;
-    fflush(stdout);
+    if (!cli_save_run(cmd, run, out_path)) goto out;
     rc = LAB_EXIT_OK;
     if (expect_clean && audit_has_anomalies(&run->audit)) {
         fprintf(stderr, "ticketrush load: the audit found anomalies (--expect-clean)\n");
@@ -480,6 +624,7 @@ static void ceiling_usage(FILE *f) {
             "  --vus V            keep-alive connections (default 200)\n"
             "  --requests R       requests to send (default 200000)\n"
             "  --time-limit-s S   stop after S seconds (default 600)\n"
+            "  --progress MODE    auto, live, plain or off (as for load)\n"
             "  -h, --help         this text\n",
             CLI_DEFAULT_URL);
 }
@@ -490,10 +635,11 @@ int lab_cli_ceiling(int argc, char **argv) {
         {"vus", required_argument, NULL, OPT_VUS},
         {"requests", required_argument, NULL, OPT_REQUESTS},
         {"time-limit-s", required_argument, NULL, OPT_TIME_LIMIT},
+        {"progress", required_argument, NULL, OPT_PROGRESS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *cmd = "ceiling", *url = cli_default_url();
+    const char *cmd = "ceiling", *url = cli_default_url(), *progress = "auto";
     int64_t vus = 200, requests = 200000, time_limit_s = 600;
     optind = 0;
     int c;
@@ -510,6 +656,10 @@ int lab_cli_ceiling(int argc, char **argv) {
         case OPT_TIME_LIMIT:
             if (!cli_int(cmd, "time-limit-s", optarg, 1, 86400, &time_limit_s))
                 return LAB_EXIT_USAGE;
+            break;
+        case OPT_PROGRESS:
+            if (!cli_progress_mode_ok(cmd, optarg)) return LAB_EXIT_USAGE;
+            progress = optarg;
             break;
         case 'h': ceiling_usage(stdout); return LAB_EXIT_OK;
         default: ceiling_usage(stderr); return LAB_EXIT_USAGE;
@@ -535,15 +685,18 @@ int lab_cli_ceiling(int argc, char **argv) {
         fprintf(stderr, "ticketrush ceiling: out of memory\n");
         goto out;
     }
-    cli_progress_state ps = {.cmd = cmd};
+    cli_progress_state ps = {.cmd = cmd, .mode = cli_progress_pick(progress)};
     lg_config cfg = {.url = url, .target = LG_TARGET_LIVEZ, .vus = (int)vus,
-                     .time_limit_us = time_limit_s * 1000000, .progress = cli_progress,
-                     .progress_arg = &ps};
+                     .time_limit_us = time_limit_s * 1000000,
+                     .progress = ps.mode == PROGRESS_OFF ? NULL : cli_progress,
+                     .progress_arg = &ps, .progress_every_us = cli_progress_every(&ps)};
     lg_result res;
     if (lg_run(&cfg, recs, n, codes, &res, err, sizeof err) != TR_OK) {
+        if (ps.drawn) fputc('\n', stderr);
         fprintf(stderr, "ticketrush ceiling: %s\n", err);
         goto out;
     }
+    cli_progress_end(&ps, res.timed_out ? (size_t)res.answered : n, n, res.duration_us);
     if (audit_latency_of(recs, n, &rep->latency) != TR_OK) {
         fprintf(stderr, "ticketrush ceiling: out of memory\n");
         goto out;
@@ -567,5 +720,377 @@ out:
     free(recs);
     free(rep);
     free(codes);
+    return rc;
+}
+
+/* --- report -------------------------------------------------------------------------- */
+
+static void report_usage(FILE *f) {
+    fprintf(f,
+            "usage: ticketrush report RUN.json... [--out FILE] [--ceiling FILE]\n"
+            "                         [--ceiling-figure LABEL=REQ_PER_MIN]... [--title TEXT]\n"
+            "\n"
+            "Writes one self-contained HTML page (inline CSS and SVG, no script, nothing\n"
+            "fetched) from run files of `ticketrush load` or `ticketrush jtl-audit`: a\n"
+            "summary against the study's published figures and the measured ceilings, the\n"
+            "audit of SPEC rules R1-R8 per run, and per run throughput over time (1-second\n"
+            "buckets), latency percentiles and histogram, outcomes by code, and arrival\n"
+            "order against seat number. Prints the report's path.\n"
+            "\n"
+            "  --out FILE                 the report (default: report.html beside the first\n"
+            "                             run file)\n"
+            "  --ceiling FILE             ceilings measured in the same run (repeatable): the\n"
+            "                             output of `ticketrush ceiling` and wrk (make demo's\n"
+            "                             ceiling.txt) or of `ticketrush script-ceiling`; with\n"
+            "                             both the livez and the script ceiling, their\n"
+            "                             combination 1/(1/L + 1/S) is added\n"
+            "  --ceiling-figure L=RPM     a ceiling given by hand: label and requests/min\n"
+            "                             (repeatable; at most %d ceilings in all)\n"
+            "  --title TEXT               the page title (default \"ticketrush lab report\")\n"
+            "  -h, --help                 this text\n",
+            REPORT_MAX_CEILINGS);
+}
+
+/* Reads a whole small text file into a NUL-terminated string (malloc'd); NULL after a message. */
+static char *cli_read_text(const char *cmd, const char *path, size_t max) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "ticketrush %s: could not open %s: %s\n", cmd, path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max, f) : 0;
+    bool bad = buf == NULL || ferror(f);
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "ticketrush %s: could not read %s\n", cmd, path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+int lab_cli_report(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, OPT_OUT},
+        {"ceiling", required_argument, NULL, OPT_CEILING},
+        {"ceiling-figure", required_argument, NULL, OPT_CEILING_FIGURE},
+        {"title", required_argument, NULL, OPT_TITLE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "report", *out_path = NULL;
+    report_ceiling ceilings[REPORT_MAX_CEILINGS];
+    report_options ro = {.ceilings = ceilings, .generated_wall_us = 0};
+    size_t nc = 0;
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_OUT: out_path = optarg; break;
+        case OPT_TITLE: ro.title = optarg; break;
+        case OPT_CEILING: {
+            char *text = cli_read_text(cmd, optarg, 1 << 20);
+            if (text == NULL) return LAB_EXIT_FAILURE;
+            size_t got = report_parse_ceilings(text, ceilings + nc, REPORT_MAX_CEILINGS - nc);
+            free(text);
+            if (got == 0)
+                fprintf(stderr, "ticketrush report: warning: no ceiling figure found in %s\n",
+                        optarg);
+            nc += got;
+            break;
+        }
+        case OPT_CEILING_FIGURE: {
+            const char *eq = strrchr(optarg, '=');
+            char *end = NULL;
+            double v = eq ? strtod(eq + 1, &end) : 0;
+            if (eq == NULL || eq == optarg || end == eq + 1 || *end != '\0' || !(v > 0) ||
+                v > 1e12) {
+                fprintf(stderr, "ticketrush report: --ceiling-figure must be LABEL=REQ_PER_MIN "
+                                "with a positive number, not \"%s\"\n", optarg);
+                return LAB_EXIT_USAGE;
+            }
+            if (nc == REPORT_MAX_CEILINGS) {
+                fprintf(stderr, "ticketrush report: at most %d ceilings\n", REPORT_MAX_CEILINGS);
+                return LAB_EXIT_USAGE;
+            }
+            snprintf(ceilings[nc].label, sizeof ceilings[nc].label, "%.*s",
+                     (int)(eq - optarg), optarg);
+            ceilings[nc++].requests_per_min = v;
+            break;
+        }
+        case 'h': report_usage(stdout); return LAB_EXIT_OK;
+        default: report_usage(stderr); return LAB_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        report_usage(stderr);
+        return LAB_EXIT_USAGE;
+    }
+    ro.nceilings = report_combine_ceilings(ceilings, nc, REPORT_MAX_CEILINGS);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ro.generated_wall_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+
+    size_t n = (size_t)(argc - optind);
+    lab_run *runs = calloc(n, sizeof *runs);
+    char err[512], path[1024], tmp[1100];
+    int rc = LAB_EXIT_FAILURE;
+    FILE *f = NULL;
+    if (runs == NULL) {
+        fprintf(stderr, "ticketrush report: out of memory\n");
+        return LAB_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tr_err e = runfile_read(argv[optind + (int)i], true, &runs[i], err, sizeof err);
+        if (e != TR_OK) {
+            fprintf(stderr, "ticketrush report: %s\n", e == TR_NOMEM ? "out of memory" : err);
+            goto out;
+        }
+    }
+    if (out_path) {
+        snprintf(path, sizeof path, "%s", out_path);
+    } else {
+        const char *first = argv[optind], *slash = strrchr(first, '/');
+        if (slash) snprintf(path, sizeof path, "%.*s/report.html", (int)(slash - first), first);
+        else snprintf(path, sizeof path, "report.html");
+    }
+    if (!cli_mkdirs_for(path)) {
+        fprintf(stderr, "ticketrush report: could not create the directory of %s: %s\n", path,
+                strerror(errno));
+        goto out;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if ((f = fopen(tmp, "w")) == NULL) {
+        fprintf(stderr, "ticketrush report: could not create %s: %s\n", tmp, strerror(errno));
+        goto out;
+    }
+    tr_err e = report_write(f, runs, n, &ro);
+    int closed = fclose(f);
+    f = NULL;
+    if (e != TR_OK || closed != 0) {
+        fprintf(stderr, "ticketrush report: could not write %s: %s\n", tmp,
+                e == TR_NOMEM ? "out of memory" : strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "ticketrush report: could not rename %s to %s: %s\n", tmp, path,
+                strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    printf("report: %s\n", path);
+    rc = LAB_EXIT_OK;
+out:
+    for (size_t i = 0; i < n; i++) lab_run_free_records(&runs[i]);
+    free(runs);
+    return rc;
+}
+
+/* --- jtl-audit ----------------------------------------------------------------------- */
+
+static void jtl_audit_usage(FILE *f) {
+    fprintf(f,
+            "usage: ticketrush jtl-audit --jtl FILE --strategy LABEL [options]\n"
+            "\n"
+            "Audits a run driven by JMeter (jmeter/ticketrush.jmx, see scripts/jmeter.sh): reads\n"
+            "JMeter's CSV results, checks that every sample is there, audits the concert in\n"
+            "PostgreSQL against SPEC rules R1-R8 exactly as `ticketrush load` does, writes the\n"
+            "same run file and prints its table row. The .jtl must carry a header and the\n"
+            "sample variables customerId, seatNo and error (-Jsample_variables=customerId,\n"
+            "seatNo,error), with millisecond start time stamps.\n"
+            "\n"
+            "  --jtl FILE            JMeter's CSV results file (required)\n"
+            "  --strategy LABEL      label for the table, e.g. db-atomic/jmeter (required)\n"
+            "  --pg CONNINFO         PostgreSQL conninfo (default $TICKETRUSH_PG)\n"
+            "  --scenario NAME       %s (default seed): the seats, VIP seats and\n"
+            "                        customers the concert must have\n"
+            "  --tickets N, --vip V, --customers C   override the scenario's\n"
+            "  --concert ID          concert id (default 1)\n"
+            "  --expect-samples N    fail unless exactly N samples are in the file (default:\n"
+            "                        the scenario's requests; 0 skips the check)\n"
+            "  --vus V               JMeter threads, for the run file (default: the largest\n"
+            "                        allThreads in the file)\n"
+            "  --label NAME          only samples with this label (default: every sample)\n"
+            "  --timestamps start|end  what timeStamp marks (default start, as the plan's runs\n"
+            "                        write it: sampleresult.timestamp.start=true)\n"
+            "  --url URL             the server JMeter drove, for the run file\n"
+            "  --out FILE            run file (default results/run-<label>-<UTC time>.json)\n"
+            "  --expect-clean        exit 3 when any R1-R8 anomaly count is not zero\n"
+            "  -h, --help            this text\n"
+            "\n"
+            "exit status: 0 done, 1 operational failure (including a .jtl with missing\n"
+            "samples: never trust JMeter's own exit status), 2 bad options, 3 --expect-clean\n"
+            "and an anomaly.\n",
+            scenario_names());
+}
+
+int lab_cli_jtl_audit(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"jtl", required_argument, NULL, OPT_JTL},
+        {"strategy", required_argument, NULL, OPT_STRATEGY},
+        {"pg", required_argument, NULL, OPT_PG},
+        {"scenario", required_argument, NULL, OPT_SCENARIO},
+        {"tickets", required_argument, NULL, OPT_TICKETS},
+        {"vip", required_argument, NULL, OPT_VIP},
+        {"customers", required_argument, NULL, OPT_CUSTOMERS},
+        {"concert", required_argument, NULL, OPT_CONCERT},
+        {"expect-samples", required_argument, NULL, OPT_EXPECT_SAMPLES},
+        {"vus", required_argument, NULL, OPT_VUS},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"timestamps", required_argument, NULL, OPT_TIMESTAMPS},
+        {"url", required_argument, NULL, OPT_URL},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"expect-clean", no_argument, NULL, OPT_EXPECT_CLEAN},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "jtl-audit", *jtl_path = NULL, *strategy = NULL, *scenario_name = "seed";
+    const char *pg_info = getenv("TICKETRUSH_PG"), *url = "", *out_path = NULL;
+    int64_t tickets = -1, vip = -1, customers = -1, concert = 1, expect = -1, vus = -1;
+    bool expect_clean = false;
+    jtl_options jo = {.timestamp = JTL_TIMESTAMP_START};
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JTL: jtl_path = optarg; break;
+        case OPT_STRATEGY: strategy = optarg; break;
+        case OPT_PG: pg_info = optarg; break;
+        case OPT_SCENARIO: scenario_name = optarg; break;
+        case OPT_TICKETS:
+            if (!cli_int(cmd, "tickets", optarg, 0, INT32_MAX, &tickets)) return LAB_EXIT_USAGE;
+            break;
+        case OPT_VIP:
+            if (!cli_int(cmd, "vip", optarg, 0, INT32_MAX, &vip)) return LAB_EXIT_USAGE;
+            break;
+        case OPT_CUSTOMERS:
+            if (!cli_int(cmd, "customers", optarg, 1, INT64_MAX, &customers))
+                return LAB_EXIT_USAGE;
+            break;
+        case OPT_CONCERT:
+            if (!cli_int(cmd, "concert", optarg, 1, INT64_MAX, &concert)) return LAB_EXIT_USAGE;
+            break;
+        case OPT_EXPECT_SAMPLES:
+            if (!cli_int(cmd, "expect-samples", optarg, 0, JTL_MAX_ROWS, &expect))
+                return LAB_EXIT_USAGE;
+            break;
+        case OPT_VUS:
+            if (!cli_int(cmd, "vus", optarg, 1, INT32_MAX, &vus)) return LAB_EXIT_USAGE;
+            break;
+        case OPT_LABEL: jo.label = optarg; break;
+        case OPT_TIMESTAMPS:
+            if (strcmp(optarg, "start") == 0) jo.timestamp = JTL_TIMESTAMP_START;
+            else if (strcmp(optarg, "end") == 0) jo.timestamp = JTL_TIMESTAMP_END;
+            else {
+                fprintf(stderr, "ticketrush jtl-audit: --timestamps must be start or end, not "
+                                "\"%s\"\n", optarg);
+                return LAB_EXIT_USAGE;
+            }
+            break;
+        case OPT_URL: url = optarg; break;
+        case OPT_OUT: out_path = optarg; break;
+        case OPT_EXPECT_CLEAN: expect_clean = true; break;
+        case 'h': jtl_audit_usage(stdout); return LAB_EXIT_OK;
+        default: jtl_audit_usage(stderr); return LAB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ticketrush jtl-audit: unexpected argument \"%s\"\n", argv[optind]);
+        return LAB_EXIT_USAGE;
+    }
+    if (jtl_path == NULL || strategy == NULL || *strategy == '\0') {
+        fprintf(stderr, "ticketrush jtl-audit: --jtl and --strategy are required\n");
+        return LAB_EXIT_USAGE;
+    }
+    const scenario *sc = scenario_find(scenario_name);
+    if (sc == NULL) {
+        fprintf(stderr, "ticketrush jtl-audit: unknown scenario \"%s\" (known: %s)\n",
+                scenario_name, scenario_names());
+        return LAB_EXIT_USAGE;
+    }
+    if (pg_info == NULL || *pg_info == '\0') {
+        fprintf(stderr, "ticketrush jtl-audit: no PostgreSQL to audit: give --pg or set "
+                        "TICKETRUSH_PG\n");
+        return LAB_EXIT_USAGE;
+    }
+    if (tickets < 0) tickets = sc->tickets;
+    if (vip < 0) vip = sc->vip;
+    if (customers < 0) customers = sc->customers;
+    if (expect < 0) expect = sc->requests;
+
+    int rc = LAB_EXIT_FAILURE;
+    char err[512];
+    pg_conn *pg = NULL;
+    jtl_result jr = {0};
+    lab_run *run = calloc(1, sizeof *run);
+    if (run == NULL) {
+        fprintf(stderr, "ticketrush jtl-audit: out of memory\n");
+        return LAB_EXIT_FAILURE;
+    }
+    tr_err e = jtl_read(jtl_path, &jo, &run->codes, &jr, err, sizeof err);
+    if (e != TR_OK) {
+        fprintf(stderr, "ticketrush jtl-audit: %s\n", e == TR_NOMEM ? "out of memory" : err);
+        goto out;
+    }
+    run->records = jr.records;
+    run->nrecords = jr.nrecords;
+    jr.records = NULL;
+    if (expect > 0 && (int64_t)run->nrecords != expect) {
+        fprintf(stderr, "ticketrush jtl-audit: %s holds %zu samples, expected %" PRId64
+                        ": JMeter did not run the whole plan (see its log; its exit status "
+                        "says nothing)\n",
+                jtl_path, run->nrecords, expect);
+        goto out;
+    }
+    int64_t connection_errors = 0, answered = 0;
+    for (size_t i = 0; i < run->nrecords; i++) {
+        answered += lab_record_answered(&run->records[i]);
+        connection_errors += run->records[i].code == LAB_CODE_CONNECTION_ERROR;
+    }
+    fprintf(stderr, "jtl-audit: %zu samples (%" PRId64 " answered, %" PRId64
+                    " connection errors) over %.2f s%s\n",
+            run->nrecords, answered, connection_errors, (double)jr.duration_us / 1e6,
+            jr.skipped ? ", other labels skipped" : "");
+
+    if (pg_conn_open(pg_info, &pg, err, sizeof err) != TR_OK) {
+        fprintf(stderr, "ticketrush jtl-audit: %s\n", err);
+        goto out;
+    }
+    audit_concert concert_row;
+    bool guarded = false;
+    if (!cli_concert_check(cmd, pg, concert, tickets, vip, sc->name, &concert_row, &guarded))
+        goto out;
+    snprintf(run->strategy, sizeof run->strategy, "%s", strategy);
+    snprintf(run->scenario, sizeof run->scenario, "%s", sc->name);
+    run->guarded = guarded;
+    run->params = (run_params){.tickets = (int32_t)tickets, .vip = (int32_t)vip,
+                               .customers = customers, .requests = (int64_t)run->nrecords,
+                               .vus = (int32_t)(vus > 0 ? vus : jr.max_threads), .seed = 0,
+                               .concert_id = concert};
+    snprintf(run->params.url, sizeof run->params.url, "%s", url);
+    run->started_wall_us = jr.started_wall_us;
+    run->duration_us = jr.duration_us;
+    run->reconnects = 0;
+    e = audit_run(pg, concert, run->records, run->nrecords, &run->codes, jr.duration_us,
+                  jr.started_wall_us, &run->audit);
+    if (e != TR_OK) {
+        fprintf(stderr, "ticketrush jtl-audit: could not audit concert %" PRId64 ": %s\n",
+                concert, e == TR_PG ? pg_conn_errstr(pg) : tr_strerror(e));
+        goto out;
+    }
+    if (!cli_save_run(cmd, run, out_path)) goto out;
+    rc = LAB_EXIT_OK;
+    if (expect_clean && audit_has_anomalies(&run->audit)) {
+        fprintf(stderr, "ticketrush jtl-audit: the audit found anomalies (--expect-clean)\n");
+        rc = LAB_EXIT_ANOMALY;
+    }
+out:
+    jtl_result_free(&jr);
+    lab_run_free_records(run);
+    free(run);
+    pg_conn_free(pg);
     return rc;
 }

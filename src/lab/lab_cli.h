@@ -1,4 +1,5 @@
-/* lab_cli.h — the lab's commands: `ticketrush load`, `ticketrush table`, `ticketrush ceiling`.
+/* lab_cli.h — the lab's commands: `ticketrush load`, `ticketrush table`, `ticketrush ceiling`,
+ * `ticketrush report`, `ticketrush jtl-audit`.
  * main.c dispatches to these with argv[0] being the subcommand name; each parses its own
  * options (getopt_long, --help) and returns the process exit code. These decide what a person
  * sees; the lab's library files never print. */
@@ -20,5 +21,12 @@ int lab_cli_table(int argc, char **argv);
 
 /* ceiling: drives GET /livez to measure the load generator's and the server's ceiling. */
 int lab_cli_ceiling(int argc, char **argv);
+
+/* report RUN.json…: writes the HTML report of run files (report.h) and prints its path. */
+int lab_cli_report(int argc, char **argv);
+
+/* jtl-audit --jtl FILE --strategy LABEL: audits a JMeter run from its CSV results (jtl.h) as
+ * load audits its own, writes the run file and prints its table row. */
+int lab_cli_jtl_audit(int argc, char **argv);
 
 #endif
