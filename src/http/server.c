@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http/metrics.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "store/queries.h"
@@ -62,6 +63,8 @@ struct http_job {
     int status;
     char *resp;         /* malloc'd JSON, handed to MHD */
     int retry_after_s;  /* > 0 adds Retry-After */
+    const char *content_type; /* NULL: application/json */
+    int64_t started_us; /* monotonic µs at the first call, for the duration metric */
     http_job *next;     /* worker queue link */
 };
 
@@ -84,6 +87,7 @@ struct server {
     bool stopping;
     atomic_int suspended; /* connections suspended and not yet answered */
     void *strategy_state; /* from strategy->start, shared by the workers */
+    metrics *metrics;
     bool purchase_inline; /* strategy->runs_inline: purchases run on the I/O threads */
     worker *io_workers;   /* one per I/O thread that ran an inline purchase (list under mu) */
 };
@@ -94,6 +98,12 @@ static void srv_log(server *s, const char *fmt, ...) {
     va_start(ap, fmt);
     s->cfg.log(fmt, ap);
     va_end(ap);
+}
+
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- handlers ---------------------------------------------------------------------------- */
@@ -127,10 +137,13 @@ static void handle_livez(http_job *j, strategy_ctx *ctx) {
     job_answer(j, 200, s);
 }
 
+/* Answers even when the worker could not connect: a missing connection counts as down. */
 static void handle_readyz(http_job *j, strategy_ctx *ctx) {
-    bool pg_ok = pg_exec_ok(ctx->pg, "SELECT 1") == TR_OK;
-    bool redis_ok = true;
-    if (ctx->redis) {
+    const char *redis_addr = j->srv->cfg.redis_addr;
+    bool redis_used = redis_addr && redis_addr[0];
+    bool pg_ok = ctx->pg && pg_exec_ok(ctx->pg, "SELECT 1") == TR_OK;
+    bool redis_ok = !redis_used;
+    if (redis_used && ctx->redis) {
         redisReply *r = redis_cmd(ctx->redis, "PING");
         redis_ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
         if (r) freeReplyObject(r);
@@ -138,13 +151,13 @@ static void handle_readyz(http_job *j, strategy_ctx *ctx) {
     char buf[128];
     snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\"}",
              pg_ok && redis_ok ? "ready" : "unavailable", pg_ok ? "ok" : "down",
-             ctx->redis ? (redis_ok ? "ok" : "down") : "unused");
+             redis_used ? (redis_ok ? "ok" : "down") : "unused");
     if (pg_ok && redis_ok) {
         job_answer(j, 200, strdup(buf));
     } else {
         char msg[160];
         snprintf(msg, sizeof msg, "PostgreSQL is %s and Redis is %s", pg_ok ? "up" : "down",
-                 ctx->redis ? (redis_ok ? "up" : "down") : "unused");
+                 redis_used ? (redis_ok ? "up" : "down") : "unused");
         job_error(j, TR_UNAVAILABLE, msg);
     }
 }
@@ -185,6 +198,7 @@ static void handle_purchase(http_job *j, strategy_ctx *ctx) {
     purchase_result res;
     memset(&res, 0, sizeof res);
     strategy_purchase(j->srv->cfg.strategy, ctx, concert_id, customer_id, &res);
+    metrics_purchase(j->srv->metrics, res.err, res.queued);
     switch (res.err) {
     case TR_OK:
         if (res.queued)
@@ -212,13 +226,30 @@ static void handle_purchase(http_job *j, strategy_ctx *ctx) {
     }
 }
 
-/* Purchases run on workers; /livez touches nothing and answers on the I/O thread. */
+/* Prometheus text; touches nothing external, so it answers on the I/O thread. */
+static void handle_metrics(http_job *j, strategy_ctx *ctx) {
+    (void)ctx;
+    server *s = j->srv;
+    dynbuf b;
+    dynbuf_init(&b, 1 << 20);
+    if (!metrics_render(s->metrics, &b, s->cfg.strategy->name, s->cfg.workers,
+                        atomic_load(&s->suspended))) {
+        dynbuf_free(&b);
+        job_error(j, TR_INTERNAL, NULL);
+        return;
+    }
+    j->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    job_answer(j, 200, b.data);
+}
+
+/* Purchases run on workers; /livez and /metrics touch nothing and answer on the I/O thread. */
 static const route routes[] = {
     {"POST", "/concert/purchase/ticket", handle_purchase, ROUTE_JSON_BODY},
     {"GET", "/concerts/{id}", handle_concert, 0},
     {"GET", "/concerts/{id}/tickets/{id}", handle_outcome, 0},
     {"GET", "/livez", handle_livez, ROUTE_INLINE},
     {"GET", "/readyz", handle_readyz, 0},
+    {"GET", "/metrics", handle_metrics, ROUTE_INLINE},
 };
 #define NROUTES ((int)(sizeof routes / sizeof routes[0]))
 
@@ -281,19 +312,22 @@ static http_job *job_pop(server *s) {
 }
 
 /* Makes sure the worker's connections exist; the wrappers reconnect after a loss on their own. */
+/* Makes sure the worker's connections exist (trying both, so /readyz can tell which is down);
+ * the wrappers reconnect after a loss on their own. */
 static tr_err worker_connect(worker *w) {
     server *s = w->srv;
     char err[256];
+    tr_err rc = TR_OK;
     if (w->ctx.pg == NULL && pg_conn_open(s->cfg.pg_conninfo, &w->ctx.pg, err, sizeof err) != TR_OK) {
         snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
-        return TR_PG;
+        rc = TR_PG;
     }
     if (s->cfg.redis_addr && s->cfg.redis_addr[0] && w->ctx.redis == NULL &&
         redis_conn_open(s->cfg.redis_addr, 2000, &w->ctx.redis, err, sizeof err) != TR_OK) {
-        snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
-        return TR_REDIS;
+        if (rc == TR_OK) snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
+        if (rc == TR_OK) rc = TR_REDIS;
     }
-    return TR_OK;
+    return rc;
 }
 
 static void *worker_main(void *arg) {
@@ -302,8 +336,8 @@ static void *worker_main(void *arg) {
     http_job *j;
     while ((j = job_pop(s)) != NULL) {
         tr_err rc = worker_connect(w);
-        if (rc != TR_OK) job_internal(j, &w->ctx, rc);
-        else j->route->fn(j, &w->ctx);
+        if (rc == TR_OK || j->route->fn == handle_readyz) j->route->fn(j, &w->ctx);
+        else job_internal(j, &w->ctx, rc);
         j->state = JOB_DONE;
         MHD_resume_connection(j->conn);
     }
@@ -346,7 +380,10 @@ static enum MHD_Result job_send(http_job *j) {
         r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
     }
     if (r == NULL) return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            j->content_type ? j->content_type : "application/json");
+    metrics_request(j->srv->metrics, j->route ? (int)(j->route - routes) : -1, j->status,
+                    mono_us() - j->started_us);
     if (j->retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", j->retry_after_s);
@@ -377,6 +414,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if ((j = calloc(1, sizeof *j)) == NULL) return MHD_NO;
         j->srv = s;
         j->conn = conn;
+        j->started_us = mono_us();
         *con_cls = j;
         job_route(j, method, url);
         size_t hdr = 0;
@@ -519,6 +557,12 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         (rc = cfg->strategy->start(&s->cfg.strategy_cfg, &s->strategy_state, errbuf, errlen)) !=
             TR_OK)
         goto out;
+    const char *patterns[NROUTES];
+    for (int i = 0; i < NROUTES; i++) patterns[i] = routes[i].pattern;
+    if ((s->metrics = metrics_new(NROUTES, patterns)) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
     s->purchase_inline = cfg->strategy->runs_inline && cfg->strategy->runs_inline(&s->cfg.strategy_cfg);
     if ((s->workers = calloc((size_t)cfg->workers, sizeof *s->workers)) == NULL) {
         rc = TR_NOMEM;
@@ -543,7 +587,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned)4096, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads, MHD_OPTION_END);
     if (s->mhd == NULL) {
         snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
@@ -592,6 +636,7 @@ void server_stop(server *s, int drain_ms) {
         redis_conn_free(s->workers[i].ctx.redis);
     }
     free(s->workers);
+    metrics_free(s->metrics);
     for (worker *w = s->io_workers, *next; w; w = next) {
         next = w->next_io;
         pg_conn_free(w->ctx.pg);

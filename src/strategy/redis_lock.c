@@ -27,25 +27,64 @@ static void sleep_ms(int ms) {
     }
 }
 
+/* KEYS[1] fencing counter; ARGV[1] PostgreSQL's fence. Raises the counter to it; 1 if it was behind. */
+static const redis_script catch_up_script = {
+    "redis_lock_fence_catch_up",
+    "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then\n"
+    "  redis.call('SET', KEYS[1], ARGV[1])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n"};
+
+static const pg_stmt fence_read_stmt = {
+    "redis_lock_fence_read", "SELECT fence FROM concert WHERE id = $1", 1};
+
+/* After a fenced write: true when Redis's fencing counter was behind PostgreSQL's fence (Redis
+ * lost it: a restart without the last writes, a failover) and has been raised, so a retry gets a
+ * token PostgreSQL accepts. false when the counter was fine: a newer holder really wrote. */
+static bool fence_catch_up(strategy_ctx *ctx, const redis_lock *l, int64_t concert_id) {
+    char cid[24];
+    snprintf(cid, sizeof cid, "%" PRId64, concert_id);
+    const char *params[] = {cid};
+    PGresult *r = pg_exec_stmt(ctx->pg, &fence_read_stmt, params);
+    if (r == NULL || PQntuples(r) != 1) {
+        PQclear(r);
+        return false;
+    }
+    char fence[24];
+    snprintf(fence, sizeof fence, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *keys[] = {l->fence_key};
+    const char *args[] = {fence};
+    redisReply *rep = redis_eval(ctx->redis, &catch_up_script, 1, keys, 1, args);
+    bool raised = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+    if (rep) freeReplyObject(rep);
+    return raised;
+}
+
 tr_err redis_lock_purchase_locked(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                                   purchase_result *out) {
-    redis_lock l;
-    lock_init_concert(&l, concert_id, ctx->worker_id, ++ctx->seq);
-    tr_err rc = lock_acquire(ctx->redis, &l, ctx->cfg->lock_wait_ms, ctx->cfg->lock_lease_ms);
-    if (rc != TR_OK) {
-        if (rc == TR_REDIS)
-            snprintf(ctx->detail, sizeof ctx->detail, "%s", redis_conn_errstr(ctx->redis));
-        out->retry_after_s = 1;
-        return rc;
+    tr_err rc = TR_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        redis_lock l;
+        lock_init_concert(&l, concert_id, ctx->worker_id, ++ctx->seq);
+        rc = lock_acquire(ctx->redis, &l, ctx->cfg->lock_wait_ms, ctx->cfg->lock_lease_ms);
+        if (rc != TR_OK) {
+            if (rc == TR_REDIS)
+                snprintf(ctx->detail, sizeof ctx->detail, "%s", redis_conn_errstr(ctx->redis));
+            out->retry_after_s = 1;
+            return rc;
+        }
+        if (ctx->cfg->test_stall_ms > 0 && customer_id == ctx->cfg->test_stall_customer_id)
+            sleep_ms(ctx->cfg->test_stall_ms);
+        char fence[24];
+        snprintf(fence, sizeof fence, "%" PRId64, l.fence);
+        /* No row: PostgreSQL has seen a token at least as high as ours. Write nothing. */
+        rc = rmw_purchase(ctx, &fence_stmt, concert_id, customer_id, fence, TR_FENCED, out);
+        /* Release after the commit; if the release fails the lease frees the lock. */
+        lock_release(ctx->redis, &l);
+        if (rc != TR_FENCED || !fence_catch_up(ctx, &l, concert_id)) break;
     }
-    if (ctx->cfg->test_stall_ms > 0 && customer_id == ctx->cfg->test_stall_customer_id)
-        sleep_ms(ctx->cfg->test_stall_ms);
-    char fence[24];
-    snprintf(fence, sizeof fence, "%" PRId64, l.fence);
-    /* No row: a newer holder registered a higher token, so our lease expired. Write nothing. */
-    rc = rmw_purchase(ctx, &fence_stmt, concert_id, customer_id, fence, TR_FENCED, out);
-    /* Release after the commit; if the release fails the lease frees the lock. */
-    lock_release(ctx->redis, &l);
     if (rc == TR_FENCED) out->retry_after_s = 1;
     return rc;
 }

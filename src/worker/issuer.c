@@ -261,7 +261,10 @@ static void *issuer_main(void *arg) {
     int64_t next_refresh = 0, stop_deadline = -1;
     for (;;) {
         bool stopping = is_stopping(is);
-        if (stopping && stop_deadline < 0) stop_deadline = now_ms() + STOP_DRAIN_MS;
+        if (stopping && stop_deadline < 0) {
+            stop_deadline = now_ms() + STOP_DRAIN_MS;
+            next_refresh = 0; /* a sale opened in the last second must be issued too */
+        }
         if (now_ms() >= next_refresh) {
             refresh_lines(is);
             next_refresh = now_ms() + 1000;

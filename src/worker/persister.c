@@ -441,8 +441,13 @@ static int read_new(persister *p, bool block) {
 
 static void *persister_main(void *arg) {
     persister *p = arg;
+    bool saw_stop = false;
     for (;;) {
         bool stopping = is_stopping(p);
+        if (stopping && !saw_stop) {
+            saw_stop = true;
+            p->next_refresh_ms = 0; /* a sale opened in the last second must be drained too */
+        }
         int64_t t = now_ms();
         if (t >= p->next_refresh_ms) refresh_watches(p);
         if (t >= p->next_reclaim_ms) reclaim(p);

@@ -1,0 +1,30 @@
+/* metrics.h — the server's Prometheus counters (GET /metrics, text exposition format 0.0.4:
+ * https://prometheus.io/docs/instrumenting/exposition_formats/). Lock-free atomics, safe from
+ * any thread. Not a general metrics library: the series are fixed here. */
+#ifndef TR_METRICS_H
+#define TR_METRICS_H
+
+#include <stdint.h>
+
+#include "common/dynbuf.h"
+#include "common/error.h"
+
+#define METRICS_MAX_ROUTES 8
+
+typedef struct metrics metrics;
+
+/* Allocates zeroed counters for nroutes routes (≤ METRICS_MAX_ROUTES) plus "unmatched";
+ * route_patterns are borrowed (static strings). NULL when out of memory. */
+metrics *metrics_new(int nroutes, const char *const *route_patterns);
+void metrics_free(metrics *m); /* NULL is a no-op */
+
+/* One answered request: route index (-1 = unmatched), HTTP status, duration in µs. */
+void metrics_request(metrics *m, int route, int status, int64_t duration_us);
+/* One purchase outcome: TR_OK issued (queued when queued is true), or the refusal's code. */
+void metrics_purchase(metrics *m, tr_err outcome, int queued);
+
+/* Appends the exposition text; gauges are passed in. false when the buffer failed. */
+bool metrics_render(const metrics *m, dynbuf *out, const char *strategy, int workers,
+                    int suspended);
+
+#endif

@@ -1,0 +1,126 @@
+/* test_lifecycle.c — the server process: SIGTERM drains (a purchase in flight still gets its
+ * answer, idle and half-sent connections do not hold the exit back, exit status 0), and start
+ * fails fast with a message when a backend does not answer or an option is wrong (server.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static void sigterm_answers_the_request_in_flight(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
+    h_server srv;
+    h_server_start(&srv, "redis-lock", 4, "--test-stall-ms", "1500", "--test-stall-customer", "7",
+                   NULL);
+    /* an idle keep-alive connection and a half-sent request */
+    h_conn *idle = h_conn_open(srv.port), *half = h_conn_open(srv.port),
+           *busy = h_conn_open(srv.port);
+    H_TRUE(idle && half && busy, "connected");
+    char raw[512];
+    size_t n = h_fmt_get(raw, sizeof raw, "/livez");
+    h_resp r = {0};
+    h_roundtrip(idle, raw, n, &r);
+    H_EQ(r.status, 200);
+    static const char part[] = "POST /concert/purchase/ticket HTTP/1.1\r\nContent-Length: 50\r\n\r\n{";
+    H_TRUE(h_conn_send(half, part, sizeof part - 1), "sent");
+
+    n = h_fmt_purchase(raw, sizeof raw, H_CONCERT, 7);
+    H_TRUE(h_conn_send(busy, raw, n), "sent the slow purchase");
+    h_sleep_ms(200);
+    int64_t t0 = h_now_ms();
+    h_server_stop(&srv); /* asserts exit 0 within 10 s and a clean sanitizer report */
+    print_message("SIGTERM to exit with a purchase in flight: %" PRId64 " ms\n", h_now_ms() - t0);
+
+    /* the purchase in flight was answered before the exit */
+    H_TRUE(h_conn_recv(busy, &r, 1000), "the purchase in flight was answered: %s", r.error);
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 7), 1);
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE customer_id = 7"), 1);
+    h_resp_free(&r);
+    h_conn_close(idle);
+    h_conn_close(half);
+    h_conn_close(busy);
+}
+
+/* A client that hangs up while its purchase runs leaves nothing behind: the server keeps
+ * serving, the customer's state stays consistent, and SIGTERM finds nothing to drain (a
+ * connection closed while suspended must not be waited for). */
+static void client_gone_mid_purchase_leaves_the_server_healthy(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
+    h_server srv;
+    h_server_start(&srv, "redis-lock", 2, "--test-stall-ms", "500", "--test-stall-customer", "7",
+                   NULL);
+    h_conn *c = h_conn_open(srv.port);
+    H_TRUE(c != NULL, "connected");
+    char raw[512];
+    size_t n = h_fmt_purchase(raw, sizeof raw, H_CONCERT, 7);
+    H_TRUE(h_conn_send(c, raw, n), "sent");
+    h_sleep_ms(100);
+    h_conn_close(c); /* gone while the worker holds the lock */
+    h_sleep_ms(800);
+
+    h_resp r = {0};
+    h_get(srv.port, "/livez", &r);
+    H_EQ(r.status, 200);
+    /* Whatever happened to the abandoned purchase, the answers agree with PostgreSQL. */
+    int64_t held = h_sql_int("SELECT count(*) FROM ticket WHERE customer_id = 7");
+    H_CMP(held, <=, 1);
+    h_purchase(srv.port, H_CONCERT, 7, &r);
+    if (held == 1) h_expect_error(&r, 409, "already_owned");
+    else h_expect_ticket(&r, H_CONCERT, 7);
+    h_resp_free(&r);
+    h_server_stop(&srv);
+    print_message("abandoned purchase: ticket %s; SIGTERM to exit %" PRId64 " ms\n",
+                  held ? "written" : "not written", srv.stop_ms);
+    H_CMP(srv.stop_ms, <, 3000); /* the drain waits up to 5 s only for unanswered connections */
+}
+
+/* Runs `ticketrush serve …` expecting it to exit quickly with want_status and a message. */
+static void expect_start_failure(const char *const *argv, int want_status, const char *want_text) {
+    char *out = NULL;
+    int64_t t0 = h_now_ms();
+    int status = h_run(argv, 15000, &out);
+    int64_t took = h_now_ms() - t0;
+    if (status != want_status)
+        fail_msg("%s %s %s: exit status %d, want %d; output:\n%s", argv[1], argv[2], argv[3],
+                 status, want_status, out);
+    if (strstr(out, want_text) == NULL)
+        fail_msg("%s %s %s: output does not mention \"%s\":\n%s", argv[1], argv[2], argv[3],
+                 want_text, out);
+    free(out);
+    H_CMP(took, <, 10000);
+}
+
+static void start_fails_fast_without_backends(void **state) {
+    (void)state;
+    /* A port nothing listens on. */
+    int port = h_free_port();
+    char dead_pg[160], dead_redis[64];
+    snprintf(dead_pg, sizeof dead_pg,
+             "host=127.0.0.1 port=%d dbname=ticketrush user=postgres connect_timeout=3", port);
+    snprintf(dead_redis, sizeof dead_redis, "127.0.0.1:%d", port);
+    const char *bin = h_env_bin();
+    const char *no_pg[] = {bin, "serve", "--strategy", "db-atomic", "--port", "0", "--workers",
+                           "1", "--pg", dead_pg, NULL};
+    expect_start_failure(no_pg, 1, "PostgreSQL");
+    const char *no_redis[] = {bin, "serve", "--strategy", "redis-lock", "--port", "0",
+                              "--workers", "1", "--pg", h_env_pg(), "--redis", dead_redis, NULL};
+    expect_start_failure(no_redis, 1, "Redis");
+    const char *bad_strategy[] = {bin, "serve", "--strategy", "no-such-strategy", "--port", "0",
+                                  "--pg", h_env_pg(), NULL};
+    expect_start_failure(bad_strategy, 2, "db-atomic");
+    const char *bad_workers[] = {bin, "serve", "--strategy", "db-atomic", "--workers", "0",
+                                 "--pg", h_env_pg(), NULL};
+    expect_start_failure(bad_workers, 2, "--workers");
+}
+
+int main(void) {
+    const h_test tests[] = {
+        {"sigterm_answers_the_request_in_flight", sigterm_answers_the_request_in_flight, NULL},
+        {"client_gone_mid_purchase_leaves_the_server_healthy", client_gone_mid_purchase_leaves_the_server_healthy, NULL},
+        {"start_fails_fast_without_backends", start_fails_fast_without_backends, NULL},
+    };
+    return h_run_tests("lifecycle", tests, sizeof tests / sizeof tests[0]);
+}

@@ -1,0 +1,103 @@
+/* test_redis_outage.c — a single fault in Redis under redis-lock (SPEC §1: the rules hold "under
+ * any single fault"; §2: 500 never leaks, /readyz says 503). The server talks to a private
+ * redis-server started by the test; it is killed mid-run and started again on the same port:
+ * purchases fail without a ticket, nothing leaks, the server keeps serving, and once Redis is back
+ * (empty, as after a crash without persistence) purchases succeed again. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static void redis_outage_fails_purchases_cleanly_and_recovers(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
+    int port = 0;
+    pid_t redis = h_redis_private_start(0, &port);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    h_server srv;
+    h_server_start(&srv, "redis-lock", 1, "--redis", addr, NULL);
+
+    h_resp r = {0};
+    h_purchase(srv.port, H_CONCERT, 1, &r);
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
+
+    h_redis_private_stop(redis);
+
+    h_get(srv.port, "/readyz", &r);
+    h_expect_error(&r, 503, "unavailable");
+    for (int attempt = 0; attempt < 3; attempt++) {
+        h_purchase(srv.port, H_CONCERT, 2, &r);
+        char code[32];
+        h_resp_code(&r, code, sizeof code);
+        H_TRUE(r.status == 500 || r.status == 503, "purchase during the outage refused; got %d %s",
+               r.status, r.body);
+        if (r.status == 500) h_expect_error(&r, 500, "internal");
+        H_TRUE(strstr(r.body, "127.0.0.1") == NULL && strstr(r.body, "refused") == NULL &&
+                   strstr(r.body, "ERR") == NULL,
+               "the error leaks no detail: %s", r.body);
+    }
+    h_get(srv.port, "/livez", &r);
+    H_EQ(r.status, 200);
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket"), 1);
+    H_EQ(h_sql_int("SELECT remaining FROM concert WHERE id = 1"), 9);
+
+    /* Redis is back, empty. The first acquisitions may be fenced (503 busy, Retry-After) while
+     * the new fencing counter is below the token PostgreSQL last saw; a client that retries as
+     * told gets its ticket. */
+    redis = h_redis_private_start(port, &port);
+    h_get(srv.port, "/readyz", &r);
+    H_EQ(r.status, 200);
+    int attempts = 0;
+    do {
+        attempts++;
+        h_purchase(srv.port, H_CONCERT, 2, &r);
+        if (r.status == 503) h_expect_error(&r, 503, "busy");
+    } while (r.status == 503 && attempts < 5);
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 2), 2);
+    print_message("after Redis came back empty: ticket on attempt %d\n", attempts);
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket"), 2);
+    H_EQ(h_sql_int("SELECT remaining FROM concert WHERE id = 1"), 8);
+
+    h_resp_free(&r);
+    h_server_stop(&srv);
+    h_redis_private_stop(redis);
+}
+
+/* /readyz is how an orchestrator learns that a backend is down: 503 unavailable, never a 500,
+ * also when the worker that takes the check has not connected to Redis yet (workers connect
+ * lazily, server.h). One worker, Redis killed before it served anything. */
+static void readyz_reports_redis_down_before_first_use(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
+    int port = 0;
+    pid_t redis = h_redis_private_start(0, &port);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    h_server srv;
+    h_server_start(&srv, "redis-lock", 1, "--redis", addr, NULL);
+    h_redis_private_stop(redis);
+
+    h_resp r = {0};
+    h_get(srv.port, "/readyz", &r);
+    int status = r.status;
+    char body[300];
+    snprintf(body, sizeof body, "%s", r.body ? r.body : "");
+    char why[512] = "";
+    bool ok = h_check_error(&r, 503, "unavailable", why, sizeof why);
+    h_resp_free(&r);
+    h_server_stop(&srv);
+    if (!ok)
+        fail_msg("GET /readyz with Redis down (worker never connected): %d %s; want 503 "
+                 "unavailable (%s)", status, body, why);
+}
+
+int main(void) {
+    const h_test tests[] = {
+        {"redis_outage_fails_purchases_cleanly_and_recovers", redis_outage_fails_purchases_cleanly_and_recovers, NULL},
+        {"readyz_reports_redis_down_before_first_use", readyz_reports_redis_down_before_first_use, NULL},
+    };
+    return h_run_tests("redis_outage", tests, sizeof tests / sizeof tests[0]);
+}

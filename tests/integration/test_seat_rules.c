@@ -1,0 +1,111 @@
+/* test_seat_rules.c — R3 (the k-th ticket gets seat k, seats dense and unique), R4 (vip exactly
+ * when seat ≤ V) and R8 (remaining = N − tickets) on the tickets PostgreSQL really holds: in
+ * sequence for every strategy (naive included: without concurrency it keeps the rules), and under
+ * a concurrent burst for the correct ones, where each 201 must match its row. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+/* Asserts R3, R4 and R8 on the database for n tickets of n_seats with v VIP seats. */
+static void expect_dense_seats(int tickets, int n_seats, int v) {
+    h_ticket_row *rows = NULL;
+    int n = h_tickets(&rows);
+    H_EQ(n, tickets);
+    for (int i = 0; i < n; i++) {
+        if (rows[i].seat_no != i + 1)
+            fail_msg("seats are not dense: ticket %d of %d has seat %d, want %d", i + 1, n,
+                     rows[i].seat_no, i + 1);
+        if (rows[i].vip != (rows[i].seat_no <= v))
+            fail_msg("R4: seat %d has vip %s with %d VIP seats", rows[i].seat_no,
+                     rows[i].vip ? "true" : "false", v);
+    }
+    free(rows);
+    H_EQ(h_sql_int("SELECT count(DISTINCT customer_id) FROM ticket"), tickets);
+    H_EQ(h_sql_int("SELECT remaining FROM concert WHERE id = 1"), n_seats - tickets);
+}
+
+static void sequential_seats(void **state) {
+    const char *strategy = *state;
+    enum { N = 5, V = 2 };
+    h_reset(&(h_seed){.seats = N, .vip = V, .customers = 10});
+    h_server srv;
+    h_server_start(&srv, strategy, 2, NULL);
+    h_resp r = {0};
+    for (int k = 1; k <= N; k++) {
+        h_purchase(srv.port, H_CONCERT, 10 - k, &r); /* customer ids need not follow seats */
+        H_EQ(h_expect_ticket(&r, H_CONCERT, 10 - k), k);
+        json_t *j = h_json(&r);
+        if (json_is_true(json_object_get(j, "vip")) != (k <= V))
+            fail_msg("%s: seat %d answered vip %s with %d VIP seats", strategy, k,
+                     json_is_true(json_object_get(j, "vip")) ? "true" : "false", V);
+        json_decref(j);
+    }
+    h_purchase(srv.port, H_CONCERT, 1, &r);
+    h_expect_error(&r, 409, "sold_out");
+    h_get(srv.port, "/concerts/1", &r);
+    json_t *j = h_json(&r);
+    H_EQ(h_json_int(j, "sold"), N);
+    H_EQ(h_json_int(j, "remaining"), 0);
+    json_decref(j);
+    h_resp_free(&r);
+    h_server_stop(&srv);
+    expect_dense_seats(N, N, V);
+}
+
+static void concurrent_seats(void **state) {
+    const char *strategy = *state;
+    enum { N = 20, V = 5, BUYERS = 40 };
+    h_reset(&(h_seed){.seats = N, .vip = V, .customers = BUYERS});
+    h_server srv;
+    h_server_start(&srv, strategy, 16, NULL);
+    h_burst_req *reqs = calloc(BUYERS, sizeof *reqs);
+    assert_non_null(reqs);
+    for (int i = 0; i < BUYERS; i++)
+        reqs[i].len = h_fmt_purchase(reqs[i].raw, sizeof reqs[i].raw, H_CONCERT, i + 1);
+    h_burst(srv.port, reqs, BUYERS, 15000);
+    h_server_stop(&srv);
+
+    int created = 0, sold_out = 0;
+    int64_t seat_of[BUYERS + 1];
+    memset(seat_of, 0, sizeof seat_of);
+    for (int i = 0; i < BUYERS; i++) {
+        char code[32];
+        h_resp_code(&reqs[i].resp, code, sizeof code);
+        if (reqs[i].resp.status == 201) {
+            created++;
+            seat_of[i + 1] = h_expect_ticket(&reqs[i].resp, H_CONCERT, i + 1);
+        } else if (reqs[i].resp.status == 409 && strcmp(code, "sold_out") == 0) {
+            sold_out++;
+        } else {
+            fail_msg("%s: customer %d got %d %s; body: %s", strategy, i + 1,
+                     reqs[i].resp.status, code, reqs[i].resp.body);
+        }
+    }
+    H_EQ(created, N);
+    H_EQ(sold_out, BUYERS - N);
+    expect_dense_seats(N, N, V);
+    /* every acknowledged seat is the one PostgreSQL holds for that customer (R7) */
+    h_ticket_row *rows = NULL;
+    int n = h_tickets(&rows);
+    for (int i = 0; i < n; i++) {
+        int64_t cu = rows[i].customer_id;
+        H_TRUE(cu >= 1 && cu <= BUYERS, "customer %" PRId64 " in range", cu);
+        if (seat_of[cu] != rows[i].seat_no)
+            fail_msg("customer %" PRId64 " was answered seat %" PRId64 " but holds seat %d", cu,
+                     seat_of[cu], rows[i].seat_no);
+    }
+    free(rows);
+    h_burst_free(reqs, BUYERS);
+    free(reqs);
+}
+
+int main(void) {
+    const h_test tests[] = {
+        {"seats_in_order", sequential_seats, h_all_strategies()},
+        {"seats_dense_under_a_burst", concurrent_seats, h_correct_strategies()},
+    };
+    return h_run_tests("seat_rules", tests, sizeof tests / sizeof tests[0]);
+}
