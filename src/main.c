@@ -17,6 +17,7 @@
 #include "lab/script_ceiling.h"
 #include "store/redis.h"
 #include "store/schema.h"
+#include "strategy/sale.h"
 #include "strategy/strategy.h"
 
 static const char *env_or(const char *name, const char *fallback) {
@@ -71,6 +72,9 @@ static void serve_usage(FILE *f) {
             "      --io-threads N      HTTP polling threads, 1..64 (default 2)\n"
             "      --max-connections N concurrent HTTP connections (default 10000)\n"
             "      --idle-timeout S    keep-alive idle timeout in seconds (default 120)\n"
+            "      --dispatch MODE     where purchases run: pool (the workers, batched when the\n"
+            "                          strategy can pipeline: redis-atomic) or inline (the I/O\n"
+            "                          threads, redis-atomic fast only) (default auto = pool)\n"
             "      --lock-wait MS      redis-lock: time to wait for the lock (default 2000)\n"
             "      --lock-lease MS     redis-lock: lease of a held lock (default 3000)\n"
             "      --durability MODE   redis-atomic: fast (answer after Redis; loss window = Redis\n"
@@ -99,7 +103,7 @@ static void raise_fd_limit(void) {
 
 static int cmd_serve(int argc, char **argv) {
     enum { O_BIND = 256, O_PG, O_REDIS, O_IO, O_MAXCONN, O_IDLE, O_WAIT, O_LEASE, O_STALL, O_STALLC,
-           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY };
+           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY, O_DISPATCH };
     static const struct option opts[] = {
         {"strategy", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
         {"bind", required_argument, NULL, O_BIND},  {"pg", required_argument, NULL, O_PG},
@@ -113,6 +117,7 @@ static int cmd_serve(int argc, char **argv) {
         {"durability", required_argument, NULL, O_DUR}, {"persist-batch", required_argument, NULL, O_BATCH},
         {"reclaim-idle", required_argument, NULL, O_RECLAIM},
         {"test-persist-delay", required_argument, NULL, O_PDELAY},
+        {"dispatch", required_argument, NULL, O_DISPATCH},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *strategy_name = env_or("TICKETRUSH_STRATEGY", "db-atomic");
     long long v;
@@ -159,6 +164,15 @@ static int cmd_serve(int argc, char **argv) {
             else if (strcmp(optarg, "strict") == 0) cfg.strategy_cfg.durability = DURABILITY_STRICT;
             else {
                 fprintf(stderr, "ticketrush: invalid value \"%s\" for --durability: expected fast or strict\n", optarg);
+                return 2;
+            }
+            break;
+        case O_DISPATCH:
+            if (strcmp(optarg, "auto") == 0) cfg.dispatch = SERVER_DISPATCH_AUTO;
+            else if (strcmp(optarg, "pool") == 0) cfg.dispatch = SERVER_DISPATCH_POOL;
+            else if (strcmp(optarg, "inline") == 0) cfg.dispatch = SERVER_DISPATCH_INLINE;
+            else {
+                fprintf(stderr, "ticketrush: invalid value \"%s\" for --dispatch: expected auto, pool or inline\n", optarg);
                 return 2;
             }
             break;
@@ -222,6 +236,7 @@ static void db_usage(FILE *f) {
             "       ticketrush db seed [--scenario seed|one-seat|scale] [--concert ID] [--tickets N]\n"
             "                          [--vip V] [--customers C] [--sales-open S] [--pg CONNINFO]\n"
             "                          [--redis HOST:PORT]\n"
+            "       ticketrush db open-sale [--concert ID] [--pg CONNINFO] [--redis HOST:PORT]\n"
             "\n"
             "schema  drops and recreates the tables; guarded (UNIQUE and CHECK guards) unless\n"
             "        --unguarded, which exists only to show what the unsafe strategies do\n"
@@ -231,6 +246,9 @@ static void db_usage(FILE *f) {
             "          one-seat  1 ticket, 1 VIP, 50 customers\n"
             "          scale     100000 tickets, 100 VIP, 1000000 customers\n"
             "        With Redis configured it also deletes the concert's Redis keys ({concert:ID}:*).\n"
+            "open-sale  loads the concert, its tickets and every customer into Redis for the\n"
+            "        Redis strategies (redis-zset, redis-atomic), as their first purchase would;\n"
+            "        run it before the rush so the first buyers do not wait for it\n"
             "\n"
             "PostgreSQL comes from --pg or TICKETRUSH_PG, Redis from --redis or TICKETRUSH_REDIS.\n");
 }
@@ -269,7 +287,7 @@ static int cmd_db(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "schema") != 0 && strcmp(sub, "seed") != 0) {
+    if (strcmp(sub, "schema") != 0 && strcmp(sub, "seed") != 0 && strcmp(sub, "open-sale") != 0) {
         fprintf(stderr, "ticketrush: unknown db command \"%s\"\n", sub);
         db_usage(stderr);
         return 2;
@@ -312,6 +330,25 @@ static int cmd_db(int argc, char **argv) {
             status = 1;
         } else {
             printf("schema created (%s)\n", guarded ? "guarded" : "unguarded");
+        }
+        goto out;
+    }
+    if (strcmp(sub, "open-sale") == 0) {
+        redis_conn *r = NULL;
+        if (redis == NULL) {
+            fprintf(stderr, "ticketrush: open-sale needs Redis: set --redis or TICKETRUSH_REDIS\n");
+            status = 2;
+            goto out;
+        }
+        tr_err rc = redis_conn_open(redis, 60000, &r, err, sizeof err);
+        if (rc == TR_OK) rc = sale_open(conn, r, concert_id, err, sizeof err);
+        redis_conn_free(r);
+        if (rc == TR_CONCERT_NOT_FOUND) snprintf(err, sizeof err, "no concert has id %lld", concert_id);
+        if (rc != TR_OK) {
+            fprintf(stderr, "ticketrush: could not open the sale: %s\n", err);
+            status = 1;
+        } else {
+            printf("sale of concert %lld open in Redis\n", concert_id);
         }
         goto out;
     }

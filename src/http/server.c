@@ -187,43 +187,72 @@ static void handle_outcome(http_job *j, strategy_ctx *ctx) {
     else job_internal(j, ctx, rc);
 }
 
-static void handle_purchase(http_job *j, strategy_ctx *ctx) {
-    int64_t concert_id = 0, customer_id = 0;
-    char why[160];
-    if (http_parse_purchase(j->body, j->body_len, &concert_id, &customer_id, why, sizeof why) !=
-        TR_OK) {
-        job_error(j, TR_BAD_REQUEST, why);
-        return;
-    }
-    purchase_result res;
-    memset(&res, 0, sizeof res);
-    strategy_purchase(j->srv->cfg.strategy, ctx, concert_id, customer_id, &res);
-    metrics_purchase(j->srv->metrics, res.err, res.queued);
-    switch (res.err) {
+/* Answers one purchase from its result. */
+static void answer_purchase(http_job *j, strategy_ctx *ctx, int64_t concert_id,
+                            int64_t customer_id, purchase_result *res) {
+    metrics_purchase(j->srv->metrics, res->err, res->queued);
+    switch (res->err) {
     case TR_OK:
-        if (res.queued)
-            job_answer(j, 202, http_json_queued(concert_id, customer_id, res.position));
+        if (res->queued)
+            job_answer(j, 202, http_json_queued(concert_id, customer_id, res->position));
         else
-            job_answer(j, 201, http_json_ticket(&res.t));
+            job_answer(j, 201, http_json_ticket(&res->t));
         break;
     case TR_ALREADY_OWNED:
-        job_answer(j, 409, http_json_error(res.err, NULL, &res.t));
+        job_answer(j, 409, http_json_error(res->err, NULL, &res->t));
         break;
     case TR_BUSY:
     case TR_FENCED:
-        j->retry_after_s = res.retry_after_s > 0 ? res.retry_after_s : 1;
-        job_error(j, res.err, NULL);
+        j->retry_after_s = res->retry_after_s > 0 ? res->retry_after_s : 1;
+        job_error(j, res->err, NULL);
         break;
     case TR_CONCERT_NOT_FOUND:
     case TR_CUSTOMER_NOT_FOUND:
     case TR_SOLD_OUT:
     case TR_SALES_CLOSED:
-        job_error(j, res.err, NULL);
+        job_error(j, res->err, NULL);
         break;
     default:
-        job_internal(j, ctx, res.err);
+        job_internal(j, ctx, res->err);
         break;
     }
+}
+
+/* Validates the body; answers 400 and returns false when it is bad. */
+static bool purchase_ids(http_job *j, int64_t *concert_id, int64_t *customer_id) {
+    char why[160];
+    if (http_parse_purchase(j->body, j->body_len, concert_id, customer_id, why, sizeof why) ==
+        TR_OK)
+        return true;
+    job_error(j, TR_BAD_REQUEST, why);
+    return false;
+}
+
+static void handle_purchase(http_job *j, strategy_ctx *ctx) {
+    int64_t concert_id = 0, customer_id = 0;
+    if (!purchase_ids(j, &concert_id, &customer_id)) return;
+    purchase_result res;
+    memset(&res, 0, sizeof res);
+    strategy_purchase(j->srv->cfg.strategy, ctx, concert_id, customer_id, &res);
+    answer_purchase(j, ctx, concert_id, customer_id, &res);
+}
+
+#define BATCH_MAX 256
+
+/* Purchases taken from the queue together, run with the strategy's purchase_many. */
+static void handle_purchase_batch(http_job **jobs, int n, strategy_ctx *ctx) {
+    int64_t concert_ids[BATCH_MAX], customer_ids[BATCH_MAX];
+    http_job *valid[BATCH_MAX];
+    purchase_result res[BATCH_MAX];
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (!purchase_ids(jobs[i], &concert_ids[m], &customer_ids[m])) continue;
+        valid[m++] = jobs[i];
+    }
+    if (m == 0) return;
+    memset(res, 0, sizeof res[0] * (size_t)m);
+    jobs[0]->srv->cfg.strategy->purchase_many(ctx, m, concert_ids, customer_ids, res);
+    for (int i = 0; i < m; i++) answer_purchase(valid[i], ctx, concert_ids[i], customer_ids[i], &res[i]);
 }
 
 /* Prometheus text; touches nothing external, so it answers on the I/O thread. */
@@ -311,7 +340,19 @@ static http_job *job_pop(server *s) {
     return j;
 }
 
-/* Makes sure the worker's connections exist; the wrappers reconnect after a loss on their own. */
+/* Takes the purchases waiting right behind a purchase, up to max, without blocking. */
+static int job_pop_purchases(server *s, http_job **out, int max) {
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    while (n < max && s->head && s->head->route->fn == handle_purchase) {
+        out[n++] = s->head;
+        s->head = s->head->next;
+    }
+    if (s->head == NULL) s->tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
 /* Makes sure the worker's connections exist (trying both, so /readyz can tell which is down);
  * the wrappers reconnect after a loss on their own. */
 static tr_err worker_connect(worker *w) {
@@ -330,16 +371,33 @@ static tr_err worker_connect(worker *w) {
     return rc;
 }
 
+static void job_done(http_job *j) {
+    j->state = JOB_DONE;
+    MHD_resume_connection(j->conn);
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     server *s = w->srv;
+    bool batching = s->cfg.strategy->purchase_many != NULL;
     http_job *j;
     while ((j = job_pop(s)) != NULL) {
         tr_err rc = worker_connect(w);
-        if (rc == TR_OK || j->route->fn == handle_readyz) j->route->fn(j, &w->ctx);
-        else job_internal(j, &w->ctx, rc);
-        j->state = JOB_DONE;
-        MHD_resume_connection(j->conn);
+        if (rc != TR_OK && j->route->fn != handle_readyz) {
+            job_internal(j, &w->ctx, rc);
+            job_done(j);
+            continue;
+        }
+        if (batching && j->route->fn == handle_purchase) {
+            http_job *batch[BATCH_MAX];
+            batch[0] = j;
+            int n = 1 + job_pop_purchases(s, batch + 1, BATCH_MAX - 1);
+            handle_purchase_batch(batch, n, &w->ctx);
+            for (int i = 0; i < n; i++) job_done(batch[i]);
+            continue;
+        }
+        j->route->fn(j, &w->ctx);
+        job_done(j);
     }
     return NULL;
 }
@@ -563,7 +621,8 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         rc = TR_NOMEM;
         goto out;
     }
-    s->purchase_inline = cfg->strategy->runs_inline && cfg->strategy->runs_inline(&s->cfg.strategy_cfg);
+    s->purchase_inline = cfg->dispatch == SERVER_DISPATCH_INLINE && cfg->strategy->runs_inline &&
+                         cfg->strategy->runs_inline(&s->cfg.strategy_cfg);
     if ((s->workers = calloc((size_t)cfg->workers, sizeof *s->workers)) == NULL) {
         rc = TR_NOMEM;
         goto out;

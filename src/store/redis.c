@@ -172,3 +172,69 @@ redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const ch
 const char *redis_conn_errstr(const redis_conn *c) { return c->errstr; }
 
 redisContext *redis_conn_raw(redis_conn *c) { return redis_ready(c) ? c->ctx : NULL; }
+
+/* Appends one EVALSHA/EVAL of s for call i. */
+static void append_eval(redis_conn *c, const redis_script *s, const char *sha, int nkeys,
+                        const char *const *keys, int nargs, const char *const *args) {
+    char numkeys[12];
+    snprintf(numkeys, sizeof numkeys, "%d", nkeys);
+    const char *argv[3 + REDIS_MAX_EVAL_ARGS];
+    int argc = 0;
+    argv[argc++] = sha ? "EVALSHA" : "EVAL";
+    argv[argc++] = sha ? sha : s->src;
+    argv[argc++] = numkeys;
+    for (int k = 0; k < nkeys; k++) argv[argc++] = keys[k];
+    for (int k = 0; k < nargs; k++) argv[argc++] = args[k];
+    redisAppendCommandArgv(c->ctx, argc, argv, NULL);
+}
+
+tr_err redis_eval_many(redis_conn *c, const redis_script *s, int n, int nkeys,
+                       const char *const *keys, int nargs, const char *const *args,
+                       redisReply **replies) {
+    for (int i = 0; i < n; i++) replies[i] = NULL;
+    if (nkeys < 0 || nargs < 0 || nkeys + nargs > REDIS_MAX_EVAL_ARGS) {
+        snprintf(c->errstr, sizeof c->errstr, "script %s: too many keys and arguments", s->name);
+        return TR_INVALID_ARGUMENT;
+    }
+    if (!redis_ready(c)) return TR_REDIS;
+    const char *sha = redis_script_sha(c, s);
+    if (c->ctx == NULL) return TR_REDIS;
+    for (int i = 0; i < n; i++)
+        append_eval(c, s, sha, nkeys, keys + (size_t)i * nkeys, nargs, args + (size_t)i * nargs);
+    int noscript = 0;
+    for (int i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(c->ctx, &r) != REDIS_OK || r == NULL) goto io_failed;
+        replies[i] = r;
+        if (replies[i]->type == REDIS_REPLY_ERROR && strncmp(replies[i]->str, "NOSCRIPT", 8) == 0)
+            noscript++;
+    }
+    if (noscript > 0) {
+        /* The server lost its script cache (restart, SCRIPT FLUSH): EVAL those again, which also
+         * caches the script. */
+        c->nscripts = 0;
+        for (int i = 0; i < n; i++)
+            if (replies[i]->type == REDIS_REPLY_ERROR && strncmp(replies[i]->str, "NOSCRIPT", 8) == 0)
+                append_eval(c, s, NULL, nkeys, keys + (size_t)i * nkeys, nargs,
+                            args + (size_t)i * nargs);
+        for (int i = 0; i < n; i++) {
+            if (replies[i]->type != REDIS_REPLY_ERROR || strncmp(replies[i]->str, "NOSCRIPT", 8) != 0)
+                continue;
+            void *r = NULL;
+            if (redisGetReply(c->ctx, &r) != REDIS_OK || r == NULL) goto io_failed;
+            freeReplyObject(replies[i]);
+            replies[i] = r;
+        }
+    }
+    return TR_OK;
+io_failed:
+    snprintf(c->errstr, sizeof c->errstr, "Redis pipeline failed: %s",
+             c->ctx && c->ctx->err ? c->ctx->errstr : "no reply");
+    for (int i = 0; i < n; i++) {
+        if (replies[i]) freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+    redisFree(c->ctx);
+    c->ctx = NULL;
+    return TR_REDIS;
+}

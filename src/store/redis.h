@@ -40,6 +40,14 @@ redisReply *redis_cmd_argv(redis_conn *c, int argc, const char **argv, const siz
 redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const char *const *keys,
                        int nargs, const char *const *args);
 
+/* Runs the same cached script n times in one pipeline: call i uses keys[i*nkeys …] and
+ * args[i*nargs …] (nkeys + nargs ≤ 8). replies[i] receives each reply (caller frees each; a
+ * NOSCRIPT answer is retried with EVAL). TR_OK when every reply arrived; TR_REDIS on an I/O error,
+ * after which every replies[i] is NULL and the connection is dropped (the next call reconnects). */
+tr_err redis_eval_many(redis_conn *c, const redis_script *s, int n, int nkeys,
+                       const char *const *keys, int nargs, const char *const *args,
+                       redisReply **replies);
+
 /* The hiredis context, borrowed, for pipelining (redisAppendCommandArgv / redisGetReply); NULL
  * when disconnected. A caller that sees an error on it must not use this connection again. */
 redisContext *redis_conn_raw(redis_conn *c);

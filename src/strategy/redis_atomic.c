@@ -65,6 +65,10 @@ static const redis_script lookup_script = {
     "return {0}\n"};
 
 /* Runs a script on the concert's sale keys (sale_eval). */
+/* Reads one purchase script answer into out (rep is freed by the caller). */
+static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t concert_id,
+                            int64_t customer_id, const redisReply *rep, purchase_result *out);
+
 static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t concert_id,
                               int64_t customer_id, tr_err *rc) {
     sale_keys k;
@@ -74,15 +78,8 @@ static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t 
                      sizeof ctx->detail);
 }
 
-static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
-                                  purchase_result *out) {
-    const ra_state *st = ctx->state;
-    tr_err rc = TR_OK;
-    redisReply *rep = run_script(ctx, &purchase_script, concert_id, customer_id, &rc);
-    if (rep == NULL) {
-        out->err = rc;
-        return;
-    }
+static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t concert_id,
+                            int64_t customer_id, const redisReply *rep, purchase_result *out) {
     int64_t code = sale_reply_i64(rep->element[0]);
     if (code == 1 || code == -3) sale_ticket_from_reply(rep, concert_id, customer_id, &out->t);
     switch (code) {
@@ -101,13 +98,66 @@ static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t
             !stream_id_parse(rep->element[7]->str, &sid) ||
             !persister_wait(st->persister, concert_id, sid, STRICT_WAIT_MS)) {
             snprintf(ctx->detail, sizeof ctx->detail,
-                     "ticket %" PRId64 " (entry %s) not confirmed durable within %d ms",
-                     out->t.ticket_id, rep->element[7]->str ? rep->element[7]->str : "?",
+                     "ticket %" PRId64 " not confirmed durable within %d ms", out->t.ticket_id,
                      STRICT_WAIT_MS);
             out->err = TR_INTERNAL;
         }
     }
+}
+
+static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                                  purchase_result *out) {
+    tr_err rc = TR_OK;
+    redisReply *rep = run_script(ctx, &purchase_script, concert_id, customer_id, &rc);
+    if (rep == NULL) {
+        out->err = rc;
+        return;
+    }
+    purchase_answer(ctx, ctx->state, concert_id, customer_id, rep, out);
     freeReplyObject(rep);
+}
+
+#define MANY_MAX 512
+
+/* All n scripts in one pipelined round trip; an answer "sale not loaded" (or a malformed one)
+ * falls back to the one-at-a-time path, which opens the sale. Strict mode then waits for the
+ * batch's commit (the persister commits them together). */
+static void redis_atomic_purchase_many(strategy_ctx *ctx, int n, const int64_t *concert_ids,
+                                       const int64_t *customer_ids, purchase_result *out) {
+    for (int base = 0; base < n; base += MANY_MAX) {
+        int m = n - base < MANY_MAX ? n - base : MANY_MAX;
+        static _Thread_local sale_keys keys[MANY_MAX];
+        static _Thread_local char uids[MANY_MAX][24];
+        static _Thread_local const char *kv[MANY_MAX * 5], *av[MANY_MAX];
+        static _Thread_local redisReply *reps[MANY_MAX];
+        for (int i = 0; i < m; i++) {
+            sale_keys_init(&keys[i], concert_ids[base + i]);
+            snprintf(uids[i], sizeof uids[i], "%" PRId64, customer_ids[base + i]);
+            kv[i * 5 + 0] = keys[i].meta, kv[i * 5 + 1] = keys[i].customers;
+            kv[i * 5 + 2] = keys[i].owners, kv[i * 5 + 3] = keys[i].sold;
+            kv[i * 5 + 4] = keys[i].stream;
+            av[i] = uids[i];
+        }
+        if (redis_eval_many(ctx->redis, &purchase_script, m, 5, kv, 1, av, reps) != TR_OK) {
+            for (int i = 0; i < m; i++) {
+                snprintf(ctx->detail, sizeof ctx->detail, "%s", redis_conn_errstr(ctx->redis));
+                out[base + i].err = TR_REDIS;
+            }
+            continue;
+        }
+        for (int i = 0; i < m; i++) {
+            redisReply *rep = reps[i];
+            bool usable = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+                          sale_reply_i64(rep->element[0]) != -1;
+            if (usable)
+                purchase_answer(ctx, ctx->state, concert_ids[base + i], customer_ids[base + i], rep,
+                                &out[base + i]);
+            else
+                redis_atomic_purchase(ctx, concert_ids[base + i], customer_ids[base + i],
+                                      &out[base + i]);
+            freeReplyObject(rep);
+        }
+    }
 }
 
 static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
@@ -161,6 +211,7 @@ const strategy_ops strategy_redis_atomic = {
     .needs_redis = true,
     .correct = true,
     .purchase = redis_atomic_purchase,
+    .purchase_many = redis_atomic_purchase_many,
     .runs_inline = redis_atomic_runs_inline,
     .outcome = redis_atomic_outcome,
     .start = redis_atomic_start,

@@ -87,9 +87,15 @@ typedef struct strategy_ops {
      * Must leave ctx's connections usable (no open transaction) whatever happens. Required. */
     void (*purchase)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                      purchase_result *out);
+    /* Optional: buys n tickets at once (ids validated as for purchase), out[i] for request i,
+     * as if purchase had run for each in order — e.g. one pipelined round trip for all. The
+     * server then hands purchases to workers in batches (a worker takes every purchase queued,
+     * up to a limit), which under load costs one round trip and one wake-up per batch. */
+    void (*purchase_many)(strategy_ctx *ctx, int n, const int64_t *concert_ids,
+                          const int64_t *customer_ids, purchase_result *out);
     /* Optional: true when, under cfg, a purchase is one short Redis round trip that never waits
-     * on a lock or on PostgreSQL (beyond opening a sale once). The server then runs purchases on
-     * its I/O threads instead of handing them to the worker pool: no queue, no thread switch. */
+     * on a lock or on PostgreSQL (beyond opening a sale once), so the server may run purchases on
+     * its I/O threads instead of the worker pool (serve --dispatch inline). */
     bool (*runs_inline)(const strategy_config *cfg);
     /* Optional: the customer's outcome. Returns TR_OK, TR_CONCERT_NOT_FOUND,
      * TR_CUSTOMER_NOT_FOUND or a failure. Without it the server reads PostgreSQL (issued/none). */
