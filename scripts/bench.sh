@@ -97,6 +97,7 @@ for s in $strategies; do
 	echo
 	echo "== $s: scale scenario"
 	fresh_sale
+	case $s in redis-*) "$bin" db open-sale --concert 1 >/dev/null ;; esac
 	start_server "$s" "${args[@]}"
 	"$bin" load "${load_args[@]}" --strategy "$s" --url "http://127.0.0.1:$port" \
 		--time-limit-s 600 --out "$out/run-$s.json" | tail -n 1
