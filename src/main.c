@@ -198,7 +198,8 @@ static int cmd_serve(int argc, char **argv) {
                         "(scripts/services.sh start writes one to .svc/env)\n");
         return 2;
     }
-    if (!cfg.strategy->needs_redis && cfg.redis_addr == NULL) cfg.redis_addr = "";
+    /* Strategies that never touch Redis neither need it nor report it in /readyz. */
+    if (!cfg.strategy->needs_redis) cfg.redis_addr = "";
     raise_fd_limit();
     /* Block the stop signals before any thread starts, so only sigwait below receives them. */
     sigset_t stop;
@@ -253,16 +254,23 @@ static void db_usage(FILE *f) {
             "PostgreSQL comes from --pg or TICKETRUSH_PG, Redis from --redis or TICKETRUSH_REDIS.\n");
 }
 
+/* Deletes the Redis state of one concert's sale (concert_id > 0) or of every sale (0): its keys
+ * {concert:ID}:* and its entry in the set of open sales, so a reseeded database never meets a
+ * stale sale in Redis. */
 static tr_err db_clear_redis(const char *addr, int64_t concert_id, char *err, size_t errlen) {
     redis_conn *r = NULL;
     tr_err rc = redis_conn_open(addr, 2000, &r, err, errlen);
     if (rc != TR_OK) return rc;
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "{concert:%lld}:*", (long long)concert_id);
-    redisReply *rep = redis_cmd(r, "EVAL %s 0 %s",
+    char pattern[64], id[24];
+    if (concert_id > 0) snprintf(pattern, sizeof pattern, "{concert:%lld}:*", (long long)concert_id);
+    else snprintf(pattern, sizeof pattern, "{concert:*");
+    snprintf(id, sizeof id, "%lld", (long long)concert_id);
+    redisReply *rep = redis_cmd(r, "EVAL %s 1 %s %s %s",
                                 "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
-                                "redis.call('DEL', k) n = n + 1 end return n",
-                                pattern);
+                                "redis.call('DEL', k) n = n + 1 end "
+                                "if ARGV[2] == '0' then redis.call('DEL', KEYS[1]) "
+                                "else redis.call('SREM', KEYS[1], ARGV[2]) end return n",
+                                SALE_OPEN_SET, pattern, id);
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "could not clear Redis keys %s: %s", pattern,
                  rep ? rep->str : redis_conn_errstr(r));
@@ -330,6 +338,13 @@ static int cmd_db(int argc, char **argv) {
             status = 1;
         } else {
             printf("schema created (%s)\n", guarded ? "guarded" : "unguarded");
+            if (redis && db_clear_redis(redis, 0, err, sizeof err) != TR_OK) {
+                fprintf(stderr, "ticketrush: %s\n", err);
+                status = 1;
+            } else if (redis == NULL) {
+                fprintf(stderr, "ticketrush: warning: Redis is not configured (--redis or "
+                                "TICKETRUSH_REDIS), so sales cached there were not cleared\n");
+            }
         }
         goto out;
     }
@@ -368,7 +383,8 @@ static int cmd_db(int argc, char **argv) {
     if (vip >= 0) p.vip_seats = (int32_t)vip;
     if (customers >= 0) p.customers = customers;
     if (p.vip_seats > p.total_seats) {
-        fprintf(stderr, "ticketrush: --vip %d exceeds --tickets %d\n", p.vip_seats, p.total_seats);
+        fprintf(stderr, "ticketrush: %d VIP seats (%s) exceed %d seats; lower --vip\n",
+                p.vip_seats, vip >= 0 ? "--vip" : "the scenario's default", p.total_seats);
         status = 2;
         goto out;
     }
@@ -384,6 +400,9 @@ static int cmd_db(int argc, char **argv) {
         status = 1;
         goto out;
     }
+    if (redis == NULL)
+        fprintf(stderr, "ticketrush: warning: Redis is not configured (--redis or TICKETRUSH_REDIS), "
+                        "so this concert's sale cached there was not cleared\n");
     printf("seeded concert %lld: %d seats, %d VIP, customers 1..%lld, sales open %lld s\n",
            concert_id, p.total_seats, p.vip_seats, (long long)p.customers, open_s);
 out:

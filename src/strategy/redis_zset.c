@@ -14,7 +14,8 @@
 #include "strategy/strategy.h"
 #include "worker/issuer.h"
 
-/* KEYS: meta, customers, owners, sold (the admission counter), line, outcomes. ARGV[1] customer.
+/* KEYS: meta, customers, owners, sold (the admission counter), line, outcomes, admitted.
+ * ARGV[1] customer.
  * Answers {2, position} queued (new or already), {-1} sale not loaded, {-2} unknown customer,
  * {-3, seat, vip, issued_at_us, name, ticket_id, starts_at_us} already issued, {-4} sales closed,
  * {-5} sold out (rejected), and for lookup {0} no outcome. */
@@ -38,13 +39,16 @@ static const redis_script admit_script = {
     "redis_zset_admit",
     ZSET_SCRIPT_HEAD
     "local t = redis.call('TIME')\n"
-    "if tonumber(t[1]) * 1000000 + tonumber(t[2]) >= tonumber(meta[1]) then return {-4} end\n"
+    "local now = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]))\n"
+    "if tonumber(now) >= tonumber(meta[1]) then return {-4} end\n"
     "if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(meta[2]) then\n"
     "  redis.call('HSET', KEYS[6], ARGV[1], 'rejected:sold_out')\n"
     "  return {-5}\n"
     "end\n"
     "local n = redis.call('INCR', KEYS[4])\n"
     "redis.call('ZADD', KEYS[5], 'NX', n, ARGV[1])\n"
+    /* the ticket is admitted now (R5); the issuer stamps it with this time */
+    "redis.call('HSET', KEYS[7], ARGV[1], now)\n"
     "return {2, redis.call('ZRANK', KEYS[5], ARGV[1]) + 1}\n"};
 
 static const redis_script lookup_script = {"redis_zset_lookup", ZSET_SCRIPT_HEAD "return {0}\n"};
@@ -54,8 +58,8 @@ static redisReply *zset_run(strategy_ctx *ctx, const redis_script *s, int64_t co
                             int64_t customer_id, tr_err *rc) {
     sale_keys k;
     sale_keys_init(&k, concert_id);
-    const char *keys[] = {k.meta, k.customers, k.owners, k.sold, k.line, k.outcomes};
-    return sale_eval(ctx->pg, ctx->redis, s, concert_id, 6, keys, customer_id, rc, ctx->detail,
+    const char *keys[] = {k.meta, k.customers, k.owners, k.sold, k.line, k.outcomes, k.admitted};
+    return sale_eval(ctx->pg, ctx->redis, s, concert_id, 7, keys, customer_id, rc, ctx->detail,
                      sizeof ctx->detail);
 }
 

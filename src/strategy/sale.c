@@ -20,6 +20,7 @@ void sale_keys_init(sale_keys *k, int64_t id) {
     snprintf(k->stream, sizeof k->stream, "{concert:%" PRId64 "}:tickets", id);
     snprintf(k->line, sizeof k->line, "{concert:%" PRId64 "}:line", id);
     snprintf(k->outcomes, sizeof k->outcomes, "{concert:%" PRId64 "}:outcomes", id);
+    snprintf(k->admitted, sizeof k->admitted, "{concert:%" PRId64 "}:admitted", id);
     snprintf(k->issuer, sizeof k->issuer, "{concert:%" PRId64 "}:issuer", id);
     snprintf(k->issuer_fence, sizeof k->issuer_fence, "{concert:%" PRId64 "}:issuer-fence", id);
     snprintf(k->loading, sizeof k->loading, "{concert:%" PRId64 "}:loading", id);
@@ -152,8 +153,8 @@ static tr_err sale_load(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t 
     PQclear(res);
 
     /* A sale being rebuilt starts from what PostgreSQL holds; nothing else survives. */
-    redisReply *rep = redis_cmd(r, "DEL %s %s %s %s %s %s %s", k->customers, k->owners, k->sold,
-                                k->stream, k->meta, k->line, k->outcomes);
+    redisReply *rep = redis_cmd(r, "DEL %s %s %s %s %s %s %s %s", k->customers, k->owners, k->sold,
+                                k->stream, k->meta, k->line, k->outcomes, k->admitted);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
     if ((res = pg_exec_stmt(pg, &owners_stmt, params)) == NULL) goto pg_failed;

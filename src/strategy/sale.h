@@ -23,6 +23,7 @@ typedef struct sale_keys {
     char stream[64];    /* stream of issued tickets: c, s, v, t — drained by the persister */
     char line[64];      /* redis-zset: sorted set, member customer id, score = admission number */
     char outcomes[64];  /* redis-zset: hash customer id → "rejected:<code>" */
+    char admitted[64];  /* redis-zset: hash customer id → admission time, µs (Redis TIME) */
     char issuer[64];    /* redis-zset: lease lock of the one active issuer, and its fence */
     char issuer_fence[64];
     char loading[64];   /* lease lock held while a sale is being opened */

@@ -47,6 +47,7 @@ typedef struct line {
 typedef struct member {
     int64_t customer_id;
     int32_t seat;
+    int64_t admitted_us; /* Redis TIME at admission: the ticket's issued_at (R5) */
     char customer[24];
     bool issued;
     int64_t issued_us;
@@ -106,11 +107,12 @@ static const pg_stmt fence_stmt = {
 
 static const pg_stmt insert_stmt = {
     "issuer_insert",
-    "INSERT INTO ticket (id, concert_id, customer_id, seat_no, vip)"
-    " SELECT $2::bigint + u.s, $1, u.c, u.s, u.s <= c.vip_seats"
-    " FROM concert c, unnest($3::bigint[], $4::int[]) AS u(c, s) WHERE c.id = $1"
+    "INSERT INTO ticket (id, concert_id, customer_id, seat_no, vip, issued_at)"
+    " SELECT $2::bigint + u.s, $1, u.c, u.s, u.s <= c.vip_seats,"
+    "   CASE WHEN u.t > 0 THEN timestamptz 'epoch' + u.t * interval '1 microsecond' ELSE now() END"
+    " FROM concert c, unnest($3::bigint[], $4::int[], $5::bigint[]) AS u(c, s, t) WHERE c.id = $1"
     " ON CONFLICT DO NOTHING",
-    4};
+    5};
 
 /* Which members hold their ticket now (inserted just now or by an earlier, crashed pass). */
 static const pg_stmt present_stmt = {
@@ -123,22 +125,26 @@ static const pg_stmt present_stmt = {
 
 /* One transaction for the batch; marks members issued. false when nothing was committed. */
 static bool issue_batch(issuer *is, line *l, member *m, int n) {
-    dynbuf cs, ss;
+    dynbuf cs, ss, ts;
     dynbuf_init(&cs, 1 << 20);
     dynbuf_init(&ss, 1 << 20);
+    dynbuf_init(&ts, 1 << 20);
     dynbuf_puts(&cs, "{");
     dynbuf_puts(&ss, "{");
+    dynbuf_puts(&ts, "{");
     for (int i = 0; i < n; i++) {
         dynbuf_printf(&cs, i ? ",%" PRId64 : "%" PRId64, m[i].customer_id);
         dynbuf_printf(&ss, i ? ",%" PRId32 : "%" PRId32, m[i].seat);
+        dynbuf_printf(&ts, i ? ",%" PRId64 : "%" PRId64, m[i].admitted_us);
     }
     dynbuf_puts(&cs, "}");
     dynbuf_puts(&ss, "}");
+    dynbuf_puts(&ts, "}");
     bool ok = false;
     char cid[24], fence[24];
     snprintf(cid, sizeof cid, "%" PRId64, l->concert_id);
     snprintf(fence, sizeof fence, "%" PRId64, l->lease.fence);
-    if (cs.failed || ss.failed || pg_exec_ok(is->pg, "BEGIN") != TR_OK) goto out;
+    if (cs.failed || ss.failed || ts.failed || pg_exec_ok(is->pg, "BEGIN") != TR_OK) goto out;
     const char *pf[] = {cid, fence};
     PGresult *r = pg_exec_stmt(is->pg, &fence_stmt, pf);
     if (r == NULL) goto out;
@@ -151,7 +157,7 @@ static bool issue_batch(issuer *is, line *l, member *m, int n) {
     char base[24];
     snprintf(base, sizeof base, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    const char *pi[] = {cid, base, cs.data, ss.data};
+    const char *pi[] = {cid, base, cs.data, ss.data, ts.data};
     if ((r = pg_exec_stmt(is->pg, &insert_stmt, pi)) == NULL) goto out;
     PQclear(r);
     /* remaining is recomputed from the tickets (R8), which also covers a replayed batch. */
@@ -178,6 +184,7 @@ static bool issue_batch(issuer *is, line *l, member *m, int n) {
 out:
     dynbuf_free(&cs);
     dynbuf_free(&ss);
+    dynbuf_free(&ts);
     return ok;
 }
 
@@ -222,6 +229,25 @@ out:
     free(vals);
 }
 
+/* Reads each member's admission time (HMGET admitted). false when Redis failed. A member
+ * without one (admitted by an older version) gets 0: PostgreSQL stamps it with now(). */
+static bool admission_times(issuer *is, line *l, member *m, int n) {
+    const char **argv = malloc(sizeof *argv * (size_t)(n + 2));
+    if (argv == NULL) return false;
+    argv[0] = "HMGET";
+    argv[1] = l->keys.admitted;
+    for (int i = 0; i < n; i++) argv[2 + i] = m[i].customer;
+    redisReply *rep = redis_cmd_argv(is->redis, n + 2, argv, NULL);
+    free(argv);
+    bool ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == (size_t)n;
+    for (int i = 0; ok && i < n; i++)
+        m[i].admitted_us = rep->element[i]->type == REDIS_REPLY_STRING
+                               ? strtoll(rep->element[i]->str, NULL, 10)
+                               : 0;
+    if (rep) freeReplyObject(rep);
+    return ok;
+}
+
 /* Issues one batch of a line. Returns the number of members handled. */
 static int pass(issuer *is, line *l) {
     if (!lead(is, l)) return 0;
@@ -241,6 +267,7 @@ static int pass(issuer *is, line *l) {
     }
     if (rep) freeReplyObject(rep);
     if (n == 0) return 0;
+    if (!admission_times(is, l, is->batch, n)) return 0;
     if (!issue_batch(is, l, is->batch, n)) {
         usleep(50 * 1000);
         return 0;

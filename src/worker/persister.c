@@ -427,11 +427,14 @@ static int read_new(persister *p, bool block) {
             handle_entries(p, w, s->element[1], true);
         }
     } else if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP")) {
-        /* A stream was deleted and recreated (a sale re-opened): forget and rediscover. */
-        pthread_mutex_lock(&p->mu);
-        p->nwatches = 0;
-        pthread_mutex_unlock(&p->mu);
-        p->next_refresh_ms = 0;
+        /* A watched stream was deleted (a sale reset by `db seed`, or re-opened): one missing
+         * group fails the whole read, so give every watched stream its group back (an empty
+         * stream if it is gone; BUSYGROUP where it exists) and read again. */
+        for (int i = 0; i < p->nwatches; i++) {
+            redisReply *g = redis_cmd(p->redis, "XGROUP CREATE %s %s 0 MKSTREAM",
+                                      p->watches[i].stream, SALE_GROUP);
+            if (g) freeReplyObject(g);
+        }
     } else if (rep == NULL) {
         usleep(100 * 1000); /* Redis is away; the wrapper reconnects on the next call */
     }
