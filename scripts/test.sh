@@ -19,6 +19,7 @@ echo "== starting private PostgreSQL and Redis in $svc"
 # shellcheck disable=SC1091
 source "$svc/env"
 export TICKETRUSH_BIN="$build/ticketrush"
+export TICKETRUSH_SVC_DIR="$svc"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 

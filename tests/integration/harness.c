@@ -231,6 +231,39 @@ void h_redis_del(const char *key) {
     freeReplyObject(rep);
 }
 
+int64_t h_redis_exec(const char *command) {
+    char words[256];
+    const char *argv[16];
+    int argc = 0;
+    if (snprintf(words, sizeof words, "%s", command) >= (int)sizeof words)
+        fail_msg("harness: Redis command too long: %s", command);
+    char *save = NULL;
+    for (char *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        if (argc == (int)(sizeof argv / sizeof argv[0]))
+            fail_msg("harness: Redis command has too many words: %s", command);
+        argv[argc++] = w;
+    }
+    if (argc == 0) fail_msg("harness: empty Redis command");
+    redis_conn *r = NULL;
+    char err[256];
+    if (redis_conn_open(h_env_redis(), 5000, &r, err, sizeof err) != TR_OK)
+        fail_msg("harness: %s", err);
+    redisReply *rep = redis_cmd_argv(r, argc, argv, NULL);
+    char why[256] = "";
+    if (rep == NULL) snprintf(why, sizeof why, "%s", redis_conn_errstr(r));
+    else if (rep->type == REDIS_REPLY_ERROR) snprintf(why, sizeof why, "%s", rep->str);
+    redis_conn_free(r);
+    if (why[0]) {
+        if (rep) freeReplyObject(rep);
+        fail_msg("harness: Redis command %s: %s", command, why);
+    }
+    int64_t v = 0;
+    if (rep->type == REDIS_REPLY_INTEGER) v = (int64_t)rep->integer;
+    else if (rep->type == REDIS_REPLY_STRING) v = strtoll(rep->str, NULL, 10);
+    freeReplyObject(rep);
+    return v;
+}
+
 void h_seed_concert(int64_t concert_id, const h_seed *seed) {
     pg_conn *c = h_pg();
     seed_params p = {

@@ -229,6 +229,10 @@ int h_tickets(h_ticket_row **out);
 int64_t h_redis_count(const char *pattern);
 /* Deletes one Redis key. */
 void h_redis_del(const char *key);
+/* Runs one Redis command given as words separated by spaces (no quoting: "SCRIPT FLUSH",
+ * "XLEN {concert:1}:tickets"), asserting it succeeded. Returns its integer answer; a decimal
+ * string answer is parsed, nil and status answers ("OK") give 0. */
+int64_t h_redis_exec(const char *command);
 
 /* ---- other processes ------------------------------------------------------------------------ */
 
