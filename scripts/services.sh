@@ -214,6 +214,16 @@ pick_port() {
 		printf '%s\n' "$override"
 		return
 	fi
+	# A restart in the same DIR keeps its port, so clients that read the old env reconnect:
+	# take it when nothing listens there (connections a crash left half-closed on it do not
+	# block our servers, which bind with SO_REUSEADDR; a real clash is retried by the caller).
+	local prev
+	prev=$(state_get "${name^^}_PORT")
+	if [[ $prev =~ ^[0-9]+$ && $excluded != *" $prev "* ]] &&
+		! ss -Hltn "sport = :$prev" 2>/dev/null | grep -q .; then
+		printf '%s\n' "$prev"
+		return
+	fi
 	used=" $(used_ports | tr '\n' ' ') "
 	for ((p = def; p <= def + PORT_TRIES; p++)); do
 		[[ $excluded != *" $p "* && $used != *" $p "* ]] || continue
