@@ -371,8 +371,19 @@ static tr_err worker_connect(worker *w) {
     return rc;
 }
 
+/* Marks the job answered and hands the connection back to MHD. MHD finishes a suspension after
+ * the access handler returns; resuming before that can leave the connection parked until its
+ * idle timeout (seen under load with libmicrohttpd 0.9.75: requests answered by the worker but
+ * never sent). So wait, briefly and bounded, until MHD reports the connection suspended. */
 static void job_done(http_job *j) {
     j->state = JOB_DONE;
+    for (int spins = 0; spins < 2000; spins++) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(j->conn, MHD_CONNECTION_INFO_CONNECTION_SUSPENDED);
+        if (info == NULL || info->suspended == MHD_YES) break;
+        struct timespec ts = {0, 50 * 1000};
+        nanosleep(&ts, NULL);
+    }
     MHD_resume_connection(j->conn);
 }
 
