@@ -60,7 +60,12 @@ fresh_sale() { # seats the server sells (concert 1) and the script ceiling's own
 	"$bin" db seed --scenario scale --concert 2 >/dev/null
 }
 
-json_num() { grep -o "\"$2\":[-0-9.e+]*" "$1" | head -n 1 | cut -d: -f2; }
+# json_num FILE KEY [last]: a number from a run file (the first occurrence, or the last: "tickets"
+# is first the scenario's seats, then the audit's count).
+json_num() {
+	grep -o "\"$2\": *[-0-9.e+]*" "$1" | if [[ ${3:-} == last ]]; then tail -n 1; else head -n 1; fi |
+		sed 's/.*: *//'
+}
 
 echo "== private PostgreSQL and Redis ($svc)"
 "$here/services.sh" start --dir "$svc" >/dev/null
@@ -112,7 +117,7 @@ for f in "${runs[@]}"; do
 	s=$(basename "$f" .json)
 	s=${s#run-}
 	rpm=$(json_num "$f" requests_per_min)
-	tickets=$(json_num "$f" tickets)
+	tickets=$(json_num "$f" tickets last)
 	sold_us=$(json_num "$f" sold_out_after_us)
 	p99=$(json_num "$f" p99)
 	awk -v s="$s" -v rpm="$rpm" -v t="$tickets" -v su="$sold_us" -v p99="$p99" -v c="$C" 'BEGIN {
