@@ -1,6 +1,8 @@
 /* error.c — tables behind error.h's accessors. */
 #include "common/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 struct err_row {
@@ -40,4 +42,12 @@ tr_err tr_err_from_code(const char *code) {
     for (int i = 0; i < TR_ERR__COUNT; i++)
         if (strcmp(err_rows[i].code, code) == 0) return (tr_err)i;
     return TR_INTERNAL;
+}
+
+void tr_errf(char *errbuf, size_t errlen, const char *fmt, ...) {
+    if (errbuf == NULL || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -4,6 +4,8 @@
 #ifndef TR_ERROR_H
 #define TR_ERROR_H
 
+#include <stddef.h>
+
 /* X(NAME, http_status, "wire_code", "message for a person")
  * The wire codes and statuses are SPEC §2's error table; TR_OK is not an error. */
 #define TR_ERR_MAP(X)                                                                          \
@@ -41,6 +43,10 @@ const char *tr_strerror(tr_err e);
 const char *tr_err_code(tr_err e);
 /* HTTP status for the error; 500 for unknown values. */
 int tr_err_http_status(tr_err e);
+/* Formats a message for a person into errbuf (errlen bytes at most, NUL-terminated); a NULL
+ * errbuf or errlen 0 is a no-op. For library functions that hand back "why" with an error. */
+void tr_errf(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Inverse of tr_err_code for the codes a client sees; TR_INTERNAL for unknown strings. */
 tr_err tr_err_from_code(const char *code);
 

@@ -16,15 +16,6 @@
 
 #define JTL_MAX_COLS 128
 
-__attribute__((format(printf, 3, 4))) static void jtl_errf(char *errbuf, size_t errlen,
-                                                           const char *fmt, ...) {
-    if (errbuf == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
-
 void jtl_result_free(jtl_result *out) {
     if (out == NULL) return;
     free(out->records);
@@ -163,7 +154,7 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         nf = jtl_row(&c, f, JTL_MAX_COLS);
     } while (nf == 1 && f[0].len == 0);
     if (nf <= 0) {
-        jtl_errf(errbuf, errlen, nf == 0 ? "the results file is empty (JMeter ran no sample: "
+        tr_errf(errbuf, errlen, nf == 0 ? "the results file is empty (JMeter ran no sample: "
                                            "see its log)"
                                          : "line %" PRId64 ": unterminated quote", line);
         return TR_INVALID_ARGUMENT;
@@ -173,7 +164,7 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         for (int k = 0; k < COL__N; k++)
             if (col[k] < 0 && jtl_span_is(f[i], jtl_col_names[k])) col[k] = i;
     if (col[COL_TS] < 0 || col[COL_ELAPSED] < 0) {
-        jtl_errf(errbuf, errlen, "line %" PRId64 ": no CSV header with timeStamp and elapsed "
+        tr_errf(errbuf, errlen, "line %" PRId64 ": no CSV header with timeStamp and elapsed "
                                  "(run JMeter with -Jjmeter.save.saveservice.output_format=csv "
                                  "-Jjmeter.save.saveservice.print_field_names=true)", line);
         return TR_INVALID_ARGUMENT;
@@ -181,13 +172,13 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
     static const int required[] = {COL_CODE, COL_CUSTOMER, COL_SEAT, COL_ERROR};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         if (col[required[i]] >= 0) continue;
-        jtl_errf(errbuf, errlen, "the results file has no %s column (run the plan with "
+        tr_errf(errbuf, errlen, "the results file has no %s column (run the plan with "
                                  "-Jsample_variables=customerId,seatNo,error)",
                  jtl_col_names[required[i]]);
         return TR_INVALID_ARGUMENT;
     }
     if (label && col[COL_LABEL] < 0) {
-        jtl_errf(errbuf, errlen, "the results file has no label column to select \"%s\" by",
+        tr_errf(errbuf, errlen, "the results file has no label column to select \"%s\" by",
                  label);
         return TR_INVALID_ARGUMENT;
     }
@@ -204,14 +195,14 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         nf = jtl_row(&c, f, JTL_MAX_COLS);
         if (nf == 0) break;
         if (nf < 0) {
-            jtl_errf(errbuf, errlen, "line %" PRId64 ": unterminated quote or bytes after a "
+            tr_errf(errbuf, errlen, "line %" PRId64 ": unterminated quote or bytes after a "
                                      "closing quote", line);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
         if (nf == 1 && f[0].len == 0) continue; /* an empty line */
         if (nf < need) {
-            jtl_errf(errbuf, errlen, "line %" PRId64 ": %d fields, the header names %d", line,
+            tr_errf(errbuf, errlen, "line %" PRId64 ": %d fields, the header names %d", line,
                      nf, ncols);
             rc = TR_INVALID_ARGUMENT;
             goto out;
@@ -222,26 +213,26 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         }
         int64_t ts, elapsed, customer, seat = 0, threads = 0;
         if (!jtl_span_i64(f[col[COL_TS]], &ts) || ts < 0 || ts > INT64_MAX / 4000) {
-            jtl_errf(errbuf, errlen, "line %" PRId64 ": timeStamp is not milliseconds since the "
+            tr_errf(errbuf, errlen, "line %" PRId64 ": timeStamp is not milliseconds since the "
                                      "epoch (set jmeter.save.saveservice.timestamp_format=ms)",
                      line);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
         if (!jtl_span_i64(f[col[COL_ELAPSED]], &elapsed) || elapsed < 0 || elapsed > ts) {
-            jtl_errf(errbuf, errlen, "line %" PRId64 ": elapsed is not a count of milliseconds",
+            tr_errf(errbuf, errlen, "line %" PRId64 ": elapsed is not a count of milliseconds",
                      line);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
         if (!jtl_span_i64(f[col[COL_CUSTOMER]], &customer) || customer < 0) {
-            jtl_errf(errbuf, errlen, "line %" PRId64 ": customerId is not a customer id (the "
+            tr_errf(errbuf, errlen, "line %" PRId64 ": customerId is not a customer id (the "
                                      "plan's __Random(…,customerId) did not run?)", line);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
         if ((size_t)JTL_MAX_ROWS <= out->nrecords) {
-            jtl_errf(errbuf, errlen, "more than %lld samples", (long long)JTL_MAX_ROWS);
+            tr_errf(errbuf, errlen, "more than %lld samples", (long long)JTL_MAX_ROWS);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
@@ -285,7 +276,7 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         if (r->send_us < t0) t0 = r->send_us;
     }
     if (out->nrecords == 0) {
-        jtl_errf(errbuf, errlen, out->skipped ? "no sample has the label \"%s\""
+        tr_errf(errbuf, errlen, out->skipped ? "no sample has the label \"%s\""
                                               : "the results file has a header and no sample%s",
                  out->skipped ? label : "");
         rc = TR_INVALID_ARGUMENT;
@@ -316,36 +307,36 @@ tr_err jtl_read(const char *path, const jtl_options *opt, lab_codes *codes, jtl_
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        jtl_errf(errbuf, errlen, "could not open %s: %s", path, strerror(errno));
+        tr_errf(errbuf, errlen, "could not open %s: %s", path, strerror(errno));
         return TR_INTERNAL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        jtl_errf(errbuf, errlen, "could not read %s: %s", path, strerror(errno));
+        tr_errf(errbuf, errlen, "could not read %s: %s", path, strerror(errno));
         close(fd);
         return TR_INTERNAL;
     }
     if (st.st_size > JTL_MAX_BYTES) {
-        jtl_errf(errbuf, errlen, "could not read %s: larger than 4 GiB", path);
+        tr_errf(errbuf, errlen, "could not read %s: larger than 4 GiB", path);
         close(fd);
         return TR_INTERNAL;
     }
     if (st.st_size == 0) {
         close(fd);
-        jtl_errf(errbuf, errlen, "%s is empty (JMeter ran no sample: see its log)", path);
+        tr_errf(errbuf, errlen, "%s is empty (JMeter ran no sample: see its log)", path);
         return TR_INVALID_ARGUMENT;
     }
     size_t len = (size_t)st.st_size;
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
-        jtl_errf(errbuf, errlen, "could not map %s: %s", path, strerror(errno));
+        tr_errf(errbuf, errlen, "could not map %s: %s", path, strerror(errno));
         return TR_INTERNAL;
     }
     char inner[400];
     tr_err rc = jtl_parse(map, len, opt, codes, out, inner, sizeof inner);
     munmap(map, len);
-    if (rc == TR_INVALID_ARGUMENT) jtl_errf(errbuf, errlen, "%s: %s", path, inner);
-    else if (rc != TR_OK) jtl_errf(errbuf, errlen, "%s: %s", path, tr_strerror(rc));
+    if (rc == TR_INVALID_ARGUMENT) tr_errf(errbuf, errlen, "%s: %s", path, inner);
+    else if (rc != TR_OK) tr_errf(errbuf, errlen, "%s: %s", path, tr_strerror(rc));
     return rc;
 }

@@ -35,21 +35,12 @@ static int64_t lg_clock_us(clockid_t id) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-__attribute__((format(printf, 3, 4))) static void lg_errf(char *errbuf, size_t errlen,
-                                                          const char *fmt, ...) {
-    if (errbuf == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* --- URL ---------------------------------------------------------------------------- */
 
 tr_err lg_url_parse(const char *url, lg_url *out, char *errbuf, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (url == NULL || strncmp(url, "http://", 7) != 0) {
-        lg_errf(errbuf, errlen, "invalid URL \"%s\": it must start with http://", url ? url : "");
+        tr_errf(errbuf, errlen, "invalid URL \"%s\": it must start with http://", url ? url : "");
         return TR_INVALID_ARGUMENT;
     }
     const char *p = url + 7;
@@ -84,7 +75,7 @@ tr_err lg_url_parse(const char *url, lg_url *out, char *errbuf, size_t errlen) {
         if (p == port_start || port < 1) goto bad_url;
     }
     if (!(*p == '\0' || (p[0] == '/' && p[1] == '\0'))) {
-        lg_errf(errbuf, errlen, "invalid URL \"%s\": give only http://host:port, without a path",
+        tr_errf(errbuf, errlen, "invalid URL \"%s\": give only http://host:port, without a path",
                 url);
         return TR_INVALID_ARGUMENT;
     }
@@ -114,10 +105,10 @@ tr_err lg_url_parse(const char *url, lg_url *out, char *errbuf, size_t errlen) {
     return TR_OK;
 
 bad_url:
-    lg_errf(errbuf, errlen, "invalid URL \"%s\": expected http://host:port", url);
+    tr_errf(errbuf, errlen, "invalid URL \"%s\": expected http://host:port", url);
     return TR_INVALID_ARGUMENT;
 not_loopback:
-    lg_errf(errbuf, errlen,
+    tr_errf(errbuf, errlen,
             "host \"%s\" of URL \"%s\" is not a loopback address; the lab only loads a local "
             "server (127.0.0.0/8, localhost, [::1])",
             hostbuf, url);
@@ -504,7 +495,7 @@ static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
     for (int i = 0; i < L->nconns; i++) {
         int rc = lg_open(L, &L->conns[i]);
         if (rc < 0) {
-            lg_errf(errbuf, errlen, "could not connect to %s: %s", L->url.host, strerror(-rc));
+            tr_errf(errbuf, errlen, "could not connect to %s: %s", L->url.host, strerror(-rc));
             return TR_UNAVAILABLE;
         }
         pending += rc;
@@ -514,14 +505,14 @@ static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
     while (pending > 0) {
         int64_t left = deadline - lg_clock_us(CLOCK_MONOTONIC);
         if (left <= 0) {
-            lg_errf(errbuf, errlen, "could not connect to %s: timed out opening %d connections",
+            tr_errf(errbuf, errlen, "could not connect to %s: timed out opening %d connections",
                     L->url.host, L->nconns);
             return TR_UNAVAILABLE;
         }
         int nev = epoll_wait(L->ep, evs, LG_EVENTS, (int)(left / 1000) + 1);
         if (nev < 0 && errno == EINTR) continue;
         if (nev < 0) {
-            lg_errf(errbuf, errlen, "epoll_wait failed: %s", strerror(errno));
+            tr_errf(errbuf, errlen, "epoll_wait failed: %s", strerror(errno));
             return TR_INTERNAL;
         }
         for (int i = 0; i < nev; i++) {
@@ -535,7 +526,7 @@ static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
             socklen_t elen = sizeof err;
             if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
             if (err != 0) {
-                lg_errf(errbuf, errlen, "could not connect to %s: %s", L->url.host, strerror(err));
+                tr_errf(errbuf, errlen, "could not connect to %s: %s", L->url.host, strerror(err));
                 return TR_UNAVAILABLE;
             }
             c->state = LG_IDLE;
@@ -555,7 +546,7 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
     if ((rc = lg_url_parse(cfg->url, &L.url, errbuf, errlen)) != TR_OK) return rc;
     if (cfg->vus < 1 || cfg->vus > LG_MAX_VUS ||
         (cfg->target == LG_TARGET_PURCHASE && cfg->concert_id <= 0)) {
-        lg_errf(errbuf, errlen, "invalid load configuration: %s",
+        tr_errf(errbuf, errlen, "invalid load configuration: %s",
                 cfg->vus < 1 || cfg->vus > LG_MAX_VUS ? "virtual users must be in 1..20000"
                                                       : "the concert id must be positive");
         return TR_INVALID_ARGUMENT;
@@ -583,7 +574,7 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         L.conns[i].rbuf = L.rbufs + (size_t)i * LG_RESPONSE_MAX;
     }
     if ((L.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
-        lg_errf(errbuf, errlen, "epoll_create1 failed: %s", strerror(errno));
+        tr_errf(errbuf, errlen, "epoll_create1 failed: %s", strerror(errno));
         rc = TR_INTERNAL;
         goto out;
     }
@@ -613,7 +604,7 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         int nev = epoll_wait(L.ep, evs, LG_EVENTS, wait_ms > 1000 ? 1000 : (int)wait_ms);
         if (nev < 0 && errno == EINTR) continue;
         if (nev < 0) {
-            lg_errf(errbuf, errlen, "epoll_wait failed: %s", strerror(errno));
+            tr_errf(errbuf, errlen, "epoll_wait failed: %s", strerror(errno));
             rc = TR_INTERNAL;
             goto out;
         }

@@ -16,15 +16,6 @@
 
 #include "lab/jscan.h"
 
-__attribute__((format(printf, 3, 4))) static void rf_errf(char *errbuf, size_t errlen,
-                                                          const char *fmt, ...) {
-    if (errbuf == NULL || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-}
-
 void lab_run_free_records(lab_run *run) {
     if (run == NULL) return;
     free(run->records);
@@ -166,7 +157,7 @@ tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t 
     char *close = strrchr(head, '}');
     if (close == NULL) {
         rc = TR_INTERNAL;
-        rf_errf(errbuf, errlen, "could not encode run file %s", path);
+        tr_errf(errbuf, errlen, "could not encode run file %s", path);
         goto out;
     }
     while (close > head && (close[-1] == '\n' || close[-1] == ' ')) close--;
@@ -179,7 +170,7 @@ tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t 
     snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
     if ((f = fopen(tmp, "w")) == NULL) {
         rc = TR_INTERNAL;
-        rf_errf(errbuf, errlen, "could not create %s: %s", tmp, strerror(errno));
+        tr_errf(errbuf, errlen, "could not create %s: %s", tmp, strerror(errno));
         goto out;
     }
     /* Code names need no JSON escaping: lab_codes_intern admits only [A-Za-z0-9_.-]. */
@@ -194,19 +185,19 @@ tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t 
     fputs("\n ]\n}\n", f);
     if (fflush(f) != 0 || ferror(f)) {
         rc = TR_INTERNAL;
-        rf_errf(errbuf, errlen, "could not write %s: %s", tmp, strerror(errno));
+        tr_errf(errbuf, errlen, "could not write %s: %s", tmp, strerror(errno));
         goto out;
     }
     int cr = fclose(f);
     f = NULL;
     if (cr != 0) {
         rc = TR_INTERNAL;
-        rf_errf(errbuf, errlen, "could not write %s: %s", tmp, strerror(errno));
+        tr_errf(errbuf, errlen, "could not write %s: %s", tmp, strerror(errno));
         goto out;
     }
     if (rename(tmp, path) != 0) {
         rc = TR_INTERNAL;
-        rf_errf(errbuf, errlen, "could not rename %s to %s: %s", tmp, path, strerror(errno));
+        tr_errf(errbuf, errlen, "could not rename %s to %s: %s", tmp, path, strerror(errno));
         goto out;
     }
 out:
@@ -229,7 +220,7 @@ typedef struct rf_reader {
 static void rf_bad(rf_reader *rd, const char *obj, const char *key, const char *want) {
     if (rd->bad) return; /* keep the first problem */
     rd->bad = true;
-    rf_errf(rd->errbuf, rd->errlen, "run file %s: \"%s%s%s\" is missing or not %s", rd->path,
+    tr_errf(rd->errbuf, rd->errlen, "run file %s: \"%s%s%s\" is missing or not %s", rd->path,
             obj ? obj : "", obj ? "." : "", key, want);
 }
 
@@ -281,7 +272,7 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
     audit_report *a = &out->audit;
     if (rf_int(rd, root, NULL, "version") != RUNFILE_VERSION && !rd->bad) {
         rd->bad = true;
-        rf_errf(rd->errbuf, rd->errlen, "run file %s: version is not %d", rd->path,
+        tr_errf(rd->errbuf, rd->errlen, "run file %s: version is not %d", rd->path,
                 RUNFILE_VERSION);
         return;
     }
@@ -417,7 +408,7 @@ static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run 
         p = rf_ws(p + 1, e);
     }
 bad:
-    rf_errf(rd->errbuf, rd->errlen, "run file %s: request row %zu is not [customer, send_us, "
+    tr_errf(rd->errbuf, rd->errlen, "run file %s: request row %zu is not [customer, send_us, "
             "done_us, status, code, seat]", rd->path, out->nrecords + 1);
     return TR_INVALID_ARGUMENT;
 }
@@ -427,13 +418,13 @@ static tr_err rf_slurp(const char *path, char **buf, size_t *len, char *errbuf, 
     *len = 0;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        rf_errf(errbuf, errlen, "could not open %s: %s", path, strerror(errno));
+        tr_errf(errbuf, errlen, "could not open %s: %s", path, strerror(errno));
         return TR_INTERNAL;
     }
     struct stat st;
     errno = 0;
     if (fstat(fileno(f), &st) != 0 || st.st_size > RUNFILE_MAX_BYTES) {
-        rf_errf(errbuf, errlen, "could not read %s: %s", path,
+        tr_errf(errbuf, errlen, "could not read %s: %s", path,
                 errno ? strerror(errno) : "larger than 4 GiB");
         fclose(f);
         return TR_INTERNAL;
@@ -448,7 +439,7 @@ static tr_err rf_slurp(const char *path, char **buf, size_t *len, char *errbuf, 
     int err = ferror(f);
     fclose(f);
     if (got != n || err) {
-        rf_errf(errbuf, errlen, "could not read %s: short read", path);
+        tr_errf(errbuf, errlen, "could not read %s: short read", path);
         free(b);
         return TR_INTERNAL;
     }
@@ -482,7 +473,7 @@ tr_err runfile_read(const char *path, bool with_records, lab_run *out, char *err
         }
     }
     if (m != 0 || rows == NULL) {
-        rf_errf(errbuf, errlen, "run file %s: not a JSON object with a \"requests\" member", path);
+        tr_errf(errbuf, errlen, "run file %s: not a JSON object with a \"requests\" member", path);
         rc = TR_INVALID_ARGUMENT;
         goto out;
     }
@@ -497,7 +488,7 @@ tr_err runfile_read(const char *path, bool with_records, lab_run *out, char *err
     json_error_t jerr;
     root = json_loadb(head, pre + 2 + post, 0, &jerr);
     if (root == NULL || !json_is_object(root)) {
-        rf_errf(errbuf, errlen, "run file %s: invalid JSON: %s", path,
+        tr_errf(errbuf, errlen, "run file %s: invalid JSON: %s", path,
                 root ? "not an object" : jerr.text);
         rc = TR_INVALID_ARGUMENT;
         goto out;
