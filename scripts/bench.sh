@@ -21,38 +21,9 @@ svc=${TICKETRUSH_SVC_DIR:-$root/.svc}
 out="$root/results/bench-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 
-server_pid=
-stop_server() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid"
-		wait "$server_pid" || true
-	fi
-	server_pid=
-}
-cleanup() {
-	stop_server
-	"$here/services.sh" stop --dir "$svc" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port=18180
-while ss -ltnH "sport = :$port" | grep -q .; do port=$((port + 1)); done
-
-start_server() { # label, then serve arguments
-	local label=$1
-	shift
-	"$bin" serve --port "$port" "$@" >>"$out/server-$label.log" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 1 100); do
-		curl -fsS "http://127.0.0.1:$port/livez" >/dev/null 2>&1 && return 0
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "bench.sh: the server for $label did not start; its log:" >&2
-	tail -n 20 "$out/server-$label.log" >&2
-	exit 1
-}
+# shellcheck source=scripts/lib.sh
+source "$here/lib.sh"
+port=$(free_port 18180)
 
 fresh_sale() { # seats the server sells (concert 1) and the script ceiling's own (concert 2)
 	"$bin" db schema >/dev/null
@@ -79,7 +50,7 @@ ceiling_requests=${BENCH_REQUESTS:-1000000}
 echo
 echo "== ceilings at $vus concurrent requests"
 fresh_sale
-start_server livez --strategy redis-atomic
+start_server livez "$port" --strategy redis-atomic
 "$bin" ceiling --url "http://127.0.0.1:$port" --vus "$vus" --requests "$ceiling_requests" \
 	>"$out/ceiling-livez.txt" 2>/dev/null
 stop_server
@@ -103,7 +74,7 @@ for s in $strategies; do
 	echo "== $s: scale scenario"
 	fresh_sale
 	case $s in redis-*) "$bin" db open-sale --concert 1 >/dev/null ;; esac
-	start_server "$s" "${args[@]}"
+	start_server "$s" "$port" "${args[@]}"
 	"$bin" load "${load_args[@]}" --strategy "$s" --url "http://127.0.0.1:$port" \
 		--time-limit-s 600 --out "$out/run-$s.json" | tail -n 1
 	runs+=("$out/run-$s.json")

@@ -17,39 +17,8 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="$root/results/demo-$stamp"
 mkdir -p "$out"
 
-server_pid=
-stop_server() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid"
-		wait "$server_pid" || true
-	fi
-	server_pid=
-}
-cleanup() {
-	stop_server
-	"$here/services.sh" stop --dir "$svc" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	local p=${1:-18080}
-	while ss -ltnH "sport = :$p" | grep -q .; do p=$((p + 1)); done
-	echo "$p"
-}
-
-start_server() { # strategy port
-	"$bin" serve --strategy "$1" --port "$2" >>"$out/server-$1.log" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 1 100); do
-		if curl -fsS "http://127.0.0.1:$2/livez" >/dev/null 2>&1; then return 0; fi
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "demo.sh: the server for $1 did not start; its log:" >&2
-	tail -n 20 "$out/server-$1.log" >&2
-	exit 1
-}
+# shellcheck source=scripts/lib.sh
+source "$here/lib.sh"
 
 echo "== private PostgreSQL and Redis ($svc)"
 "$here/services.sh" start --dir "$svc" >/dev/null
@@ -73,7 +42,7 @@ for s in $strategies; do
 	"$bin" db seed --scenario seed >/dev/null
 	# the Redis strategies load the sale into Redis before the rush, as an operator would
 	case $s in redis-zset | redis-atomic) "$bin" db open-sale >/dev/null ;; esac
-	start_server "$s" "$port"
+	start_server "$s" "$port" --strategy "$s"
 	"$bin" load "${load_args[@]}" --strategy "$s" --url "http://127.0.0.1:$port" \
 		--out "$out/run-$s.json"
 	runs+=("$out/run-$s.json")
@@ -82,7 +51,7 @@ done
 
 echo
 echo "== load generator ceiling against GET /livez, beside wrk on the same endpoint"
-start_server db-atomic "$port"
+start_server livez "$port" --strategy db-atomic
 "$bin" ceiling --url "http://127.0.0.1:$port" --vus 200 --requests 200000 | tee "$out/ceiling.txt"
 if command -v wrk >/dev/null; then
 	echo "wrk -t1 -c200 -d5s http://127.0.0.1:$port/livez" | tee -a "$out/ceiling.txt"
