@@ -50,6 +50,7 @@ ceiling_requests=${BENCH_REQUESTS:-1000000}
 echo
 echo "== ceilings at $vus concurrent requests"
 fresh_sale
+compact_aof
 start_server livez "$port" --strategy redis-atomic
 "$bin" ceiling --url "http://127.0.0.1:$port" --vus "$vus" --requests "$ceiling_requests" \
 	>"$out/ceiling-livez.txt" 2>/dev/null
@@ -74,6 +75,7 @@ for s in $strategies; do
 	echo "== $s: scale scenario"
 	fresh_sale
 	case $s in redis-*) "$bin" db open-sale --concert 1 >/dev/null ;; esac
+	compact_aof
 	start_server "$s" "$port" "${args[@]}"
 	"$bin" load "${load_args[@]}" --strategy "$s" --url "http://127.0.0.1:$port" \
 		--time-limit-s 600 --out "$out/run-$s.json" | tail -n 1

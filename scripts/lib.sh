@@ -44,3 +44,17 @@ start_server() {
 	tail -n 20 "$out/server-$label.log" >&2
 	exit 1
 }
+
+# compact_aof: rewrites Redis's append-only file (BGREWRITEAOF) and waits (120 s at most) until
+# the rewrite is done. Run after a bulk load (opening a sale copies every customer into Redis),
+# so the rewrite that the load's growth would trigger (auto-aof-rewrite-percentage) does not fork
+# and write the whole dataset in the middle of the next measurement. Needs TICKETRUSH_REDIS.
+compact_aof() {
+	local host=${TICKETRUSH_REDIS%:*} port=${TICKETRUSH_REDIS##*:} info
+	redis-cli -h "$host" -p "$port" bgrewriteaof >/dev/null 2>&1 || return 0
+	for _ in $(seq 1 1200); do
+		info=$(redis-cli -h "$host" -p "$port" info persistence 2>/dev/null | tr -d '\r')
+		grep -q '^aof_rewrite_in_progress:0' <<<"$info" && grep -q '^aof_rewrite_scheduled:0' <<<"$info" && return 0
+		sleep 0.1
+	done
+}

@@ -73,8 +73,11 @@ static void serve_usage(FILE *f) {
             "      --max-connections N concurrent HTTP connections (default 10000)\n"
             "      --idle-timeout S    keep-alive idle timeout in seconds (default 120)\n"
             "      --dispatch MODE     where purchases run: pool (the workers, batched when the\n"
-            "                          strategy can pipeline: redis-atomic) or inline (the I/O\n"
-            "                          threads, redis-atomic fast only) (default auto = pool)\n"
+            "                          strategy can pipeline: redis-atomic), inline (the I/O\n"
+            "                          threads, redis-atomic fast only) or loop (--io-threads\n"
+            "                          event loops that pipeline purchase scripts on their own\n"
+            "                          Redis connection, redis-atomic fast only) (default auto:\n"
+            "                          loop where it applies, else pool)\n"
             "      --lock-wait MS      redis-lock: time to wait for the lock (default 2000)\n"
             "      --lock-lease MS     redis-lock: lease of a held lock (default 3000)\n"
             "      --durability MODE   redis-atomic: fast (answer after Redis; loss window = Redis\n"
@@ -171,8 +174,9 @@ static int cmd_serve(int argc, char **argv) {
             if (strcmp(optarg, "auto") == 0) cfg.dispatch = SERVER_DISPATCH_AUTO;
             else if (strcmp(optarg, "pool") == 0) cfg.dispatch = SERVER_DISPATCH_POOL;
             else if (strcmp(optarg, "inline") == 0) cfg.dispatch = SERVER_DISPATCH_INLINE;
+            else if (strcmp(optarg, "loop") == 0) cfg.dispatch = SERVER_DISPATCH_LOOP;
             else {
-                fprintf(stderr, "ticketrush: invalid value \"%s\" for --dispatch: expected auto, pool or inline\n", optarg);
+                fprintf(stderr, "ticketrush: invalid value \"%s\" for --dispatch: expected auto, pool, inline or loop\n", optarg);
                 return 2;
             }
             break;

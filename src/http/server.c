@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <inttypes.h>
+
+#include "http/loop.h"
 #include "http/metrics.h"
 #include "http/request.h"
 #include "http/response.h"
@@ -47,6 +50,9 @@ typedef struct route {
 
 enum job_state { JOB_READING, JOB_QUEUED, JOB_DONE };
 
+/* How long a strict-durability answer waits for its commit (as redis_atomic.c's own wait). */
+#define STRICT_WAIT_MS 10000
+
 struct http_job {
     server *srv;
     struct MHD_Connection *conn;
@@ -65,6 +71,8 @@ struct http_job {
     int retry_after_s;  /* > 0 adds Retry-After */
     const char *content_type; /* NULL: application/json */
     int64_t started_us; /* monotonic µs at the first call, for the duration metric */
+    purchase_result res; /* loop dispatch, strict: the result waiting for its commit */
+    int64_t deadline_ms; /* … and until when (monotonic ms) */
     http_job *next;     /* worker queue link */
 };
 
@@ -76,15 +84,33 @@ struct worker {
     strategy_ctx ctx;
 };
 
+/* One event loop of --dispatch loop: its daemon (sharing the port through SO_REUSEPORT), its
+ * thread, and a strategy context for the details of its failures (no connections of its own). */
+typedef struct front {
+    struct MHD_Daemon *mhd;
+    http_loop *loop;
+    strategy_ctx ctx;
+    /* Strict durability: answered purchases waiting for their commit, oldest first (loop
+     * thread only), and the persister's "something committed" flag. */
+    http_job *wait_head, *wait_tail;
+    atomic_bool news;
+    int64_t last_scan_ms;
+    bool watching;
+} front;
+
 struct server {
     server_config cfg;
-    struct MHD_Daemon *mhd;
+    struct MHD_Daemon *mhd; /* pool and inline dispatch: one daemon with its own I/O threads */
+    front *fronts;          /* loop dispatch: cfg.io_threads of them; NULL otherwise */
+    int nfronts;
+    char loop_sha[41];      /* SHA1 of strategy->loop_script, for EVALSHA */
     int port;
     worker *workers;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     http_job *head, *tail;
-    bool stopping;
+    bool stopping;        /* no new work: requests not yet started are answered 503 */
+    bool workers_exit;    /* workers leave once the queue is empty */
     atomic_int suspended; /* connections suspended and not yet answered */
     void *strategy_state; /* from strategy->start, shared by the workers */
     metrics *metrics;
@@ -330,7 +356,7 @@ static void job_push(server *s, http_job *j) {
 
 static http_job *job_pop(server *s) {
     pthread_mutex_lock(&s->mu);
-    while (s->head == NULL && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+    while (s->head == NULL && !s->workers_exit) pthread_cond_wait(&s->cv, &s->mu);
     http_job *j = s->head;
     if (j) {
         s->head = j->next;
@@ -436,6 +462,125 @@ static worker *io_worker_get(server *s) {
     return w;
 }
 
+/* ---- event-loop purchases (--dispatch loop) -------------------------------------------------- */
+
+static front *front_of(server *s, http_loop *l) {
+    for (int i = 0; i < s->nfronts; i++)
+        if (s->fronts[i].loop == l) return &s->fronts[i];
+    return NULL;
+}
+
+/* Hands a suspended job to the worker pool, or answers 503 once the server stops. */
+static void job_to_pool(http_job *j) {
+    server *s = j->srv;
+    pthread_mutex_lock(&s->mu);
+    bool gone = s->workers_exit;
+    pthread_mutex_unlock(&s->mu);
+    if (!gone) {
+        job_push(s, j);
+        return;
+    }
+    job_error(j, TR_UNAVAILABLE, "the server is shutting down");
+    j->state = JOB_DONE;
+    MHD_resume_connection(j->conn);
+}
+
+/* The purchase script's reply, on the loop thread: answer and resume, or let a worker run the
+ * purchase the slow way (opening the sale, reloading the script). */
+static void loop_purchase_reply(redisReply *reply, void *priv) {
+    http_job *j = priv;
+    server *s = j->srv;
+    front *f = front_of(s, http_loop_current());
+    strategy_ctx *ctx = f ? &f->ctx : NULL;
+    purchase_result res;
+    memset(&res, 0, sizeof res);
+    if (reply == NULL) {
+        /* The connection broke after the call was sent: it may have run, so never run it again
+         * (as a worker's synchronous call would answer). */
+        if (ctx) snprintf(ctx->detail, sizeof ctx->detail, "Redis connection lost during a purchase");
+        res.err = TR_REDIS;
+    } else if (ctx == NULL ||
+               !s->cfg.strategy->loop_reply(ctx, j->ids[0], j->ids[1], reply, &res)) {
+        job_to_pool(j);
+        return;
+    } else if (res.err == TR_OK && res.wait_durable) {
+        /* Answered once the commit that holds the ticket is done (front_tick). */
+        j->res = res;
+        j->deadline_ms = mono_us() / 1000 + STRICT_WAIT_MS;
+        j->next = NULL;
+        if (f->wait_tail) f->wait_tail->next = j;
+        else f->wait_head = j;
+        f->wait_tail = j;
+        return;
+    }
+    answer_purchase(j, ctx, j->ids[0], j->ids[1], &res);
+    j->state = JOB_DONE;
+    MHD_resume_connection(j->conn); /* same thread: the suspension finished long ago */
+}
+
+/* The persister committed something (its thread): let the loop look at its waiting answers. */
+static void front_wake(void *arg) {
+    front *f = arg;
+    atomic_store(&f->news, true);
+    http_loop_wake(f->loop);
+}
+
+/* Each loop pass: answers the waiting purchases whose ticket is now durable, and those past
+ * their deadline with 500 (the ticket exists in Redis and will be stored, but was not confirmed
+ * in time: the client was not told it has it). */
+static void front_tick(http_loop *l, void *owner) {
+    server *s = owner;
+    front *f = front_of(s, l);
+    if (f == NULL || f->wait_head == NULL) return;
+    int64_t now = mono_us() / 1000;
+    if (!atomic_exchange(&f->news, false) && now - f->last_scan_ms < 100) return;
+    f->last_scan_ms = now;
+    http_job **pp = &f->wait_head, *prev = NULL;
+    while (*pp) {
+        http_job *j = *pp;
+        int d = s->cfg.strategy->loop_durable(s->strategy_state, j->ids[0], &j->res);
+        if (d == 0 && now < j->deadline_ms) {
+            prev = j;
+            pp = &j->next;
+            continue;
+        }
+        *pp = j->next;
+        if (f->wait_tail == j) f->wait_tail = prev;
+        if (d != 1) {
+            snprintf(f->ctx.detail, sizeof f->ctx.detail,
+                     "ticket %" PRId64 " %s", j->res.t.ticket_id,
+                     d < 0 ? "could not be stored in PostgreSQL"
+                           : "not confirmed durable within the strict wait");
+            j->res.err = TR_INTERNAL;
+        }
+        answer_purchase(j, &f->ctx, j->ids[0], j->ids[1], &j->res);
+        j->state = JOB_DONE;
+        MHD_resume_connection(j->conn);
+    }
+}
+
+/* Runs a validated purchase on loop l: suspends the connection and sends the script call, or
+ * hands the job to the pool when Redis is not connected. */
+static void loop_purchase(http_job *j, http_loop *l) {
+    server *s = j->srv;
+    script_call call;
+    s->cfg.strategy->loop_call(j->ids[0], j->ids[1], &call);
+    char numkeys[8];
+    snprintf(numkeys, sizeof numkeys, "%d", call.nkeys);
+    const char *argv[3 + 8];
+    int argc = 0;
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = s->loop_sha;
+    argv[argc++] = numkeys;
+    for (int i = 0; i < call.nkeys; i++) argv[argc++] = call.keys[i];
+    for (int i = 0; i < call.nargs; i++) argv[argc++] = call.args[i];
+    j->state = JOB_QUEUED;
+    j->suspended = true;
+    atomic_fetch_add(&s->suspended, 1);
+    MHD_suspend_connection(j->conn);
+    if (!http_loop_redis(l, argc, argv, NULL, loop_purchase_reply, j)) job_to_pool(j);
+}
+
 /* ---- libmicrohttpd callbacks --------------------------------------------------------------- */
 
 static enum MHD_Result job_send(http_job *j) {
@@ -530,6 +675,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         j->route->fn(j, NULL);
         return job_send(j);
     }
+    if (s->fronts && j->route->fn == handle_purchase) {
+        http_loop *l = http_loop_current();
+        if (l) {
+            pthread_mutex_lock(&s->mu);
+            bool stopping = s->stopping;
+            pthread_mutex_unlock(&s->mu);
+            if (stopping) {
+                job_error(j, TR_UNAVAILABLE, "the server is shutting down");
+                return job_send(j);
+            }
+            if (!purchase_ids(j, &j->ids[0], &j->ids[1])) return job_send(j);
+            loop_purchase(j, l);
+            return MHD_YES;
+        }
+    }
     if (s->purchase_inline && j->route->fn == handle_purchase) {
         worker *w = io_worker_get(s);
         tr_err rc = w ? worker_connect(w) : TR_NOMEM;
@@ -590,6 +750,66 @@ static tr_err check_backends(const server_config *cfg, char *errbuf, size_t errl
     return rc;
 }
 
+/* Caches the strategy's loop script in Redis and keeps its SHA1 for EVALSHA. */
+static tr_err load_loop_script(server *s, char *errbuf, size_t errlen) {
+    redis_conn *r = NULL;
+    tr_err rc = redis_conn_open(s->cfg.redis_addr, 2000, &r, errbuf, errlen);
+    if (rc != TR_OK) return rc;
+    const char *sha = redis_script_load(r, s->cfg.strategy->loop_script);
+    if (sha == NULL) {
+        snprintf(errbuf, errlen, "%s", redis_conn_errstr(r));
+        rc = TR_REDIS;
+    } else {
+        snprintf(s->loop_sha, sizeof s->loop_sha, "%s", sha);
+    }
+    redis_conn_free(r);
+    return rc;
+}
+
+/* --dispatch loop: cfg.io_threads daemons in external epoll mode on one port (SO_REUSEPORT, the
+ * kernel spreads connections over them), each run by its own event loop. */
+static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbuf, size_t errlen) {
+    int n = s->cfg.io_threads;
+    if ((s->fronts = calloc((size_t)n, sizeof *s->fronts)) == NULL) return TR_NOMEM;
+    s->nfronts = n;
+    struct sockaddr_in sa = *sa0;
+    for (int i = 0; i < n; i++) {
+        front *f = &s->fronts[i];
+        f->ctx.cfg = &s->cfg.strategy_cfg;
+        f->ctx.state = s->strategy_state;
+        unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+        f->mhd = MHD_start_daemon(
+            flags, ntohs(sa.sin_port), NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);
+        if (f->mhd == NULL) {
+            snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
+                     s->cfg.bind_addr ? s->cfg.bind_addr : "127.0.0.1", ntohs(sa.sin_port));
+            return TR_INTERNAL;
+        }
+        if (i == 0) {
+            /* Port 0 picked a free port: the other daemons join that one. */
+            const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT);
+            s->port = info ? info->port : s->cfg.port;
+            sa.sin_port = htons((uint16_t)s->port);
+        }
+        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, s, front_tick, &f->loop, errbuf,
+                                    errlen);
+        if (rc != TR_OK) return rc;
+        if (s->cfg.strategy->loop_watch) {
+            if (!s->cfg.strategy->loop_watch(s->strategy_state, front_wake, f, true)) {
+                snprintf(errbuf, errlen, "too many event loops for the persister");
+                return TR_INVALID_ARGUMENT;
+            }
+            f->watching = true;
+        }
+    }
+    return TR_OK;
+}
+
 tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t errlen) {
     tr_err rc = TR_OK;
     server *s = NULL;
@@ -632,8 +852,13 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         rc = TR_NOMEM;
         goto out;
     }
-    s->purchase_inline = cfg->dispatch == SERVER_DISPATCH_INLINE && cfg->strategy->runs_inline &&
-                         cfg->strategy->runs_inline(&s->cfg.strategy_cfg);
+    bool can_inline = cfg->strategy->runs_inline && cfg->strategy->runs_inline(&s->cfg.strategy_cfg);
+    s->purchase_inline = cfg->dispatch == SERVER_DISPATCH_INLINE && can_inline;
+    const strategy_ops *so = cfg->strategy;
+    bool loop_mode = (cfg->dispatch == SERVER_DISPATCH_LOOP || cfg->dispatch == SERVER_DISPATCH_AUTO) &&
+                     so->loop_script && so->loop_call && so->loop_reply &&
+                     (can_inline || (so->loop_durable && so->loop_watch));
+    if (loop_mode && (rc = load_loop_script(s, errbuf, errlen)) != TR_OK) goto out;
     if ((s->workers = calloc((size_t)cfg->workers, sizeof *s->workers)) == NULL) {
         rc = TR_NOMEM;
         goto out;
@@ -651,22 +876,28 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         }
         w->started = true;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_TURBO;
-    s->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)4096, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads, MHD_OPTION_END);
-    if (s->mhd == NULL) {
-        snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
-                 cfg->bind_addr ? cfg->bind_addr : "127.0.0.1", cfg->port);
-        rc = TR_INTERNAL;
-        goto out;
+    if (loop_mode) {
+        if ((rc = start_fronts(s, &sa, errbuf, errlen)) != TR_OK) goto out;
+    } else {
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
+        s->mhd = MHD_start_daemon(
+            flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+            (unsigned)4096, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads,
+            MHD_OPTION_END);
+        if (s->mhd == NULL) {
+            snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
+                     cfg->bind_addr ? cfg->bind_addr : "127.0.0.1", cfg->port);
+            rc = TR_INTERNAL;
+            goto out;
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = info ? info->port : cfg->port;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : cfg->port;
     *out = s;
     s = NULL;
 out:
@@ -682,23 +913,47 @@ static int64_t mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int loops_inflight(const server *s) {
+    int n = 0;
+    for (int i = 0; i < s->nfronts; i++)
+        if (s->fronts[i].loop) n += http_loop_inflight(s->fronts[i].loop);
+    return n;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
 void server_stop(server *s, int drain_ms) {
     if (s == NULL) return;
+    int64_t deadline = mono_ms() + (drain_ms > 0 ? drain_ms : 0);
+    /* Stop accepting, and answer requests that have not started with 503. */
     if (s->mhd) MHD_quiesce_daemon(s->mhd);
-    /* Workers finish the queue (answering every queued job), then see stopping and exit. */
+    for (int i = 0; i < s->nfronts; i++)
+        if (s->fronts[i].loop) http_loop_quiesce(s->fronts[i].loop);
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
+    pthread_mutex_unlock(&s->mu);
+    /* Event loops: their Redis calls answer (a reply may still hand a job to the workers). */
+    while (loops_inflight(s) > 0 && mono_ms() < deadline) sleep_ms(5);
+    /* Workers finish the queue (answering every queued job), then exit. */
+    pthread_mutex_lock(&s->mu);
+    s->workers_exit = true;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; s->workers && i < s->cfg.workers; i++)
         if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
     /* Every suspended connection has been resumed; give MHD a moment to send the answers. */
-    int64_t deadline = mono_ms() + (drain_ms > 0 ? drain_ms : 0);
-    while (atomic_load(&s->suspended) > 0 && mono_ms() < deadline) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    while (atomic_load(&s->suspended) > 0 && mono_ms() < deadline) sleep_ms(10);
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    for (int i = 0; i < s->nfronts; i++) {
+        if (s->fronts[i].watching)
+            s->cfg.strategy->loop_watch(s->strategy_state, front_wake, &s->fronts[i], false);
+        http_loop_free(s->fronts[i].loop);
+        if (s->fronts[i].mhd) MHD_stop_daemon(s->fronts[i].mhd);
+    }
+    free(s->fronts);
     /* After the last request: background workers drain what they hold, then stop. */
     if (s->cfg.strategy && s->cfg.strategy->stop) s->cfg.strategy->stop(s->strategy_state);
     for (int i = 0; s->workers && i < s->cfg.workers; i++) {

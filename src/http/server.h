@@ -15,7 +15,7 @@
 
 typedef struct server server;
 
-enum { SERVER_DISPATCH_AUTO, SERVER_DISPATCH_POOL, SERVER_DISPATCH_INLINE };
+enum { SERVER_DISPATCH_AUTO, SERVER_DISPATCH_POOL, SERVER_DISPATCH_INLINE, SERVER_DISPATCH_LOOP };
 
 typedef struct server_config {
     const char *bind_addr;  /* IPv4 address to listen on, e.g. "127.0.0.1" */
@@ -27,9 +27,12 @@ typedef struct server_config {
     const char *pg_conninfo;   /* libpq conninfo; required */
     const char *redis_addr;    /* "host:port"; NULL or "" only for strategies without Redis */
     const strategy_ops *strategy;
-    /* Where purchases run: AUTO and POOL hand them to the workers (in batches when the strategy
-     * has purchase_many); INLINE runs them on the I/O threads when the strategy allows it
-     * (runs_inline), else on the pool. Measured on 2 cores, batches beat inline (README). */
+    /* Where purchases run: AUTO is LOOP when the strategy can (redis-atomic fast), else POOL.
+     * POOL hands them to the workers (in batches when the strategy has purchase_many); INLINE runs them on the I/O threads when the strategy allows it
+     * (runs_inline), else on the pool. LOOP runs io_threads event loops instead of libmicrohttpd's
+     * own threads, each serving its connections and sending their purchases as one pipelined
+     * Redis script call on its own connection (strategies with loop_script, when runs_inline);
+     * other strategies and routes still use the pool. */
     int dispatch;
     strategy_config strategy_cfg;
     /* Where the server reports problems (a failed connection, an internal error). Called from

@@ -40,6 +40,11 @@ redisReply *redis_cmd_argv(redis_conn *c, int argc, const char **argv, const siz
 redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const char *const *keys,
                        int nargs, const char *const *args);
 
+/* Loads s into Redis's script cache (SCRIPT LOAD, remembered per connection) and returns its SHA1:
+ * 40 hex digits, owned by c, valid until c is freed; copy it. NULL on failure (errstr says why).
+ * For callers that send EVALSHA themselves (the server's event loop). */
+const char *redis_script_load(redis_conn *c, const redis_script *s);
+
 /* Runs the same cached script n times in one pipeline: call i uses keys[i*nkeys …] and
  * args[i*nargs …] (nkeys + nargs ≤ 8). replies[i] receives each reply (caller frees each; a
  * NOSCRIPT answer is retried with EVAL). TR_OK when every reply arrived; TR_REDIS on an I/O error,

@@ -179,6 +179,53 @@ static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_
     return rc;
 }
 
+static void redis_atomic_loop_call(int64_t concert_id, int64_t customer_id, script_call *call) {
+    sale_keys k;
+    sale_keys_init(&k, concert_id);
+    call->nkeys = 5;
+    call->nargs = 1;
+    memcpy(call->keys[0], k.meta, sizeof k.meta);
+    memcpy(call->keys[1], k.customers, sizeof k.customers);
+    memcpy(call->keys[2], k.owners, sizeof k.owners);
+    memcpy(call->keys[3], k.sold, sizeof k.sold);
+    memcpy(call->keys[4], k.stream, sizeof k.stream);
+    snprintf(call->args[0], sizeof call->args[0], "%" PRId64, customer_id);
+}
+
+/* Strict durability: a ticket's answer waits for the stream entry's commit (loop_durable). */
+static bool redis_atomic_loop_reply(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                                    const redisReply *rep, purchase_result *out) {
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        sale_reply_i64(rep->element[0]) == -1)
+        return false;
+    purchase_answer(ctx, NULL, concert_id, customer_id, rep, out);
+    const ra_state *st = ctx->state;
+    if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
+        stream_id sid;
+        if (rep->elements < 8 || rep->element[7]->type != REDIS_REPLY_STRING ||
+            !stream_id_parse(rep->element[7]->str, &sid)) {
+            snprintf(ctx->detail, sizeof ctx->detail, "purchase script answered no stream entry");
+            out->err = TR_INTERNAL;
+            return true;
+        }
+        out->wait_durable = true;
+        out->durable_token[0] = sid.ms;
+        out->durable_token[1] = sid.seq;
+    }
+    return true;
+}
+
+static int redis_atomic_loop_durable(void *state, int64_t concert_id, const purchase_result *res) {
+    ra_state *st = state;
+    stream_id sid = {res->durable_token[0], res->durable_token[1]};
+    return persister_durable(st->persister, concert_id, sid);
+}
+
+static bool redis_atomic_loop_watch(void *state, void (*wake)(void *arg), void *arg, bool on) {
+    ra_state *st = state;
+    return persister_on_commit(st->persister, wake, arg, on);
+}
+
 static bool redis_atomic_runs_inline(const strategy_config *cfg) {
     return cfg->durability == DURABILITY_FAST;
 }
@@ -213,6 +260,11 @@ const strategy_ops strategy_redis_atomic = {
     .purchase = redis_atomic_purchase,
     .purchase_many = redis_atomic_purchase_many,
     .runs_inline = redis_atomic_runs_inline,
+    .loop_script = &purchase_script,
+    .loop_call = redis_atomic_loop_call,
+    .loop_reply = redis_atomic_loop_reply,
+    .loop_durable = redis_atomic_loop_durable,
+    .loop_watch = redis_atomic_loop_watch,
     .outcome = redis_atomic_outcome,
     .start = redis_atomic_start,
     .stop = redis_atomic_stop,

@@ -66,6 +66,10 @@ typedef struct purchase_result {
     int retry_after_s; /* for TR_BUSY / TR_FENCED: seconds for the Retry-After header (≥ 1) */
     bool queued;       /* with TR_OK: admitted to a waiting line (202), not yet issued */
     int64_t position;  /* with queued: 1-based place in the line when admitted */
+    /* Event-loop dispatch only: with TR_OK, the answer waits until loop_durable says the ticket
+     * is stored (strict durability); durable_token says which write (the strategy's own). */
+    bool wait_durable;
+    uint64_t durable_token[2];
 } purchase_result;
 
 /* A customer's outcome for GET /concerts/{id}/tickets/{customerId} (SPEC §2). */
@@ -77,6 +81,13 @@ typedef struct outcome {
     int64_t position; /* OUTCOME_QUEUED: 1-based place among those still waiting */
     tr_err reason;    /* OUTCOME_REJECTED: e.g. TR_SOLD_OUT */
 } outcome;
+
+/* One script call of a purchase, for the server's event-loop dispatch (strategy_ops.loop_*). */
+typedef struct script_call {
+    int nkeys, nargs; /* 0..6 and 0..2 */
+    char keys[6][64];
+    char args[2][24];
+} script_call;
 
 typedef struct strategy_ops {
     const char *name;    /* the --strategy value, e.g. "db-atomic" */
@@ -97,6 +108,22 @@ typedef struct strategy_ops {
      * on a lock or on PostgreSQL (beyond opening a sale once), so the server may run purchases on
      * its I/O threads instead of the worker pool (serve --dispatch inline). */
     bool (*runs_inline)(const strategy_config *cfg);
+    /* Optional, for serve --dispatch loop, used when runs_inline(cfg) is true or loop_durable is
+     * set: a purchase as
+     * one call of loop_script that the server's event loop sends on its own non-blocking Redis
+     * connection, pipelined with the calls of other requests. loop_call fills the call's keys and
+     * args; loop_reply reads the reply without any I/O and returns false when the purchase must
+     * run through purchase() on a worker instead (the sale is not loaded in Redis, the script is
+     * not cached, Redis answered an error): the script wrote nothing then. */
+    const redis_script *loop_script;
+    void (*loop_call)(int64_t concert_id, int64_t customer_id, script_call *call);
+    bool (*loop_reply)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                       const redisReply *reply, purchase_result *out);
+    /* Optional, with loop_*: for a result with wait_durable, 1 once the write is durable, -1 when
+     * it failed, 0 not yet; never blocks. loop_watch adds (on) or removes wake(arg), called from
+     * another thread whenever loop_durable may have changed; false when it cannot be added. */
+    int (*loop_durable)(void *state, int64_t concert_id, const purchase_result *res);
+    bool (*loop_watch)(void *state, void (*wake)(void *arg), void *arg, bool on);
     /* Optional: the customer's outcome. Returns TR_OK, TR_CONCERT_NOT_FOUND,
      * TR_CUSTOMER_NOT_FOUND or a failure. Without it the server reads PostgreSQL (issued/none). */
     tr_err (*outcome)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id, outcome *out);

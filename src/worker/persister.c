@@ -84,6 +84,11 @@ struct persister {
     int nfailed;
     int64_t next_refresh_ms, next_reclaim_ms;
     entry *batch; /* persist_batch entries */
+    struct {
+        void (*fn)(void *arg);
+        void *arg;
+    } on_commit[64]; /* under mu */
+    int non_commit;
 };
 
 bool stream_id_parse(const char *s, stream_id *out) {
@@ -272,6 +277,7 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
     watch *wt = watch_find(p, concert_id);
     if (advance && wt && n > 0 && sid_cmp(e[n - 1].sid, wt->done) > 0) wt->done = e[n - 1].sid;
     pthread_cond_broadcast(&p->cv);
+    for (int i = 0; i < p->non_commit; i++) p->on_commit[i].fn(p->on_commit[i].arg);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -525,6 +531,39 @@ static bool failed_has(const persister *p, int64_t concert_id, stream_id id) {
     for (int i = 0; i < p->nfailed; i++)
         if (p->failed[i].concert_id == concert_id && sid_cmp(p->failed[i].id, id) == 0) return true;
     return false;
+}
+
+int persister_durable(persister *p, int64_t concert_id, stream_id id) {
+    pthread_mutex_lock(&p->mu);
+    watch *wt = watch_find(p, concert_id);
+    int r = 0;
+    if (failed_has(p, concert_id, id)) r = -1;
+    else if (wt && sid_cmp(id, wt->done) <= 0) r = 1;
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+bool persister_on_commit(persister *p, void (*fn)(void *arg), void *arg, bool on) {
+    bool ok = true;
+    pthread_mutex_lock(&p->mu);
+    if (on) {
+        if (p->non_commit < (int)(sizeof p->on_commit / sizeof p->on_commit[0])) {
+            p->on_commit[p->non_commit].fn = fn;
+            p->on_commit[p->non_commit].arg = arg;
+            p->non_commit++;
+        } else {
+            ok = false;
+        }
+    } else {
+        for (int i = 0; i < p->non_commit; i++) {
+            if (p->on_commit[i].fn == fn && p->on_commit[i].arg == arg) {
+                p->on_commit[i] = p->on_commit[--p->non_commit];
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
 }
 
 bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_ms) {

@@ -35,6 +35,16 @@ void persister_stop(persister *p);
  * strict; many waiters share one commit (group commit). Thread-safe. */
 bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_ms);
 
+/* Non-blocking form of persister_wait: 1 when the entry is committed by this persister, -1 when it
+ * could not be stored, 0 not yet. Thread-safe. */
+int persister_durable(persister *p, int64_t concert_id, stream_id id);
+
+/* Adds (on) or removes (!on) fn(arg), which the persister's thread calls after every batch it
+ * publishes, e.g. to wake an event loop that polls persister_durable. fn must be quick and must
+ * not call into the persister. At most 64 at once; false when full. Once removal returns, fn is
+ * not running and will not run for arg. Thread-safe. */
+bool persister_on_commit(persister *p, void (*fn)(void *arg), void *arg, bool on);
+
 /* Wakes the persister now (a new entry was appended); cheap, thread-safe. */
 void persister_kick(persister *p);
 

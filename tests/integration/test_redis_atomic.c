@@ -27,7 +27,9 @@ typedef struct ra_mode {
 static const ra_mode modes[] = {
     {"fast, pool", {"--durability", "fast", "--dispatch", "pool", NULL}},
     {"fast, inline", {"--durability", "fast", "--dispatch", "inline", NULL}},
-    {"strict", {"--durability", "strict", NULL}},
+    {"fast, loop", {"--durability", "fast", "--dispatch", "loop", NULL}},
+    {"strict, loop", {"--durability", "strict", NULL}},
+    {"strict, pool", {"--durability", "strict", "--dispatch", "pool", NULL}},
 };
 #define NMODES ((int)(sizeof modes / sizeof modes[0]))
 

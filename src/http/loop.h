@@ -1,0 +1,59 @@
+/* loop.h — an event-loop thread for the HTTP service: one libmicrohttpd daemon in external epoll
+ * mode and one non-blocking Redis connection (hiredis async), served from one epoll set. A
+ * request and its Redis command are handled on the same thread, the commands of every request
+ * read in one pass go out in one write (pipelining), and nothing is handed between threads.
+ * Used by server.c for `serve --dispatch loop`. Not the request handling (server.c). */
+#ifndef TR_HTTP_LOOP_H
+#define TR_HTTP_LOOP_H
+
+#include <hiredis/hiredis.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+
+typedef struct http_loop http_loop;
+
+/* Called on the loop thread with a command's reply (owned by hiredis, valid during the call),
+ * or with NULL when the connection was lost before the reply arrived: the command may or may
+ * not have run. */
+typedef void (*http_loop_reply_fn)(redisReply *reply, void *priv);
+
+/* Called on the loop thread once per pass, after the pass's Redis replies and wake-ups. */
+typedef void (*http_loop_tick_fn)(http_loop *l, void *owner);
+
+/* Starts a thread that runs daemon d (started with MHD_USE_EPOLL, no internal thread, and
+ * MHD_ALLOW_SUSPEND_RESUME) and a Redis connection to redis_addr ("host:port", connected on the
+ * first command and again after a loss). owner is handed back by http_loop_owner and to tick
+ * (NULL for none). *out is set to NULL first. Errors: TR_INVALID_ARGUMENT (address), TR_NOMEM, TR_INTERNAL (epoll, thread), with
+ * errbuf saying why. The daemon stays the caller's: stop it after http_loop_free. */
+tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, void *owner,
+                       http_loop_tick_fn tick, http_loop **out, char *errbuf, size_t errlen);
+
+/* Any thread: makes the loop run a pass (and its tick) soon; cheap (one eventfd write). */
+void http_loop_wake(http_loop *l);
+
+/* The loop whose thread is calling, or NULL on any other thread. */
+http_loop *http_loop_current(void);
+void *http_loop_owner(const http_loop *l);
+
+/* Loop thread only. Queues a Redis command (binary-safe argv; argvlen NULL for C strings); it is
+ * written at the end of the current pass together with every other command queued in it, and fn
+ * runs with its reply. Returns false, with nothing sent and fn never called, when Redis is not
+ * connected and a connection cannot be started now (then retried at most every 100 ms). */
+bool http_loop_redis(http_loop *l, int argc, const char **argv, const size_t *argvlen,
+                     http_loop_reply_fn fn, void *priv);
+
+/* Commands sent whose reply has not been handled yet; any thread. */
+int http_loop_inflight(const http_loop *l);
+
+/* Any thread: stop accepting new connections (the loop quiesces its daemon); the loop goes on
+ * serving the open ones. */
+void http_loop_quiesce(http_loop *l);
+
+/* Any thread: ends the thread (after its current pass), joins it, closes Redis (pending replies
+ * are handed NULL) and frees the loop. NULL is a no-op. */
+void http_loop_free(http_loop *l);
+
+#endif
