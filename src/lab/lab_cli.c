@@ -324,6 +324,71 @@ enum {
     OPT_CEILING, OPT_CEILING_FIGURE, OPT_TITLE,
 };
 
+/* --- options load and jtl-audit share -------------------------------------------------- */
+
+/* The options of a run that is audited against a concert in PostgreSQL and saved as a run
+ * file: `load` and `jtl-audit` take them with the same names, ranges and messages. Each
+ * command keeps its own option table (getopt lists ambiguous abbreviations in table order)
+ * and its own help text. The strings point into argv or the environment. */
+typedef struct cli_run_opts {
+    const char *cmd;                       /* "load" or "jtl-audit", for messages */
+    const char *url, *pg_info, *strategy, *scenario_name, *out_path;
+    int64_t tickets, vip, customers, vus;  /* -1: not given */
+    int64_t vus_max;                       /* the command's upper bound for --vus */
+    int64_t concert;
+    bool expect_clean;
+} cli_run_opts;
+
+/* The defaults: no strategy, scenario seed, concert 1, PostgreSQL from $TICKETRUSH_PG. */
+static cli_run_opts cli_run_opts_init(const char *cmd, const char *url, int64_t vus_max) {
+    return (cli_run_opts){.cmd = cmd, .url = url, .pg_info = getenv("TICKETRUSH_PG"),
+                          .scenario_name = "seed", .tickets = -1, .vip = -1, .customers = -1,
+                          .vus = -1, .vus_max = vus_max, .concert = 1};
+}
+
+enum { CLI_OPT_OTHER, CLI_OPT_TAKEN, CLI_OPT_BAD };
+
+/* Takes option c (getopt_long's answer) with its argument if it is a shared one:
+ * CLI_OPT_TAKEN, CLI_OPT_BAD after a message, or CLI_OPT_OTHER for the command to handle. */
+static int cli_run_opt(cli_run_opts *o, int c, const char *arg) {
+    bool ok = true;
+    switch (c) {
+    case OPT_URL: o->url = arg; break;
+    case OPT_PG: o->pg_info = arg; break;
+    case OPT_STRATEGY: o->strategy = arg; break;
+    case OPT_SCENARIO: o->scenario_name = arg; break;
+    case OPT_TICKETS: ok = cli_int(o->cmd, "tickets", arg, 0, INT32_MAX, &o->tickets); break;
+    case OPT_VIP: ok = cli_int(o->cmd, "vip", arg, 0, INT32_MAX, &o->vip); break;
+    case OPT_CUSTOMERS: ok = cli_int(o->cmd, "customers", arg, 1, INT64_MAX, &o->customers); break;
+    case OPT_VUS: ok = cli_int(o->cmd, "vus", arg, 1, o->vus_max, &o->vus); break;
+    case OPT_CONCERT: ok = cli_int(o->cmd, "concert", arg, 1, INT64_MAX, &o->concert); break;
+    case OPT_OUT: o->out_path = arg; break;
+    case OPT_EXPECT_CLEAN: o->expect_clean = true; break;
+    default: return CLI_OPT_OTHER;
+    }
+    return ok ? CLI_OPT_TAKEN : CLI_OPT_BAD;
+}
+
+/* After the command's own checks: finds the scenario, requires PostgreSQL, and fills in the
+ * scenario's seats, VIP seats and customers where not given. NULL after a message. */
+static const scenario *cli_run_opts_finish(cli_run_opts *o) {
+    const scenario *sc = scenario_find(o->scenario_name);
+    if (sc == NULL) {
+        fprintf(stderr, "ticketrush %s: unknown scenario \"%s\" (known: %s)\n", o->cmd,
+                o->scenario_name, scenario_names());
+        return NULL;
+    }
+    if (o->pg_info == NULL || *o->pg_info == '\0') {
+        fprintf(stderr, "ticketrush %s: no PostgreSQL to audit: give --pg or set "
+                        "TICKETRUSH_PG\n", o->cmd);
+        return NULL;
+    }
+    if (o->tickets < 0) o->tickets = sc->tickets;
+    if (o->vip < 0) o->vip = sc->vip;
+    if (o->customers < 0) o->customers = sc->customers;
+    return sc;
+}
+
 static const pg_stmt cli_customers_stmt = {
     "lab_cli_customers", "SELECT count(*) FROM customer WHERE id BETWEEN 1 AND $1", 1};
 static const pg_stmt cli_tickets_stmt = {
@@ -362,49 +427,28 @@ int lab_cli_load(int argc, char **argv) {
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "load", *progress = "auto";
-    const char *url = cli_default_url(), *pg_info = getenv("TICKETRUSH_PG");
-    const char *strategy = NULL, *scenario_name = "seed", *out_path = NULL;
-    int64_t tickets = -1, vip = -1, customers = -1, requests = -1, vus = -1, seed = 1,
-            concert = 1, time_limit_s = 600;
-    bool expect_clean = false, quiet = false;
+    cli_run_opts o = cli_run_opts_init(cmd, cli_default_url(), LG_MAX_VUS);
+    int64_t requests = -1, seed = 1, time_limit_s = 600;
+    bool quiet = false;
 
     optind = 0; /* glibc: a full reset, main may have parsed options before */
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int shared = cli_run_opt(&o, c, optarg);
+        if (shared == CLI_OPT_BAD) return LAB_EXIT_USAGE;
+        if (shared == CLI_OPT_TAKEN) continue;
         switch (c) {
-        case OPT_URL: url = optarg; break;
-        case OPT_PG: pg_info = optarg; break;
-        case OPT_STRATEGY: strategy = optarg; break;
-        case OPT_SCENARIO: scenario_name = optarg; break;
-        case OPT_TICKETS:
-            if (!cli_int(cmd, "tickets", optarg, 0, INT32_MAX, &tickets)) return LAB_EXIT_USAGE;
-            break;
-        case OPT_VIP:
-            if (!cli_int(cmd, "vip", optarg, 0, INT32_MAX, &vip)) return LAB_EXIT_USAGE;
-            break;
-        case OPT_CUSTOMERS:
-            if (!cli_int(cmd, "customers", optarg, 1, INT64_MAX, &customers))
-                return LAB_EXIT_USAGE;
-            break;
         case OPT_REQUESTS:
             if (!cli_int(cmd, "requests", optarg, 1, CLI_MAX_REQUESTS, &requests))
                 return LAB_EXIT_USAGE;
             break;
-        case OPT_VUS:
-            if (!cli_int(cmd, "vus", optarg, 1, LG_MAX_VUS, &vus)) return LAB_EXIT_USAGE;
-            break;
         case OPT_SEED:
             if (!cli_int(cmd, "seed", optarg, 0, INT64_MAX, &seed)) return LAB_EXIT_USAGE;
             break;
-        case OPT_CONCERT:
-            if (!cli_int(cmd, "concert", optarg, 1, INT64_MAX, &concert)) return LAB_EXIT_USAGE;
-            break;
-        case OPT_OUT: out_path = optarg; break;
         case OPT_TIME_LIMIT:
             if (!cli_int(cmd, "time-limit-s", optarg, 1, 86400, &time_limit_s))
                 return LAB_EXIT_USAGE;
             break;
-        case OPT_EXPECT_CLEAN: expect_clean = true; break;
         case OPT_QUIET: quiet = true; break;
         case OPT_PROGRESS:
             if (!cli_progress_mode_ok(cmd, optarg)) return LAB_EXIT_USAGE;
@@ -418,42 +462,30 @@ int lab_cli_load(int argc, char **argv) {
         fprintf(stderr, "ticketrush load: unexpected argument \"%s\"\n", argv[optind]);
         return LAB_EXIT_USAGE;
     }
-    if (strategy == NULL || *strategy == '\0') {
+    if (o.strategy == NULL || *o.strategy == '\0') {
         fprintf(stderr, "ticketrush load: --strategy is required (the label of the server's "
                         "strategy, e.g. db-atomic)\n");
         return LAB_EXIT_USAGE;
     }
-    const scenario *sc = scenario_find(scenario_name);
-    if (sc == NULL) {
-        fprintf(stderr, "ticketrush load: unknown scenario \"%s\" (known: %s)\n", scenario_name,
-                scenario_names());
-        return LAB_EXIT_USAGE;
-    }
-    if (pg_info == NULL || *pg_info == '\0') {
-        fprintf(stderr, "ticketrush load: no PostgreSQL to audit: give --pg or set "
-                        "TICKETRUSH_PG\n");
-        return LAB_EXIT_USAGE;
-    }
-    if (tickets < 0) tickets = sc->tickets;
-    if (vip < 0) vip = sc->vip;
-    if (customers < 0) customers = sc->customers;
+    const scenario *sc = cli_run_opts_finish(&o);
+    if (sc == NULL) return LAB_EXIT_USAGE;
     if (requests < 0) requests = sc->requests;
-    if (vus < 0) vus = sc->vus;
+    if (o.vus < 0) o.vus = sc->vus;
     if (sc->draw == SCENARIO_DRAW_EACH_ONCE &&
-        (requests > customers || customers > SCENARIO_EACH_ONCE_MAX_CUSTOMERS)) {
+        (requests > o.customers || o.customers > SCENARIO_EACH_ONCE_MAX_CUSTOMERS)) {
         fprintf(stderr, "ticketrush load: scenario %s sends each customer once, so --requests "
                         "(%" PRId64 ") must not exceed --customers (%" PRId64 ")\n",
-                sc->name, requests, customers);
+                sc->name, requests, o.customers);
         return LAB_EXIT_USAGE;
     }
     lg_url parsed;
     char err[512];
-    if (lg_url_parse(url, &parsed, err, sizeof err) != TR_OK) {
+    if (lg_url_parse(o.url, &parsed, err, sizeof err) != TR_OK) {
         fprintf(stderr, "ticketrush load: %s\n", err);
         return LAB_EXIT_USAGE;
     }
 
-    if (!cli_ensure_fds(cmd, vus)) return LAB_EXIT_FAILURE;
+    if (!cli_ensure_fds(cmd, o.vus)) return LAB_EXIT_FAILURE;
     int rc = LAB_EXIT_FAILURE;
     pg_conn *pg = NULL;
     lab_run *run = calloc(1, sizeof *run);
@@ -461,57 +493,57 @@ int lab_cli_load(int argc, char **argv) {
         fprintf(stderr, "ticketrush load: out of memory\n");
         return LAB_EXIT_FAILURE;
     }
-    if (pg_conn_open(pg_info, &pg, err, sizeof err) != TR_OK) {
+    if (pg_conn_open(o.pg_info, &pg, err, sizeof err) != TR_OK) {
         fprintf(stderr, "ticketrush load: %s\n", err);
         goto out;
     }
     audit_concert concert_row;
     bool guarded = false;
-    if (!cli_concert_check(cmd, pg, concert, tickets, vip, sc->name, &concert_row, &guarded))
+    if (!cli_concert_check(cmd, pg, o.concert, o.tickets, o.vip, sc->name, &concert_row, &guarded))
         goto out;
     tr_err e;
-    int64_t have = cli_count(pg, &cli_customers_stmt, customers);
-    if (have >= 0 && have < customers)
+    int64_t have = cli_count(pg, &cli_customers_stmt, o.customers);
+    if (have >= 0 && have < o.customers)
         fprintf(stderr, "ticketrush load: warning: only %" PRId64 " of customers 1..%" PRId64
-                        " exist; the others will be refused\n", have, customers);
-    int64_t before = cli_count(pg, &cli_tickets_stmt, concert);
+                        " exist; the others will be refused\n", have, o.customers);
+    int64_t before = cli_count(pg, &cli_tickets_stmt, o.concert);
     if (before > 0)
         fprintf(stderr, "ticketrush load: warning: concert %" PRId64 " already has %" PRId64
                         " tickets; the audit will count them as phantom (seed again first)\n",
-                concert, before);
+                o.concert, before);
     if (concert_row.starts_at_us <= (int64_t)time(NULL) * 1000000)
         fprintf(stderr, "ticketrush load: warning: sales for concert %" PRId64 " have closed; "
-                        "expect sales_closed answers\n", concert);
+                        "expect sales_closed answers\n", o.concert);
 
-    snprintf(run->strategy, sizeof run->strategy, "%s", strategy);
+    snprintf(run->strategy, sizeof run->strategy, "%s", o.strategy);
     snprintf(run->scenario, sizeof run->scenario, "%s", sc->name);
     run->guarded = guarded;
-    run->params = (run_params){.tickets = (int32_t)tickets, .vip = (int32_t)vip,
-                               .customers = customers, .requests = requests,
-                               .vus = (int32_t)vus, .seed = seed, .concert_id = concert};
-    snprintf(run->params.url, sizeof run->params.url, "%s", url);
+    run->params = (run_params){.tickets = (int32_t)o.tickets, .vip = (int32_t)o.vip,
+                               .customers = o.customers, .requests = requests,
+                               .vus = (int32_t)o.vus, .seed = seed, .concert_id = o.concert};
+    snprintf(run->params.url, sizeof run->params.url, "%s", o.url);
     run->nrecords = (size_t)requests;
     run->records = calloc(run->nrecords, sizeof *run->records);
     if (run->records == NULL) {
         fprintf(stderr, "ticketrush load: out of memory for %" PRId64 " requests\n", requests);
         goto out;
     }
-    if (!scenario_draw_customers(run->records, run->nrecords, customers, (uint64_t)seed,
+    if (!scenario_draw_customers(run->records, run->nrecords, o.customers, (uint64_t)seed,
                                  sc->draw)) {
         fprintf(stderr, "ticketrush load: could not draw the customers (out of memory)\n");
         goto out;
     }
 
     cli_progress_state ps = {.cmd = cmd, .mode = quiet ? PROGRESS_OFF : cli_progress_pick(progress),
-                             .recs = run->records, .seats = tickets};
-    lg_config cfg = {.url = url, .target = LG_TARGET_PURCHASE, .concert_id = concert,
-                     .vus = (int)vus, .time_limit_us = time_limit_s * 1000000,
+                             .recs = run->records, .seats = o.tickets};
+    lg_config cfg = {.url = o.url, .target = LG_TARGET_PURCHASE, .concert_id = o.concert,
+                     .vus = (int)o.vus, .time_limit_us = time_limit_s * 1000000,
                      .progress = ps.mode == PROGRESS_OFF ? NULL : cli_progress,
                      .progress_arg = &ps, .progress_every_us = cli_progress_every(&ps)};
     lg_result res;
     if (!quiet)
         fprintf(stderr, "load: %s, %" PRId64 " requests on %" PRId64 " connections to %s\n",
-                sc->name, requests, vus, parsed.host);
+                sc->name, requests, o.vus, parsed.host);
     e = lg_run(&cfg, run->records, run->nrecords, &run->codes, &res, err, sizeof err);
     if (e == TR_OK)
         cli_progress_end(&ps, res.timed_out ? (size_t)res.answered : run->nrecords,
@@ -533,7 +565,7 @@ int lab_cli_load(int argc, char **argv) {
     /* Drain: write-behind and waiting-line strategies store tickets after answering. */
     int64_t acknowledged = 0, drained_after_us = -1;
     for (size_t i = 0; i < run->nrecords; i++) acknowledged += run->records[i].status == 201;
-    e = audit_wait_drained(pg, concert, acknowledged, 1000, 120000, res.started_wall_us,
+    e = audit_wait_drained(pg, o.concert, acknowledged, 1000, 120000, res.started_wall_us,
                            &drained_after_us);
     if (e == TR_PG) {
         fprintf(stderr, "ticketrush load: could not wait for the drain: %s\n", pg_conn_errstr(pg));
@@ -542,18 +574,18 @@ int lab_cli_load(int argc, char **argv) {
     if (e == TR_BUSY)
         fprintf(stderr, "ticketrush load: PostgreSQL did not hold every acknowledged ticket within"
                         " 120 s; auditing what is there\n");
-    e = audit_run(pg, concert, run->records, run->nrecords, &run->codes, res.duration_us,
+    e = audit_run(pg, o.concert, run->records, run->nrecords, &run->codes, res.duration_us,
                   res.started_wall_us, &run->audit);
     run->audit.drained_after_us = drained_after_us;
     if (e != TR_OK) {
-        fprintf(stderr, "ticketrush load: could not audit concert %" PRId64 ": %s\n", concert,
+        fprintf(stderr, "ticketrush load: could not audit concert %" PRId64 ": %s\n", o.concert,
                 e == TR_PG ? pg_conn_errstr(pg) : tr_strerror(e));
         goto out;
     }
 
-    if (!cli_save_run(cmd, run, out_path)) goto out;
+    if (!cli_save_run(cmd, run, o.out_path)) goto out;
     rc = LAB_EXIT_OK;
-    if (expect_clean && audit_has_anomalies(&run->audit)) {
+    if (o.expect_clean && audit_has_anomalies(&run->audit)) {
         fprintf(stderr, "ticketrush load: the audit found anomalies (--expect-clean)\n");
         rc = LAB_EXIT_ANOMALY;
     }
@@ -947,38 +979,21 @@ int lab_cli_jtl_audit(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *cmd = "jtl-audit", *jtl_path = NULL, *strategy = NULL, *scenario_name = "seed";
-    const char *pg_info = getenv("TICKETRUSH_PG"), *url = "", *out_path = NULL;
-    int64_t tickets = -1, vip = -1, customers = -1, concert = 1, expect = -1, vus = -1;
-    bool expect_clean = false;
+    const char *cmd = "jtl-audit", *jtl_path = NULL;
+    cli_run_opts o = cli_run_opts_init(cmd, "", INT32_MAX);
+    int64_t expect = -1;
     jtl_options jo = {.timestamp = JTL_TIMESTAMP_START};
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int shared = cli_run_opt(&o, c, optarg);
+        if (shared == CLI_OPT_BAD) return LAB_EXIT_USAGE;
+        if (shared == CLI_OPT_TAKEN) continue;
         switch (c) {
         case OPT_JTL: jtl_path = optarg; break;
-        case OPT_STRATEGY: strategy = optarg; break;
-        case OPT_PG: pg_info = optarg; break;
-        case OPT_SCENARIO: scenario_name = optarg; break;
-        case OPT_TICKETS:
-            if (!cli_int(cmd, "tickets", optarg, 0, INT32_MAX, &tickets)) return LAB_EXIT_USAGE;
-            break;
-        case OPT_VIP:
-            if (!cli_int(cmd, "vip", optarg, 0, INT32_MAX, &vip)) return LAB_EXIT_USAGE;
-            break;
-        case OPT_CUSTOMERS:
-            if (!cli_int(cmd, "customers", optarg, 1, INT64_MAX, &customers))
-                return LAB_EXIT_USAGE;
-            break;
-        case OPT_CONCERT:
-            if (!cli_int(cmd, "concert", optarg, 1, INT64_MAX, &concert)) return LAB_EXIT_USAGE;
-            break;
         case OPT_EXPECT_SAMPLES:
             if (!cli_int(cmd, "expect-samples", optarg, 0, JTL_MAX_ROWS, &expect))
                 return LAB_EXIT_USAGE;
-            break;
-        case OPT_VUS:
-            if (!cli_int(cmd, "vus", optarg, 1, INT32_MAX, &vus)) return LAB_EXIT_USAGE;
             break;
         case OPT_LABEL: jo.label = optarg; break;
         case OPT_TIMESTAMPS:
@@ -990,9 +1005,6 @@ int lab_cli_jtl_audit(int argc, char **argv) {
                 return LAB_EXIT_USAGE;
             }
             break;
-        case OPT_URL: url = optarg; break;
-        case OPT_OUT: out_path = optarg; break;
-        case OPT_EXPECT_CLEAN: expect_clean = true; break;
         case 'h': jtl_audit_usage(stdout); return LAB_EXIT_OK;
         default: jtl_audit_usage(stderr); return LAB_EXIT_USAGE;
         }
@@ -1001,24 +1013,12 @@ int lab_cli_jtl_audit(int argc, char **argv) {
         fprintf(stderr, "ticketrush jtl-audit: unexpected argument \"%s\"\n", argv[optind]);
         return LAB_EXIT_USAGE;
     }
-    if (jtl_path == NULL || strategy == NULL || *strategy == '\0') {
+    if (jtl_path == NULL || o.strategy == NULL || *o.strategy == '\0') {
         fprintf(stderr, "ticketrush jtl-audit: --jtl and --strategy are required\n");
         return LAB_EXIT_USAGE;
     }
-    const scenario *sc = scenario_find(scenario_name);
-    if (sc == NULL) {
-        fprintf(stderr, "ticketrush jtl-audit: unknown scenario \"%s\" (known: %s)\n",
-                scenario_name, scenario_names());
-        return LAB_EXIT_USAGE;
-    }
-    if (pg_info == NULL || *pg_info == '\0') {
-        fprintf(stderr, "ticketrush jtl-audit: no PostgreSQL to audit: give --pg or set "
-                        "TICKETRUSH_PG\n");
-        return LAB_EXIT_USAGE;
-    }
-    if (tickets < 0) tickets = sc->tickets;
-    if (vip < 0) vip = sc->vip;
-    if (customers < 0) customers = sc->customers;
+    const scenario *sc = cli_run_opts_finish(&o);
+    if (sc == NULL) return LAB_EXIT_USAGE;
     if (expect < 0) expect = sc->requests;
 
     int rc = LAB_EXIT_FAILURE;
@@ -1055,35 +1055,35 @@ int lab_cli_jtl_audit(int argc, char **argv) {
             run->nrecords, answered, connection_errors, (double)jr.duration_us / 1e6,
             jr.skipped ? ", other labels skipped" : "");
 
-    if (pg_conn_open(pg_info, &pg, err, sizeof err) != TR_OK) {
+    if (pg_conn_open(o.pg_info, &pg, err, sizeof err) != TR_OK) {
         fprintf(stderr, "ticketrush jtl-audit: %s\n", err);
         goto out;
     }
     audit_concert concert_row;
     bool guarded = false;
-    if (!cli_concert_check(cmd, pg, concert, tickets, vip, sc->name, &concert_row, &guarded))
+    if (!cli_concert_check(cmd, pg, o.concert, o.tickets, o.vip, sc->name, &concert_row, &guarded))
         goto out;
-    snprintf(run->strategy, sizeof run->strategy, "%s", strategy);
+    snprintf(run->strategy, sizeof run->strategy, "%s", o.strategy);
     snprintf(run->scenario, sizeof run->scenario, "%s", sc->name);
     run->guarded = guarded;
-    run->params = (run_params){.tickets = (int32_t)tickets, .vip = (int32_t)vip,
-                               .customers = customers, .requests = (int64_t)run->nrecords,
-                               .vus = (int32_t)(vus > 0 ? vus : jr.max_threads), .seed = 0,
-                               .concert_id = concert};
-    snprintf(run->params.url, sizeof run->params.url, "%s", url);
+    run->params = (run_params){.tickets = (int32_t)o.tickets, .vip = (int32_t)o.vip,
+                               .customers = o.customers, .requests = (int64_t)run->nrecords,
+                               .vus = (int32_t)(o.vus > 0 ? o.vus : jr.max_threads), .seed = 0,
+                               .concert_id = o.concert};
+    snprintf(run->params.url, sizeof run->params.url, "%s", o.url);
     run->started_wall_us = jr.started_wall_us;
     run->duration_us = jr.duration_us;
     run->reconnects = 0;
-    e = audit_run(pg, concert, run->records, run->nrecords, &run->codes, jr.duration_us,
+    e = audit_run(pg, o.concert, run->records, run->nrecords, &run->codes, jr.duration_us,
                   jr.started_wall_us, &run->audit);
     if (e != TR_OK) {
         fprintf(stderr, "ticketrush jtl-audit: could not audit concert %" PRId64 ": %s\n",
-                concert, e == TR_PG ? pg_conn_errstr(pg) : tr_strerror(e));
+                o.concert, e == TR_PG ? pg_conn_errstr(pg) : tr_strerror(e));
         goto out;
     }
-    if (!cli_save_run(cmd, run, out_path)) goto out;
+    if (!cli_save_run(cmd, run, o.out_path)) goto out;
     rc = LAB_EXIT_OK;
-    if (expect_clean && audit_has_anomalies(&run->audit)) {
+    if (o.expect_clean && audit_has_anomalies(&run->audit)) {
         fprintf(stderr, "ticketrush jtl-audit: the audit found anomalies (--expect-clean)\n");
         rc = LAB_EXIT_ANOMALY;
     }
