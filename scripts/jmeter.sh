@@ -92,39 +92,9 @@ echo "== compiling jmeter/JMeterLauncher.java"
 javac -d "$out/launcher" "$root/jmeter/JMeterLauncher.java"
 
 svc=${TICKETRUSH_SVC_DIR:-$root/.svc}
-server_pid=
-stop_server() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid"
-		wait "$server_pid" || true
-	fi
-	server_pid=
-}
-cleanup() {
-	stop_server
-	"$here/services.sh" stop --dir "$svc" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-	local p=${1:-18080}
-	while ss -ltnH "sport = :$p" | grep -q .; do p=$((p + 1)); done
-	echo "$p"
-}
-
-start_server() { # strategy port
-	TICKETRUSH_STRATEGY=$1 TICKETRUSH_PORT=$2 "$bin" serve >>"$out/server-$1.log" 2>&1 &
-	server_pid=$!
-	for _ in $(seq 1 100); do
-		if curl -fsS "http://127.0.0.1:$2/livez" >/dev/null 2>&1; then return 0; fi
-		kill -0 "$server_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "$PROG: the server for $1 did not start; its log:" >&2
-	tail -n 20 "$out/server-$1.log" >&2
-	exit 1
-}
+# start_server, stop_server, free_port and the exit trap that stops the server and the services
+# shellcheck source=scripts/lib.sh
+source "$here/lib.sh"
 
 fresh_concert() { # strategy
 	local schema=()
@@ -145,7 +115,7 @@ for s in "${strategies[@]}"; do
 		echo
 		echo "== $s, driven by ticketrush load: $threads connections, $samples requests"
 		fresh_concert "$s"
-		start_server "$s" "$port"
+		start_server "$s" "$port" --strategy "$s"
 		"$bin" load --scenario seed --strategy "$s" --vus "$threads" --requests "$samples" \
 			--url "http://127.0.0.1:$port" --out "$out/run-$s.json"
 		runs+=("$out/run-$s.json")
@@ -155,7 +125,7 @@ for s in "${strategies[@]}"; do
 	echo
 	echo "== $s, driven by JMeter ($jmeter_home): $threads threads x $loops loops, ramp-up ${rampup} s"
 	fresh_concert "$s"
-	start_server "$s" "$port"
+	start_server "$s" "$port" --strategy "$s"
 	jtl="$out/jmeter-$s.jtl"
 	rm -f "$jtl"
 	# JMeter's exit status says nothing (2.13 exits 0 after failing to load the plan): ignored;

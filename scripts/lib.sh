@@ -1,6 +1,6 @@
-# lib.sh — shell helpers the lab scripts share (demo.sh, bench.sh): one server at a time and the
-# private services, stopped on exit. Source it after setting: bin (the ticketrush binary),
-# out (the results directory), svc (the services directory), here (the scripts directory).
+# lib.sh — shell helpers the lab scripts share (demo.sh, bench.sh, jmeter.sh): one server at a
+# time and the private services, stopped on exit. Source it after setting: bin (the ticketrush
+# binary), out (the results directory), svc (the services directory), here (the scripts directory).
 
 server_pid=
 
