@@ -12,6 +12,11 @@
 
 #define HTTP_MAX_BODY 4096    /* bytes; larger bodies get 413 payload_too_large (SPEC §2) */
 #define HTTP_MAX_HEADERS 8192 /* bytes of header names and values; larger get 431 */
+/* libmicrohttpd's per-connection memory pool (MHD_OPTION_CONNECTION_MEMORY_LIMIT): it holds the
+ * request line, the headers and the read buffer, so it must exceed HTTP_MAX_HEADERS for our JSON
+ * 431 to be reached; libmicrohttpd zeroes it for every request on a keep-alive connection, so it
+ * is no larger than that needs (24 KiB: 100 headers of 100 bytes still reach our 431). */
+#define HTTP_CONN_MEMORY (24 * 1024)
 
 /* Parses the purchase body {"customerId": <int64 > 0>, "concertId": <int64 > 0>} (SPEC §2).
  * Exactly those two keys, once each, integer JSON numbers in 1..2^63−1, nothing after the object.

@@ -60,7 +60,9 @@ struct http_job {
     int64_t ids[2];
     tr_err early_err;   /* an error found in the request itself; TR_OK when none */
     char allow[32];     /* Allow header for 405 */
-    char *body;         /* at most HTTP_MAX_BODY bytes, NUL-terminated */
+    char *body;         /* at most HTTP_MAX_BODY bytes, NUL-terminated: body_small, or malloc'd
+                           once the body outgrows it */
+    char body_small[128];
     size_t body_len;
     bool body_too_large;
     enum job_state state;
@@ -650,7 +652,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         if (!j->body_too_large && j->body_len + n <= HTTP_MAX_BODY) {
-            if (j->body == NULL && (j->body = malloc(HTTP_MAX_BODY + 1)) == NULL) return MHD_NO;
+            if (j->body == NULL) {
+                j->body = j->body_small;
+            }
+            if (j->body == j->body_small && j->body_len + n >= sizeof j->body_small) {
+                char *big = malloc(HTTP_MAX_BODY + 1);
+                if (big == NULL) return MHD_NO;
+                memcpy(big, j->body_small, j->body_len);
+                j->body = big;
+            }
             memcpy(j->body + j->body_len, upload_data, n);
             j->body_len += n;
             j->body[j->body_len] = '\0';
@@ -720,7 +730,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     http_job *j = *con_cls;
     if (j == NULL) return;
     if (j->suspended) atomic_fetch_sub(&s->suspended, 1);
-    free(j->body);
+    if (j->body != j->body_small) free(j->body);
     free(j->resp);
     free(j);
     *con_cls = NULL;
@@ -783,7 +793,7 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
             on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
             (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+            (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);
         if (f->mhd == NULL) {
             snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
@@ -886,7 +896,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
             on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
             (unsigned)4096, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads,
             MHD_OPTION_END);
         if (s->mhd == NULL) {
