@@ -186,9 +186,12 @@ write_env() {
 
 # Local TCP ports in use, one per line: listeners, and also connections, because the kernel's
 # ephemeral range (32768-60999) covers our defaults and a client's local port blocks bind().
-# TIME-WAIT does not block a server that sets SO_REUSEADDR, as both of ours do.
+# Connections a closed server left behind (FIN-WAIT-1/2, CLOSING, LAST-ACK, TIME-WAIT: its side
+# closed first, e.g. a Redis shut down while clients kept idle connections) do not block a server
+# that sets SO_REUSEADDR, as both of ours do.
 used_ports() {
-	ss -Htan 2>/dev/null | awk '$1 != "TIME-WAIT" { n = split($4, a, ":"); print a[n] }' | sort -un
+	ss -Htan 2>/dev/null | awk '$1 !~ /^(TIME-WAIT|FIN-WAIT-1|FIN-WAIT-2|CLOSING|LAST-ACK)$/ {
+		n = split($4, a, ":"); print a[n] }' | sort -un
 }
 
 port_in_use() {

@@ -76,8 +76,8 @@ static void serve_usage(FILE *f) {
             "                          strategy can pipeline: redis-atomic), inline (the I/O\n"
             "                          threads, redis-atomic fast only) or loop (--io-threads\n"
             "                          event loops that pipeline purchase scripts on their own\n"
-            "                          Redis connection, redis-atomic fast only) (default auto:\n"
-            "                          loop where it applies, else pool)\n"
+            "                          Redis connection, redis-atomic only; other strategies use\n"
+            "                          the pool) (default auto: loop where it applies, else pool)\n"
             "      --lock-wait MS      redis-lock: time to wait for the lock (default 2000)\n"
             "      --lock-lease MS     redis-lock: lease of a held lock (default 3000)\n"
             "      --durability MODE   redis-atomic: fast (answer after Redis; loss window = Redis\n"
@@ -219,12 +219,16 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "ticketrush: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "ticketrush: serving on http://%s:%d with strategy %s%s, %d workers\n",
+    fprintf(stderr, "ticketrush: serving on http://%s:%d with strategy %s%s, %d workers, %s dispatch\n",
             cfg.bind_addr, server_port(srv), cfg.strategy->name,
             strcmp(cfg.strategy->name, "redis-atomic") != 0 ? ""
             : cfg.strategy_cfg.durability == DURABILITY_STRICT ? " (durability strict)"
                                                               : " (durability fast)",
-            cfg.workers);
+            cfg.workers, server_dispatch(srv));
+    if ((cfg.dispatch == SERVER_DISPATCH_LOOP || cfg.dispatch == SERVER_DISPATCH_INLINE) &&
+        strcmp(server_dispatch(srv), cfg.dispatch == SERVER_DISPATCH_LOOP ? "loop" : "inline") != 0)
+        fprintf(stderr, "ticketrush: --dispatch %s does not apply to %s; purchases run on the pool\n",
+                cfg.dispatch == SERVER_DISPATCH_LOOP ? "loop" : "inline", cfg.strategy->name);
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "ticketrush: %s received, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");

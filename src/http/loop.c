@@ -50,13 +50,17 @@ struct http_loop {
     int redis_fd;           /* registered in epfd, or -1 */
     bool want_read, want_write;
     int64_t last_connect_ms;
+    int reply_timeout_ms;
     atomic_int inflight;
+    struct pending *oldest, *newest; /* commands sent, in order (hiredis answers in order) */
 };
 
 typedef struct pending {
     http_loop *loop;
     http_loop_reply_fn fn;
     void *priv;
+    int64_t sent_ms;
+    struct pending *prev, *next; /* prev: older */
 } pending;
 
 static _Thread_local http_loop *current_loop;
@@ -140,9 +144,20 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     (void)ac;
     pending *p = privdata;
     http_loop *l = p->loop;
+    if (p->prev) p->prev->next = p->next;
+    else l->oldest = p->next;
+    if (p->next) p->next->prev = p->prev;
+    else l->newest = p->prev;
     p->fn(reply, p->priv);
     free(p);
     atomic_fetch_sub(&l->inflight, 1);
+}
+
+/* A Redis that stops answering (stalled, partitioned) must not hold requests forever: past the
+ * timeout the connection is dropped and every pending command answered NULL. */
+static void check_reply_timeout(http_loop *l) {
+    if (l->ac && l->oldest && mono_ms() - l->oldest->sent_ms > l->reply_timeout_ms)
+        redisAsyncFree(l->ac); /* on_reply(NULL) for each pending; ev_cleanup clears l->ac */
 }
 
 bool http_loop_redis(http_loop *l, int argc, const char **argv, const size_t *argvlen,
@@ -150,13 +165,15 @@ bool http_loop_redis(http_loop *l, int argc, const char **argv, const size_t *ar
     if (l->ac == NULL && !redis_connect(l)) return false;
     pending *p = malloc(sizeof *p);
     if (p == NULL) return false;
-    *p = (pending){l, fn, priv};
-    atomic_fetch_add(&l->inflight, 1);
+    *p = (pending){l, fn, priv, mono_ms(), l->newest, NULL};
     if (redisAsyncCommandArgv(l->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
-        atomic_fetch_sub(&l->inflight, 1);
         free(p);
         return false;
     }
+    atomic_fetch_add(&l->inflight, 1);
+    if (l->newest) l->newest->next = p;
+    else l->oldest = p;
+    l->newest = p;
     return true;
 }
 
@@ -199,12 +216,25 @@ static void *loop_main(void *arg) {
             default: break; /* TAG_MHD: MHD_run below */
             }
         }
-        if (l->tick) l->tick(l, l->owner);
+        check_reply_timeout(l);
+        if (l->tick) l->tick(l, l->owner, false);
         MHD_run(l->mhd);
         loop_flush(l);
     }
+    /* Stopping: fail what Redis still owes, let the owner answer what it holds, and run passes
+     * until those answers are handed to libmicrohttpd (and sent, when the sockets take them). */
     if (l->ac) redisAsyncFree(l->ac); /* pending callbacks get NULL */
     l->ac = NULL;
+    int held = l->tick ? l->tick(l, l->owner, true) : 0;
+    for (int64_t end = mono_ms() + 250; mono_ms() < end;) {
+        MHD_run(l->mhd);
+        held = l->tick ? l->tick(l, l->owner, true) : 0;
+        if (held == 0) {
+            MHD_run(l->mhd);
+            break;
+        }
+        epoll_wait(l->epfd, evs, (int)(sizeof evs / sizeof evs[0]), 1);
+    }
     current_loop = NULL;
     return NULL;
 }
@@ -215,14 +245,16 @@ void http_loop_wake(http_loop *l) {
     }
 }
 
-tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, void *owner,
-                       http_loop_tick_fn tick, http_loop **out, char *errbuf, size_t errlen) {
+tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, int reply_timeout_ms,
+                       void *owner, http_loop_tick_fn tick, http_loop **out, char *errbuf,
+                       size_t errlen) {
     *out = NULL;
     http_loop *l = calloc(1, sizeof *l);
     if (l == NULL) return TR_NOMEM;
     l->mhd = d;
     l->owner = owner;
     l->tick = tick;
+    l->reply_timeout_ms = reply_timeout_ms > 0 ? reply_timeout_ms : 1;
     l->epfd = l->wakefd = l->redis_fd = -1;
     l->last_connect_ms = -RECONNECT_MS;
     tr_err rc = TR_OK;
@@ -266,11 +298,15 @@ void http_loop_quiesce(http_loop *l) {
     http_loop_wake(l);
 }
 
+void http_loop_stop(http_loop *l) {
+    atomic_store(&l->stop, true);
+    http_loop_wake(l);
+}
+
 void http_loop_free(http_loop *l) {
     if (l == NULL) return;
     if (l->started) {
-        atomic_store(&l->stop, true);
-        http_loop_wake(l);
+        http_loop_stop(l);
         pthread_join(l->thread, NULL);
     }
     if (l->epfd >= 0) close(l->epfd);

@@ -20,16 +20,22 @@ typedef struct http_loop http_loop;
  * not have run. */
 typedef void (*http_loop_reply_fn)(redisReply *reply, void *priv);
 
-/* Called on the loop thread once per pass, after the pass's Redis replies and wake-ups. */
-typedef void (*http_loop_tick_fn)(http_loop *l, void *owner);
+/* Called on the loop thread once per pass, after the pass's Redis replies and wake-ups, with
+ * final false; and when the loop stops, after Redis closed (every pending reply was handed NULL),
+ * with final true: the owner must then answer whatever it still holds. Returns the number of HTTP
+ * connections the owner still holds suspended on this loop's daemon: a stopping loop runs passes
+ * (250 ms at most) until it is 0, so that libmicrohttpd can be stopped with none suspended. */
+typedef int (*http_loop_tick_fn)(http_loop *l, void *owner, bool final);
 
 /* Starts a thread that runs daemon d (started with MHD_USE_EPOLL, no internal thread, and
  * MHD_ALLOW_SUSPEND_RESUME) and a Redis connection to redis_addr ("host:port", connected on the
- * first command and again after a loss). owner is handed back by http_loop_owner and to tick
+ * first command and again after a loss). A command unanswered after reply_timeout_ms (≥ 1) ends
+ * the connection: every pending reply is handed NULL, as on a loss. owner is handed back by http_loop_owner and to tick
  * (NULL for none). *out is set to NULL first. Errors: TR_INVALID_ARGUMENT (address), TR_NOMEM, TR_INTERNAL (epoll, thread), with
  * errbuf saying why. The daemon stays the caller's: stop it after http_loop_free. */
-tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, void *owner,
-                       http_loop_tick_fn tick, http_loop **out, char *errbuf, size_t errlen);
+tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, int reply_timeout_ms,
+                       void *owner, http_loop_tick_fn tick, http_loop **out, char *errbuf,
+                       size_t errlen);
 
 /* Any thread: makes the loop run a pass (and its tick) soon; cheap (one eventfd write). */
 void http_loop_wake(http_loop *l);
@@ -52,8 +58,13 @@ int http_loop_inflight(const http_loop *l);
  * serving the open ones. */
 void http_loop_quiesce(http_loop *l);
 
-/* Any thread: ends the thread (after its current pass), joins it, closes Redis (pending replies
- * are handed NULL) and frees the loop. NULL is a no-op. */
+/* Any thread: asks the loop to stop after its current pass: it closes Redis (pending replies are
+ * handed NULL), calls tick with final true, and runs the passes that send those answers.
+ * Returns at once; http_loop_free waits. */
+void http_loop_stop(http_loop *l);
+
+/* Any thread: stops the loop (as http_loop_stop), joins its thread and frees it. NULL is a
+ * no-op. */
 void http_loop_free(http_loop *l);
 
 #endif

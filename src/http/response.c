@@ -10,8 +10,9 @@ void http_format_time(int64_t us, char *buf, size_t len) {
     long frac = (long)(us - (int64_t)secs * 1000000);
     struct tm tm;
     gmtime_r(&secs, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    if (n < 0 && len > 0) buf[0] = '\0'; /* a short buf keeps the prefix that fits */
 }
 
 static char *dump(json_t *j) {

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -52,6 +53,9 @@ enum job_state { JOB_READING, JOB_QUEUED, JOB_DONE };
 
 /* How long a strict-durability answer waits for its commit (as redis_atomic.c's own wait). */
 #define STRICT_WAIT_MS 10000
+/* How long an event loop waits for a Redis reply before dropping the connection (the workers'
+ * synchronous connections time out after 2000 ms too). */
+#define LOOP_REDIS_TIMEOUT_MS 2000
 
 struct http_job {
     server *srv;
@@ -66,7 +70,8 @@ struct http_job {
     size_t body_len;
     bool body_too_large;
     enum job_state state;
-    bool suspended;     /* counted in server.suspended until answered or closed */
+    bool suspended;     /* counted in server.suspended (and its front's) until answered or closed */
+    struct front *front; /* the event loop whose daemon holds the connection; NULL in pool mode */
     /* The answer. */
     int status;
     char *resp;         /* malloc'd JSON, handed to MHD */
@@ -98,6 +103,7 @@ typedef struct front {
     atomic_bool news;
     int64_t last_scan_ms;
     bool watching;
+    atomic_int held; /* connections of this daemon suspended and not yet answered */
 } front;
 
 struct server {
@@ -472,6 +478,26 @@ static front *front_of(server *s, http_loop *l) {
     return NULL;
 }
 
+/* Suspends the job's connection (called by the access handler), counting it in the server and,
+ * on an event loop, in that loop's front. */
+static void job_suspend(http_job *j) {
+    server *s = j->srv;
+    http_loop *l = http_loop_current();
+    j->front = l ? front_of(s, l) : NULL;
+    j->suspended = true;
+    atomic_fetch_add(&s->suspended, 1);
+    if (j->front) atomic_fetch_add(&j->front->held, 1);
+    MHD_suspend_connection(j->conn);
+}
+
+/* The suspension is over: the answer is being queued, or the connection closed. */
+static void job_unsuspended(http_job *j) {
+    if (!j->suspended) return;
+    j->suspended = false;
+    atomic_fetch_sub(&j->srv->suspended, 1);
+    if (j->front) atomic_fetch_sub(&j->front->held, 1);
+}
+
 /* Hands a suspended job to the worker pool, or answers 503 once the server stops. */
 static void job_to_pool(http_job *j) {
     server *s = j->srv;
@@ -530,18 +556,20 @@ static void front_wake(void *arg) {
 /* Each loop pass: answers the waiting purchases whose ticket is now durable, and those past
  * their deadline with 500 (the ticket exists in Redis and will be stored, but was not confirmed
  * in time: the client was not told it has it). */
-static void front_tick(http_loop *l, void *owner) {
+static int front_tick(http_loop *l, void *owner, bool final) {
     server *s = owner;
     front *f = front_of(s, l);
-    if (f == NULL || f->wait_head == NULL) return;
+    if (f == NULL) return 0;
+    if (f->wait_head == NULL) return atomic_load(&f->held);
     int64_t now = mono_us() / 1000;
-    if (!atomic_exchange(&f->news, false) && now - f->last_scan_ms < 100) return;
+    if (!final && !atomic_exchange(&f->news, false) && now - f->last_scan_ms < 100)
+        return atomic_load(&f->held);
     f->last_scan_ms = now;
     http_job **pp = &f->wait_head, *prev = NULL;
     while (*pp) {
         http_job *j = *pp;
         int d = s->cfg.strategy->loop_durable(s->strategy_state, j->ids[0], &j->res);
-        if (d == 0 && now < j->deadline_ms) {
+        if (d == 0 && now < j->deadline_ms && !final) {
             prev = j;
             pp = &j->next;
             continue;
@@ -551,14 +579,16 @@ static void front_tick(http_loop *l, void *owner) {
         if (d != 1) {
             snprintf(f->ctx.detail, sizeof f->ctx.detail,
                      "ticket %" PRId64 " %s", j->res.t.ticket_id,
-                     d < 0 ? "could not be stored in PostgreSQL"
-                           : "not confirmed durable within the strict wait");
+                     d < 0    ? "could not be stored in PostgreSQL"
+                     : final ? "not confirmed durable before the server stopped"
+                             : "not confirmed durable within the strict wait");
             j->res.err = TR_INTERNAL;
         }
         answer_purchase(j, &f->ctx, j->ids[0], j->ids[1], &j->res);
         j->state = JOB_DONE;
         MHD_resume_connection(j->conn);
     }
+    return atomic_load(&f->held);
 }
 
 /* Runs a validated purchase on loop l: suspends the connection and sends the script call, or
@@ -577,9 +607,7 @@ static void loop_purchase(http_job *j, http_loop *l) {
     for (int i = 0; i < call.nkeys; i++) argv[argc++] = call.keys[i];
     for (int i = 0; i < call.nargs; i++) argv[argc++] = call.args[i];
     j->state = JOB_QUEUED;
-    j->suspended = true;
-    atomic_fetch_add(&s->suspended, 1);
-    MHD_suspend_connection(j->conn);
+    job_suspend(j);
     if (!http_loop_redis(l, argc, argv, NULL, loop_purchase_reply, j)) job_to_pool(j);
 }
 
@@ -671,8 +699,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (j->state == JOB_DONE) {
-        if (j->suspended) atomic_fetch_sub(&s->suspended, 1);
-        j->suspended = false;
+        job_unsuspended(j);
         return job_send(j);
     }
     if (j->state == JOB_QUEUED) return MHD_YES;
@@ -715,9 +742,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return job_send(j);
     }
     j->state = JOB_QUEUED;
-    j->suspended = true;
-    atomic_fetch_add(&s->suspended, 1);
-    MHD_suspend_connection(conn);
+    job_suspend(j);
     job_push(s, j);
     return MHD_YES;
 }
@@ -729,7 +754,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     server *s = cls;
     http_job *j = *con_cls;
     if (j == NULL) return;
-    if (j->suspended) atomic_fetch_sub(&s->suspended, 1);
+    (void)s;
+    job_unsuspended(j);
     if (j->body != j->body_small) free(j->body);
     free(j->resp);
     free(j);
@@ -778,8 +804,28 @@ static tr_err load_loop_script(server *s, char *errbuf, size_t errlen) {
 
 /* --dispatch loop: cfg.io_threads daemons in external epoll mode on one port (SO_REUSEPORT, the
  * kernel spreads connections over them), each run by its own event loop. */
+/* The loops' daemons share their port through SO_REUSEPORT, which would also let them join a
+ * port another process listens on with SO_REUSEPORT (another loop server). A plain bind without
+ * it fails on any port in use, so try that first. */
+static bool port_free(const struct sockaddr_in *sa) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is no conflict */
+    bool ok = bind(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+    close(fd);
+    return ok;
+}
+
 static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbuf, size_t errlen) {
     int n = s->cfg.io_threads;
+    if (sa0->sin_port != 0 && !port_free(sa0)) {
+        snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
+                 s->cfg.bind_addr ? s->cfg.bind_addr : "127.0.0.1", ntohs(sa0->sin_port));
+        return TR_INTERNAL;
+    }
+    /* --max-connections is the process's limit: each loop takes its share. */
+    unsigned per_loop = (unsigned)((s->cfg.max_connections + n - 1) / n);
     if ((s->fronts = calloc((size_t)n, sizeof *s->fronts)) == NULL) return TR_NOMEM;
     s->nfronts = n;
     struct sockaddr_in sa = *sa0;
@@ -791,8 +837,8 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
         f->mhd = MHD_start_daemon(
             flags, ntohs(sa.sin_port), NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
             on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT, per_loop,
+            MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);
         if (f->mhd == NULL) {
@@ -806,8 +852,8 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
             s->port = info ? info->port : s->cfg.port;
             sa.sin_port = htons((uint16_t)s->port);
         }
-        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, s, front_tick, &f->loop, errbuf,
-                                    errlen);
+        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, LOOP_REDIS_TIMEOUT_MS, s, front_tick,
+                                    &f->loop, errbuf, errlen);
         if (rc != TR_OK) return rc;
         if (s->cfg.strategy->loop_watch) {
             if (!s->cfg.strategy->loop_watch(s->strategy_state, front_wake, f, true)) {
@@ -917,6 +963,10 @@ out:
 
 int server_port(const server *s) { return s->port; }
 
+const char *server_dispatch(const server *s) {
+    return s->fronts ? "loop" : s->purchase_inline ? "inline" : "pool";
+}
+
 static int64_t mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -957,11 +1007,23 @@ void server_stop(server *s, int drain_ms) {
     /* Every suspended connection has been resumed; give MHD a moment to send the answers. */
     while (atomic_load(&s->suspended) > 0 && mono_ms() < deadline) sleep_ms(10);
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    /* Event loops: every one answers what it still holds (500) and sends it, then stops. */
+    for (int i = 0; i < s->nfronts; i++)
+        if (s->fronts[i].loop) http_loop_stop(s->fronts[i].loop);
     for (int i = 0; i < s->nfronts; i++) {
-        if (s->fronts[i].watching)
-            s->cfg.strategy->loop_watch(s->strategy_state, front_wake, &s->fronts[i], false);
-        http_loop_free(s->fronts[i].loop);
-        if (s->fronts[i].mhd) MHD_stop_daemon(s->fronts[i].mhd);
+        front *f = &s->fronts[i];
+        if (f->watching) s->cfg.strategy->loop_watch(s->strategy_state, front_wake, f, false);
+        http_loop_free(f->loop);
+        if (f->mhd == NULL) continue;
+        int held = atomic_load(&f->held);
+        if (held == 0) {
+            MHD_stop_daemon(f->mhd);
+        } else {
+            /* libmicrohttpd aborts the process when stopped with suspended connections; the
+             * process is exiting anyway, so leave this daemon to the operating system. */
+            srv_log(s, "event loop %d stopped with %d connection%s still suspended", i, held,
+                    held == 1 ? "" : "s");
+        }
     }
     free(s->fronts);
     /* After the last request: background workers drain what they hold, then stop. */

@@ -49,6 +49,10 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
 /* The TCP port actually bound. */
 int server_port(const server *s);
 
+/* Where purchases run, as decided from cfg.dispatch and the strategy: "loop", "inline" or
+ * "pool" (a static string). */
+const char *server_dispatch(const server *s);
+
 /* Stops accepting, lets queued requests finish and answers them (waiting at most drain_ms),
  * then closes every connection and frees everything. NULL is a no-op. */
 void server_stop(server *s, int drain_ms);

@@ -18,7 +18,9 @@
  * - Ordering: entries of a concert are committed in stream order, which is seat order, except
  *   reclaimed ones. Strict-mode waiters are released by entry id after their batch commits.
  * - Trimming: XTRIM MINID never passes the oldest pending entry nor the last acknowledged one.
- * - Stop: after the last request, read until the streams hold nothing new, then exit. */
+ * - Stop: after the last request, read until the streams hold nothing new, then exit; at most
+ *   STOP_DRAIN_MS, so a backend that is down cannot hold the process: the rest stays in the
+ *   streams for the next persister (Redis keeps it; with AOF, across restarts too). */
 #include "worker/persister.h"
 
 #include <errno.h>
@@ -39,6 +41,7 @@
 #define MAX_FAILED 4096
 #define REFRESH_MS 1000
 #define BLOCK_MS 20
+#define STOP_DRAIN_MS 5000 /* at stop, how long to keep storing before leaving the rest */
 
 typedef struct watch {
     int64_t concert_id;
@@ -451,12 +454,18 @@ static int read_new(persister *p, bool block) {
 static void *persister_main(void *arg) {
     persister *p = arg;
     bool saw_stop = false;
+    int64_t give_up_ms = 0;
     for (;;) {
         bool stopping = is_stopping(p);
         if (stopping && !saw_stop) {
             saw_stop = true;
+            give_up_ms = now_ms() + STOP_DRAIN_MS;
             p->next_refresh_ms = 0; /* a sale opened in the last second must be drained too */
         }
+        /* A backend that is down or stalled must not hold the process forever: what is left
+         * stays in the streams (unread, or pending under this consumer and reclaimed after
+         * reclaim_idle_ms) for the next persister. */
+        if (stopping && now_ms() > give_up_ms) break;
         int64_t t = now_ms();
         if (t >= p->next_refresh_ms) refresh_watches(p);
         if (t >= p->next_reclaim_ms) reclaim(p);

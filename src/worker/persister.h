@@ -27,7 +27,9 @@ bool stream_id_parse(const char *s, stream_id *out);
  * TR_INTERNAL (thread), with errbuf saying why. */
 tr_err persister_start(const strategy_config *cfg, persister **out, char *errbuf, size_t errlen);
 
-/* Drains: persists every entry already in the streams, then stops and frees. NULL is a no-op. */
+/* Drains: persists every entry already in the streams (for 5 s at most: what a failing backend
+ * keeps from being stored stays in the streams for the next persister), then stops and frees.
+ * NULL is a no-op. */
 void persister_stop(persister *p);
 
 /* Blocks until the entry id of concert_id's stream is committed in PostgreSQL by this persister

@@ -4,6 +4,7 @@
  * purchases fail without a ticket, nothing leaks, the server keeps serving, and once Redis is back
  * (empty, as after a crash without persistence) purchases succeed again. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,47 @@ static void redis_atomic_loop_survives_redis_restart(void **state) {
     h_redis_private_stop(redis);
 }
 
+/* A Redis that stops answering without closing (stalled process, network partition) must not
+ * hold a purchase forever on the event loop: the loop gives up after 2 s and answers 500, like a
+ * worker's connection would; once Redis answers again, so do purchases. (The stalled call is
+ * still in Redis's socket and may run when Redis resumes: a 500 means "unknown", README.) */
+static void loop_purchase_gives_up_on_a_stalled_redis(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
+    int port = 0;
+    pid_t redis = h_redis_private_start(0, &port);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    h_server srv;
+    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast", "--dispatch",
+                   "loop", "--io-threads", "1", NULL);
+    h_resp r = {0};
+    h_purchase(srv.port, H_CONCERT, 1, &r); /* opens the sale (on a worker) */
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
+    h_purchase(srv.port, H_CONCERT, 2, &r); /* on the loop */
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 2), 2);
+
+    H_EQ(kill(redis, SIGSTOP), 0);
+    int64_t t0 = h_now_ms();
+    h_purchase(srv.port, H_CONCERT, 3, &r);
+    int64_t waited = h_now_ms() - t0;
+    kill(redis, SIGCONT);
+    print_message("purchase during a Redis stall answered %d after %" PRId64 " ms\n", r.status,
+                  waited);
+    h_expect_error(&r, 500, "internal");
+    H_TRUE(waited < 5000, "answered within 5 s of the stall; took %" PRId64 " ms", waited);
+
+    int attempts = 0;
+    do {
+        if (attempts++) h_sleep_ms(100);
+        h_purchase(srv.port, H_CONCERT, 4, &r);
+    } while (r.status == 500 && attempts < 20);
+    H_EQ(r.status, 201);
+    h_resp_free(&r);
+    h_server_stop(&srv);
+    h_redis_private_stop(redis);
+}
+
 /* /readyz is how an orchestrator learns that a backend is down: 503 unavailable, never a 500,
  * also when the worker that takes the check has not connected to Redis yet (workers connect
  * lazily, server.h). One worker, Redis killed before it served anything. */
@@ -151,6 +193,8 @@ int main(void) {
     const h_test tests[] = {
         {"redis_outage_fails_purchases_cleanly_and_recovers", redis_outage_fails_purchases_cleanly_and_recovers, NULL},
         {"redis_atomic_loop_survives_redis_restart", redis_atomic_loop_survives_redis_restart, NULL},
+        {"loop_purchase_gives_up_on_a_stalled_redis", loop_purchase_gives_up_on_a_stalled_redis,
+         NULL},
         {"readyz_reports_redis_down_before_first_use", readyz_reports_redis_down_before_first_use, NULL},
     };
     return h_run_tests("redis_outage", tests, sizeof tests / sizeof tests[0]);
