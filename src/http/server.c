@@ -1,16 +1,23 @@
 /* server.c — libmicrohttpd front end, route table and request-worker pool behind server.h.
  *
  * DESIGN
- * - A request's life: the access handler runs on an MHD I/O thread. First call: match the route
+ * - Threads: --io-threads event loops (loop.c), each running one libmicrohttpd daemon in
+ *   external epoll mode (the daemons share the port through SO_REUSEPORT), and --workers
+ *   workers with their own PostgreSQL and Redis connections.
+ * - A request's life: the access handler runs on a loop thread. First call: match the route
  *   (404/405/400 decided here), check header size and Content-Length. Body calls: copy at most
- *   HTTP_MAX_BODY bytes. Final call: answer inline when nothing external is needed, otherwise
- *   suspend the connection and push the job on the worker queue. A worker runs the handler with
- *   its own connections, stores the response and resumes the connection; MHD then calls the
- *   handler again, which queues the stored response. (libmicrohttpd 0.9.75 closes the connection
- *   when a response is queued on the very first call, so answers come after the body.)
- * - Queue: FIFO under one mutex; workers take jobs in arrival order.
- * - Shutdown: quiesce (stop accepting), let workers finish the queue and resume every suspended
- *   connection, wait for those answers to be queued, then stop MHD. */
+ *   HTTP_MAX_BODY bytes. Final call: answer at once when nothing external is needed; with
+ *   --dispatch loop, send a purchase as one script call on the loop's own Redis connection and
+ *   answer from its reply; otherwise suspend the connection and push the job on the worker queue.
+ *   A worker runs the handler, stores the response and hands the job back to its loop, which
+ *   resumes the connection; MHD then calls the handler again, which queues the stored response.
+ *   Suspend and resume both happen on the loop thread. (libmicrohttpd 0.9.75 closes the
+ *   connection when a response is queued on the very first call, so answers come after the body.)
+ * - Queue: FIFO under one mutex; workers take jobs in arrival order, purchases in batches.
+ * - Shutdown: quiesce (stop accepting), answer new requests 503, let the loops' Redis calls and
+ *   the workers' queue finish, wait (drain_ms) for every suspended connection to be answered,
+ *   then the loops answer what they still hold (500) and stop, then the strategy's background
+ *   workers drain. */
 #include "http/server.h"
 
 #include <arpa/inet.h>
@@ -104,13 +111,19 @@ typedef struct front {
     int64_t last_scan_ms;
     bool watching;
     atomic_int held; /* connections of this daemon suspended and not yet answered */
+    /* Jobs the workers answered, for the loop to resume: libmicrohttpd's suspend and resume
+     * then both happen on the thread that runs the daemon. (Resumed from the workers' threads,
+     * libmicrohttpd 0.9.75 lost a resume now and then under load: 127 and 146 answered requests
+     * sat until the idle timeout.) */
+    pthread_mutex_t done_mu;
+    http_job *done_head, *done_tail;
 } front;
 
 struct server {
     server_config cfg;
-    struct MHD_Daemon *mhd; /* pool and inline dispatch: one daemon with its own I/O threads */
-    front *fronts;          /* loop dispatch: cfg.io_threads of them; NULL otherwise */
+    front *fronts;          /* cfg.io_threads event loops, each with its daemon */
     int nfronts;
+    bool loop_purchases;    /* --dispatch loop: purchases are script calls sent by the loops */
     char loop_sha[41];      /* SHA1 of strategy->loop_script, for EVALSHA */
     int port;
     worker *workers;
@@ -405,20 +418,18 @@ static tr_err worker_connect(worker *w) {
     return rc;
 }
 
-/* Marks the job answered and hands the connection back to MHD. MHD finishes a suspension after
- * the access handler returns; resuming before that can leave the connection parked until its
- * idle timeout (seen under load with libmicrohttpd 0.9.75: requests answered by the worker but
- * never sent). So wait, briefly and bounded, until MHD reports the connection suspended. */
+/* Marks the job answered and hands it back to the event loop that holds its connection, which
+ * resumes it (front_tick): never resumed from this thread (see front.done_mu). */
 static void job_done(http_job *j) {
+    front *f = j->front;
+    pthread_mutex_lock(&f->done_mu);
     j->state = JOB_DONE;
-    for (int spins = 0; spins < 2000; spins++) {
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info(j->conn, MHD_CONNECTION_INFO_CONNECTION_SUSPENDED);
-        if (info == NULL || info->suspended == MHD_YES) break;
-        struct timespec ts = {0, 50 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    MHD_resume_connection(j->conn);
+    j->next = NULL;
+    if (f->done_tail) f->done_tail->next = j;
+    else f->done_head = j;
+    f->done_tail = j;
+    pthread_mutex_unlock(&f->done_mu);
+    http_loop_wake(f->loop);
 }
 
 static void *worker_main(void *arg) {
@@ -560,6 +571,16 @@ static int front_tick(http_loop *l, void *owner, bool final) {
     server *s = owner;
     front *f = front_of(s, l);
     if (f == NULL) return 0;
+    /* What the workers answered: resume here, on the daemon's own thread. */
+    pthread_mutex_lock(&f->done_mu);
+    http_job *done = f->done_head;
+    f->done_head = f->done_tail = NULL;
+    pthread_mutex_unlock(&f->done_mu);
+    while (done) {
+        http_job *next = done->next;
+        MHD_resume_connection(done->conn);
+        done = next;
+    }
     if (f->wait_head == NULL) return atomic_load(&f->held);
     int64_t now = mono_us() / 1000;
     if (!final && !atomic_exchange(&f->news, false) && now - f->last_scan_ms < 100)
@@ -712,7 +733,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         j->route->fn(j, NULL);
         return job_send(j);
     }
-    if (s->fronts && j->route->fn == handle_purchase) {
+    if (s->loop_purchases && j->route->fn == handle_purchase) {
         http_loop *l = http_loop_current();
         if (l) {
             pthread_mutex_lock(&s->mu);
@@ -828,6 +849,7 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
     unsigned per_loop = (unsigned)((s->cfg.max_connections + n - 1) / n);
     if ((s->fronts = calloc((size_t)n, sizeof *s->fronts)) == NULL) return TR_NOMEM;
     s->nfronts = n;
+    for (int i = 0; i < n; i++) pthread_mutex_init(&s->fronts[i].done_mu, NULL);
     struct sockaddr_in sa = *sa0;
     for (int i = 0; i < n; i++) {
         front *f = &s->fronts[i];
@@ -914,6 +936,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
     bool loop_mode = (cfg->dispatch == SERVER_DISPATCH_LOOP || cfg->dispatch == SERVER_DISPATCH_AUTO) &&
                      so->loop_script && so->loop_call && so->loop_reply &&
                      (can_inline || (so->loop_durable && so->loop_watch));
+    s->loop_purchases = loop_mode;
     if (loop_mode && (rc = load_loop_script(s, errbuf, errlen)) != TR_OK) goto out;
     if ((s->workers = calloc((size_t)cfg->workers, sizeof *s->workers)) == NULL) {
         rc = TR_NOMEM;
@@ -932,28 +955,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         }
         w->started = true;
     }
-    if (loop_mode) {
-        if ((rc = start_fronts(s, &sa, errbuf, errlen)) != TR_OK) goto out;
-    } else {
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
-        s->mhd = MHD_start_daemon(
-            flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-            (unsigned)4096, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads,
-            MHD_OPTION_END);
-        if (s->mhd == NULL) {
-            snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
-                     cfg->bind_addr ? cfg->bind_addr : "127.0.0.1", cfg->port);
-            rc = TR_INTERNAL;
-            goto out;
-        }
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = info ? info->port : cfg->port;
-    }
+    if ((rc = start_fronts(s, &sa, errbuf, errlen)) != TR_OK) goto out;
     *out = s;
     s = NULL;
 out:
@@ -964,7 +966,7 @@ out:
 int server_port(const server *s) { return s->port; }
 
 const char *server_dispatch(const server *s) {
-    return s->fronts ? "loop" : s->purchase_inline ? "inline" : "pool";
+    return s->loop_purchases ? "loop" : s->purchase_inline ? "inline" : "pool";
 }
 
 static int64_t mono_ms(void) {
@@ -989,7 +991,6 @@ void server_stop(server *s, int drain_ms) {
     if (s == NULL) return;
     int64_t deadline = mono_ms() + (drain_ms > 0 ? drain_ms : 0);
     /* Stop accepting, and answer requests that have not started with 503. */
-    if (s->mhd) MHD_quiesce_daemon(s->mhd);
     for (int i = 0; i < s->nfronts; i++)
         if (s->fronts[i].loop) http_loop_quiesce(s->fronts[i].loop);
     pthread_mutex_lock(&s->mu);
@@ -1006,7 +1007,6 @@ void server_stop(server *s, int drain_ms) {
         if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
     /* Every suspended connection has been resumed; give MHD a moment to send the answers. */
     while (atomic_load(&s->suspended) > 0 && mono_ms() < deadline) sleep_ms(10);
-    if (s->mhd) MHD_stop_daemon(s->mhd);
     /* Event loops: every one answers what it still holds (500) and sends it, then stops. */
     for (int i = 0; i < s->nfronts; i++)
         if (s->fronts[i].loop) http_loop_stop(s->fronts[i].loop);
@@ -1025,6 +1025,7 @@ void server_stop(server *s, int drain_ms) {
                     held == 1 ? "" : "s");
         }
     }
+    for (int i = 0; i < s->nfronts; i++) pthread_mutex_destroy(&s->fronts[i].done_mu);
     free(s->fronts);
     /* After the last request: background workers drain what they hold, then stop. */
     if (s->cfg.strategy && s->cfg.strategy->stop) s->cfg.strategy->stop(s->strategy_state);

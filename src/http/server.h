@@ -1,8 +1,9 @@
-/* server.h — the ticketrush HTTP service (SPEC §2) on libmicrohttpd. I/O threads parse requests
- * and answer the ones that touch nothing (/livez, errors found in the request itself); every
+/* server.h — the ticketrush HTTP service (SPEC §2) on libmicrohttpd. Event-loop threads parse
+ * requests and answer the ones that touch nothing (/livez, /metrics, errors found in the request
+ * itself); redis-atomic's purchases are sent from the loops as pipelined script calls; every other
  * request that needs PostgreSQL or Redis is handed to a fixed pool of workers, each owning its own
- * PostgreSQL and Redis connection, while its HTTP connection is suspended — so a request waiting on
- * the database or on a lock never stalls the other connections, only the worker it occupies.
+ * PostgreSQL and Redis connection, while its HTTP connection is suspended — so a request waiting
+ * on the database or on a lock never stalls the other connections, only the worker it occupies.
  * Not the strategies (strategy.h) nor the command line (main.c). */
 #ifndef TR_SERVER_H
 #define TR_SERVER_H
@@ -21,18 +22,18 @@ typedef struct server_config {
     const char *bind_addr;  /* IPv4 address to listen on, e.g. "127.0.0.1" */
     int port;               /* 0..65535; 0 picks a free port (see server_port) */
     int workers;            /* request workers, 1..1024; each holds one PG + one Redis connection */
-    int io_threads;         /* libmicrohttpd polling threads, 1..64 */
+    int io_threads;         /* event loops (each one thread and one libmicrohttpd daemon), 1..64 */
     int max_connections;    /* concurrent HTTP connections accepted, ≥ 1 */
     int idle_timeout_s;     /* keep-alive idle timeout in seconds, ≥ 1 */
     const char *pg_conninfo;   /* libpq conninfo; required */
     const char *redis_addr;    /* "host:port"; NULL or "" only for strategies without Redis */
     const strategy_ops *strategy;
-    /* Where purchases run: AUTO is LOOP when the strategy can (redis-atomic fast), else POOL.
-     * POOL hands them to the workers (in batches when the strategy has purchase_many); INLINE runs them on the I/O threads when the strategy allows it
-     * (runs_inline), else on the pool. LOOP runs io_threads event loops instead of libmicrohttpd's
-     * own threads, each serving its connections and sending their purchases as one pipelined
-     * Redis script call on its own connection (strategies with loop_script, when runs_inline);
-     * other strategies and routes still use the pool. */
+    /* Where purchases run: AUTO is LOOP when the strategy can (redis-atomic), else POOL. POOL
+     * hands them to the workers (in batches when the strategy has purchase_many); INLINE runs
+     * them synchronously on the event loops when the strategy allows it (runs_inline), else on
+     * the pool; LOOP sends each as one pipelined Redis script call on the loop's own connection
+     * (strategies with loop_script), else the pool. Other routes that need a backend always use
+     * the pool. */
     int dispatch;
     strategy_config strategy_cfg;
     /* Where the server reports problems (a failed connection, an internal error). Called from
