@@ -733,21 +733,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         j->route->fn(j, NULL);
         return job_send(j);
     }
-    if (s->loop_purchases && j->route->fn == handle_purchase) {
-        http_loop *l = http_loop_current();
-        if (l) {
-            pthread_mutex_lock(&s->mu);
-            bool stopping = s->stopping;
-            pthread_mutex_unlock(&s->mu);
-            if (stopping) {
-                job_error(j, TR_UNAVAILABLE, "the server is shutting down");
-                return job_send(j);
-            }
-            if (!purchase_ids(j, &j->ids[0], &j->ids[1])) return job_send(j);
-            loop_purchase(j, l);
-            return MHD_YES;
-        }
-    }
     if (s->purchase_inline && j->route->fn == handle_purchase) {
         worker *w = io_worker_get(s);
         tr_err rc = w ? worker_connect(w) : TR_NOMEM;
@@ -755,12 +740,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         else handle_purchase(j, &w->ctx);
         return job_send(j);
     }
+    /* Work that would start now: refused once the server stops. */
     pthread_mutex_lock(&s->mu);
     bool stopping = s->stopping;
     pthread_mutex_unlock(&s->mu);
     if (stopping) {
         job_error(j, TR_UNAVAILABLE, "the server is shutting down");
         return job_send(j);
+    }
+    http_loop *l = http_loop_current();
+    if (s->loop_purchases && l && j->route->fn == handle_purchase) {
+        if (!purchase_ids(j, &j->ids[0], &j->ids[1])) return job_send(j);
+        loop_purchase(j, l);
+        return MHD_YES;
     }
     j->state = JOB_QUEUED;
     job_suspend(j);

@@ -1,12 +1,11 @@
 /* pg.c — libpq wrapper behind pg.h: sticky error text, lazy prepare, rollback on failure. */
 #include "store/pg.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
+
+#include "common/conncheck.h"
 
 #define PG_MAX_PREPARED 64
 
@@ -20,28 +19,6 @@ struct pg_conn {
     char constraint[64];
     int64_t last_used_ms; /* CLOCK_MONOTONIC_COARSE */
 };
-
-/* A connection idle this long, outside a transaction, is checked for a server that went away
- * (a PostgreSQL restart sends a FATAL message and closes) before it is used, so the first
- * statement after a restart does not fail on the dead socket. */
-#define PG_IDLE_CHECK_MS 50
-
-static int64_t coarse_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* True when an idle connection's socket holds anything (an idle session expects nothing: it is
- * the server's goodbye) or is closed; never blocks. */
-static bool pg_peer_gone(PGconn *conn) {
-    int fd = PQsocket(conn);
-    if (fd < 0) return true;
-    char b;
-    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-    return true;
-}
 
 static void pg_set_err(pg_conn *c, const char *what, const PGresult *r) {
     const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -109,12 +86,15 @@ void pg_conn_free(pg_conn *c) {
     free(c);
 }
 
+/* A connection idle TR_IDLE_CHECK_MS or longer, outside a transaction, is checked for a server
+ * that went away (a PostgreSQL restart sends a FATAL message and closes) before it is used. */
 tr_err pg_conn_ensure(pg_conn *c) {
-    int64_t now = coarse_ms();
-    bool idle = now - c->last_used_ms > PG_IDLE_CHECK_MS;
+    int64_t now = tr_coarse_ms();
+    bool idle = now - c->last_used_ms > TR_IDLE_CHECK_MS;
     c->last_used_ms = now;
     if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
-        if (!idle || PQtransactionStatus(c->conn) != PQTRANS_IDLE || !pg_peer_gone(c->conn))
+        if (!idle || PQtransactionStatus(c->conn) != PQTRANS_IDLE ||
+            !tr_idle_peer_gone(PQsocket(c->conn)))
             return TR_OK;
     }
     return pg_connect(c);

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
+
+#include "common/conncheck.h"
 
 #define REDIS_MAX_SCRIPTS 16
 #define REDIS_MAX_EVAL_ARGS 8
@@ -25,26 +25,6 @@ struct redis_conn {
     int64_t last_used_ms; /* CLOCK_MONOTONIC_COARSE */
     char errstr[512];
 };
-
-/* A connection idle this long is checked for a peer that went away (a Redis restart) before
- * it is used, so the first call after a restart does not fail on the dead socket. */
-#define REDIS_IDLE_CHECK_MS 50
-
-static int64_t coarse_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* True when the idle socket says the server closed it (EOF or an error); never blocks. Data
- * waiting on an idle connection cannot be a reply we expect either: drop it too. */
-static bool redis_peer_gone(redisContext *ctx) {
-    char b;
-    ssize_t n = recv(ctx->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0) return true;
-    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-    return true;
-}
 
 tr_err redis_parse_addr(const char *addr, char *host, size_t hostlen, int *port) {
     if (addr == NULL) return TR_INVALID_ARGUMENT;
@@ -110,12 +90,15 @@ void redis_conn_free(redis_conn *c) {
     free(c);
 }
 
+/* A connection idle TR_IDLE_CHECK_MS or longer is checked for a peer that went away (a Redis
+ * restart) before it is used, so the first call after a restart does not fail on the dead
+ * socket. */
 static bool redis_ready(redis_conn *c) {
     c->errstr[0] = '\0';
-    int64_t now = coarse_ms();
-    bool idle = now - c->last_used_ms > REDIS_IDLE_CHECK_MS;
+    int64_t now = tr_coarse_ms();
+    bool idle = now - c->last_used_ms > TR_IDLE_CHECK_MS;
     c->last_used_ms = now;
-    if (c->ctx && c->ctx->err == 0 && !(idle && redis_peer_gone(c->ctx))) return true;
+    if (c->ctx && c->ctx->err == 0 && !(idle && tr_idle_peer_gone(c->ctx->fd))) return true;
     return redis_connect(c) == TR_OK;
 }
 

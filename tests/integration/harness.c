@@ -1118,3 +1118,12 @@ void h_redis_private_stop(pid_t pid) {
     if (!wait_child(pid, H_STOP_TIMEOUT_MS, &status)) fail_msg("harness: redis-server %d survived SIGKILL", (int)pid);
     if (h_private_redis == pid) h_private_redis = 0;
 }
+
+void h_open_sale(void) {
+    const char *argv[] = {h_env_bin(), "db", "open-sale", "--pg", h_env_pg(), "--redis",
+                          h_env_redis(), NULL};
+    char *out = NULL;
+    int rc = h_run(argv, 60000, &out);
+    if (rc != 0) fail_msg("db open-sale exited %d: %s", rc, out ? out : "");
+    free(out);
+}

@@ -101,6 +101,10 @@ typedef struct h_seed {
  * "ticketrush:*" (lock, fence, cached and sale state of earlier tests). */
 void h_reset(const h_seed *seed);
 
+/* `ticketrush db open-sale` for concert 1: loads the sale into Redis before the first purchase,
+ * as make demo does (redis-zset, redis-atomic). Asserts it exits 0. */
+void h_open_sale(void);
+
 /* Seeds one more concert (after h_reset), with the same rules; customers are shared. */
 void h_seed_concert(int64_t concert_id, const h_seed *seed);
 

@@ -52,12 +52,7 @@ static void sigterm_answers_the_request_in_flight(void **state) {
 static void sigterm_answers_strict_purchases_waiting_for_a_stalled_commit(void **state) {
     (void)state;
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
-    const char *open[] = {h_env_bin(), "db", "open-sale", "--pg", h_env_pg(), "--redis",
-                          h_env_redis(), NULL};
-    char *out = NULL;
-    int rc = h_run(open, 60000, &out);
-    if (rc != 0) fail_msg("db open-sale exited %d: %s", rc, out);
-    free(out);
+    h_open_sale();
     h_server srv;
     h_server_start(&srv, "redis-atomic", 2, "--durability", "strict", "--dispatch", "loop",
                    "--test-persist-delay", "4000", NULL);

@@ -45,12 +45,7 @@ static void seed_run_is_clean(void **state) {
     h_reset(&(h_seed){.seats = SEATS, .vip = VIP, .customers = CUSTOMERS});
     /* The Redis strategies load the sale before the rush, as `make demo` does. */
     if (strcmp(name, "redis-zset") == 0 || strcmp(name, "redis-atomic") == 0) {
-        const char *argv[] = {h_env_bin(), "db", "open-sale", "--pg", h_env_pg(), "--redis",
-                              h_env_redis(), NULL};
-        char *out = NULL;
-        int rc = h_run(argv, 60000, &out);
-        if (rc != 0) fail_msg("db open-sale exited %d: %s", rc, out);
-        free(out);
+        h_open_sale();
     }
     h_server srv;
     if (strcmp(name, "redis-atomic") == 0) /* the default durability, as the demo runs it */

@@ -1,0 +1,20 @@
+/* conncheck.c — idle connection checks behind conncheck.h. */
+#include "common/conncheck.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <time.h>
+
+int64_t tr_coarse_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool tr_idle_peer_gone(int fd) {
+    if (fd < 0) return true;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    return true; /* EOF, or data nobody asked for */
+}
