@@ -227,8 +227,9 @@ static int cmd_serve(int argc, char **argv) {
             cfg.workers, server_dispatch(srv));
     if ((cfg.dispatch == SERVER_DISPATCH_LOOP || cfg.dispatch == SERVER_DISPATCH_INLINE) &&
         strcmp(server_dispatch(srv), cfg.dispatch == SERVER_DISPATCH_LOOP ? "loop" : "inline") != 0)
-        fprintf(stderr, "ticketrush: --dispatch %s does not apply to %s; purchases run on the pool\n",
-                cfg.dispatch == SERVER_DISPATCH_LOOP ? "loop" : "inline", cfg.strategy->name);
+        fprintf(stderr, "ticketrush: --dispatch %s does not apply to %s%s; purchases run on the pool\n",
+                cfg.dispatch == SERVER_DISPATCH_LOOP ? "loop" : "inline", cfg.strategy->name,
+                strcmp(cfg.strategy->name, "redis-atomic") == 0 ? " with --durability strict" : "");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "ticketrush: %s received, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");

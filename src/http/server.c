@@ -133,6 +133,7 @@ struct server {
     bool stopping;        /* no new work: requests not yet started are answered 503 */
     bool workers_exit;    /* workers leave once the queue is empty */
     atomic_int suspended; /* connections suspended and not yet answered */
+    atomic_int connections; /* open HTTP connections, all loops together */
     void *strategy_state; /* from strategy->start, shared by the workers */
     metrics *metrics;
     bool purchase_inline; /* strategy->runs_inline: purchases run on the I/O threads */
@@ -817,6 +818,25 @@ static tr_err load_loop_script(server *s, char *errbuf, size_t errlen) {
 
 /* --dispatch loop: cfg.io_threads daemons in external epoll mode on one port (SO_REUSEPORT, the
  * kernel spreads connections over them), each run by its own event loop. */
+/* --max-connections is the process's limit, whichever loop the kernel hands a connection to:
+ * counted from MHD's "started" to "closed" notification, checked at accept (several loops
+ * accepting at the same instant can pass it by one each). Over it, the connection is closed. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+    (void)addr;
+    (void)addrlen;
+    server *s = cls;
+    return atomic_load(&s->connections) < s->cfg.max_connections ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    (void)conn;
+    (void)socket_context;
+    server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) atomic_fetch_add(&s->connections, 1);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) atomic_fetch_sub(&s->connections, 1);
+}
+
 /* The loops' daemons share their port through SO_REUSEPORT, which would also let them join a
  * port another process listens on with SO_REUSEPORT (another loop server). A plain bind without
  * it fails on any port in use, so try that first. */
@@ -837,8 +857,7 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
                  s->cfg.bind_addr ? s->cfg.bind_addr : "127.0.0.1", ntohs(sa0->sin_port));
         return TR_INTERNAL;
     }
-    /* --max-connections is the process's limit: each loop takes its share. */
-    unsigned per_loop = (unsigned)((s->cfg.max_connections + n - 1) / n);
+    unsigned limit = (unsigned)s->cfg.max_connections; /* per daemon; on_accept counts them all */
     if ((s->fronts = calloc((size_t)n, sizeof *s->fronts)) == NULL) return TR_NOMEM;
     s->nfronts = n;
     for (int i = 0; i < n; i++) pthread_mutex_init(&s->fronts[i].done_mu, NULL);
@@ -849,9 +868,10 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
         f->ctx.state = s->strategy_state;
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
         f->mhd = MHD_start_daemon(
-            flags, ntohs(sa.sin_port), NULL, NULL, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT, per_loop,
+            flags, ntohs(sa.sin_port), on_accept, s, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&sa, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+            MHD_OPTION_CONNECTION_LIMIT, limit,
             MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);
@@ -910,6 +930,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     atomic_init(&s->suspended, 0);
+    atomic_init(&s->connections, 0);
     s->cfg.strategy_cfg.pg_conninfo = cfg->pg_conninfo;
     s->cfg.strategy_cfg.redis_addr = cfg->redis_addr;
     if (cfg->strategy->start &&

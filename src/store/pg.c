@@ -1,6 +1,7 @@
 /* pg.c — libpq wrapper behind pg.h: sticky error text, lazy prepare, rollback on failure. */
 #include "store/pg.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,20 @@ struct pg_conn {
     char sqlstate[6];
     char constraint[64];
     int64_t last_used_ms; /* CLOCK_MONOTONIC_COARSE */
+    /* For pg_conn_cancel from another thread: made after each connect, under cancel_mu. */
+    pthread_mutex_t cancel_mu;
+    PGcancel *cancel;
 };
+
+/* Closes c->conn and forgets its cancel handle. */
+static void pg_close(pg_conn *c) {
+    pthread_mutex_lock(&c->cancel_mu);
+    if (c->cancel) PQfreeCancel(c->cancel);
+    c->cancel = NULL;
+    pthread_mutex_unlock(&c->cancel_mu);
+    if (c->conn) PQfinish(c->conn);
+    c->conn = NULL;
+}
 
 static void pg_set_err(pg_conn *c, const char *what, const PGresult *r) {
     const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -39,7 +53,7 @@ static void pg_clear_err(pg_conn *c) {
 }
 
 static tr_err pg_connect(pg_conn *c) {
-    if (c->conn) PQfinish(c->conn);
+    pg_close(c);
     c->nprepared = 0;
     c->conn = PQconnectdb(c->conninfo);
     if (c->conn == NULL) {
@@ -55,6 +69,10 @@ static tr_err pg_connect(pg_conn *c) {
         c->conn = NULL;
         return TR_PG;
     }
+    PGcancel *k = PQgetCancel(c->conn);
+    pthread_mutex_lock(&c->cancel_mu);
+    c->cancel = k;
+    pthread_mutex_unlock(&c->cancel_mu);
     return TR_OK;
 }
 
@@ -63,7 +81,9 @@ tr_err pg_conn_open(const char *conninfo, pg_conn **out, char *errbuf, size_t er
     pg_conn *c = NULL;
     *out = NULL;
     c = calloc(1, sizeof *c);
-    if (c == NULL || (c->conninfo = strdup(conninfo ? conninfo : "")) == NULL) {
+    if (c == NULL) return TR_NOMEM;
+    pthread_mutex_init(&c->cancel_mu, NULL);
+    if ((c->conninfo = strdup(conninfo ? conninfo : "")) == NULL) {
         rc = TR_NOMEM;
         goto out;
     }
@@ -81,13 +101,22 @@ out:
 
 void pg_conn_free(pg_conn *c) {
     if (c == NULL) return;
-    if (c->conn) PQfinish(c->conn);
+    pg_close(c);
+    pthread_mutex_destroy(&c->cancel_mu);
     free(c->conninfo);
     free(c);
 }
 
 /* A connection idle TR_IDLE_CHECK_MS or longer, outside a transaction, is checked for a server
  * that went away (a PostgreSQL restart sends a FATAL message and closes) before it is used. */
+void pg_conn_cancel(pg_conn *c) {
+    if (c == NULL) return;
+    char err[256];
+    pthread_mutex_lock(&c->cancel_mu);
+    if (c->cancel) (void)PQcancel(c->cancel, err, sizeof err); /* thread-safe (libpq docs) */
+    pthread_mutex_unlock(&c->cancel_mu);
+}
+
 tr_err pg_conn_ensure(pg_conn *c) {
     int64_t now = tr_coarse_ms();
     bool idle = now - c->last_used_ms > TR_IDLE_CHECK_MS;
@@ -104,8 +133,7 @@ tr_err pg_conn_ensure(pg_conn *c) {
 static void pg_after_failure(pg_conn *c) {
     if (c->conn == NULL) return;
     if (PQstatus(c->conn) != CONNECTION_OK) {
-        PQfinish(c->conn);
-        c->conn = NULL;
+        pg_close(c);
         c->nprepared = 0;
         return;
     }

@@ -31,6 +31,11 @@ typedef struct pg_stmt {
 tr_err pg_conn_open(const char *conninfo, pg_conn **out, char *errbuf, size_t errlen);
 void pg_conn_free(pg_conn *c); /* NULL is a no-op */
 
+/* Asks the server to cancel the statement c is running (PQcancel), from any thread, e.g. to stop
+ * a thread stuck waiting on a lock; that statement then fails with a cancellation error. No-op
+ * when c is NULL or not connected. https://www.postgresql.org/docs/15/libpq-cancel.html */
+void pg_conn_cancel(pg_conn *c);
+
 /* Reconnects when the connection was lost. TR_OK when usable, else TR_PG. */
 tr_err pg_conn_ensure(pg_conn *c);
 

@@ -77,6 +77,7 @@ struct persister {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping;
+    int64_t give_up_ms; /* with stopping: when to leave the rest (now_ms clock), under mu */
     waiter *waiters;
     watch watches[MAX_CONCERTS];
     int nwatches;
@@ -117,6 +118,15 @@ static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Stopping, and past the drain limit (counted from persister_stop, not from when this thread
+ * noticed: it may have been waiting on a lock all along). */
+static bool is_past_drain(persister *p) {
+    pthread_mutex_lock(&p->mu);
+    bool past = p->stopping && now_ms() > p->give_up_ms;
+    pthread_mutex_unlock(&p->mu);
+    return past;
 }
 
 static bool is_stopping(persister *p) {
@@ -454,23 +464,23 @@ static int read_new(persister *p, bool block) {
 static void *persister_main(void *arg) {
     persister *p = arg;
     bool saw_stop = false;
-    int64_t give_up_ms = 0;
     for (;;) {
         bool stopping = is_stopping(p);
         if (stopping && !saw_stop) {
             saw_stop = true;
-            give_up_ms = now_ms() + STOP_DRAIN_MS;
             p->next_refresh_ms = 0; /* a sale opened in the last second must be drained too */
         }
         /* A backend that is down or stalled must not hold the process forever: what is left
          * stays in the streams (unread, or pending under this consumer and reclaimed after
          * reclaim_idle_ms) for the next persister. */
-        if (stopping && now_ms() > give_up_ms) break;
+        if (is_past_drain(p)) break;
         int64_t t = now_ms();
         if (t >= p->next_refresh_ms) refresh_watches(p);
-        if (t >= p->next_reclaim_ms) reclaim(p);
-        for (int i = 0; i < p->nwatches; i++)
+        /* Reclaiming a dead persister's entries can wait for the next one. */
+        if (!stopping && t >= p->next_reclaim_ms) reclaim(p);
+        for (int i = 0; i < p->nwatches && !is_past_drain(p); i++)
             if (p->watches[i].retry_pending) read_own_pending(p, &p->watches[i]);
+        if (is_past_drain(p)) break;
         if (p->nwatches == 0) {
             if (stopping) break;
             usleep(BLOCK_MS * 1000);
@@ -505,7 +515,7 @@ tr_err persister_start(const strategy_config *cfg, persister **out, char *errbuf
     }
     if ((rc = pg_conn_open(cfg->pg_conninfo, &p->pg, errbuf, errlen)) != TR_OK) goto out;
     /* Longer than BLOCK_MS: a blocked XREADGROUP must not look like a lost connection. */
-    if ((rc = redis_conn_open(cfg->redis_addr, 5000, &p->redis, errbuf, errlen)) != TR_OK) goto out;
+    if ((rc = redis_conn_open(cfg->redis_addr, 2000, &p->redis, errbuf, errlen)) != TR_OK) goto out;
     if (pthread_create(&p->thread, NULL, persister_main, p) != 0) {
         snprintf(errbuf, errlen, "could not start the persister thread");
         rc = TR_INTERNAL;
@@ -523,9 +533,21 @@ void persister_stop(persister *p) {
     if (p == NULL) return;
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
+    p->give_up_ms = now_ms() + STOP_DRAIN_MS;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (p->started) pthread_join(p->thread, NULL);
+    if (p->started) {
+        /* A statement that waits on a lock is not interrupted by the drain limit: past it (and
+         * a second of grace), cancel it (PQcancel); its batch stays pending for the next
+         * persister. Redis calls end within the connection's timeout on their own. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (STOP_DRAIN_MS + 1000) / 1000;
+        if (pthread_timedjoin_np(p->thread, NULL, &ts) != 0) {
+            pg_conn_cancel(p->pg);
+            pthread_join(p->thread, NULL);
+        }
+    }
     pg_conn_free(p->pg);
     redis_conn_free(p->redis);
     free(p->batch);
