@@ -23,7 +23,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,9 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
-
-#include <inttypes.h>
 
 #include "http/loop.h"
 #include "http/metrics.h"
@@ -58,8 +57,6 @@ typedef struct route {
 
 enum job_state { JOB_READING, JOB_QUEUED, JOB_DONE };
 
-/* How long a strict-durability answer waits for its commit (as redis_atomic.c's own wait). */
-#define STRICT_WAIT_MS 10000
 /* How long an event loop waits for a Redis reply before dropping the connection (the workers'
  * synchronous connections time out after 2000 ms too). */
 #define LOOP_REDIS_TIMEOUT_MS 2000
@@ -101,6 +98,7 @@ struct worker {
 /* One event loop of --dispatch loop: its daemon (sharing the port through SO_REUSEPORT), its
  * thread, and a strategy context for the details of its failures (no connections of its own). */
 typedef struct front {
+    server *srv;
     struct MHD_Daemon *mhd;
     http_loop *loop;
     strategy_ctx ctx;
@@ -484,18 +482,17 @@ static worker *io_worker_get(server *s) {
 
 /* ---- event-loop purchases (--dispatch loop) -------------------------------------------------- */
 
-static front *front_of(server *s, http_loop *l) {
-    for (int i = 0; i < s->nfronts; i++)
-        if (s->fronts[i].loop == l) return &s->fronts[i];
-    return NULL;
+/* The front of the event loop running on this thread (each loop's owner is its front). */
+static front *front_current(void) {
+    http_loop *l = http_loop_current();
+    return l ? http_loop_owner(l) : NULL;
 }
 
 /* Suspends the job's connection (called by the access handler), counting it in the server and,
  * on an event loop, in that loop's front. */
 static void job_suspend(http_job *j) {
     server *s = j->srv;
-    http_loop *l = http_loop_current();
-    j->front = l ? front_of(s, l) : NULL;
+    j->front = front_current();
     j->suspended = true;
     atomic_fetch_add(&s->suspended, 1);
     if (j->front) atomic_fetch_add(&j->front->held, 1);
@@ -530,23 +527,22 @@ static void job_to_pool(http_job *j) {
 static void loop_purchase_reply(redisReply *reply, void *priv) {
     http_job *j = priv;
     server *s = j->srv;
-    front *f = front_of(s, http_loop_current());
-    strategy_ctx *ctx = f ? &f->ctx : NULL;
+    front *f = j->front;
+    strategy_ctx *ctx = &f->ctx;
     purchase_result res;
     memset(&res, 0, sizeof res);
     if (reply == NULL) {
         /* The connection broke after the call was sent: it may have run, so never run it again
          * (as a worker's synchronous call would answer). */
-        if (ctx) snprintf(ctx->detail, sizeof ctx->detail, "Redis connection lost during a purchase");
+        snprintf(ctx->detail, sizeof ctx->detail, "Redis connection lost during a purchase");
         res.err = TR_REDIS;
-    } else if (ctx == NULL ||
-               !s->cfg.strategy->loop_reply(ctx, j->ids[0], j->ids[1], reply, &res)) {
+    } else if (!s->cfg.strategy->loop_reply(ctx, j->ids[0], j->ids[1], reply, &res)) {
         job_to_pool(j);
         return;
     } else if (res.err == TR_OK && res.wait_durable) {
         /* Answered once the commit that holds the ticket is done (front_tick). */
         j->res = res;
-        j->deadline_ms = mono_us() / 1000 + STRICT_WAIT_MS;
+        j->deadline_ms = mono_us() / 1000 + STRATEGY_STRICT_WAIT_MS;
         j->next = NULL;
         if (f->wait_tail) f->wait_tail->next = j;
         else f->wait_head = j;
@@ -569,9 +565,9 @@ static void front_wake(void *arg) {
  * their deadline with 500 (the ticket exists in Redis and will be stored, but was not confirmed
  * in time: the client was not told it has it). */
 static int front_tick(http_loop *l, void *owner, bool final) {
-    server *s = owner;
-    front *f = front_of(s, l);
-    if (f == NULL) return 0;
+    (void)l;
+    front *f = owner;
+    server *s = f->srv;
     /* What the workers answered: resume here, on the daemon's own thread. */
     pthread_mutex_lock(&f->done_mu);
     http_job *done = f->done_head;
@@ -619,15 +615,13 @@ static void loop_purchase(http_job *j, http_loop *l) {
     server *s = j->srv;
     script_call call;
     s->cfg.strategy->loop_call(j->ids[0], j->ids[1], &call);
-    char numkeys[8];
-    snprintf(numkeys, sizeof numkeys, "%d", call.nkeys);
-    const char *argv[3 + 8];
-    int argc = 0;
-    argv[argc++] = "EVALSHA";
-    argv[argc++] = s->loop_sha;
-    argv[argc++] = numkeys;
-    for (int i = 0; i < call.nkeys; i++) argv[argc++] = call.keys[i];
-    for (int i = 0; i < call.nargs; i++) argv[argc++] = call.args[i];
+    const char *keys[6], *args[2];
+    for (int i = 0; i < call.nkeys; i++) keys[i] = call.keys[i];
+    for (int i = 0; i < call.nargs; i++) args[i] = call.args[i];
+    char numkeys[12];
+    const char *argv[3 + REDIS_MAX_EVAL_ARGS];
+    int argc = redis_eval_argv(s->cfg.strategy->loop_script, s->loop_sha, call.nkeys, keys,
+                               call.nargs, args, numkeys, argv);
     j->state = JOB_QUEUED;
     job_suspend(j);
     if (!http_loop_redis(l, argc, argv, NULL, loop_purchase_reply, j)) job_to_pool(j);
@@ -765,10 +759,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)conn;
     (void)toe;
-    server *s = cls;
+    (void)cls;
     http_job *j = *con_cls;
     if (j == NULL) return;
-    (void)s;
     job_unsuspended(j);
     if (j->body != j->body_small) free(j->body);
     free(j->resp);
@@ -816,8 +809,6 @@ static tr_err load_loop_script(server *s, char *errbuf, size_t errlen) {
     return rc;
 }
 
-/* --dispatch loop: cfg.io_threads daemons in external epoll mode on one port (SO_REUSEPORT, the
- * kernel spreads connections over them), each run by its own event loop. */
 /* --max-connections is the process's limit, whichever loop the kernel hands a connection to:
  * counted from MHD's "started" to "closed" notification, checked at accept (several loops
  * accepting at the same instant can pass it by one each). Over it, the connection is closed. */
@@ -850,6 +841,8 @@ static bool port_free(const struct sockaddr_in *sa) {
     return ok;
 }
 
+/* cfg.io_threads daemons in external epoll mode on one port (SO_REUSEPORT: the kernel spreads
+ * connections over them), each run by its own event loop, whose owner is its front. */
 static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbuf, size_t errlen) {
     int n = s->cfg.io_threads;
     if (sa0->sin_port != 0 && !port_free(sa0)) {
@@ -864,6 +857,7 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
     struct sockaddr_in sa = *sa0;
     for (int i = 0; i < n; i++) {
         front *f = &s->fronts[i];
+        f->srv = s;
         f->ctx.cfg = &s->cfg.strategy_cfg;
         f->ctx.state = s->strategy_state;
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
@@ -886,7 +880,7 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
             s->port = info ? info->port : s->cfg.port;
             sa.sin_port = htons((uint16_t)s->port);
         }
-        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, LOOP_REDIS_TIMEOUT_MS, s, front_tick,
+        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, LOOP_REDIS_TIMEOUT_MS, f, front_tick,
                                     &f->loop, errbuf, errlen);
         if (rc != TR_OK) return rc;
         if (s->cfg.strategy->loop_watch) {

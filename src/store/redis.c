@@ -10,7 +10,6 @@
 #include "common/conncheck.h"
 
 #define REDIS_MAX_SCRIPTS 16
-#define REDIS_MAX_EVAL_ARGS 8
 
 struct redis_conn {
     redisContext *ctx;
@@ -149,6 +148,18 @@ static const char *redis_script_sha(redis_conn *c, const redis_script *s) {
     return sha;
 }
 
+int redis_eval_argv(const redis_script *s, const char *sha, int nkeys, const char *const *keys,
+                    int nargs, const char *const *args, char numkeys[12], const char **argv) {
+    snprintf(numkeys, 12, "%d", nkeys);
+    int argc = 0;
+    argv[argc++] = sha ? "EVALSHA" : "EVAL";
+    argv[argc++] = sha ? sha : s->src;
+    argv[argc++] = numkeys;
+    for (int i = 0; i < nkeys; i++) argv[argc++] = keys[i];
+    for (int i = 0; i < nargs; i++) argv[argc++] = args[i];
+    return argc;
+}
+
 const char *redis_script_load(redis_conn *c, const redis_script *s) {
     return redis_ready(c) ? redis_script_sha(c, s) : NULL;
 }
@@ -160,16 +171,9 @@ redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const ch
         return NULL;
     }
     char numkeys[12];
-    snprintf(numkeys, sizeof numkeys, "%d", nkeys);
     const char *argv[3 + REDIS_MAX_EVAL_ARGS];
-    int argc = 0;
     if (!redis_ready(c)) return NULL;
-    const char *sha = redis_script_sha(c, s);
-    argv[argc++] = sha ? "EVALSHA" : "EVAL";
-    argv[argc++] = sha ? sha : s->src;
-    argv[argc++] = numkeys;
-    for (int i = 0; i < nkeys; i++) argv[argc++] = keys[i];
-    for (int i = 0; i < nargs; i++) argv[argc++] = args[i];
+    int argc = redis_eval_argv(s, redis_script_sha(c, s), nkeys, keys, nargs, args, numkeys, argv);
     redisReply *r = redis_cmd_argv(c, argc, argv, NULL);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         /* The server lost its script cache (restart, SCRIPT FLUSH): EVAL caches it again. */
@@ -190,14 +194,8 @@ redisContext *redis_conn_raw(redis_conn *c) { return redis_ready(c) ? c->ctx : N
 static void append_eval(redis_conn *c, const redis_script *s, const char *sha, int nkeys,
                         const char *const *keys, int nargs, const char *const *args) {
     char numkeys[12];
-    snprintf(numkeys, sizeof numkeys, "%d", nkeys);
     const char *argv[3 + REDIS_MAX_EVAL_ARGS];
-    int argc = 0;
-    argv[argc++] = sha ? "EVALSHA" : "EVAL";
-    argv[argc++] = sha ? sha : s->src;
-    argv[argc++] = numkeys;
-    for (int k = 0; k < nkeys; k++) argv[argc++] = keys[k];
-    for (int k = 0; k < nargs; k++) argv[argc++] = args[k];
+    int argc = redis_eval_argv(s, sha, nkeys, keys, nargs, args, numkeys, argv);
     redisAppendCommandArgv(c->ctx, argc, argv, NULL);
 }
 

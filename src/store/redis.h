@@ -45,6 +45,16 @@ redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const ch
  * For callers that send EVALSHA themselves (the server's event loop). */
 const char *redis_script_load(redis_conn *c, const redis_script *s);
 
+/* The most keys + args one script call takes (redis_eval, redis_eval_many, redis_eval_argv). */
+#define REDIS_MAX_EVAL_ARGS 8
+
+/* Fills argv with "EVALSHA sha numkeys keys… args…" (or "EVAL src …" when sha is NULL) for s;
+ * numkeys is caller storage (12 bytes) that argv points into. argv needs 3 + nkeys + nargs
+ * entries (nkeys + nargs ≤ REDIS_MAX_EVAL_ARGS). Returns argc. For callers that send the call
+ * themselves (redis_eval_many's pipeline, the server's event loop). */
+int redis_eval_argv(const redis_script *s, const char *sha, int nkeys, const char *const *keys,
+                    int nargs, const char *const *args, char numkeys[12], const char **argv);
+
 /* Runs the same cached script n times in one pipeline: call i uses keys[i*nkeys …] and
  * args[i*nargs …] (nkeys + nargs ≤ 8). replies[i] receives each reply (caller frees each; a
  * NOSCRIPT answer is retried with EVAL). TR_OK when every reply arrived; TR_REDIS on an I/O error,

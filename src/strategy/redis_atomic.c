@@ -15,8 +15,6 @@
 #include "strategy/strategy.h"
 #include "worker/persister.h"
 
-#define STRICT_WAIT_MS 10000
-
 typedef struct ra_state {
     persister *persister;
     durability_mode durability;
@@ -64,11 +62,17 @@ static const redis_script lookup_script = {
     "if owned then return ticket_of(1, meta, name, owned) end\n"
     "return {0}\n"};
 
-/* Runs a script on the concert's sale keys (sale_eval). */
+/* The stream entry id of a ticket answer (element 8); false when missing or malformed. */
+static bool reply_stream_id(const redisReply *rep, stream_id *sid) {
+    return rep->elements >= 8 && rep->element[7]->type == REDIS_REPLY_STRING &&
+           stream_id_parse(rep->element[7]->str, sid);
+}
+
 /* Reads one purchase script answer into out (rep is freed by the caller). */
 static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t concert_id,
                             int64_t customer_id, const redisReply *rep, purchase_result *out);
 
+/* Runs a script on the concert's sale keys (sale_eval). */
 static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t concert_id,
                               int64_t customer_id, tr_err *rc) {
     sale_keys k;
@@ -94,12 +98,11 @@ static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t conce
     }
     if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
         stream_id sid;
-        if (rep->elements < 8 || rep->element[7]->type != REDIS_REPLY_STRING ||
-            !stream_id_parse(rep->element[7]->str, &sid) ||
-            !persister_wait(st->persister, concert_id, sid, STRICT_WAIT_MS)) {
+        if (!reply_stream_id(rep, &sid) ||
+            !persister_wait(st->persister, concert_id, sid, STRATEGY_STRICT_WAIT_MS)) {
             snprintf(ctx->detail, sizeof ctx->detail,
                      "ticket %" PRId64 " not confirmed durable within %d ms", out->t.ticket_id,
-                     STRICT_WAIT_MS);
+                     STRATEGY_STRICT_WAIT_MS);
             out->err = TR_INTERNAL;
         }
     }
@@ -202,8 +205,7 @@ static bool redis_atomic_loop_reply(strategy_ctx *ctx, int64_t concert_id, int64
     const ra_state *st = ctx->state;
     if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
         stream_id sid;
-        if (rep->elements < 8 || rep->element[7]->type != REDIS_REPLY_STRING ||
-            !stream_id_parse(rep->element[7]->str, &sid)) {
+        if (!reply_stream_id(rep, &sid)) {
             snprintf(ctx->detail, sizeof ctx->detail, "purchase script answered no stream entry");
             out->err = TR_INTERNAL;
             return true;

@@ -13,6 +13,10 @@
 #include "store/queries.h"
 #include "store/redis.h"
 
+/* With --durability strict, how long an answer waits for the commit that holds its ticket before
+ * it gives up with 500 (ms). */
+#define STRATEGY_STRICT_WAIT_MS 10000
+
 /* --durability for redis-atomic: when a purchase is answered (SPEC §3). */
 typedef enum {
     DURABILITY_FAST,   /* after the Redis script; loss window = Redis AOF fsync (everysec: ≤ 1 s) */
