@@ -60,9 +60,17 @@ L=$(grep -o '[0-9]* requests/s' "$out/ceiling-livez.txt" | head -n 1 | cut -d' '
 	--connections 2 --in-flight $((vus / 2)) >"$out/ceiling-script.txt"
 S=$(grep -o '[0-9]* calls/s' "$out/ceiling-script.txt" | head -n 1 | cut -d' ' -f1)
 C=$(awk -v l="$L" -v s="$S" 'BEGIN { printf "%.0f", 1 / (1 / l + 1 / s) }')
+# The sale phase has its own, lower ceiling: a call that sells a seat writes (owner, seat count,
+# stream entry and their AOF records) where the refusals that make up 90 % of S only read.
+S_sale=$(grep -o '[0-9]* tickets/s' "$out/ceiling-script.txt" | head -n 1 | cut -d' ' -f1)
+C_sale=$(awk -v l="$L" -v s="${S_sale:-0}" 'BEGIN { printf "%.0f", (s > 0) ? 1 / (1 / l + 1 / s) : 0 }')
+L_p99=$(grep -o 'p99 [0-9.]* ms' "$out/ceiling-livez.txt" | head -n 1 | cut -d' ' -f2)
 echo "L  server GET /livez:                 $L requests/s   (ticketrush ceiling --vus $vus)"
 echo "S  purchase script alone in Redis:    $S calls/s      (ticketrush script-ceiling --connections 2 --in-flight $((vus / 2)))"
 echo "C  combined ceiling 1/(1/L + 1/S):    $C requests/s"
+echo "S' the script while seats remained:   $S_sale tickets/s    (same script-ceiling run, until its last ticket)"
+echo "C' sale ceiling 1/(1/L + 1/S'):       $C_sale requests/s   (neither includes the write-behind to PostgreSQL)"
+echo "L p99 at $vus connections:            $L_p99 ms            (/livez does no work: the latency floor of this load)"
 
 runs=()
 for s in $strategies; do
@@ -85,7 +93,7 @@ done
 
 echo
 echo "== scale: each strategy against the ceilings measured above"
-printf '%-22s %12s %8s %14s %8s %9s %s\n' strategy "requests/s" "÷ C" "tickets/s" "÷ C" "p99 ms" "sold out after"
+printf '%-22s %12s %8s %14s %8s %8s %9s %s\n' strategy "requests/s" "÷ C" "tickets/s" "÷ C" "÷ C'" "p99 ms" "sold out after"
 for f in "${runs[@]}"; do
 	s=$(basename "$f" .json)
 	s=${s#run-}
@@ -93,10 +101,10 @@ for f in "${runs[@]}"; do
 	tickets=$(json_num "$f" tickets last)
 	sold_us=$(json_num "$f" sold_out_after_us)
 	p99=$(json_num "$f" p99)
-	awk -v s="$s" -v rpm="$rpm" -v t="$tickets" -v su="$sold_us" -v p99="$p99" -v c="$C" 'BEGIN {
+	awk -v s="$s" -v rpm="$rpm" -v t="$tickets" -v su="$sold_us" -v p99="$p99" -v c="$C" -v cs="$C_sale" 'BEGIN {
 		rps = rpm / 60
 		tps = (su != "" && su > 0) ? t / (su / 1e6) : 0
-		printf "%-22s %12.0f %8.2f %14.0f %8.2f %9.2f %s\n", s, rps, rps / c, tps, tps / c, p99 / 1000,
+		printf "%-22s %12.0f %8.2f %14.0f %8.2f %8.2f %9.2f %s\n", s, rps, rps / c, tps, tps / c, (cs > 0) ? tps / cs : 0, p99 / 1000,
 			(su != "" && su > 0) ? sprintf("%.2f s", su / 1e6) : "not sold out"
 	}'
 done | tee "$out/summary.txt"

@@ -432,7 +432,8 @@ static void script_ceiling_usage(FILE *f) {
             "script and keys the server uses, the scenario's customer draw, N connections (one\n"
             "thread each, default 2) with K calls in flight on each (default 128; N x K is the\n"
             "concurrency). The concert (default 2) must be seeded; its seats get sold, so use one\n"
-            "the server is not selling. Prints calls/s.\n");
+            "the server is not selling. Prints calls/s over the whole run, and tickets/s while\n"
+            "seats remained (until the last ticket answer).\n");
 }
 
 static int cmd_script_ceiling(int argc, char **argv) {
@@ -504,6 +505,10 @@ static int cmd_script_ceiling(int argc, char **argv) {
     printf("answered %lld in %.3f s: %.0f calls/s, %.0f calls/min (tickets %lld, refusals %lld)\n",
            (long long)(res.issued + res.refused), (double)res.duration_us / 1e6, res.per_s,
            res.per_s * 60, (long long)res.issued, (long long)res.refused);
+    if (res.issued > 0)
+        printf("while seats remained: %lld tickets in %.3f s: %.0f tickets/s (calls that sell a "
+               "seat also write)\n",
+               (long long)res.issued, (double)res.sale_us / 1e6, res.sale_per_s);
     status = 0;
 out:
     pg_conn_free(conn);

@@ -18,8 +18,10 @@ typedef struct sc_thread {
     const char *sha;
     sale_keys keys;
     atomic_size_t *next;
+    int64_t t0_us;          /* the run's start (mono_us) */
     pthread_t thread;
     int64_t issued, refused, errors;
+    int64_t last_issue_us;  /* when this thread read its last ticket answer, from t0_us; 0: none */
     char err[256];
 } sc_thread;
 
@@ -59,10 +61,16 @@ static void *sc_main(void *arg) {
             }
             redisReply *rep = r;
             if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
-                rep->element[0]->type == REDIS_REPLY_INTEGER)
-                rep->element[0]->integer == 1 ? t->issued++ : t->refused++;
-            else
+                rep->element[0]->type == REDIS_REPLY_INTEGER) {
+                if (rep->element[0]->integer == 1) {
+                    t->issued++;
+                    t->last_issue_us = mono_us() - t->t0_us;
+                } else {
+                    t->refused++;
+                }
+            } else {
                 t->errors++;
+            }
             freeReplyObject(rep);
         }
     }
@@ -103,6 +111,7 @@ tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg,
     int started = 0;
     for (int i = 0; i < cfg->connections; i++) {
         th[i].cfg = cfg;
+        th[i].t0_us = t0;
         th[i].sha = sha;
         th[i].next = &next;
         sale_keys_init(&th[i].keys, cfg->concert_id);
@@ -114,11 +123,13 @@ tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg,
         out->issued += th[i].issued;
         out->refused += th[i].refused;
         out->errors += th[i].errors;
+        if (th[i].last_issue_us > out->sale_us) out->sale_us = th[i].last_issue_us;
         if (th[i].err[0] && errbuf[0] == '\0') snprintf(errbuf, errlen, "%s", th[i].err);
     }
     out->duration_us = mono_us() - t0;
     int64_t calls = out->issued + out->refused;
     out->per_s = out->duration_us > 0 ? (double)calls * 1e6 / (double)out->duration_us : 0;
+    out->sale_per_s = out->sale_us > 0 ? (double)out->issued * 1e6 / (double)out->sale_us : 0;
     free(th);
     if (started < cfg->connections) {
         snprintf(errbuf, errlen, "could not start the script ceiling threads");

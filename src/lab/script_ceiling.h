@@ -26,6 +26,11 @@ typedef struct script_ceiling_result {
     int64_t issued, refused, errors; /* script answers: tickets, refusals, Redis errors */
     int64_t duration_us;
     double per_s; /* script calls per second */
+    /* The sale phase alone: from the start until the last ticket answer was read (µs; 0 when no
+     * ticket was issued) and tickets per second over it. A ticket call writes (owner, seat count,
+     * stream entry, and their AOF records) where a refusal only reads, so this rate is lower. */
+    int64_t sale_us;
+    double sale_per_s;
 } script_ceiling_result;
 
 /* Opens the concert's sale (sale.h) with pg, then runs every request as one EVALSHA of the
