@@ -164,15 +164,34 @@ static void job_error(http_job *j, tr_err e, const char *message) {
     job_answer(j, tr_err_http_status(e), http_json_error(e, message, NULL));
 }
 
-/* Logs the detail of an internal failure and answers 500 without it (SPEC: never leak SQL). */
-static void job_internal(http_job *j, strategy_ctx *ctx, tr_err e) {
+/* Logs the detail of an internal failure and answers 500 with message (NULL: the generic one)
+ * but without the detail (SPEC §2: never leak SQL). */
+static void job_internal_msg(http_job *j, strategy_ctx *ctx, tr_err e, const char *message) {
     const char *detail = ctx && ctx->detail[0] ? ctx->detail
                          : ctx && e == TR_PG    ? pg_conn_errstr(ctx->pg)
                                                 : tr_strerror(e);
     srv_log(j->srv, "%s %s: %s", j->route ? j->route->method : "?",
             j->route ? j->route->pattern : "?", detail);
     if (ctx) ctx->detail[0] = '\0';
-    job_error(j, TR_INTERNAL, NULL);
+    job_error(j, TR_INTERNAL, message);
+}
+
+static void job_internal(http_job *j, strategy_ctx *ctx, tr_err e) {
+    job_internal_msg(j, ctx, e, NULL);
+}
+
+/* A purchase that failed after it may have written (a Redis call or a commit whose answer was
+ * lost, a strict answer not confirmed in time) has an unknown outcome. Its 500 says so and
+ * carries Retry-After: retrying is safe because a purchase is idempotent per customer (R2) — the
+ * retry answers 201 if the first attempt bought nothing, or 409 already_owned with the ticket
+ * it bought. The lab's load generator retries these (loadgen.h). */
+#define PURCHASE_UNKNOWN_MESSAGE                                                              \
+    "the purchase may or may not have completed; retry it: a ticket it bought is answered as " \
+    "already_owned"
+
+static void job_unknown_outcome(http_job *j, strategy_ctx *ctx, tr_err e) {
+    j->retry_after_s = 1;
+    job_internal_msg(j, ctx, e, PURCHASE_UNKNOWN_MESSAGE);
 }
 
 static void handle_livez(http_job *j, strategy_ctx *ctx) {
@@ -259,7 +278,7 @@ static void answer_purchase(http_job *j, strategy_ctx *ctx, int64_t concert_id,
         job_error(j, res->err, NULL);
         break;
     default:
-        job_internal(j, ctx, res->err);
+        job_unknown_outcome(j, ctx, res->err);
         break;
     }
 }

@@ -165,30 +165,41 @@ static int cmp_cust_seat(const void *a, const void *b) {
 tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
                    int64_t *lost, int64_t *phantom) {
     tr_err rc = TR_OK;
-    size_t nack = 0, nq = 0;
+    size_t nack = 0, nown = 0, nq = 0;
     for (size_t i = 0; i < n; i++) {
-        nack += recs[i].status == 201;
+        bool acked = lab_record_acknowledged(&recs[i]);
+        nack += acked && recs[i].status == 201;
+        nown += acked && recs[i].status != 201;
         nq += recs[i].status == 202;
     }
     cust_seat *ack = malloc((nack ? nack : 1) * sizeof *ack);
+    cust_seat *own = malloc((nown ? nown : 1) * sizeof *own);
     cust_seat *row = malloc((m ? m : 1) * sizeof *row);
+    cust_seat *all = malloc((m ? m : 1) * sizeof *all);
     int64_t *queued = malloc((nq ? nq : 1) * sizeof *queued);
     int64_t *left = malloc((m ? m : 1) * sizeof *left);
-    if (ack == NULL || row == NULL || queued == NULL || left == NULL) {
+    if (ack == NULL || own == NULL || row == NULL || all == NULL || queued == NULL ||
+        left == NULL) {
         rc = TR_NOMEM;
         goto out;
     }
-    nack = nq = 0;
+    nack = nown = nq = 0;
     for (size_t i = 0; i < n; i++) {
-        if (recs[i].status == 201) ack[nack++] = (cust_seat){recs[i].customer_id, recs[i].seat_no};
+        cust_seat cs = {recs[i].customer_id, recs[i].seat_no};
+        if (lab_record_acknowledged(&recs[i])) {
+            if (recs[i].status == 201) ack[nack++] = cs;
+            else own[nown++] = cs;
+        }
         if (recs[i].status == 202) queued[nq++] = recs[i].customer_id;
     }
     for (size_t i = 0; i < m; i++) row[i] = (cust_seat){t[i].customer_id, t[i].seat_no};
     qsort(ack, nack, sizeof *ack, cmp_cust_seat);
+    qsort(own, nown, sizeof *own, cmp_cust_seat);
     qsort(row, m, sizeof *row, cmp_cust_seat);
+    if (m > 0) memcpy(all, row, m * sizeof *all);
     qsort(queued, nq, sizeof *queued, cmp_i64);
 
-    /* Multiset intersection by (customer, seat); rows left over go to `left`. */
+    /* Each 201 created a ticket: multiset intersection by (customer, seat) with the rows. */
     size_t a = 0, r = 0, matched = 0, nleft = 0;
     while (a < nack && r < m) {
         int c = cmp_cust_seat(&ack[a], &row[r]);
@@ -199,13 +210,25 @@ tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size
         } else if (c < 0) {
             a++;
         } else {
-            left[nleft++] = row[r++].customer;
+            row[nleft++] = row[r++]; /* compacts the unmatched rows in place, still sorted */
         }
     }
-    while (r < m) left[nleft++] = row[r++].customer;
-    /* left is sorted: rows were sorted by customer first. Match by customer to 202s. */
+    while (r < m) row[nleft++] = row[r++];
+    *lost = (int64_t)(nack - matched);
+    /* A 409 already_owned names a ticket that exists already (bought by an earlier request, or by
+     * the first attempt of a retried one): lost when no row has it at all; it acknowledges that
+     * row, which so is no phantom. */
+    for (size_t i = 0; i < nown; i++) {
+        if (i > 0 && cmp_cust_seat(&own[i - 1], &own[i]) == 0) continue;
+        if (bsearch(&own[i], all, m, sizeof *all, cmp_cust_seat) == NULL) (*lost)++;
+    }
+    size_t nl = 0;
+    for (size_t i = 0; i < nleft; i++)
+        if (bsearch(&row[i], own, nown, sizeof *own, cmp_cust_seat) == NULL)
+            left[nl++] = row[i].customer;
+    /* left is sorted by customer. Match by customer to 202s. */
     size_t q = 0, l = 0, accepted = 0;
-    while (q < nq && l < nleft) {
+    while (q < nq && l < nl) {
         if (queued[q] == left[l]) {
             accepted++;
             q++;
@@ -216,11 +239,12 @@ tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size
             l++;
         }
     }
-    *lost = (int64_t)(nack - matched);
-    *phantom = (int64_t)(nleft - accepted);
+    *phantom = (int64_t)(nl - accepted);
 out:
     free(ack);
+    free(own);
     free(row);
+    free(all);
     free(queued);
     free(left);
     return rc;

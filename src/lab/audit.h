@@ -106,9 +106,12 @@ tr_err audit_tickets(const audit_ticket *t, size_t m, int32_t total_seats, int32
  * Times equal to the µs are not ordered, so they never count. */
 tr_err audit_fcfs(const lab_record *recs, size_t n, int64_t *refused_beaten, int64_t *inverted);
 
-/* R7: matches 201 records to ticket rows by (customer, seat), each row at most once; rows left
- * over are matched by customer to 202 (queued) records, each at most once. lost = 201 records
- * unmatched; phantom = rows unmatched. */
+/* R7: matches the tickets acknowledged to clients — 201 records, and 409 already_owned records
+ * carrying the customer's ticket (lab_record_acknowledged; one (customer, seat) counted once) —
+ * to ticket rows by (customer, seat), each row at most once; rows left over are matched by
+ * customer to 202 (queued) records, each at most once. lost = acknowledged tickets unmatched;
+ * phantom = rows unmatched. A purchase answered 500 ("outcome unknown") that the client did not
+ * retry leaves its ticket, if one was bought, unacknowledged: a phantom. */
 tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
                    int64_t *lost, int64_t *phantom);
 

@@ -556,11 +556,13 @@ int lab_cli_load(int argc, char **argv) {
     run->started_wall_us = res.started_wall_us;
     run->duration_us = res.duration_us;
     run->reconnects = res.reconnects;
+    run->retries = res.retries;
     if (!quiet)
         fprintf(stderr, "load: %" PRId64 " answered in %.2f s; %" PRId64 " connection errors, %"
-                        PRId64 " timeouts, %" PRId64 " bad responses, %" PRId64 " reconnects\n",
+                        PRId64 " timeouts, %" PRId64 " bad responses, %" PRId64 " reconnects, %"
+                        PRId64 " retries after an unknown outcome\n",
                 res.answered, (double)res.duration_us / 1e6, res.connection_errors, res.timeouts,
-                res.bad_responses, res.reconnects);
+                res.bad_responses, res.reconnects, res.retries);
 
     /* Drain: write-behind and waiting-line strategies store tickets after answering. */
     int64_t acknowledged = 0, drained_after_us = -1;

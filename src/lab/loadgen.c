@@ -131,6 +131,7 @@ static bool lg_ci_contains(const char *s, size_t n, const char *needle) {
 lg_parse_rc lg_parse_head(const char *buf, size_t len, lg_head *out) {
     memset(out, 0, sizeof *out);
     out->content_length = -1;
+    out->retry_after_s = -1;
     static const char proto[] = "HTTP/1.";
     size_t cmp = len < 7 ? len : 7;
     if (memcmp(buf, proto, cmp) != 0) return LG_PARSE_BAD;
@@ -169,6 +170,11 @@ lg_parse_rc lg_parse_head(const char *buf, size_t len, lg_head *out) {
             }
             if (out->content_length >= 0 && out->content_length != cl) return LG_PARSE_BAD;
             out->content_length = cl;
+        } else if (lg_name_is(p, nlen, "retry-after")) {
+            int secs = 0; /* delay-seconds only; an HTTP date is "absent" */
+            for (size_t i = 0; i < vlen && secs >= 0; i++)
+                secs = v[i] >= '0' && v[i] <= '9' && secs <= 86400 ? secs * 10 + (v[i] - '0') : -1;
+            out->retry_after_s = vlen > 0 && secs >= 0 && secs <= 86400 ? secs : -1;
         } else if (lg_name_is(p, nlen, "transfer-encoding")) {
             out->chunked = true; /* any transfer coding: we decode none */
         } else if (lg_name_is(p, nlen, "connection")) {
@@ -180,11 +186,26 @@ lg_parse_rc lg_parse_head(const char *buf, size_t len, lg_head *out) {
     return LG_PARSE_OK;
 }
 
+/* The "seatNo" of the JSON object v[0..vlen), 0 when absent or not an int32. */
+static int32_t lg_object_seat(const char *v, size_t vlen) {
+    jscan s;
+    if (!jscan_begin(&s, v, vlen)) return 0;
+    const char *k, *x;
+    size_t klen, xlen;
+    int64_t seat;
+    while (jscan_member(&s, &k, &klen, &x, &xlen) == 1)
+        if (jscan_key_is(k, klen, "seatNo") && jscan_int64(x, xlen, &seat) &&
+            seat >= INT32_MIN && seat <= INT32_MAX)
+            return (int32_t)seat;
+    return 0;
+}
+
 bool lg_scan_body(const char *body, size_t len, const char **code, size_t *code_len,
-                  int32_t *seat_no) {
+                  int32_t *seat_no, int32_t *owned_seat_no) {
     *code = NULL;
     *code_len = 0;
     *seat_no = 0;
+    *owned_seat_no = 0;
     jscan s;
     if (!jscan_begin(&s, body, len)) return false;
     const char *k, *v;
@@ -198,6 +219,8 @@ bool lg_scan_body(const char *body, size_t len, const char **code, size_t *code_
         } else if (jscan_key_is(k, klen, "seatNo") && jscan_int64(v, vlen, &seat) &&
                    seat >= INT32_MIN && seat <= INT32_MAX) {
             *seat_no = (int32_t)seat;
+        } else if (jscan_key_is(k, klen, "ticket") && vlen >= 2 && v[0] == '{') {
+            *owned_seat_no = lg_object_seat(v, vlen);
         }
     }
     return rc == 0;
@@ -212,7 +235,9 @@ typedef struct lg_conn {
     lg_state state;
     bool want_out;        /* EPOLLOUT is registered */
     bool head_done;       /* head parsed into head */
+    bool backoff;         /* req waits until retry_at_us to be sent again (no I/O meanwhile) */
     size_t req;           /* the request on this connection, LG_NO_REQ when none */
+    int64_t retry_at_us;  /* t = 0 based, while backoff */
     int64_t connect_us;   /* when the current connect began (t = 0 based) */
     size_t woff, wlen;
     size_t rlen;
@@ -230,6 +255,7 @@ typedef struct lg_loop {
     char *rbufs;
     lab_record *recs;
     size_t n, next, done;
+    int nbackoff;         /* connections in backoff */
     lab_codes *codes;
     int64_t t0;           /* CLOCK_MONOTONIC µs at t = 0 */
     int64_t last_done_us; /* latest completion or failure, t = 0 based */
@@ -345,29 +371,42 @@ static bool lg_send_request(lg_loop *L, lg_conn *c) {
     c->rlen = 0;
     c->head_done = false;
     c->state = LG_SENDING;
-    r->send_us = lg_now(L);
+    if (r->send_us < 0) r->send_us = lg_now(L); /* a retry keeps the first attempt's */
     return lg_flush(L, c);
 }
 
-/* Gives c the next request, reconnecting when needed; loops over failures. */
+/* Sends c->req, reconnecting first when needed. false when it failed (recorded as a
+ * connection error, the request is finished). */
+static bool lg_start(lg_loop *L, lg_conn *c) {
+    if (c->fd < 0) {
+        L->res->reconnects++;
+        c->connect_us = lg_now(L);
+        int rc = lg_open(L, c);
+        if (rc < 0) {
+            if (L->recs[c->req].send_us < 0) L->recs[c->req].send_us = c->connect_us;
+            lg_fail(L, c, LAB_CODE_CONNECTION_ERROR);
+            return false;
+        }
+        if (rc == 1) return true; /* lg_on_event sends once connected */
+    }
+    return lg_send_request(L, c);
+}
+
+/* Gives c the next request; loops over failures. */
 static void lg_next(lg_loop *L, lg_conn *c) {
     while (L->next < L->n) {
         c->req = L->next++;
-        if (c->fd < 0) {
-            L->res->reconnects++;
-            c->connect_us = lg_now(L);
-            int rc = lg_open(L, c);
-            if (rc < 0) {
-                L->recs[c->req].send_us = c->connect_us;
-                lg_fail(L, c, LAB_CODE_CONNECTION_ERROR);
-                continue;
-            }
-            if (rc == 1) return; /* lg_on_event sends once connected */
-        }
-        if (lg_send_request(L, c)) return;
+        if (lg_start(L, c)) return;
     }
     c->req = LG_NO_REQ;
     if (c->fd >= 0) c->state = LG_IDLE;
+}
+
+/* c's backoff is over: send its request again (or, if that fails, go on to the next). */
+static void lg_retry(lg_loop *L, lg_conn *c) {
+    c->backoff = false;
+    L->nbackoff--;
+    if (!lg_start(L, c)) lg_next(L, c);
 }
 
 /* The answer in c->rbuf is complete: record it. Returns true when the connection can carry
@@ -384,13 +423,26 @@ static bool lg_complete(lg_loop *L, lg_conn *c, size_t body_len) {
         const char *code;
         size_t code_len;
         int32_t seat;
-        lg_scan_body(c->rbuf + c->head.head_len, body_len, &code, &code_len, &seat);
+        int32_t owned;
+        lg_scan_body(c->rbuf + c->head.head_len, body_len, &code, &code_len, &seat, &owned);
         if (code_len > 0) r->code = lab_codes_intern(L->codes, code, code_len);
         if (c->head.status == 201) r->seat_no = seat;
+        if (c->head.status == 409 && r->code == LAB_CODE_ALREADY_OWNED) r->seat_no = owned;
     }
-    L->res->answered++;
     bool reusable = !c->head.close && c->state == LG_WAITING &&
                     c->rlen == c->head.head_len + body_len;
+    if (L->cfg->target == LG_TARGET_PURCHASE && c->head.status == 500 &&
+        c->head.retry_after_s >= 0 && r->retries < LG_MAX_RETRIES) {
+        /* outcome unknown: the same user asks again after Retry-After (loadgen.h) */
+        int secs = c->head.retry_after_s < LG_RETRY_MAX_S ? c->head.retry_after_s : LG_RETRY_MAX_S;
+        r->retries++;
+        L->res->retries++;
+        c->backoff = true;
+        c->retry_at_us = now + (int64_t)secs * 1000000;
+        L->nbackoff++;
+        return reusable;
+    }
+    L->res->answered++;
     lg_finish(L, c);
     return reusable;
 }
@@ -427,7 +479,11 @@ static void lg_on_readable(lg_loop *L, lg_conn *c) {
         k = recv(c->fd, c->rbuf + c->rlen, LG_RESPONSE_MAX - c->rlen, 0);
     }
     if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (k <= 0) {
+    if (k <= 0 || (c->backoff && k > 0)) { /* in backoff nothing is asked: drop what comes */
+        if (c->backoff) {
+            lg_close(c);
+            return;
+        }
         if (c->req != LG_NO_REQ) {
             if (k == 0 && c->head_done && c->head.content_length < 0) {
                 c->head.close = true;
@@ -453,11 +509,12 @@ static void lg_on_readable(lg_loop *L, lg_conn *c) {
     case LG_READ_NEXT:
         c->rlen = 0;
         c->head_done = false;
-        lg_next(L, c);
+        if (c->backoff) c->state = LG_IDLE;
+        else lg_next(L, c);
         return;
     case LG_READ_CLOSE:
         lg_close(c);
-        lg_next(L, c);
+        if (!c->backoff) lg_next(L, c);
         return;
     }
 }
@@ -470,7 +527,7 @@ static void lg_on_event(lg_loop *L, lg_conn *c, uint32_t ev) {
         socklen_t elen = sizeof err;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
         if (err != 0) {
-            L->recs[c->req].send_us = c->connect_us;
+            if (L->recs[c->req].send_us < 0) L->recs[c->req].send_us = c->connect_us;
             lg_fail(L, c, LAB_CODE_CONNECTION_ERROR);
             lg_close(c);
             lg_next(L, c);
@@ -557,6 +614,7 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         recs[i].status = 0;
         recs[i].seat_no = 0;
         recs[i].code = LAB_CODE_NONE;
+        recs[i].retries = 0;
     }
     if (n == 0) return TR_OK;
     L.livez_len = (size_t)snprintf(L.livez, sizeof L.livez,
@@ -600,7 +658,9 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
             while (next_progress <= now) next_progress += every;
         }
         int64_t wake = limit < next_progress || !cfg->progress ? limit : next_progress;
-        int64_t wait_ms = (wake - now + 999) / 1000;
+        for (int i = 0; L.nbackoff > 0 && i < L.nconns; i++)
+            if (L.conns[i].backoff && L.conns[i].retry_at_us < wake) wake = L.conns[i].retry_at_us;
+        int64_t wait_ms = wake > now ? (wake - now + 999) / 1000 : 0;
         int nev = epoll_wait(L.ep, evs, LG_EVENTS, wait_ms > 1000 ? 1000 : (int)wait_ms);
         if (nev < 0 && errno == EINTR) continue;
         if (nev < 0) {
@@ -609,16 +669,22 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
             goto out;
         }
         for (int i = 0; i < nev; i++) lg_on_event(&L, &L.conns[evs[i].data.u32], evs[i].events);
+        if (L.nbackoff > 0) {
+            now = lg_now(&L);
+            for (int i = 0; i < L.nconns; i++)
+                if (L.conns[i].backoff && L.conns[i].retry_at_us <= now) lg_retry(&L, &L.conns[i]);
+        }
     }
     if (out->timed_out) { /* what is still unanswered or unsent is a timeout */
         for (size_t i = 0; i < n; i++) {
             lab_record *r = &recs[i];
-            bool open = r->status == 0 && r->code == LAB_CODE_NONE;
+            bool open = r->status == 0 && r->code == LAB_CODE_NONE; /* (a backoff keeps its 500) */
             if (!open) continue;
             r->code = LAB_CODE_TIMEOUT;
             r->done_us = -1;
             out->timeouts++;
         }
+        for (int i = 0; i < L.nconns; i++) out->answered += L.conns[i].backoff; /* kept 500s */
         out->duration_us = limit;
     } else {
         out->duration_us = L.last_done_us;

@@ -19,6 +19,8 @@
 #define LG_DEFAULT_PROGRESS_US (2LL * 1000000)      /* 2 s */
 #define LG_CONNECT_TIMEOUT_US (10LL * 1000000)      /* opening the V connections before t = 0 */
 #define LG_RESPONSE_MAX 8192                        /* head + body of one answer, bytes */
+#define LG_MAX_RETRIES 5                            /* sends after the first, per request */
+#define LG_RETRY_MAX_S 5                            /* longest Retry-After honoured, s */
 
 typedef enum {
     LG_TARGET_PURCHASE, /* POST /concert/purchase/ticket {"customerId":C,"concertId":K} */
@@ -58,6 +60,7 @@ typedef struct lg_result {
     int64_t answered;        /* records with an HTTP status */
     int64_t connection_errors, timeouts, bad_responses; /* records with those lab codes */
     int64_t reconnects;      /* connections opened after t = 0 (the server closed one) */
+    int64_t retries;         /* purchases sent again after a 500 with Retry-After */
     bool timed_out;          /* the time limit struck before every request was answered */
 } lg_result;
 
@@ -67,6 +70,11 @@ typedef struct lg_result {
  * output (see lab_record). A request whose connection died before its answer is recorded as
  * status 0 "connection_error" and is not retried; after the time limit, every unanswered
  * request is status 0 "timeout". Unknown error codes are interned into codes.
+ * A purchase answered 500 with Retry-After (the server's "outcome unknown, retrying is safe")
+ * is sent again by the same virtual user after that many seconds (at most LG_RETRY_MAX_S), up
+ * to LG_MAX_RETRIES times, as a client that wants its ticket would; a retry answering 409
+ * already_owned with a ticket shows what the first attempt bought. 503 busy is not retried
+ * (the study counts it as a refusal).
  * Memory: recs is the caller's (the loop allocates only per-connection buffers).
  * Errors (operational, the records are then meaningless): TR_INVALID_ARGUMENT (bad config or
  * URL; errbuf says why), TR_UNAVAILABLE (a connection could not be opened before t = 0),
@@ -84,6 +92,7 @@ typedef struct lg_head {
     int64_t content_length; /* -1 when absent */
     bool chunked;           /* Transfer-Encoding: chunked (we flag it, we do not decode it) */
     bool close;             /* Connection: close, or HTTP/1.0 */
+    int retry_after_s;      /* Retry-After in seconds (0..86400); -1 when absent or not a number */
 } lg_head;
 
 /* Parses the status line and headers of buf[0..len). LG_PARSE_MORE when the blank line is not
@@ -94,8 +103,9 @@ lg_parse_rc lg_parse_head(const char *buf, size_t len, lg_head *out);
  * properly (strings with escapes, nested values), so a key inside a nested object or inside a
  * string never matches. *code points into body (*code_len bytes, 0 when absent; escapes are not
  * decoded). *seat_no is 0 when absent or out of int32 range. Returns false when body is not a
- * JSON object (the outputs are then as far as the scan got). */
+ * JSON object (the outputs are then as far as the scan got). *owned_seat_no is the "seatNo" of
+ * a top-level "ticket" object (what a 409 already_owned answer carries), 0 when absent. */
 bool lg_scan_body(const char *body, size_t len, const char **code, size_t *code_len,
-                  int32_t *seat_no);
+                  int32_t *seat_no, int32_t *owned_seat_no);
 
 #endif

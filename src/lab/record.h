@@ -68,9 +68,20 @@ typedef struct lab_record {
     int64_t send_us;     /* taken just before the first byte was written (or connect began) */
     int64_t done_us;     /* taken just after the last byte of the answer was read */
     int32_t status;      /* HTTP status; 0 = no usable answer (see code) */
-    int32_t seat_no;     /* "seatNo" of a 201 answer, else 0 */
+    int32_t seat_no;     /* "seatNo" of a 201 answer, or of the ticket a 409 already_owned
+                            answer carries (the customer's ticket, SPEC §2), else 0 */
     uint16_t code;       /* lab_codes index: the JSON "error" field, or a lab code, or NONE */
+    uint8_t retries;     /* times it was sent again after a 500 whose outcome was unknown (the
+                            answer carried Retry-After); status/code/seat are the last answer's,
+                            send_us the first attempt's. Not kept in run files. */
 } lab_record;
+
+/* true when the answer acknowledged a ticket to the client: a 201, or a 409 already_owned that
+ * carries the customer's ticket (R7 counts both as acknowledged). */
+static inline bool lab_record_acknowledged(const lab_record *r) {
+    return r->seat_no > 0 &&
+           (r->status == 201 || (r->status == 409 && r->code == LAB_CODE_ALREADY_OWNED));
+}
 
 /* true when the record holds an HTTP answer (status ≠ 0). */
 static inline bool lab_record_answered(const lab_record *r) { return r->status != 0; }

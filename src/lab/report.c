@@ -932,6 +932,8 @@ static tr_err section_run(rp *w, const lab_run *r, size_t idx) {
     figure_row(w, "p99", "p99_us", a->latency.p99, fmt_us(a->latency.p99).s);
     figure_row(w, "max", "max_us", a->latency.max, fmt_us(a->latency.max).s);
     figure_row(w, "reconnects", "reconnects", r->reconnects, fmt_int(r->reconnects).s);
+    figure_row(w, "retries after an unknown outcome", "retries", r->retries,
+               fmt_int(r->retries).s);
     out(w, "</dl>\n");
 
     if (r->records == NULL || r->nrecords == 0) {

@@ -89,6 +89,7 @@ static json_t *rf_summary(const lab_run *run) {
     bad |= json_object_set_new(root, "started_at", json_string(started));
     bad |= set_i(root, "duration_us", run->duration_us);
     bad |= set_i(root, "reconnects", run->reconnects);
+    bad |= set_i(root, "retries", run->retries);
 
     bad |= set_i(audit, "total_seats", a->total_seats);
     bad |= set_i(audit, "vip_seats", a->vip_seats);
@@ -301,6 +302,7 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
         rf_bad(rd, NULL, "started_at", "an RFC 3339 UTC time");
     out->duration_us = rf_int(rd, root, NULL, "duration_us");
     out->reconnects = rf_int(rd, root, NULL, "reconnects");
+    out->retries = json_object_get(root, "retries") ? rf_int(rd, root, NULL, "retries") : 0;
 
     json_t *au = rf_obj(rd, root, "audit");
     if (au) {

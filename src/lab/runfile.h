@@ -6,7 +6,7 @@
  * seat], send_us/done_us -1 meaning never, code "" meaning none):
  *   {"version":1, "strategy":"db-atomic", "scenario":"seed", "schema":"guarded",
  *    "params":{"tickets","vip","customers","requests","vus","seed","concert_id","url"},
- *    "started_at":"2024-05-01T12:00:00.123456Z", "duration_us", "reconnects",
+ *    "started_at":"2024-05-01T12:00:00.123456Z", "duration_us", "reconnects", "retries",
  *    "audit":{"total_seats","vip_seats","remaining","tickets","oversold","duplicate_customers",
  *             "seat_duplicates","seat_gaps","seat_out_of_range","seat_errors","vip_errors",
  *             "sales_after_close","fcfs_refused_beaten","fcfs_inverted","fcfs_violations",
@@ -47,6 +47,8 @@ typedef struct lab_run {
     int64_t started_wall_us;   /* t = 0, µs since the Unix epoch */
     int64_t duration_us;       /* the load phase */
     int64_t reconnects;
+    int64_t retries;           /* purchases sent again after an unknown outcome (loadgen.h);
+                                  0 in run files written before it was kept */
     audit_report audit;
     lab_codes codes;           /* what records[i].code points into */
     lab_record *records;       /* owned (malloc); NULL when read without records */

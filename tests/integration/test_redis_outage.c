@@ -122,8 +122,10 @@ static void redis_atomic_loop_survives_redis_restart(void **state) {
 
 /* A Redis that stops answering without closing (stalled process, network partition) must not
  * hold a purchase forever on the event loop: the loop gives up after 2 s and answers 500, like a
- * worker's connection would; once Redis answers again, so do purchases. (The stalled call is
- * still in Redis's socket and may run when Redis resumes: a 500 means "unknown", README.) */
+ * worker's connection would; once Redis answers again, so do purchases. The stalled call is
+ * still in Redis's socket and may run when Redis resumes, so the 500 says the outcome is unknown
+ * and carries Retry-After; the client's retry then learns what it bought (201, or 409
+ * already_owned with the ticket), and PostgreSQL ends with that one ticket (R2, R7). */
 static void loop_purchase_gives_up_on_a_stalled_redis(void **state) {
     (void)state;
     h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
@@ -149,14 +151,48 @@ static void loop_purchase_gives_up_on_a_stalled_redis(void **state) {
                   waited);
     h_expect_error(&r, 500, "internal");
     H_TRUE(waited < 5000, "answered within 5 s of the stall; took %" PRId64 " ms", waited);
+    char retry_after[16] = "";
+    H_TRUE(h_resp_header(&r, "Retry-After", retry_after, sizeof retry_after),
+           "the unknown outcome carries Retry-After; head: %s", r.head);
+    H_STREQ(retry_after, "1");
+    json_t *j = h_json(&r);
+    H_TRUE(strstr(h_json_str(j, "message"), "may or may not") != NULL,
+           "the message says the outcome is unknown: %s", h_json_str(j, "message"));
+    json_decref(j);
 
+    /* The client's retry: what the stalled attempt did decides 201 or already_owned. */
     int attempts = 0;
     do {
         if (attempts++) h_sleep_ms(100);
-        h_purchase(srv.port, H_CONCERT, 4, &r);
+        h_purchase(srv.port, H_CONCERT, 3, &r);
     } while (r.status == 500 && attempts < 20);
-    H_EQ(r.status, 201);
+    int64_t seat3;
+    if (r.status == 201) {
+        seat3 = h_expect_ticket(&r, H_CONCERT, 3);
+    } else {
+        h_expect_error(&r, 409, "already_owned");
+        j = h_json(&r);
+        json_t *t = json_object_get(j, "ticket");
+        H_TRUE(json_is_object(t), "already_owned carries the ticket: %s", r.body);
+        seat3 = h_json_int(t, "seatNo");
+        H_EQ(h_json_int(t, "customerId"), 3);
+        json_decref(j);
+    }
+    print_message("the retry after the stall answered %d, seat %" PRId64 "\n", r.status, seat3);
+    H_EQ(seat3, 3);
+    h_purchase(srv.port, H_CONCERT, 4, &r);
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 4), 4);
     h_resp_free(&r);
+
+    free(h_db_settled());
+    h_ticket_row *rows = NULL;
+    int n = h_tickets(&rows);
+    H_EQ(n, 4);
+    for (int i = 0; i < n; i++) {
+        H_EQ(rows[i].seat_no, i + 1);
+        H_EQ(rows[i].customer_id, i + 1);
+    }
+    free(rows);
     h_server_stop(&srv);
     h_redis_private_stop(redis);
 }

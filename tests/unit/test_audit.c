@@ -298,6 +298,28 @@ static void repeated_customer_matches_each_row_once(void **state) {
     assert_int_equal(phantom, 0);
 }
 
+static void already_owned_answer_acknowledges_its_ticket(void **state) {
+    (void)state;
+    /* Customer 3's purchase answered 500 (outcome unknown), its retry 409 already_owned with
+     * seat 2: the row is acknowledged, no phantom. Customer 4 bought seat 1 (201) and asked
+     * again (409 with seat 1): one ticket, nothing lost. Customer 5's 409 names seat 9, which no
+     * row has: lost. Customer 6 got a 500 it never retried, and a row: phantom. */
+    lab_record r[6] = {ans(3, 0, 1, 409, LAB_CODE_ALREADY_OWNED, 2), ok201(4, 0, 1, 1),
+                       ans(4, 2, 3, 409, LAB_CODE_ALREADY_OWNED, 1),
+                       ans(5, 0, 1, 409, LAB_CODE_ALREADY_OWNED, 9),
+                       ans(6, 0, 1, 500, LAB_CODE_INTERNAL, 0),
+                       ans(7, 0, 1, 409, LAB_CODE_SOLD_OUT, 4)}; /* a seat on a refusal: ignored */
+    r[0].retries = 1;
+    audit_ticket t[3] = {row(3, 2, 0), row(4, 1, 0), row(6, 3, 0)};
+    int64_t lost, phantom;
+    assert_int_equal(audit_match(r, 6, t, 3, &lost, &phantom), TR_OK);
+    assert_int_equal(lost, 1);
+    assert_int_equal(phantom, 1);
+    assert_true(lab_record_acknowledged(&r[0]));
+    assert_false(lab_record_acknowledged(&r[4]));
+    assert_false(lab_record_acknowledged(&r[5]));
+}
+
 static void queued_answer_accounts_for_its_row(void **state) {
     (void)state;
     lab_record r[2] = {ans(5, 0, 1, 202, LAB_CODE_NONE, 0), ans(6, 0, 1, 202, LAB_CODE_NONE, 0)};
@@ -399,6 +421,7 @@ int main(void) {
         cmocka_unit_test(acknowledged_tickets_all_in_database_match),
         cmocka_unit_test(lost_and_phantom_are_counted),
         cmocka_unit_test(repeated_customer_matches_each_row_once),
+        cmocka_unit_test(already_owned_answer_acknowledges_its_ticket),
         cmocka_unit_test(queued_answer_accounts_for_its_row),
         cmocka_unit_test(sold_out_time_is_last_seat_or_first_sold_out),
         cmocka_unit_test(outcomes_key_by_code_else_status_sorted_by_count),

@@ -31,6 +31,10 @@ typedef enum {
     SRV_SILENT,          /* never answers */
     SRV_CONN_CLOSE,      /* as NORMAL with Connection: close, then closes */
     SRV_NO_LENGTH,       /* no Content-Length: the body ends when the server closes */
+    SRV_UNKNOWN_ONCE,    /* customer 1's first purchase takes a seat but answers 500 with
+                            Retry-After: 0; its next answers 409 already_owned with that seat */
+    SRV_ALWAYS_UNKNOWN,  /* every answer 500 with Retry-After: 0 */
+    SRV_INTERNAL,        /* every answer 500 without Retry-After */
 } srv_mode;
 
 #define SRV_MAX_CONNS 64
@@ -43,6 +47,7 @@ typedef struct test_srv {
     pthread_t acceptor;
     pthread_mutex_t mu;
     int seat, requests, nthreads;
+    int customer1_seat; /* SRV_UNKNOWN_ONCE: the seat customer 1 bought, 0 before */
     pthread_t threads[SRV_MAX_CONNS];
     char last_request[1024];
 } test_srv;
@@ -80,10 +85,16 @@ static void *srv_conn(void *p) {
         if (cl && cl < blank) body = strtoul(cl + 15, NULL, 10);
         if (len < head + body) continue;
 
+        char *cid = strstr(buf + head, "\"customerId\":");
+        bool customer1 = cid && strtol(cid + 13, NULL, 10) == 1;
         pthread_mutex_lock(&s->mu);
         int n = ++s->requests;
         snprintf(s->last_request, sizeof s->last_request, "%.*s", (int)(head + body), buf);
-        int seat = s->seat < s->tickets ? ++s->seat : 0;
+        int owned = s->mode == SRV_UNKNOWN_ONCE && customer1 ? s->customer1_seat : 0;
+        int seat = owned == 0 && s->seat < s->tickets ? ++s->seat : 0;
+        bool unknown = s->mode == SRV_ALWAYS_UNKNOWN || s->mode == SRV_INTERNAL ||
+                       (s->mode == SRV_UNKNOWN_ONCE && customer1 && owned == 0);
+        if (s->mode == SRV_UNKNOWN_ONCE && customer1 && owned == 0) s->customer1_seat = seat;
         pthread_mutex_unlock(&s->mu);
         memmove(buf, buf + head + body, len - head - body);
         len -= head + body;
@@ -98,7 +109,14 @@ static void *srv_conn(void *p) {
             continue;
         }
         int status = seat ? 201 : 409;
-        if (seat)
+        if (unknown) {
+            status = 500;
+            snprintf(js, sizeof js, "{\"error\":\"internal\",\"message\":\"may or may not\"}");
+        } else if (owned)
+            snprintf(js, sizeof js,
+                     "{\"error\":\"already_owned\",\"message\":\"m\",\"ticket\":{\"seatNo\":%d}}",
+                     owned);
+        else if (seat)
             snprintf(js, sizeof js,
                      "{\"ticketId\":%d,\"customerName\":\"x \\\"seatNo\\\":99\","
                      "\"nested\":{\"seatNo\":98,\"error\":\"no\"},\"seatNo\":%d,\"vip\":false}",
@@ -110,7 +128,10 @@ static void *srv_conn(void *p) {
         } else {
             snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
                                       "Content-Length: %zu\r\n\r\n%s",
-                     status, s->mode == SRV_CONN_CLOSE ? "Connection: close\r\n" : "",
+                     status,
+                     s->mode == SRV_CONN_CLOSE            ? "Connection: close\r\n"
+                     : unknown && s->mode != SRV_INTERNAL ? "Retry-After: 0\r\n"
+                                                          : "",
                      strlen(js), js);
         }
         send_all(a.fd, out, strlen(out), s->mode == SRV_SPLIT);
@@ -429,6 +450,17 @@ static void head_parses_status_length_and_flags(void **state) {
     assert_int_equal(lg_parse_head(c, strlen(c), &h), LG_PARSE_OK);
     assert_int_equal(h.status, 503);
     assert_true(h.close);
+    assert_int_equal(h.retry_after_s, -1);
+
+    const char *d = "HTTP/1.1 500 X\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(lg_parse_head(d, strlen(d), &h), LG_PARSE_OK);
+    assert_int_equal(h.retry_after_s, 7);
+    const char *e = "HTTP/1.1 500 X\r\nRetry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n";
+    assert_int_equal(lg_parse_head(e, strlen(e), &h), LG_PARSE_OK);
+    assert_int_equal(h.retry_after_s, -1); /* a date is not honoured */
+    const char *f = "HTTP/1.1 500 X\r\nRetry-After: 99999999999\r\n\r\n";
+    assert_int_equal(lg_parse_head(f, strlen(f), &h), LG_PARSE_OK);
+    assert_int_equal(h.retry_after_s, -1);
 }
 
 static void head_waits_for_more_and_refuses_garbage(void **state) {
@@ -446,39 +478,91 @@ static void head_waits_for_more_and_refuses_garbage(void **state) {
     assert_int_equal(lg_parse_head(d, strlen(d), &h), LG_PARSE_BAD);
 }
 
+static void unknown_outcome_is_retried_and_its_ticket_acknowledged(void **state) {
+    (void)state;
+    run *r = new_run();
+    assert_int_equal(run_load(r, SRV_UNKNOWN_ONCE, 10, 5, 2, 0), TR_OK);
+    assert_int_equal(r->res.retries, 1);
+    assert_int_equal(r->res.answered, 5);
+    lab_record *x = &r->recs[0]; /* customer 1 */
+    assert_int_equal(x->retries, 1);
+    assert_int_equal(x->status, 409);
+    assert_int_equal(x->code, LAB_CODE_ALREADY_OWNED);
+    assert_int_equal(x->seat_no, 1); /* the seat its first attempt bought */
+    assert_true(lab_record_acknowledged(x));
+    assert_in_range(x->send_us, 0, x->done_us);
+    for (int i = 1; i < 5; i++) {
+        assert_int_equal(r->recs[i].status, 201);
+        assert_int_equal(r->recs[i].retries, 0);
+        assert_in_range(r->recs[i].seat_no, 2, 5);
+    }
+    assert_int_equal(r->srv.requests, 6);
+    free(r);
+}
+
+static void unknown_outcome_retries_stop_at_the_limit(void **state) {
+    (void)state;
+    run *r = new_run();
+    assert_int_equal(run_load(r, SRV_ALWAYS_UNKNOWN, 10, 3, 2, 0), TR_OK);
+    assert_int_equal(r->res.retries, 3 * LG_MAX_RETRIES);
+    assert_int_equal(r->res.answered, 3);
+    assert_int_equal(r->srv.requests, 3 * (1 + LG_MAX_RETRIES));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r->recs[i].status, 500);
+        assert_int_equal(r->recs[i].code, LAB_CODE_INTERNAL);
+        assert_int_equal(r->recs[i].retries, LG_MAX_RETRIES);
+        assert_false(lab_record_acknowledged(&r->recs[i]));
+    }
+    free(r);
+}
+
+static void internal_error_without_retry_after_is_final(void **state) {
+    (void)state;
+    run *r = new_run();
+    assert_int_equal(run_load(r, SRV_INTERNAL, 10, 4, 2, 0), TR_OK);
+    assert_int_equal(r->res.retries, 0);
+    assert_int_equal(r->srv.requests, 4);
+    for (int i = 0; i < 4; i++) assert_int_equal(r->recs[i].status, 500);
+    free(r);
+}
+
 static void body_scan_reads_only_top_level_keys(void **state) {
     (void)state;
     const char *code;
     size_t code_len;
-    int32_t seat;
+    int32_t seat, owned;
     const char *a = "{\"customerName\":\"a \\\"seatNo\\\":7 \\\\\",\"ticket\":{\"seatNo\":8,"
                     "\"error\":\"x\"},\"list\":[{\"seatNo\":9}],\"seatNo\":3}";
-    assert_true(lg_scan_body(a, strlen(a), &code, &code_len, &seat));
+    assert_true(lg_scan_body(a, strlen(a), &code, &code_len, &seat, &owned));
     assert_int_equal(seat, 3);
+    assert_int_equal(owned, 8); /* the top-level "ticket" object's, never the list's 9 */
     assert_int_equal(code_len, 0);
 
     const char *b =
         " {\"error\" : \"already_owned\", \"message\":\"m\", \"ticket\":{\"seatNo\":4}}";
-    assert_true(lg_scan_body(b, strlen(b), &code, &code_len, &seat));
+    assert_true(lg_scan_body(b, strlen(b), &code, &code_len, &seat, &owned));
     assert_int_equal(code_len, strlen("already_owned"));
     assert_memory_equal(code, "already_owned", code_len);
     assert_int_equal(seat, 0);
+    assert_int_equal(owned, 4);
 }
 
 static void body_scan_refuses_non_objects_and_odd_seats(void **state) {
     (void)state;
     const char *code;
     size_t code_len;
-    int32_t seat;
-    assert_false(lg_scan_body("[1,2]", 5, &code, &code_len, &seat));
-    assert_false(lg_scan_body("{\"seatNo\":1", 11, &code, &code_len, &seat));
-    assert_false(lg_scan_body("", 0, &code, &code_len, &seat));
-    const char *a = "{\"seatNo\":1.5}";
-    assert_true(lg_scan_body(a, strlen(a), &code, &code_len, &seat));
+    int32_t seat, owned;
+    assert_false(lg_scan_body("[1,2]", 5, &code, &code_len, &seat, &owned));
+    assert_false(lg_scan_body("{\"seatNo\":1", 11, &code, &code_len, &seat, &owned));
+    assert_false(lg_scan_body("", 0, &code, &code_len, &seat, &owned));
+    const char *a = "{\"seatNo\":1.5,\"ticket\":{\"seatNo\":\"2\"}}";
+    assert_true(lg_scan_body(a, strlen(a), &code, &code_len, &seat, &owned));
     assert_int_equal(seat, 0);
-    const char *b = "{\"seatNo\":99999999999}";
-    assert_true(lg_scan_body(b, strlen(b), &code, &code_len, &seat));
+    assert_int_equal(owned, 0);
+    const char *b = "{\"seatNo\":99999999999,\"ticket\":[{\"seatNo\":3}]}";
+    assert_true(lg_scan_body(b, strlen(b), &code, &code_len, &seat, &owned));
     assert_int_equal(seat, 0);
+    assert_int_equal(owned, 0);
 }
 
 int main(void) {
@@ -492,6 +576,9 @@ int main(void) {
         cmocka_unit_test(silence_until_the_time_limit_is_timeout),
         cmocka_unit_test(connection_close_header_means_a_fresh_connection),
         cmocka_unit_test(body_without_length_ends_at_close),
+        cmocka_unit_test(unknown_outcome_is_retried_and_its_ticket_acknowledged),
+        cmocka_unit_test(unknown_outcome_retries_stop_at_the_limit),
+        cmocka_unit_test(internal_error_without_retry_after_is_final),
         cmocka_unit_test(no_server_is_unavailable),
         cmocka_unit_test(bad_config_is_invalid_argument),
         cmocka_unit_test(loopback_urls_parse),
