@@ -168,7 +168,7 @@ static void job_error(http_job *j, tr_err e, const char *message) {
  * but without the detail (SPEC §2: never leak SQL). */
 static void job_internal_msg(http_job *j, strategy_ctx *ctx, tr_err e, const char *message) {
     const char *detail = ctx && ctx->detail[0] ? ctx->detail
-                         : ctx && e == TR_PG    ? pg_conn_errstr(ctx->pg)
+                         : ctx && ctx->pg && e == TR_PG ? pg_conn_errstr(ctx->pg)
                                                 : tr_strerror(e);
     srv_log(j->srv, "%s %s: %s", j->route ? j->route->method : "?",
             j->route ? j->route->pattern : "?", detail);
@@ -450,6 +450,18 @@ static void job_done(http_job *j) {
     http_loop_wake(f->loop);
 }
 
+/* Whether w can take j after worker_connect answered rc. With PostgreSQL down, a strategy that
+ * admits in Redis alone (strategy_ops.admits_without_pg) still serves purchases and outcomes. */
+static bool worker_can_serve(worker *w, const http_job *j, tr_err rc) {
+    if (rc == TR_OK || j->route->fn == handle_readyz) return true;
+    const strategy_ops *st = w->srv->cfg.strategy;
+    if (rc != TR_PG || w->ctx.redis == NULL || !st->admits_without_pg) return false;
+    if (j->route->fn != handle_purchase && !(j->route->fn == handle_outcome && st->outcome))
+        return false;
+    w->ctx.detail[0] = '\0'; /* the connect error is not this job's */
+    return true;
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     server *s = w->srv;
@@ -457,7 +469,7 @@ static void *worker_main(void *arg) {
     http_job *j;
     while ((j = job_pop(s)) != NULL) {
         tr_err rc = worker_connect(w);
-        if (rc != TR_OK && j->route->fn != handle_readyz) {
+        if (!worker_can_serve(w, j, rc)) {
             job_internal(j, &w->ctx, rc);
             job_done(j);
             continue;
@@ -750,7 +762,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (s->purchase_inline && j->route->fn == handle_purchase) {
         worker *w = io_worker_get(s);
         tr_err rc = w ? worker_connect(w) : TR_NOMEM;
-        if (rc != TR_OK) job_internal(j, w ? &w->ctx : NULL, rc);
+        if (w == NULL || !worker_can_serve(w, j, rc)) job_internal(j, w ? &w->ctx : NULL, rc);
         else handle_purchase(j, &w->ctx);
         return job_send(j);
     }

@@ -258,6 +258,7 @@ const strategy_ops strategy_redis_atomic = {
     .name = "redis-atomic",
     .summary = "one atomic Redis script per purchase, write-behind to PostgreSQL (--durability)",
     .needs_redis = true,
+    .admits_without_pg = true,
     .correct = true,
     .purchase = redis_atomic_purchase,
     .purchase_many = redis_atomic_purchase_many,

@@ -133,6 +133,7 @@ const strategy_ops strategy_redis_zset = {
     .summary = "waiting line: sorted set scored by INCR, 202 + position, batch issuer",
     .needs_redis = true,
     .correct = true,
+    .admits_without_pg = true,
     .purchase = redis_zset_purchase,
     .outcome = redis_zset_outcome,
     .start = redis_zset_start,

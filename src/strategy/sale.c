@@ -250,6 +250,12 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
         if (sale_reply_i64(rep->element[0]) != -1) return rep;
         freeReplyObject(rep);
         /* Not loaded: open the sale (idempotent; one loader at a time) and run again. */
+        if (pg == NULL) {
+            snprintf(detail, detaillen, "the sale of concert %" PRId64 " is not loaded in Redis "
+                     "and PostgreSQL is not connected", concert_id);
+            *rc = TR_PG;
+            return NULL;
+        }
         if ((*rc = sale_open(pg, r, concert_id, detail, detaillen)) != TR_OK) return NULL;
     }
     snprintf(detail, detaillen, "sale of concert %" PRId64 " did not load", concert_id);

@@ -98,6 +98,10 @@ typedef struct strategy_ops {
     const char *summary; /* one line for --help */
     bool needs_redis;
     bool correct;        /* false for naive: keeps R1–R8 only without concurrency */
+    /* true when purchase (and outcome, if set) need only Redis once the sale is loaded there:
+     * the server then serves them while PostgreSQL is down, with ctx->pg NULL (a sale that is
+     * not loaded yet answers 500, as it needs PostgreSQL to load). */
+    bool admits_without_pg;
     /* Buy one ticket. concert_id and customer_id are already validated as 1..2^63−1.
      * Must leave ctx's connections usable (no open transaction) whatever happens. Required. */
     void (*purchase)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
