@@ -34,6 +34,12 @@ tr_err http_parse_purchase(const char *body, size_t len, int64_t *concert_id, in
         snprintf(why, whylen, "the request body is empty");
         return rc;
     }
+    /* JSON text never holds a raw NUL (RFC 8259 §7: control characters are escaped), and
+     * jansson's number scan stops at one as if the text ended there. */
+    if (memchr(body, '\0', len) != NULL) {
+        snprintf(why, whylen, "malformed JSON: a NUL byte in the body");
+        return rc;
+    }
     /* Duplicate keys are an error (SPEC §2); jansson rejects integers past int64 on its own. */
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {

@@ -130,6 +130,7 @@ struct server {
     http_job *head, *tail;
     bool stopping;        /* no new work: requests not yet started are answered 503 */
     bool workers_exit;    /* workers leave once the queue is empty */
+    atomic_int workers_running; /* worker threads not yet returned */
     atomic_int suspended; /* connections suspended and not yet answered */
     atomic_int connections; /* open HTTP connections, all loops together */
     void *strategy_state; /* from strategy->start, shared by the workers */
@@ -467,6 +468,10 @@ static void *worker_main(void *arg) {
     server *s = w->srv;
     bool batching = s->cfg.strategy->purchase_many != NULL;
     http_job *j;
+    /* Connect before the first request, so a fresh server's first burst does not pay for it (a
+     * failure here is retried per request). */
+    worker_connect(w);
+    w->ctx.detail[0] = '\0';
     while ((j = job_pop(s)) != NULL) {
         tr_err rc = worker_connect(w);
         if (!worker_can_serve(w, j, rc)) {
@@ -485,6 +490,7 @@ static void *worker_main(void *arg) {
         j->route->fn(j, &w->ctx);
         job_done(j);
     }
+    atomic_fetch_sub(&s->workers_running, 1);
     return NULL;
 }
 
@@ -986,7 +992,9 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         w->ctx.cfg = &s->cfg.strategy_cfg;
         w->ctx.state = s->strategy_state;
         w->ctx.worker_id = ((uint64_t)getpid() << 20) ^ ((uint64_t)time(NULL) << 32) ^ (uint64_t)i;
+        atomic_fetch_add(&s->workers_running, 1);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            atomic_fetch_sub(&s->workers_running, 1);
             snprintf(errbuf, errlen, "could not start worker thread %d", i);
             rc = TR_INTERNAL;
             goto out;
@@ -1041,6 +1049,10 @@ void server_stop(server *s, int drain_ms) {
     s->workers_exit = true;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    /* Past the drain time, purchases still waiting in the strategy (strict) give up: 500. */
+    while (atomic_load(&s->workers_running) > 0 && mono_ms() < deadline) sleep_ms(5);
+    if (atomic_load(&s->workers_running) > 0 && s->cfg.strategy && s->cfg.strategy->abandon_waits)
+        s->cfg.strategy->abandon_waits(s->strategy_state);
     for (int i = 0; s->workers && i < s->cfg.workers; i++)
         if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
     /* Every suspended connection has been resumed; give MHD a moment to send the answers. */

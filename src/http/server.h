@@ -41,8 +41,8 @@ typedef struct server_config {
     void (*log)(const char *fmt, va_list ap);
 } server_config;
 
-/* Starts listening and the workers. Workers connect lazily and reconnect after a loss, but start
- * checks once that PostgreSQL (and Redis when configured) answer, so a typo fails fast.
+/* Starts listening and the workers. Workers connect as they start (before their first request;
+ * a failure is retried per request) and reconnect after a loss; start also checks once that PostgreSQL (and Redis when configured) answer, so a typo fails fast.
  * *out is set to NULL first; cfg is copied (its strings must outlive the server).
  * Errors: TR_INVALID_ARGUMENT, TR_PG, TR_REDIS, TR_INTERNAL (could not listen); errbuf says why. */
 tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t errlen);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/conncheck.h"
 #include "strategy/redis_atomic.h"
 #include "strategy/sale.h"
 #include "strategy/strategy.h"
@@ -70,7 +71,8 @@ static bool reply_stream_id(const redisReply *rep, stream_id *sid) {
 
 /* Reads one purchase script answer into out (rep is freed by the caller). */
 static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t concert_id,
-                            int64_t customer_id, const redisReply *rep, purchase_result *out);
+                            int64_t customer_id, const redisReply *rep, int64_t wait_until_ms,
+                            purchase_result *out);
 
 /* Runs a script on the concert's sale keys (sale_eval). */
 static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t concert_id,
@@ -82,8 +84,11 @@ static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t 
                      sizeof ctx->detail);
 }
 
+/* wait_until_ms (tr_coarse_ms clock): how long a strict answer may wait for its commit; one
+ * deadline for a whole batch, so the last answer of a batch never waits longer than the first. */
 static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t concert_id,
-                            int64_t customer_id, const redisReply *rep, purchase_result *out) {
+                            int64_t customer_id, const redisReply *rep, int64_t wait_until_ms,
+                            purchase_result *out) {
     int64_t code = sale_reply_i64(rep->element[0]);
     if (code == 1 || code == -3) sale_ticket_from_reply(rep, concert_id, customer_id, &out->t);
     switch (code) {
@@ -98,8 +103,9 @@ static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t conce
     }
     if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
         stream_id sid;
+        int64_t left = wait_until_ms - tr_coarse_ms();
         if (!reply_stream_id(rep, &sid) ||
-            !persister_wait(st->persister, concert_id, sid, STRATEGY_STRICT_WAIT_MS)) {
+            !persister_wait(st->persister, concert_id, sid, left > 0 ? (int)left : 0)) {
             snprintf(ctx->detail, sizeof ctx->detail,
                      "ticket %" PRId64 " not confirmed durable within %d ms", out->t.ticket_id,
                      STRATEGY_STRICT_WAIT_MS);
@@ -108,16 +114,21 @@ static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t conce
     }
 }
 
-static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
-                                  purchase_result *out) {
+static void purchase_one(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                         int64_t wait_until_ms, purchase_result *out) {
     tr_err rc = TR_OK;
     redisReply *rep = run_script(ctx, &purchase_script, concert_id, customer_id, &rc);
     if (rep == NULL) {
         out->err = rc;
         return;
     }
-    purchase_answer(ctx, ctx->state, concert_id, customer_id, rep, out);
+    purchase_answer(ctx, ctx->state, concert_id, customer_id, rep, wait_until_ms, out);
     freeReplyObject(rep);
+}
+
+static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                                  purchase_result *out) {
+    purchase_one(ctx, concert_id, customer_id, tr_coarse_ms() + STRATEGY_STRICT_WAIT_MS, out);
 }
 
 #define MANY_MAX 512
@@ -127,6 +138,7 @@ static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t
  * batch's commit (the persister commits them together). */
 static void redis_atomic_purchase_many(strategy_ctx *ctx, int n, const int64_t *concert_ids,
                                        const int64_t *customer_ids, purchase_result *out) {
+    int64_t wait_until_ms = tr_coarse_ms() + STRATEGY_STRICT_WAIT_MS;
     for (int base = 0; base < n; base += MANY_MAX) {
         int m = n - base < MANY_MAX ? n - base : MANY_MAX;
         static _Thread_local sale_keys keys[MANY_MAX];
@@ -154,10 +166,10 @@ static void redis_atomic_purchase_many(strategy_ctx *ctx, int n, const int64_t *
                           sale_reply_i64(rep->element[0]) != -1;
             if (usable)
                 purchase_answer(ctx, ctx->state, concert_ids[base + i], customer_ids[base + i], rep,
-                                &out[base + i]);
+                                wait_until_ms, &out[base + i]);
             else
-                redis_atomic_purchase(ctx, concert_ids[base + i], customer_ids[base + i],
-                                      &out[base + i]);
+                purchase_one(ctx, concert_ids[base + i], customer_ids[base + i], wait_until_ms,
+                             &out[base + i]);
             freeReplyObject(rep);
         }
     }
@@ -201,7 +213,7 @@ static bool redis_atomic_loop_reply(strategy_ctx *ctx, int64_t concert_id, int64
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
         sale_reply_i64(rep->element[0]) == -1)
         return false;
-    purchase_answer(ctx, NULL, concert_id, customer_id, rep, out);
+    purchase_answer(ctx, NULL, concert_id, customer_id, rep, 0, out);
     const ra_state *st = ctx->state;
     if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
         stream_id sid;
@@ -247,6 +259,11 @@ static tr_err redis_atomic_start(const strategy_config *cfg, void **state, char 
     return TR_OK;
 }
 
+static void redis_atomic_abandon_waits(void *state) {
+    ra_state *st = state;
+    if (st) persister_abandon_waits(st->persister);
+}
+
 static void redis_atomic_stop(void *state) {
     ra_state *st = state;
     if (st == NULL) return;
@@ -270,6 +287,7 @@ const strategy_ops strategy_redis_atomic = {
     .loop_watch = redis_atomic_loop_watch,
     .outcome = redis_atomic_outcome,
     .start = redis_atomic_start,
+    .abandon_waits = redis_atomic_abandon_waits,
     .stop = redis_atomic_stop,
 };
 

@@ -138,6 +138,10 @@ typedef struct strategy_ops {
     /* Optional: starts the strategy's background workers before requests arrive; *state is
      * handed to every purchase as ctx->state. errbuf says why on failure. */
     tr_err (*start)(const strategy_config *cfg, void **state, char *errbuf, size_t errlen);
+    /* Optional: the server's drain time is over — purchases still waiting inside the strategy
+     * (strict durability) stop waiting and answer now (500, outcome unknown). Called before the
+     * server waits for its workers; background work goes on until stop. */
+    void (*abandon_waits)(void *state);
     /* Optional: stops them after the last request, draining what they hold. NULL state is a
      * no-op. */
     void (*stop)(void *state);

@@ -78,6 +78,7 @@ struct persister {
     pthread_cond_t cv;
     bool stopping;
     int64_t give_up_ms; /* with stopping: when to leave the rest (now_ms clock), under mu */
+    bool abandoned;     /* persister_abandon_waits: waits answer false at once, under mu */
     waiter *waiters;
     watch watches[MAX_CONCERTS];
     int nwatches;
@@ -597,6 +598,14 @@ bool persister_on_commit(persister *p, void (*fn)(void *arg), void *arg, bool on
     return ok;
 }
 
+void persister_abandon_waits(persister *p) {
+    if (p == NULL) return;
+    pthread_mutex_lock(&p->mu);
+    p->abandoned = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_ms) {
     waiter w = {concert_id, id, 0, NULL};
     struct timespec deadline;
@@ -612,10 +621,15 @@ bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_
         pthread_mutex_unlock(&p->mu);
         return ok;
     }
+    if (p->abandoned) {
+        pthread_mutex_unlock(&p->mu);
+        return false;
+    }
     w.next = p->waiters;
     p->waiters = &w;
     int rc = 0;
-    while (w.state == 0 && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
+    while (w.state == 0 && rc != ETIMEDOUT && !p->abandoned)
+        rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
     for (waiter **pp = &p->waiters; *pp; pp = &(*pp)->next) {
         if (*pp == &w) {
             *pp = w.next;

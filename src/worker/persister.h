@@ -37,6 +37,11 @@ void persister_stop(persister *p);
  * strict; many waiters share one commit (group commit). Thread-safe. */
 bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_ms);
 
+/* Makes every persister_wait, current and later, answer at once: true if already committed,
+ * else false. For a server whose drain time is over (strict answers still waiting get 500).
+ * Storing goes on. NULL is a no-op. Thread-safe. */
+void persister_abandon_waits(persister *p);
+
 /* Non-blocking form of persister_wait: 1 when the entry is committed by this persister, -1 when it
  * could not be stored, 0 not yet. Thread-safe. */
 int persister_durable(persister *p, int64_t concert_id, stream_id id);

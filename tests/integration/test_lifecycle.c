@@ -2,9 +2,11 @@
  * answer, idle and half-sent connections do not hold the exit back, exit status 0), and start
  * fails fast with a message when a backend does not answer or an option is wrong (server.h). */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -138,6 +140,73 @@ static void sigterm_does_not_wait_for_a_locked_table(void **state) {
     h_server_stop(&srv);
 }
 
+/* Strict purchases on the worker pool whose commit cannot happen (another session holds a SHARE
+ * lock on the ticket table, 16 s): a batch waits once for all its answers (not 10 s for each in
+ * turn, which kept a worker — and SIGTERM — for minutes), and at SIGTERM the waits end with the
+ * drain: every purchase answered 500 (outcome unknown) and the server gone within 15 s (5 s
+ * drain, then the persister's own 5 s and the cancel of its statement). The sale is not loaded
+ * first, so the purchases also take the path that opens it. */
+static void sigterm_ends_strict_pool_waits_with_the_drain(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 50, .vip = 1, .customers = 50});
+    h_server srv;
+    h_server_start(&srv, "redis-atomic", 1, "--durability", "strict", "--dispatch", "pool", NULL);
+    char sh[512];
+    snprintf(sh, sizeof sh,
+             "psql '%s' -q -c 'BEGIN; LOCK TABLE ticket IN SHARE MODE;"
+             " SELECT pg_sleep(16); COMMIT;' >/dev/null 2>&1 &",
+             h_env_pg());
+    const char *lock[] = {"sh", "-c", sh, NULL};
+    H_EQ(h_run(lock, 5000, NULL), 0);
+    const char *held = "SELECT count(*) FROM pg_locks WHERE relation = 'ticket'::regclass"
+                       " AND mode = 'ShareLock' AND granted";
+    int64_t locked_by = h_now_ms() + 5000;
+    while (h_sql_int(held) != 1 && h_now_ms() < locked_by) h_sleep_ms(20);
+    H_EQ(h_sql_int(held), 1);
+
+    enum { N = 20 };
+    h_conn *c[N];
+    char raw[512];
+    for (int i = 0; i < N; i++) {
+        c[i] = h_conn_open(srv.port);
+        H_TRUE(c[i] != NULL, "connected");
+        size_t n = h_fmt_purchase(raw, sizeof raw, H_CONCERT, i + 1);
+        H_TRUE(h_conn_send(c[i], raw, n), "sent purchase %d", i + 1);
+    }
+    h_sleep_ms(1000);
+    int64_t t0 = h_now_ms();
+    H_EQ(kill(srv.pid, SIGTERM), 0);
+    int status = 0;
+    bool exited = false;
+    while (!exited && h_now_ms() - t0 < 15000) {
+        exited = waitpid(srv.pid, &status, WNOHANG) == srv.pid;
+        if (!exited) h_sleep_ms(50);
+    }
+    int64_t took = h_now_ms() - t0;
+    print_message("SIGTERM to exit with %d strict pool answers waiting on a lock: %" PRId64
+                  " ms\n", N, took);
+    H_TRUE(exited, "the server exited within 15 s of SIGTERM (still running after %" PRId64
+           " ms)", took);
+    srv.pid = 0;
+    H_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0; got %d", status);
+    char *log = h_server_log(&srv);
+    H_TRUE(strstr(log, "Sanitizer") == NULL, "no sanitizer report: %s", log);
+    free(log);
+    for (int i = 0; i < N; i++) {
+        h_resp r = {0};
+        H_TRUE(h_conn_recv(c[i], &r, 1000), "purchase %d was answered before the exit: %s", i + 1,
+               r.error);
+        h_expect_error(&r, 500, "internal");
+        char retry_after[16] = "";
+        H_TRUE(h_resp_header(&r, "Retry-After", retry_after, sizeof retry_after),
+               "purchase %d: the unknown outcome carries Retry-After", i + 1);
+        h_resp_free(&r);
+        h_conn_close(c[i]);
+    }
+    h_sql_exec("SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l"
+               " WHERE l.relation = 'ticket'::regclass AND l.mode = 'ShareLock'");
+}
+
 /* A client that hangs up while its purchase runs leaves nothing behind: the server keeps
  * serving, the customer's state stays consistent, and SIGTERM finds nothing to drain (a
  * connection closed while suspended must not be waited for). */
@@ -218,6 +287,8 @@ int main(void) {
          sigterm_answers_strict_purchases_waiting_for_a_stalled_commit, NULL},
         {"sigterm_does_not_wait_for_a_locked_table", sigterm_does_not_wait_for_a_locked_table,
          NULL},
+        {"sigterm_ends_strict_pool_waits_with_the_drain",
+         sigterm_ends_strict_pool_waits_with_the_drain, NULL},
         {"client_gone_mid_purchase_leaves_the_server_healthy", client_gone_mid_purchase_leaves_the_server_healthy, NULL},
         {"start_fails_fast_without_backends", start_fails_fast_without_backends, NULL},
     };

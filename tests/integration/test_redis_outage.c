@@ -199,7 +199,8 @@ static void loop_purchase_gives_up_on_a_stalled_redis(void **state) {
 
 /* /readyz is how an orchestrator learns that a backend is down: 503 unavailable, never a 500,
  * also when the worker that takes the check has not connected to Redis yet (workers connect
- * lazily, server.h). One worker, Redis killed before it served anything. */
+ * as they start and reconnect after a loss, server.h). One worker, Redis killed before it served
+ * anything. */
 static void readyz_reports_redis_down_before_first_use(void **state) {
     (void)state;
     h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});

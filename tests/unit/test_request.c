@@ -148,6 +148,12 @@ static void purchase_trailing_garbage_is_refused(void **state) {
     static const char nul_inside[] = "{\"customerId\": 1,\0 \"concertId\": 1}";
     rc = http_parse_purchase(nul_inside, sizeof nul_inside - 1, &co, &cu, why, sizeof why);
     EXPECT_EQ(rc, TR_BAD_REQUEST);
+    /* and right after a number, which jansson's number scan took as the number's end (a
+     * helper's probe bought a ticket with it) */
+    static const char nul_after_number[] = "{\"customerId\": 100\0, \"concertId\": 1}";
+    rc = http_parse_purchase(nul_after_number, sizeof nul_after_number - 1, &co, &cu, why,
+                             sizeof why);
+    EXPECT_EQ(rc, TR_BAD_REQUEST);
 }
 
 static void purchase_non_object_top_level_is_refused(void **state) {
