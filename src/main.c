@@ -124,6 +124,7 @@ static int cmd_serve(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *strategy_name = env_or("TICKETRUSH_STRATEGY", "db-atomic");
     long long v;
+    bool durability_set = false;
     server_config cfg = {
         .bind_addr = env_or("TICKETRUSH_BIND", "127.0.0.1"),
         .port = 8080,
@@ -163,6 +164,7 @@ static int cmd_serve(int argc, char **argv) {
         case O_STALL: if (!parse_int_opt("--test-stall-ms", optarg, 0, 600000, &v)) return 2; cfg.strategy_cfg.test_stall_ms = (int)v; break;
         case O_STALLC: if (!parse_int_opt("--test-stall-customer", optarg, 1, LLONG_MAX, &v)) return 2; cfg.strategy_cfg.test_stall_customer_id = v; break;
         case O_DUR:
+            durability_set = true;
             if (strcmp(optarg, "fast") == 0) cfg.strategy_cfg.durability = DURABILITY_FAST;
             else if (strcmp(optarg, "strict") == 0) cfg.strategy_cfg.durability = DURABILITY_STRICT;
             else {
@@ -195,6 +197,11 @@ static int cmd_serve(int argc, char **argv) {
     if (cfg.strategy == NULL) {
         fprintf(stderr, "ticketrush: unknown strategy \"%s\"; known strategies:\n", strategy_name);
         strategies_print(stderr);
+        return 2;
+    }
+    if (durability_set && strcmp(cfg.strategy->name, "redis-atomic") != 0) {
+        fprintf(stderr, "ticketrush: --durability applies only to redis-atomic (strategy %s "
+                        "has no write-behind to choose for)\n", cfg.strategy->name);
         return 2;
     }
     if (cfg.pg_conninfo == NULL) {

@@ -80,6 +80,7 @@ struct http_job {
     int status;
     char *resp;         /* malloc'd JSON, handed to MHD */
     int retry_after_s;  /* > 0 adds Retry-After */
+    bool close_after;   /* adds Connection: close (the server is shutting down) */
     const char *content_type; /* NULL: application/json */
     int64_t started_us; /* monotonic µs at the first call, for the duration metric */
     purchase_result res; /* loop dispatch, strict: the result waiting for its commit */
@@ -181,6 +182,14 @@ static void job_internal(http_job *j, strategy_ctx *ctx, tr_err e) {
     job_internal_msg(j, ctx, e, NULL);
 }
 
+/* Work refused because the server stops: 503, retry (elsewhere or after a restart) in 1 s, and
+ * the connection closes, so a keep-alive client does not retry on it for the whole drain. */
+static void job_shutting_down(http_job *j) {
+    j->retry_after_s = 1;
+    j->close_after = true;
+    job_error(j, TR_UNAVAILABLE, "the server is shutting down");
+}
+
 /* A purchase that failed after it may have written (a Redis call or a commit whose answer was
  * lost, a strict answer not confirmed in time) has an unknown outcome. Its 500 says so and
  * carries Retry-After: retrying is safe because a purchase is idempotent per customer (R2) — the
@@ -231,6 +240,11 @@ static void handle_readyz(http_job *j, strategy_ctx *ctx) {
 static void handle_concert(http_job *j, strategy_ctx *ctx) {
     concert c;
     tr_err rc = q_concert_get(ctx->pg, j->ids[0], &c);
+    const strategy_ops *st = j->srv->cfg.strategy;
+    int64_t sold;
+    if (rc == TR_OK && st->sold && ctx->redis && st->sold(ctx, c.id, &sold) && sold >= 0 &&
+        sold <= c.total_seats)
+        c.remaining = c.total_seats - (int32_t)sold; /* what clients were told, not yet stored */
     if (rc == TR_OK) job_answer(j, 200, http_json_concert(&c));
     else if (rc == TR_CONCERT_NOT_FOUND) job_error(j, rc, NULL);
     else job_internal(j, ctx, rc);
@@ -554,7 +568,7 @@ static void job_to_pool(http_job *j) {
         job_push(s, j);
         return;
     }
-    job_error(j, TR_UNAVAILABLE, "the server is shutting down");
+    job_shutting_down(j);
     j->state = JOB_DONE;
     MHD_resume_connection(j->conn);
 }
@@ -687,6 +701,7 @@ static enum MHD_Result job_send(http_job *j) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     if (j->status == 405 && j->allow[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, j->allow);
+    if (j->close_after) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(j->conn, (unsigned)j->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -777,7 +792,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     bool stopping = s->stopping;
     pthread_mutex_unlock(&s->mu);
     if (stopping) {
-        job_error(j, TR_UNAVAILABLE, "the server is shutting down");
+        job_shutting_down(j);
         return job_send(j);
     }
     http_loop *l = http_loop_current();

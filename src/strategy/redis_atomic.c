@@ -194,6 +194,22 @@ static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_
     return rc;
 }
 
+/* The script's own count of seats sold (KEYS[4]); PostgreSQL's lags it by the write-behind. */
+static bool redis_atomic_sold(strategy_ctx *ctx, int64_t concert_id, int64_t *sold) {
+    sale_keys k;
+    sale_keys_init(&k, concert_id);
+    redisReply *rep = redis_cmd(ctx->redis, "GET %s", k.sold);
+    bool ok = rep && rep->type == REDIS_REPLY_STRING;
+    if (ok) {
+        char *end = NULL;
+        long long v = strtoll(rep->str, &end, 10);
+        ok = end != rep->str && *end == '\0' && v >= 0;
+        if (ok) *sold = v;
+    }
+    if (rep) freeReplyObject(rep);
+    return ok;
+}
+
 static void redis_atomic_loop_call(int64_t concert_id, int64_t customer_id, script_call *call) {
     sale_keys k;
     sale_keys_init(&k, concert_id);
@@ -286,6 +302,7 @@ const strategy_ops strategy_redis_atomic = {
     .loop_durable = redis_atomic_loop_durable,
     .loop_watch = redis_atomic_loop_watch,
     .outcome = redis_atomic_outcome,
+    .sold = redis_atomic_sold,
     .start = redis_atomic_start,
     .abandon_waits = redis_atomic_abandon_waits,
     .stop = redis_atomic_stop,

@@ -132,6 +132,10 @@ typedef struct strategy_ops {
      * another thread whenever loop_durable may have changed; false when it cannot be added. */
     int (*loop_durable)(void *state, int64_t concert_id, const purchase_result *res);
     bool (*loop_watch)(void *state, void (*wake)(void *arg), void *arg, bool on);
+    /* Optional: seats sold as the strategy itself counts them, when that runs ahead of
+     * PostgreSQL (a write-behind): *sold, and true; false when it does not know (e.g. the sale is
+     * not loaded), and GET /concerts/{id} then shows PostgreSQL's count. */
+    bool (*sold)(strategy_ctx *ctx, int64_t concert_id, int64_t *sold);
     /* Optional: the customer's outcome. Returns TR_OK, TR_CONCERT_NOT_FOUND,
      * TR_CUSTOMER_NOT_FOUND or a failure. Without it the server reads PostgreSQL (issued/none). */
     tr_err (*outcome)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id, outcome *out);

@@ -32,6 +32,17 @@ static void sigterm_answers_the_request_in_flight(void **state) {
     H_TRUE(h_conn_send(busy, raw, n), "sent the slow purchase");
     h_sleep_ms(200);
     int64_t t0 = h_now_ms();
+    H_EQ(kill(srv.pid, SIGTERM), 0);
+    h_sleep_ms(200);
+    /* New work on the idle keep-alive connection during the drain: 503 with Retry-After, and the
+     * connection closes (a client would otherwise retry on it for the whole drain). */
+    n = h_fmt_get(raw, sizeof raw, "/concerts/1");
+    h_roundtrip(idle, raw, n, &r);
+    h_expect_error(&r, 503, "unavailable");
+    char value[32] = "";
+    H_TRUE(h_resp_header(&r, "Retry-After", value, sizeof value), "Retry-After: %s", r.head);
+    H_TRUE(h_resp_header(&r, "Connection", value, sizeof value) && strcmp(value, "close") == 0,
+           "Connection: close while draining; head: %s", r.head);
     h_server_stop(&srv); /* asserts exit 0 within 10 s and a clean sanitizer report */
     print_message("SIGTERM to exit with a purchase in flight: %" PRId64 " ms\n", h_now_ms() - t0);
 
