@@ -77,13 +77,51 @@ out:
     return rc;
 }
 
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s) {
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi = r[0] == '%' ? hex_value(r[1]) : -1, lo = hi >= 0 ? hex_value(r[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 bool http_content_type_is_json(const char *value) {
     static const char want[] = "application/json";
     if (value == NULL) return false;
     while (*value == ' ' || *value == '\t') value++;
     if (strncasecmp(value, want, sizeof want - 1) != 0) return false;
-    char next = value[sizeof want - 1];
-    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+    const char *p = value + sizeof want - 1;
+    if (!(*p == '\0' || *p == ';' || *p == ' ' || *p == '\t')) return false;
+    /* Parameters: a charset, if named, must be UTF-8 (SPEC §2: JSON, UTF-8; RFC 8259 §8.1). */
+    while ((p = strchr(p, ';')) != NULL) {
+        p++;
+        while (*p == ' ' || *p == '\t') p++;
+        if (strncasecmp(p, "charset=", 8) != 0) continue;
+        const char *v = p + 8;
+        bool quoted = *v == '"';
+        v += quoted;
+        size_t n = strcspn(v, quoted ? "\"" : "; \t");
+        bool utf8 = (n == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+                    (n == 4 && strncasecmp(v, "utf8", 4) == 0);
+        if (!utf8) return false;
+    }
+    return true;
 }
 
 int http_match_path(const char *path, const char *pattern, int64_t *ids, int maxids) {

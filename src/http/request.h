@@ -27,7 +27,15 @@ tr_err http_parse_purchase(const char *body, size_t len, int64_t *concert_id, in
 /* Parses a decimal id in 1..2^63−1 with no sign, spaces or leading zeros. */
 bool http_parse_id(const char *s, size_t len, int64_t *out);
 
-/* true for "application/json", any case, optionally followed by parameters ("; charset=utf-8"). */
+struct MHD_Connection;
+
+/* libmicrohttpd's URI unescaper (MHD_OPTION_UNESCAPE_CALLBACK): decodes %HH in place, except
+ * %00, which stays as written — decoded, it would end the path early ("/concerts/1%00" read as
+ * "/concerts/1"); kept, the path does not match an id and gets 400. Returns the new length. */
+size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s);
+
+/* true for "application/json", any case, optionally followed by parameters ("; charset=utf-8");
+ * a charset other than UTF-8 is false (SPEC §2: JSON in UTF-8), as is any other media type. */
 bool http_content_type_is_json(const char *value);
 
 /* Matches a path against a pattern whose segments are literals or "{id}"

@@ -920,7 +920,8 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
             MHD_OPTION_CONNECTION_LIMIT, limit,
             MHD_OPTION_CONNECTION_TIMEOUT,
             (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);
+            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_UNESCAPE_CALLBACK,
+            http_unescape, NULL, MHD_OPTION_END);
         if (f->mhd == NULL) {
             snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)",
                      s->cfg.bind_addr ? s->cfg.bind_addr : "127.0.0.1", ntohs(sa.sin_port));

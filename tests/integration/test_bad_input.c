@@ -49,6 +49,7 @@ static const bad_case cases[] = {
     {"missing key", "POST", PURCHASE, JSON, "{\"customerId\": 1}", 400, "bad_request"},
     /* content type */
     {"text/plain", "POST", PURCHASE, "text/plain", "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
+    {"JSON in latin1", "POST", PURCHASE, "application/json; charset=latin1", "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
     {"no content type", "POST", PURCHASE, NULL, "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
     {"application/jsonx", "POST", PURCHASE, "application/jsonx", "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
     /* paths and methods */
@@ -65,6 +66,8 @@ static const bad_case cases[] = {
     {"purchase for concert 2^63-1", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 9223372036854775807}", 404, "concert_not_found"},
     {"purchase by customer 2^63-1", "POST", PURCHASE, JSON, "{\"customerId\": 9223372036854775807, \"concertId\": 1}", 404, "customer_not_found"},
     {"unknown concert", "GET", "/concerts/999", NULL, NULL, 404, "concert_not_found"},
+    {"escaped NUL after a concert id", "GET", "/concerts/1%00", NULL, NULL, 400, "bad_request"},
+    {"escaped NUL after a customer id", "GET", "/concerts/1/tickets/1%00", NULL, NULL, 400, "bad_request"},
     {"outcome for an unknown concert", "GET", "/concerts/999/tickets/1", NULL, NULL, 404, "concert_not_found"},
     {"outcome for an unknown customer", "GET", "/concerts/1/tickets/999999", NULL, NULL, 404, "customer_not_found"},
 };

@@ -251,6 +251,17 @@ static void id_reads_only_len_bytes(void **state) {
 
 /* ---- http_content_type_is_json ------------------------------------------------------------ */
 
+static void unescape_decodes_all_but_nul(void **state) {
+    (void)state;
+    char a[] = "/concerts/%31%2f2%00x%4";
+    size_t n = http_unescape(NULL, NULL, a);
+    EXPECT_EQ(n, strlen("/concerts/1/2%00x%4"));
+    EXPECT_TRUE(strcmp(a, "/concerts/1/2%00x%4") == 0);
+    char b[] = "%zz%";
+    EXPECT_EQ(http_unescape(NULL, NULL, b), 4);
+    EXPECT_TRUE(strcmp(b, "%zz%") == 0);
+}
+
 static void content_type_json_variants(void **state) {
     (void)state;
     EXPECT_TRUE(http_content_type_is_json("application/json"));
@@ -258,11 +269,16 @@ static void content_type_json_variants(void **state) {
     EXPECT_TRUE(http_content_type_is_json("APPLICATION/JSON"));
     EXPECT_TRUE(http_content_type_is_json("application/json;charset=UTF-8"));
     EXPECT_TRUE(http_content_type_is_json("application/json ; charset=utf-8"));
+    EXPECT_TRUE(http_content_type_is_json("application/json; charset=\"UTF-8\""));
+    EXPECT_TRUE(http_content_type_is_json("application/json; q=1; charset=utf8"));
 }
 
 static void content_type_others_are_refused(void **state) {
     (void)state;
     EXPECT_FALSE(http_content_type_is_json("text/plain"));
+    EXPECT_FALSE(http_content_type_is_json("application/json; charset=latin1"));
+    EXPECT_FALSE(http_content_type_is_json("application/json;charset=\"utf-16\""));
+    EXPECT_FALSE(http_content_type_is_json("application/json; charset=utf-88"));
     EXPECT_FALSE(http_content_type_is_json("application/jsonx"));
     EXPECT_FALSE(http_content_type_is_json("application/json-patch+json"));
     EXPECT_FALSE(http_content_type_is_json("application/jso"));
@@ -362,6 +378,7 @@ int main(void) {
         cmocka_unit_test(id_valid_decimal_is_accepted),
         cmocka_unit_test(id_invalid_text_is_refused),
         cmocka_unit_test(id_reads_only_len_bytes),
+        cmocka_unit_test(unescape_decodes_all_but_nul),
         cmocka_unit_test(content_type_json_variants),
         cmocka_unit_test(content_type_others_are_refused),
         cmocka_unit_test(match_path_matches_literals_and_ids),
