@@ -10,6 +10,15 @@
 
 #include "harness.h"
 
+/* Opens a connection to port and sends customer's purchase on it, without waiting. */
+static void send_purchase(int port, h_conn **c, int64_t customer) {
+    char raw[512];
+    *c = h_conn_open(port);
+    H_TRUE(*c != NULL, "connected");
+    size_t n = h_fmt_purchase(raw, sizeof raw, H_CONCERT, customer);
+    H_TRUE(h_conn_send(*c, raw, n), "sent purchase %" PRId64, customer);
+}
+
 static void sigterm_answers_the_request_in_flight(void **state) {
     (void)state;
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
@@ -71,14 +80,10 @@ static void sigterm_answers_strict_purchases_waiting_for_a_stalled_commit(void *
                    "--test-persist-delay", "4000", NULL);
     enum { N = 3 };
     h_conn *c[N];
-    char raw[512];
-    for (int i = 0; i < N; i++) {
-        c[i] = h_conn_open(srv.port);
-        H_TRUE(c[i] != NULL, "connected");
-        size_t n = h_fmt_purchase(raw, sizeof raw, H_CONCERT, i + 1);
-        H_TRUE(h_conn_send(c[i], raw, n), "sent purchase %d", i + 1);
-        if (i == 0) h_sleep_ms(300); /* the persister has taken purchase 1 alone */
-    }
+    send_purchase(srv.port, &c[0], 1);
+    h_sleep_ms(300); /* the persister has taken purchase 1 alone */
+    send_purchase(srv.port, &c[1], 2);
+    send_purchase(srv.port, &c[2], 3);
     h_sleep_ms(200);
     int64_t t0 = h_now_ms();
     h_server_stop(&srv); /* asserts exit 0 within 10 s and a clean sanitizer report */
@@ -177,13 +182,7 @@ static void sigterm_ends_strict_pool_waits_with_the_drain(void **state) {
 
     enum { N = 20 };
     h_conn *c[N];
-    char raw[512];
-    for (int i = 0; i < N; i++) {
-        c[i] = h_conn_open(srv.port);
-        H_TRUE(c[i] != NULL, "connected");
-        size_t n = h_fmt_purchase(raw, sizeof raw, H_CONCERT, i + 1);
-        H_TRUE(h_conn_send(c[i], raw, n), "sent purchase %d", i + 1);
-    }
+    for (int i = 0; i < N; i++) send_purchase(srv.port, &c[i], i + 1);
     h_sleep_ms(1000);
     int64_t t0 = h_now_ms();
     H_EQ(kill(srv.pid, SIGTERM), 0);
