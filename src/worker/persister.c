@@ -16,7 +16,9 @@
  *   persister periodically reclaims entries idle longer than reclaim_idle_ms (XAUTOCLAIM) and
  *   stores them (idempotent, see above).
  * - Ordering: entries of a concert are committed in stream order, which is seat order, except
- *   reclaimed ones. Strict-mode waiters are released by entry id after their batch commits.
+ *   reclaimed ones. Strict-mode waiters are released by entry id after their batch commits, and
+ *   asked later by the ranges this persister finished (watch.done): never by "up to id X", as
+ *   another process's consumer may still hold an entry below X.
  * - Trimming: XTRIM MINID never passes the oldest pending entry nor the last acknowledged one.
  * - Stop: after the last request, read until the streams hold nothing new, then exit; at most
  *   STOP_DRAIN_MS, so a backend that is down cannot hold the process: the rest stays in the
@@ -43,10 +45,22 @@
 #define BLOCK_MS 20
 #define STOP_DRAIN_MS 5000 /* at stop, how long to keep storing before leaving the rest */
 
+/* What this persister finished (stored or failed) lately, one range per batch, newest last in a
+ * ring: a batch read with '>' is a contiguous run of the stream (no other consumer got an entry
+ * inside it); entries read again from the pending list are one range each. Never "every entry up
+ * to X": with several server processes, other consumers' entries lie between ours, unfinished. */
+#define DONE_RANGES 512
+
+typedef struct id_range {
+    stream_id first, last;
+} id_range;
+
 typedef struct watch {
     int64_t concert_id;
     char stream[64];
-    stream_id done;      /* every entry ≤ done that this persister read with '>' is finished */
+    id_range done[DONE_RANGES];
+    int ndone, done_next; /* ranges held (≤ DONE_RANGES); where the next one goes */
+    stream_id done_max;   /* the highest id in done: anything above is not finished (fast no) */
     bool retry_pending;  /* a commit failed: read this consumer's pending entries again */
     int batches;         /* for trimming every few batches */
 } watch;
@@ -272,11 +286,15 @@ out:
 /* Releases strict-mode waiters whose entries are in this batch; records failures. */
 static void publish(persister *p, int64_t concert_id, entry *e, int n, bool advance) {
     pthread_mutex_lock(&p->mu);
+    bool failures_kept = true; /* else the batch is not remembered as finished (wt->done) */
     for (int i = 0; i < n; i++) {
-        if (!e[i].durable && p->nfailed < MAX_FAILED) {
+        if (e[i].durable) continue;
+        if (p->nfailed < MAX_FAILED) {
             p->failed[p->nfailed].concert_id = concert_id;
             p->failed[p->nfailed].id = e[i].sid;
             p->nfailed++;
+        } else {
+            failures_kept = false;
         }
     }
     for (waiter *w = p->waiters; w; w = w->next) {
@@ -289,7 +307,15 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
         }
     }
     watch *wt = watch_find(p, concert_id);
-    if (advance && wt && n > 0 && sid_cmp(e[n - 1].sid, wt->done) > 0) wt->done = e[n - 1].sid;
+    for (int i = 0; wt && failures_kept && i < n; i++) {
+        /* one range for a run read with '>', one per entry otherwise */
+        int j = advance ? n - 1 : i;
+        wt->done[wt->done_next] = (id_range){e[i].sid, e[j].sid};
+        if (wt->ndone == 0 || sid_cmp(e[j].sid, wt->done_max) > 0) wt->done_max = e[j].sid;
+        wt->done_next = (wt->done_next + 1) % DONE_RANGES;
+        if (wt->ndone < DONE_RANGES) wt->ndone++;
+        if (advance) break;
+    }
     pthread_cond_broadcast(&p->cv);
     for (int i = 0; i < p->non_commit; i++) p->on_commit[i].fn(p->on_commit[i].arg);
     pthread_mutex_unlock(&p->mu);
@@ -565,12 +591,22 @@ static bool failed_has(const persister *p, int64_t concert_id, stream_id id) {
     return false;
 }
 
+/* Whether this persister finished entry id lately (wt->done, newest first). Under p->mu. */
+static bool finished(const watch *wt, stream_id id) {
+    if (wt == NULL || wt->ndone == 0 || sid_cmp(id, wt->done_max) > 0) return false;
+    for (int k = 0; k < wt->ndone; k++) {
+        const id_range *r = &wt->done[(wt->done_next - 1 - k + DONE_RANGES) % DONE_RANGES];
+        if (sid_cmp(id, r->first) >= 0 && sid_cmp(id, r->last) <= 0) return true;
+    }
+    return false;
+}
+
 int persister_durable(persister *p, int64_t concert_id, stream_id id) {
     pthread_mutex_lock(&p->mu);
     watch *wt = watch_find(p, concert_id);
     int r = 0;
     if (failed_has(p, concert_id, id)) r = -1;
-    else if (wt && sid_cmp(id, wt->done) <= 0) r = 1;
+    else if (finished(wt, id)) r = 1;
     pthread_mutex_unlock(&p->mu);
     return r;
 }
@@ -615,7 +651,7 @@ bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_
     if (deadline.tv_nsec >= 1000000000) deadline.tv_sec++, deadline.tv_nsec -= 1000000000;
     pthread_mutex_lock(&p->mu);
     watch *wt = watch_find(p, concert_id);
-    if (wt && sid_cmp(id, wt->done) <= 0) {
+    if (finished(wt, id)) {
         /* Its batch already committed before we got here. */
         bool ok = !failed_has(p, concert_id, id);
         pthread_mutex_unlock(&p->mu);
