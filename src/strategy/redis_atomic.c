@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/conncheck.h"
 #include "strategy/redis_atomic.h"
@@ -84,6 +85,23 @@ static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t 
                      sizeof ctx->detail);
 }
 
+/* Strict durability: whether PostgreSQL holds the customer's ticket, polled every 20 ms until
+ * wait_until_ms (tr_coarse_ms clock). An already_owned answer names a ticket the way a 201 does,
+ * so under strict it too waits for the commit (the ticket may still be on its way: the purchase
+ * that bought it is itself waiting). */
+static bool stored_by(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                      int64_t wait_until_ms) {
+    for (;;) {
+        ticket t;
+        bool found = false;
+        if (ctx->pg == NULL || q_ticket_of(ctx->pg, concert_id, customer_id, &t, &found) != TR_OK)
+            return false;
+        if (found) return true;
+        if (tr_coarse_ms() >= wait_until_ms) return false;
+        usleep(20 * 1000);
+    }
+}
+
 /* wait_until_ms (tr_coarse_ms clock): how long a strict answer may wait for its commit; one
  * deadline for a whole batch, so the last answer of a batch never waits longer than the first. */
 static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t concert_id,
@@ -99,6 +117,13 @@ static void purchase_answer(strategy_ctx *ctx, const ra_state *st, int64_t conce
     case -5: out->err = TR_SOLD_OUT; break;
     default:
         snprintf(ctx->detail, sizeof ctx->detail, "purchase script answered %" PRId64, code);
+        out->err = TR_INTERNAL;
+    }
+    if (out->err == TR_ALREADY_OWNED && st && st->durability == DURABILITY_STRICT &&
+        !stored_by(ctx, concert_id, customer_id, wait_until_ms)) {
+        snprintf(ctx->detail, sizeof ctx->detail,
+                 "ticket %" PRId64 " (already owned) not confirmed durable within %d ms",
+                 out->t.ticket_id, STRATEGY_STRICT_WAIT_MS);
         out->err = TR_INTERNAL;
     }
     if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
@@ -181,7 +206,14 @@ static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_
     redisReply *rep = run_script(ctx, &lookup_script, concert_id, customer_id, &rc);
     if (rep == NULL) return rc;
     int64_t code = sale_reply_i64(rep->element[0]);
-    if (code == 1 && sale_ticket_from_reply(rep, concert_id, customer_id, &out->t)) {
+    const ra_state *st = ctx->state;
+    bool strict = st && st->durability == DURABILITY_STRICT;
+    if (code == 1 && strict) {
+        /* strict: issued once PostgreSQL holds it (until then its purchase is still waiting) */
+        bool found = false;
+        rc = ctx->pg ? q_ticket_of(ctx->pg, concert_id, customer_id, &out->t, &found) : TR_PG;
+        if (rc == TR_OK) out->status = found ? OUTCOME_ISSUED : OUTCOME_NONE;
+    } else if (code == 1 && sale_ticket_from_reply(rep, concert_id, customer_id, &out->t)) {
         out->status = OUTCOME_ISSUED;
     } else if (code == 0) {
         out->status = OUTCOME_NONE;
@@ -231,6 +263,8 @@ static bool redis_atomic_loop_reply(strategy_ctx *ctx, int64_t concert_id, int64
         return false;
     purchase_answer(ctx, NULL, concert_id, customer_id, rep, 0, out);
     const ra_state *st = ctx->state;
+    /* strict already_owned: confirmed in PostgreSQL by a worker (purchase_answer), not here */
+    if (out->err == TR_ALREADY_OWNED && st && st->durability == DURABILITY_STRICT) return false;
     if (out->err == TR_OK && st && st->durability == DURABILITY_STRICT) {
         stream_id sid;
         if (!reply_stream_id(rep, &sid)) {

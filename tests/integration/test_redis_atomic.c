@@ -372,6 +372,47 @@ static void strict_answer_means_already_in_postgresql(void **state) {
 /* An unknown concert is refused before anything is written: no {concert:999} key (no sale
  * opened, no loading lock or fence left behind), PostgreSQL unchanged; an unknown customer of a
  * known concert gets no ticket, no seat and no stream entry. In every dispatch mode. */
+/* Under strict durability every answer that names a ticket means "in PostgreSQL": also a repeat
+ * purchase's 409 already_owned and the outcome endpoint's "issued", while the first purchase is
+ * still waiting for its commit (here 1.5 s; they answered at once from Redis before the fix). In
+ * both dispatch modes. */
+static void strict_repeat_and_outcome_name_only_stored_tickets(void **state) {
+    (void)state;
+    if (strategy_find(STRATEGY) == NULL) skip();
+    static const char *const dispatch[] = {"loop", "pool"};
+    for (int d = 0; d < 2; d++) {
+        h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
+        h_open_sale();
+        h_server srv;
+        h_server_start(&srv, STRATEGY, 2, "--durability", "strict", "--dispatch", dispatch[d],
+                       "--test-persist-delay", "1500", NULL);
+        h_conn *first = h_conn_open(srv.port);
+        H_TRUE(first != NULL, "connected");
+        char raw[512];
+        size_t n = h_fmt_purchase(raw, sizeof raw, H_CONCERT, 1);
+        H_TRUE(h_conn_send(first, raw, n), "sent the first purchase");
+        h_sleep_ms(300); /* admitted in Redis, its commit 1.2 s away */
+        h_resp r = {0};
+        h_get(srv.port, "/concerts/1/tickets/1", &r);
+        H_EQ(r.status, 200);
+        json_t *j = h_json(&r);
+        bool issued = strcmp(h_json_str(j, "status"), "issued") == 0;
+        json_decref(j);
+        H_TRUE(!issued || ticket_rows(1, 1) == 1,
+               "%s: outcome \"issued\" before PostgreSQL holds the ticket", dispatch[d]);
+        h_purchase(srv.port, H_CONCERT, 1, &r); /* the repeat */
+        int64_t rows = ticket_rows(1, 1);
+        h_expect_error(&r, 409, "already_owned");
+        H_TRUE(rows == 1, "%s: already_owned answered before PostgreSQL holds the ticket",
+               dispatch[d]);
+        H_TRUE(h_conn_recv(first, &r, 5000), "the first purchase answered: %s", r.error);
+        H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
+        h_resp_free(&r);
+        h_conn_close(first);
+        h_server_stop(&srv);
+    }
+}
+
 /* Two server processes share the sale (one consumer group, a persister each). Server B's
  * persister commits slowly (3 s per batch), so an entry it took is committed after later entries
  * that A's persister took. A strict 201 from A must still mean "in PostgreSQL": A may not count
@@ -504,6 +545,8 @@ int main(void) {
          redis_restart_in_strict_mode_loses_no_acknowledged_ticket, NULL},
         {"strict_answer_means_already_in_postgresql", strict_answer_means_already_in_postgresql,
          NULL},
+        {"strict_repeat_and_outcome_name_only_stored_tickets",
+         strict_repeat_and_outcome_name_only_stored_tickets, NULL},
         {"strict_with_two_servers_answers_only_what_is_stored",
          strict_with_two_servers_answers_only_what_is_stored, NULL},
         {"concert_counts_what_was_sold_before_it_is_stored",
