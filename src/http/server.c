@@ -132,6 +132,7 @@ struct server {
     bool stopping;        /* no new work: requests not yet started are answered 503 */
     bool workers_exit;    /* workers leave once the queue is empty */
     atomic_int workers_running; /* worker threads not yet returned */
+    atomic_bool drain_over;     /* server_stop's drain time is over: queued work gets 503 */
     atomic_int suspended; /* connections suspended and not yet answered */
     atomic_int connections; /* open HTTP connections, all loops together */
     void *strategy_state; /* from strategy->start, shared by the workers */
@@ -439,9 +440,15 @@ static tr_err worker_connect(worker *w) {
     server *s = w->srv;
     char err[256];
     tr_err rc = TR_OK;
-    if (w->ctx.pg == NULL && pg_conn_open(s->cfg.pg_conninfo, &w->ctx.pg, err, sizeof err) != TR_OK) {
-        snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
-        rc = TR_PG;
+    if (w->ctx.pg == NULL) {
+        pg_conn *c = NULL;
+        if (pg_conn_open(s->cfg.pg_conninfo, &c, err, sizeof err) != TR_OK) {
+            snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
+            rc = TR_PG;
+        }
+        pthread_mutex_lock(&s->mu); /* server_stop may read it to cancel a statement */
+        w->ctx.pg = c;
+        pthread_mutex_unlock(&s->mu);
     }
     if (s->cfg.redis_addr && s->cfg.redis_addr[0] && w->ctx.redis == NULL &&
         redis_conn_open(s->cfg.redis_addr, 2000, &w->ctx.redis, err, sizeof err) != TR_OK) {
@@ -487,6 +494,11 @@ static void *worker_main(void *arg) {
     worker_connect(w);
     w->ctx.detail[0] = '\0';
     while ((j = job_pop(s)) != NULL) {
+        if (atomic_load(&s->drain_over)) {
+            job_shutting_down(j);
+            job_done(j);
+            continue;
+        }
         tr_err rc = worker_connect(w);
         if (!worker_can_serve(w, j, rc)) {
             job_internal(j, &w->ctx, rc);
@@ -1065,10 +1077,21 @@ void server_stop(server *s, int drain_ms) {
     s->workers_exit = true;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    /* Past the drain time, purchases still waiting in the strategy (strict) give up: 500. */
+    /* Past the drain time: queued work gets 503, purchases waiting in the strategy (strict) give
+     * up (500), and statements the workers still run (e.g. stuck on a lock) are cancelled, again
+     * every 500 ms for 5 s at most: the request they serve answers 500, outcome unknown. */
     while (atomic_load(&s->workers_running) > 0 && mono_ms() < deadline) sleep_ms(5);
-    if (atomic_load(&s->workers_running) > 0 && s->cfg.strategy && s->cfg.strategy->abandon_waits)
-        s->cfg.strategy->abandon_waits(s->strategy_state);
+    if (atomic_load(&s->workers_running) > 0) {
+        atomic_store(&s->drain_over, true);
+        if (s->cfg.strategy && s->cfg.strategy->abandon_waits)
+            s->cfg.strategy->abandon_waits(s->strategy_state);
+        for (int round = 0; round < 10 && atomic_load(&s->workers_running) > 0; round++) {
+            pthread_mutex_lock(&s->mu);
+            for (int i = 0; s->workers && i < s->cfg.workers; i++) pg_conn_cancel(s->workers[i].ctx.pg);
+            pthread_mutex_unlock(&s->mu);
+            for (int t = 0; t < 100 && atomic_load(&s->workers_running) > 0; t++) sleep_ms(5);
+        }
+    }
     for (int i = 0; s->workers && i < s->cfg.workers; i++)
         if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
     /* Every suspended connection has been resumed; give MHD a moment to send the answers. */

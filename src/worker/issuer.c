@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@
 #define MAX_CONCERTS 256
 #define LEASE_MS 5000
 #define IDLE_SLEEP_US 2000
-#define STOP_DRAIN_MS 10000
+#define STOP_DRAIN_MS 5000 /* at stop, how long to keep issuing before leaving the rest */
 
 typedef struct line {
     int64_t concert_id;
@@ -61,6 +62,7 @@ struct issuer {
     bool started;
     pthread_mutex_t mu;
     bool stopping;
+    atomic_bool exited; /* issuer_main returned */
     line lines[MAX_CONCERTS];
     int nlines;
     member *batch;
@@ -303,6 +305,7 @@ static void *issuer_main(void *arg) {
     }
     for (int i = 0; i < is->nlines; i++)
         if (is->lines[i].leading) lock_release(is->redis, &is->lines[i].lease);
+    atomic_store(&is->exited, true);
     return NULL;
 }
 
@@ -338,6 +341,17 @@ void issuer_stop(issuer *is) {
     pthread_mutex_lock(&is->mu);
     is->stopping = true;
     pthread_mutex_unlock(&is->mu);
+    /* The thread drains for STOP_DRAIN_MS once it notices; a statement stuck on a lock keeps it
+     * from noticing, so past that (and a second) the statement is cancelled, every 500 ms: the
+     * batch rolls back and stays in the line for the next issuer. */
+    int64_t give_up = now_ms() + STOP_DRAIN_MS + 1000;
+    while (is->started && !atomic_load(&is->exited)) {
+        if (now_ms() >= give_up) {
+            pg_conn_cancel(is->pg);
+            give_up = now_ms() + 500;
+        }
+        usleep(10 * 1000);
+    }
     if (is->started) pthread_join(is->thread, NULL);
     pg_conn_free(is->pg);
     redis_conn_free(is->redis);
