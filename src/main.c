@@ -86,7 +86,7 @@ static void serve_usage(FILE *f) {
             "      --persist-batch N   redis-atomic: stream entries per PostgreSQL transaction,\n"
             "                          1..10000 (default 1000)\n"
             "      --reclaim-idle MS   redis-atomic: reclaim pending entries of a dead persister\n"
-            "                          after MS idle (default 30000)\n"
+            "                          after MS idle (default 10000; checked every second)\n"
             "      --test-stall-ms MS  TEST ONLY: a redis-lock holder serving --test-stall-customer\n"
             "      --test-stall-customer ID  sleeps MS after acquiring (proves fencing)\n"
             "      --test-persist-delay MS  TEST ONLY: the persister waits MS before each commit\n"

@@ -39,7 +39,7 @@ typedef struct strategy_config {
     int persist_batch;          /* redis-atomic persister / redis-zset issuer: entries per
                                    PostgreSQL transaction, 1..10000 (default 1000) */
     int reclaim_idle_ms;        /* redis-atomic: pending entries idle this long (ms) belong to a
-                                   dead persister and are reclaimed (XAUTOCLAIM), default 30000 */
+                                   dead persister and are reclaimed (XAUTOCLAIM), default 10000 */
     /* Test hook, off (0) in production: the persister waits this many ms after reading a batch
      * and before committing it, so a test can SIGKILL it between admission and persistence. */
     int test_persist_delay_ms;
@@ -47,7 +47,7 @@ typedef struct strategy_config {
 
 #define STRATEGY_CONFIG_DEFAULT                                                                 \
     {.lock_wait_ms = 2000, .lock_lease_ms = 3000, .durability = DURABILITY_FAST,                \
-     .persist_batch = 1000, .reclaim_idle_ms = 30000}
+     .persist_batch = 1000, .reclaim_idle_ms = 10000}
 
 /* What one request thread owns while it runs a strategy: its own connections (borrowed from the
  * worker, never shared between threads) and the configuration (shared, read-only). */

@@ -418,21 +418,36 @@ static void read_own_pending(persister *p, watch *w) {
     if (rep) freeReplyObject(rep);
 }
 
-/* Takes over entries left pending by a dead persister (XAUTOCLAIM, Redis ≥ 6.2). */
+/* Takes over entries left pending by a dead persister (XAUTOCLAIM, Redis ≥ 6.2): all of them
+ * that are idle long enough, page by page (RECLAIM_PAGES at most per check). Reclaiming from a
+ * live but slow persister is harmless: the insert is idempotent and the ack follows the commit. */
+#define RECLAIM_PAGES 16
+#define RECLAIM_EVERY_MS 1000
+
 static void reclaim(persister *p) {
     char idle[16], count[16];
     snprintf(idle, sizeof idle, "%d", p->cfg.reclaim_idle_ms);
     snprintf(count, sizeof count, "%d", p->cfg.persist_batch);
     for (int i = 0; i < p->nwatches; i++) {
         watch *w = &p->watches[i];
-        const char *argv[] = {"XAUTOCLAIM", w->stream, SALE_GROUP, p->consumer, idle, "0-0",
-                              "COUNT", count};
-        redisReply *rep = redis_cmd_argv(p->redis, 8, argv, NULL);
-        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2)
-            handle_entries(p, w, rep->element[1], false);
-        if (rep) freeReplyObject(rep);
+        char cursor[48] = "0-0";
+        for (int page = 0; page < RECLAIM_PAGES; page++) {
+            const char *argv[] = {"XAUTOCLAIM", w->stream, SALE_GROUP, p->consumer, idle, cursor,
+                                  "COUNT", count};
+            redisReply *rep = redis_cmd_argv(p->redis, 8, argv, NULL);
+            bool more = false;
+            if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 &&
+                rep->element[0]->type == REDIS_REPLY_STRING) {
+                handle_entries(p, w, rep->element[1], false);
+                snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
+                more = strcmp(cursor, "0-0") != 0;
+            }
+            if (rep) freeReplyObject(rep);
+            if (!more) break;
+        }
     }
     int every = p->cfg.reclaim_idle_ms / 2;
+    if (every > RECLAIM_EVERY_MS) every = RECLAIM_EVERY_MS;
     p->next_reclaim_ms = now_ms() + (every < 200 ? 200 : every);
 }
 
