@@ -90,8 +90,9 @@ size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s) {
     char *w = s;
     for (const char *r = s; *r;) {
         int hi = r[0] == '%' ? hex_value(r[1]) : -1, lo = hi >= 0 ? hex_value(r[2]) : -1;
-        if (lo >= 0 && (hi | lo) != 0) {
-            *w++ = (char)(hi * 16 + lo);
+        int c = lo >= 0 ? hi * 16 + lo : -1;
+        if (c > 0 && c != '/') {
+            *w++ = (char)c;
             r += 3;
         } else {
             *w++ = *r++;

@@ -30,8 +30,9 @@ bool http_parse_id(const char *s, size_t len, int64_t *out);
 struct MHD_Connection;
 
 /* libmicrohttpd's URI unescaper (MHD_OPTION_UNESCAPE_CALLBACK): decodes %HH in place, except
- * %00, which stays as written — decoded, it would end the path early ("/concerts/1%00" read as
- * "/concerts/1"); kept, the path does not match an id and gets 400. Returns the new length. */
+ * %00 and %2F, which stay as written — decoded, %00 would end the path early ("/concerts/1%00"
+ * read as "/concerts/1") and %2F would add a path separator; kept, the path matches no route or
+ * id (404 or 400). Returns the new length. */
 size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s);
 
 /* true for "application/json", any case, optionally followed by parameters ("; charset=utf-8");

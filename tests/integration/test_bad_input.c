@@ -67,6 +67,8 @@ static const bad_case cases[] = {
     {"purchase by customer 2^63-1", "POST", PURCHASE, JSON, "{\"customerId\": 9223372036854775807, \"concertId\": 1}", 404, "customer_not_found"},
     {"unknown concert", "GET", "/concerts/999", NULL, NULL, 404, "concert_not_found"},
     {"escaped NUL after a concert id", "GET", "/concerts/1%00", NULL, NULL, 400, "bad_request"},
+    {"escaped slash in a path", "GET", "/concerts%2F1", NULL, NULL, 404, "not_found"},
+    {"escaped slashes in the purchase path", "POST", "/concert%2Fpurchase%2Fticket", JSON, "{\"customerId\": 1, \"concertId\": 1}", 404, "not_found"},
     {"escaped NUL after a customer id", "GET", "/concerts/1/tickets/1%00", NULL, NULL, 400, "bad_request"},
     {"outcome for an unknown concert", "GET", "/concerts/999/tickets/1", NULL, NULL, 404, "concert_not_found"},
     {"outcome for an unknown customer", "GET", "/concerts/1/tickets/999999", NULL, NULL, 404, "customer_not_found"},
