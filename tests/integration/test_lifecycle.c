@@ -10,6 +10,25 @@
 
 #include "harness.h"
 
+/* Another session takes a lock on the ticket table in the background (LOCK TABLE … IN mode
+ * MODE, shown as lock in pg_locks) and holds it for seconds, even if the test fails half-way;
+ * returns once it is granted. */
+static void hold_ticket_lock(const char *mode, const char *lock, int seconds) {
+    char sh[512], held[200];
+    snprintf(sh, sizeof sh,
+             "psql '%s' -q -c 'BEGIN; LOCK TABLE ticket IN %s MODE; SELECT pg_sleep(%d);"
+             " COMMIT;' >/dev/null 2>&1 &",
+             h_env_pg(), mode, seconds);
+    const char *argv[] = {"sh", "-c", sh, NULL};
+    H_EQ(h_run(argv, 5000, NULL), 0);
+    snprintf(held, sizeof held,
+             "SELECT count(*) FROM pg_locks WHERE relation = 'ticket'::regclass"
+             " AND mode = '%s' AND granted", lock);
+    int64_t locked_by = h_now_ms() + 5000;
+    while (h_sql_int(held) != 1 && h_now_ms() < locked_by) h_sleep_ms(20);
+    H_EQ(h_sql_int(held), 1);
+}
+
 /* Opens a connection to port and sends customer's purchase on it, without waiting. */
 static void send_purchase(int port, h_conn **c, int64_t customer) {
     char raw[512];
@@ -118,22 +137,7 @@ static void sigterm_does_not_wait_for_a_locked_table(void **state) {
     h_open_sale();
     h_server srv;
     h_server_start(&srv, "redis-atomic", 2, "--durability", "fast", NULL);
-    /* The lock holder is another session, in the background, bounded (10 s) even if this test
-     * fails half-way. */
-    char sh[512];
-    snprintf(sh, sizeof sh,
-             "psql '%s' -q -c 'BEGIN; LOCK TABLE ticket IN ACCESS EXCLUSIVE MODE;"
-             " SELECT pg_sleep(10); COMMIT;' >/dev/null 2>&1 &",
-             h_env_pg());
-    const char *lock[] = {"sh", "-c", sh, NULL};
-    H_EQ(h_run(lock, 5000, NULL), 0);
-    int64_t locked_by = h_now_ms() + 5000;
-    while (h_sql_int("SELECT count(*) FROM pg_locks WHERE relation = 'ticket'::regclass"
-                     " AND mode = 'AccessExclusiveLock' AND granted") != 1 &&
-           h_now_ms() < locked_by)
-        h_sleep_ms(20);
-    H_EQ(h_sql_int("SELECT count(*) FROM pg_locks WHERE relation = 'ticket'::regclass"
-                   " AND mode = 'AccessExclusiveLock' AND granted"), 1);
+    hold_ticket_lock("ACCESS EXCLUSIVE", "AccessExclusiveLock", 10);
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 3, &r);
     H_EQ(h_expect_ticket(&r, H_CONCERT, 3), 1); /* fast: answered from Redis */
@@ -179,18 +183,7 @@ static void sigterm_is_bounded_with_a_locked_ticket_table(void **state) {
         h_server srv;
         h_server_start(&srv, cfgs[k].strategy, 1, cfgs[k].a1, cfgs[k].a2, cfgs[k].a3, cfgs[k].a4,
                        NULL);
-        char sh[512];
-        snprintf(sh, sizeof sh,
-                 "psql '%s' -q -c 'BEGIN; LOCK TABLE ticket IN SHARE MODE;"
-                 " SELECT pg_sleep(25); COMMIT;' >/dev/null 2>&1 &",
-                 h_env_pg());
-        const char *lock[] = {"sh", "-c", sh, NULL};
-        H_EQ(h_run(lock, 5000, NULL), 0);
-        const char *held = "SELECT count(*) FROM pg_locks WHERE relation = 'ticket'::regclass"
-                           " AND mode = 'ShareLock' AND granted";
-        int64_t locked_by = h_now_ms() + 5000;
-        while (h_sql_int(held) != 1 && h_now_ms() < locked_by) h_sleep_ms(20);
-        H_EQ(h_sql_int(held), 1);
+        hold_ticket_lock("SHARE", "ShareLock", 25);
 
         enum { N = 20 };
         h_conn *c[N];
