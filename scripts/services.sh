@@ -494,6 +494,8 @@ pg_stop() {
 			warn "PostgreSQL did not stop in ${TIMEOUT}s with -m fast, using -m immediate"
 			as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m immediate -w -t 10 -s >/dev/null 2>&1 || true
 		fi
+		# pg_ctl -w returns once the pid file is gone; the postmaster may take a moment more
+		wait_gone "$pid" 50 || true
 		if pid_alive "$pid"; then
 			warn "PostgreSQL (pid $pid) still alive, killing it"
 			kill -KILL "$pid" 2>/dev/null || true
