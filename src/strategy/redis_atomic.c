@@ -226,8 +226,12 @@ static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_
     return rc;
 }
 
-/* The script's own count of seats sold (KEYS[4]); PostgreSQL's lags it by the write-behind. */
+/* --durability fast: the script's own count of seats sold (KEYS[4]), which is what clients were
+ * told; PostgreSQL's lags it by the write-behind. Under strict a 201 means stored, so PostgreSQL's
+ * count is the one that matches the answers (false: the server shows it). */
 static bool redis_atomic_sold(strategy_ctx *ctx, int64_t concert_id, int64_t *sold) {
+    const ra_state *st = ctx->state;
+    if (st == NULL || st->durability == DURABILITY_STRICT) return false;
     sale_keys k;
     sale_keys_init(&k, concert_id);
     redisReply *rep = redis_cmd(ctx->redis, "GET %s", k.sold);
