@@ -479,7 +479,7 @@ static void lg_on_readable(lg_loop *L, lg_conn *c) {
         k = recv(c->fd, c->rbuf + c->rlen, LG_RESPONSE_MAX - c->rlen, 0);
     }
     if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    if (k <= 0 || (c->backoff && k > 0)) { /* in backoff nothing is asked: drop what comes */
+    if (k <= 0 || c->backoff) { /* in backoff nothing is asked: drop what comes */
         if (c->backoff) {
             lg_close(c);
             return;

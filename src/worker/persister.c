@@ -283,6 +283,14 @@ out:
     return rc;
 }
 
+/* Remembers [first, last] as finished by this persister (the ring wt->done). Under p->mu. */
+static void done_add(watch *wt, stream_id first, stream_id last) {
+    wt->done[wt->done_next] = (id_range){first, last};
+    if (wt->ndone == 0 || sid_cmp(last, wt->done_max) > 0) wt->done_max = last;
+    wt->done_next = (wt->done_next + 1) % DONE_RANGES;
+    if (wt->ndone < DONE_RANGES) wt->ndone++;
+}
+
 /* Releases strict-mode waiters whose entries are in this batch; records failures. */
 static void publish(persister *p, int64_t concert_id, entry *e, int n, bool advance) {
     pthread_mutex_lock(&p->mu);
@@ -307,14 +315,12 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
         }
     }
     watch *wt = watch_find(p, concert_id);
-    for (int i = 0; wt && failures_kept && i < n; i++) {
-        /* one range for a run read with '>', one per entry otherwise */
-        int j = advance ? n - 1 : i;
-        wt->done[wt->done_next] = (id_range){e[i].sid, e[j].sid};
-        if (wt->ndone == 0 || sid_cmp(e[j].sid, wt->done_max) > 0) wt->done_max = e[j].sid;
-        wt->done_next = (wt->done_next + 1) % DONE_RANGES;
-        if (wt->ndone < DONE_RANGES) wt->ndone++;
-        if (advance) break;
+    if (wt && failures_kept && n > 0) {
+        if (advance) {
+            done_add(wt, e[0].sid, e[n - 1].sid); /* a run of the stream read with '>' */
+        } else {
+            for (int i = 0; i < n; i++) done_add(wt, e[i].sid, e[i].sid);
+        }
     }
     pthread_cond_broadcast(&p->cv);
     for (int i = 0; i < p->non_commit; i++) p->on_commit[i].fn(p->on_commit[i].arg);
