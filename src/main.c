@@ -2,12 +2,15 @@
  * The only place (with the lab's CLI) that decides what a person sees and how the process exits. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -87,6 +90,9 @@ static void serve_usage(FILE *f) {
             "                          1..10000 (default 1000)\n"
             "      --reclaim-idle MS   redis-atomic: reclaim pending entries of a dead persister\n"
             "                          after MS idle (default 10000; checked every second)\n"
+            "      --user NAME         the user to serve as when started as root, set before any\n"
+            "                          thread starts; root itself is refused (default nobody)\n"
+            "                          [TICKETRUSH_USER]\n"
             "      --test-stall-ms MS  TEST ONLY: a redis-lock holder serving --test-stall-customer\n"
             "      --test-stall-customer ID  sleeps MS after acquiring (proves fencing)\n"
             "      --test-persist-delay MS  TEST ONLY: the persister waits MS before each commit\n"
@@ -104,9 +110,39 @@ static void raise_fd_limit(void) {
     }
 }
 
+/* Started as root: becomes user (getpwnam), its group only, and stays dumpable so that a crash
+ * can still be examined (and LeakSanitizer, which attaches to its own threads, still works).
+ * Refuses a user that is root. Returns false with a message on stderr. A process that is not
+ * root keeps its user; naming another one is an error. */
+static bool drop_root(const char *user, bool user_given) {
+    if (geteuid() != 0) {
+        if (!user_given) return true;
+        struct passwd *me = getpwuid(geteuid());
+        if (me && strcmp(me->pw_name, user) == 0) return true;
+        fprintf(stderr, "ticketrush: --user %s needs the server to be started as root\n", user);
+        return false;
+    }
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL) {
+        fprintf(stderr, "ticketrush: no user named \"%s\" to serve as (--user)\n", user);
+        return false;
+    }
+    if (pw->pw_uid == 0) {
+        fprintf(stderr, "ticketrush: refusing to serve as root; name an unprivileged --user\n");
+        return false;
+    }
+    if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+        getuid() == 0 || geteuid() == 0) {
+        fprintf(stderr, "ticketrush: could not become user %s: %s\n", user, strerror(errno));
+        return false;
+    }
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    return true;
+}
+
 static int cmd_serve(int argc, char **argv) {
     enum { O_BIND = 256, O_PG, O_REDIS, O_IO, O_MAXCONN, O_IDLE, O_WAIT, O_LEASE, O_STALL, O_STALLC,
-           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY, O_DISPATCH };
+           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY, O_DISPATCH, O_USER };
     static const struct option opts[] = {
         {"strategy", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
         {"bind", required_argument, NULL, O_BIND},  {"pg", required_argument, NULL, O_PG},
@@ -121,8 +157,12 @@ static int cmd_serve(int argc, char **argv) {
         {"reclaim-idle", required_argument, NULL, O_RECLAIM},
         {"test-persist-delay", required_argument, NULL, O_PDELAY},
         {"dispatch", required_argument, NULL, O_DISPATCH},
+        {"user", required_argument, NULL, O_USER},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *strategy_name = env_or("TICKETRUSH_STRATEGY", "db-atomic");
+    const char *user = env_or("TICKETRUSH_USER", NULL);
+    bool user_given = user != NULL;
+    if (user == NULL) user = "nobody";
     long long v;
     bool durability_set = false;
     server_config cfg = {
@@ -185,6 +225,7 @@ static int cmd_serve(int argc, char **argv) {
         case O_BATCH: if (!parse_int_opt("--persist-batch", optarg, 1, 10000, &v)) return 2; cfg.strategy_cfg.persist_batch = (int)v; break;
         case O_RECLAIM: if (!parse_int_opt("--reclaim-idle", optarg, 1, 3600000, &v)) return 2; cfg.strategy_cfg.reclaim_idle_ms = (int)v; break;
         case O_PDELAY: if (!parse_int_opt("--test-persist-delay", optarg, 0, 3600000, &v)) return 2; cfg.strategy_cfg.test_persist_delay_ms = (int)v; break;
+        case O_USER: user = optarg, user_given = true; break;
         case 'h': serve_usage(stdout); return 0;
         default: serve_usage(stderr); return 2;
         }
@@ -211,7 +252,8 @@ static int cmd_serve(int argc, char **argv) {
     }
     /* Strategies that never touch Redis neither need it nor report it in /readyz. */
     if (!cfg.strategy->needs_redis) cfg.redis_addr = "";
-    raise_fd_limit();
+    raise_fd_limit(); /* as root: up to the hard limit */
+    if (!drop_root(user, user_given)) return 2;
     /* Block the stop signals before any thread starts, so only sigwait below receives them. */
     sigset_t stop;
     sigemptyset(&stop);
