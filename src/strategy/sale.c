@@ -563,6 +563,15 @@ bool sale_ticket_from_reply(const redisReply *a, int64_t concert_id, int64_t cus
     return true;
 }
 
+bool sale_refused_unrun(const char *error) {
+    static const char *const codes[] = {"LOADING ",  "BUSY ",        "OOM ",        "READONLY ",
+                                        "MASTERDOWN ", "NOREPLICAS ", "CLUSTERDOWN ", "TRYAGAIN ",
+                                        "MISCONF ",  NULL};
+    for (int i = 0; error && codes[i]; i++)
+        if (strncmp(error, codes[i], strlen(codes[i])) == 0) return true;
+    return false;
+}
+
 redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,
                       int nkeys, const char *const *keys, int64_t customer_id, tr_err *rc,
                       char *detail, size_t detaillen) {
@@ -574,8 +583,12 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
         if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
             snprintf(detail, detaillen, "%s: %s", s->name,
                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));
+            /* Refused before it ran (loading its data, busy with another script, out of
+             * memory, a read-only replica…): nothing was written, so "busy, retry" — not an
+             * unknown outcome. */
+            *rc = rep && rep->type == REDIS_REPLY_ERROR && sale_refused_unrun(rep->str) ? TR_BUSY
+                                                                                       : TR_REDIS;
             if (rep) freeReplyObject(rep);
-            *rc = TR_REDIS;
             return NULL;
         }
         int64_t code = sale_reply_i64(rep->element[0]);

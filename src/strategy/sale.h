@@ -108,6 +108,11 @@ tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced,
  * PostgreSQL. TR_OK or TR_REDIS. */
 tr_err sale_mark_unsynced(redis_conn *r, int64_t concert_id);
 
+/* Whether a Redis error reply means the command was refused before it ran (LOADING, BUSY, OOM,
+ * READONLY, MASTERDOWN, NOREPLICAS, CLUSTERDOWN, TRYAGAIN, MISCONF —
+ * https://redis.io/docs/reference/protocol-spec/#simple-errors): nothing was written. */
+bool sale_refused_unrun(const char *error);
+
 /* Runs a sale script with keys, the customer id as ARGV[1] and REDIS_ARG_RUN_ID as ARGV[2]. A
  * script answers an array whose first element is SALE_NOT_LOADED or SALE_NOT_SYNCED when it
  * cannot decide; then the sale is opened (sale_open) and the script runs again. Returns the reply

@@ -226,8 +226,43 @@ static void readyz_reports_redis_down_before_first_use(void **state) {
                  "unavailable (%s)", status, body, why);
 }
 
+/* Redis refuses the purchase script before running it (out of memory here: maxmemory 1 with
+ * noeviction): nothing was written, so the answer is 503 busy with Retry-After, not a 500
+ * "outcome unknown"; once Redis accepts writes again the retry buys the seat. Before: 500. */
+static void refused_scripts_are_busy_not_unknown(void **state) {
+    const char *strategy = *state;
+    h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
+    int port = 0;
+    pid_t redis = h_redis_private_start(0, &port);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    h_server srv;
+    h_server_start(&srv, strategy, 2, "--redis", addr, "--durability", "fast", NULL);
+    h_resp r = {0};
+    h_purchase(srv.port, H_CONCERT, 1, &r);
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
+    h_redis_exec_at(addr, "CONFIG SET maxmemory-policy noeviction");
+    h_redis_exec_at(addr, "CONFIG SET maxmemory 1");
+    for (int64_t c = 2; c <= 3; c++) {
+        h_purchase(srv.port, H_CONCERT, c, &r);
+        h_expect_error(&r, 503, "busy");
+        char retry[16];
+        H_TRUE(h_resp_header(&r, "Retry-After", retry, sizeof retry), "503 without Retry-After");
+    }
+    h_redis_exec_at(addr, "CONFIG SET maxmemory 0");
+    h_purchase(srv.port, H_CONCERT, 2, &r);
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 2), 2);
+    h_resp_free(&r);
+    h_server_stop(&srv);
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket"), 2);
+    h_redis_private_stop(redis);
+}
+
+static const char *const atomic_only[] = {"redis-atomic", NULL};
+
 int main(void) {
     const h_test tests[] = {
+        {"refused_scripts_are_busy_not_unknown", refused_scripts_are_busy_not_unknown, atomic_only},
         {"redis_outage_fails_purchases_cleanly_and_recovers", redis_outage_fails_purchases_cleanly_and_recovers, NULL},
         {"redis_atomic_loop_survives_redis_restart", redis_atomic_loop_survives_redis_restart, NULL},
         {"loop_purchase_gives_up_on_a_stalled_redis", loop_purchase_gives_up_on_a_stalled_redis,
