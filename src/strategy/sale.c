@@ -299,6 +299,14 @@ static tr_err batch_done(cmd_batch *b) {
     return b->rc;
 }
 
+/* Whether key exists; true when that cannot be told (the caller then does the harmless work). */
+static bool key_exists(redis_conn *r, const char *key) {
+    redisReply *rep = redis_cmd(r, "EXISTS %s", key);
+    bool yes = !(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0);
+    if (rep) freeReplyObject(rep);
+    return yes;
+}
+
 /* Raises counter key to at least floor (text); *now gets its value. */
 static tr_err raise_counter(redis_conn *r, const char *key, const char *floor, int64_t *now,
                             char *err, size_t errlen) {
@@ -422,6 +430,8 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
         pairs[i].value = owners->element[2 * i + 1]->str;
     }
     qsort(pairs, np, sizeof *pairs, cmp_owner);
+    /* redis-zset's keys; a redis-atomic sale has neither */
+    bool has_line = key_exists(r, k->line), has_outcomes = key_exists(r, k->outcomes);
     /* Merge by customer: PostgreSQL's owners (sorted by the query) with Redis's. */
     size_t j = 0;
     for (int i = 0; i <= nt; i++) {
@@ -444,8 +454,8 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
         if (!same) batch_add(&set_owner, PQgetvalue(tr, i, 0), vals[i]);
         if (in_redis) j++;
         /* redis-zset: an owner is issued, neither waiting nor rejected */
-        batch_add(&zrem, PQgetvalue(tr, i, 0), NULL);
-        batch_add(&del_outcome, PQgetvalue(tr, i, 0), NULL);
+        if (has_line) batch_add(&zrem, PQgetvalue(tr, i, 0), NULL);
+        if (has_outcomes) batch_add(&del_outcome, PQgetvalue(tr, i, 0), NULL);
     }
     tr_err r1 = batch_done(&set_owner), r2 = batch_done(&del_owner), r3 = batch_done(&zrem);
     tr_err r4 = batch_done(&del_outcome);
