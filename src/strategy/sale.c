@@ -542,6 +542,39 @@ tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced,
     return rc;
 }
 
+static const pg_stmt issued_stmt = {
+    "sale_issued", "SELECT total_seats - remaining FROM concert WHERE id = $1", 1};
+
+int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_report *report) {
+    sale_sync_report st = {0};
+    if (report) *report = st;
+    bool loaded = false, synced = false;
+    char err[256];
+    if (sale_state(r, concert_id, &loaded, &synced, err, sizeof err) != TR_OK) return -1;
+    if (!loaded) return 0;
+    if (synced && pg) {
+        /* R8: remaining = N − tickets stored, so this is PostgreSQL's count of tickets; the seat
+         * (or admission) counter is never below it unless Redis lost writes. */
+        sale_keys k;
+        sale_keys_init(&k, concert_id);
+        char cid[24];
+        snprintf(cid, sizeof cid, "%" PRId64, concert_id);
+        const char *params[] = {cid};
+        PGresult *res = pg_exec_stmt(pg, &issued_stmt, params);
+        redisReply *sold = res && PQntuples(res) == 1 ? redis_cmd(r, "GET %s", k.sold) : NULL;
+        if (sold && sold->type == REDIS_REPLY_STRING &&
+            strtoll(sold->str, NULL, 10) < pg_get_i64(res, 0, 0))
+            synced = sale_mark_unsynced(r, concert_id) != TR_OK;
+        if (sold) freeReplyObject(sold);
+        PQclear(res);
+    }
+    if (synced) return 0;
+    if (pg == NULL || sale_open(pg, r, concert_id, &st, err, sizeof err) != TR_OK) return -1;
+    if (report) *report = st;
+    return st.added + st.corrected + st.contradicted + st.renumbered > 0 ||
+           st.sold_after != st.sold_before;
+}
+
 tr_err sale_mark_unsynced(redis_conn *r, int64_t concert_id) {
     sale_keys k;
     sale_keys_init(&k, concert_id);

@@ -102,6 +102,15 @@ tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_repor
 tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced, char *errbuf,
                   size_t errlen);
 
+/* For background workers, about once a second per sale: brings the sale forward (sale_open) when
+ * it is loaded but not synced on this run of Redis, or when its seat counter is below the
+ * tickets PostgreSQL holds (Redis lost writes without restarting). A sale not in Redis is left
+ * alone (the next purchase loads it). One HMGET and one GET when all is well, plus one
+ * PostgreSQL query when pg is given. Returns 1 when it brought the sale forward and changed
+ * something, 0 when nothing needed changing, -1 when it could not tell or could not sync
+ * (report, may be NULL, says what was done). */
+int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_report *report);
+
 /* Forgets that the sale is synced (HDEL meta synced), so the scripts refuse it until sale_open
  * brings it forward: for a background worker that met a row in PostgreSQL contradicting Redis
  * (a seat or customer stored differently), which means Redis decided on a state behind

@@ -75,18 +75,10 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Brings the sale forward when it is loaded but not synced on this run of Redis (sale_open).
- * Returns 1 when it did so and changed something, 0 when nothing needed changing, -1 when it
- * could not (Redis or PostgreSQL failed, another process holds the loading lock). */
+/* Keeps the sale current with PostgreSQL (sale_keep_current): 1 when it brought the sale
+ * forward and changed something, 0 when nothing needed changing, -1 when it could not. */
 static int bring_forward_if_needed(issuer *is, int64_t concert_id) {
-    bool loaded = false, synced = false;
-    char err[256];
-    if (sale_state(is->redis, concert_id, &loaded, &synced, err, sizeof err) != TR_OK) return -1;
-    if (!loaded || synced) return 0;
-    sale_sync_report rep;
-    if (sale_open(is->pg, is->redis, concert_id, &rep, err, sizeof err) != TR_OK) return -1;
-    return rep.added + rep.corrected + rep.contradicted + rep.renumbered > 0 ||
-           rep.sold_after != rep.sold_before;
+    return sale_keep_current(is->pg, is->redis, concert_id, NULL);
 }
 
 static void refresh_lines(issuer *is) {

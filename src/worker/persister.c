@@ -162,17 +162,10 @@ static watch *watch_find(persister *p, int64_t concert_id) {
     return NULL;
 }
 
-/* Brings the sale forward when it is loaded but not synced on this run of Redis (sale_open);
- * failures are left for the next check or the next purchase. */
+/* Keeps the sale current with PostgreSQL (sale_keep_current); failures are left for the next
+ * check or the next purchase. */
 static void bring_forward_if_needed(persister *p, int64_t concert_id) {
-    bool loaded = false, synced = false;
-    char err[256];
-    if (sale_state(p->redis, concert_id, &loaded, &synced, err, sizeof err) != TR_OK) return;
-    if (loaded && !synced) {
-        sale_sync_report rep;
-        if (sale_open(p->pg, p->redis, concert_id, &rep, err, sizeof err) == TR_OK)
-            atomic_fetch_add(&p->syncs, 1);
-    }
+    if (sale_keep_current(p->pg, p->redis, concert_id, NULL) > 0) atomic_fetch_add(&p->syncs, 1);
 }
 
 static void refresh_watches(persister *p) {
