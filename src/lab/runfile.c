@@ -48,7 +48,9 @@ bool runfile_parse_time(const char *s, int64_t *wall_us) {
     }
     if (p[0] != 'Z' || p[1] != '\0') return false;
     time_t t = timegm(&tm);
-    if (t == (time_t)-1) return false;
+    /* Before the epoch is refused, as timegm's error (-1) is: runfile_format_time writes such a
+     * time as 1970-01-01, so a run read with it would not read back the same. */
+    if (t < 0) return false;
     *wall_us = (int64_t)t * 1000000 + frac;
     return true;
 }

@@ -229,6 +229,19 @@ static void times_are_rfc3339_utc_with_microseconds(void **state) {
     assert_false(runfile_parse_time("2024-05-01", &us));
 }
 
+/* runfile_format_time writes a time before 1970 as 1970-01-01, so the reader refuses one: a
+ * run read with it would not read back the same (found by tests/fuzz/fuzz_runfile.c). */
+static void times_before_the_epoch_are_refused(void **state) {
+    (void)state;
+    int64_t us = 7;
+    assert_false(runfile_parse_time("1969-11-29T14:52:38.848450Z", &us));
+    assert_false(runfile_parse_time("1969-12-31T23:59:59.999999Z", &us));
+    assert_false(runfile_parse_time("0000-01-01T00:00:00Z", &us));
+    assert_int_equal(us, 7);
+    assert_true(runfile_parse_time("1970-01-01T00:00:00.000000Z", &us));
+    assert_int_equal(us, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(run_reads_back_as_written, setup, teardown),
@@ -237,6 +250,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(missing_field_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_rows_and_non_json_are_refused, setup, teardown),
         cmocka_unit_test(times_are_rfc3339_utc_with_microseconds),
+        cmocka_unit_test(times_before_the_epoch_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
