@@ -349,6 +349,15 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
                 rf_bad(rd, "outcomes", key, "an integer");
                 break;
             }
+            /* A longer key was never written (codes are at most LAB_CODE_MAX_LEN bytes); cut,
+             * it could end inside a UTF-8 sequence or equal another key. */
+            if (strlen(key) >= sizeof a->outcomes[0].key) {
+                if (!rd->bad)
+                    tr_errf(rd->errbuf, rd->errlen, "run file %s: an \"outcomes\" key is longer "
+                            "than %zu bytes", rd->path, sizeof a->outcomes[0].key - 1);
+                rd->bad = true;
+                break;
+            }
             audit_outcome *o = &a->outcomes[a->noutcomes++];
             snprintf(o->key, sizeof o->key, "%s", key);
             o->count = (int64_t)json_integer_value(v);
