@@ -5,13 +5,15 @@
 #               integration tests, stop the services
 #   make bench  the scale scenario for the fast strategies beside the ceilings L (server /livez),
 #               S (purchase script alone in Redis) and C = 1/(1/L + 1/S), with each ratio
+#   make fuzz   build the libFuzzer harnesses with clang and fuzz each parser of outside input
+#               for FUZZ_SECONDS (default 60) per target (scripts/fuzz.sh; FUZZ_ARGS adds options)
 # Other targets: build, bootstrap, services-start, services-stop, clean.
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= 2
 
-.PHONY: all build build-asan bootstrap demo bench test services-start services-stop clean
+.PHONY: all build build-asan bootstrap demo bench test fuzz services-start services-stop clean
 
 all: build
 
@@ -35,6 +37,10 @@ bench: build
 test: build build-asan
 	@scripts/test.sh $(BUILD_ASAN) $(BUILD)
 
+FUZZ_SECONDS ?= 60
+fuzz: bootstrap
+	@scripts/fuzz.sh --seconds-per-target $(FUZZ_SECONDS) $(FUZZ_ARGS)
+
 services-start: bootstrap
 	@scripts/services.sh start
 
@@ -42,7 +48,7 @@ services-stop:
 	@scripts/services.sh stop
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) build-fuzz
 
 # make jmeter: the study's JMeter plan (jmeter/ticketrush.jmx) against a server, audited like the
 # lab's own runs; installs Debian's jmeter and jmeter-http when missing. JMETER_ARGS passes

@@ -118,6 +118,7 @@ bool http_content_type_is_json(const char *value) {
         bool quoted = *v == '"';
         v += quoted;
         size_t n = strcspn(v, quoted ? "\"" : "; \t");
+        if (quoted && v[n] != '"') return false; /* unterminated quoted-string (RFC 9110 §5.6.4) */
         bool utf8 = (n == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
                     (n == 4 && strncasecmp(v, "utf8", 4) == 0);
         if (!utf8) return false;

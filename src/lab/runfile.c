@@ -48,7 +48,9 @@ bool runfile_parse_time(const char *s, int64_t *wall_us) {
     }
     if (p[0] != 'Z' || p[1] != '\0') return false;
     time_t t = timegm(&tm);
-    if (t == (time_t)-1) return false;
+    /* Before the epoch is refused, as timegm's error (-1) is: runfile_format_time writes such a
+     * time as 1970-01-01, so a run read with it would not read back the same. */
+    if (t < 0) return false;
     *wall_us = (int64_t)t * 1000000 + frac;
     return true;
 }
@@ -345,6 +347,15 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
             if (a->noutcomes == AUDIT_MAX_OUTCOMES) break;
             if (!json_is_integer(v)) {
                 rf_bad(rd, "outcomes", key, "an integer");
+                break;
+            }
+            /* A longer key was never written (codes are at most LAB_CODE_MAX_LEN bytes); cut,
+             * it could end inside a UTF-8 sequence or equal another key. */
+            if (strlen(key) >= sizeof a->outcomes[0].key) {
+                if (!rd->bad)
+                    tr_errf(rd->errbuf, rd->errlen, "run file %s: an \"outcomes\" key is longer "
+                            "than %zu bytes", rd->path, sizeof a->outcomes[0].key - 1);
+                rd->bad = true;
                 break;
             }
             audit_outcome *o = &a->outcomes[a->noutcomes++];

@@ -229,6 +229,50 @@ static void times_are_rfc3339_utc_with_microseconds(void **state) {
     assert_false(runfile_parse_time("2024-05-01", &us));
 }
 
+/* runfile_format_time writes a time before 1970 as 1970-01-01, so the reader refuses one: a
+ * run read with it would not read back the same (found by tests/fuzz/fuzz_runfile.c). */
+static void times_before_the_epoch_are_refused(void **state) {
+    (void)state;
+    int64_t us = 7;
+    assert_false(runfile_parse_time("1969-11-29T14:52:38.848450Z", &us));
+    assert_false(runfile_parse_time("1969-12-31T23:59:59.999999Z", &us));
+    assert_false(runfile_parse_time("0000-01-01T00:00:00Z", &us));
+    assert_int_equal(us, 7);
+    assert_true(runfile_parse_time("1970-01-01T00:00:00.000000Z", &us));
+    assert_int_equal(us, 0);
+}
+
+/* An "outcomes" key longer than audit_outcome's key was never written; cut, two keys could
+ * become one or a UTF-8 sequence could be split, and the run would not write back (found by
+ * tests/fuzz/fuzz_runfile.c). */
+static void long_outcome_key_is_refused(void **state) {
+    fixture *f = *state;
+    char err[256];
+    assert_int_equal(runfile_write(&f->run, f->path, err, sizeof err), TR_OK);
+    FILE *fp = fopen(f->path, "r");
+    assert_non_null(fp);
+    static char text[1 << 16], edited[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    char *key = strstr(text, "\"queue_full\": 2");
+    assert_non_null(key);
+    /* 48 bytes: one more than a key holds. */
+    snprintf(edited, sizeof edited, "%.*s\"%s\"%s", (int)(key - text), text,
+             "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz1", key + strlen("\"queue_full\""));
+    write_file(f->path, edited);
+    lab_run *back = calloc(1, sizeof *back);
+    assert_non_null(back);
+    assert_int_equal(runfile_read(f->path, false, back, err, sizeof err), TR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err, "longer than 47 bytes"));
+    /* 47 bytes still reads. */
+    snprintf(edited, sizeof edited, "%.*s\"%s\"%s", (int)(key - text), text,
+             "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", key + strlen("\"queue_full\""));
+    write_file(f->path, edited);
+    assert_int_equal(runfile_read(f->path, false, back, err, sizeof err), TR_OK);
+    free(back);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(run_reads_back_as_written, setup, teardown),
@@ -237,6 +281,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(missing_field_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_rows_and_non_json_are_refused, setup, teardown),
         cmocka_unit_test(times_are_rfc3339_utc_with_microseconds),
+        cmocka_unit_test(times_before_the_epoch_are_refused),
+        cmocka_unit_test_setup_teardown(long_outcome_key_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

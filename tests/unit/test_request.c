@@ -289,6 +289,16 @@ static void content_type_others_are_refused(void **state) {
     EXPECT_FALSE(http_content_type_is_json(NULL));
 }
 
+/* A quoted charset must end with its quote (RFC 9110 §5.6.4); the fuzzer found this one
+ * accepted, and then refused once "; charset=utf-8" followed it (tests/fuzz/crashes). */
+static void content_type_unterminated_quoted_charset_is_refused(void **state) {
+    (void)state;
+    EXPECT_FALSE(http_content_type_is_json("application/json; charset=\"utf-8"));
+    EXPECT_FALSE(http_content_type_is_json("application/json; charset=\"utf-8; charset=utf-8"));
+    EXPECT_FALSE(http_content_type_is_json("application/json; charset=\""));
+    EXPECT_TRUE(http_content_type_is_json("application/json; charset=\"utf-8\"; charset=utf-8"));
+}
+
 /* ---- http_match_path ---------------------------------------------------------------------- */
 
 static void match_path_matches_literals_and_ids(void **state) {
@@ -381,6 +391,7 @@ int main(void) {
         cmocka_unit_test(unescape_decodes_all_but_nul),
         cmocka_unit_test(content_type_json_variants),
         cmocka_unit_test(content_type_others_are_refused),
+        cmocka_unit_test(content_type_unterminated_quoted_charset_is_refused),
         cmocka_unit_test(match_path_matches_literals_and_ids),
         cmocka_unit_test(match_path_shape_mismatch_is_zero),
         cmocka_unit_test(match_path_trailing_slash_does_not_match),
