@@ -248,8 +248,11 @@ static void handle_readyz(http_job *j, strategy_ctx *ctx) {
         job_answer(j, 200, strdup(buf));
     } else {
         char msg[200];
-        snprintf(msg, sizeof msg, "PostgreSQL is %s and Redis is %s%s", pg_ok ? "up" : "down",
-                 redis_used ? (redis_ok ? "up" : redis_state) : "unused", refusal);
+        snprintf(msg, sizeof msg, "PostgreSQL is %s and Redis %s%s", pg_ok ? "up" : "down",
+                 !redis_used ? "is unused"
+                 : redis_ok  ? "is up"
+                 : refusal[0] ? "refuses writes" : "is down",
+                 refusal);
         job_error(j, TR_UNAVAILABLE, msg);
     }
 }
