@@ -74,7 +74,14 @@ static void serve_usage(FILE *f) {
             "                          connection, 1..1024 (default 32) [TICKETRUSH_WORKERS]\n"
             "      --io-threads N      event loops serving HTTP, 1..64 (default 2)\n"
             "      --max-connections N concurrent HTTP connections (default 10000)\n"
-            "      --idle-timeout S    keep-alive idle timeout in seconds (default 120)\n"
+            "      --idle-timeout S    keep-alive idle timeout in seconds: how long a connection\n"
+            "                          may sit between requests (default 120)\n"
+            "      --header-timeout S  a request's header block must arrive within S seconds,\n"
+            "                          counted from accept or from the first byte after the\n"
+            "                          previous request; slower clients are disconnected\n"
+            "                          (default 15)\n"
+            "      --body-timeout S    a request's body must arrive within S seconds of its\n"
+            "                          header block; slower clients are disconnected (default 15)\n"
             "      --dispatch MODE     where purchases run: pool (the workers, batched when the\n"
             "                          strategy can pipeline: redis-atomic), inline (the event\n"
             "                          loops, redis-atomic fast only) or loop (--io-threads\n"
@@ -142,7 +149,7 @@ static bool drop_root(const char *user, bool user_given) {
 
 static int cmd_serve(int argc, char **argv) {
     enum { O_BIND = 256, O_PG, O_REDIS, O_IO, O_MAXCONN, O_IDLE, O_WAIT, O_LEASE, O_STALL, O_STALLC,
-           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY, O_DISPATCH, O_USER };
+           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY, O_DISPATCH, O_USER, O_HEADER_TO, O_BODY_TO };
     static const struct option opts[] = {
         {"strategy", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
         {"bind", required_argument, NULL, O_BIND},  {"pg", required_argument, NULL, O_PG},
@@ -150,6 +157,8 @@ static int cmd_serve(int argc, char **argv) {
         {"io-threads", required_argument, NULL, O_IO},
         {"max-connections", required_argument, NULL, O_MAXCONN},
         {"idle-timeout", required_argument, NULL, O_IDLE},
+        {"header-timeout", required_argument, NULL, O_HEADER_TO},
+        {"body-timeout", required_argument, NULL, O_BODY_TO},
         {"lock-wait", required_argument, NULL, O_WAIT}, {"lock-lease", required_argument, NULL, O_LEASE},
         {"test-stall-ms", required_argument, NULL, O_STALL},
         {"test-stall-customer", required_argument, NULL, O_STALLC},
@@ -172,6 +181,8 @@ static int cmd_serve(int argc, char **argv) {
         .io_threads = 2,
         .max_connections = 10000,
         .idle_timeout_s = 120,
+        .header_timeout_s = SERVER_HEADER_TIMEOUT_S,
+        .body_timeout_s = SERVER_BODY_TIMEOUT_S,
         .pg_conninfo = env_or("TICKETRUSH_PG", NULL),
         .redis_addr = env_or("TICKETRUSH_REDIS", NULL),
         .strategy_cfg = STRATEGY_CONFIG_DEFAULT,
@@ -199,6 +210,8 @@ static int cmd_serve(int argc, char **argv) {
         case O_IO: if (!parse_int_opt("--io-threads", optarg, 1, 64, &v)) return 2; cfg.io_threads = (int)v; break;
         case O_MAXCONN: if (!parse_int_opt("--max-connections", optarg, 1, 1000000, &v)) return 2; cfg.max_connections = (int)v; break;
         case O_IDLE: if (!parse_int_opt("--idle-timeout", optarg, 1, 86400, &v)) return 2; cfg.idle_timeout_s = (int)v; break;
+        case O_HEADER_TO: if (!parse_int_opt("--header-timeout", optarg, 1, 86400, &v)) return 2; cfg.header_timeout_s = (int)v; break;
+        case O_BODY_TO: if (!parse_int_opt("--body-timeout", optarg, 1, 86400, &v)) return 2; cfg.body_timeout_s = (int)v; break;
         case O_WAIT: if (!parse_int_opt("--lock-wait", optarg, 0, 60000, &v)) return 2; cfg.strategy_cfg.lock_wait_ms = (int)v; break;
         case O_LEASE: if (!parse_int_opt("--lock-lease", optarg, 1, 600000, &v)) return 2; cfg.strategy_cfg.lock_lease_ms = (int)v; break;
         case O_STALL: if (!parse_int_opt("--test-stall-ms", optarg, 0, 600000, &v)) return 2; cfg.strategy_cfg.test_stall_ms = (int)v; break;

@@ -28,7 +28,8 @@
     X(REDIS, 500, "internal", "a Redis call failed")                                           \
     X(NOMEM, 500, "internal", "out of memory")                                                 \
     X(INVALID_ARGUMENT, 500, "internal", "invalid argument")                                   \
-    X(FENCED, 503, "busy", "the lock lease expired before the write; a newer holder exists")
+    X(FENCED, 503, "busy", "the lock lease expired before the write; a newer holder exists")    \
+    X(NOT_IMPLEMENTED, 501, "not_implemented", "the request uses a transfer coding this server does not implement")
 
 typedef enum {
 #define TR_ERR_ENUM(name, status, code, msg) TR_##name,

@@ -43,7 +43,10 @@ tr_err http_parse_purchase(const char *body, size_t len, int64_t *concert_id, in
     /* Duplicate keys are an error (SPEC §2); jansson rejects integers past int64 on its own. */
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        snprintf(why, whylen, "malformed JSON: %s", jerr.text);
+        /* jansson's text may quote the input ("… near '<token>'"), cut anywhere. */
+        char text[sizeof jerr.text + 16];
+        snprintf(why, whylen, "malformed JSON: %s",
+                 http_quote_utf8(jerr.text, whylen > 17 ? whylen - 17 : 0, text, sizeof text));
         return rc;
     }
     if (!json_is_object(root)) {
@@ -54,7 +57,8 @@ tr_err http_parse_purchase(const char *body, size_t len, int64_t *concert_id, in
     json_t *val;
     json_object_foreach(root, key, val) {
         if (strcmp(key, "customerId") != 0 && strcmp(key, "concertId") != 0) {
-            snprintf(why, whylen, "unknown key \"%.40s\"", key);
+            char quoted[48];
+            snprintf(why, whylen, "unknown key \"%s\"", http_quote_utf8(key, 40, quoted, sizeof quoted));
             goto out;
         }
     }
@@ -148,4 +152,248 @@ int http_match_path(const char *path, const char *pattern, int64_t *ids, int max
     }
     if (*p != '\0' || *q != '\0') return 0;
     return bad_id ? -1 : 1;
+}
+
+/* ---- framing (RFC 9112) ------------------------------------------------------------------------ */
+
+/* tchar (RFC 9110 §5.6.2). */
+static bool is_tchar(unsigned char c) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool name_is(const http_field *f, const char *name) {
+    size_t n = strlen(name);
+    return f->name_len == n && f->name != NULL && strncasecmp(f->name, name, n) == 0;
+}
+
+static bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+/* uri-host [":" port] (RFC 3986 §3.2.2: reg-name, IPv4, or an IP-literal in brackets); only the
+ * characters are checked, which is what keeps a Host value from carrying framing. */
+static bool host_chars_ok(const char *v, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c != '\0' && strchr("-._~!$&'()*+,;=:%[]", c) != NULL);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* One coding of a Transfer-Encoding list: a token, then optional ";" parameters (taken as
+ * written: whatever follows a ';' up to the next ',' outside quotes). */
+typedef struct te_elem {
+    const char *tok;
+    size_t tok_len;
+    bool has_params;
+} te_elem;
+
+/* Splits a Transfer-Encoding value into its codings. Returns the count (at most max are kept),
+ * or -1 when the list is malformed: an empty element, a coding that is not a token, an
+ * unterminated quoted string. */
+static int te_parse(const char *v, size_t len, te_elem *out, int max) {
+    size_t i = 0;
+    int n = 0;
+    for (;;) {
+        while (i < len && is_ows(v[i])) i++;
+        size_t start = i;
+        while (i < len && is_tchar((unsigned char)v[i])) i++;
+        if (i == start) return -1; /* empty element or a non-token byte */
+        te_elem e = {v + start, i - start, false};
+        while (i < len && is_ows(v[i])) i++;
+        if (i < len && v[i] == ';') {
+            e.has_params = true;
+            bool quoted = false;
+            for (; i < len && (quoted || v[i] != ','); i++) {
+                if (v[i] == '"') quoted = !quoted;
+                else if (quoted && v[i] == '\\') i++;
+            }
+            if (quoted || i > len) return -1;
+        }
+        if (n < max) out[n] = e;
+        n++;
+        if (i == len) return n;
+        if (v[i] != ',') return -1;
+        i++;
+    }
+}
+
+tr_err http_check_framing(const char *version, const http_field *fields, size_t n, char *why,
+                          size_t whylen) {
+    bool http10 = version != NULL && strcmp(version, "HTTP/1.0") == 0;
+    size_t hosts = 0, lengths = 0, encodings = 0;
+    const http_field *host = NULL, *length = NULL, *encoding = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const http_field *f = &fields[i];
+        if (f->name_len == 0 || f->name == NULL) {
+            snprintf(why, whylen, "a header field has an empty name");
+            return TR_BAD_REQUEST;
+        }
+        for (size_t k = 0; k < f->name_len; k++) {
+            unsigned char c = (unsigned char)f->name[k];
+            if (is_tchar(c)) continue;
+            if (c == ' ' || c == '\t')
+                snprintf(why, whylen, "whitespace between a header field name and its colon");
+            else
+                snprintf(why, whylen, "a header field name holds a byte that is not a token character");
+            return TR_BAD_REQUEST;
+        }
+        if (f->value_len > 0 && f->value == NULL) {
+            snprintf(why, whylen, "a header field has no value");
+            return TR_BAD_REQUEST;
+        }
+        if (f->value_len > 0 && (memchr(f->value, '\r', f->value_len) != NULL ||
+                                 memchr(f->value, '\n', f->value_len) != NULL)) {
+            snprintf(why, whylen, "a header field value holds a CR or LF");
+            return TR_BAD_REQUEST;
+        }
+        if (name_is(f, "Host")) hosts++, host = f;
+        else if (name_is(f, "Content-Length")) lengths++, length = f;
+        else if (name_is(f, "Transfer-Encoding")) encodings++, encoding = f;
+    }
+
+    if (encodings > 0) {
+        if (lengths > 0) {
+            snprintf(why, whylen, "Transfer-Encoding and Content-Length together are ambiguous framing");
+            return TR_BAD_REQUEST;
+        }
+        if (http10) {
+            snprintf(why, whylen, "Transfer-Encoding is not defined for HTTP/1.0");
+            return TR_BAD_REQUEST;
+        }
+        if (encodings > 1) {
+            snprintf(why, whylen, "several Transfer-Encoding fields");
+            return TR_BAD_REQUEST;
+        }
+        te_elem codings[8];
+        int nc = te_parse(encoding->value ? encoding->value : "", encoding->value_len, codings, 8);
+        if (nc < 0) {
+            snprintf(why, whylen, "a malformed Transfer-Encoding value");
+            return TR_BAD_REQUEST;
+        }
+        int chunked = 0;
+        bool last_chunked = false, other = false;
+        for (int k = 0; k < nc && k < 8; k++) {
+            bool is_chunked = codings[k].tok_len == 7 && strncasecmp(codings[k].tok, "chunked", 7) == 0;
+            chunked += is_chunked;
+            other |= !is_chunked;
+            if (k == nc - 1) last_chunked = is_chunked && !codings[k].has_params;
+        }
+        if (nc > 8 || !last_chunked) {
+            snprintf(why, whylen, "the final transfer coding is not chunked, so the body length "
+                                  "cannot be determined");
+            return TR_BAD_REQUEST;
+        }
+        if (chunked > 1) {
+            snprintf(why, whylen, "the chunked transfer coding is applied more than once");
+            return TR_BAD_REQUEST;
+        }
+        if (other) {
+            snprintf(why, whylen, "only the chunked transfer coding is implemented");
+            return TR_NOT_IMPLEMENTED;
+        }
+        if (encoding->value_len != 7) { /* "chunked" with whitespace around it */
+            snprintf(why, whylen, "whitespace around the Transfer-Encoding value");
+            return TR_BAD_REQUEST;
+        }
+    } else if (lengths > 0) {
+        if (lengths > 1) {
+            snprintf(why, whylen, "several Content-Length fields");
+            return TR_BAD_REQUEST;
+        }
+        bool digits = length->value_len > 0;
+        for (size_t k = 0; k < length->value_len && digits; k++)
+            digits = length->value[k] >= '0' && length->value[k] <= '9';
+        if (!digits) {
+            snprintf(why, whylen, "Content-Length is not a decimal number");
+            return TR_BAD_REQUEST;
+        }
+    }
+
+    if (hosts > 1) {
+        snprintf(why, whylen, "several Host fields");
+        return TR_BAD_REQUEST;
+    }
+    if (hosts == 0 && !http10) {
+        snprintf(why, whylen, "an HTTP/1.1 request without a Host field");
+        return TR_BAD_REQUEST;
+    }
+    if (host) {
+        size_t hl = host->value_len;
+        while (hl > 0 && is_ows(host->value[hl - 1])) hl--;
+        if (!host_chars_ok(host->value, hl)) {
+            snprintf(why, whylen, "the Host field is not a host name with an optional port");
+            return TR_BAD_REQUEST;
+        }
+    }
+    return TR_OK;
+}
+
+/* ---- UTF-8 --------------------------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t len) {
+    unsigned char c = s[0];
+    size_t need;
+    uint32_t cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) need = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) need = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) need = 4, cp = c & 0x07;
+    else return 0;
+    if (len < need) return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((need == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (need == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return need;
+}
+
+bool http_utf8_valid(const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_seq(p + i, len - i);
+        if (k == 0) return false;
+        i += k;
+    }
+    return true;
+}
+
+char *http_quote_utf8(const char *s, size_t max_bytes, char *out, size_t outlen) {
+    static const char ellipsis[] = "\xE2\x80\xA6"; /* … */
+    if (outlen == 0) return out;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t len = strlen((const char *)p), w = 0, i = 0;
+    size_t room = outlen - 1;              /* bytes for text, without the NUL */
+    if (max_bytes < room) room = max_bytes;
+    bool cut = false;
+    while (i < len) {
+        size_t k = utf8_seq(p + i, len - i);
+        size_t take = k ? k : 1;           /* an invalid byte becomes one '?' */
+        if (w + take > room) {
+            cut = true;
+            break;
+        }
+        if (k) memcpy(out + w, p + i, k);
+        else out[w] = '?';
+        w += take;
+        i += take;
+    }
+    if (cut) {
+        /* The ellipsis fits within room too: drop whole characters until it does. */
+        while (w > 0 && w + sizeof ellipsis - 1 > room) {
+            w--;
+            while (w > 0 && (((unsigned char)out[w]) & 0xC0) == 0x80) w--;
+        }
+        if (w + sizeof ellipsis - 1 <= room) {
+            memcpy(out + w, ellipsis, sizeof ellipsis - 1);
+            w += sizeof ellipsis - 1;
+        }
+    }
+    out[w] = '\0';
+    return out;
 }

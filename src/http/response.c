@@ -1,8 +1,11 @@
 /* response.c — JSON bodies behind response.h, built with jansson. */
 #include "http/response.h"
 
+#include "http/request.h"
+
 #include <jansson.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 void http_format_time(int64_t us, char *buf, size_t len) {
@@ -34,6 +37,11 @@ static json_t *ticket_obj(const ticket *t) {
 }
 
 char *http_json_error(tr_err e, const char *message, const ticket *owned) {
+    /* A message that quotes input and is not UTF-8 would make json_pack fail, and the answer a
+     * 500; its bytes are replaced instead (request.h http_quote_utf8). */
+    char clean[512];
+    if (message && !http_utf8_valid(message, strlen(message)))
+        message = http_quote_utf8(message, sizeof clean - 1, clean, sizeof clean);
     json_t *j = json_pack("{s:s, s:s}", "error", tr_err_code(e), "message",
                           message ? message : tr_strerror(e));
     if (j && owned) json_object_set_new(j, "ticket", ticket_obj(owned));

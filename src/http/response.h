@@ -15,7 +15,9 @@
  * buf needs 32 bytes. */
 void http_format_time(int64_t us, char *buf, size_t len);
 
-/* {"error": code, "message": message or tr_strerror(e)}; with a ticket for already_owned. */
+/* {"error": code, "message": message or tr_strerror(e)}; with a ticket for already_owned. A
+ * message that is not valid UTF-8 is sent with its invalid bytes replaced by '?' (and cut to
+ * 511 bytes), never refused. */
 char *http_json_error(tr_err e, const char *message, const ticket *owned);
 /* The ticket body: ticketId, concertId, customerId, customerName, seatNo, vip, issuedAt,
  * concertStartsAt. */

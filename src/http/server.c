@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/conntrack.h"
 #include "http/loop.h"
 #include "http/metrics.h"
 #include "http/request.h"
@@ -102,6 +103,7 @@ typedef struct front {
     server *srv;
     struct MHD_Daemon *mhd;
     http_loop *loop;
+    conn_tracker *tracker; /* this daemon's connections: header and body time bounds */
     strategy_ctx ctx;
     /* Strict durability: answered purchases waiting for their commit, oldest first (loop
      * thread only), and the persister's "something committed" flag. */
@@ -213,27 +215,44 @@ static void handle_livez(http_job *j, strategy_ctx *ctx) {
     job_answer(j, 200, s);
 }
 
-/* Answers even when the worker could not connect: a missing connection counts as down. */
+/* The key /readyz writes to learn whether Redis takes writes (it expires by itself). */
+#define READYZ_KEY "ticketrush:readyz"
+
+/* Answers even when the worker could not connect: a missing connection counts as down. Redis is
+ * ready only when it takes a write: a PING is answered by a Redis that refuses every write (out
+ * of memory under noeviction, a read-only replica, min-replicas-to-write unmet, a failed RDB
+ * save with stop-writes-on-bgsave-error), and every purchase writes. */
 static void handle_readyz(http_job *j, strategy_ctx *ctx) {
     const char *redis_addr = j->srv->cfg.redis_addr;
     bool redis_used = redis_addr && redis_addr[0];
     bool pg_ok = ctx->pg && pg_exec_ok(ctx->pg, "SELECT 1") == TR_OK;
     bool redis_ok = !redis_used;
+    const char *redis_state = redis_used ? "down" : "unused";
+    char refusal[64] = "";
     if (redis_used && ctx->redis) {
-        redisReply *r = redis_cmd(ctx->redis, "PING");
-        redis_ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+        redisReply *r = redis_cmd(ctx->redis, "SET %s 1 PX 10000", READYZ_KEY);
+        redis_ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
+        if (redis_ok) {
+            redis_state = "ok";
+        } else if (r && r->type == REDIS_REPLY_ERROR) {
+            redis_state = "refuses writes";
+            /* The error's first word (OOM, READONLY, NOREPLICAS, MISCONF): Redis's own text. */
+            snprintf(refusal, sizeof refusal, " (%.*s)", (int)strcspn(r->str, " "), r->str);
+        }
         if (r) freeReplyObject(r);
     }
-    char buf[128];
+    char buf[160];
     snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\"}",
-             pg_ok && redis_ok ? "ready" : "unavailable", pg_ok ? "ok" : "down",
-             redis_used ? (redis_ok ? "ok" : "down") : "unused");
+             pg_ok && redis_ok ? "ready" : "unavailable", pg_ok ? "ok" : "down", redis_state);
     if (pg_ok && redis_ok) {
         job_answer(j, 200, strdup(buf));
     } else {
-        char msg[160];
-        snprintf(msg, sizeof msg, "PostgreSQL is %s and Redis is %s", pg_ok ? "up" : "down",
-                 redis_used ? (redis_ok ? "up" : "down") : "unused");
+        char msg[200];
+        snprintf(msg, sizeof msg, "PostgreSQL is %s and Redis %s%s", pg_ok ? "up" : "down",
+                 !redis_used ? "is unused"
+                 : redis_ok  ? "is up"
+                 : refusal[0] ? "refuses writes" : "is down",
+                 refusal);
         job_error(j, TR_UNAVAILABLE, msg);
     }
 }
@@ -343,8 +362,25 @@ static void handle_metrics(http_job *j, strategy_ctx *ctx) {
     server *s = j->srv;
     dynbuf b;
     dynbuf_init(&b, 1 << 20);
+    conn_tracker_stats cut = {0, 0, 0};
+    for (int i = 0; i < s->nfronts; i++) {
+        conn_tracker_stats one;
+        conn_tracker_stats_get(s->fronts[i].tracker, &one);
+        cut.header_cut += one.header_cut;
+        cut.body_cut += one.body_cut;
+        cut.hangup_cut += one.hangup_cut;
+    }
     if (!metrics_render(s->metrics, &b, s->cfg.strategy->name, s->cfg.workers,
-                        atomic_load(&s->suspended))) {
+                        atomic_load(&s->suspended)) ||
+        !dynbuf_printf(&b,
+                       "# HELP ticketrush_connections_cut_total Connections closed while a request "
+                       "was being received: too slow (header, body) or the client hung up.\n"
+                       "# TYPE ticketrush_connections_cut_total counter\n"
+                       "ticketrush_connections_cut_total{reason=\"header\"} %llu\n"
+                       "ticketrush_connections_cut_total{reason=\"body\"} %llu\n"
+                       "ticketrush_connections_cut_total{reason=\"hangup\"} %llu\n",
+                       (unsigned long long)cut.header_cut, (unsigned long long)cut.body_cut,
+                       (unsigned long long)cut.hangup_cut)) {
         dynbuf_free(&b);
         job_error(j, TR_INTERNAL, NULL);
         return;
@@ -632,6 +668,7 @@ static int front_tick(http_loop *l, void *owner, bool final) {
     (void)l;
     front *f = owner;
     server *s = f->srv;
+    conn_tracker_tick(f->tracker, mono_us() / 1000);
     /* What the workers answered: resume here, on the daemon's own thread. */
     pthread_mutex_lock(&f->done_mu);
     http_job *done = f->done_head;
@@ -720,19 +757,48 @@ static enum MHD_Result job_send(http_job *j) {
     return ret;
 }
 
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value) {
+/* The request's header field lines, in order, duplicates included (MHD_HEADER_KIND iterates every
+ * one), for http_check_framing; and their total size for the 431 check. */
+typedef struct field_list {
+    http_field *v;
+    size_t n, cap;
+    size_t bytes;
+} field_list;
+
+static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     size_t key_size, const char *value, size_t value_size) {
     (void)kind;
-    size_t *total = cls;
-    *total += strlen(key) + (value ? strlen(value) : 0) + 4;
+    field_list *l = cls;
+    l->bytes += key_size + value_size + 4;
+    if (l->n < l->cap) l->v[l->n++] = (http_field){key, key_size, value, value_size};
     return MHD_YES;
+}
+
+/* Checks the request's framing (RFC 9112) and header size; sets early_err. A framing error is
+ * answered at once and closes the connection (close_after): the body, and anything pipelined
+ * behind it, is never read. Returns false when out of memory. */
+static bool job_check_head(http_job *j, struct MHD_Connection *conn, const char *version) {
+    field_list l = {0};
+    int count = MHD_get_connection_values_n(conn, MHD_HEADER_KIND, NULL, NULL);
+    l.cap = count > 0 ? (size_t)count : 0;
+    if (l.cap > 0 && (l.v = malloc(l.cap * sizeof *l.v)) == NULL) return false;
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_field, &l);
+    char why[160];
+    tr_err rc = http_check_framing(version, l.v, l.n, why, sizeof why);
+    free(l.v);
+    if (rc != TR_OK) {
+        j->close_after = true;
+        job_error(j, rc, why);
+        return true;
+    }
+    if (l.bytes > HTTP_MAX_HEADERS) j->early_err = TR_HEADERS_TOO_LARGE;
+    return true;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
-    (void)version;
     server *s = cls;
     http_job *j = *con_cls;
     if (j == NULL) {
@@ -742,9 +808,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         j->started_us = mono_us();
         *con_cls = j;
         job_route(j, method, url);
-        size_t hdr = 0;
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hdr);
-        if (hdr > HTTP_MAX_HEADERS) j->early_err = TR_HEADERS_TOO_LARGE;
+        conn_track_headers_in(conn);
+        if (!job_check_head(j, conn, version)) return MHD_NO;
+        /* Answered on this first call: libmicrohttpd sends it and closes the connection. */
+        if (j->close_after) return job_send(j);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
@@ -784,6 +851,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return job_send(j);
     }
     if (j->state == JOB_QUEUED) return MHD_YES;
+    conn_track_request_in(conn); /* the final call: the whole request is in */
     if (j->body_too_large) j->early_err = TR_PAYLOAD_TOO_LARGE;
     if (j->early_err != TR_OK) {
         job_error(j, j->early_err, NULL);
@@ -822,9 +890,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)conn;
-    (void)toe;
     (void)cls;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) conn_track_completed(conn);
     http_job *j = *con_cls;
     if (j == NULL) return;
     job_unsuspended(j);
@@ -886,11 +953,11 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
-    (void)conn;
-    (void)socket_context;
-    server *s = cls;
+    front *f = cls;
+    server *s = f->srv;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) atomic_fetch_add(&s->connections, 1);
     else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) atomic_fetch_sub(&s->connections, 1);
+    conn_tracker_notify(f->tracker, conn, socket_context, toe);
 }
 
 /* The loops' daemons share their port through SO_REUSEPORT, which would also let them join a
@@ -925,10 +992,15 @@ static tr_err start_fronts(server *s, const struct sockaddr_in *sa0, char *errbu
         f->srv = s;
         f->ctx.cfg = &s->cfg.strategy_cfg;
         f->ctx.state = s->strategy_state;
+        if (conn_tracker_new(s->cfg.header_timeout_s * 1000, s->cfg.body_timeout_s * 1000,
+                             &f->tracker) != TR_OK) {
+            snprintf(errbuf, errlen, "could not set up connection tracking");
+            return TR_INTERNAL;
+        }
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
         f->mhd = MHD_start_daemon(
             flags, ntohs(sa.sin_port), on_accept, s, on_request, s, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_SOCK_ADDR,
+            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, f, MHD_OPTION_SOCK_ADDR,
             (struct sockaddr *)&sa, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
             MHD_OPTION_CONNECTION_LIMIT, limit,
             MHD_OPTION_CONNECTION_TIMEOUT,
@@ -966,7 +1038,9 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
     *out = NULL;
     if (cfg->strategy == NULL || cfg->pg_conninfo == NULL || cfg->workers < 1 ||
         cfg->workers > 1024 || cfg->io_threads < 1 || cfg->io_threads > 64 ||
-        cfg->port < 0 || cfg->port > 65535 || cfg->max_connections < 1 || cfg->idle_timeout_s < 1) {
+        cfg->port < 0 || cfg->port > 65535 || cfg->max_connections < 1 || cfg->idle_timeout_s < 1 ||
+        cfg->header_timeout_s < 0 || cfg->header_timeout_s > 86400 || cfg->body_timeout_s < 0 ||
+        cfg->body_timeout_s > 86400) {
         snprintf(errbuf, errlen, "invalid server configuration");
         return TR_INVALID_ARGUMENT;
     }
@@ -987,6 +1061,8 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
 
     if ((s = calloc(1, sizeof *s)) == NULL) return TR_NOMEM;
     s->cfg = *cfg;
+    if (s->cfg.header_timeout_s == 0) s->cfg.header_timeout_s = SERVER_HEADER_TIMEOUT_S;
+    if (s->cfg.body_timeout_s == 0) s->cfg.body_timeout_s = SERVER_BODY_TIMEOUT_S;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     atomic_init(&s->suspended, 0);
@@ -1104,10 +1180,14 @@ void server_stop(server *s, int drain_ms) {
         front *f = &s->fronts[i];
         if (f->watching) s->cfg.strategy->loop_watch(s->strategy_state, front_wake, f, false);
         http_loop_free(f->loop);
-        if (f->mhd == NULL) continue;
+        if (f->mhd == NULL) {
+            conn_tracker_free(f->tracker);
+            continue;
+        }
         int held = atomic_load(&f->held);
         if (held == 0) {
             MHD_stop_daemon(f->mhd);
+            conn_tracker_free(f->tracker); /* every connection closed: nothing tracked */
         } else {
             /* libmicrohttpd aborts the process when stopped with suspended connections; the
              * process is exiting anyway, so leave this daemon to the operating system. */

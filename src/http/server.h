@@ -16,6 +16,10 @@
 
 typedef struct server server;
 
+/* Defaults of server_config.header_timeout_s and body_timeout_s. */
+#define SERVER_HEADER_TIMEOUT_S 15
+#define SERVER_BODY_TIMEOUT_S 15
+
 enum { SERVER_DISPATCH_AUTO, SERVER_DISPATCH_POOL, SERVER_DISPATCH_INLINE, SERVER_DISPATCH_LOOP };
 
 typedef struct server_config {
@@ -25,6 +29,11 @@ typedef struct server_config {
     int io_threads;         /* event loops (each one thread and one libmicrohttpd daemon), 1..64 */
     int max_connections;    /* concurrent HTTP connections accepted, ≥ 1 */
     int idle_timeout_s;     /* keep-alive idle timeout in seconds, ≥ 1 */
+    /* Bounds on receiving a request (conntrack.h), in seconds, ≥ 1; 0 takes the default (15):
+     * the header block, from accept or from the first byte after the previous request, and the
+     * body, from the end of the header block. A connection over either is closed. */
+    int header_timeout_s;
+    int body_timeout_s;
     const char *pg_conninfo;   /* libpq conninfo; required */
     const char *redis_addr;    /* "host:port"; NULL or "" only for strategies without Redis */
     const strategy_ops *strategy;

@@ -745,6 +745,20 @@ bool h_resp_header(const h_resp *r, const char *name, char *out, size_t outlen) 
     return true;
 }
 
+int h_conn_wait_closed(h_conn *c, int timeout_ms, size_t *extra) {
+    int64_t deadline = h_now_ms() + timeout_ms;
+    char why[128];
+    for (;;) {
+        int f = conn_fill(c, deadline, why, sizeof why);
+        if (f > 0 && c->len >= H_CONN_BUF) c->len = 0; /* count, do not keep */
+        if (extra) *extra = c->len;
+        if (f == 0) return 1;
+        if (f < 0) return strstr(why, "timed out") ? 0 : strstr(why, "reset") ? 1 : -1;
+    }
+}
+
+int h_conn_fd(const h_conn *c) { return c->fd; }
+
 bool h_conn_recv(h_conn *c, h_resp *r, int timeout_ms) {
     int64_t deadline = h_now_ms() + timeout_ms;
     free(r->body);

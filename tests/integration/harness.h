@@ -157,6 +157,13 @@ bool h_conn_send(h_conn *c, const void *data, size_t len);
  * (r->error says which). Thread-safe: no assertions. */
 bool h_conn_recv(h_conn *c, h_resp *r, int timeout_ms);
 void h_resp_free(h_resp *r); /* frees the body; the struct may be reused */
+/* Waits for the server to close the connection: 1 when it did (end of stream or reset) within
+ * timeout_ms, 0 when it was still open then, -1 on another error. *extra (when not NULL) gets
+ * the bytes that arrived and were not read as a response before the end (a second answer). */
+int h_conn_wait_closed(h_conn *c, int timeout_ms, size_t *extra);
+/* The socket, for tests that half-close it or set its options. */
+int h_conn_fd(const h_conn *c);
+
 
 /* Copies the value of header name (case-insensitive) into out; false when absent. */
 bool h_resp_header(const h_resp *r, const char *name, char *out, size_t outlen);

@@ -47,6 +47,15 @@ static const bad_case cases[] = {
     {"duplicate key", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"customerId\": 2, \"concertId\": 1}", 400, "bad_request"},
     {"extra key", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1, \"seatNo\": 1}", 400, "bad_request"},
     {"missing key", "POST", PURCHASE, JSON, "{\"customerId\": 1}", 400, "bad_request"},
+    /* the message quotes the key, cut at 40 bytes: on a character boundary (it was a 500) */
+    {"unknown key cut through an é", "POST", PURCHASE, JSON,
+     "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xC3\xA9\": 1, \"concertId\": 1}", 400, "bad_request"},
+    {"unknown key of 3-byte characters", "POST", PURCHASE, JSON,
+     "{\"\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC"
+     "\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\": 1}", 400,
+     "bad_request"},
+    {"invalid UTF-8 in the body", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": \xC3}", 400,
+     "bad_request"},
     /* content type */
     {"text/plain", "POST", PURCHASE, "text/plain", "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
     {"JSON in latin1", "POST", PURCHASE, "application/json; charset=latin1", "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},

@@ -53,7 +53,8 @@ static void sigterm_answers_the_request_in_flight(void **state) {
     h_resp r = {0};
     h_roundtrip(idle, raw, n, &r);
     H_EQ(r.status, 200);
-    static const char part[] = "POST /concert/purchase/ticket HTTP/1.1\r\nContent-Length: 50\r\n\r\n{";
+    static const char part[] =
+        "POST /concert/purchase/ticket HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50\r\n\r\n{";
     H_TRUE(h_conn_send(half, part, sizeof part - 1), "sent");
 
     n = h_fmt_purchase(raw, sizeof raw, H_CONCERT, 7);

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "harness.h"
+#include "store/redis.h"
 
 static void redis_outage_fails_purchases_cleanly_and_recovers(void **state) {
     (void)state;
@@ -260,6 +263,81 @@ static void refused_scripts_are_busy_not_unknown(void **state) {
 
 static const char *const atomic_only[] = {"redis-atomic", NULL};
 
+/* Redis answers PING but refuses writes — out of memory under noeviction, a read-only replica,
+ * min-replicas-to-write unmet: every purchase would fail, so /readyz answers 503 (it answered 200
+ * while only a PING was asked). Against the shared test Redis, whose settings are read first and
+ * put back before any assertion. */
+static char *redis_config_get(redisContext *c, const char *name) {
+    redisReply *r = redisCommand(c, "CONFIG GET %s", name);
+    char *v = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? strdup(r->element[1]->str) : NULL;
+    if (r) freeReplyObject(r);
+    return v;
+}
+
+static bool redis_ok(redisContext *c, const char *fmt, const char *a, const char *b) {
+    redisReply *r = redisCommand(c, fmt, a, b);
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r) freeReplyObject(r);
+    return ok;
+}
+
+static void readyz_reports_redis_refusing_writes(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
+    h_server srv;
+    h_server_start(&srv, "redis-lock", 1, NULL);
+    char host[256];
+    int port = 0;
+    H_EQ(redis_parse_addr(h_env_redis(), host, sizeof host, &port), TR_OK);
+    redisContext *c = redisConnect(host, port);
+    H_TRUE(c && !c->err, "connected to Redis at %s", h_env_redis());
+    char *maxmemory = redis_config_get(c, "maxmemory");
+    char *policy = redis_config_get(c, "maxmemory-policy");
+    char *min_replicas = redis_config_get(c, "min-replicas-to-write");
+    H_TRUE(maxmemory && policy && min_replicas, "read Redis's settings");
+
+    enum { CASES = 3 };
+    static const char *const names[CASES] = {"maxmemory 1 with noeviction",
+                                             "a replica (REPLICAOF a port nobody listens on)",
+                                             "min-replicas-to-write 1 without replicas"};
+    int status[CASES], after[CASES];
+    char body[CASES][300];
+    char free_port[16];
+    snprintf(free_port, sizeof free_port, "%d", h_free_port());
+    for (int i = 0; i < CASES; i++) {
+        bool set = i == 0   ? redis_ok(c, "CONFIG SET maxmemory-policy %s", "noeviction", NULL) &&
+                                redis_ok(c, "CONFIG SET maxmemory %s", "1", NULL)
+                   : i == 1 ? redis_ok(c, "REPLICAOF %s %s", "127.0.0.1", free_port)
+                            : redis_ok(c, "CONFIG SET min-replicas-to-write %s", "1", NULL);
+        h_resp r = {0};
+        h_get(srv.port, "/readyz", &r);
+        status[i] = set ? r.status : -1;
+        snprintf(body[i], sizeof body[i], "%s", r.body ? r.body : "");
+        /* put it back before anything else */
+        redis_ok(c, "CONFIG SET maxmemory %s", maxmemory, NULL);
+        redis_ok(c, "CONFIG SET maxmemory-policy %s", policy, NULL);
+        redis_ok(c, "REPLICAOF %s %s", "NO", "ONE");
+        redis_ok(c, "CONFIG SET min-replicas-to-write %s", min_replicas, NULL);
+        h_get(srv.port, "/readyz", &r);
+        after[i] = r.status;
+        h_resp_free(&r);
+    }
+    free(maxmemory);
+    free(policy);
+    free(min_replicas);
+    redisFree(c);
+    h_server_stop(&srv);
+    for (int i = 0; i < CASES; i++) {
+        print_message("%s: /readyz %d %s\n", names[i], status[i], body[i]);
+        H_TRUE(status[i] != -1, "%s: could not set it up", names[i]);
+        H_TRUE(status[i] == 503 && strstr(body[i], "\"unavailable\"") &&
+                   strstr(body[i], "refuses writes"),
+               "%s: /readyz answered %d %s; want 503 unavailable, Redis refuses writes", names[i],
+               status[i], body[i]);
+        H_EQ(after[i], 200);
+    }
+}
+
 int main(void) {
     const h_test tests[] = {
         {"refused_scripts_are_busy_not_unknown", refused_scripts_are_busy_not_unknown, atomic_only},
@@ -268,6 +346,7 @@ int main(void) {
         {"loop_purchase_gives_up_on_a_stalled_redis", loop_purchase_gives_up_on_a_stalled_redis,
          NULL},
         {"readyz_reports_redis_down_before_first_use", readyz_reports_redis_down_before_first_use, NULL},
+        {"readyz_reports_redis_refusing_writes", readyz_reports_redis_refusing_writes, NULL},
     };
     return h_run_tests("redis_outage", tests, sizeof tests / sizeof tests[0]);
 }

@@ -1,5 +1,6 @@
 /* test_request.c — unit tests for http/request.h: the purchase body (SPEC §2: exactly two keys,
- * integer ids in 1..2^63−1), ids in paths, the JSON content type and route-pattern matching.
+ * integer ids in 1..2^63−1), ids in paths, the JSON content type, route-pattern matching, request
+ * framing (RFC 9112) and quoting input in UTF-8.
  * Pure functions only; the server's use of them is covered by tests/integration/test_bad_input.c. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -370,6 +371,210 @@ static void match_path_never_writes_past_maxids(void **state) {
     EXPECT_EQ(http_match_path("/concerts/7", "/concerts/{id}", NULL, 0), 1);
 }
 
+/* ---- http_check_framing (RFC 9112) ---------------------------------------------------------- */
+
+/* Fields from "Name: value" strings: the name is what precedes the first ':' (whitespace kept,
+ * as libmicrohttpd keeps it), the value what follows it with its leading spaces removed (as
+ * libmicrohttpd removes them; trailing ones kept). */
+#define MAXF 8
+static tr_err framing(const char *version, const char *const *lines, char *why, size_t wl) {
+    http_field f[MAXF];
+    size_t n = 0;
+    for (; lines && lines[n]; n++) {
+        const char *colon = strchr(lines[n], ':');
+        if (colon == NULL) fail_msg("test line without a colon: %s", lines[n]);
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        f[n] = (http_field){lines[n], (size_t)(colon - lines[n]), v, strlen(v)};
+    }
+    if (wl) why[0] = '\0';
+    return http_check_framing(version, n ? f : NULL, n, why, wl);
+}
+
+static void expect_framing(const char *version, const char *const *lines, tr_err want) {
+    char why[160];
+    tr_err rc = framing(version, lines, why, sizeof why);
+    if (rc != want) {
+        char all[512] = "";
+        for (size_t i = 0; lines && lines[i]; i++)
+            snprintf(all + strlen(all), sizeof all - strlen(all), "[%s] ", lines[i]);
+        fail_msg("%s %s: got %s (%s), want %s", version, all, tr_err_code(rc), why,
+                 tr_err_code(want));
+    }
+    if (want != TR_OK && why[0] == '\0') fail_msg("refused without a reason");
+    if (want != TR_OK && !http_utf8_valid(why, strlen(why))) fail_msg("reason not UTF-8");
+}
+
+#define LINES(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static void framing_plain_requests_are_ok(void **state) {
+    (void)state;
+    expect_framing("HTTP/1.1", LINES("Host: x"), TR_OK);
+    expect_framing("HTTP/1.1", LINES("Host: 127.0.0.1:8080", "Content-Length: 34"), TR_OK);
+    expect_framing("HTTP/1.1", LINES("host: [::1]:80", "content-length: 0"), TR_OK);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: chunked"), TR_OK);
+    expect_framing("HTTP/1.1", LINES("Host: x", "transfer-encoding: CHUNKED"), TR_OK);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Content-Length: 007"), TR_OK);
+    expect_framing("HTTP/1.1", LINES("Host:"), TR_OK); /* empty authority (RFC 9112 §3.2) */
+    expect_framing("HTTP/1.1", LINES("Host: x ", "X-A: a b\tc"), TR_OK);
+    expect_framing("HTTP/1.0", NULL, TR_OK);
+    expect_framing("HTTP/1.0", LINES("Content-Length: 3"), TR_OK);
+}
+
+/* §6.1: both framings at once is the request-smuggling shape. */
+static void framing_transfer_encoding_with_content_length_is_400(void **state) {
+    (void)state;
+    expect_framing("HTTP/1.1", LINES("Host: x", "Content-Length: 5", "Transfer-Encoding: chunked"),
+                   TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: chunked", "Content-Length: 0"),
+                   TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: gzip", "Content-Length: 5"),
+                   TR_BAD_REQUEST);
+    expect_framing("HTTP/1.0", LINES("Transfer-Encoding: chunked"), TR_BAD_REQUEST);
+}
+
+/* §6.3 item 5: one Content-Length of digits, nothing else. */
+static void framing_bad_content_length_is_400(void **state) {
+    (void)state;
+    static const char *const bad[] = {"Content-Length: 1, 1", "Content-Length: +5",
+                                      "Content-Length: -1",   "Content-Length: 5x",
+                                      "Content-Length: ",     "Content-Length: 0x10",
+                                      "Content-Length: 5 ",   "Content-Length: 1 1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_framing("HTTP/1.1", LINES("Host: x", bad[i]), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Content-Length: 5", "Content-Length: 5"),
+                   TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Content-Length: 5", "content-length: 6"),
+                   TR_BAD_REQUEST);
+}
+
+/* §5.1: no whitespace between a field name and its colon; names are tokens. */
+static void framing_bad_field_names_are_400(void **state) {
+    (void)state;
+    expect_framing("HTTP/1.1", LINES("Host: x", "Content-Length : 5"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host : x"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "X-A\t: 1"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "X A: 1"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "X@A: 1"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", ": 1"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "X-A: a\rb"), TR_BAD_REQUEST);
+}
+
+/* §6.1, §6.3 item 4: chunked must be the final coding and appear once; other codings are not
+ * implemented (501) when the framing itself is still clear. */
+static void framing_transfer_codings(void **state) {
+    (void)state;
+    expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: gzip, chunked"),
+                   TR_NOT_IMPLEMENTED);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: deflate,chunked"),
+                   TR_NOT_IMPLEMENTED);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: identity, chunked"),
+                   TR_NOT_IMPLEMENTED);
+    static const char *const bad[] = {
+        "Transfer-Encoding: chunked, gzip", "Transfer-Encoding: gzip",
+        "Transfer-Encoding: identity",      "Transfer-Encoding: chunked, chunked",
+        "Transfer-Encoding: ",              "Transfer-Encoding: chunked,",
+        "Transfer-Encoding: , chunked",     "Transfer-Encoding: chunked;x=1",
+        "Transfer-Encoding: chunked ",      "Transfer-Encoding: \"chunked\"",
+        "Transfer-Encoding: chun ked",      "Transfer-Encoding: gzip;q=\"a, chunked"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_framing("HTTP/1.1", LINES("Host: x", bad[i]), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1",
+                   LINES("Host: x", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"),
+                   TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: gzip", "Transfer-Encoding: chunked"),
+                   TR_BAD_REQUEST);
+}
+
+/* §3.2: HTTP/1.1 needs exactly one Host; no request may carry two. */
+static void framing_host_rules(void **state) {
+    (void)state;
+    expect_framing("HTTP/1.1", NULL, TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Content-Length: 0"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: a", "Host: b"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: a", "host: a"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.0", LINES("Host: a", "Host: b"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: a b"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: a/b"), TR_BAD_REQUEST);
+    expect_framing("HTTP/1.1", LINES("Host: a\"b"), TR_BAD_REQUEST);
+}
+
+/* The contract the fuzz harness leans on: any bytes, any lengths, NUL included; why stays within
+ * its buffer and is NUL-terminated; a zero-length buffer is never written. */
+static void framing_reads_only_given_bytes(void **state) {
+    (void)state;
+    char name[] = {'H', 'o', 's', 't', 'X'}, value[] = {'a', '\0', 'b'};
+    http_field f[2] = {{name, 4, value, 1}, {"Content-Length", 14, "12", 1}};
+    char why[160];
+    EXPECT_EQ(http_check_framing("HTTP/1.1", f, 2, why, sizeof why), TR_OK);
+    f[0].value_len = 3; /* a NUL inside the Host value */
+    EXPECT_EQ(http_check_framing("HTTP/1.1", f, 2, why, sizeof why), TR_BAD_REQUEST);
+    char tiny[8];
+    memset(tiny, 'z', sizeof tiny);
+    EXPECT_EQ(http_check_framing("HTTP/1.1", NULL, 0, tiny, 5), TR_BAD_REQUEST);
+    EXPECT_EQ(tiny[4], '\0');
+    EXPECT_EQ(tiny[5], 'z');
+    EXPECT_EQ(http_check_framing("HTTP/1.1", NULL, 0, NULL, 0), TR_BAD_REQUEST);
+    EXPECT_EQ(http_check_framing(NULL, NULL, 0, why, sizeof why), TR_BAD_REQUEST);
+}
+
+/* ---- UTF-8 quoting ---------------------------------------------------------------------------- */
+
+static void quote_cuts_on_a_character_boundary(void **state) {
+    (void)state;
+    char out[64];
+    /* 39 ASCII bytes then "é" (2 bytes): a 40-byte cut would split the é. */
+    char in[64];
+    memset(in, 'a', 39);
+    strcpy(in + 39, "\xC3\xA9xyz");
+    http_quote_utf8(in, 40, out, sizeof out);
+    EXPECT_TRUE(http_utf8_valid(out, strlen(out)));
+    EXPECT_TRUE(strlen(out) <= 40);
+    EXPECT_TRUE(strcmp(out + strlen(out) - 3, "\xE2\x80\xA6") == 0); /* ends in … */
+    /* Fits: copied as is. */
+    http_quote_utf8("k\xC3\xA9y", 40, out, sizeof out);
+    EXPECT_TRUE(strcmp(out, "k\xC3\xA9y") == 0);
+    /* Invalid bytes become '?': a lone continuation, an overlong form, a surrogate, a cut tail. */
+    http_quote_utf8("a\x80" "b\xC0\xAF" "c\xED\xA0\x80" "d\xE2\x82", 40, out, sizeof out);
+    EXPECT_TRUE(http_utf8_valid(out, strlen(out)));
+    EXPECT_TRUE(strcmp(out, "a?b??c???d??") == 0);
+    /* The output buffer bounds it too. */
+    char small[6];
+    http_quote_utf8("\xE2\x82\xAC\xE2\x82\xAC", 40, small, sizeof small);
+    EXPECT_TRUE(http_utf8_valid(small, strlen(small)));
+    EXPECT_TRUE(strlen(small) <= 5);
+    EXPECT_TRUE(http_quote_utf8(NULL, 10, out, sizeof out) == out && out[0] == '\0');
+}
+
+/* Before the fix, an unknown key of 39 ASCII bytes and an "é" was quoted cut at 40 bytes, in the
+ * middle of the é: the message was not UTF-8, jansson refused it and the server answered 500. */
+static void purchase_reason_quoting_a_key_is_utf8(void **state) {
+    (void)state;
+    char body[256], key[64];
+    memset(key, 'a', 39);
+    strcpy(key + 39, "\xC3\xA9");
+    snprintf(body, sizeof body, "{\"%s\": 1, \"concertId\": 1}", key);
+    int64_t co, cu;
+    char why[160];
+    EXPECT_EQ(parse(body, &co, &cu, why, sizeof why), TR_BAD_REQUEST);
+    if (!http_utf8_valid(why, strlen(why))) fail_msg("reason is not UTF-8: %s", why);
+    /* Every cut of a long multi-byte key, and jansson's own text about invalid input. */
+    for (int pad = 0; pad < 4; pad++) {
+        char k[128] = "";
+        memset(k, 'b', (size_t)pad);
+        for (int i = 0; i < 20; i++) strcat(k, "\xE2\x82\xAC");
+        snprintf(body, sizeof body, "{\"%s\": 1}", k);
+        EXPECT_EQ(parse(body, &co, &cu, why, sizeof why), TR_BAD_REQUEST);
+        if (!http_utf8_valid(why, strlen(why))) fail_msg("pad %d: reason is not UTF-8: %s", pad, why);
+    }
+    static const char *const broken[] = {"{\"a\xC3\": 1}", "{\"\xE2\x82\xAC\xE2\x82\": 1}",
+                                         "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", "{\"k\": \xC3\xA9}"};
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        EXPECT_EQ(parse(broken[i], &co, &cu, why, sizeof why), TR_BAD_REQUEST);
+        if (!http_utf8_valid(why, strlen(why))) fail_msg("case %zu: reason is not UTF-8: %s", i, why);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(purchase_valid_body_is_accepted),
@@ -397,6 +602,15 @@ int main(void) {
         cmocka_unit_test(match_path_trailing_slash_does_not_match),
         cmocka_unit_test(match_path_bad_id_is_minus_one),
         cmocka_unit_test(match_path_never_writes_past_maxids),
+        cmocka_unit_test(framing_plain_requests_are_ok),
+        cmocka_unit_test(framing_transfer_encoding_with_content_length_is_400),
+        cmocka_unit_test(framing_bad_content_length_is_400),
+        cmocka_unit_test(framing_bad_field_names_are_400),
+        cmocka_unit_test(framing_transfer_codings),
+        cmocka_unit_test(framing_host_rules),
+        cmocka_unit_test(framing_reads_only_given_bytes),
+        cmocka_unit_test(quote_cuts_on_a_character_boundary),
+        cmocka_unit_test(purchase_reason_quoting_a_key_is_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,8 @@ static const struct want_err spec_errors[] = {
     {TR_INVALID_ARGUMENT, "TR_INVALID_ARGUMENT", 500, "internal"},
     /* A fenced-out lock holder is told to retry, as a lock-wait timeout is. */
     {TR_FENCED, "TR_FENCED", 503, "busy"},
+    /* SPEC §2: an unsupported transfer coding (RFC 9112 §6.1). */
+    {TR_NOT_IMPLEMENTED, "TR_NOT_IMPLEMENTED", 501, "not_implemented"},
 };
 #define NSPEC ((int)(sizeof spec_errors / sizeof spec_errors[0]))
 
