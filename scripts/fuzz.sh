@@ -12,8 +12,8 @@ root=$(cd -- "$here/.." && pwd -P)
 # (SPEC §2); an id is at most 19 digits; paths and header values are short; .jtl and run files
 # need room for a header and several rows; runfile_write's input is the bytes a run is built
 # from (2 KiB covers every field, 7 outcomes and 15 rows).
-TARGETS=(purchase id match_path unescape content_type jtl runfile runfile_write jscan)
-declare -A MAX_LEN=([purchase]=4200 [id]=32 [match_path]=512 [unescape]=512 [content_type]=256
+TARGETS=(purchase id match_path unescape content_type framing jtl runfile runfile_write jscan)
+declare -A MAX_LEN=([purchase]=4200 [id]=32 [match_path]=512 [unescape]=512 [content_type]=256 [framing]=8192
 	[jtl]=4096 [runfile]=8192 [runfile_write]=2048 [jscan]=4096)
 declare -A DICT=([purchase]=json [runfile]=json [jscan]=json [jtl]=jtl [match_path]=match_path
 	[unescape]=unescape [content_type]=content_type)
