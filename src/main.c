@@ -439,10 +439,13 @@ static int cmd_db(int argc, char **argv) {
             if (rep.loaded) printf(" (loaded from PostgreSQL)");
             if (rep.brought_forward)
                 printf(" (brought forward to PostgreSQL: %lld owners added, %lld corrected, %lld "
-                       "contradicted removed, %lld renumbered in line; seat counter %lld -> %lld)",
-                       (long long)rep.added, (long long)rep.corrected, (long long)rep.contradicted,
-                       (long long)rep.renumbered, (long long)rep.sold_before,
-                       (long long)rep.sold_after);
+                       "restored from the stream, %lld contradicted removed, %lld renumbered in "
+                       "line, %lld customers reloaded; seat counter %lld -> %lld, %lld held by no "
+                       "one)",
+                       (long long)rep.added, (long long)rep.corrected, (long long)rep.restored,
+                       (long long)rep.contradicted, (long long)rep.renumbered,
+                       (long long)rep.customers_reloaded, (long long)rep.sold_before,
+                       (long long)rep.sold_after, (long long)rep.unheld);
             printf("\n");
         }
         goto out;

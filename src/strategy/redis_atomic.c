@@ -37,8 +37,12 @@ typedef struct ra_state {
     "          string.format('%d', tonumber(meta[4]) + seat), meta[1]}\n"                    \
     "end\n"                                                                                   \
     SALE_SCRIPT_GATE                                                                          \
+    SALE_SCRIPT_COUNTS("0")                                                                   \
     "local name = redis.call('HGET', KEYS[2], ARGV[1])\n"                                     \
-    "if not name then return {-2} end\n"                                                      \
+    "if not name then\n"                                                                      \
+    SALE_SCRIPT_CUSTOMERS                                                                     \
+    "  return {-2}\n"                                                                         \
+    "end\n"                                                                                   \
     "local owned = redis.call('HGET', KEYS[3], ARGV[1])\n"
 
 static const redis_script purchase_script = {
@@ -48,8 +52,6 @@ static const redis_script purchase_script = {
     "local t = redis.call('TIME')\n"
     "local now = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]))\n"
     "if tonumber(now) >= tonumber(meta[1]) then return {-4} end\n"
-    "local sold = redis.call('GET', KEYS[4])\n"
-    "if not sold then return {-6} end\n"
     "local seat = tonumber(sold) + 1\n"
     "if seat > tonumber(meta[2]) then return {-5} end\n"
     /* every check passed: write */

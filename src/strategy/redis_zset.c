@@ -22,8 +22,12 @@
  * {-5} sold out (rejected), and for lookup {0} no outcome. */
 #define ZSET_SCRIPT_HEAD                                                                       \
     SALE_SCRIPT_GATE                                                                           \
+    SALE_SCRIPT_COUNTS("redis.call('ZCARD', KEYS[5])")                                         \
     "local name = redis.call('HGET', KEYS[2], ARGV[1])\n"                                      \
-    "if not name then return {-2} end\n"                                                       \
+    "if not name then\n"                                                                       \
+    SALE_SCRIPT_CUSTOMERS                                                                      \
+    "  return {-2}\n"                                                                          \
+    "end\n"                                                                                    \
     "local owned = redis.call('HGET', KEYS[3], ARGV[1])\n"                                     \
     "if owned then\n"                                                                          \
     "  local sep = string.find(owned, ':', 1, true)\n"                                         \
@@ -41,8 +45,6 @@ static const redis_script admit_script = {
     "local t = redis.call('TIME')\n"
     "local now = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]))\n"
     "if tonumber(now) >= tonumber(meta[1]) then return {-4} end\n"
-    "local sold = redis.call('GET', KEYS[4])\n"
-    "if not sold then return {-6} end\n"
     "if tonumber(sold) >= tonumber(meta[2]) then\n"
     "  redis.call('HSET', KEYS[6], ARGV[1], 'rejected:sold_out')\n"
     "  return {-5}\n"

@@ -88,10 +88,12 @@ static tr_err hset_rows(redis_conn *r, const char *key, PGresult *res, bool owne
     return rc;
 }
 
-/* Copies every customer (id → name) with a server-side cursor, 10,000 rows at a time. */
-static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, char *err,
-                             size_t errlen) {
+/* Copies every customer (id → name) with a server-side cursor, 10,000 rows at a time; *count
+ * gets how many. */
+static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, int64_t *count,
+                             char *err, size_t errlen) {
     tr_err rc = TR_OK;
+    *count = 0;
     if (pg_exec_ok(pg, "BEGIN") != TR_OK ||
         pg_exec_ok(pg, "DECLARE sale_customers NO SCROLL CURSOR FOR SELECT id, name FROM customer") !=
             TR_OK) {
@@ -105,6 +107,7 @@ static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, char *
             return TR_PG;
         }
         int n = PQntuples(res);
+        *count += n;
         if (n > 0) rc = hset_rows(r, key, res, false, err, errlen);
         PQclear(res);
         if (n == 0 || rc != TR_OK) break;
@@ -116,20 +119,36 @@ static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, char *
     return rc;
 }
 
-/* meta's state: whether the sale is loaded (*exists) and the run id it was synced on (synced,
- * "" when none). */
-static tr_err meta_state(redis_conn *r, const sale_keys *k, bool *exists, char *synced,
-                         size_t syncedlen, char *err, size_t errlen) {
-    redisReply *rep = redis_cmd(r, "HMGET %s starts_at_us synced", k->meta);
+/* The gate of the sale scripts (SALE_SCRIPT_GATE, SALE_SCRIPT_COUNTS, SALE_SCRIPT_CUSTOMERS) as
+ * one check. KEYS: meta, customers, owners, sold, line; ARGV[1] REDIS_ARG_RUN_ID.
+ * Answers {loaded, trusted}: 1/0 each. */
+static const redis_script check_script = {
+    "sale_check",
+    "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'synced', 'unheld', 'customers')\n"
+    "if not meta[1] then return {0, 0} end\n"
+    "if meta[2] ~= ARGV[1] then return {1, 0} end\n"
+    "local sold = redis.call('GET', KEYS[4])\n"
+    "if not sold or tonumber(sold) < 0 then return {1, 0} end\n"
+    "if redis.call('HLEN', KEYS[3]) + redis.call('ZCARD', KEYS[5]) + tonumber(meta[3] or '0')\n"
+    "   ~= tonumber(sold) then return {1, 0} end\n"
+    "if redis.call('HLEN', KEYS[2]) < tonumber(meta[4] or '0') then return {1, 0} end\n"
+    "return {1, 1}\n"};
+
+/* Whether the sale is in Redis (*loaded) and passes the scripts' gate on the run r reached
+ * (*trusted). */
+static tr_err sale_check(redis_conn *r, const sale_keys *k, bool *loaded, bool *trusted,
+                         char *err, size_t errlen) {
+    const char *keys[] = {k->meta, k->customers, k->owners, k->sold, k->line};
+    const char *args[] = {REDIS_ARG_RUN_ID};
+    redisReply *rep = redis_eval(r, &check_script, 5, keys, 1, args);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-        snprintf(err, errlen, "could not read %s: %s", k->meta,
+        snprintf(err, errlen, "could not check %s: %s", k->meta,
                  rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));
         if (rep) freeReplyObject(rep);
         return TR_REDIS;
     }
-    *exists = rep->element[0]->type == REDIS_REPLY_STRING;
-    snprintf(synced, syncedlen, "%s",
-             rep->element[1]->type == REDIS_REPLY_STRING ? rep->element[1]->str : "");
+    *loaded = rep->element[0]->integer == 1;
+    *trusted = rep->element[1]->integer == 1;
     freeReplyObject(rep);
     return TR_OK;
 }
@@ -189,7 +208,10 @@ static tr_err sale_load(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t 
     tr_err rc = hset_rows(r, k->owners, res, true, err, errlen);
     PQclear(res);
     if (rc != TR_OK) return rc;
-    if ((rc = load_customers(pg, r, k->customers, err, errlen)) != TR_OK) return rc;
+    int64_t ncustomers = 0;
+    if ((rc = load_customers(pg, r, k->customers, &ncustomers, err, errlen)) != TR_OK) return rc;
+    char customers[24];
+    snprintf(customers, sizeof customers, "%" PRId64, ncustomers);
     rep = redis_cmd(r, "XGROUP CREATE %s %s 0 MKSTREAM", k->stream, SALE_GROUP);
     if (!reply_ok(rep) && !(rep && strncmp(rep->str, "BUSYGROUP", 9) == 0)) goto redis_failed_rep;
     freeReplyObject(rep);
@@ -199,8 +221,10 @@ static tr_err sale_load(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t 
     rep = redis_cmd(r, "SADD %s %s", SALE_OPEN_SET, cid);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
-    rep = redis_cmd(r, "HSET %s name %s starts_at_us %s total %s vip %s ticket_id_base %s", k->meta,
-                    name, starts, total, vip, base);
+    rep = redis_cmd(r,
+                    "HSET %s name %s starts_at_us %s total %s vip %s ticket_id_base %s customers %s "
+                    "unheld 0",
+                    k->meta, name, starts, total, vip, base, customers);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
     /* Last: the scripts refuse a sale until it is marked synced on this run of Redis. */
@@ -240,6 +264,11 @@ typedef struct owner_pair {
     const char *field; /* the customer id as Redis holds it, borrowed from the reply */
     const char *value; /* "seat:issued_at_us", borrowed from the reply */
 } owner_pair;
+
+static int cmp_i64_key(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 static int cmp_owner(const void *a, const void *b) {
     int64_t x = ((const owner_pair *)a)->customer, y = ((const owner_pair *)b)->customer;
@@ -323,10 +352,12 @@ static tr_err raise_counter(redis_conn *r, const char *key, const char *floor, i
 }
 
 /* The waiting line (redis-zset) after PostgreSQL's owners left it: a member numbered with a seat
- * PostgreSQL gave someone else was admitted by a Redis that was behind; it keeps its place in
- * the sense it can: a new number at the end of the line, or sold_out past N. */
+ * PostgreSQL gave someone else, or with a number outside 1..N (a counter that went wrong), was
+ * admitted on a state behind PostgreSQL; it gets a new number at the end of the line, or is
+ * rejected sold_out past N. *max_kept gets the highest number kept. */
 static tr_err renumber_line(redis_conn *r, const sale_keys *k, const int64_t *seat_owner,
-                            int64_t total, sale_sync_report *st, char *err, size_t errlen) {
+                            int64_t total, sale_sync_report *st, int64_t *max_kept, char *err,
+                            size_t errlen) {
     redisReply *line = redis_cmd(r, "ZRANGE %s 0 -1 WITHSCORES", k->line);
     if (line == NULL || line->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "could not read %s: %s", k->line,
@@ -335,10 +366,17 @@ static tr_err renumber_line(redis_conn *r, const sale_keys *k, const int64_t *se
         return TR_REDIS;
     }
     tr_err rc = TR_OK;
+    *max_kept = 0;
+    for (size_t i = 0; i + 1 < line->elements; i += 2) {
+        long long seat = strtoll(line->element[i + 1]->str, NULL, 10);
+        bool bad = seat < 1 || seat > total || seat_owner[seat] != 0;
+        if (!bad && seat > *max_kept) *max_kept = seat;
+    }
+    if (*max_kept > st->sold_after) st->sold_after = *max_kept;
     for (size_t i = 0; i + 1 < line->elements && rc == TR_OK; i += 2) {
         const char *member = line->element[i]->str;
         long long seat = strtoll(line->element[i + 1]->str, NULL, 10);
-        if (seat < 1 || seat > total || seat_owner[seat] == 0) continue;
+        if (seat >= 1 && seat <= total && seat_owner[seat] == 0) continue;
         st->renumbered++;
         redisReply *rep = NULL;
         if (st->sold_after < total) {
@@ -361,8 +399,114 @@ static tr_err renumber_line(redis_conn *r, const sale_keys *k, const int64_t *se
     return rc;
 }
 
+/* A ticket the purchase script wrote to the stream (redis-atomic): customer, seat, issued_at. */
+typedef struct stream_ticket {
+    int64_t customer;
+    long seat;
+    char field[24], value[48]; /* the owners entry it stands for: customer → "seat:issued_at_us" */
+} stream_ticket;
+
+static int cmp_stream_ticket(const void *a, const void *b) {
+    int64_t x = ((const stream_ticket *)a)->customer, y = ((const stream_ticket *)b)->customer;
+    return x < y ? -1 : x > y;
+}
+
+/* Every ticket still in the stream (not yet trimmed: stored or waiting for the persister), sorted
+ * by customer. *out malloc'd (caller frees), *n its length. */
+static tr_err read_stream_tickets(redis_conn *r, const sale_keys *k, stream_ticket **out,
+                                  size_t *n, char *err, size_t errlen) {
+    *out = NULL;
+    *n = 0;
+    redisReply *rep = redis_cmd(r, "XRANGE %s - +", k->stream);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "could not read %s: %s", k->stream,
+                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));
+        if (rep) freeReplyObject(rep);
+        return TR_REDIS;
+    }
+    stream_ticket *t = malloc(sizeof *t * (rep->elements > 0 ? rep->elements : 1));
+    if (t == NULL) {
+        freeReplyObject(rep);
+        return TR_NOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < rep->elements; i++) {
+        redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+            e->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        redisReply *f = e->element[1];
+        const char *c = NULL, *seat = NULL, *at = NULL;
+        for (size_t j = 0; j + 1 < f->elements; j += 2) {
+            const char *key = f->element[j]->str, *v = f->element[j + 1]->str;
+            if (key == NULL || v == NULL) continue;
+            if (strcmp(key, "c") == 0) c = v;
+            else if (strcmp(key, "s") == 0) seat = v;
+            else if (strcmp(key, "t") == 0) at = v;
+        }
+        if (c == NULL || seat == NULL || at == NULL) continue;
+        t[m].customer = strtoll(c, NULL, 10);
+        t[m].seat = strtol(seat, NULL, 10);
+        snprintf(t[m].field, sizeof t[m].field, "%s", c);
+        snprintf(t[m].value, sizeof t[m].value, "%s:%s", seat, at);
+        m++;
+    }
+    freeReplyObject(rep);
+    qsort(t, m, sizeof *t, cmp_stream_ticket);
+    *out = t;
+    *n = m;
+    return TR_OK;
+}
+
+static const pg_stmt customers_count_stmt = {
+    "sale_sync_customers", "SELECT count(*) FROM customer WHERE $1::bigint > 0", 1};
+
+/* The customers hash holds at least every customer PostgreSQL has (reloaded when it holds
+ * fewer: a DEL, or customers added since the sale opened); meta.customers = PostgreSQL's count. */
+static tr_err sync_customers(pg_conn *pg, redis_conn *r, const sale_keys *k, const char *cid,
+                             sale_sync_report *st, char *err, size_t errlen) {
+    const char *params[] = {cid};
+    PGresult *res = pg_exec_stmt(pg, &customers_count_stmt, params);
+    if (res == NULL) {
+        snprintf(err, errlen, "%s", pg_conn_errstr(pg));
+        return TR_PG;
+    }
+    int64_t want = pg_get_i64(res, 0, 0);
+    PQclear(res);
+    redisReply *rep = redis_cmd(r, "HLEN %s", k->customers);
+    int64_t have = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+    if (rep) freeReplyObject(rep);
+    if (have < 0) {
+        snprintf(err, errlen, "could not read %s: %s", k->customers, redis_conn_errstr(r));
+        return TR_REDIS;
+    }
+    tr_err rc = TR_OK;
+    if (have < want) {
+        int64_t loaded = 0;
+        if ((rc = load_customers(pg, r, k->customers, &loaded, err, errlen)) != TR_OK) return rc;
+        st->customers_reloaded = loaded;
+        want = loaded;
+    }
+    char count[24];
+    snprintf(count, sizeof count, "%" PRId64, want);
+    rep = redis_cmd(r, "HSET %s customers %s", k->meta, count);
+    if (!reply_ok(rep)) rc = TR_REDIS, snprintf(err, errlen, "could not write %s", k->meta);
+    if (rep) freeReplyObject(rep);
+    return rc;
+}
+
+/* KEYS[1] meta, KEYS[2] owners, KEYS[3] sold, KEYS[4] line. meta.unheld := the seats counted that
+ * neither an owner nor a member of the line holds, read in one step (the issuer moves members
+ * from the line to the owners in one MULTI, so the sum never straddles one). */
+static const redis_script unheld_script = {
+    "sale_unheld",
+    "local u = tonumber(redis.call('GET', KEYS[3]) or '0') - redis.call('HLEN', KEYS[2])"
+    " - redis.call('ZCARD', KEYS[4])\n"
+    "redis.call('HSET', KEYS[1], 'unheld', u)\n"
+    "return u\n"};
+
 /* Brings the sale forward to at least what PostgreSQL holds (sale.h, sale_open). Runs under the
- * loading lock while the scripts refuse the sale (it is not marked synced on this run). */
+ * loading lock while the scripts refuse the sale (it is not trusted on this run). */
 static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
                                  int64_t concert_id, sale_sync_report *st, char *err,
                                  size_t errlen) {
@@ -382,36 +526,40 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
     char fence[24];
     snprintf(fence, sizeof fence, "%s", PQgetvalue(cr, 0, 1));
     PQclear(cr);
+    tr_err rc = sync_customers(pg, r, k, cid, st, err, errlen);
+    if (rc != TR_OK) return rc;
     PGresult *tr = pg_exec_stmt(pg, &sync_tickets_stmt, params);
     if (tr == NULL) {
         snprintf(err, errlen, "%s", pg_conn_errstr(pg));
         return TR_PG;
     }
     int nt = PQntuples(tr);
-    tr_err rc = TR_OK;
     redisReply *owners = NULL;
     owner_pair *pairs = NULL;
+    stream_ticket *stream = NULL;
+    size_t ns = 0;
     int64_t *seat_owner = calloc((size_t)total + 1, sizeof *seat_owner);
+    int64_t *pg_customers = malloc(sizeof *pg_customers * (size_t)(nt > 0 ? nt : 1));
     char(*vals)[48] = malloc(sizeof *vals * (size_t)(nt > 0 ? nt : 1));
     cmd_batch set_owner, del_owner, zrem, del_outcome;
     batch_init(&set_owner, r, "HSET", k->owners, true, err, errlen);
     batch_init(&del_owner, r, "HDEL", k->owners, false, err, errlen);
     batch_init(&zrem, r, "ZREM", k->line, false, err, errlen);
     batch_init(&del_outcome, r, "HDEL", k->outcomes, false, err, errlen);
-    if (seat_owner == NULL || vals == NULL || set_owner.rc || del_owner.rc || zrem.rc ||
-        del_outcome.rc) {
+    if (seat_owner == NULL || pg_customers == NULL || vals == NULL || set_owner.rc ||
+        del_owner.rc || zrem.rc || del_outcome.rc) {
         rc = TR_NOMEM;
         goto out;
     }
-    char pg_max_text[24] = "0";
-    int64_t pg_max = 0;
+    char max_text[24];
+    int64_t max_seat = 0; /* the highest seat anyone holds or waits for, PostgreSQL or Redis */
     for (int i = 0; i < nt; i++) {
         int64_t seat = pg_get_i64(tr, i, 1);
-        if (seat >= 1 && seat <= total) seat_owner[seat] = pg_get_i64(tr, i, 0);
-        if (seat > pg_max) pg_max = seat;
+        pg_customers[i] = pg_get_i64(tr, i, 0);
+        if (seat >= 1 && seat <= total) seat_owner[seat] = pg_customers[i];
+        if (seat > max_seat) max_seat = seat;
         snprintf(vals[i], sizeof vals[i], "%s:%s", PQgetvalue(tr, i, 1), PQgetvalue(tr, i, 2));
     }
-    snprintf(pg_max_text, sizeof pg_max_text, "%" PRId64, pg_max);
     owners = redis_cmd(r, "HGETALL %s", k->owners);
     if (owners == NULL || owners->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "could not read %s: %s", k->owners,
@@ -419,6 +567,7 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
         rc = TR_REDIS;
         goto out;
     }
+    if ((rc = read_stream_tickets(r, k, &stream, &ns, err, errlen)) != TR_OK) goto out;
     size_t np = owners->elements / 2;
     if ((pairs = malloc(sizeof *pairs * (np > 0 ? np : 1))) == NULL) {
         rc = TR_NOMEM;
@@ -435,15 +584,17 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
     /* Merge by customer: PostgreSQL's owners (sorted by the query) with Redis's. */
     size_t j = 0;
     for (int i = 0; i <= nt; i++) {
-        int64_t c = i < nt ? pg_get_i64(tr, i, 0) : INT64_MAX;
+        int64_t c = i < nt ? pg_customers[i] : INT64_MAX;
         for (; j < np && pairs[j].customer < c; j++) {
-            /* Only in Redis: a ticket not stored yet, kept — unless PostgreSQL gave its seat to
-             * someone else: then Redis decided on a state behind PostgreSQL and the ticket can
-             * never be stored. */
+            /* Only in Redis: a ticket not stored yet, kept — unless its seat is outside 1..N or
+             * PostgreSQL gave it to someone else: then Redis decided it on a state behind
+             * PostgreSQL and it can never be stored. */
             long seat = strtol(pairs[j].value, NULL, 10);
-            if (seat >= 1 && seat <= total && seat_owner[seat] != 0) {
+            if (seat < 1 || seat > total || seat_owner[seat] != 0) {
                 batch_add(&del_owner, pairs[j].field, NULL);
                 st->contradicted++;
+            } else if (seat > max_seat) {
+                max_seat = seat;
             }
         }
         if (i == nt) break;
@@ -457,28 +608,59 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
         if (has_line) batch_add(&zrem, PQgetvalue(tr, i, 0), NULL);
         if (has_outcomes) batch_add(&del_outcome, PQgetvalue(tr, i, 0), NULL);
     }
+    /* Tickets still in the stream that PostgreSQL does not hold yet are owners too (the script
+     * writes both at once): one whose owners entry was lost gets it back, so its customer is not
+     * sold a second seat. */
+    for (size_t i = 0; i < ns; i++) {
+        stream_ticket *t = &stream[i];
+        if (bsearch(&t->customer, pg_customers, (size_t)nt, sizeof *pg_customers, cmp_i64_key))
+            continue; /* PostgreSQL holds this customer's ticket: its seat wins */
+        if (t->seat < 1 || t->seat > total || seat_owner[t->seat] != 0) continue;
+        owner_pair key = {.customer = t->customer};
+        owner_pair *o = bsearch(&key, pairs, np, sizeof *pairs, cmp_owner);
+        if (o && strcmp(o->value, t->value) == 0) continue;
+        if (o && strtol(o->value, NULL, 10) != t->seat) continue; /* a newer purchase of it */
+        batch_add(&set_owner, t->field, t->value);
+        st->restored++;
+        if (t->seat > max_seat) max_seat = t->seat;
+    }
     tr_err r1 = batch_done(&set_owner), r2 = batch_done(&del_owner), r3 = batch_done(&zrem);
     tr_err r4 = batch_done(&del_outcome);
     rc = r1 ? r1 : r2 ? r2 : r3 ? r3 : r4;
     if (rc != TR_OK) goto out;
-    /* The seat counter (redis-zset: the admission counter) at least the highest stored seat. */
+    /* The seat counter (redis-zset: the admission counter) at least every seat held, and never
+     * negative. */
     if ((rc = raise_counter(r, k->sold, "0", &st->sold_before, err, errlen)) != TR_OK) goto out;
-    if ((rc = raise_counter(r, k->sold, pg_max_text, &st->sold_after, err, errlen)) != TR_OK)
+    snprintf(max_text, sizeof max_text, "%" PRId64, max_seat);
+    if ((rc = raise_counter(r, k->sold, max_text, &st->sold_after, err, errlen)) != TR_OK)
         goto out;
-    if ((rc = renumber_line(r, k, seat_owner, total, st, err, errlen)) != TR_OK) goto out;
-    if (st->renumbered > 0) {
-        char sold[24];
-        snprintf(sold, sizeof sold, "%" PRId64, st->sold_after);
-        if ((rc = raise_counter(r, k->sold, sold, NULL, err, errlen)) != TR_OK) goto out;
-    }
+    int64_t line_max = 0;
+    if (has_line &&
+        (rc = renumber_line(r, k, seat_owner, total, st, &line_max, err, errlen)) != TR_OK)
+        goto out;
+    snprintf(max_text, sizeof max_text, "%" PRId64, st->sold_after);
+    if ((rc = raise_counter(r, k->sold, max_text, &st->sold_after, err, errlen)) != TR_OK)
+        goto out;
     /* The issuer's fencing counter at least PostgreSQL's fence, or every issuer is fenced. */
-    rc = raise_counter(r, k->issuer_fence, fence, NULL, err, errlen);
+    if ((rc = raise_counter(r, k->issuer_fence, fence, NULL, err, errlen)) != TR_OK) goto out;
+    const char *ukeys[] = {k->meta, k->owners, k->sold, k->line};
+    redisReply *u = redis_eval(r, &unheld_script, 4, ukeys, 0, NULL);
+    if (u && u->type == REDIS_REPLY_INTEGER) {
+        st->unheld = u->integer;
+    } else {
+        snprintf(err, errlen, "could not count the seats no one holds: %s",
+                 u && u->type == REDIS_REPLY_ERROR ? u->str : redis_conn_errstr(r));
+        rc = TR_REDIS;
+    }
+    if (u) freeReplyObject(u);
 out:
     batch_done(&set_owner), batch_done(&del_owner), batch_done(&zrem), batch_done(&del_outcome);
     PQclear(tr);
     if (owners) freeReplyObject(owners);
     free(pairs);
+    free(stream);
     free(vals);
+    free(pg_customers);
     free(seat_owner);
     return rc;
 }
@@ -489,15 +671,14 @@ tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_repor
     if (report) *report = st;
     sale_keys k;
     sale_keys_init(&k, concert_id);
-    bool exists = false;
-    char synced[REDIS_RUN_ID_MAX];
-    tr_err rc = meta_state(r, &k, &exists, synced, sizeof synced, err, errlen);
+    bool exists = false, trusted = false;
+    tr_err rc = sale_check(r, &k, &exists, &trusted, err, errlen);
     if (rc != TR_OK) return rc;
-    /* The run id of the server this connection reached when meta was read: the sync is marked
-     * for it, and only if the server is still that run at the end (mark_synced). */
+    if (exists && trusted) return TR_OK;
+    /* The run id of the server this connection reached when the sale was checked: the sync is
+     * marked for it, and only if the server is still that run at the end (mark_synced). */
     char run_id[REDIS_RUN_ID_MAX];
     snprintf(run_id, sizeof run_id, "%s", redis_conn_run_id(r));
-    if (exists && run_id[0] && strcmp(synced, run_id) == 0) return TR_OK;
     if (pg == NULL) {
         snprintf(err, errlen, "the sale of concert %" PRId64 " must be %s from PostgreSQL, which "
                  "is not connected", concert_id, exists ? "brought forward" : "loaded");
@@ -517,11 +698,11 @@ tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_repor
         snprintf(err, errlen, "could not take the loading lock %s", k.loading);
         return rc;
     }
-    rc = meta_state(r, &k, &exists, synced, sizeof synced, err, errlen);
+    rc = sale_check(r, &k, &exists, &trusted, err, errlen);
     if (rc == TR_OK && !exists) {
         st.loaded = true;
         rc = sale_load(pg, r, &k, concert_id, run_id, err, errlen);
-    } else if (rc == TR_OK && strcmp(synced, run_id) != 0) {
+    } else if (rc == TR_OK && !trusted) {
         st.brought_forward = true;
         rc = sale_bring_forward(pg, r, &k, concert_id, &st, err, errlen);
         if (rc == TR_OK) rc = mark_synced(r, &k, run_id, err, errlen);
@@ -535,11 +716,7 @@ tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced,
                   size_t errlen) {
     sale_keys k;
     sale_keys_init(&k, concert_id);
-    char at[REDIS_RUN_ID_MAX];
-    tr_err rc = meta_state(r, &k, loaded, at, sizeof at, err, errlen);
-    const char *run_id = redis_conn_run_id(r);
-    *synced = rc == TR_OK && *loaded && run_id[0] && strcmp(at, run_id) == 0;
-    return rc;
+    return sale_check(r, &k, loaded, synced, err, errlen);
 }
 
 static const pg_stmt issued_stmt = {
@@ -562,8 +739,9 @@ int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_
         const char *params[] = {cid};
         PGresult *res = pg_exec_stmt(pg, &issued_stmt, params);
         redisReply *sold = res && PQntuples(res) == 1 ? redis_cmd(r, "GET %s", k.sold) : NULL;
-        if (sold && sold->type == REDIS_REPLY_STRING &&
-            strtoll(sold->str, NULL, 10) < pg_get_i64(res, 0, 0))
+        if (sold && (sold->type == REDIS_REPLY_NIL || (sold->type == REDIS_REPLY_STRING &&
+                                                        strtoll(sold->str, NULL, 10) <
+                                                            pg_get_i64(res, 0, 0))))
             synced = sale_mark_unsynced(r, concert_id) != TR_OK;
         if (sold) freeReplyObject(sold);
         PQclear(res);
@@ -571,7 +749,9 @@ int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_
     if (synced) return 0;
     if (pg == NULL || sale_open(pg, r, concert_id, &st, err, sizeof err) != TR_OK) return -1;
     if (report) *report = st;
-    return st.added + st.corrected + st.contradicted + st.renumbered > 0 ||
+    return st.added + st.corrected + st.contradicted + st.renumbered + st.restored +
+                   st.customers_reloaded >
+               0 ||
            st.sold_after != st.sold_before;
 }
 

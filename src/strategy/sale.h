@@ -18,7 +18,9 @@
 /* The keys of one concert's sale. */
 typedef struct sale_keys {
     char meta[64];      /* hash: name, starts_at_us, total, vip, ticket_id_base (written last),
-                           synced (the Redis run id the sale was last synced with PostgreSQL on) */
+                           synced (the Redis run id the sale was last synced with PostgreSQL on),
+                           customers (how many the sale loaded), unheld (seats counted that no
+                           one holds, set by a sync; see SALE_SCRIPT_COUNTS) */
     char customers[64]; /* hash: customer id → name (every customer, warmed at open) */
     char owners[64];    /* hash: customer id → "seat:issued_at_us" */
     char sold[64];      /* string: seats issued so far (the last seat number) */
@@ -33,14 +35,29 @@ typedef struct sale_keys {
 } sale_keys;
 
 /* The start of every sale script: reads meta into `meta` (starts_at_us, total, vip,
- * ticket_id_base, synced) and answers SALE_NOT_LOADED / SALE_NOT_SYNCED. KEYS[1] meta,
- * ARGV[2] the run id (REDIS_ARG_RUN_ID). A script that writes also refuses a missing seat counter
- * (SALE_NOT_SYNCED) rather than counting from 0. */
+ * ticket_id_base, synced, unheld, customers) and answers SALE_NOT_LOADED / SALE_NOT_SYNCED.
+ * KEYS[1] meta, KEYS[2] customers, KEYS[3] owners, KEYS[4] sold; ARGV[2] the run id
+ * (REDIS_ARG_RUN_ID). Then SALE_SCRIPT_COUNTS(line) checks the sale's counts — O(1) each — so a
+ * Redis that lost some keys or fields without restarting (an operator's DEL, HDEL, DECRBY) is
+ * refused before anything is decided on it: the seat (admission) counter exists, is ≥ 0, and
+ * equals the owners plus the members waiting in line (line: a Lua expression, 0 for a sale
+ * without one) plus meta.unheld, the seats no one holds that the last sync counted (a seat handed
+ * out on a state behind PostgreSQL and never stored). SALE_SCRIPT_CUSTOMERS, on the path that is
+ * about to answer "unknown customer", refuses instead when the customers hash holds fewer than the
+ * sale loaded (meta.customers). */
 #define SALE_SCRIPT_GATE                                                                        \
     "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'total', 'vip', 'ticket_id_base',"  \
-    " 'synced')\n"                                                                               \
+    " 'synced', 'unheld', 'customers')\n"                                                        \
     "if not meta[1] then return {-1} end\n"                                                      \
     "if meta[5] ~= ARGV[2] then return {-6} end\n"
+
+#define SALE_SCRIPT_COUNTS(line)                                                                \
+    "local sold = redis.call('GET', KEYS[4])\n"                                                  \
+    "if not sold or tonumber(sold) < 0 or redis.call('HLEN', KEYS[3]) + " line                  \
+    " + tonumber(meta[6] or '0') ~= tonumber(sold) then return {-6} end\n"
+
+#define SALE_SCRIPT_CUSTOMERS                                                                   \
+    "if redis.call('HLEN', KEYS[2]) < tonumber(meta[7] or '0') then return {-6} end\n"
 
 /* The Redis set of concert ids whose sale is open; the persister watches their streams. */
 #define SALE_OPEN_SET "ticketrush:sales"
@@ -73,37 +90,48 @@ typedef struct sale_sync_report {
     int64_t corrected;     /* owners Redis held with another seat or time than PostgreSQL */
     int64_t contradicted;  /* owners only in Redis whose seat PostgreSQL gave to another
                               customer (removed: Redis decided them on a state behind PG) */
-    int64_t renumbered;    /* redis-zset: members of the line numbered with such a seat */
+    int64_t renumbered;    /* redis-zset: members of the line numbered with such a seat, or
+                              outside 1..N */
+    int64_t restored;      /* redis-atomic: owners restored from tickets still in the stream */
+    int64_t customers_reloaded; /* customers loaded again (the hash held fewer than PostgreSQL) */
     int64_t sold_before, sold_after; /* the seat (admission) counter before and after */
+    int64_t unheld;        /* seats counted that no one holds after the sync (meta.unheld) */
 } sale_sync_report;
 
-/* Makes the sale of concert_id trustworthy in Redis on the run r is connected to:
+/* Makes the sale of concert_id trustworthy in Redis on the run r is connected to (it passes the
+ * scripts' gate: SALE_SCRIPT_GATE, SALE_SCRIPT_COUNTS, SALE_SCRIPT_CUSTOMERS):
  * - not in Redis: reserves the ticket ids (concert.ticket_id_base), copies the concert, the
  *   tickets PostgreSQL holds (owners, sold) and every customer, creates the stream's consumer
  *   group, registers the concert in SALE_OPEN_SET, writes meta last;
- * - in Redis but not synced on this run: brings it forward to at least what PostgreSQL holds —
- *   every stored owner with the seat PostgreSQL gives it, the seat counter ≥ the highest stored
- *   seat, redis-zset's stored owners out of the line and the rejections, a line member whose seat
- *   PostgreSQL gave away renumbered at the end (or rejected sold_out past N), owners only in Redis
- *   whose seat PostgreSQL gave away removed, the issuer's fencing counter ≥ PostgreSQL's fence;
- *   tickets Redis holds that PostgreSQL does not yet (the write-behind) are kept;
+ * - in Redis but not trusted (not synced on this run, or its counts or customers fail the
+ *   gate): brings it forward to at least what PostgreSQL holds —
+ *   every stored owner with the seat PostgreSQL gives it; tickets still in the stream that
+ *   PostgreSQL does not hold yet (the write-behind) as owners too; owners only in Redis whose
+ *   seat is outside 1..N or given by PostgreSQL to someone else removed; redis-zset's stored
+ *   owners out of the line and the rejections, a line member numbered with a taken or
+ *   impossible seat renumbered at the end (or rejected sold_out past N); the seat counter ≥ 0 and
+ *   ≥ every seat held; the customers reloaded when Redis holds fewer than PostgreSQL; the
+ *   issuer's fencing counter ≥ PostgreSQL's fence; meta.unheld = the seats counted that no one
+ *   holds;
  * then marks it synced — only if the server is still the same run (a restart in the middle
  * leaves it unsynced). One loader at a time per concert (a lease lock); others wait for it (a
- * load 60 s, a sync SALE_SYNC_WAIT_MS). Already synced: one HMGET, nothing else. Unknown
+ * load 60 s, a sync SALE_SYNC_WAIT_MS). Already trusted: one script call (the gate), nothing
+ * else. Unknown
  * concerts change nothing. pg may be NULL (then only an already synced sale succeeds).
  * report (may be NULL) says what was done. Returns TR_OK, TR_CONCERT_NOT_FOUND, TR_BUSY (another
  * loader held the lock too long), TR_PG or TR_REDIS (errbuf says why). */
 tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_report *report,
                  char *errbuf, size_t errlen);
 
-/* Whether the sale is in Redis (*loaded) and synced on the run r is connected to (*synced): one
- * HMGET. For background workers that bring a sale forward as soon as Redis restarted, before a
+/* Whether the sale is in Redis (*loaded) and passes the scripts' gate on the run r is connected
+ * to (*synced): one script call. For background workers that bring a sale forward as soon as Redis restarted, before a
  * purchase asks. TR_OK or TR_REDIS (errbuf says why). */
 tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced, char *errbuf,
                   size_t errlen);
 
 /* For background workers, about once a second per sale: brings the sale forward (sale_open) when
- * it is loaded but not synced on this run of Redis, or when its seat counter is below the
+ * it is loaded but fails the scripts' gate (not synced on this run of Redis, its counts or
+ * customers off), or when its seat counter is missing or below the
  * tickets PostgreSQL holds (Redis lost writes without restarting). A sale not in Redis is left
  * alone (the next purchase loads it). One HMGET and one GET when all is well, plus one
  * PostgreSQL query when pg is given. Returns 1 when it brought the sale forward and changed

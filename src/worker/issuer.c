@@ -232,9 +232,14 @@ static void record(issuer *is, line *l, member *m, int n, bool reject_rest) {
         rem[nz++] = m[i].customer;
     }
     const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    char rejected[16];
+    snprintf(rejected, sizeof rejected, "%d", (nr - 2) / 2);
+    /* a rejected member leaves the line without becoming an owner: its number is held by no one
+     * (the scripts' count check, sale.h SALE_SCRIPT_COUNTS) */
+    const char *unheld[] = {"HINCRBY", l->keys.meta, "unheld", rejected};
     send_argv(is, 1, multi);
     if (no > 2) send_argv(is, no, own);
-    if (nr > 2) send_argv(is, nr, rej);
+    if (nr > 2) send_argv(is, nr, rej), send_argv(is, 4, unheld);
     if (nz > 2) send_argv(is, nz, rem);
     send_argv(is, 1, exec);
 out:

@@ -295,6 +295,23 @@ out:
     return rc;
 }
 
+/* A batch PostgreSQL refused for an integrity constraint (SQLSTATE class 23: a seat outside
+ * 1..N, a customer it does not know) would be refused for ever, and hold every entry behind it:
+ * stored one entry at a time instead, an entry refused for such a constraint is not durable
+ * (contradicted: its ticket can never be stored; its waiter fails, the sale is brought forward).
+ * true when every entry was decided; false on another failure (the batch is read again). */
+static bool store_one_by_one(persister *p, int64_t concert_id, entry *e, int n) {
+    const char *state = pg_conn_sqlstate(p->pg);
+    if (state == NULL || strncmp(state, "23", 2) != 0) return false;
+    for (int i = 0; i < n; i++) {
+        if (store_batch(p, concert_id, &e[i], 1) == TR_OK) continue;
+        state = pg_conn_sqlstate(p->pg);
+        if (state == NULL || strncmp(state, "23", 2) != 0) return false;
+        e[i].durable = false;
+    }
+    return true;
+}
+
 /* Remembers [first, last] as finished by this persister (the ring wt->done). Under p->mu. */
 static void done_add(watch *wt, stream_id first, stream_id last) {
     wt->done[wt->done_next] = (id_range){first, last};
@@ -406,7 +423,8 @@ static int parse_entries(persister *p, const watch *w, redisReply *list) {
 static void handle_entries(persister *p, watch *w, redisReply *list, bool advance) {
     int n = parse_entries(p, w, list);
     if (n == 0) return;
-    if (store_batch(p, w->concert_id, p->batch, n) != TR_OK) {
+    if (store_batch(p, w->concert_id, p->batch, n) != TR_OK &&
+        !store_one_by_one(p, w->concert_id, p->batch, n)) {
         w->retry_pending = true; /* left pending for us; read again with ID 0 */
         usleep(100 * 1000);
         return;
