@@ -856,6 +856,8 @@ static void report_usage(FILE *f) {
             "  --ceiling-figure L=RPM     a ceiling given by hand: label and requests/min\n"
             "                             (repeatable; at most %d ceilings in all)\n"
             "  --title TEXT               the page title (default \"ticketrush lab report\")\n"
+            "  --chaos-table FILE         the fault suite's table (ticketrush chaos-table's\n"
+            "                             output) as a section of its own, first\n"
             "  -h, --help                 this text\n",
             REPORT_MAX_CEILINGS);
 }
@@ -886,10 +888,12 @@ int lab_cli_report(int argc, char **argv) {
         {"ceiling", required_argument, NULL, OPT_CEILING},
         {"ceiling-figure", required_argument, NULL, OPT_CEILING_FIGURE},
         {"title", required_argument, NULL, OPT_TITLE},
+        {"chaos-table", required_argument, NULL, OPT_CHAOS_TABLE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "report", *out_path = NULL;
+    char *chaos_text = NULL;
     report_ceiling ceilings[REPORT_MAX_CEILINGS];
     report_options ro = {.ceilings = ceilings, .generated_wall_us = 0};
     size_t nc = 0;
@@ -899,6 +903,12 @@ int lab_cli_report(int argc, char **argv) {
         switch (c) {
         case OPT_OUT: out_path = optarg; break;
         case OPT_TITLE: ro.title = optarg; break;
+        case OPT_CHAOS_TABLE:
+            free(chaos_text);
+            if ((chaos_text = cli_read_text(cmd, optarg, 4 << 20)) == NULL)
+                return LAB_EXIT_FAILURE;
+            ro.chaos_table = chaos_text;
+            break;
         case OPT_CEILING: {
             char *text = cli_read_text(cmd, optarg, 1 << 20);
             if (text == NULL) return LAB_EXIT_FAILURE;
@@ -995,6 +1005,7 @@ int lab_cli_report(int argc, char **argv) {
 out:
     for (size_t i = 0; i < n; i++) lab_run_free_records(&runs[i]);
     free(runs);
+    free(chaos_text);
     return rc;
 }
 
