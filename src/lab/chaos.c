@@ -14,6 +14,11 @@ static bool redis_loses_writes(const char *fault) {
            strcmp(fault, "flushall") == 0;
 }
 
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static bool is_failure(const lab_record *r) {
     if (r->status == 0) return r->send_us >= 0; /* never sent (time limit) is not a failure */
     if (r->status == 503) return r->code != LAB_CODE_BUSY;
@@ -49,24 +54,39 @@ tr_err chaos_cell_compute(const lab_run *run, chaos_cell *c) {
 
     c->first_ok_ms = c->recovered_ms = -1;
     if (c->injected) {
-        int64_t f = c->fault_at_us, first_ok = -1, last_fail = 0;
+        int64_t f = c->fault_at_us, first_ok = -1, last_bad = 0;
         bool never = false;
+        /* "slow": over max(1 s, twice the p99 of the answers completed before the fault) */
+        size_t nbefore = 0;
+        int64_t *lat = malloc((run->nrecords ? run->nrecords : 1) * sizeof *lat);
+        if (lat == NULL) return TR_NOMEM;
+        for (size_t i = 0; i < run->nrecords; i++) {
+            const lab_record *r = &run->records[i];
+            if (r->status != 0 && r->done_us >= 0 && r->done_us < f)
+                lat[nbefore++] = r->done_us - r->send_us;
+        }
+        qsort(lat, nbefore, sizeof *lat, cmp_i64);
+        int64_t slow = nbefore ? 2 * lat[(size_t)((double)(nbefore - 1) * 0.99)] : 0;
+        if (slow < 1000000) slow = 1000000;
+        free(lat);
+        c->slow_ms = slow / 1000;
         for (size_t i = 0; i < run->nrecords; i++) {
             const lab_record *r = &run->records[i];
             if (r->send_us < 0) continue;
             bool done_after = r->done_us < 0 || r->done_us >= f;
             if (r->send_us <= f && done_after) c->in_flight++;
-            if (is_failure(r) && done_after) {
-                c->failed++;
+            bool failed = is_failure(r);
+            if (failed && done_after) c->failed++;
+            if ((failed || (r->done_us >= 0 && r->done_us - r->send_us > slow)) && done_after) {
                 if (r->done_us < 0) never = true;
-                else if (r->done_us - f > last_fail) last_fail = r->done_us - f;
+                else if (r->done_us - f > last_bad) last_bad = r->done_us - f;
             }
-            if (!is_failure(r) && r->status != 0 && r->send_us >= f &&
+            if (!failed && r->status != 0 && r->send_us >= f &&
                 (first_ok < 0 || r->done_us - f < first_ok))
                 first_ok = r->done_us - f;
         }
         c->first_ok_ms = first_ok < 0 ? -1 : first_ok / 1000;
-        c->recovered_ms = never ? -1 : last_fail / 1000;
+        c->recovered_ms = never ? -1 : last_bad / 1000;
     }
 
     /* The promise. */

@@ -40,8 +40,11 @@ typedef struct chaos_cell {
                                 than 503 busy */
     int64_t first_ok_ms;     /* fault → first normal answer (2xx, 4xx, 503 busy) to a request
                                 sent after the fault; -1 when none */
-    int64_t recovered_ms;    /* fault → the end of the last failed request after it (0 when
-                                none failed); -1 when one never got an answer (timeout) */
+    int64_t recovered_ms;    /* fault → the end of the last request after it that failed or was
+                                slow (0 when none); -1 when one never got an answer (timeout).
+                                Slow: over slow_ms. A request the client retried (connection
+                                lost, 500) and that succeeded counts as slow, not failed */
+    int64_t slow_ms;         /* max(1 s, 2 × p99 latency of the answers before the fault) */
     bool pass;
     char why[200];           /* when !pass: what broke the promise; else what was allowed */
 } chaos_cell;

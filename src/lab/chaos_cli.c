@@ -141,8 +141,10 @@ static void chaos_table_usage(FILE *f) {
             "  failed     requests failed after the fault (no answer, or 5xx but 503 busy)\n"
             "  first-ok   ms from the fault to the first normal answer to a request sent\n"
             "             after it\n"
-            "  recovered  ms from the fault until the last failed request ended: after it\n"
-            "             every answer was normal (never: one was still unanswered)\n"
+            "  recovered  ms from the fault until the last request that failed or was slow\n"
+            "             (over max(1 s, 2 x the p99 before the fault); a purchase retried\n"
+            "             after a lost connection or a 500 is slow) ended: after it every\n"
+            "             answer was normal (never: one was still unanswered)\n"
             "  result     PASS or FAIL against the strategy's promise for that fault\n"
             "Then, per row, what was allowed or what broke the promise.\n"
             "  --rows-only  no header and no notes (the suite's progress lines)\n"
@@ -183,7 +185,12 @@ int lab_cli_chaos_table(int argc, char **argv) {
             fprintf(stderr, "ticketrush chaos-table: %s\n", err);
             goto out;
         }
-        chaos_cell_compute(run, &cells[i]);
+        if (chaos_cell_compute(run, &cells[i]) != TR_OK) {
+            fprintf(stderr, "ticketrush chaos-table: %s has no request records\n",
+                    argv[optind + i]);
+            lab_run_free_records(run);
+            goto out;
+        }
         const char *note = lab_run_mark(run, CHAOS_MARK_NOTE);
         snprintf(notes[i], sizeof notes[i], "%s", note ? note : "");
         lab_run_free_records(run);

@@ -1113,7 +1113,8 @@ static tr_err rp_page(rp *w, const lab_run *runs, size_t n, const report_options
                "q-lost: 202 answers never issued; unknown: tickets of requests that never got "
                "their answer (not anomalies); other: R1–R5, R8 and unexplained phantoms; "
                "first-ok / recovered: ms from the fault to the first normal answer of a request "
-               "sent after it / to the end of the last failed request. PASS means the strategy "
+               "sent after it / to the end of the last request that failed or was slow (over "
+               "max(1 s, 2 × the p99 before the fault)). PASS means the strategy "
                "kept its promise for that fault (scripts/chaos.sh --help). The runs shown below "
                "are a selection (see the suite's output).</p>\n</section>\n");
     }
