@@ -372,14 +372,23 @@ static int cmd_db(int argc, char **argv) {
             goto out;
         }
         tr_err rc = redis_conn_open(redis, 60000, &r, err, sizeof err);
-        if (rc == TR_OK) rc = sale_open(conn, r, concert_id, err, sizeof err);
+        sale_sync_report rep = {0};
+        if (rc == TR_OK) rc = sale_open(conn, r, concert_id, &rep, err, sizeof err);
         redis_conn_free(r);
         if (rc == TR_CONCERT_NOT_FOUND) snprintf(err, sizeof err, "no concert has id %lld", concert_id);
         if (rc != TR_OK) {
             fprintf(stderr, "ticketrush: could not open the sale: %s\n", err);
             status = 1;
         } else {
-            printf("sale of concert %lld open in Redis\n", concert_id);
+            printf("sale of concert %lld open in Redis", concert_id);
+            if (rep.loaded) printf(" (loaded from PostgreSQL)");
+            if (rep.brought_forward)
+                printf(" (brought forward to PostgreSQL: %lld owners added, %lld corrected, %lld "
+                       "contradicted removed, %lld renumbered in line; seat counter %lld -> %lld)",
+                       (long long)rep.added, (long long)rep.corrected, (long long)rep.contradicted,
+                       (long long)rep.renumbered, (long long)rep.sold_before,
+                       (long long)rep.sold_after);
+            printf("\n");
         }
         goto out;
     }

@@ -52,6 +52,7 @@ struct http_loop {
     int64_t last_connect_ms;
     int reply_timeout_ms;
     atomic_int inflight;
+    char run_id[REDIS_RUN_ID_MAX]; /* of the connected Redis, "" until INFO answered */
     struct pending *oldest, *newest; /* commands sent, in order (hiredis answers in order) */
 };
 
@@ -99,6 +100,7 @@ static void ev_del_write(void *p) {
 static void ev_cleanup(void *p) {
     http_loop *l = p;
     l->ac = NULL;
+    l->run_id[0] = '\0';
     if (l->redis_fd >= 0) epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->redis_fd, NULL);
     l->redis_fd = -1;
     l->want_read = l->want_write = false;
@@ -107,7 +109,17 @@ static void ev_cleanup(void *p) {
 static void on_disconnect(const redisAsyncContext *ac, int status) {
     (void)status;
     http_loop *l = ac->data;
-    if (l->ac == ac) l->ac = NULL;
+    if (l->ac == ac) l->ac = NULL, l->run_id[0] = '\0';
+}
+
+/* INFO server's answer on a new connection: the run id purchases send along (loop.h). Commands
+ * queued before it arrives go out with "" and are refused by the sale scripts (a worker then
+ * runs them), never run against a Redis the sale was not synced on. */
+static void on_info(redisAsyncContext *ac, void *reply, void *privdata) {
+    (void)privdata;
+    http_loop *l = ac->data;
+    redisReply *r = reply;
+    if (l->ac == ac && r && r->type == REDIS_REPLY_STRING) redis_parse_run_id(r->str, l->run_id);
 }
 
 static bool redis_connect(http_loop *l) {
@@ -137,6 +149,8 @@ static bool redis_connect(http_loop *l) {
     l->redis_fd = ac->c.fd;
     l->want_read = l->want_write = false;
     l->ac = ac;
+    l->run_id[0] = '\0';
+    redisAsyncCommand(ac, on_info, NULL, "INFO server");
     return true;
 }
 
@@ -290,6 +304,7 @@ out:
 }
 
 http_loop *http_loop_current(void) { return current_loop; }
+const char *http_loop_redis_run_id(const http_loop *l) { return l->run_id; }
 void *http_loop_owner(const http_loop *l) { return l->owner; }
 int http_loop_inflight(const http_loop *l) { return atomic_load(&l->inflight); }
 

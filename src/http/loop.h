@@ -51,6 +51,11 @@ void *http_loop_owner(const http_loop *l);
 bool http_loop_redis(http_loop *l, int argc, const char **argv, const size_t *argvlen,
                      http_loop_reply_fn fn, void *priv);
 
+/* Loop thread only. The run id (INFO server) of the Redis the loop's connection reached, for
+ * commands queued now; "" while not connected or not known yet. A connection that breaks clears
+ * it, so it never names a server other than the one the next command goes to. */
+const char *http_loop_redis_run_id(const http_loop *l);
+
 /* Commands sent whose reply has not been handled yet; any thread. */
 int http_loop_inflight(const http_loop *l);
 

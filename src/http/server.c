@@ -265,6 +265,7 @@ static void handle_outcome(http_job *j, strategy_ctx *ctx) {
     }
     if (rc == TR_OK) job_answer(j, 200, http_json_outcome(j->ids[0], j->ids[1], &o));
     else if (rc == TR_CONCERT_NOT_FOUND || rc == TR_CUSTOMER_NOT_FOUND) job_error(j, rc, NULL);
+    else if (rc == TR_BUSY) j->retry_after_s = 1, job_error(j, rc, NULL); /* e.g. a sale syncing */
     else job_internal(j, ctx, rc);
 }
 
@@ -677,7 +678,7 @@ static int front_tick(http_loop *l, void *owner, bool final) {
 static void loop_purchase(http_job *j, http_loop *l) {
     server *s = j->srv;
     script_call call;
-    s->cfg.strategy->loop_call(j->ids[0], j->ids[1], &call);
+    s->cfg.strategy->loop_call(j->ids[0], j->ids[1], http_loop_redis_run_id(l), &call);
     const char *keys[6], *args[2];
     for (int i = 0; i < call.nkeys; i++) keys[i] = call.keys[i];
     for (int i = 0; i < call.nargs; i++) args[i] = call.args[i];

@@ -48,8 +48,9 @@ static void *sc_main(void *arg) {
         for (size_t i = start; i < end; i++) {
             snprintf(uid, sizeof uid, "%" PRId64, t->cfg->customers[i].customer_id);
             const char *argv[] = {"EVALSHA", t->sha, "5", t->keys.meta, t->keys.customers,
-                                  t->keys.owners, t->keys.sold, t->keys.stream, uid};
-            redisAppendCommandArgv(ctx, 9, argv, NULL);
+                                  t->keys.owners, t->keys.sold, t->keys.stream, uid,
+                                  redis_conn_run_id(rc)};
+            redisAppendCommandArgv(ctx, 10, argv, NULL);
         }
         for (size_t i = start; i < end; i++) {
             void *r = NULL;
@@ -90,7 +91,7 @@ tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg,
     redis_conn *r = NULL;
     tr_err rc = redis_conn_open(cfg->redis_addr, 60000, &r, errbuf, errlen);
     if (rc != TR_OK) return rc;
-    if ((rc = sale_open(pg, r, cfg->concert_id, errbuf, errlen)) != TR_OK) {
+    if ((rc = sale_open(pg, r, cfg->concert_id, NULL, errbuf, errlen)) != TR_OK) {
         redis_conn_free(r);
         return rc;
     }

@@ -13,6 +13,7 @@
 struct pg_conn {
     PGconn *conn;
     char *conninfo;
+    char application_name[64]; /* pg_stat_activity.application_name of every connect */
     const pg_stmt *prepared[PG_MAX_PREPARED];
     int nprepared;
     char errstr[256];
@@ -55,7 +56,11 @@ static void pg_clear_err(pg_conn *c) {
 static tr_err pg_connect(pg_conn *c) {
     pg_close(c);
     c->nprepared = 0;
-    c->conn = PQconnectdb(c->conninfo);
+    /* expand_dbname: conninfo is a full connection string (or URI); application_name, after it,
+     * overrides one set there (https://www.postgresql.org/docs/15/libpq-connect.html). */
+    const char *const keys[] = {"dbname", "application_name", NULL};
+    const char *const vals[] = {c->conninfo, c->application_name, NULL};
+    c->conn = PQconnectdbParams(keys, vals, 1);
     if (c->conn == NULL) {
         snprintf(c->errstr, sizeof c->errstr, "could not connect to PostgreSQL: out of memory");
         return TR_PG;
@@ -77,12 +82,19 @@ static tr_err pg_connect(pg_conn *c) {
 }
 
 tr_err pg_conn_open(const char *conninfo, pg_conn **out, char *errbuf, size_t errlen) {
+    return pg_conn_open_as(conninfo, "ticketrush", out, errbuf, errlen);
+}
+
+tr_err pg_conn_open_as(const char *conninfo, const char *application_name, pg_conn **out,
+                       char *errbuf, size_t errlen) {
     tr_err rc = TR_OK;
     pg_conn *c = NULL;
     *out = NULL;
     c = calloc(1, sizeof *c);
     if (c == NULL) return TR_NOMEM;
     pthread_mutex_init(&c->cancel_mu, NULL);
+    snprintf(c->application_name, sizeof c->application_name, "%s",
+             application_name ? application_name : "ticketrush");
     if ((c->conninfo = strdup(conninfo ? conninfo : "")) == NULL) {
         rc = TR_NOMEM;
         goto out;

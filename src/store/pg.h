@@ -29,6 +29,11 @@ typedef struct pg_stmt {
  * *out is set to NULL first; on success it owns a connection freed by pg_conn_free.
  * Errors: TR_NOMEM, TR_PG (the message is written to errbuf, errlen bytes at most). */
 tr_err pg_conn_open(const char *conninfo, pg_conn **out, char *errbuf, size_t errlen);
+/* The same with an application_name for pg_stat_activity (at most 63 bytes; the plain form uses
+ * "ticketrush"): the background workers name their connections "ticketrush-persister" and
+ * "ticketrush-issuer", so an operator (or the fault suite) can find them. */
+tr_err pg_conn_open_as(const char *conninfo, const char *application_name, pg_conn **out,
+                       char *errbuf, size_t errlen);
 void pg_conn_free(pg_conn *c); /* NULL is a no-op */
 
 /* Asks the server to cancel the statement c is running (PQcancel), from any thread, e.g. to stop

@@ -22,8 +22,23 @@ struct redis_conn {
     } scripts[REDIS_MAX_SCRIPTS];
     int nscripts;
     int64_t last_used_ms; /* CLOCK_MONOTONIC_COARSE */
+    char run_id[REDIS_RUN_ID_MAX]; /* INFO server run_id of the server connected to */
     char errstr[512];
 };
+
+const char REDIS_ARG_RUN_ID[] = "\x01run_id";
+
+tr_err redis_parse_run_id(const char *info, char out[REDIS_RUN_ID_MAX]) {
+    out[0] = '\0';
+    const char *p = info ? strstr(info, "run_id:") : NULL;
+    if (p == NULL) return TR_REDIS;
+    p += 7;
+    size_t n = strspn(p, "0123456789abcdefABCDEF");
+    if (n == 0 || n >= REDIS_RUN_ID_MAX) return TR_REDIS;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return TR_OK;
+}
 
 tr_err redis_parse_addr(const char *addr, char *host, size_t hostlen, int *port) {
     if (addr == NULL) return TR_INVALID_ARGUMENT;
@@ -55,6 +70,24 @@ static tr_err redis_connect(redis_conn *c) {
     }
     redisSetTimeout(c->ctx, tv);
     redisEnableKeepAlive(c->ctx);
+    /* Which server this is: a sale synced with PostgreSQL on another run of Redis is not trusted
+     * (sale.h), so every script that reads a sale is told the run id of the connection it goes
+     * out on (REDIS_ARG_RUN_ID). */
+    redisReply *info = redisCommand(c->ctx, "INFO server");
+    tr_err rc = info && info->type == REDIS_REPLY_STRING ? redis_parse_run_id(info->str, c->run_id)
+                                                         : TR_REDIS;
+    if (rc != TR_OK) {
+        snprintf(c->errstr, sizeof c->errstr,
+                 "could not read the run id of Redis at %s:%d (INFO server): %s", c->host, c->port,
+                 info && info->type == REDIS_REPLY_ERROR ? info->str
+                 : c->ctx->err                          ? c->ctx->errstr
+                                                        : "no run_id field");
+        if (info) freeReplyObject(info);
+        redisFree(c->ctx);
+        c->ctx = NULL;
+        return TR_REDIS;
+    }
+    freeReplyObject(info);
     return TR_OK;
 }
 
@@ -126,6 +159,12 @@ redisReply *redis_cmd_argv(redis_conn *c, int argc, const char **argv, const siz
     return redis_check(c, redisCommandArgv(c->ctx, argc, argv, argvlen));
 }
 
+/* Replaces REDIS_ARG_RUN_ID arguments with this connection's run id. */
+static void redis_argv_run_id(const redis_conn *c, int argc, const char **argv) {
+    for (int i = 3; i < argc; i++)
+        if (argv[i] == REDIS_ARG_RUN_ID) argv[i] = c->run_id;
+}
+
 static const char *redis_script_sha(redis_conn *c, const redis_script *s) {
     for (int i = 0; i < c->nscripts; i++)
         if (c->scripts[i].script == s) return c->scripts[i].sha;
@@ -173,18 +212,24 @@ redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const ch
     char numkeys[12];
     const char *argv[3 + REDIS_MAX_EVAL_ARGS];
     if (!redis_ready(c)) return NULL;
-    int argc = redis_eval_argv(s, redis_script_sha(c, s), nkeys, keys, nargs, args, numkeys, argv);
-    redisReply *r = redis_cmd_argv(c, argc, argv, NULL);
+    const char *sha = redis_script_sha(c, s);
+    /* No reconnect from here on: REDIS_ARG_RUN_ID names the server this connection reached. */
+    if (c->ctx == NULL) return NULL;
+    int argc = redis_eval_argv(s, sha, nkeys, keys, nargs, args, numkeys, argv);
+    redis_argv_run_id(c, argc, argv);
+    redisReply *r = redis_check(c, redisCommandArgv(c->ctx, argc, argv, NULL));
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         /* The server lost its script cache (restart, SCRIPT FLUSH): EVAL caches it again. */
         freeReplyObject(r);
         c->nscripts = 0;
         argv[0] = "EVAL";
         argv[1] = s->src;
-        r = redis_cmd_argv(c, argc, argv, NULL);
+        r = redis_check(c, redisCommandArgv(c->ctx, argc, argv, NULL));
     }
     return r;
 }
+
+const char *redis_conn_run_id(const redis_conn *c) { return c->ctx ? c->run_id : ""; }
 
 const char *redis_conn_errstr(const redis_conn *c) { return c->errstr; }
 
@@ -196,6 +241,7 @@ static void append_eval(redis_conn *c, const redis_script *s, const char *sha, i
     char numkeys[12];
     const char *argv[3 + REDIS_MAX_EVAL_ARGS];
     int argc = redis_eval_argv(s, sha, nkeys, keys, nargs, args, numkeys, argv);
+    redis_argv_run_id(c, argc, argv);
     redisAppendCommandArgv(c->ctx, argc, argv, NULL);
 }
 

@@ -35,8 +35,26 @@ redisReply *redis_cmd(redis_conn *c, const char *fmt, ...);
 /* Same with an argv vector (binary safe). */
 redisReply *redis_cmd_argv(redis_conn *c, int argc, const char **argv, const size_t *argvlen);
 
+/* A Redis run id (INFO server's run_id: 40 hex digits, new at every start of a server and
+ * different on every server, so a replica promoted after a failover has its own) plus NUL. */
+#define REDIS_RUN_ID_MAX 48
+
+/* Pass this very pointer (not a copy of the string) as a script argument: redis_eval and
+ * redis_eval_many send the run id of the server the call goes out to instead, read when that
+ * connection was made (nothing reconnects in between). A script compares it with the run id a
+ * sale was last synced with PostgreSQL on (strategy/sale.h), so it can tell a Redis that
+ * restarted — and may have come back behind PostgreSQL — from the one it was synced on. */
+extern const char REDIS_ARG_RUN_ID[];
+
+/* The run id of the server c is connected to ("" when disconnected). Every connection reads it
+ * (INFO server) when it connects; a server that does not answer INFO fails the connection. */
+const char *redis_conn_run_id(const redis_conn *c);
+
+/* Reads run_id from the text of INFO [server] into out; TR_REDIS ("" in out) when absent. */
+tr_err redis_parse_run_id(const char *info, char out[REDIS_RUN_ID_MAX]);
+
 /* Runs a cached script with keys and args (strings). Same ownership and failure rules as
- * redis_cmd; at most 8 keys + args together. */
+ * redis_cmd; at most REDIS_MAX_EVAL_ARGS keys + args together. */
 redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const char *const *keys,
                        int nargs, const char *const *args);
 
@@ -46,7 +64,7 @@ redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const ch
 const char *redis_script_load(redis_conn *c, const redis_script *s);
 
 /* The most keys + args one script call takes (redis_eval, redis_eval_many, redis_eval_argv). */
-#define REDIS_MAX_EVAL_ARGS 8
+#define REDIS_MAX_EVAL_ARGS 12
 
 /* Fills argv with "EVALSHA sha numkeys keys… args…" (or "EVAL src …" when sha is NULL) for s;
  * numkeys is caller storage (12 bytes) that argv points into. argv needs 3 + nkeys + nargs
@@ -56,7 +74,8 @@ int redis_eval_argv(const redis_script *s, const char *sha, int nkeys, const cha
                     int nargs, const char *const *args, char numkeys[12], const char **argv);
 
 /* Runs the same cached script n times in one pipeline: call i uses keys[i*nkeys …] and
- * args[i*nargs …] (nkeys + nargs ≤ 8). replies[i] receives each reply (caller frees each; a
+ * args[i*nargs …] (nkeys + nargs ≤ REDIS_MAX_EVAL_ARGS). replies[i] receives each reply (caller
+ * frees each; a
  * NOSCRIPT answer is retried with EVAL). TR_OK when every reply arrived; TR_REDIS on an I/O error,
  * after which every replies[i] is NULL and the connection is dropped (the next call reconnects). */
 tr_err redis_eval_many(redis_conn *c, const redis_script *s, int n, int nkeys,

@@ -24,9 +24,10 @@ typedef struct ra_state {
 
 /* Both scripts answer a customer's ticket as
  *   {1, seat, vip, issued_at_us, name, ticket_id, starts_at_us[, stream entry id]}
- * and refusals as {-1} sale not loaded, {-2} unknown customer, {-3, …ticket} already owned,
- * {-4} sales closed, {-5} sold out, {0} no ticket (lookup only).
- * KEYS: meta, customers, owners, sold, stream. ARGV[1]: customer id. */
+ * and refusals as {-1} sale not loaded, {-6} sale not synced on this run of Redis (sale.h),
+ * {-2} unknown customer, {-3, …ticket} already owned, {-4} sales closed, {-5} sold out, {0} no
+ * ticket (lookup only). KEYS: meta, customers, owners, sold, stream. ARGV[1]: customer id,
+ * ARGV[2]: the run id of the Redis the call reached (REDIS_ARG_RUN_ID). */
 #define SCRIPT_TICKET_OF                                                                      \
     "local function ticket_of(code, meta, name, owned)\n"                                    \
     "  local sep = string.find(owned, ':', 1, true)\n"                                       \
@@ -35,8 +36,7 @@ typedef struct ra_state {
     "  return {code, seat, vip, string.sub(owned, sep + 1), name,\n"                         \
     "          string.format('%d', tonumber(meta[4]) + seat), meta[1]}\n"                    \
     "end\n"                                                                                   \
-    "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'total', 'vip', 'ticket_id_base')\n" \
-    "if not meta[1] then return {-1} end\n"                                                   \
+    SALE_SCRIPT_GATE                                                                          \
     "local name = redis.call('HGET', KEYS[2], ARGV[1])\n"                                     \
     "if not name then return {-2} end\n"                                                      \
     "local owned = redis.call('HGET', KEYS[3], ARGV[1])\n"
@@ -48,7 +48,9 @@ static const redis_script purchase_script = {
     "local t = redis.call('TIME')\n"
     "local now = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]))\n"
     "if tonumber(now) >= tonumber(meta[1]) then return {-4} end\n"
-    "local seat = tonumber(redis.call('GET', KEYS[4]) or '0') + 1\n"
+    "local sold = redis.call('GET', KEYS[4])\n"
+    "if not sold then return {-6} end\n"
+    "local seat = tonumber(sold) + 1\n"
     "if seat > tonumber(meta[2]) then return {-5} end\n"
     /* every check passed: write */
     "local vip = (seat <= tonumber(meta[3])) and 1 or 0\n"
@@ -168,7 +170,7 @@ static void redis_atomic_purchase_many(strategy_ctx *ctx, int n, const int64_t *
         int m = n - base < MANY_MAX ? n - base : MANY_MAX;
         static _Thread_local sale_keys keys[MANY_MAX];
         static _Thread_local char uids[MANY_MAX][24];
-        static _Thread_local const char *kv[MANY_MAX * 5], *av[MANY_MAX];
+        static _Thread_local const char *kv[MANY_MAX * 5], *av[MANY_MAX * 2];
         static _Thread_local redisReply *reps[MANY_MAX];
         for (int i = 0; i < m; i++) {
             sale_keys_init(&keys[i], concert_ids[base + i]);
@@ -176,9 +178,10 @@ static void redis_atomic_purchase_many(strategy_ctx *ctx, int n, const int64_t *
             kv[i * 5 + 0] = keys[i].meta, kv[i * 5 + 1] = keys[i].customers;
             kv[i * 5 + 2] = keys[i].owners, kv[i * 5 + 3] = keys[i].sold;
             kv[i * 5 + 4] = keys[i].stream;
-            av[i] = uids[i];
+            av[i * 2] = uids[i];
+            av[i * 2 + 1] = REDIS_ARG_RUN_ID;
         }
-        if (redis_eval_many(ctx->redis, &purchase_script, m, 5, kv, 1, av, reps) != TR_OK) {
+        if (redis_eval_many(ctx->redis, &purchase_script, m, 5, kv, 2, av, reps) != TR_OK) {
             for (int i = 0; i < m; i++) {
                 snprintf(ctx->detail, sizeof ctx->detail, "%s", redis_conn_errstr(ctx->redis));
                 out[base + i].err = TR_REDIS;
@@ -187,8 +190,10 @@ static void redis_atomic_purchase_many(strategy_ctx *ctx, int n, const int64_t *
         }
         for (int i = 0; i < m; i++) {
             redisReply *rep = reps[i];
-            bool usable = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
-                          sale_reply_i64(rep->element[0]) != -1;
+            int64_t code = rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1
+                               ? sale_reply_i64(rep->element[0])
+                               : SALE_NOT_LOADED;
+            bool usable = code != SALE_NOT_LOADED && code != SALE_NOT_SYNCED;
             if (usable)
                 purchase_answer(ctx, ctx->state, concert_ids[base + i], customer_ids[base + i], rep,
                                 wait_until_ms, &out[base + i]);
@@ -246,25 +251,27 @@ static bool redis_atomic_sold(strategy_ctx *ctx, int64_t concert_id, int64_t *so
     return ok;
 }
 
-static void redis_atomic_loop_call(int64_t concert_id, int64_t customer_id, script_call *call) {
+static void redis_atomic_loop_call(int64_t concert_id, int64_t customer_id, const char *run_id,
+                                   script_call *call) {
     sale_keys k;
     sale_keys_init(&k, concert_id);
     call->nkeys = 5;
-    call->nargs = 1;
+    call->nargs = 2;
     memcpy(call->keys[0], k.meta, sizeof k.meta);
     memcpy(call->keys[1], k.customers, sizeof k.customers);
     memcpy(call->keys[2], k.owners, sizeof k.owners);
     memcpy(call->keys[3], k.sold, sizeof k.sold);
     memcpy(call->keys[4], k.stream, sizeof k.stream);
     snprintf(call->args[0], sizeof call->args[0], "%" PRId64, customer_id);
+    snprintf(call->args[1], sizeof call->args[1], "%s", run_id);
 }
 
 /* Strict durability: a ticket's answer waits for the stream entry's commit (loop_durable). */
 static bool redis_atomic_loop_reply(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                                     const redisReply *rep, purchase_result *out) {
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
-        sale_reply_i64(rep->element[0]) == -1)
-        return false;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) return false;
+    int64_t code = sale_reply_i64(rep->element[0]);
+    if (code == SALE_NOT_LOADED || code == SALE_NOT_SYNCED) return false; /* a worker opens it */
     purchase_answer(ctx, NULL, concert_id, customer_id, rep, 0, out);
     const ra_state *st = ctx->state;
     /* strict already_owned: confirmed in PostgreSQL by a worker (purchase_answer), not here */

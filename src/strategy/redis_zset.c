@@ -15,13 +15,13 @@
 #include "worker/issuer.h"
 
 /* KEYS: meta, customers, owners, sold (the admission counter), line, outcomes, admitted.
- * ARGV[1] customer.
- * Answers {2, position} queued (new or already), {-1} sale not loaded, {-2} unknown customer,
+ * ARGV[1] customer, ARGV[2] the run id of the Redis the call reached (REDIS_ARG_RUN_ID).
+ * Answers {2, position} queued (new or already), {-1} sale not loaded, {-6} sale not synced on
+ * this run of Redis (sale.h), {-2} unknown customer,
  * {-3, seat, vip, issued_at_us, name, ticket_id, starts_at_us} already issued, {-4} sales closed,
  * {-5} sold out (rejected), and for lookup {0} no outcome. */
 #define ZSET_SCRIPT_HEAD                                                                       \
-    "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'total', 'vip', 'ticket_id_base')\n" \
-    "if not meta[1] then return {-1} end\n"                                                    \
+    SALE_SCRIPT_GATE                                                                           \
     "local name = redis.call('HGET', KEYS[2], ARGV[1])\n"                                      \
     "if not name then return {-2} end\n"                                                       \
     "local owned = redis.call('HGET', KEYS[3], ARGV[1])\n"                                     \
@@ -41,7 +41,9 @@ static const redis_script admit_script = {
     "local t = redis.call('TIME')\n"
     "local now = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]))\n"
     "if tonumber(now) >= tonumber(meta[1]) then return {-4} end\n"
-    "if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(meta[2]) then\n"
+    "local sold = redis.call('GET', KEYS[4])\n"
+    "if not sold then return {-6} end\n"
+    "if tonumber(sold) >= tonumber(meta[2]) then\n"
     "  redis.call('HSET', KEYS[6], ARGV[1], 'rejected:sold_out')\n"
     "  return {-5}\n"
     "end\n"

@@ -116,22 +116,50 @@ static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, char *
     return rc;
 }
 
-static tr_err meta_exists(redis_conn *r, const sale_keys *k, bool *exists, char *err,
-                          size_t errlen) {
-    redisReply *rep = redis_cmd(r, "EXISTS %s", k->meta);
-    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
-        snprintf(err, errlen, "could not check %s: %s", k->meta,
-                 rep && rep->str ? rep->str : redis_conn_errstr(r));
+/* meta's state: whether the sale is loaded (*exists) and the run id it was synced on (synced,
+ * "" when none). */
+static tr_err meta_state(redis_conn *r, const sale_keys *k, bool *exists, char *synced,
+                         size_t syncedlen, char *err, size_t errlen) {
+    redisReply *rep = redis_cmd(r, "HMGET %s starts_at_us synced", k->meta);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+        snprintf(err, errlen, "could not read %s: %s", k->meta,
+                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));
         if (rep) freeReplyObject(rep);
         return TR_REDIS;
     }
-    *exists = rep->integer == 1;
+    *exists = rep->element[0]->type == REDIS_REPLY_STRING;
+    snprintf(synced, syncedlen, "%s",
+             rep->element[1]->type == REDIS_REPLY_STRING ? rep->element[1]->str : "");
     freeReplyObject(rep);
     return TR_OK;
 }
 
+/* KEYS[1] meta; ARGV[1] the run id the sale was brought forward on, ARGV[2] REDIS_ARG_RUN_ID.
+ * Marks the sale synced only when the server is still that run: a Redis that restarted in the
+ * middle of a sync may hold less than the sync wrote, and is synced again. */
+static const redis_script mark_synced_script = {
+    "sale_mark_synced",
+    "if ARGV[1] == '' or ARGV[1] ~= ARGV[2] then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'synced', ARGV[1])\n"
+    "return 1\n"};
+
+static tr_err mark_synced(redis_conn *r, const sale_keys *k, const char *run_id, char *err,
+                          size_t errlen) {
+    const char *keys[] = {k->meta};
+    const char *args[] = {run_id, REDIS_ARG_RUN_ID};
+    redisReply *rep = redis_eval(r, &mark_synced_script, 1, keys, 2, args);
+    bool ok = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+    if (!ok)
+        snprintf(err, errlen, "could not mark %s synced: %s", k->meta,
+                 rep == NULL                        ? redis_conn_errstr(r)
+                 : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                  : "Redis restarted during the sync");
+    if (rep) freeReplyObject(rep);
+    return ok ? TR_OK : TR_REDIS;
+}
+
 static tr_err sale_load(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t concert_id,
-                        char *err, size_t errlen) {
+                        const char *run_id, char *err, size_t errlen) {
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, concert_id);
     const char *params[] = {cid};
@@ -175,7 +203,8 @@ static tr_err sale_load(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t 
                     name, starts, total, vip, base);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
-    return TR_OK;
+    /* Last: the scripts refuse a sale until it is marked synced on this run of Redis. */
+    return mark_synced(r, k, run_id, err, errlen);
 pg_failed:
     snprintf(err, errlen, "%s", pg_conn_errstr(pg));
     return TR_PG;
@@ -186,28 +215,330 @@ redis_failed_rep:
     return TR_REDIS;
 }
 
-tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, char *err, size_t errlen) {
+/* ---- bringing a sale forward to PostgreSQL ------------------------------------------------- */
+
+static const pg_stmt sync_concert_stmt = {
+    "sale_sync_concert", "SELECT total_seats, fence FROM concert WHERE id = $1", 1};
+
+static const pg_stmt sync_tickets_stmt = {
+    "sale_sync_tickets",
+    "SELECT customer_id, seat_no, " SQL_EPOCH_US("issued_at")
+    " FROM ticket WHERE concert_id = $1 ORDER BY customer_id",
+    1};
+
+/* KEYS[1] a counter; ARGV[1] a floor. Raises the counter to the floor; returns the new value. */
+static const redis_script raise_script = {
+    "sale_raise",
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "local v = tonumber(cur or '0')\n"
+    "if v < tonumber(ARGV[1]) then v = tonumber(ARGV[1]) end\n"
+    "if not cur or tonumber(cur) ~= v then redis.call('SET', KEYS[1], v) end\n"
+    "return v\n"};
+
+typedef struct owner_pair {
+    int64_t customer;
+    const char *field; /* the customer id as Redis holds it, borrowed from the reply */
+    const char *value; /* "seat:issued_at_us", borrowed from the reply */
+} owner_pair;
+
+static int cmp_owner(const void *a, const void *b) {
+    int64_t x = ((const owner_pair *)a)->customer, y = ((const owner_pair *)b)->customer;
+    return x < y ? -1 : x > y;
+}
+
+/* Field-level commands (HSET key f v …, HDEL key f …, ZREM key m …) sent in chunks. The
+ * fields are borrowed until batch_done. */
+typedef struct cmd_batch {
+    redis_conn *r;
+    const char *verb, *key;
+    bool pairs; /* HSET: field and value */
+    const char **argv;
+    int argc, cap;
+    tr_err rc;
+    char *err;
+    size_t errlen;
+} cmd_batch;
+
+static void batch_flush(cmd_batch *b) {
+    if (b->argc > 2 && b->rc == TR_OK) {
+        redisReply *rep = redis_cmd_argv(b->r, b->argc, b->argv, NULL);
+        if (!reply_ok(rep)) {
+            snprintf(b->err, b->errlen, "could not %s %s: %s", b->verb, b->key,
+                     rep ? rep->str : redis_conn_errstr(b->r));
+            b->rc = TR_REDIS;
+        }
+        if (rep) freeReplyObject(rep);
+    }
+    b->argc = 2;
+}
+
+static void batch_init(cmd_batch *b, redis_conn *r, const char *verb, const char *key, bool pairs,
+                       char *err, size_t errlen) {
+    *b = (cmd_batch){r, verb, key, pairs, NULL, 2, 2 + 2 * LOAD_CHUNK, TR_OK, err, errlen};
+    b->argv = malloc(sizeof *b->argv * (size_t)b->cap);
+    if (b->argv == NULL) {
+        b->rc = TR_NOMEM;
+        return;
+    }
+    b->argv[0] = verb;
+    b->argv[1] = key;
+}
+
+static void batch_add(cmd_batch *b, const char *field, const char *value) {
+    if (b->argv == NULL) return;
+    b->argv[b->argc++] = field;
+    if (b->pairs) b->argv[b->argc++] = value;
+    if (b->argc + 2 > b->cap) batch_flush(b);
+}
+
+/* Sends what is left and frees; the first failure of the batch (TR_OK when none). */
+static tr_err batch_done(cmd_batch *b) {
+    batch_flush(b);
+    free(b->argv);
+    b->argv = NULL;
+    return b->rc;
+}
+
+/* Raises counter key to at least floor (text); *now gets its value. */
+static tr_err raise_counter(redis_conn *r, const char *key, const char *floor, int64_t *now,
+                            char *err, size_t errlen) {
+    const char *keys[] = {key};
+    const char *args[] = {floor};
+    redisReply *rep = redis_eval(r, &raise_script, 1, keys, 1, args);
+    bool ok = rep && rep->type == REDIS_REPLY_INTEGER;
+    if (ok && now) *now = rep->integer;
+    if (!ok)
+        snprintf(err, errlen, "could not raise %s: %s", key,
+                 rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));
+    if (rep) freeReplyObject(rep);
+    return ok ? TR_OK : TR_REDIS;
+}
+
+/* The waiting line (redis-zset) after PostgreSQL's owners left it: a member numbered with a seat
+ * PostgreSQL gave someone else was admitted by a Redis that was behind; it keeps its place in
+ * the sense it can: a new number at the end of the line, or sold_out past N. */
+static tr_err renumber_line(redis_conn *r, const sale_keys *k, const int64_t *seat_owner,
+                            int64_t total, sale_sync_report *st, char *err, size_t errlen) {
+    redisReply *line = redis_cmd(r, "ZRANGE %s 0 -1 WITHSCORES", k->line);
+    if (line == NULL || line->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "could not read %s: %s", k->line,
+                 line && line->type == REDIS_REPLY_ERROR ? line->str : redis_conn_errstr(r));
+        if (line) freeReplyObject(line);
+        return TR_REDIS;
+    }
+    tr_err rc = TR_OK;
+    for (size_t i = 0; i + 1 < line->elements && rc == TR_OK; i += 2) {
+        const char *member = line->element[i]->str;
+        long long seat = strtoll(line->element[i + 1]->str, NULL, 10);
+        if (seat < 1 || seat > total || seat_owner[seat] == 0) continue;
+        st->renumbered++;
+        redisReply *rep = NULL;
+        if (st->sold_after < total) {
+            char score[24];
+            snprintf(score, sizeof score, "%" PRId64, ++st->sold_after);
+            rep = redis_cmd(r, "ZADD %s XX %s %s", k->line, score, member);
+        } else {
+            rep = redis_cmd(r, "EVAL %s 2 %s %s %s", "redis.call('ZREM', KEYS[1], ARGV[1]) "
+                            "return redis.call('HSET', KEYS[2], ARGV[1], 'rejected:sold_out')",
+                            k->line, k->outcomes, member);
+        }
+        if (!reply_ok(rep)) {
+            snprintf(err, errlen, "could not renumber %s in %s: %s", member, k->line,
+                     rep ? rep->str : redis_conn_errstr(r));
+            rc = TR_REDIS;
+        }
+        if (rep) freeReplyObject(rep);
+    }
+    freeReplyObject(line);
+    return rc;
+}
+
+/* Brings the sale forward to at least what PostgreSQL holds (sale.h, sale_open). Runs under the
+ * loading lock while the scripts refuse the sale (it is not marked synced on this run). */
+static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
+                                 int64_t concert_id, sale_sync_report *st, char *err,
+                                 size_t errlen) {
+    char cid[24];
+    snprintf(cid, sizeof cid, "%" PRId64, concert_id);
+    const char *params[] = {cid};
+    PGresult *cr = pg_exec_stmt(pg, &sync_concert_stmt, params);
+    if (cr == NULL) {
+        snprintf(err, errlen, "%s", pg_conn_errstr(pg));
+        return TR_PG;
+    }
+    if (PQntuples(cr) != 1) {
+        PQclear(cr);
+        return TR_CONCERT_NOT_FOUND;
+    }
+    int64_t total = pg_get_i64(cr, 0, 0);
+    char fence[24];
+    snprintf(fence, sizeof fence, "%s", PQgetvalue(cr, 0, 1));
+    PQclear(cr);
+    PGresult *tr = pg_exec_stmt(pg, &sync_tickets_stmt, params);
+    if (tr == NULL) {
+        snprintf(err, errlen, "%s", pg_conn_errstr(pg));
+        return TR_PG;
+    }
+    int nt = PQntuples(tr);
+    tr_err rc = TR_OK;
+    redisReply *owners = NULL;
+    owner_pair *pairs = NULL;
+    int64_t *seat_owner = calloc((size_t)total + 1, sizeof *seat_owner);
+    char(*vals)[48] = malloc(sizeof *vals * (size_t)(nt > 0 ? nt : 1));
+    cmd_batch set_owner, del_owner, zrem, del_outcome;
+    batch_init(&set_owner, r, "HSET", k->owners, true, err, errlen);
+    batch_init(&del_owner, r, "HDEL", k->owners, false, err, errlen);
+    batch_init(&zrem, r, "ZREM", k->line, false, err, errlen);
+    batch_init(&del_outcome, r, "HDEL", k->outcomes, false, err, errlen);
+    if (seat_owner == NULL || vals == NULL || set_owner.rc || del_owner.rc || zrem.rc ||
+        del_outcome.rc) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    char pg_max_text[24] = "0";
+    int64_t pg_max = 0;
+    for (int i = 0; i < nt; i++) {
+        int64_t seat = pg_get_i64(tr, i, 1);
+        if (seat >= 1 && seat <= total) seat_owner[seat] = pg_get_i64(tr, i, 0);
+        if (seat > pg_max) pg_max = seat;
+        snprintf(vals[i], sizeof vals[i], "%s:%s", PQgetvalue(tr, i, 1), PQgetvalue(tr, i, 2));
+    }
+    snprintf(pg_max_text, sizeof pg_max_text, "%" PRId64, pg_max);
+    owners = redis_cmd(r, "HGETALL %s", k->owners);
+    if (owners == NULL || owners->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "could not read %s: %s", k->owners,
+                 owners && owners->type == REDIS_REPLY_ERROR ? owners->str : redis_conn_errstr(r));
+        rc = TR_REDIS;
+        goto out;
+    }
+    size_t np = owners->elements / 2;
+    if ((pairs = malloc(sizeof *pairs * (np > 0 ? np : 1))) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < np; i++) {
+        pairs[i].field = owners->element[2 * i]->str;
+        pairs[i].customer = strtoll(pairs[i].field, NULL, 10);
+        pairs[i].value = owners->element[2 * i + 1]->str;
+    }
+    qsort(pairs, np, sizeof *pairs, cmp_owner);
+    /* Merge by customer: PostgreSQL's owners (sorted by the query) with Redis's. */
+    size_t j = 0;
+    for (int i = 0; i <= nt; i++) {
+        int64_t c = i < nt ? pg_get_i64(tr, i, 0) : INT64_MAX;
+        for (; j < np && pairs[j].customer < c; j++) {
+            /* Only in Redis: a ticket not stored yet, kept — unless PostgreSQL gave its seat to
+             * someone else: then Redis decided on a state behind PostgreSQL and the ticket can
+             * never be stored. */
+            long seat = strtol(pairs[j].value, NULL, 10);
+            if (seat >= 1 && seat <= total && seat_owner[seat] != 0) {
+                batch_add(&del_owner, pairs[j].field, NULL);
+                st->contradicted++;
+            }
+        }
+        if (i == nt) break;
+        bool in_redis = j < np && pairs[j].customer == c;
+        bool same = in_redis && strcmp(pairs[j].value, vals[i]) == 0;
+        if (!in_redis) st->added++;
+        else if (!same) st->corrected++;
+        if (!same) batch_add(&set_owner, PQgetvalue(tr, i, 0), vals[i]);
+        if (in_redis) j++;
+        /* redis-zset: an owner is issued, neither waiting nor rejected */
+        batch_add(&zrem, PQgetvalue(tr, i, 0), NULL);
+        batch_add(&del_outcome, PQgetvalue(tr, i, 0), NULL);
+    }
+    tr_err r1 = batch_done(&set_owner), r2 = batch_done(&del_owner), r3 = batch_done(&zrem);
+    tr_err r4 = batch_done(&del_outcome);
+    rc = r1 ? r1 : r2 ? r2 : r3 ? r3 : r4;
+    if (rc != TR_OK) goto out;
+    /* The seat counter (redis-zset: the admission counter) at least the highest stored seat. */
+    if ((rc = raise_counter(r, k->sold, "0", &st->sold_before, err, errlen)) != TR_OK) goto out;
+    if ((rc = raise_counter(r, k->sold, pg_max_text, &st->sold_after, err, errlen)) != TR_OK)
+        goto out;
+    if ((rc = renumber_line(r, k, seat_owner, total, st, err, errlen)) != TR_OK) goto out;
+    if (st->renumbered > 0) {
+        char sold[24];
+        snprintf(sold, sizeof sold, "%" PRId64, st->sold_after);
+        if ((rc = raise_counter(r, k->sold, sold, NULL, err, errlen)) != TR_OK) goto out;
+    }
+    /* The issuer's fencing counter at least PostgreSQL's fence, or every issuer is fenced. */
+    rc = raise_counter(r, k->issuer_fence, fence, NULL, err, errlen);
+out:
+    batch_done(&set_owner), batch_done(&del_owner), batch_done(&zrem), batch_done(&del_outcome);
+    PQclear(tr);
+    if (owners) freeReplyObject(owners);
+    free(pairs);
+    free(vals);
+    free(seat_owner);
+    return rc;
+}
+
+tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_report *report,
+                 char *err, size_t errlen) {
+    sale_sync_report st = {0};
+    if (report) *report = st;
     sale_keys k;
     sale_keys_init(&k, concert_id);
     bool exists = false;
-    tr_err rc = meta_exists(r, &k, &exists, err, errlen);
-    if (rc != TR_OK || exists) return rc;
-    /* Refuse unknown concerts before writing anything (bad input changes nothing). */
-    concert c;
-    rc = q_concert_get(pg, concert_id, &c);
-    if (rc == TR_PG) snprintf(err, errlen, "%s", pg_conn_errstr(pg));
+    char synced[REDIS_RUN_ID_MAX];
+    tr_err rc = meta_state(r, &k, &exists, synced, sizeof synced, err, errlen);
     if (rc != TR_OK) return rc;
+    /* The run id of the server this connection reached when meta was read: the sync is marked
+     * for it, and only if the server is still that run at the end (mark_synced). */
+    char run_id[REDIS_RUN_ID_MAX];
+    snprintf(run_id, sizeof run_id, "%s", redis_conn_run_id(r));
+    if (exists && run_id[0] && strcmp(synced, run_id) == 0) return TR_OK;
+    if (pg == NULL) {
+        snprintf(err, errlen, "the sale of concert %" PRId64 " must be %s from PostgreSQL, which "
+                 "is not connected", concert_id, exists ? "brought forward" : "loaded");
+        return TR_PG;
+    }
+    if (!exists) {
+        /* Refuse unknown concerts before writing anything (bad input changes nothing). */
+        concert c;
+        rc = q_concert_get(pg, concert_id, &c);
+        if (rc == TR_PG) snprintf(err, errlen, "%s", pg_conn_errstr(pg));
+        if (rc != TR_OK) return rc;
+    }
     redis_lock l;
     lock_init_keys(&l, k.loading, k.loading_fence, (uint64_t)getpid(), (uint64_t)(uintptr_t)&l);
-    rc = lock_acquire(r, &l, 60000, 120000);
+    rc = lock_acquire(r, &l, exists ? SALE_SYNC_WAIT_MS : 60000, 120000);
     if (rc != TR_OK) {
         snprintf(err, errlen, "could not take the loading lock %s", k.loading);
         return rc;
     }
-    rc = meta_exists(r, &k, &exists, err, errlen);
-    if (rc == TR_OK && !exists) rc = sale_load(pg, r, &k, concert_id, err, errlen);
+    rc = meta_state(r, &k, &exists, synced, sizeof synced, err, errlen);
+    if (rc == TR_OK && !exists) {
+        st.loaded = true;
+        rc = sale_load(pg, r, &k, concert_id, run_id, err, errlen);
+    } else if (rc == TR_OK && strcmp(synced, run_id) != 0) {
+        st.brought_forward = true;
+        rc = sale_bring_forward(pg, r, &k, concert_id, &st, err, errlen);
+        if (rc == TR_OK) rc = mark_synced(r, &k, run_id, err, errlen);
+    }
     lock_release(r, &l);
+    if (report) *report = st;
     return rc;
+}
+
+tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced, char *err,
+                  size_t errlen) {
+    sale_keys k;
+    sale_keys_init(&k, concert_id);
+    char at[REDIS_RUN_ID_MAX];
+    tr_err rc = meta_state(r, &k, loaded, at, sizeof at, err, errlen);
+    const char *run_id = redis_conn_run_id(r);
+    *synced = rc == TR_OK && *loaded && run_id[0] && strcmp(at, run_id) == 0;
+    return rc;
+}
+
+tr_err sale_mark_unsynced(redis_conn *r, int64_t concert_id) {
+    sale_keys k;
+    sale_keys_init(&k, concert_id);
+    redisReply *rep = redis_cmd(r, "HDEL %s synced", k.meta);
+    bool ok = reply_ok(rep);
+    if (rep) freeReplyObject(rep);
+    return ok ? TR_OK : TR_REDIS;
 }
 
 int64_t sale_reply_i64(const redisReply *r) {
@@ -237,9 +568,9 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
                       char *detail, size_t detaillen) {
     char uid[24];
     snprintf(uid, sizeof uid, "%" PRId64, customer_id);
-    const char *args[] = {uid};
-    for (int attempt = 0; attempt < 2; attempt++) {
-        redisReply *rep = redis_eval(r, s, nkeys, keys, 1, args);
+    const char *args[] = {uid, REDIS_ARG_RUN_ID};
+    for (int attempt = 0; attempt < 3; attempt++) {
+        redisReply *rep = redis_eval(r, s, nkeys, keys, 2, args);
         if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
             snprintf(detail, detaillen, "%s: %s", s->name,
                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));
@@ -247,18 +578,23 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
             *rc = TR_REDIS;
             return NULL;
         }
-        if (sale_reply_i64(rep->element[0]) != -1) return rep;
+        int64_t code = sale_reply_i64(rep->element[0]);
+        if (code != SALE_NOT_LOADED && code != SALE_NOT_SYNCED) return rep;
         freeReplyObject(rep);
-        /* Not loaded: open the sale (idempotent; one loader at a time) and run again. */
-        if (pg == NULL) {
-            snprintf(detail, detaillen, "the sale of concert %" PRId64 " is not loaded in Redis "
-                     "and PostgreSQL is not connected", concert_id);
-            *rc = TR_PG;
+        /* Not loaded, or not synced with PostgreSQL on this run of Redis: open the sale (load
+         * it, or bring it forward; one loader at a time) and run again. The script wrote
+         * nothing, so a sale that cannot be opened now is "busy, retry", not an unknown outcome. */
+        tr_err orc = sale_open(pg, r, concert_id, NULL, detail, detaillen);
+        if (orc == TR_CONCERT_NOT_FOUND) {
+            *rc = orc;
             return NULL;
         }
-        if ((*rc = sale_open(pg, r, concert_id, detail, detaillen)) != TR_OK) return NULL;
+        if (orc != TR_OK) {
+            *rc = TR_BUSY;
+            return NULL;
+        }
     }
-    snprintf(detail, detaillen, "sale of concert %" PRId64 " did not load", concert_id);
-    *rc = TR_INTERNAL;
+    snprintf(detail, detaillen, "sale of concert %" PRId64 " did not open", concert_id);
+    *rc = TR_BUSY;
     return NULL;
 }

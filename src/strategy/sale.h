@@ -7,6 +7,7 @@
 #ifndef TR_SALE_H
 #define TR_SALE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -16,7 +17,8 @@
 
 /* The keys of one concert's sale. */
 typedef struct sale_keys {
-    char meta[64];      /* hash: name, starts_at_us, total, vip, ticket_id_base (written last) */
+    char meta[64];      /* hash: name, starts_at_us, total, vip, ticket_id_base (written last),
+                           synced (the Redis run id the sale was last synced with PostgreSQL on) */
     char customers[64]; /* hash: customer id → name (every customer, warmed at open) */
     char owners[64];    /* hash: customer id → "seat:issued_at_us" */
     char sold[64];      /* string: seats issued so far (the last seat number) */
@@ -30,6 +32,16 @@ typedef struct sale_keys {
     char loading_fence[64];
 } sale_keys;
 
+/* The start of every sale script: reads meta into `meta` (starts_at_us, total, vip,
+ * ticket_id_base, synced) and answers SALE_NOT_LOADED / SALE_NOT_SYNCED. KEYS[1] meta,
+ * ARGV[2] the run id (REDIS_ARG_RUN_ID). A script that writes also refuses a missing seat counter
+ * (SALE_NOT_SYNCED) rather than counting from 0. */
+#define SALE_SCRIPT_GATE                                                                        \
+    "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'total', 'vip', 'ticket_id_base',"  \
+    " 'synced')\n"                                                                               \
+    "if not meta[1] then return {-1} end\n"                                                      \
+    "if meta[5] ~= ARGV[2] then return {-6} end\n"
+
 /* The Redis set of concert ids whose sale is open; the persister watches their streams. */
 #define SALE_OPEN_SET "ticketrush:sales"
 /* The persister's consumer group on every concert stream. */
@@ -37,19 +49,71 @@ typedef struct sale_keys {
 
 void sale_keys_init(sale_keys *k, int64_t concert_id);
 
-/* Loads the sale of concert_id into Redis unless it is there already: reserves the ticket ids
- * (concert.ticket_id_base), copies the concert, the tickets PostgreSQL holds (owners, sold) and
- * every customer, creates the stream's consumer group, registers the concert in SALE_OPEN_SET,
- * and writes meta last so a purchase never sees a half-loaded sale. One loader at a time per
- * concert (a lease lock); others wait for it. Unknown concerts change nothing.
- * Returns TR_OK, TR_CONCERT_NOT_FOUND, TR_BUSY (another loader held the lock too long), TR_PG
- * or TR_REDIS (errbuf says why). */
-tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, char *errbuf, size_t errlen);
+/* PostgreSQL is the record; Redis is a fast copy that can come back behind it (a crash with
+ * appendfsync everysec, a replica promoted after a failover, a restore from an older snapshot:
+ * each is a new run of Redis, with a new INFO run_id). So a sale is trusted in Redis only on the
+ * run it was synced on: meta's `synced` field holds that run id, and every sale script refuses
+ * the sale (SALE_NOT_SYNCED) unless its ARGV[2] — REDIS_ARG_RUN_ID, the run id of the server the
+ * call reached — is that value, or when the seat counter is missing. Nothing is admitted until
+ * the sale is brought forward (sale_open) on the new run. SPEC R7. */
 
-/* Runs a sale script with keys and the customer id as ARGV[1]. A script answers an array whose
- * first element is {-1} when the sale is not in Redis; then the sale is opened (sale_open) and
- * the script runs once more. Returns the reply (caller frees; an array with ≥ 1 element) or NULL
- * with *rc set (TR_REDIS, TR_PG, TR_CONCERT_NOT_FOUND, TR_BUSY, TR_INTERNAL) and detail saying why. */
+/* Script answers (element 0) shared by the sale scripts. */
+#define SALE_NOT_LOADED -1 /* meta is missing: the sale is not in Redis */
+#define SALE_NOT_SYNCED -6 /* not synced with PostgreSQL on this run of Redis */
+
+/* How long a request waits for another process's sync of the same sale before it is answered
+ * 503 busy with Retry-After (ms). A sync reads every ticket of the concert once. */
+#define SALE_SYNC_WAIT_MS 3000
+
+/* What sale_open did, for logs and tests. */
+typedef struct sale_sync_report {
+    bool loaded;           /* the sale was not in Redis and was loaded from PostgreSQL */
+    bool brought_forward;  /* it was there, not synced on this run, and was brought forward */
+    int64_t added;         /* owners PostgreSQL holds that Redis had lost */
+    int64_t corrected;     /* owners Redis held with another seat or time than PostgreSQL */
+    int64_t contradicted;  /* owners only in Redis whose seat PostgreSQL gave to another
+                              customer (removed: Redis decided them on a state behind PG) */
+    int64_t renumbered;    /* redis-zset: members of the line numbered with such a seat */
+    int64_t sold_before, sold_after; /* the seat (admission) counter before and after */
+} sale_sync_report;
+
+/* Makes the sale of concert_id trustworthy in Redis on the run r is connected to:
+ * - not in Redis: reserves the ticket ids (concert.ticket_id_base), copies the concert, the
+ *   tickets PostgreSQL holds (owners, sold) and every customer, creates the stream's consumer
+ *   group, registers the concert in SALE_OPEN_SET, writes meta last;
+ * - in Redis but not synced on this run: brings it forward to at least what PostgreSQL holds —
+ *   every stored owner with the seat PostgreSQL gives it, the seat counter ≥ the highest stored
+ *   seat, redis-zset's stored owners out of the line and the rejections, a line member whose seat
+ *   PostgreSQL gave away renumbered at the end (or rejected sold_out past N), owners only in Redis
+ *   whose seat PostgreSQL gave away removed, the issuer's fencing counter ≥ PostgreSQL's fence;
+ *   tickets Redis holds that PostgreSQL does not yet (the write-behind) are kept;
+ * then marks it synced — only if the server is still the same run (a restart in the middle
+ * leaves it unsynced). One loader at a time per concert (a lease lock); others wait for it (a
+ * load 60 s, a sync SALE_SYNC_WAIT_MS). Already synced: one HMGET, nothing else. Unknown
+ * concerts change nothing. pg may be NULL (then only an already synced sale succeeds).
+ * report (may be NULL) says what was done. Returns TR_OK, TR_CONCERT_NOT_FOUND, TR_BUSY (another
+ * loader held the lock too long), TR_PG or TR_REDIS (errbuf says why). */
+tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_report *report,
+                 char *errbuf, size_t errlen);
+
+/* Whether the sale is in Redis (*loaded) and synced on the run r is connected to (*synced): one
+ * HMGET. For background workers that bring a sale forward as soon as Redis restarted, before a
+ * purchase asks. TR_OK or TR_REDIS (errbuf says why). */
+tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced, char *errbuf,
+                  size_t errlen);
+
+/* Forgets that the sale is synced (HDEL meta synced), so the scripts refuse it until sale_open
+ * brings it forward: for a background worker that met a row in PostgreSQL contradicting Redis
+ * (a seat or customer stored differently), which means Redis decided on a state behind
+ * PostgreSQL. TR_OK or TR_REDIS. */
+tr_err sale_mark_unsynced(redis_conn *r, int64_t concert_id);
+
+/* Runs a sale script with keys, the customer id as ARGV[1] and REDIS_ARG_RUN_ID as ARGV[2]. A
+ * script answers an array whose first element is SALE_NOT_LOADED or SALE_NOT_SYNCED when it
+ * cannot decide; then the sale is opened (sale_open) and the script runs again. Returns the reply
+ * (caller frees; an array with ≥ 1 element) or NULL with *rc set: TR_REDIS (the call failed: it
+ * may have run), TR_CONCERT_NOT_FOUND, or TR_BUSY when the sale could not be opened now (nothing
+ * ran; PostgreSQL down, another loader, a failure — detail says why). */
 redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,
                       int nkeys, const char *const *keys, int64_t customer_id, tr_err *rc,
                       char *detail, size_t detaillen);

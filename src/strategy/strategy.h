@@ -90,7 +90,7 @@ typedef struct outcome {
 typedef struct script_call {
     int nkeys, nargs; /* 0..6 and 0..2 */
     char keys[6][64];
-    char args[2][24];
+    char args[2][REDIS_RUN_ID_MAX];
 } script_call;
 
 typedef struct strategy_ops {
@@ -117,14 +117,16 @@ typedef struct strategy_ops {
      * its I/O threads instead of the worker pool (serve --dispatch inline). */
     bool (*runs_inline)(const strategy_config *cfg);
     /* Optional, for serve --dispatch loop, used when runs_inline(cfg) is true or loop_durable is
-     * set: a purchase as
-     * one call of loop_script that the server's event loop sends on its own non-blocking Redis
-     * connection, pipelined with the calls of other requests. loop_call fills the call's keys and
-     * args; loop_reply reads the reply without any I/O and returns false when the purchase must
-     * run through purchase() on a worker instead (the sale is not loaded in Redis, the script is
-     * not cached, Redis answered an error): the script wrote nothing then. */
+     * set: a purchase as one call of loop_script that the server's event loop sends on its own
+     * non-blocking Redis connection, pipelined with the calls of other requests. loop_call fills
+     * the call's keys and args (redis_run_id: the run id of the Redis that connection reached,
+     * "" when not known yet; see strategy/sale.h); loop_reply reads the reply without any I/O and
+     * returns false when the purchase must run through purchase() on a worker instead (the sale
+     * is not loaded in Redis or not synced on this run of Redis, the script is not cached, Redis
+     * answered an error): the script wrote nothing then. */
     const redis_script *loop_script;
-    void (*loop_call)(int64_t concert_id, int64_t customer_id, script_call *call);
+    void (*loop_call)(int64_t concert_id, int64_t customer_id, const char *redis_run_id,
+                      script_call *call);
     bool (*loop_reply)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                        const redisReply *reply, purchase_result *out);
     /* Optional, with loop_*: for a result with wait_durable, 1 once the write is durable, -1 when

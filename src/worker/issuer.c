@@ -75,6 +75,20 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Brings the sale forward when it is loaded but not synced on this run of Redis (sale_open).
+ * Returns 1 when it did so and changed something, 0 when nothing needed changing, -1 when it
+ * could not (Redis or PostgreSQL failed, another process holds the loading lock). */
+static int bring_forward_if_needed(issuer *is, int64_t concert_id) {
+    bool loaded = false, synced = false;
+    char err[256];
+    if (sale_state(is->redis, concert_id, &loaded, &synced, err, sizeof err) != TR_OK) return -1;
+    if (!loaded || synced) return 0;
+    sale_sync_report rep;
+    if (sale_open(is->pg, is->redis, concert_id, &rep, err, sizeof err) != TR_OK) return -1;
+    return rep.added + rep.corrected + rep.contradicted + rep.renumbered > 0 ||
+           rep.sold_after != rep.sold_before;
+}
+
 static void refresh_lines(issuer *is) {
     redisReply *rep = redis_cmd(is->redis, "SMEMBERS %s", SALE_OPEN_SET);
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
@@ -90,6 +104,9 @@ static void refresh_lines(issuer *is) {
         }
     }
     if (rep) freeReplyObject(rep);
+    /* A Redis that restarted (or failed over) may be behind PostgreSQL: bring each sale forward
+     * now rather than at the next admission (strategy/sale.h). */
+    for (int i = 0; i < is->nlines; i++) bring_forward_if_needed(is, is->lines[i].concert_id);
 }
 
 /* Takes or keeps the lease of a line. true while this issuer leads it. */
@@ -196,8 +213,10 @@ static void send_argv(issuer *is, int argc, const char **argv) {
     if (rep) freeReplyObject(rep);
 }
 
-/* Records the outcomes in Redis and removes the members from the line, in one MULTI/EXEC. */
-static void record(issuer *is, line *l, member *m, int n) {
+/* Records the outcomes in Redis and removes the members from the line, in one MULTI/EXEC:
+ * issued ones as owners; the others as rejected sold_out when reject_rest, else they stay in the
+ * line. */
+static void record(issuer *is, line *l, member *m, int n, bool reject_rest) {
     const char **own = malloc(sizeof *own * (size_t)(2 + 2 * n));
     const char **rej = malloc(sizeof *rej * (size_t)(2 + 2 * n));
     const char **rem = malloc(sizeof *rem * (size_t)(2 + n));
@@ -212,9 +231,11 @@ static void record(issuer *is, line *l, member *m, int n) {
             snprintf(vals[i], sizeof vals[i], "%" PRId32 ":%" PRId64, m[i].seat, m[i].issued_us);
             own[no++] = m[i].customer;
             own[no++] = vals[i];
-        } else {
+        } else if (reject_rest) {
             rej[nr++] = m[i].customer;
             rej[nr++] = "rejected:sold_out";
+        } else {
+            continue;
         }
         rem[nz++] = m[i].customer;
     }
@@ -222,7 +243,7 @@ static void record(issuer *is, line *l, member *m, int n) {
     send_argv(is, 1, multi);
     if (no > 2) send_argv(is, no, own);
     if (nr > 2) send_argv(is, nr, rej);
-    send_argv(is, nz, rem);
+    if (nz > 2) send_argv(is, nz, rem);
     send_argv(is, 1, exec);
 out:
     free(own);
@@ -274,7 +295,18 @@ static int pass(issuer *is, line *l) {
         usleep(50 * 1000);
         return 0;
     }
-    record(is, l, is->batch, n);
+    int refused = 0;
+    for (int i = 0; i < n; i++) refused += !is->batch[i].issued;
+    bool reject_rest = false;
+    if (refused > 0) {
+        /* Every member's seat is within N (admission rejects the overflow), so a member not
+         * issued met a seat or customer PostgreSQL holds otherwise: Redis admitted it on a state
+         * behind PostgreSQL. Bring the sale forward (it renumbers such members) and issue them
+         * in a later pass; only when that changed nothing are they rejected. */
+        sale_mark_unsynced(is->redis, l->concert_id);
+        reject_rest = bring_forward_if_needed(is, l->concert_id) == 0;
+    }
+    record(is, l, is->batch, n, reject_rest);
     return n;
 }
 
@@ -321,7 +353,8 @@ tr_err issuer_start(const strategy_config *cfg, issuer **out, char *errbuf, size
         rc = TR_NOMEM;
         goto out;
     }
-    if ((rc = pg_conn_open(cfg->pg_conninfo, &is->pg, errbuf, errlen)) != TR_OK) goto out;
+    rc = pg_conn_open_as(cfg->pg_conninfo, "ticketrush-issuer", &is->pg, errbuf, errlen);
+    if (rc != TR_OK) goto out;
     if ((rc = redis_conn_open(cfg->redis_addr, 5000, &is->redis, errbuf, errlen)) != TR_OK) goto out;
     if (pthread_create(&is->thread, NULL, issuer_main, is) != 0) {
         snprintf(errbuf, errlen, "could not start the issuer thread");

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,8 @@ struct persister {
         void *arg;
     } on_commit[64]; /* under mu */
     int non_commit;
+    atomic_long contradicted; /* entries PostgreSQL contradicted (never stored) */
+    atomic_long syncs;        /* sales this persister brought forward */
 };
 
 bool stream_id_parse(const char *s, stream_id *out) {
@@ -159,6 +162,19 @@ static watch *watch_find(persister *p, int64_t concert_id) {
     return NULL;
 }
 
+/* Brings the sale forward when it is loaded but not synced on this run of Redis (sale_open);
+ * failures are left for the next check or the next purchase. */
+static void bring_forward_if_needed(persister *p, int64_t concert_id) {
+    bool loaded = false, synced = false;
+    char err[256];
+    if (sale_state(p->redis, concert_id, &loaded, &synced, err, sizeof err) != TR_OK) return;
+    if (loaded && !synced) {
+        sale_sync_report rep;
+        if (sale_open(p->pg, p->redis, concert_id, &rep, err, sizeof err) == TR_OK)
+            atomic_fetch_add(&p->syncs, 1);
+    }
+}
+
 static void refresh_watches(persister *p) {
     redisReply *rep = redis_cmd(p->redis, "SMEMBERS %s", SALE_OPEN_SET);
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
@@ -180,6 +196,9 @@ static void refresh_watches(persister *p) {
         }
     }
     if (rep) freeReplyObject(rep);
+    /* A Redis that restarted (or failed over) may be behind PostgreSQL: bring each sale forward
+     * now rather than at the next purchase (sale.h). */
+    for (int i = 0; i < p->nwatches; i++) bring_forward_if_needed(p, p->watches[i].concert_id);
     p->next_refresh_ms = now_ms() + REFRESH_MS;
 }
 
@@ -399,6 +418,16 @@ static void handle_entries(persister *p, watch *w, redisReply *list, bool advanc
         usleep(100 * 1000);
         return;
     }
+    int contradicted = 0;
+    for (int i = 0; i < n; i++) contradicted += !p->batch[i].durable;
+    if (contradicted > 0) {
+        /* PostgreSQL holds these seats or customers otherwise: Redis decided them on a state
+         * behind PostgreSQL. They can never be stored (their waiters fail: 500, retry); the sale
+         * is refused until it is brought forward. */
+        atomic_fetch_add(&p->contradicted, contradicted);
+        sale_mark_unsynced(p->redis, w->concert_id);
+        bring_forward_if_needed(p, w->concert_id);
+    }
     ack(p, w, p->batch, n);
     publish(p, w->concert_id, p->batch, n, advance);
     if (++w->batches % 16 == 0) trim(p, w, &p->batch[n - 1]);
@@ -561,7 +590,8 @@ tr_err persister_start(const strategy_config *cfg, persister **out, char *errbuf
         rc = TR_NOMEM;
         goto out;
     }
-    if ((rc = pg_conn_open(cfg->pg_conninfo, &p->pg, errbuf, errlen)) != TR_OK) goto out;
+    rc = pg_conn_open_as(cfg->pg_conninfo, "ticketrush-persister", &p->pg, errbuf, errlen);
+    if (rc != TR_OK) goto out;
     /* Longer than BLOCK_MS: a blocked XREADGROUP must not look like a lost connection. */
     if ((rc = redis_conn_open(cfg->redis_addr, 2000, &p->redis, errbuf, errlen)) != TR_OK) goto out;
     if (pthread_create(&p->thread, NULL, persister_main, p) != 0) {

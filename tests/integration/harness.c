@@ -231,7 +231,9 @@ void h_redis_del(const char *key) {
     freeReplyObject(rep);
 }
 
-int64_t h_redis_exec(const char *command) {
+int64_t h_redis_exec(const char *command) { return h_redis_exec_at(h_env_redis(), command); }
+
+int64_t h_redis_exec_at(const char *addr, const char *command) {
     char words[256];
     const char *argv[16];
     int argc = 0;
@@ -246,7 +248,7 @@ int64_t h_redis_exec(const char *command) {
     if (argc == 0) fail_msg("harness: empty Redis command");
     redis_conn *r = NULL;
     char err[256];
-    if (redis_conn_open(h_env_redis(), 5000, &r, err, sizeof err) != TR_OK)
+    if (redis_conn_open(addr, 5000, &r, err, sizeof err) != TR_OK)
         fail_msg("harness: %s", err);
     redisReply *rep = redis_cmd_argv(r, argc, argv, NULL);
     char why[256] = "";
@@ -1089,12 +1091,19 @@ static bool redis_pong(int port) {
 }
 
 pid_t h_redis_private_start(int port_or_0, int *port) {
+    return h_redis_private_start_in(port_or_0, NULL, port);
+}
+
+pid_t h_redis_private_start_in(int port_or_0, const char *dir, int *port) {
     if (h_private_redis > 0) fail_msg("harness: one private Redis at a time");
     *port = port_or_0 ? port_or_0 : h_free_port();
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", *port);
+    /* Without a dir: no snapshot file at all (dbfilename in /tmp would be shared by tests). */
     const char *argv[] = {"redis-server", "--bind", "127.0.0.1", "--port", port_s, "--save", "",
-                          "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp", NULL};
+                          "--appendonly", "no", "--daemonize", "no", "--dir", dir ? dir : "/tmp",
+                          "--dbfilename", dir ? "dump.rdb" : "ticketrush-test-never-saved.rdb",
+                          NULL};
     pid_t pid = spawn((char *const *)argv, "/dev/null");
     h_private_redis = pid;
     int64_t deadline = h_now_ms() + H_START_TIMEOUT_MS;

@@ -237,6 +237,8 @@ void h_redis_del(const char *key);
  * "XLEN {concert:1}:tickets"), asserting it succeeded. Returns its integer answer; a decimal
  * string answer is parsed, nil and status answers ("OK") give 0. */
 int64_t h_redis_exec(const char *command);
+/* The same against the Redis at addr ("127.0.0.1:PORT"), e.g. a private one. */
+int64_t h_redis_exec_at(const char *addr, const char *command);
 
 /* ---- other processes ------------------------------------------------------------------------ */
 
@@ -252,6 +254,9 @@ int h_run(const char *const *argv, int timeout_ms, char **out);
  * waits until it answers PING. *port is the port used. Returns its pid. One at a time;
  * h_teardown kills one a failed test left behind. */
 pid_t h_redis_private_start(int port_or_0, int *port);
+/* The same with its snapshot file dir/dump.rdb: loaded at start when present, written by SAVE
+ * (no automatic saves, no AOF) — for tests that restart Redis on an older snapshot. */
+pid_t h_redis_private_start_in(int port_or_0, const char *dir, int *port);
 /* Kills it (SIGKILL: an outage, not a shutdown) and reaps it. */
 void h_redis_private_stop(pid_t pid);
 
