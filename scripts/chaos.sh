@@ -60,7 +60,7 @@ faults (applicable cells; the servers are restarted where a fault killed one):
 scenario: 20,000 seats (100 VIP), customers 1..40,000 drawn at random, 64 virtual users,
 requests paced (load --rate) so the sale is still open when the fault comes: 1,500/s for
 redis-zset and redis-atomic, 800/s db-atomic, 600/s db-lock, 300/s redis-lock(-cache),
-for --seconds; time limit --seconds + 25 s; the load retries a purchase whose connection
+for --seconds; time limit --seconds + 15 s; the load retries a purchase whose connection
 failed (load --retry-connection-errors) and a 500 with Retry-After, as a client would.
 
 PASS means: no acknowledged ticket lost or contradicted, no 202 left unissued, no other
@@ -448,7 +448,7 @@ run_cell() { # label fault
 		--url "http://127.0.0.1:${server_port[0]}" --url "http://127.0.0.1:${server_port[1]}" \
 		--scenario seed --tickets "$tickets" --vip "$vip" --customers "$customers" \
 		--requests "$requests" --vus 64 --rate "$rate" --retry-connection-errors \
-		--time-limit-s $((seconds + 25)) --drain-stable-s 2 --drain-timeout-s 30 \
+		--time-limit-s $((seconds + 15)) --drain-stable-s 2 --drain-timeout-s 30 \
 		--marks-file "$marks" --out "$run" --progress plain >"$out/logs/load-$tag.log" 2>&1 &
 	load_pid=$!
 	sleep "$fault_after"
