@@ -1031,6 +1031,8 @@ static const char rp_css[] =
     "svg.chart-summary{max-width:900px}\n"
     "td.fail small{white-space:normal}\n"
     "table.summary thead th{white-space:normal}table.summary td.technique{min-width:16em}\n"
+    "pre.chaos{overflow-x:auto;font-size:11.5px;line-height:1.35;padding:10px;border:1px solid "
+    "var(--line);border-radius:6px}\n"
     "footer{margin-top:36px;font-size:12px;color:var(--muted);border-top:1px solid var(--line);"
     "padding-top:10px}\n"
     "@media (max-width:700px){body{padding:12px}.charts{grid-template-columns:1fr}}\n"
