@@ -688,6 +688,7 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
     for (int i = 0; i < L.nconns; i++) lg_next(&L, &L.conns[i]);
 
     struct epoll_event evs[LG_EVENTS];
+    unsigned scan = 0;
     while (L.done < n) {
         int64_t now = lg_now(&L);
         if (now >= limit) {
@@ -711,9 +712,14 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         }
         for (int i = 0; i < nev; i++) lg_on_event(&L, &L.conns[evs[i].data.u32], evs[i].events);
         if (L.nbackoff > 0) {
+            /* from a rotating start, so paced users take turns (and so do their URLs) instead
+             * of the lowest-numbered waiting user taking every request that falls due */
             now = lg_now(&L);
-            for (int i = 0; i < L.nconns; i++)
-                if (L.conns[i].backoff && L.conns[i].retry_at_us <= now) lg_retry(&L, &L.conns[i]);
+            int start = (int)(scan++ % (unsigned)L.nconns);
+            for (int k = 0; k < L.nconns; k++) {
+                lg_conn *c = &L.conns[(start + k) % L.nconns];
+                if (c->backoff && c->retry_at_us <= now) lg_retry(&L, c);
+            }
         }
     }
     if (out->timed_out) { /* what is still unanswered or unsent is a timeout */
