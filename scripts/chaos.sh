@@ -325,7 +325,7 @@ restart_server() {
 }
 
 inject() { # fault
-	local p n pending consumer
+	local p n pending
 	case $1 in
 	server-kill)
 		fault_now
