@@ -7,13 +7,17 @@
 #               S (purchase script alone in Redis) and C = 1/(1/L + 1/S), with each ratio
 #   make fuzz   build the libFuzzer harnesses with clang and fuzz each parser of outside input
 #               for FUZZ_SECONDS (default 60) per target (scripts/fuzz.sh; FUZZ_ARGS adds options)
+#   make chaos  the fault suite: every correct strategy x one fault injected mid-load (server,
+#               Redis and PostgreSQL crashes and restarts, network delay/stall/cut through the
+#               suite's proxy), two server processes each, audited; CHAOS_ARGS="--strategy
+#               redis-atomic --fault redis-behind" runs one cell (scripts/chaos.sh --help)
 # Other targets: build, bootstrap, services-start, services-stop, clean.
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= 2
 
-.PHONY: all build build-asan bootstrap demo bench test fuzz services-start services-stop clean
+.PHONY: all build build-asan bootstrap demo bench chaos test fuzz services-start services-stop clean
 
 all: build
 
@@ -33,6 +37,9 @@ demo: build
 
 bench: build
 	@scripts/bench.sh $(BUILD)/ticketrush
+
+chaos: build
+	@scripts/chaos.sh $(CHAOS_ARGS) $(BUILD)/ticketrush
 
 test: build build-asan
 	@scripts/test.sh $(BUILD_ASAN) $(BUILD)

@@ -605,6 +605,8 @@ static void usage(FILE *f) {
             "  script-ceiling  measure the redis-atomic purchase script alone against Redis\n"
             "  report      write the HTML report (charts, audit, study comparison) of run files\n"
             "  jtl-audit   audit a JMeter run from its .jtl results, write the run JSON\n"
+            "  fault-proxy a TCP proxy that injects delay, stalls and cuts (make chaos)\n"
+            "  chaos-table the fault suite's table of run files (make chaos)\n"
             "  strategies  list the purchase strategies\n"
             "\n"
             "Start private PostgreSQL and Redis with scripts/services.sh start, then\n"
@@ -628,6 +630,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "ceiling") == 0) return lab_cli_ceiling(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0) return lab_cli_report(argc - 1, argv + 1);
     if (strcmp(cmd, "jtl-audit") == 0) return lab_cli_jtl_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "fault-proxy") == 0) return lab_cli_fault_proxy(argc - 1, argv + 1);
+    if (strcmp(cmd, "chaos-table") == 0) return lab_cli_chaos_table(argc - 1, argv + 1);
     if (strcmp(cmd, "script-ceiling") == 0) return cmd_script_ceiling(argc - 1, argv + 1);
     if (strcmp(cmd, "strategies") == 0) {
         strategies_print(stdout);

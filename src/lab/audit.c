@@ -162,8 +162,35 @@ static int cmp_cust_seat(const void *a, const void *b) {
     return (x->seat > y->seat) - (x->seat < y->seat);
 }
 
+static int cmp_seat_only(const void *a, const void *b) {
+    int32_t x = ((const cust_seat *)a)->seat, y = ((const cust_seat *)b)->seat;
+    return (x > y) - (x < y);
+}
+
+static int cmp_customer_only(const void *a, const void *b) {
+    int64_t x = ((const cust_seat *)a)->customer, y = ((const cust_seat *)b)->customer;
+    return (x > y) - (x < y);
+}
+
+/* true when a record says nothing about the purchase's outcome: no answer, or a 5xx. */
+static bool record_unknown(const lab_record *r) {
+    return r->status == 0 || (r->status >= 500 && r->status != 503);
+}
+
 tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
                    int64_t *lost, int64_t *phantom) {
+    return audit_match_detail(recs, n, t, m, lost, phantom, NULL, NULL, NULL);
+}
+
+tr_err audit_match_detail(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
+                          int64_t *lost_out, int64_t *phantom_out, int64_t *contradicted_out,
+                          int64_t *phantom_unknown_out, int64_t *queued_unissued_out) {
+    int64_t lost_v, phantom_v;
+    int64_t *lost = &lost_v, *phantom = &phantom_v;
+    int64_t contradicted = 0, phantom_unknown = 0, queued_unissued = 0;
+    cust_seat *by_seat = NULL;
+    int64_t *unknown = NULL;
+    size_t nunknown = 0;
     tr_err rc = TR_OK;
     size_t nack = 0, nown = 0, nq = 0;
     for (size_t i = 0; i < n; i++) {
@@ -215,12 +242,38 @@ tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size
     }
     while (r < m) row[nleft++] = row[r++];
     *lost = (int64_t)(nack - matched);
+    /* contradicted: an unmatched acknowledged ticket whose customer or seat PostgreSQL gives
+     * to another (customer, seat). all is sorted by customer; by_seat by seat. */
+    by_seat = malloc((m ? m : 1) * sizeof *by_seat);
+    if (by_seat == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    if (m > 0) memcpy(by_seat, all, m * sizeof *by_seat);
+    qsort(by_seat, m, sizeof *by_seat, cmp_seat_only);
+    {
+        size_t x = 0, y = 0;
+        while (x < nack) { /* ack and all are both sorted by (customer, seat) */
+            while (y < m && cmp_cust_seat(&all[y], &ack[x]) < 0) y++;
+            bool hit = y < m && cmp_cust_seat(&all[y], &ack[x]) == 0;
+            /* a duplicate 201 for one (customer, seat) is matched once; only real misses count */
+            if (!hit && (bsearch(&ack[x], all, m, sizeof *all, cmp_customer_only) ||
+                         bsearch(&ack[x], by_seat, m, sizeof *by_seat, cmp_seat_only)))
+                contradicted++;
+            x++;
+        }
+    }
     /* A 409 already_owned names a ticket that exists already (bought by an earlier request, or by
      * the first attempt of a retried one): lost when no row has it at all; it acknowledges that
      * row, which so is no phantom. */
     for (size_t i = 0; i < nown; i++) {
         if (i > 0 && cmp_cust_seat(&own[i - 1], &own[i]) == 0) continue;
-        if (bsearch(&own[i], all, m, sizeof *all, cmp_cust_seat) == NULL) (*lost)++;
+        if (bsearch(&own[i], all, m, sizeof *all, cmp_cust_seat) == NULL) {
+            (*lost)++;
+            if (bsearch(&own[i], all, m, sizeof *all, cmp_customer_only) ||
+                bsearch(&own[i], by_seat, m, sizeof *by_seat, cmp_seat_only))
+                contradicted++;
+        }
     }
     size_t nl = 0;
     for (size_t i = 0; i < nleft; i++)
@@ -240,7 +293,47 @@ tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size
         }
     }
     *phantom = (int64_t)(nl - accepted);
+    /* phantom_unknown: of the rows left after that, those whose customer had a request with an
+     * unknown outcome (left[] is sorted; a customer matched to a 202 above is not phantom). */
+    for (size_t i = 0; i < n; i++) nunknown += record_unknown(&recs[i]);
+    unknown = malloc((nunknown ? nunknown : 1) * sizeof *unknown);
+    if (unknown == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    nunknown = 0;
+    for (size_t i = 0; i < n; i++)
+        if (record_unknown(&recs[i])) unknown[nunknown++] = recs[i].customer_id;
+    qsort(unknown, nunknown, sizeof *unknown, cmp_i64);
+    q = l = 0;
+    while (q < nq || l < nl) { /* walk left[] again, skipping the rows matched to a 202 */
+        if (l == nl) break;
+        if (q < nq && queued[q] == left[l]) {
+            q++;
+            l++;
+        } else if (q < nq && queued[q] < left[l]) {
+            q++;
+        } else {
+            if (bsearch(&left[l], unknown, nunknown, sizeof *unknown, cmp_i64)) phantom_unknown++;
+            l++;
+        }
+    }
+    /* queued_unissued: distinct customers answered 202 without any row */
+    for (size_t i = 0; i < nq; i++) {
+        if (i > 0 && queued[i] == queued[i - 1]) continue;
+        cust_seat key = {queued[i], 0};
+        if (bsearch(&key, all, m, sizeof *all, cmp_customer_only) == NULL) queued_unissued++;
+    }
 out:
+    if (rc == TR_OK) {
+        if (lost_out) *lost_out = *lost;
+        if (phantom_out) *phantom_out = *phantom;
+        if (contradicted_out) *contradicted_out = contradicted;
+        if (phantom_unknown_out) *phantom_unknown_out = phantom_unknown;
+        if (queued_unissued_out) *queued_unissued_out = queued_unissued;
+    }
+    free(by_seat);
+    free(unknown);
     free(ack);
     free(own);
     free(row);
@@ -386,7 +479,9 @@ tr_err audit_compute(const audit_concert *c, const audit_ticket *t, size_t m,
         TR_OK)
         return rc;
     out->fcfs_violations = out->fcfs_refused_beaten + out->fcfs_inverted;
-    if ((rc = audit_match(recs, n, t, m, &out->lost, &out->phantom)) != TR_OK) return rc;
+    if ((rc = audit_match_detail(recs, n, t, m, &out->lost, &out->phantom, &out->contradicted,
+                                 &out->phantom_unknown, &out->queued_unissued)) != TR_OK)
+        return rc;
     out->count_drift = (int64_t)c->remaining - ((int64_t)c->total_seats - out->tickets);
 
     out->requests = (int64_t)n;

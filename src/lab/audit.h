@@ -67,6 +67,15 @@ typedef struct audit_report {
     int64_t lost;                /* R7: 201 answers whose (customer, seat) is not in ticket */
     int64_t phantom;             /* R7: rows matching no 201 answer and no 202 (queued) answer */
     int64_t count_drift;         /* R8: remaining − (N − tickets) */
+    /* Details of R7 for the fault suite (not added to audit_has_anomalies: each is a part of
+     * lost or phantom, or a count of its own that a fault may explain): */
+    int64_t contradicted;        /* of lost: acknowledged (customer, seat) where PostgreSQL
+                                    gives that customer another seat or that seat to another
+                                    customer */
+    int64_t phantom_unknown;     /* of phantom: rows whose customer had a request with an
+                                    unknown outcome (no answer: connection error or timeout; or
+                                    a 500) */
+    int64_t queued_unissued;     /* customers answered 202 (queued) with no ticket at all */
 
     /* Figures of the run. */
     int64_t requests;          /* records */
@@ -114,6 +123,12 @@ tr_err audit_fcfs(const lab_record *recs, size_t n, int64_t *refused_beaten, int
  * retry leaves its ticket, if one was bought, unacknowledged: a phantom. */
 tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
                    int64_t *lost, int64_t *phantom);
+
+/* audit_match and the details: contradicted (of lost), phantom_unknown (of phantom) and
+ * queued_unissued, as audit_report defines them. Any output pointer may be NULL. */
+tr_err audit_match_detail(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
+                          int64_t *lost, int64_t *phantom, int64_t *contradicted,
+                          int64_t *phantom_unknown, int64_t *queued_unissued);
 
 /* Time to sell out, µs from t = 0: when tickets ≥ N, the earliest of the completion of a 201
  * carrying seat N (the last seat) and the first sold_out answer; -1 when tickets < N or when

@@ -275,6 +275,29 @@ static bool cli_save_run(const char *cmd, const lab_run *run, const char *out_pa
     return true;
 }
 
+/* Reads KEY=VALUE lines of path into run->marks (blank lines and lines starting with # are
+ * skipped). A missing file is no mark, not an error. false after a message. */
+static bool cli_read_marks(const char *cmd, const char *path, lab_run *run) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        if (errno == ENOENT) return true;
+        fprintf(stderr, "ticketrush %s: could not read %s: %s\n", cmd, path, strerror(errno));
+        return false;
+    }
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *eq = strchr(line, '=');
+        if (line[0] == '#' || eq == NULL || eq == line) continue;
+        *eq = '\0';
+        if (!lab_run_set_mark(run, line, eq + 1))
+            fprintf(stderr, "ticketrush %s: warning: mark \"%s\" not kept (too long or too "
+                            "many)\n", cmd, line);
+    }
+    fclose(f);
+    return true;
+}
+
 /* --- load ---------------------------------------------------------------------------- */
 
 static void load_usage(FILE *f) {
@@ -287,7 +310,9 @@ static void load_usage(FILE *f) {
             "concert's seats and VIP seats are read from it and must match).\n"
             "\n"
             "  --strategy NAME     label of the server's strategy, for the table (required)\n"
-            "  --url URL           server, loopback only (default $TICKETRUSH_URL or %s)\n"
+            "  --url URL           server, loopback only (default $TICKETRUSH_URL or %s);\n"
+            "                      repeat it (up to 8) to spread the virtual users over\n"
+            "                      several server processes: user i uses URL i mod n\n"
             "  --pg CONNINFO       PostgreSQL conninfo (default $TICKETRUSH_PG)\n"
             "  --scenario NAME     %s (default seed)\n"
             "  --tickets N         seats the concert must have (scenario default)\n"
@@ -295,6 +320,17 @@ static void load_usage(FILE *f) {
             "  --customers C       customers drawn from ids 1..C (scenario default)\n"
             "  --requests R        requests to send (scenario default)\n"
             "  --vus V             virtual users = keep-alive connections (scenario default)\n"
+            "  --rate R            pace the load: request i is not sent before i/R s (default\n"
+            "                      0: closed loop, each user sends when answered)\n"
+            "  --retry-connection-errors  a purchase whose connection failed before its\n"
+            "                      answer is sent again 1 s later on a new connection (5 times\n"
+            "                      at most), as a client would; default: recorded as failed\n"
+            "  --marks-file FILE   read KEY=VALUE lines from FILE when the load ends and keep\n"
+            "                      them in the run file's \"marks\" (the fault suite writes the\n"
+            "                      fault's name and time there while the load runs)\n"
+            "  --drain-stable-s S  the drain is over when PostgreSQL's ticket count has held\n"
+            "                      the acknowledged tickets and not changed for S s (default 1)\n"
+            "  --drain-timeout-s S give up waiting for the drain after S s (default 120)\n"
             "  --seed S            PRNG seed of the customer draw (default 1)\n"
             "  --concert ID        concert id (default 1)\n"
             "  --out FILE          run file (default results/run-<strategy>-<UTC time>.json)\n"
@@ -321,7 +357,8 @@ enum {
     OPT_URL = 256, OPT_PG, OPT_STRATEGY, OPT_SCENARIO, OPT_TICKETS, OPT_VIP, OPT_CUSTOMERS,
     OPT_REQUESTS, OPT_VUS, OPT_SEED, OPT_CONCERT, OPT_OUT, OPT_TIME_LIMIT, OPT_EXPECT_CLEAN,
     OPT_QUIET, OPT_PROGRESS, OPT_JTL, OPT_LABEL, OPT_TIMESTAMPS, OPT_EXPECT_SAMPLES,
-    OPT_CEILING, OPT_CEILING_FIGURE, OPT_TITLE,
+    OPT_CEILING, OPT_CEILING_FIGURE, OPT_TITLE, OPT_RATE, OPT_RETRY_CONN, OPT_MARKS_FILE,
+    OPT_DRAIN_STABLE, OPT_DRAIN_TIMEOUT, OPT_CHAOS_TABLE,
 };
 
 /* --- options load and jtl-audit share -------------------------------------------------- */
@@ -423,17 +460,33 @@ int lab_cli_load(int argc, char **argv) {
         {"expect-clean", no_argument, NULL, OPT_EXPECT_CLEAN},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"progress", required_argument, NULL, OPT_PROGRESS},
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"retry-connection-errors", no_argument, NULL, OPT_RETRY_CONN},
+        {"marks-file", required_argument, NULL, OPT_MARKS_FILE},
+        {"drain-stable-s", required_argument, NULL, OPT_DRAIN_STABLE},
+        {"drain-timeout-s", required_argument, NULL, OPT_DRAIN_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *cmd = "load", *progress = "auto";
+    const char *cmd = "load", *progress = "auto", *marks_file = NULL;
     cli_run_opts o = cli_run_opts_init(cmd, cli_default_url(), LG_MAX_VUS);
-    int64_t requests = -1, seed = 1, time_limit_s = 600;
-    bool quiet = false;
+    int64_t requests = -1, seed = 1, time_limit_s = 600, rate = 0, drain_stable_s = 1,
+            drain_timeout_s = 120;
+    bool quiet = false, retry_conn = false;
+    const char *urls[LG_MAX_URLS];
+    int nurls = 0;
 
     optind = 0; /* glibc: a full reset, main may have parsed options before */
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == OPT_URL) {
+            if (nurls == LG_MAX_URLS) {
+                fprintf(stderr, "ticketrush load: at most %d --url options\n", LG_MAX_URLS);
+                return LAB_EXIT_USAGE;
+            }
+            urls[nurls++] = optarg;
+            continue;
+        }
         int shared = cli_run_opt(&o, c, optarg);
         if (shared == CLI_OPT_BAD) return LAB_EXIT_USAGE;
         if (shared == CLI_OPT_TAKEN) continue;
@@ -454,6 +507,19 @@ int lab_cli_load(int argc, char **argv) {
             if (!cli_progress_mode_ok(cmd, optarg)) return LAB_EXIT_USAGE;
             progress = optarg;
             break;
+        case OPT_RATE:
+            if (!cli_int(cmd, "rate", optarg, 0, 10000000, &rate)) return LAB_EXIT_USAGE;
+            break;
+        case OPT_RETRY_CONN: retry_conn = true; break;
+        case OPT_MARKS_FILE: marks_file = optarg; break;
+        case OPT_DRAIN_STABLE:
+            if (!cli_int(cmd, "drain-stable-s", optarg, 0, 3600, &drain_stable_s))
+                return LAB_EXIT_USAGE;
+            break;
+        case OPT_DRAIN_TIMEOUT:
+            if (!cli_int(cmd, "drain-timeout-s", optarg, 1, 86400, &drain_timeout_s))
+                return LAB_EXIT_USAGE;
+            break;
         case 'h': load_usage(stdout); return LAB_EXIT_OK;
         default: load_usage(stderr); return LAB_EXIT_USAGE;
         }
@@ -462,6 +528,8 @@ int lab_cli_load(int argc, char **argv) {
         fprintf(stderr, "ticketrush load: unexpected argument \"%s\"\n", argv[optind]);
         return LAB_EXIT_USAGE;
     }
+    if (nurls == 0) urls[nurls++] = o.url;
+    o.url = urls[0];
     if (o.strategy == NULL || *o.strategy == '\0') {
         fprintf(stderr, "ticketrush load: --strategy is required (the label of the server's "
                         "strategy, e.g. db-atomic)\n");
@@ -480,10 +548,11 @@ int lab_cli_load(int argc, char **argv) {
     }
     lg_url parsed;
     char err[512];
-    if (lg_url_parse(o.url, &parsed, err, sizeof err) != TR_OK) {
-        fprintf(stderr, "ticketrush load: %s\n", err);
-        return LAB_EXIT_USAGE;
-    }
+    for (int u = nurls - 1; u >= 0; u--)
+        if (lg_url_parse(urls[u], &parsed, err, sizeof err) != TR_OK) {
+            fprintf(stderr, "ticketrush load: %s\n", err);
+            return LAB_EXIT_USAGE;
+        }
 
     if (!cli_ensure_fds(cmd, o.vus)) return LAB_EXIT_FAILURE;
     int rc = LAB_EXIT_FAILURE;
@@ -521,7 +590,10 @@ int lab_cli_load(int argc, char **argv) {
     run->params = (run_params){.tickets = (int32_t)o.tickets, .vip = (int32_t)o.vip,
                                .customers = o.customers, .requests = requests,
                                .vus = (int32_t)o.vus, .seed = seed, .concert_id = o.concert};
-    snprintf(run->params.url, sizeof run->params.url, "%s", o.url);
+    size_t ulen = 0; /* several URLs are kept comma-separated */
+    for (int u = 0; u < nurls && ulen < sizeof run->params.url; u++)
+        ulen += (size_t)snprintf(run->params.url + ulen, sizeof run->params.url - ulen, "%s%s",
+                                 u ? "," : "", urls[u]);
     run->nrecords = (size_t)requests;
     run->records = calloc(run->nrecords, sizeof *run->records);
     if (run->records == NULL) {
@@ -536,14 +608,16 @@ int lab_cli_load(int argc, char **argv) {
 
     cli_progress_state ps = {.cmd = cmd, .mode = quiet ? PROGRESS_OFF : cli_progress_pick(progress),
                              .recs = run->records, .seats = o.tickets};
-    lg_config cfg = {.url = o.url, .target = LG_TARGET_PURCHASE, .concert_id = o.concert,
+    lg_config cfg = {.url = o.url, .urls = urls, .nurls = nurls, .rate = (double)rate,
+                     .retry_connection_errors = retry_conn,
+                     .target = LG_TARGET_PURCHASE, .concert_id = o.concert,
                      .vus = (int)o.vus, .time_limit_us = time_limit_s * 1000000,
                      .progress = ps.mode == PROGRESS_OFF ? NULL : cli_progress,
                      .progress_arg = &ps, .progress_every_us = cli_progress_every(&ps)};
     lg_result res;
     if (!quiet)
-        fprintf(stderr, "load: %s, %" PRId64 " requests on %" PRId64 " connections to %s\n",
-                sc->name, requests, o.vus, parsed.host);
+        fprintf(stderr, "load: %s, %" PRId64 " requests on %" PRId64 " connections to %s%s\n",
+                sc->name, requests, o.vus, run->params.url, rate > 0 ? " (paced)" : "");
     e = lg_run(&cfg, run->records, run->nrecords, &run->codes, &res, err, sizeof err);
     if (e == TR_OK)
         cli_progress_end(&ps, res.timed_out ? (size_t)res.answered : run->nrecords,
@@ -567,15 +641,15 @@ int lab_cli_load(int argc, char **argv) {
     /* Drain: write-behind and waiting-line strategies store tickets after answering. */
     int64_t acknowledged = 0, drained_after_us = -1;
     for (size_t i = 0; i < run->nrecords; i++) acknowledged += run->records[i].status == 201;
-    e = audit_wait_drained(pg, o.concert, acknowledged, 1000, 120000, res.started_wall_us,
-                           &drained_after_us);
+    e = audit_wait_drained(pg, o.concert, acknowledged, (int)drain_stable_s * 1000,
+                           (int)drain_timeout_s * 1000, res.started_wall_us, &drained_after_us);
     if (e == TR_PG) {
         fprintf(stderr, "ticketrush load: could not wait for the drain: %s\n", pg_conn_errstr(pg));
         goto out;
     }
     if (e == TR_BUSY)
         fprintf(stderr, "ticketrush load: PostgreSQL did not hold every acknowledged ticket within"
-                        " 120 s; auditing what is there\n");
+                        " %" PRId64 " s; auditing what is there\n", drain_timeout_s);
     e = audit_run(pg, o.concert, run->records, run->nrecords, &run->codes, res.duration_us,
                   res.started_wall_us, &run->audit);
     run->audit.drained_after_us = drained_after_us;
@@ -585,6 +659,7 @@ int lab_cli_load(int argc, char **argv) {
         goto out;
     }
 
+    if (marks_file && !cli_read_marks(cmd, marks_file, run)) goto out;
     if (!cli_save_run(cmd, run, o.out_path)) goto out;
     rc = LAB_EXIT_OK;
     if (o.expect_clean && audit_has_anomalies(&run->audit)) {
@@ -781,6 +856,8 @@ static void report_usage(FILE *f) {
             "  --ceiling-figure L=RPM     a ceiling given by hand: label and requests/min\n"
             "                             (repeatable; at most %d ceilings in all)\n"
             "  --title TEXT               the page title (default \"ticketrush lab report\")\n"
+            "  --chaos-table FILE         the fault suite's table (ticketrush chaos-table's\n"
+            "                             output) as a section of its own, first\n"
             "  -h, --help                 this text\n",
             REPORT_MAX_CEILINGS);
 }
@@ -811,10 +888,12 @@ int lab_cli_report(int argc, char **argv) {
         {"ceiling", required_argument, NULL, OPT_CEILING},
         {"ceiling-figure", required_argument, NULL, OPT_CEILING_FIGURE},
         {"title", required_argument, NULL, OPT_TITLE},
+        {"chaos-table", required_argument, NULL, OPT_CHAOS_TABLE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "report", *out_path = NULL;
+    char *chaos_text = NULL;
     report_ceiling ceilings[REPORT_MAX_CEILINGS];
     report_options ro = {.ceilings = ceilings, .generated_wall_us = 0};
     size_t nc = 0;
@@ -824,6 +903,12 @@ int lab_cli_report(int argc, char **argv) {
         switch (c) {
         case OPT_OUT: out_path = optarg; break;
         case OPT_TITLE: ro.title = optarg; break;
+        case OPT_CHAOS_TABLE:
+            free(chaos_text);
+            if ((chaos_text = cli_read_text(cmd, optarg, 4 << 20)) == NULL)
+                return LAB_EXIT_FAILURE;
+            ro.chaos_table = chaos_text;
+            break;
         case OPT_CEILING: {
             char *text = cli_read_text(cmd, optarg, 1 << 20);
             if (text == NULL) return LAB_EXIT_FAILURE;
@@ -920,6 +1005,7 @@ int lab_cli_report(int argc, char **argv) {
 out:
     for (size_t i = 0; i < n; i++) lab_run_free_records(&runs[i]);
     free(runs);
+    free(chaos_text);
     return rc;
 }
 

@@ -29,4 +29,11 @@ int lab_cli_report(int argc, char **argv);
  * load audits its own, writes the run file and prints its table row. */
 int lab_cli_jtl_audit(int argc, char **argv);
 
+/* fault-proxy --listen PORT --to HOST:PORT --control PORT: the fault suite's TCP proxy
+ * (faultproxy.h) until SIGTERM. In chaos_cli.c. */
+int lab_cli_fault_proxy(int argc, char **argv);
+
+/* chaos-table RUN.json…: the fault suite's table (chaos.h); exit 3 when a row FAILs. */
+int lab_cli_chaos_table(int argc, char **argv);
+
 #endif

@@ -239,6 +239,7 @@ typedef struct lg_conn {
     size_t req;           /* the request on this connection, LG_NO_REQ when none */
     int64_t retry_at_us;  /* t = 0 based, while backoff */
     int64_t connect_us;   /* when the current connect began (t = 0 based) */
+    int url;              /* index into lg_loop.urls */
     size_t woff, wlen;
     size_t rlen;
     char *rbuf;           /* LG_RESPONSE_MAX bytes, a slice of lg_loop.rbufs */
@@ -248,7 +249,8 @@ typedef struct lg_conn {
 
 typedef struct lg_loop {
     const lg_config *cfg;
-    lg_url url;
+    lg_url urls[LG_MAX_URLS];
+    int nurls;
     int ep;
     lg_conn *conns;
     int nconns;
@@ -260,8 +262,8 @@ typedef struct lg_loop {
     int64_t t0;           /* CLOCK_MONOTONIC µs at t = 0 */
     int64_t last_done_us; /* latest completion or failure, t = 0 based */
     lg_result *res;
-    size_t livez_len;
-    char livez[160];
+    size_t livez_len[LG_MAX_URLS];
+    char livez[LG_MAX_URLS][160];
 } lg_loop;
 
 static int64_t lg_now(const lg_loop *L) { return lg_clock_us(CLOCK_MONOTONIC) - L->t0; }
@@ -284,11 +286,12 @@ static void lg_close(lg_conn *c) {
 
 /* Opens c's socket and starts connecting. 0 connected, 1 in progress, -errno on failure. */
 static int lg_open(lg_loop *L, lg_conn *c) {
-    int fd = socket(L->url.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const lg_url *u = &L->urls[c->url];
+    int fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int rc = connect(fd, (const struct sockaddr *)&L->url.addr, L->url.addrlen);
+    int rc = connect(fd, (const struct sockaddr *)&u->addr, u->addrlen);
     if (rc != 0 && errno != EINPROGRESS) {
         int e = errno;
         close(fd);
@@ -314,7 +317,9 @@ static void lg_finish(lg_loop *L, lg_conn *c) {
     L->done++;
 }
 
-/* Records c's request as failed with a lab code (status 0) at the time of the failure. */
+/* Records c's request as failed with a lab code (status 0) at the time of the failure. With
+ * retry_connection_errors, a purchase whose connection failed waits in backoff instead (c keeps
+ * it; callers check c->backoff before giving c the next request). */
 static void lg_fail(lg_loop *L, lg_conn *c, uint16_t code) {
     lab_record *r = &L->recs[c->req];
     int64_t now = lg_now(L);
@@ -323,6 +328,15 @@ static void lg_fail(lg_loop *L, lg_conn *c, uint16_t code) {
     r->seat_no = 0;
     r->done_us = now;
     if (now > L->last_done_us) L->last_done_us = now;
+    if (code == LAB_CODE_CONNECTION_ERROR && L->cfg->retry_connection_errors &&
+        L->cfg->target == LG_TARGET_PURCHASE && r->retries < LG_MAX_RETRIES) {
+        r->retries++;
+        L->res->retries++;
+        c->backoff = true;
+        c->retry_at_us = now + LG_RECONNECT_RETRY_US;
+        L->nbackoff++;
+        return;
+    }
     if (code == LAB_CODE_CONNECTION_ERROR) L->res->connection_errors++;
     if (code == LAB_CODE_BAD_RESPONSE) L->res->bad_responses++;
     lg_finish(L, c);
@@ -354,8 +368,8 @@ static bool lg_flush(lg_loop *L, lg_conn *c) {
 static bool lg_send_request(lg_loop *L, lg_conn *c) {
     lab_record *r = &L->recs[c->req];
     if (L->cfg->target == LG_TARGET_LIVEZ) {
-        memcpy(c->wbuf, L->livez, L->livez_len);
-        c->wlen = L->livez_len;
+        memcpy(c->wbuf, L->livez[c->url], L->livez_len[c->url]);
+        c->wlen = L->livez_len[c->url];
     } else {
         char body[96];
         int blen = snprintf(body, sizeof body,
@@ -364,7 +378,7 @@ static bool lg_send_request(lg_loop *L, lg_conn *c) {
         int wlen = snprintf(c->wbuf, sizeof c->wbuf,
                             "POST /concert/purchase/ticket HTTP/1.1\r\nHost: %s\r\n"
                             "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-                            L->url.host, blen, body);
+                            L->urls[c->url].host, blen, body);
         c->wlen = (size_t)wlen; /* < sizeof wbuf: host ≤ 63 bytes, body ≤ 95 */
     }
     c->woff = 0;
@@ -392,21 +406,35 @@ static bool lg_start(lg_loop *L, lg_conn *c) {
     return lg_send_request(L, c);
 }
 
-/* Gives c the next request; loops over failures. */
+/* Gives c the next request; loops over failures. With a rate, waits (in backoff without a
+ * request) until the next request is due. */
 static void lg_next(lg_loop *L, lg_conn *c) {
     while (L->next < L->n) {
+        if (L->cfg->rate > 0) {
+            int64_t due = (int64_t)((double)L->next * 1e6 / L->cfg->rate);
+            if (due > lg_now(L)) {
+                c->req = LG_NO_REQ;
+                if (c->fd >= 0) c->state = LG_IDLE;
+                c->backoff = true;
+                c->retry_at_us = due;
+                L->nbackoff++;
+                return;
+            }
+        }
         c->req = L->next++;
-        if (lg_start(L, c)) return;
+        if (lg_start(L, c) || c->backoff) return;
     }
     c->req = LG_NO_REQ;
     if (c->fd >= 0) c->state = LG_IDLE;
 }
 
-/* c's backoff is over: send its request again (or, if that fails, go on to the next). */
+/* c's backoff is over: send its request again (or, if that fails, go on to the next); a
+ * connection that waited for the rate takes the next request. */
 static void lg_retry(lg_loop *L, lg_conn *c) {
     c->backoff = false;
     L->nbackoff--;
-    if (!lg_start(L, c)) lg_next(L, c);
+    if (c->req == LG_NO_REQ) lg_next(L, c);
+    else if (!lg_start(L, c) && !c->backoff) lg_next(L, c);
 }
 
 /* The answer in c->rbuf is complete: record it. Returns true when the connection can carry
@@ -495,7 +523,7 @@ static void lg_on_readable(lg_loop *L, lg_conn *c) {
             }
         }
         lg_close(c);
-        lg_next(L, c);
+        if (!c->backoff) lg_next(L, c);
         return;
     }
     if (c->req == LG_NO_REQ) { /* bytes nobody asked for: drop the connection */
@@ -530,16 +558,16 @@ static void lg_on_event(lg_loop *L, lg_conn *c, uint32_t ev) {
             if (L->recs[c->req].send_us < 0) L->recs[c->req].send_us = c->connect_us;
             lg_fail(L, c, LAB_CODE_CONNECTION_ERROR);
             lg_close(c);
-            lg_next(L, c);
+            if (!c->backoff) lg_next(L, c);
             return;
         }
         lg_set_out(L, c, false);
-        if (!lg_send_request(L, c)) lg_next(L, c);
+        if (!lg_send_request(L, c) && !c->backoff) lg_next(L, c);
         return;
     }
     if (c->state == LG_SENDING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         if (!lg_flush(L, c)) {
-            lg_next(L, c);
+            if (!c->backoff) lg_next(L, c);
             return;
         }
     }
@@ -552,7 +580,8 @@ static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
     for (int i = 0; i < L->nconns; i++) {
         int rc = lg_open(L, &L->conns[i]);
         if (rc < 0) {
-            tr_errf(errbuf, errlen, "could not connect to %s: %s", L->url.host, strerror(-rc));
+            tr_errf(errbuf, errlen, "could not connect to %s: %s", L->urls[L->conns[i].url].host,
+                    strerror(-rc));
             return TR_UNAVAILABLE;
         }
         pending += rc;
@@ -563,7 +592,7 @@ static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
         int64_t left = deadline - lg_clock_us(CLOCK_MONOTONIC);
         if (left <= 0) {
             tr_errf(errbuf, errlen, "could not connect to %s: timed out opening %d connections",
-                    L->url.host, L->nconns);
+                    L->urls[0].host, L->nconns);
             return TR_UNAVAILABLE;
         }
         int nev = epoll_wait(L->ep, evs, LG_EVENTS, (int)(left / 1000) + 1);
@@ -583,7 +612,8 @@ static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
             socklen_t elen = sizeof err;
             if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
             if (err != 0) {
-                tr_errf(errbuf, errlen, "could not connect to %s: %s", L->url.host, strerror(err));
+                tr_errf(errbuf, errlen, "could not connect to %s: %s", L->urls[c->url].host,
+                        strerror(err));
                 return TR_UNAVAILABLE;
             }
             c->state = LG_IDLE;
@@ -600,7 +630,15 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
     lg_loop L = {.cfg = cfg, .ep = -1, .recs = recs, .n = n, .codes = codes, .res = out};
     memset(out, 0, sizeof *out);
     if (errbuf && errlen) errbuf[0] = '\0';
-    if ((rc = lg_url_parse(cfg->url, &L.url, errbuf, errlen)) != TR_OK) return rc;
+    if (cfg->nurls < 0 || cfg->nurls > LG_MAX_URLS) {
+        tr_errf(errbuf, errlen, "invalid load configuration: at most %d URLs", LG_MAX_URLS);
+        return TR_INVALID_ARGUMENT;
+    }
+    L.nurls = cfg->nurls > 0 ? cfg->nurls : 1;
+    for (int u = 0; u < L.nurls; u++)
+        if ((rc = lg_url_parse(cfg->nurls > 0 ? cfg->urls[u] : cfg->url, &L.urls[u], errbuf,
+                               errlen)) != TR_OK)
+            return rc;
     if (cfg->vus < 1 || cfg->vus > LG_MAX_VUS ||
         (cfg->target == LG_TARGET_PURCHASE && cfg->concert_id <= 0)) {
         tr_errf(errbuf, errlen, "invalid load configuration: %s",
@@ -617,8 +655,10 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         recs[i].retries = 0;
     }
     if (n == 0) return TR_OK;
-    L.livez_len = (size_t)snprintf(L.livez, sizeof L.livez,
-                                   "GET /livez HTTP/1.1\r\nHost: %s\r\n\r\n", L.url.host);
+    for (int u = 0; u < L.nurls; u++)
+        L.livez_len[u] = (size_t)snprintf(L.livez[u], sizeof L.livez[u],
+                                          "GET /livez HTTP/1.1\r\nHost: %s\r\n\r\n",
+                                          L.urls[u].host);
     L.nconns = (size_t)cfg->vus < n ? cfg->vus : (int)n;
     L.conns = calloc((size_t)L.nconns, sizeof *L.conns);
     L.rbufs = malloc((size_t)L.nconns * LG_RESPONSE_MAX);
@@ -630,6 +670,7 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         L.conns[i].fd = -1;
         L.conns[i].req = LG_NO_REQ;
         L.conns[i].rbuf = L.rbufs + (size_t)i * LG_RESPONSE_MAX;
+        L.conns[i].url = i % L.nurls;
     }
     if ((L.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
         tr_errf(errbuf, errlen, "epoll_create1 failed: %s", strerror(errno));
@@ -647,6 +688,7 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
     for (int i = 0; i < L.nconns; i++) lg_next(&L, &L.conns[i]);
 
     struct epoll_event evs[LG_EVENTS];
+    unsigned scan = 0;
     while (L.done < n) {
         int64_t now = lg_now(&L);
         if (now >= limit) {
@@ -670,9 +712,14 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         }
         for (int i = 0; i < nev; i++) lg_on_event(&L, &L.conns[evs[i].data.u32], evs[i].events);
         if (L.nbackoff > 0) {
+            /* from a rotating start, so paced users take turns (and so do their URLs) instead
+             * of the lowest-numbered waiting user taking every request that falls due */
             now = lg_now(&L);
-            for (int i = 0; i < L.nconns; i++)
-                if (L.conns[i].backoff && L.conns[i].retry_at_us <= now) lg_retry(&L, &L.conns[i]);
+            int start = (int)(scan++ % (unsigned)L.nconns);
+            for (int k = 0; k < L.nconns; k++) {
+                lg_conn *c = &L.conns[(start + k) % L.nconns];
+                if (c->backoff && c->retry_at_us <= now) lg_retry(&L, c);
+            }
         }
     }
     if (out->timed_out) { /* what is still unanswered or unsent is a timeout */
@@ -684,7 +731,12 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
             r->done_us = -1;
             out->timeouts++;
         }
-        for (int i = 0; i < L.nconns; i++) out->answered += L.conns[i].backoff; /* kept 500s */
+        for (int i = 0; i < L.nconns; i++) { /* requests in backoff keep their last answer */
+            const lg_conn *c = &L.conns[i];
+            if (!c->backoff || c->req == LG_NO_REQ) continue;
+            if (recs[c->req].status != 0) out->answered++; /* a 500 */
+            else out->connection_errors++;
+        }
         out->duration_us = limit;
     } else {
         out->duration_us = L.last_done_us;

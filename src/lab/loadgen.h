@@ -21,6 +21,8 @@
 #define LG_RESPONSE_MAX 8192                        /* head + body of one answer, bytes */
 #define LG_MAX_RETRIES 5                            /* sends after the first, per request */
 #define LG_RETRY_MAX_S 5                            /* longest Retry-After honoured, s */
+#define LG_MAX_URLS 8                               /* servers one run spreads its users over */
+#define LG_RECONNECT_RETRY_US (1LL * 1000000)       /* retry_connection_errors: wait 1 s */
 
 typedef enum {
     LG_TARGET_PURCHASE, /* POST /concert/purchase/ticket {"customerId":C,"concertId":K} */
@@ -44,7 +46,16 @@ tr_err lg_url_parse(const char *url, lg_url *out, char *errbuf, size_t errlen);
 typedef void (*lg_progress_fn)(void *arg, size_t done, size_t total, int64_t elapsed_us);
 
 typedef struct lg_config {
-    const char *url;           /* see lg_url_parse */
+    const char *url;           /* see lg_url_parse; used when nurls == 0 */
+    const char *const *urls;   /* nurls URLs (1..LG_MAX_URLS): connection i goes to urls[i % nurls] */
+    int nurls;
+    double rate;               /* > 0: request i is not sent before t = i / rate s (pacing, so a
+                                  run lasts about n / rate s whatever the strategy's speed);
+                                  0: closed loop, as fast as the answers come */
+    bool retry_connection_errors; /* a purchase whose connection failed before its answer is
+                                  sent again, on a new connection, 1 s later (at most
+                                  LG_MAX_RETRIES times), as a client that wants its ticket
+                                  would; off: recorded as connection_error at once */
     lg_target target;
     int64_t concert_id;        /* > 0 for LG_TARGET_PURCHASE */
     int vus;                   /* 1..LG_MAX_VUS; min(vus, n) connections are opened */

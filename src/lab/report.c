@@ -1031,6 +1031,8 @@ static const char rp_css[] =
     "svg.chart-summary{max-width:900px}\n"
     "td.fail small{white-space:normal}\n"
     "table.summary thead th{white-space:normal}table.summary td.technique{min-width:16em}\n"
+    "pre.chaos{overflow-x:auto;font-size:11.5px;line-height:1.35;padding:10px;border:1px solid "
+    "var(--line);border-radius:6px}\n"
     "footer{margin-top:36px;font-size:12px;color:var(--muted);border-top:1px solid var(--line);"
     "padding-top:10px}\n"
     "@media (max-width:700px){body{padding:12px}.charts{grid-template-columns:1fr}}\n"
@@ -1092,13 +1094,32 @@ static tr_err rp_page(rp *w, const lab_run *runs, size_t n, const report_options
         runfile_format_time(opt->generated_wall_us, when, sizeof when);
         out(w, " · generated %.19sZ", when);
     }
-    out(w, "</p>\n<nav><a href=\"#summary\">summary</a><a href=\"#audit-rules\">audit R1–R8</a>");
+    out(w, "</p>\n<nav>%s<a href=\"#summary\">summary</a><a href=\"#audit-rules\">audit R1–R8</a>",
+        opt->chaos_table ? "<a href=\"#chaos\">faults</a>" : "");
     for (size_t i = 0; i < n; i++) {
         out(w, "<a href=\"#run-%zu\">", i + 1);
         esc(w, runs[i].strategy);
         out(w, "</a>");
     }
     out(w, "</nav>\n</header>\n");
+
+    if (opt->chaos_table) {
+        out(w, "<section id=\"chaos\">\n<h2>Fault suite (make chaos): every strategy × one "
+               "fault injected mid-load</h2>\n<pre class=\"chaos\">");
+        esc(w, opt->chaos_table);
+        out(w, "</pre>\n<p class=\"muted\">Each row is one run: two server processes behind "
+               "the suite's TCP proxies to Redis and PostgreSQL, one fault injected mid-load, "
+               "then the drain and the audit. in-flight: requests sent before the fault and "
+               "answered after it; lost: acknowledged tickets PostgreSQL does not hold; contra: "
+               "acknowledged tickets PostgreSQL gives to someone else or at another seat; "
+               "q-lost: 202 answers never issued; unknown: tickets of requests that never got "
+               "their answer (not anomalies); other: R1–R5, R8 and unexplained phantoms; "
+               "first-ok / recovered: ms from the fault to the first normal answer of a request "
+               "sent after it / to the end of the last request that failed or was slow (over "
+               "max(1 s, 2 × the p99 before the fault)). PASS means the strategy "
+               "kept its promise for that fault (scripts/chaos.sh --help). The runs shown below "
+               "are a selection (see the suite's output).</p>\n</section>\n");
+    }
 
     out(w, "<section id=\"summary\">\n<h2>Summary: throughput against the study and the "
            "ceilings</h2>\n");

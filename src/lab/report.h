@@ -31,6 +31,8 @@ typedef struct report_options {
     const report_ceiling *ceilings;  /* borrowed; NULL when nceilings == 0 */
     size_t nceilings;                /* ≤ REPORT_MAX_CEILINGS are shown */
     int64_t generated_wall_us;       /* shown in the header, µs since the epoch; 0 omits it */
+    const char *chaos_table;         /* the fault suite's table (`ticketrush chaos-table`'s
+                                        text), shown as its own section first; NULL: none */
 } report_options;
 
 /* A row of the study's published table (SPEC, first table). */

@@ -16,6 +16,24 @@
 
 #include "lab/jscan.h"
 
+bool lab_run_set_mark(lab_run *run, const char *key, const char *value) {
+    if (key[0] == '\0' || strlen(key) >= RUN_MARK_KEY_LEN || strlen(value) >= RUN_MARK_VALUE_LEN)
+        return false;
+    int i = 0;
+    while (i < run->nmarks && strcmp(run->marks[i].key, key) != 0) i++;
+    if (i == RUN_MAX_MARKS) return false;
+    if (i == run->nmarks) run->nmarks++;
+    snprintf(run->marks[i].key, sizeof run->marks[i].key, "%s", key);
+    snprintf(run->marks[i].value, sizeof run->marks[i].value, "%s", value);
+    return true;
+}
+
+const char *lab_run_mark(const lab_run *run, const char *key) {
+    for (int i = 0; i < run->nmarks; i++)
+        if (strcmp(run->marks[i].key, key) == 0) return run->marks[i].value;
+    return NULL;
+}
+
 void lab_run_free_records(lab_run *run) {
     if (run == NULL) return;
     free(run->records);
@@ -111,6 +129,9 @@ static json_t *rf_summary(const lab_run *run) {
     bad |= set_i(audit, "lost", a->lost);
     bad |= set_i(audit, "phantom", a->phantom);
     bad |= set_i(audit, "count_drift", a->count_drift);
+    bad |= set_i(audit, "contradicted", a->contradicted);
+    bad |= set_i(audit, "phantom_unknown", a->phantom_unknown);
+    bad |= set_i(audit, "queued_unissued", a->queued_unissued);
     bad |= set_i(audit, "requests", a->requests);
     bad |= set_i(audit, "answered", a->answered);
     bad |= set_i(audit, "acknowledged", a->acknowledged);
@@ -132,6 +153,13 @@ static json_t *rf_summary(const lab_run *run) {
     bad |= set_i_or_null(root, "sold_out_after_us", a->sold_out_after_us);
     bad |= set_i_or_null(root, "last_issued_after_us", a->last_issued_after_us);
     bad |= set_i_or_null(root, "drained_after_us", a->drained_after_us);
+    if (run->nmarks > 0) {
+        json_t *marks = json_object();
+        for (int i = 0; marks && i < run->nmarks; i++)
+            bad |= json_object_set_new(marks, run->marks[i].key,
+                                       json_string(run->marks[i].value));
+        bad |= marks == NULL || json_object_set_new(root, "marks", marks);
+    }
     if (bad) goto fail;
     json_decref(params);
     json_decref(audit);
@@ -330,6 +358,20 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
         a->answered = rf_int(rd, au, "audit", "answered");
         a->acknowledged = rf_int(rd, au, "audit", "acknowledged");
         a->queued = rf_int(rd, au, "audit", "queued");
+        /* added with the fault suite; 0 in older run files */
+        a->contradicted = json_object_get(au, "contradicted") ? rf_int(rd, au, "audit", "contradicted") : 0;
+        a->phantom_unknown = json_object_get(au, "phantom_unknown") ? rf_int(rd, au, "audit", "phantom_unknown") : 0;
+        a->queued_unissued = json_object_get(au, "queued_unissued") ? rf_int(rd, au, "audit", "queued_unissued") : 0;
+    }
+    json_t *marks = json_object_get(root, "marks");
+    if (json_is_object(marks)) {
+        const char *key;
+        json_t *v;
+        out->nmarks = 0;
+        json_object_foreach(marks, key, v) {
+            if (json_is_string(v) && !lab_run_set_mark(out, key, json_string_value(v)))
+                break;
+        }
     }
     json_t *lat = rf_obj(rd, root, "latency_us");
     if (lat) {

@@ -36,8 +36,19 @@ typedef struct run_params {
     int32_t vus;
     int64_t seed;              /* PRNG seed of the customer draw, ≥ 0 */
     int64_t concert_id;
-    char url[128];
+    char url[400];             /* several URLs comma-separated */
 } run_params;
+
+#define RUN_MAX_MARKS 16
+#define RUN_MARK_KEY_LEN 32
+#define RUN_MARK_VALUE_LEN 160
+
+/* A mark: something the fault suite noted during the run ("fault" = "redis-kill",
+ * "fault_at_ms" = "1764590000123"), kept verbatim. */
+typedef struct run_mark {
+    char key[RUN_MARK_KEY_LEN];
+    char value[RUN_MARK_VALUE_LEN];
+} run_mark;
 
 typedef struct lab_run {
     char strategy[64];
@@ -50,10 +61,19 @@ typedef struct lab_run {
     int64_t retries;           /* purchases sent again after an unknown outcome (loadgen.h);
                                   0 in run files written before it was kept */
     audit_report audit;
+    int nmarks;                /* "marks" in the file; absent when 0 */
+    run_mark marks[RUN_MAX_MARKS];
     lab_codes codes;           /* what records[i].code points into */
     lab_record *records;       /* owned (malloc); NULL when read without records */
     size_t nrecords;
 } lab_run;
+
+/* Sets mark key (replacing an earlier value). false when key or value is too long, key is
+ * empty, or RUN_MAX_MARKS are taken. */
+bool lab_run_set_mark(lab_run *run, const char *key, const char *value);
+
+/* The value of mark key, or NULL. */
+const char *lab_run_mark(const lab_run *run, const char *key);
 
 /* Frees run->records (NULL-safe) and sets it to NULL / 0. run itself is the caller's. */
 void lab_run_free_records(lab_run *run);

@@ -488,13 +488,16 @@ static void unknown_outcome_is_retried_and_its_ticket_acknowledged(void **state)
     assert_int_equal(x->retries, 1);
     assert_int_equal(x->status, 409);
     assert_int_equal(x->code, LAB_CODE_ALREADY_OWNED);
-    assert_int_equal(x->seat_no, 1); /* the seat its first attempt bought */
+    /* the seat its first attempt bought (1 or 2: the two users' first requests race) */
+    assert_int_equal(x->seat_no, r->srv.customer1_seat);
+    assert_in_range(x->seat_no, 1, 2);
     assert_true(lab_record_acknowledged(x));
     assert_in_range(x->send_us, 0, x->done_us);
     for (int i = 1; i < 5; i++) {
         assert_int_equal(r->recs[i].status, 201);
         assert_int_equal(r->recs[i].retries, 0);
-        assert_in_range(r->recs[i].seat_no, 2, 5);
+        assert_in_range(r->recs[i].seat_no, 1, 5);
+        assert_int_not_equal(r->recs[i].seat_no, x->seat_no);
     }
     assert_int_equal(r->srv.requests, 6);
     free(r);
@@ -565,6 +568,32 @@ static void body_scan_refuses_non_objects_and_odd_seats(void **state) {
     assert_int_equal(owned, 0);
 }
 
+static void users_spread_over_several_urls_and_rate_paces(void **state) {
+    (void)state;
+    run *r = new_run();
+    test_srv b;
+    srv_start(&r->srv, SRV_NORMAL, 100);
+    srv_start(&b, SRV_NORMAL, 100);
+    char ua[64], ub[64];
+    snprintf(ua, sizeof ua, "http://127.0.0.1:%d", r->srv.port);
+    snprintf(ub, sizeof ub, "http://127.0.0.1:%d", b.port);
+    const char *urls[2] = {ua, ub};
+    for (size_t i = 0; i < 20; i++) r->recs[i] = (lab_record){.customer_id = (int64_t)i + 1};
+    /* 20 requests at 100/s: the last may not leave before 190 ms */
+    lg_config cfg = {.urls = urls, .nurls = 2, .rate = 100, .target = LG_TARGET_PURCHASE,
+                     .concert_id = 7, .vus = 4};
+    assert_int_equal(lg_run(&cfg, r->recs, 20, &r->codes, &r->res, r->err, sizeof r->err), TR_OK);
+    srv_stop(&r->srv);
+    srv_stop(&b);
+    assert_int_equal(r->res.answered, 20);
+    assert_int_equal(r->srv.requests + b.requests, 20);
+    assert_true(r->srv.requests > 0 && b.requests > 0); /* users 0, 2 on a; 1, 3 on b */
+    for (size_t i = 0; i < 20; i++)
+        assert_true(r->recs[i].send_us >= (int64_t)i * 10000 - 1000); /* i / rate, 1 ms slack */
+    assert_true(r->res.duration_us >= 190000);
+    free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_request_answered_with_distinct_seats_then_sold_out),
@@ -577,6 +606,7 @@ int main(void) {
         cmocka_unit_test(connection_close_header_means_a_fresh_connection),
         cmocka_unit_test(body_without_length_ends_at_close),
         cmocka_unit_test(unknown_outcome_is_retried_and_its_ticket_acknowledged),
+        cmocka_unit_test(users_spread_over_several_urls_and_rate_paces),
         cmocka_unit_test(unknown_outcome_retries_stop_at_the_limit),
         cmocka_unit_test(internal_error_without_retry_after_is_final),
         cmocka_unit_test(no_server_is_unavailable),
