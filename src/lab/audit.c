@@ -422,42 +422,60 @@ static int cmp_queued_ref(const void *a, const void *b) {
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* R6 for waiting lines too: a customer's first 202 counts as the request that got the seat its
- * ticket holds (the seat is the admission number), so the FCFS checks see queued admissions the
- * way they see 201s. Without 202 answers this is audit_fcfs as is. */
-static tr_err fcfs_with_queued(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
-                               int64_t *refused_beaten, int64_t *inverted) {
+/* R6 over what PostgreSQL holds: a 201 counts with its seat only when PostgreSQL holds that seat
+ * for that customer (a ticket lost or contradicted is counted as such, R7, and its seat may have
+ * been sold again: counted again as an R6 inversion it would say the same thing twice); and for
+ * waiting lines a 202 counts as the request that got the seat its ticket holds (the seat is the
+ * admission number). Of a customer's 202s that is the first one answered at or after the
+ * ticket's admission time (a waiting line stamps issued_at with Redis TIME at admission, so an
+ * earlier 202 whose admission Redis lost, and which a later request made again, does not take
+ * the seat of the later one); the first 202 when none is. */
+static tr_err fcfs_over_stored(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
+                               int64_t started_wall_us, int64_t *refused_beaten,
+                               int64_t *inverted) {
+    lab_record *copy = malloc((n ? n : 1) * sizeof *copy);
+    audit_ticket *by_customer = malloc((m ? m : 1) * sizeof *by_customer);
     size_t nq = 0;
     for (size_t i = 0; i < n; i++) nq += recs[i].status == 202;
-    if (nq == 0) return audit_fcfs(recs, n, refused_beaten, inverted);
-    lab_record *copy = malloc(n * sizeof *copy);
-    audit_ticket *by_customer = malloc((m ? m : 1) * sizeof *by_customer);
-    if (copy == NULL || by_customer == NULL) {
+    queued_ref *q = malloc((nq ? nq : 1) * sizeof *q);
+    if (copy == NULL || by_customer == NULL || q == NULL) {
         free(copy);
         free(by_customer);
+        free(q);
         return TR_NOMEM;
     }
     memcpy(copy, recs, n * sizeof *copy);
     memcpy(by_customer, t, m * sizeof *by_customer);
     qsort(by_customer, m, sizeof *by_customer, cmp_ticket_customer);
-    /* Records are in request order, not send order: each customer's earliest 202 counts. */
-    queued_ref *q = malloc(nq * sizeof *q);
-    if (q == NULL) {
-        free(copy);
-        free(by_customer);
-        return TR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (copy[i].status != 201) continue;
+        audit_ticket key = {.customer_id = copy[i].customer_id};
+        audit_ticket *hit = bsearch(&key, by_customer, m, sizeof *by_customer, cmp_ticket_customer);
+        if (hit == NULL || hit->seat_no != copy[i].seat_no) copy[i].status = 0; /* lost (R7) */
     }
+    /* Records are in request order, not send order: sort each customer's 202s by send time. */
     nq = 0;
     for (size_t i = 0; i < n; i++)
         if (recs[i].status == 202) q[nq++] = (queued_ref){recs[i].customer_id, recs[i].send_us, i};
     qsort(q, nq, sizeof *q, cmp_queued_ref);
-    for (size_t k = 0; k < nq; k++) {
-        if (k > 0 && q[k].customer_id == q[k - 1].customer_id) continue;
+    for (size_t k = 0; k < nq;) {
+        size_t end = k;
+        while (end < nq && q[end].customer_id == q[k].customer_id) end++;
         audit_ticket key = {.customer_id = q[k].customer_id};
         audit_ticket *hit = bsearch(&key, by_customer, m, sizeof *by_customer, cmp_ticket_customer);
-        if (hit == NULL || hit->seat_no <= 0) continue;
-        copy[q[k].index].status = 201;
-        copy[q[k].index].seat_no = hit->seat_no;
+        if (hit != NULL && hit->seat_no > 0) {
+            int64_t admitted = hit->issued_at_us - started_wall_us - 1000; /* 1 ms of clock */
+            size_t pick = k;
+            for (size_t x = k; x < end; x++) {
+                if (recs[q[x].index].done_us >= admitted) {
+                    pick = x;
+                    break;
+                }
+            }
+            copy[q[pick].index].status = 201;
+            copy[q[pick].index].seat_no = hit->seat_no;
+        }
+        k = end;
     }
     free(q);
     tr_err rc = audit_fcfs(copy, n, refused_beaten, inverted);
@@ -475,8 +493,8 @@ tr_err audit_compute(const audit_concert *c, const audit_ticket *t, size_t m,
     out->vip_seats = c->vip_seats;
     out->remaining = c->remaining;
     if ((rc = audit_tickets(t, m, c->total_seats, c->vip_seats, out)) != TR_OK) return rc;
-    if ((rc = fcfs_with_queued(recs, n, t, m, &out->fcfs_refused_beaten, &out->fcfs_inverted)) !=
-        TR_OK)
+    if ((rc = fcfs_over_stored(recs, n, t, m, started_wall_us, &out->fcfs_refused_beaten,
+                               &out->fcfs_inverted)) != TR_OK)
         return rc;
     out->fcfs_violations = out->fcfs_refused_beaten + out->fcfs_inverted;
     if ((rc = audit_match_detail(recs, n, t, m, &out->lost, &out->phantom, &out->contradicted,

@@ -394,8 +394,55 @@ static void compute_reports_drift_rates_and_anomalies(void **state) {
     assert_true(audit_has_anomalies(&a));
 }
 
+/* A ticket lost in a fault (its seat later sold again) is counted as lost (R7), not also as an
+ * R6 inversion against every later buyer of a lower seat (a chaos cell failed on this). */
+static void lost_ticket_is_not_also_an_fcfs_inversion(void **state) {
+    (void)state;
+    audit_concert c = {.id = 1, .total_seats = 10, .vip_seats = 0, .remaining = 8};
+    audit_ticket t[2] = {row(2, 5, 0), row(3, 6, 0)}; /* seat 5 went to customer 2 */
+    lab_record r[3] = {ok201(1, 0, 100, 5),            /* told seat 5, lost */
+                       ok201(2, 200, 300, 5), ok201(3, 400, 500, 6)};
+    lab_codes codes = {0};
+    audit_report a;
+    assert_int_equal(audit_compute(&c, t, 2, r, 3, &codes, 1000000, 1000000, &a), TR_OK);
+    assert_int_equal(a.lost, 1);
+    assert_int_equal(a.contradicted, 1);
+    assert_int_equal(a.fcfs_violations, 0);
+    r[1].seat_no = 4, t[0].seat_no = 4; /* a real inversion is still one: 4 after 6 was done */
+    r[0] = ok201(3, 0, 100, 6), r[2] = ok201(1, 400, 500, 7);
+    t[1] = row(3, 6, 0);
+    audit_ticket t3[3] = {t[0], t[1], row(1, 7, 0)};
+    assert_int_equal(audit_compute(&c, t3, 3, r, 3, &codes, 1000000, 1000000, &a), TR_OK);
+    assert_int_equal(a.fcfs_inverted, 1);
+}
+
+/* A waiting line: customer 7's first admission (202 at 100 µs) was lost with Redis; asked again
+ * at 5000 µs it was admitted again, seat 9, stamped with that admission's time. That second 202
+ * is the request that got seat 9 — with the first one, customer 8 (202 at 1000 µs, seat 5) would
+ * count as an inversion. */
+static void readmitted_customer_counts_from_its_second_admission(void **state) {
+    (void)state;
+    audit_concert c = {.id = 1, .total_seats = 10, .vip_seats = 0, .remaining = 8};
+    const int64_t start = 1000000;
+    audit_ticket t[2] = {row(8, 5, 0), row(7, 9, 0)};
+    t[0].issued_at_us = start + 1005;
+    t[1].issued_at_us = start + 5005;
+    lab_record r[3] = {ans(7, 100, 110, 202, LAB_CODE_NONE, 0),
+                       ans(8, 1000, 1010, 202, LAB_CODE_NONE, 0),
+                       ans(7, 5000, 5010, 202, LAB_CODE_NONE, 0)};
+    lab_codes codes = {0};
+    audit_report a;
+    assert_int_equal(audit_compute(&c, t, 2, r, 3, &codes, 1000000, start, &a), TR_OK);
+    assert_int_equal(a.fcfs_violations, 0);
+    t[1].issued_at_us = start + 105; /* admitted the first time after all: 8 came after, seat 5 */
+    assert_int_equal(audit_compute(&c, t, 2, r, 3, &codes, 1000000, start, &a), TR_OK);
+    assert_int_equal(a.fcfs_inverted, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(lost_ticket_is_not_also_an_fcfs_inversion),
+        cmocka_unit_test(readmitted_customer_counts_from_its_second_admission),
         cmocka_unit_test(percentiles_of_1_to_100_are_nearest_rank),
         cmocka_unit_test(percentile_of_nothing_is_minus_one_and_of_one_is_it),
         cmocka_unit_test(latency_counts_only_answered_requests),
