@@ -20,6 +20,7 @@ struct pg_conn {
     char sqlstate[6];
     char constraint[64];
     int64_t last_used_ms; /* CLOCK_MONOTONIC_COARSE */
+    uint64_t connects;    /* successful connects so far (a new session forgets its LISTENs) */
     /* For pg_conn_cancel from another thread: made after each connect, under cancel_mu. */
     pthread_mutex_t cancel_mu;
     PGcancel *cancel;
@@ -74,6 +75,7 @@ static tr_err pg_connect(pg_conn *c) {
         c->conn = NULL;
         return TR_PG;
     }
+    c->connects++;
     PGcancel *k = PQgetCancel(c->conn);
     pthread_mutex_lock(&c->cancel_mu);
     c->cancel = k;
@@ -217,6 +219,17 @@ const char *pg_conn_errstr(const pg_conn *c) { return c->errstr; }
 const char *pg_conn_sqlstate(const pg_conn *c) { return c->sqlstate; }
 const char *pg_conn_constraint(const pg_conn *c) { return c->constraint; }
 PGconn *pg_conn_raw(pg_conn *c) { return c->conn; }
+uint64_t pg_conn_connects(const pg_conn *c) { return c->connects; }
+
+int pg_conn_notifications(pg_conn *c, void (*fn)(const char *channel, const char *payload,
+                                                void *arg),
+                          void *arg) {
+    if (c->conn == NULL || PQconsumeInput(c->conn) == 0) return 0;
+    int n = 0;
+    for (PGnotify *note; (note = PQnotifies(c->conn)) != NULL; PQfreemem(note), n++)
+        fn(note->relname, note->extra ? note->extra : "", arg);
+    return n;
+}
 
 int64_t pg_get_i64(const PGresult *r, int row, int col) {
     if (PQgetisnull(r, row, col)) return 0;

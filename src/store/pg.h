@@ -56,6 +56,18 @@ PGresult *pg_exec(pg_conn *c, const char *sql);
 /* Runs sql and discards the result; TR_OK or TR_PG. */
 tr_err pg_exec_ok(pg_conn *c, const char *sql);
 
+/* How many times c has connected (a reconnect after a loss adds one): a new session has
+ * forgotten its LISTENs, so a listener LISTENs again when this changes. */
+uint64_t pg_conn_connects(const pg_conn *c);
+
+/* Hands fn every notification the session received (LISTEN/NOTIFY,
+ * https://www.postgresql.org/docs/15/libpq-notify.html): what earlier statements brought along
+ * and what the socket holds now, without blocking. channel and payload are valid during the
+ * call. Returns how many; 0 when disconnected. */
+int pg_conn_notifications(pg_conn *c, void (*fn)(const char *channel, const char *payload,
+                                                void *arg),
+                          void *arg);
+
 /* Sticky description of the last failure ("" when none). Valid until the next call on c. */
 const char *pg_conn_errstr(const pg_conn *c);
 /* SQLSTATE of the last failed statement, "" when none or not a server error. */

@@ -111,6 +111,7 @@ struct persister {
     int non_commit;
     atomic_long contradicted; /* entries PostgreSQL contradicted (never stored) */
     atomic_long syncs;        /* sales this persister brought forward */
+    uint64_t listening_on;    /* pg_conn_connects of the session that LISTENs (0: none yet) */
 };
 
 bool stream_id_parse(const char *s, stream_id *out) {
@@ -356,6 +357,106 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
     pthread_mutex_unlock(&p->mu);
 }
 
+/* ---- telling the other server processes ----------------------------------------------------
+ * With several server processes, a strict answer waits in the process that ran the purchase,
+ * while the entry may be stored by another process's persister. So after each commit a
+ * persister announces what it finished on the PostgreSQL channel ticketrush_stored (NOTIFY, sent
+ * once the commit is done, so it never announces what is not stored), and every persister
+ * LISTENs and adds what others finished to its own record (watch.done, failed), waking its
+ * waiters as its own commits do. Payload: "CONCERT FIRST:LAST … !FAILED …", stream ids as
+ * "ms-seq", at most ANNOUNCE_MAX bytes per notification (PostgreSQL's limit is 8000). A
+ * notification lost (a persister that dies between its commit and its NOTIFY, a listener
+ * reconnecting) only makes those answers wait for their deadline: 500, outcome unknown. */
+#define ANNOUNCE_CHANNEL "ticketrush_stored"
+#define ANNOUNCE_MAX 7800
+
+static const pg_stmt announce_stmt = {
+    "persister_announce", "SELECT pg_notify('" ANNOUNCE_CHANNEL "', $1)", 1};
+
+static void announce_send(persister *p, dynbuf *b) {
+    if (b->failed || b->len == 0) return;
+    const char *params[] = {b->data};
+    PGresult *r = pg_exec_stmt(p->pg, &announce_stmt, params);
+    PQclear(r);
+}
+
+static void announce(persister *p, int64_t concert_id, const entry *e, int n, bool advance) {
+    dynbuf b;
+    dynbuf_init(&b, ANNOUNCE_MAX + 256);
+    char head[24];
+    snprintf(head, sizeof head, "%" PRId64, concert_id);
+    dynbuf_puts(&b, head);
+    if (advance) {
+        dynbuf_printf(&b, " %" PRIu64 "-%" PRIu64 ":%" PRIu64 "-%" PRIu64, e[0].sid.ms,
+                      e[0].sid.seq, e[n - 1].sid.ms, e[n - 1].sid.seq);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!advance)
+            dynbuf_printf(&b, " %" PRIu64 "-%" PRIu64 ":%" PRIu64 "-%" PRIu64, e[i].sid.ms,
+                          e[i].sid.seq, e[i].sid.ms, e[i].sid.seq);
+        if (!e[i].durable) dynbuf_printf(&b, " !%" PRIu64 "-%" PRIu64, e[i].sid.ms, e[i].sid.seq);
+        if (b.len > ANNOUNCE_MAX && i + 1 < n) {
+            announce_send(p, &b);
+            b.len = 0;
+            if (b.data) b.data[0] = '\0';
+            dynbuf_puts(&b, head);
+        }
+    }
+    announce_send(p, &b);
+    dynbuf_free(&b);
+}
+
+static bool failed_has(const persister *p, int64_t concert_id, stream_id id);
+static bool finished(const watch *wt, stream_id id);
+
+/* Adds what another persister announced (see above) to this one's record. */
+static void on_announce(const char *channel, const char *payload, void *arg) {
+    persister *p = arg;
+    if (strcmp(channel, ANNOUNCE_CHANNEL) != 0) return;
+    char *end = NULL;
+    long long concert_id = strtoll(payload, &end, 10);
+    if (end == payload || concert_id <= 0) return;
+    pthread_mutex_lock(&p->mu);
+    watch *wt = watch_find(p, concert_id);
+    for (const char *t = end; wt && *t;) {
+        while (*t == ' ') t++;
+        size_t len = strcspn(t, " ");
+        char tok[112];
+        if (len == 0 || len >= sizeof tok) break;
+        memcpy(tok, t, len);
+        tok[len] = '\0';
+        t += len;
+        stream_id a, z;
+        char *colon = strchr(tok, ':');
+        if (tok[0] == '!' && stream_id_parse(tok + 1, &a)) {
+            if (p->nfailed < MAX_FAILED && !failed_has(p, concert_id, a)) {
+                p->failed[p->nfailed].concert_id = concert_id;
+                p->failed[p->nfailed].id = a;
+                p->nfailed++;
+            }
+        } else if (colon) {
+            *colon = '\0';
+            if (stream_id_parse(tok, &a) && stream_id_parse(colon + 1, &z) && sid_cmp(a, z) <= 0)
+                done_add(wt, a, z);
+        }
+    }
+    for (waiter *w = p->waiters; wt && w; w = w->next) {
+        if (w->state != 0 || w->concert_id != concert_id || !finished(wt, w->id)) continue;
+        w->state = failed_has(p, concert_id, w->id) ? 2 : 1;
+    }
+    pthread_cond_broadcast(&p->cv);
+    for (int i = 0; i < p->non_commit; i++) p->on_commit[i].fn(p->on_commit[i].arg);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* LISTENs again whenever the session is new, then takes what arrived. */
+static void take_announcements(persister *p) {
+    uint64_t connects = pg_conn_connects(p->pg);
+    if (connects != p->listening_on && pg_exec_ok(p->pg, "LISTEN " ANNOUNCE_CHANNEL) == TR_OK)
+        p->listening_on = pg_conn_connects(p->pg);
+    pg_conn_notifications(p->pg, on_announce, p);
+}
+
 static void ack(persister *p, const watch *w, entry *e, int n) {
     const char **argv = malloc(sizeof *argv * (size_t)(n + 3));
     if (argv == NULL) return;
@@ -441,6 +542,7 @@ static void handle_entries(persister *p, watch *w, redisReply *list, bool advanc
     }
     ack(p, w, p->batch, n);
     publish(p, w->concert_id, p->batch, n, advance);
+    announce(p, w->concert_id, p->batch, n, advance);
     if (++w->batches % 16 == 0) trim(p, w, &p->batch[n - 1]);
 }
 
@@ -564,6 +666,7 @@ static void *persister_main(void *arg) {
         if (is_past_drain(p)) break;
         int64_t t = now_ms();
         if (t >= p->next_refresh_ms) refresh_watches(p);
+        take_announcements(p);
         /* Reclaiming a dead persister's entries can wait for the next one. */
         if (!stopping && t >= p->next_reclaim_ms) reclaim(p);
         for (int i = 0; i < p->nwatches && !is_past_drain(p); i++)
