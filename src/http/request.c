@@ -156,6 +156,15 @@ int http_match_path(const char *path, const char *pattern, int64_t *ids, int max
 
 /* ---- framing (RFC 9112) ------------------------------------------------------------------------ */
 
+static bool is_tchar(unsigned char c);
+
+bool http_is_token(const char *s) {
+    if (s == NULL || *s == '\0') return false;
+    for (; *s; s++)
+        if (!is_tchar((unsigned char)*s)) return false;
+    return true;
+}
+
 /* tchar (RFC 9110 §5.6.2). */
 static bool is_tchar(unsigned char c) {
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;

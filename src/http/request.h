@@ -24,6 +24,9 @@
 tr_err http_parse_purchase(const char *body, size_t len, int64_t *concert_id, int64_t *customer_id,
                            char *why, size_t whylen);
 
+/* true when s is a non-empty token (RFC 9110 §5.6.2: 1*tchar), as a method must be (§9.1). */
+bool http_is_token(const char *s);
+
 /* Parses a decimal id in 1..2^63−1 with no sign, spaces or leading zeros. */
 bool http_parse_id(const char *s, size_t len, int64_t *out);
 

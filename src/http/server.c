@@ -405,6 +405,10 @@ static void job_route(http_job *j, const char *method, const char *url) {
     bool path_known = false, bad_id = false;
     size_t allow_len = 0;
     j->allow[0] = '\0';
+    if (!http_is_token(method)) { /* RFC 9110 §9.1: a method is a token */
+        j->early_err = TR_BAD_REQUEST;
+        return;
+    }
     for (int i = 0; i < NROUTES; i++) {
         int64_t ids[2] = {0, 0};
         int m = http_match_path(url, routes[i].pattern, ids, 2);

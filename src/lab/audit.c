@@ -624,10 +624,16 @@ tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged,
     int64_t start = wall_us(), last_count = -1, last_change = start;
     for (;;) {
         PGresult *r = pg_exec_stmt(pg, &count_stmt, params);
-        if (r == NULL) return TR_PG;
+        int64_t now = wall_us();
+        if (r == NULL) {
+            /* PostgreSQL restarting: ask again (the connection reconnects) until the timeout */
+            if (now - start >= (int64_t)timeout_ms * 1000) return TR_PG;
+            struct timespec ts = {0, 500 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         int64_t count = pg_get_i64(r, 0, 0);
         PQclear(r);
-        int64_t now = wall_us();
         if (count != last_count) {
             last_count = count;
             last_change = now;

@@ -154,11 +154,12 @@ tr_err audit_load_tickets(pg_conn *pg, int64_t concert_id, audit_ticket **out, s
 
 /* Loads the concert and its tickets, then audit_compute. */
 /* Waits until the system has drained: PostgreSQL holds at least `acknowledged` tickets for the
- * concert (write-behind strategies store them after answering) and its ticket count has not
- * changed for stable_ms (waiting lines issue after answering 202). Gives up after timeout_ms.
+ * concert (the 201s and the customers admitted with a 202: write-behind strategies and waiting
+ * lines store them after answering) and its ticket count has not changed for stable_ms. A
+ * PostgreSQL that does not answer is asked again every 500 ms. Gives up after timeout_ms.
  * *drained_after_us = wall-clock µs from started_wall_us to the last change seen.
  * Returns TR_OK, TR_BUSY when the timeout passed first (the audit then shows what is missing),
- * or TR_PG. */
+ * or TR_PG when PostgreSQL did not answer until the timeout. */
 tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged, int stable_ms,
                           int timeout_ms, int64_t started_wall_us, int64_t *drained_after_us);
 

@@ -66,6 +66,9 @@ static const bad_case cases[] = {
     {"purchase path with trailing slash", "POST", PURCHASE "/", JSON, "{\"customerId\": 1, \"concertId\": 1}", 404, "not_found"},
     {"GET on the purchase path", "GET", PURCHASE, NULL, NULL, 405, "method_not_allowed"},
     {"DELETE on a concert", "DELETE", "/concerts/1", NULL, NULL, 405, "method_not_allowed"},
+    /* RFC 9110 §9.1: a method is a token; was 405 (a fresh-clone tester) */
+    {"a method that is not a token", "P@ST", PURCHASE, "application/json",
+     "{\"customerId\": 1, \"concertId\": 1}", 400, "bad_request"},
     {"concert id 0 in the path", "GET", "/concerts/0", NULL, NULL, 400, "bad_request"},
     {"concert id not a number", "GET", "/concerts/abc", NULL, NULL, 400, "bad_request"},
     {"customer id 2^63 in the path", "GET", "/concerts/1/tickets/9223372036854775808", NULL, NULL, 400, "bad_request"},
