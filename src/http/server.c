@@ -284,7 +284,8 @@ static void handle_outcome(http_job *j, strategy_ctx *ctx) {
     }
     if (rc == TR_OK) job_answer(j, 200, http_json_outcome(j->ids[0], j->ids[1], &o));
     else if (rc == TR_CONCERT_NOT_FOUND || rc == TR_CUSTOMER_NOT_FOUND) job_error(j, rc, NULL);
-    else if (rc == TR_BUSY) j->retry_after_s = 1, job_error(j, rc, NULL); /* e.g. a sale syncing */
+    else if (rc == TR_BUSY || rc == TR_UNAVAILABLE) /* e.g. a sale being brought forward */
+        j->retry_after_s = 1, job_error(j, rc, NULL);
     else job_internal(j, ctx, rc);
 }
 
@@ -304,6 +305,7 @@ static void answer_purchase(http_job *j, strategy_ctx *ctx, int64_t concert_id,
         break;
     case TR_BUSY:
     case TR_FENCED:
+    case TR_UNAVAILABLE: /* nothing ran: Redis not ready, a sale not yet brought forward */
         j->retry_after_s = res->retry_after_s > 0 ? res->retry_after_s : 1;
         job_error(j, res->err, NULL);
         break;

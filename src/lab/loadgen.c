@@ -459,9 +459,12 @@ static bool lg_complete(lg_loop *L, lg_conn *c, size_t body_len) {
     }
     bool reusable = !c->head.close && c->state == LG_WAITING &&
                     c->rlen == c->head.head_len + body_len;
-    if (L->cfg->target == LG_TARGET_PURCHASE && c->head.status == 500 &&
-        c->head.retry_after_s >= 0 && r->retries < LG_MAX_RETRIES) {
-        /* outcome unknown: the same user asks again after Retry-After (loadgen.h) */
+    bool again = c->head.status == 500 ||
+                 (c->head.status == 503 && r->code == LAB_CODE_UNAVAILABLE);
+    if (L->cfg->target == LG_TARGET_PURCHASE && again && c->head.retry_after_s >= 0 &&
+        r->retries < LG_MAX_RETRIES) {
+        /* outcome unknown, or a backend not ready: the same user asks again after Retry-After
+         * (loadgen.h) */
         int secs = c->head.retry_after_s < LG_RETRY_MAX_S ? c->head.retry_after_s : LG_RETRY_MAX_S;
         r->retries++;
         L->res->retries++;

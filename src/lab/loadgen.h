@@ -81,11 +81,12 @@ typedef struct lg_result {
  * output (see lab_record). A request whose connection died before its answer is recorded as
  * status 0 "connection_error" and is not retried; after the time limit, every unanswered
  * request is status 0 "timeout". Unknown error codes are interned into codes.
- * A purchase answered 500 with Retry-After (the server's "outcome unknown, retrying is safe")
- * is sent again by the same virtual user after that many seconds (at most LG_RETRY_MAX_S), up
- * to LG_MAX_RETRIES times, as a client that wants its ticket would; a retry answering 409
- * already_owned with a ticket shows what the first attempt bought. 503 busy is not retried
- * (the study counts it as a refusal).
+ * A purchase answered 500 with Retry-After (the server's "outcome unknown, retrying is safe"),
+ * or 503 unavailable with Retry-After (nothing ran: a backend not ready, a sale being brought
+ * forward, the server draining), is sent again by the same virtual user after that many seconds
+ * (at most LG_RETRY_MAX_S), up to LG_MAX_RETRIES times, as a client that wants its ticket would;
+ * a retry answering 409 already_owned with a ticket shows what the first attempt bought. 503
+ * busy is not retried (the study counts it as a refusal: R6).
  * Memory: recs is the caller's (the loop allocates only per-connection buffers).
  * Errors (operational, the records are then meaningless): TR_INVALID_ARGUMENT (bad config or
  * URL; errbuf says why), TR_UNAVAILABLE (a connection could not be opened before t = 0),

@@ -809,8 +809,9 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
             /* Refused before it ran (loading its data, busy with another script, out of
              * memory, a read-only replica…): nothing was written, so "busy, retry" — not an
              * unknown outcome. */
-            *rc = rep && rep->type == REDIS_REPLY_ERROR && sale_refused_unrun(rep->str) ? TR_BUSY
-                                                                                       : TR_REDIS;
+            *rc = rep && rep->type == REDIS_REPLY_ERROR && sale_refused_unrun(rep->str)
+                      ? TR_UNAVAILABLE
+                      : TR_REDIS;
             if (rep) freeReplyObject(rep);
             return NULL;
         }
@@ -819,18 +820,20 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
         freeReplyObject(rep);
         /* Not loaded, or not synced with PostgreSQL on this run of Redis: open the sale (load
          * it, or bring it forward; one loader at a time) and run again. The script wrote
-         * nothing, so a sale that cannot be opened now is "busy, retry", not an unknown outcome. */
+         * nothing, so a sale that cannot be opened now is "retry", not an unknown outcome:
+         * busy while another process still syncs it, unavailable when Redis or PostgreSQL
+         * failed (PostgreSQL down: the sale cannot be brought forward). */
         tr_err orc = sale_open(pg, r, concert_id, NULL, detail, detaillen);
-        if (orc == TR_CONCERT_NOT_FOUND) {
+        if (orc == TR_CONCERT_NOT_FOUND || orc == TR_BUSY) {
             *rc = orc;
             return NULL;
         }
         if (orc != TR_OK) {
-            *rc = TR_BUSY;
+            *rc = TR_UNAVAILABLE;
             return NULL;
         }
     }
     snprintf(detail, detaillen, "sale of concert %" PRId64 " did not open", concert_id);
-    *rc = TR_BUSY;
+    *rc = TR_UNAVAILABLE;
     return NULL;
 }

@@ -230,9 +230,10 @@ static void readyz_reports_redis_down_before_first_use(void **state) {
 }
 
 /* Redis refuses the purchase script before running it (out of memory here: maxmemory 1 with
- * noeviction): nothing was written, so the answer is 503 busy with Retry-After, not a 500
+ * noeviction): nothing was written, so the answer is 503 unavailable with Retry-After (a
+ * backend not ready; not busy, which the audit counts as a refusal under R6), not a 500
  * "outcome unknown"; once Redis accepts writes again the retry buys the seat. Before: 500. */
-static void refused_scripts_are_busy_not_unknown(void **state) {
+static void refused_scripts_are_unavailable_not_unknown(void **state) {
     const char *strategy = *state;
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
     int port = 0;
@@ -248,7 +249,7 @@ static void refused_scripts_are_busy_not_unknown(void **state) {
     h_redis_exec_at(addr, "CONFIG SET maxmemory 1");
     for (int64_t c = 2; c <= 3; c++) {
         h_purchase(srv.port, H_CONCERT, c, &r);
-        h_expect_error(&r, 503, "busy");
+        h_expect_error(&r, 503, "unavailable");
         char retry[16];
         H_TRUE(h_resp_header(&r, "Retry-After", retry, sizeof retry), "503 without Retry-After");
     }
@@ -340,7 +341,8 @@ static void readyz_reports_redis_refusing_writes(void **state) {
 
 int main(void) {
     const h_test tests[] = {
-        {"refused_scripts_are_busy_not_unknown", refused_scripts_are_busy_not_unknown, atomic_only},
+        {"refused_scripts_are_unavailable_not_unknown", refused_scripts_are_unavailable_not_unknown,
+         atomic_only},
         {"redis_outage_fails_purchases_cleanly_and_recovers", redis_outage_fails_purchases_cleanly_and_recovers, NULL},
         {"redis_atomic_loop_survives_redis_restart", redis_atomic_loop_survives_redis_restart, NULL},
         {"loop_purchase_gives_up_on_a_stalled_redis", loop_purchase_gives_up_on_a_stalled_redis,

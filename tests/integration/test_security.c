@@ -60,11 +60,11 @@ static void internal_errors_reveal_nothing(void **state) {
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 1, &r);
     h_sql_exec("ALTER TABLE ticket_gone_for_the_test RENAME TO ticket");
-    /* 500 internal where the purchase touched the table; 503 busy where a Redis sale could not
-     * be opened from PostgreSQL (nothing ran) */
+    /* 500 internal where the purchase touched the table; 503 unavailable where a Redis sale
+     * could not be opened from PostgreSQL (nothing ran) */
     H_TRUE(r.status == 500 || r.status == 503, "purchase with the table gone: %d %s", r.status,
            r.body);
-    h_expect_error(&r, r.status, r.status == 500 ? "internal" : "busy");
+    h_expect_error(&r, r.status, r.status == 500 ? "internal" : "unavailable");
     static const char *const leaks[] = {"ticket_gone", "relation", "SELECT", "INSERT", "UPDATE",
                                         "ERROR", "postgres", "127.0.0.1", "/", ".c:", "SQL",
                                         "sqlstate", NULL};

@@ -35,6 +35,9 @@ typedef enum {
                             Retry-After: 0; its next answers 409 already_owned with that seat */
     SRV_ALWAYS_UNKNOWN,  /* every answer 500 with Retry-After: 0 */
     SRV_INTERNAL,        /* every answer 500 without Retry-After */
+    SRV_UNAVAILABLE_ONCE, /* customer 1's first purchase: 503 unavailable with Retry-After: 0,
+                             nothing taken; its next is served like the others */
+    SRV_BUSY,            /* every answer 503 busy with Retry-After: 0 */
 } srv_mode;
 
 #define SRV_MAX_CONNS 64
@@ -43,6 +46,7 @@ typedef struct test_srv {
     int lfd;
     int port;
     srv_mode mode;
+    bool customer1_refused; /* SRV_UNAVAILABLE_ONCE: its 503 was sent */
     int tickets;
     pthread_t acceptor;
     pthread_mutex_t mu;
@@ -91,7 +95,10 @@ static void *srv_conn(void *p) {
         int n = ++s->requests;
         snprintf(s->last_request, sizeof s->last_request, "%.*s", (int)(head + body), buf);
         int owned = s->mode == SRV_UNKNOWN_ONCE && customer1 ? s->customer1_seat : 0;
-        int seat = owned == 0 && s->seat < s->tickets ? ++s->seat : 0;
+        bool unavailable = s->mode == SRV_UNAVAILABLE_ONCE && customer1 && !s->customer1_refused;
+        if (unavailable) s->customer1_refused = true;
+        bool busy = s->mode == SRV_BUSY;
+        int seat = owned == 0 && !unavailable && !busy && s->seat < s->tickets ? ++s->seat : 0;
         bool unknown = s->mode == SRV_ALWAYS_UNKNOWN || s->mode == SRV_INTERNAL ||
                        (s->mode == SRV_UNKNOWN_ONCE && customer1 && owned == 0);
         if (s->mode == SRV_UNKNOWN_ONCE && customer1 && owned == 0) s->customer1_seat = seat;
@@ -109,7 +116,11 @@ static void *srv_conn(void *p) {
             continue;
         }
         int status = seat ? 201 : 409;
-        if (unknown) {
+        if (unavailable || busy) {
+            status = 503;
+            snprintf(js, sizeof js, "{\"error\":\"%s\",\"message\":\"m\"}",
+                     busy ? "busy" : "unavailable");
+        } else if (unknown) {
             status = 500;
             snprintf(js, sizeof js, "{\"error\":\"internal\",\"message\":\"may or may not\"}");
         } else if (owned)
@@ -129,9 +140,10 @@ static void *srv_conn(void *p) {
             snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
                                       "Content-Length: %zu\r\n\r\n%s",
                      status,
-                     s->mode == SRV_CONN_CLOSE            ? "Connection: close\r\n"
-                     : unknown && s->mode != SRV_INTERNAL ? "Retry-After: 0\r\n"
-                                                          : "",
+                     s->mode == SRV_CONN_CLOSE ? "Connection: close\r\n"
+                     : (unknown && s->mode != SRV_INTERNAL) || unavailable || busy
+                         ? "Retry-After: 0\r\n"
+                         : "",
                      strlen(js), js);
         }
         send_all(a.fd, out, strlen(out), s->mode == SRV_SPLIT);
@@ -519,6 +531,25 @@ static void unknown_outcome_retries_stop_at_the_limit(void **state) {
     free(r);
 }
 
+/* 503 unavailable with Retry-After: nothing ran (a backend not ready), so the user asks again and
+ * gets its ticket; 503 busy is a refusal (R6 counts it) and is not retried. */
+static void unavailable_is_retried_busy_is_not(void **state) {
+    (void)state;
+    run *r = new_run();
+    assert_int_equal(run_load(r, SRV_UNAVAILABLE_ONCE, 10, 5, 2, 0), TR_OK);
+    assert_int_equal(r->res.retries, 1);
+    assert_int_equal(r->recs[0].retries, 1);
+    assert_int_equal(r->recs[0].status, 201);
+    assert_int_equal(r->srv.requests, 6);
+    free(r);
+    r = new_run();
+    assert_int_equal(run_load(r, SRV_BUSY, 10, 3, 2, 0), TR_OK);
+    assert_int_equal(r->res.retries, 0);
+    assert_int_equal(r->srv.requests, 3);
+    for (int i = 0; i < 3; i++) assert_int_equal(r->recs[i].code, LAB_CODE_BUSY);
+    free(r);
+}
+
 static void internal_error_without_retry_after_is_final(void **state) {
     (void)state;
     run *r = new_run();
@@ -606,6 +637,7 @@ int main(void) {
         cmocka_unit_test(connection_close_header_means_a_fresh_connection),
         cmocka_unit_test(body_without_length_ends_at_close),
         cmocka_unit_test(unknown_outcome_is_retried_and_its_ticket_acknowledged),
+        cmocka_unit_test(unavailable_is_retried_busy_is_not),
         cmocka_unit_test(users_spread_over_several_urls_and_rate_paces),
         cmocka_unit_test(unknown_outcome_retries_stop_at_the_limit),
         cmocka_unit_test(internal_error_without_retry_after_is_final),
