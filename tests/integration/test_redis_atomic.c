@@ -413,6 +413,24 @@ static void strict_repeat_and_outcome_name_only_stored_tickets(void **state) {
     }
 }
 
+/* Two strict servers on one sale (B's persister waits b_delay_ms before each commit); customers
+ * 1..buyers buy at once through A. Returns the answered burst (h_burst_free, then free). */
+static h_burst_req *burst_on_two_strict_servers(h_server *a, h_server *b, const char *b_delay_ms,
+                                                int buyers) {
+    h_reset(&(h_seed){.seats = 40, .vip = 1, .customers = buyers});
+    h_open_sale();
+    h_server_start(b, STRATEGY, 2, "--durability", "strict", "--test-persist-delay", b_delay_ms,
+                   NULL);
+    h_server_start(a, STRATEGY, 2, "--durability", "strict", NULL);
+    h_sleep_ms(300); /* both persisters are waiting for entries */
+    h_burst_req *reqs = calloc((size_t)buyers, sizeof *reqs);
+    assert_non_null(reqs);
+    for (int i = 0; i < buyers; i++)
+        reqs[i].len = h_fmt_purchase(reqs[i].raw, sizeof reqs[i].raw, H_CONCERT, i + 1);
+    h_burst(a->port, reqs, buyers, 15000);
+    return reqs;
+}
+
 /* Two server processes share the sale (one consumer group, a persister each). Server B's
  * persister commits slowly (3 s per batch), so an entry it took is committed after later entries
  * that A's persister took. A strict 201 from A must still mean "in PostgreSQL": A may not count
@@ -423,18 +441,8 @@ static void strict_with_two_servers_answers_only_what_is_stored(void **state) {
     (void)state;
     enum { BUYERS = 12 };
     if (strategy_find(STRATEGY) == NULL) skip();
-    h_reset(&(h_seed){.seats = 40, .vip = 1, .customers = BUYERS});
-    h_open_sale();
     h_server a, b;
-    h_server_start(&b, STRATEGY, 2, "--durability", "strict", "--test-persist-delay", "3000",
-                   NULL);
-    h_server_start(&a, STRATEGY, 2, "--durability", "strict", NULL);
-    h_sleep_ms(300); /* both persisters are waiting for entries */
-    h_burst_req *reqs = calloc(BUYERS, sizeof *reqs);
-    assert_non_null(reqs);
-    for (int i = 0; i < BUYERS; i++)
-        reqs[i].len = h_fmt_purchase(reqs[i].raw, sizeof reqs[i].raw, H_CONCERT, i + 1);
-    h_burst(a.port, reqs, BUYERS, 15000);
+    h_burst_req *reqs = burst_on_two_strict_servers(&a, &b, "3000", BUYERS);
     int issued = 0, unknown = 0;
     for (int i = 0; i < BUYERS; i++) {
         h_resp *r = &reqs[i].resp;
@@ -467,17 +475,8 @@ static void strict_with_two_servers_confirms_whichever_stored_it(void **state) {
     (void)state;
     enum { BUYERS = 24 };
     if (strategy_find(STRATEGY) == NULL) skip();
-    h_reset(&(h_seed){.seats = 40, .vip = 1, .customers = BUYERS});
-    h_open_sale();
     h_server a, b;
-    h_server_start(&b, STRATEGY, 2, "--durability", "strict", NULL);
-    h_server_start(&a, STRATEGY, 2, "--durability", "strict", NULL);
-    h_sleep_ms(300); /* both persisters are waiting for entries */
-    h_burst_req *reqs = calloc(BUYERS, sizeof *reqs);
-    assert_non_null(reqs);
-    for (int i = 0; i < BUYERS; i++)
-        reqs[i].len = h_fmt_purchase(reqs[i].raw, sizeof reqs[i].raw, H_CONCERT, i + 1);
-    h_burst(a.port, reqs, BUYERS, 15000);
+    h_burst_req *reqs = burst_on_two_strict_servers(&a, &b, "0", BUYERS);
     int64_t slowest = 0;
     for (int i = 0; i < BUYERS; i++) {
         int64_t seat = h_expect_ticket(&reqs[i].resp, H_CONCERT, i + 1);
