@@ -20,7 +20,7 @@
 #include "lab/script_ceiling.h"
 #include "store/redis.h"
 #include "store/schema.h"
-#include "strategy/sale.h"
+#include "store/sale.h"
 #include "strategy/strategy.h"
 
 static const char *env_or(const char *name, const char *fallback) {

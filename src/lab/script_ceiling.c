@@ -11,7 +11,7 @@
 
 #include "store/redis.h"
 #include "strategy/redis_atomic.h"
-#include "strategy/sale.h"
+#include "store/sale.h"
 
 typedef struct sc_thread {
     const script_ceiling_config *cfg;

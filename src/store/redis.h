@@ -42,7 +42,7 @@ redisReply *redis_cmd_argv(redis_conn *c, int argc, const char **argv, const siz
 /* Pass this very pointer (not a copy of the string) as a script argument: redis_eval and
  * redis_eval_many send the run id of the server the call goes out to instead, read when that
  * connection was made (nothing reconnects in between). A script compares it with the run id a
- * sale was last synced with PostgreSQL on (strategy/sale.h), so it can tell a Redis that
+ * sale was last synced with PostgreSQL on (store/sale.h), so it can tell a Redis that
  * restarted — and may have come back behind PostgreSQL — from the one it was synced on. */
 extern const char REDIS_ARG_RUN_ID[];
 

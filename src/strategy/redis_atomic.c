@@ -2,7 +2,7 @@
  * purchase checks the sales window against Redis TIME (R5), that the customer exists, ownership
  * (R2), takes seat = next number (R1, R3), VIP = seat ≤ V (R4), and appends the ticket to the
  * concert's stream — validating everything before writing anything, so an error leaves no partial
- * state. A persister (worker/persister.c) drains the stream into PostgreSQL (R7, R8).
+ * state. A persister (background/persister.c) drains the stream into PostgreSQL (R7, R8).
  * --durability fast answers after the script; strict answers after the PostgreSQL commit that
  * holds the ticket. The sale is loaded into Redis on first use (sale.h). */
 #include <inttypes.h>
@@ -13,9 +13,9 @@
 
 #include "common/conncheck.h"
 #include "strategy/redis_atomic.h"
-#include "strategy/sale.h"
+#include "store/sale.h"
 #include "strategy/strategy.h"
-#include "worker/persister.h"
+#include "background/persister.h"
 
 typedef struct ra_state {
     persister *persister;
@@ -313,7 +313,9 @@ static tr_err redis_atomic_start(const strategy_config *cfg, void **state, char 
     ra_state *st = calloc(1, sizeof *st);
     if (st == NULL) return TR_NOMEM;
     st->durability = cfg->durability;
-    tr_err rc = persister_start(cfg, &st->persister, errbuf, errlen);
+    persister_config pc = {cfg->pg_conninfo, cfg->redis_addr, cfg->persist_batch,
+                           cfg->reclaim_idle_ms, cfg->test_persist_delay_ms};
+    tr_err rc = persister_start(&pc, &st->persister, errbuf, errlen);
     if (rc != TR_OK) {
         free(st);
         return rc;

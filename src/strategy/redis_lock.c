@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "strategy/lock.h"
+#include "store/lock.h"
 #include "strategy/redis_lock.h"
 #include "strategy/rmw.h"
 

@@ -3,16 +3,16 @@
  * (R2), then the admission number from INCR — never a timestamp, which ties and then sorts by
  * member — as the ZADD score. Numbers past N are rejected there and then as sold_out (the overflow,
  * recorded as the customer's outcome); the others answer 202 with their place in line. The issuer
- * (worker/issuer.c) turns the line into tickets in order, in large batches, seat = admission
+ * (background/issuer.c) turns the line into tickets in order, in large batches, seat = admission
  * number: FCFS by construction (R3, R6), issuance deferred. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "strategy/sale.h"
+#include "store/sale.h"
 #include "strategy/strategy.h"
-#include "worker/issuer.h"
+#include "background/issuer.h"
 
 /* KEYS: meta, customers, owners, sold (the admission counter), line, outcomes, admitted.
  * ARGV[1] customer, ARGV[2] the run id of the Redis the call reached (REDIS_ARG_RUN_ID).
@@ -125,7 +125,8 @@ static tr_err redis_zset_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t 
 static tr_err redis_zset_start(const strategy_config *cfg, void **state, char *errbuf,
                                size_t errlen) {
     issuer *is = NULL;
-    tr_err rc = issuer_start(cfg, &is, errbuf, errlen);
+    issuer_config ic = {cfg->pg_conninfo, cfg->redis_addr, cfg->persist_batch};
+    tr_err rc = issuer_start(&ic, &is, errbuf, errlen);
     *state = is;
     return rc;
 }

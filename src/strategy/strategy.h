@@ -120,7 +120,7 @@ typedef struct strategy_ops {
      * set: a purchase as one call of loop_script that the server's event loop sends on its own
      * non-blocking Redis connection, pipelined with the calls of other requests. loop_call fills
      * the call's keys and args (redis_run_id: the run id of the Redis that connection reached,
-     * "" when not known yet; see strategy/sale.h); loop_reply reads the reply without any I/O and
+     * "" when not known yet; see store/sale.h); loop_reply reads the reply without any I/O and
      * returns false when the purchase must run through purchase() on a worker instead (the sale
      * is not loaded in Redis or not synced on this run of Redis, the script is not cached, Redis
      * answered an error): the script wrote nothing then. */

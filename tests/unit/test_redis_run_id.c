@@ -1,5 +1,5 @@
 /* test_redis_run_id.c — reading a Redis run id out of INFO's text (store/redis.h): the value a
- * sale script compares with the run a sale was synced on (strategy/sale.h), so a wrong parse
+ * sale script compares with the run a sale was synced on (store/sale.h), so a wrong parse
  * would either trust a Redis that came back behind PostgreSQL or refuse every sale. */
 #include <setjmp.h>
 #include <stdarg.h>

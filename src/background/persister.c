@@ -23,7 +23,7 @@
  * - Stop: after the last request, read until the streams hold nothing new, then exit; at most
  *   STOP_DRAIN_MS, so a backend that is down cannot hold the process: the rest stays in the
  *   streams for the next persister (Redis keeps it; with AOF, across restarts too). */
-#include "worker/persister.h"
+#include "background/persister.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -38,7 +38,7 @@
 #include "common/dynbuf.h"
 #include "store/pg.h"
 #include "store/redis.h"
-#include "strategy/sale.h"
+#include "store/sale.h"
 
 #define MAX_CONCERTS 256
 #define MAX_FAILED 4096
@@ -83,7 +83,7 @@ typedef struct entry {
 } entry;
 
 struct persister {
-    strategy_config cfg;
+    persister_config cfg;
     char consumer[96];
     pg_conn *pg;
     redis_conn *redis;
@@ -272,7 +272,7 @@ static tr_err store_batch(persister *p, int64_t concert_id, entry *e, int n) {
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, concert_id);
     const char *params[] = {cid, ids.data, cust.data, seats.data, vips.data, times.data};
-    if (p->cfg.test_persist_delay_ms > 0) usleep((useconds_t)p->cfg.test_persist_delay_ms * 1000);
+    if (p->cfg.test_delay_ms > 0) usleep((useconds_t)p->cfg.test_delay_ms * 1000);
     PGresult *r = pg_exec_stmt(p->pg, &insert_stmt, params);
     if (r == NULL) {
         rc = TR_PG;
@@ -489,7 +489,7 @@ static void trim(persister *p, watch *w, const entry *last) {
  * parse are skipped and acknowledged as they can never be stored). */
 static int parse_entries(persister *p, const watch *w, redisReply *list) {
     int n = 0;
-    for (size_t i = 0; list && i < list->elements && n < p->cfg.persist_batch; i++) {
+    for (size_t i = 0; list && i < list->elements && n < p->cfg.batch; i++) {
         redisReply *ent = list->element[i];
         if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2) continue;
         entry *e = &p->batch[n];
@@ -549,7 +549,7 @@ static void handle_entries(persister *p, watch *w, redisReply *list, bool advanc
 /* Reads this consumer's own pending entries (after a failed commit or a restart). */
 static void read_own_pending(persister *p, watch *w) {
     char count[16];
-    snprintf(count, sizeof count, "%d", p->cfg.persist_batch);
+    snprintf(count, sizeof count, "%d", p->cfg.batch);
     const char *argv[] = {"XREADGROUP", "GROUP", SALE_GROUP, p->consumer, "COUNT", count,
                           "STREAMS", w->stream, "0"};
     redisReply *rep = redis_cmd_argv(p->redis, 9, argv, NULL);
@@ -575,7 +575,7 @@ static void read_own_pending(persister *p, watch *w) {
 static void reclaim(persister *p) {
     char idle[16], count[16];
     snprintf(idle, sizeof idle, "%d", p->cfg.reclaim_idle_ms);
-    snprintf(count, sizeof count, "%d", p->cfg.persist_batch);
+    snprintf(count, sizeof count, "%d", p->cfg.batch);
     for (int i = 0; i < p->nwatches; i++) {
         watch *w = &p->watches[i];
         char cursor[48] = "0-0";
@@ -605,7 +605,7 @@ static int read_new(persister *p, bool block) {
     const char **argv = malloc(sizeof *argv * (size_t)(9 + 2 * p->nwatches));
     if (argv == NULL) return 0;
     char count[16], blockms[16];
-    snprintf(count, sizeof count, "%d", p->cfg.persist_batch);
+    snprintf(count, sizeof count, "%d", p->cfg.batch);
     snprintf(blockms, sizeof blockms, "%d", BLOCK_MS);
     int argc = 0;
     argv[argc++] = "XREADGROUP";
@@ -687,20 +687,20 @@ static void *persister_main(void *arg) {
     return NULL;
 }
 
-tr_err persister_start(const strategy_config *cfg, persister **out, char *errbuf, size_t errlen) {
+tr_err persister_start(const persister_config *cfg, persister **out, char *errbuf, size_t errlen) {
     tr_err rc = TR_OK;
     *out = NULL;
     persister *p = calloc(1, sizeof *p);
     if (p == NULL) return TR_NOMEM;
     p->cfg = *cfg;
-    if (p->cfg.persist_batch < 1) p->cfg.persist_batch = 1000;
+    if (p->cfg.batch < 1) p->cfg.batch = 1000;
     if (p->cfg.reclaim_idle_ms < 1) p->cfg.reclaim_idle_ms = 30000;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(p->consumer, sizeof p->consumer, "%s:%d", host, (int)getpid());
-    if ((p->batch = calloc((size_t)p->cfg.persist_batch, sizeof *p->batch)) == NULL) {
+    if ((p->batch = calloc((size_t)p->cfg.batch, sizeof *p->batch)) == NULL) {
         rc = TR_NOMEM;
         goto out;
     }

@@ -124,8 +124,8 @@ tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_repor
                  char *errbuf, size_t errlen);
 
 /* Whether the sale is in Redis (*loaded) and passes the scripts' gate on the run r is connected
- * to (*synced): one script call. For background workers that bring a sale forward as soon as Redis restarted, before a
- * purchase asks. TR_OK or TR_REDIS (errbuf says why). */
+ * to (*synced): one script call. For background workers that bring a sale forward as soon as
+ * Redis restarted, before a purchase asks. TR_OK or TR_REDIS (errbuf says why). */
 tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced, char *errbuf,
                   size_t errlen);
 

@@ -8,9 +8,18 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "strategy/strategy.h"
 
 typedef struct persister persister;
+
+/* What a persister needs; redis-atomic fills it from its strategy settings. */
+typedef struct persister_config {
+    const char *pg_conninfo; /* libpq connection string (its own connection) */
+    const char *redis_addr;  /* "host:port" (its own connection) */
+    int batch;               /* stream entries per PostgreSQL transaction, 1..10000 (< 1: 1000) */
+    int reclaim_idle_ms;     /* pending entries idle this long (ms) belong to a dead persister and
+                                are reclaimed (XAUTOCLAIM); < 1: 30000 */
+    int test_delay_ms;       /* test hook, 0 in production: wait this long before each commit */
+} persister_config;
 
 /* A Redis stream entry id ("1732890000000-5"), as two numbers that order like the id. */
 typedef struct stream_id {
@@ -22,10 +31,10 @@ typedef struct stream_id {
 bool stream_id_parse(const char *s, stream_id *out);
 
 /* Starts the persister thread with its own PostgreSQL and Redis connections
- * (cfg->pg_conninfo, cfg->redis_addr), batch size cfg->persist_batch, reclaim after
+ * (cfg->pg_conninfo, cfg->redis_addr), batch size cfg->batch, reclaim after
  * cfg->reclaim_idle_ms. *out is set to NULL first. Errors: TR_PG, TR_REDIS, TR_NOMEM,
  * TR_INTERNAL (thread), with errbuf saying why. */
-tr_err persister_start(const strategy_config *cfg, persister **out, char *errbuf, size_t errlen);
+tr_err persister_start(const persister_config *cfg, persister **out, char *errbuf, size_t errlen);
 
 /* Drains: persists every entry already in the streams (for 5 s at most: what a failing backend
  * keeps from being stored stays in the streams for the next persister), then stops and frees.

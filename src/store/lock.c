@@ -1,5 +1,5 @@
 /* lock.c — the Redis lease lock behind lock.h. */
-#include "strategy/lock.h"
+#include "store/lock.h"
 
 #include <inttypes.h>
 #include <stdio.h>

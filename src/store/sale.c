@@ -1,5 +1,5 @@
 /* sale.c — opening a sale in Redis (sale.h). */
-#include "strategy/sale.h"
+#include "store/sale.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "store/queries.h"
-#include "strategy/lock.h"
+#include "store/lock.h"
 
 #define LOAD_CHUNK 1000 /* field/value pairs per HSET */
 

@@ -16,7 +16,7 @@
  *   which inserts nothing, finds their tickets present and records them issued: no ticket is lost
  *   or duplicated.
  * - Stop: after the last request, issue what is left in the lines this issuer leads. */
-#include "worker/issuer.h"
+#include "background/issuer.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -30,8 +30,8 @@
 #include "common/dynbuf.h"
 #include "store/pg.h"
 #include "store/redis.h"
-#include "strategy/lock.h"
-#include "strategy/sale.h"
+#include "store/lock.h"
+#include "store/sale.h"
 
 #define MAX_CONCERTS 256
 #define LEASE_MS 5000
@@ -55,7 +55,7 @@ typedef struct member {
 } member;
 
 struct issuer {
-    strategy_config cfg;
+    issuer_config cfg;
     pg_conn *pg;
     redis_conn *redis;
     pthread_t thread;
@@ -97,7 +97,7 @@ static void refresh_lines(issuer *is) {
     }
     if (rep) freeReplyObject(rep);
     /* A Redis that restarted (or failed over) may be behind PostgreSQL: bring each sale forward
-     * now rather than at the next admission (strategy/sale.h). */
+     * now rather than at the next admission (store/sale.h). */
     for (int i = 0; i < is->nlines; i++) bring_forward_if_needed(is, is->lines[i].concert_id);
 }
 
@@ -272,11 +272,11 @@ static bool admission_times(issuer *is, line *l, member *m, int n) {
 static int pass(issuer *is, line *l) {
     if (!lead(is, l)) return 0;
     char count[16];
-    snprintf(count, sizeof count, "%d", is->cfg.persist_batch - 1);
+    snprintf(count, sizeof count, "%d", is->cfg.batch - 1);
     redisReply *rep = redis_cmd(is->redis, "ZRANGE %s 0 %s WITHSCORES", l->keys.line, count);
     int n = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i + 1 < rep->elements && n < is->cfg.persist_batch; i += 2) {
+        for (size_t i = 0; i + 1 < rep->elements && n < is->cfg.batch; i += 2) {
             member *m = &is->batch[n];
             memset(m, 0, sizeof *m);
             snprintf(m->customer, sizeof m->customer, "%s", rep->element[i]->str);
@@ -338,15 +338,15 @@ static void *issuer_main(void *arg) {
     return NULL;
 }
 
-tr_err issuer_start(const strategy_config *cfg, issuer **out, char *errbuf, size_t errlen) {
+tr_err issuer_start(const issuer_config *cfg, issuer **out, char *errbuf, size_t errlen) {
     tr_err rc = TR_OK;
     *out = NULL;
     issuer *is = calloc(1, sizeof *is);
     if (is == NULL) return TR_NOMEM;
     is->cfg = *cfg;
-    if (is->cfg.persist_batch < 1) is->cfg.persist_batch = 1000;
+    if (is->cfg.batch < 1) is->cfg.batch = 1000;
     pthread_mutex_init(&is->mu, NULL);
-    if ((is->batch = calloc((size_t)is->cfg.persist_batch, sizeof *is->batch)) == NULL) {
+    if ((is->batch = calloc((size_t)is->cfg.batch, sizeof *is->batch)) == NULL) {
         rc = TR_NOMEM;
         goto out;
     }
