@@ -82,12 +82,6 @@ static void serve_usage(FILE *f) {
             "                          (default 15)\n"
             "      --body-timeout S    a request's body must arrive within S seconds of its\n"
             "                          header block; slower clients are disconnected (default 15)\n"
-            "      --dispatch MODE     where purchases run: pool (the workers, batched when the\n"
-            "                          strategy can pipeline: redis-atomic), inline (the event\n"
-            "                          loops, redis-atomic fast only) or loop (--io-threads\n"
-            "                          event loops that pipeline purchase scripts on their own\n"
-            "                          Redis connection, redis-atomic only; other strategies use\n"
-            "                          the pool) (default auto: loop where it applies, else pool)\n"
             "      --lock-wait MS      redis-lock: time to wait for the lock (default 2000)\n"
             "      --lock-lease MS     redis-lock: lease of a held lock (default 3000)\n"
             "      --durability MODE   redis-atomic: fast (answer after Redis; loss window = Redis\n"
@@ -149,7 +143,7 @@ static bool drop_root(const char *user, bool user_given) {
 
 static int cmd_serve(int argc, char **argv) {
     enum { O_BIND = 256, O_PG, O_REDIS, O_IO, O_MAXCONN, O_IDLE, O_WAIT, O_LEASE, O_STALL, O_STALLC,
-           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY, O_DISPATCH, O_USER, O_HEADER_TO, O_BODY_TO };
+           O_DUR, O_BATCH, O_RECLAIM, O_PDELAY, O_USER, O_HEADER_TO, O_BODY_TO };
     static const struct option opts[] = {
         {"strategy", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
         {"bind", required_argument, NULL, O_BIND},  {"pg", required_argument, NULL, O_PG},
@@ -165,7 +159,6 @@ static int cmd_serve(int argc, char **argv) {
         {"durability", required_argument, NULL, O_DUR}, {"persist-batch", required_argument, NULL, O_BATCH},
         {"reclaim-idle", required_argument, NULL, O_RECLAIM},
         {"test-persist-delay", required_argument, NULL, O_PDELAY},
-        {"dispatch", required_argument, NULL, O_DISPATCH},
         {"user", required_argument, NULL, O_USER},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *strategy_name = env_or("TICKETRUSH_STRATEGY", "db-atomic");
@@ -225,16 +218,6 @@ static int cmd_serve(int argc, char **argv) {
                 return 2;
             }
             break;
-        case O_DISPATCH:
-            if (strcmp(optarg, "auto") == 0) cfg.dispatch = SERVER_DISPATCH_AUTO;
-            else if (strcmp(optarg, "pool") == 0) cfg.dispatch = SERVER_DISPATCH_POOL;
-            else if (strcmp(optarg, "inline") == 0) cfg.dispatch = SERVER_DISPATCH_INLINE;
-            else if (strcmp(optarg, "loop") == 0) cfg.dispatch = SERVER_DISPATCH_LOOP;
-            else {
-                fprintf(stderr, "ticketrush: invalid value \"%s\" for --dispatch: expected auto, pool, inline or loop\n", optarg);
-                return 2;
-            }
-            break;
         case O_BATCH: if (!parse_int_opt("--persist-batch", optarg, 1, 10000, &v)) return 2; cfg.strategy_cfg.persist_batch = (int)v; break;
         case O_RECLAIM: if (!parse_int_opt("--reclaim-idle", optarg, 1, 3600000, &v)) return 2; cfg.strategy_cfg.reclaim_idle_ms = (int)v; break;
         case O_PDELAY: if (!parse_int_opt("--test-persist-delay", optarg, 0, 3600000, &v)) return 2; cfg.strategy_cfg.test_persist_delay_ms = (int)v; break;
@@ -281,17 +264,14 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "ticketrush: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "ticketrush: serving on http://%s:%d with strategy %s%s, %d workers, %s dispatch\n",
+    fprintf(stderr, "ticketrush: serving on http://%s:%d with strategy %s%s, %d workers, purchases %s\n",
             cfg.bind_addr, server_port(srv), cfg.strategy->name,
             strcmp(cfg.strategy->name, "redis-atomic") != 0 ? ""
             : cfg.strategy_cfg.durability == DURABILITY_STRICT ? " (durability strict)"
                                                               : " (durability fast)",
-            cfg.workers, server_dispatch(srv));
-    if ((cfg.dispatch == SERVER_DISPATCH_LOOP || cfg.dispatch == SERVER_DISPATCH_INLINE) &&
-        strcmp(server_dispatch(srv), cfg.dispatch == SERVER_DISPATCH_LOOP ? "loop" : "inline") != 0)
-        fprintf(stderr, "ticketrush: --dispatch %s does not apply to %s%s; purchases run on the pool\n",
-                cfg.dispatch == SERVER_DISPATCH_LOOP ? "loop" : "inline", cfg.strategy->name,
-                strcmp(cfg.strategy->name, "redis-atomic") == 0 ? " with --durability strict" : "");
+            cfg.workers,
+            strategy_is_one_script(cfg.strategy) ? "as script calls on the event loops"
+                                                 : "on the worker pool");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "ticketrush: %s received, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");

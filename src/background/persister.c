@@ -16,9 +16,10 @@
  *   persister periodically reclaims entries idle longer than reclaim_idle_ms (XAUTOCLAIM) and
  *   stores them (idempotent, see above).
  * - Ordering: entries of a concert are committed in stream order, which is seat order, except
- *   reclaimed ones. Strict-mode waiters are released by entry id after their batch commits, and
- *   asked later by the ranges this persister finished (watch.done): never by "up to id X", as
- *   another process's consumer may still hold an entry below X.
+ *   reclaimed ones. A strict answer (held on an event loop) asks by entry id whether its batch
+ *   committed, looked up in the ranges finished lately (watch.done, this persister's and those
+ *   other processes announced): never by "up to id X", as another process's consumer may still
+ *   hold an entry below X.
  * - Trimming: XTRIM MINID never passes the oldest pending entry nor the last acknowledged one.
  * - Stop: after the last request, read until the streams hold nothing new, then exit; at most
  *   STOP_DRAIN_MS, so a backend that is down cannot hold the process: the rest stays in the
@@ -66,13 +67,6 @@ typedef struct watch {
     int batches;         /* for trimming every few batches */
 } watch;
 
-typedef struct waiter {
-    int64_t concert_id;
-    stream_id id;
-    int state; /* 0 waiting, 1 durable, 2 failed */
-    struct waiter *next;
-} waiter;
-
 typedef struct entry {
     stream_id sid;
     char id_text[48];
@@ -93,8 +87,6 @@ struct persister {
     pthread_cond_t cv;
     bool stopping;
     int64_t give_up_ms; /* with stopping: when to leave the rest (now_ms clock), under mu */
-    bool abandoned;     /* persister_abandon_waits: waits answer false at once, under mu */
-    waiter *waiters;
     watch watches[MAX_CONCERTS];
     int nwatches;
     struct {
@@ -321,7 +313,7 @@ static void done_add(watch *wt, stream_id first, stream_id last) {
     if (wt->ndone < DONE_RANGES) wt->ndone++;
 }
 
-/* Releases strict-mode waiters whose entries are in this batch; records failures. */
+/* Records this batch as finished (and its failures), then tells the watchers (on_commit). */
 static void publish(persister *p, int64_t concert_id, entry *e, int n, bool advance) {
     pthread_mutex_lock(&p->mu);
     bool failures_kept = true; /* else the batch is not remembered as finished (wt->done) */
@@ -335,15 +327,6 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
             failures_kept = false;
         }
     }
-    for (waiter *w = p->waiters; w; w = w->next) {
-        if (w->state != 0 || w->concert_id != concert_id) continue;
-        for (int i = 0; i < n; i++) {
-            if (sid_cmp(w->id, e[i].sid) == 0) {
-                w->state = e[i].durable ? 1 : 2;
-                break;
-            }
-        }
-    }
     watch *wt = watch_find(p, concert_id);
     if (wt && failures_kept && n > 0) {
         if (advance) {
@@ -352,7 +335,6 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
             for (int i = 0; i < n; i++) done_add(wt, e[i].sid, e[i].sid);
         }
     }
-    pthread_cond_broadcast(&p->cv);
     for (int i = 0; i < p->non_commit; i++) p->on_commit[i].fn(p->on_commit[i].arg);
     pthread_mutex_unlock(&p->mu);
 }
@@ -363,7 +345,7 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
  * persister announces what it finished on the PostgreSQL channel ticketrush_stored (NOTIFY, sent
  * once the commit is done, so it never announces what is not stored), and every persister
  * LISTENs and adds what others finished to its own record (watch.done, failed), waking its
- * waiters as its own commits do. Payload: "CONCERT FIRST:LAST … !FAILED …", stream ids as
+ * watchers as its own commits do. Payload: "CONCERT FIRST:LAST … !FAILED …", stream ids as
  * "ms-seq", at most ANNOUNCE_MAX bytes per notification (PostgreSQL's limit is 8000). A
  * notification lost (a persister that dies between its commit and its NOTIFY, a listener
  * reconnecting) only makes those answers wait for their deadline: 500, outcome unknown. */
@@ -440,11 +422,6 @@ static void on_announce(const char *channel, const char *payload, void *arg) {
                 done_add(wt, a, z);
         }
     }
-    for (waiter *w = p->waiters; wt && w; w = w->next) {
-        if (w->state != 0 || w->concert_id != concert_id || !finished(wt, w->id)) continue;
-        w->state = failed_has(p, concert_id, w->id) ? 2 : 1;
-    }
-    pthread_cond_broadcast(&p->cv);
     for (int i = 0; i < p->non_commit; i++) p->on_commit[i].fn(p->on_commit[i].arg);
     pthread_mutex_unlock(&p->mu);
 }
@@ -748,7 +725,6 @@ void persister_stop(persister *p) {
     free(p);
 }
 
-void persister_kick(persister *p) { (void)p; /* XADD wakes a blocked XREADGROUP by itself */ }
 
 static bool failed_has(const persister *p, int64_t concert_id, stream_id id) {
     for (int i = 0; i < p->nfailed; i++)
@@ -797,46 +773,4 @@ bool persister_on_commit(persister *p, void (*fn)(void *arg), void *arg, bool on
     }
     pthread_mutex_unlock(&p->mu);
     return ok;
-}
-
-void persister_abandon_waits(persister *p) {
-    if (p == NULL) return;
-    pthread_mutex_lock(&p->mu);
-    p->abandoned = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-}
-
-bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_ms) {
-    waiter w = {concert_id, id, 0, NULL};
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) deadline.tv_sec++, deadline.tv_nsec -= 1000000000;
-    pthread_mutex_lock(&p->mu);
-    watch *wt = watch_find(p, concert_id);
-    if (finished(wt, id)) {
-        /* Its batch already committed before we got here. */
-        bool ok = !failed_has(p, concert_id, id);
-        pthread_mutex_unlock(&p->mu);
-        return ok;
-    }
-    if (p->abandoned) {
-        pthread_mutex_unlock(&p->mu);
-        return false;
-    }
-    w.next = p->waiters;
-    p->waiters = &w;
-    int rc = 0;
-    while (w.state == 0 && rc != ETIMEDOUT && !p->abandoned)
-        rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
-    for (waiter **pp = &p->waiters; *pp; pp = &(*pp)->next) {
-        if (*pp == &w) {
-            *pp = w.next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-    return w.state == 1;
 }

@@ -41,18 +41,12 @@ tr_err persister_start(const persister_config *cfg, persister **out, char *errbu
  * NULL is a no-op. */
 void persister_stop(persister *p);
 
-/* Blocks until the entry id of concert_id's stream is committed in PostgreSQL by this persister
- * (true), or timeout_ms passes or the entry could not be stored (false). Used by --durability
- * strict; many waiters share one commit (group commit). Thread-safe. */
-bool persister_wait(persister *p, int64_t concert_id, stream_id id, int timeout_ms);
-
-/* Makes every persister_wait, current and later, answer at once: true if already committed,
- * else false. For a server whose drain time is over (strict answers still waiting get 500).
- * Storing goes on. NULL is a no-op. Thread-safe. */
-void persister_abandon_waits(persister *p);
-
-/* Non-blocking form of persister_wait: 1 when the entry is committed by this persister, -1 when it
- * could not be stored, 0 not yet. Thread-safe. */
+/* Whether entry id of concert_id's stream is durable: 1 when committed in PostgreSQL by this
+ * persister or announced committed by another server process's (ticketrush_stored), -1 when it
+ * can never be stored (PostgreSQL contradicted it), 0 not known yet. Remembers the last
+ * 512 batches per concert (seconds of load), so ask soon after the entry was written.
+ * Never blocks (--durability strict holds its answers on the event loops, see strategy.h).
+ * Thread-safe. */
 int persister_durable(persister *p, int64_t concert_id, stream_id id);
 
 /* Adds (on) or removes (!on) fn(arg), which the persister's thread calls after every batch it
@@ -60,8 +54,5 @@ int persister_durable(persister *p, int64_t concert_id, stream_id id);
  * not call into the persister. At most 64 at once; false when full. Once removal returns, fn is
  * not running and will not run for arg. Thread-safe. */
 bool persister_on_commit(persister *p, void (*fn)(void *arg), void *arg, bool on);
-
-/* Wakes the persister now (a new entry was appended); cheap, thread-safe. */
-void persister_kick(persister *p);
 
 #endif

@@ -3,16 +3,17 @@
  *
  * DESIGN
  * - A pass: epoll_wait (timeout from MHD_get_timeout, at most 100 ms) → Redis replies read and
- *   their callbacks run (which resume suspended HTTP connections) → MHD_run (accepts, reads
+ *   their callbacks run (which resume suspended HTTP connections) → the owner's tick (which
+ *   resumes what other threads decided and answers held requests) → MHD_run (accepts, reads
  *   requests, runs the access handler, which may queue Redis commands, and writes answers) →
  *   the Redis commands queued in the pass are written at once (one write for many requests).
  * - Redis: hiredis async with our own event hooks (https://github.com/redis/hiredis#asynchronous-api:
  *   addRead/delRead/addWrite/delWrite/cleanup) that keep the socket's epoll interest. On a loss
  *   hiredis hands every pending callback a NULL reply and frees the context; the next command
  *   connects again (at most every 100 ms).
- * - Wake-ups from other threads (a worker resuming a connection) arrive through MHD's own
- *   inter-thread channel, which sits in MHD's epoll set, itself in ours; quiesce and stop use an
- *   eventfd. */
+ * - Wake-ups from other threads (http_loop_wake: a pool worker handing a request back, the
+ *   persister's commit, quiesce, stop) write an eventfd in our epoll set; the pass that follows
+ *   runs the owner's tick. Connections are suspended and resumed on this thread only. */
 #include "http/loop.h"
 
 #include <errno.h>

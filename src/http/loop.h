@@ -2,7 +2,7 @@
  * mode and one non-blocking Redis connection (hiredis async), served from one epoll set. A
  * request and its Redis command are handled on the same thread, the commands of every request
  * read in one pass go out in one write (pipelining), and nothing is handed between threads.
- * Used by server.c for `serve --dispatch loop`. Not the request handling (server.c). */
+ * Used by front.c, one per event loop of the HTTP service. Not the request handling (front.c). */
 #ifndef TR_HTTP_LOOP_H
 #define TR_HTTP_LOOP_H
 

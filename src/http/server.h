@@ -1,10 +1,11 @@
 /* server.h — the ticketrush HTTP service (SPEC §2) on libmicrohttpd. Event-loop threads parse
  * requests and answer the ones that touch nothing (/livez, /metrics, errors found in the request
- * itself); redis-atomic's purchases are sent from the loops as pipelined script calls; every other
- * request that needs PostgreSQL or Redis is handed to a fixed pool of workers, each owning its own
- * PostgreSQL and Redis connection, while its HTTP connection is suspended — so a request waiting
- * on the database or on a lock never stalls the other connections, only the worker it occupies.
- * Not the strategies (strategy.h) nor the command line (main.c). */
+ * itself); a one-script strategy's purchases (redis-atomic) are sent from the loops as pipelined
+ * script calls; every other request that needs PostgreSQL or Redis is handed to a fixed pool of
+ * workers, each owning its own PostgreSQL and Redis connection, while its HTTP connection is
+ * suspended — so a request waiting on the database or on a lock never stalls the other
+ * connections, only the worker it occupies. Not the strategies (strategy.h) nor the command line
+ * (main.c). */
 #ifndef TR_SERVER_H
 #define TR_SERVER_H
 
@@ -19,8 +20,6 @@ typedef struct server server;
 /* Defaults of server_config.header_timeout_s and body_timeout_s. */
 #define SERVER_HEADER_TIMEOUT_S 15
 #define SERVER_BODY_TIMEOUT_S 15
-
-enum { SERVER_DISPATCH_AUTO, SERVER_DISPATCH_POOL, SERVER_DISPATCH_INLINE, SERVER_DISPATCH_LOOP };
 
 typedef struct server_config {
     const char *bind_addr;  /* IPv4 address to listen on, e.g. "127.0.0.1" */
@@ -37,13 +36,6 @@ typedef struct server_config {
     const char *pg_conninfo;   /* libpq conninfo; required */
     const char *redis_addr;    /* "host:port"; NULL or "" only for strategies without Redis */
     const strategy_ops *strategy;
-    /* Where purchases run: AUTO is LOOP when the strategy can (redis-atomic), else POOL. POOL
-     * hands them to the workers (in batches when the strategy has purchase_many); INLINE runs
-     * them synchronously on the event loops when the strategy allows it (runs_inline), else on
-     * the pool; LOOP sends each as one pipelined Redis script call on the loop's own connection
-     * (strategies with loop_script), else the pool. Other routes that need a backend always use
-     * the pool. */
-    int dispatch;
     strategy_config strategy_cfg;
     /* Where the server reports problems (a failed connection, an internal error). Called from
      * any thread; NULL for silence. */
@@ -51,17 +43,14 @@ typedef struct server_config {
 } server_config;
 
 /* Starts listening and the workers. Workers connect as they start (before their first request;
- * a failure is retried per request) and reconnect after a loss; start also checks once that PostgreSQL (and Redis when configured) answer, so a typo fails fast.
+ * a failure is retried per request) and reconnect after a loss; start also checks once that
+ * PostgreSQL (and Redis when configured) answer, so a typo fails fast.
  * *out is set to NULL first; cfg is copied (its strings must outlive the server).
  * Errors: TR_INVALID_ARGUMENT, TR_PG, TR_REDIS, TR_INTERNAL (could not listen); errbuf says why. */
 tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t errlen);
 
 /* The TCP port actually bound. */
 int server_port(const server *s);
-
-/* Where purchases run, as decided from cfg.dispatch and the strategy: "loop", "inline" or
- * "pool" (a static string). */
-const char *server_dispatch(const server *s);
 
 /* Stops accepting, lets queued requests finish and answers them (waiting at most drain_ms),
  * then closes every connection and frees everything. NULL is a no-op. */

@@ -262,7 +262,7 @@ static const redis_script raise_script = {
 typedef struct owner_pair {
     int64_t customer;
     const char *field; /* the customer id as Redis holds it, borrowed from the reply */
-    const char *value; /* "seat:issued_at_us", borrowed from the reply */
+    const char *value; /* "seat:issued_at_us[:entry_id]", borrowed from the reply */
 } owner_pair;
 
 static int cmp_i64_key(const void *a, const void *b) {
@@ -403,7 +403,8 @@ static tr_err renumber_line(redis_conn *r, const sale_keys *k, const int64_t *se
 typedef struct stream_ticket {
     int64_t customer;
     long seat;
-    char field[24], value[48]; /* the owners entry it stands for: customer → "seat:issued_at_us" */
+    /* the owners entry it stands for: customer → "seat:issued_at_us:entry_id" */
+    char field[24], value[72];
 } stream_ticket;
 
 static int cmp_stream_ticket(const void *a, const void *b) {
@@ -444,11 +445,12 @@ static tr_err read_stream_tickets(redis_conn *r, const sale_keys *k, stream_tick
             else if (strcmp(key, "s") == 0) seat = v;
             else if (strcmp(key, "t") == 0) at = v;
         }
-        if (c == NULL || seat == NULL || at == NULL) continue;
+        if (c == NULL || seat == NULL || at == NULL || e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
         t[m].customer = strtoll(c, NULL, 10);
         t[m].seat = strtol(seat, NULL, 10);
         snprintf(t[m].field, sizeof t[m].field, "%s", c);
-        snprintf(t[m].value, sizeof t[m].value, "%s:%s", seat, at);
+        snprintf(t[m].value, sizeof t[m].value, "%s:%s:%s", seat, at, e->element[0]->str);
         m++;
     }
     freeReplyObject(rep);
@@ -456,6 +458,14 @@ static tr_err read_stream_tickets(redis_conn *r, const sale_keys *k, stream_tick
     *out = t;
     *n = m;
     return TR_OK;
+}
+
+/* Whether an owners value in Redis ("seat:issued_at_us" or, written by the purchase script,
+ * "seat:issued_at_us:entry_id") names the ticket PostgreSQL holds as "seat:issued_at_us". */
+static bool owner_same_ticket(const char *redis_value, const char *pg_value) {
+    size_t n = strlen(pg_value);
+    return strncmp(redis_value, pg_value, n) == 0 &&
+           (redis_value[n] == '\0' || redis_value[n] == ':');
 }
 
 static const pg_stmt customers_count_stmt = {
@@ -599,7 +609,7 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
         }
         if (i == nt) break;
         bool in_redis = j < np && pairs[j].customer == c;
-        bool same = in_redis && strcmp(pairs[j].value, vals[i]) == 0;
+        bool same = in_redis && owner_same_ticket(pairs[j].value, vals[i]);
         if (!in_redis) st->added++;
         else if (!same) st->corrected++;
         if (!same) batch_add(&set_owner, PQgetvalue(tr, i, 0), vals[i]);
@@ -796,13 +806,13 @@ bool sale_refused_unrun(const char *error) {
 }
 
 redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,
-                      int nkeys, const char *const *keys, int64_t customer_id, tr_err *rc,
-                      char *detail, size_t detaillen) {
+                      int nkeys, const char *const *keys, int64_t customer_id, const char *arg3,
+                      tr_err *rc, char *detail, size_t detaillen) {
     char uid[24];
     snprintf(uid, sizeof uid, "%" PRId64, customer_id);
-    const char *args[] = {uid, REDIS_ARG_RUN_ID};
+    const char *args[] = {uid, REDIS_ARG_RUN_ID, arg3};
     for (int attempt = 0; attempt < 3; attempt++) {
-        redisReply *rep = redis_eval(r, s, nkeys, keys, 2, args);
+        redisReply *rep = redis_eval(r, s, nkeys, keys, arg3 ? 3 : 2, args);
         if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
             snprintf(detail, detaillen, "%s: %s", s->name,
                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));

@@ -22,7 +22,8 @@ typedef struct sale_keys {
                            customers (how many the sale loaded), unheld (seats counted that no
                            one holds, set by a sync; see SALE_SCRIPT_COUNTS) */
     char customers[64]; /* hash: customer id → name (every customer, warmed at open) */
-    char owners[64];    /* hash: customer id → "seat:issued_at_us" */
+    char owners[64];    /* hash: customer id → "seat:issued_at_us", and ":entry_id" (its stream
+                           entry) when redis-atomic wrote it: the ticket may not be stored yet */
     char sold[64];      /* string: seats issued so far (the last seat number) */
     char stream[64];    /* stream of issued tickets: c, s, v, t — drained by the persister */
     char line[64];      /* redis-zset: sorted set, member customer id, score = admission number */
@@ -150,7 +151,8 @@ tr_err sale_mark_unsynced(redis_conn *r, int64_t concert_id);
  * https://redis.io/docs/reference/protocol-spec/#simple-errors): nothing was written. */
 bool sale_refused_unrun(const char *error);
 
-/* Runs a sale script with keys, the customer id as ARGV[1] and REDIS_ARG_RUN_ID as ARGV[2]. A
+/* Runs a sale script with keys, the customer id as ARGV[1], REDIS_ARG_RUN_ID as ARGV[2] and
+ * arg3 as ARGV[3] (NULL: none; the strategy's own, e.g. redis-atomic's durability). A
  * script answers an array whose first element is SALE_NOT_LOADED or SALE_NOT_SYNCED when it
  * cannot decide; then the sale is opened (sale_open) and the script runs again. Returns the reply
  * (caller frees; an array with ≥ 1 element) or NULL with *rc set: TR_REDIS (the call failed: it
@@ -159,7 +161,7 @@ bool sale_refused_unrun(const char *error);
  * (sale_refused_unrun: loading its data, out of memory, read-only…) or the sale could not be
  * opened (PostgreSQL down, a failure — detail says why). */
 redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,
-                      int nkeys, const char *const *keys, int64_t customer_id, tr_err *rc,
+                      int nkeys, const char *const *keys, int64_t customer_id, const char *arg3, tr_err *rc,
                       char *detail, size_t detaillen);
 
 /* An integer element of a script reply (integer or decimal string); 0 otherwise. */

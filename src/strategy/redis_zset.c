@@ -63,7 +63,7 @@ static redisReply *zset_run(strategy_ctx *ctx, const redis_script *s, int64_t co
     sale_keys k;
     sale_keys_init(&k, concert_id);
     const char *keys[] = {k.meta, k.customers, k.owners, k.sold, k.line, k.outcomes, k.admitted};
-    return sale_eval(ctx->pg, ctx->redis, s, concert_id, 7, keys, customer_id, rc, ctx->detail,
+    return sale_eval(ctx->pg, ctx->redis, s, concert_id, 7, keys, customer_id, NULL, rc, ctx->detail,
                      sizeof ctx->detail);
 }
 

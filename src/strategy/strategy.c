@@ -25,7 +25,9 @@ static const strategy_ops *const registry[] = {
 
 /* Registration rejects an entry without its required function. */
 static bool strategy_valid(const strategy_ops *s) {
-    return s != NULL && s->name != NULL && s->purchase != NULL;
+    if (s == NULL || s->name == NULL || s->purchase == NULL) return false;
+    bool script = s->script != NULL, args = s->script_args != NULL, reply = s->script_reply != NULL;
+    return script == args && args == reply && (s->durable != NULL) == (s->watch_durable != NULL);
 }
 
 const strategy_ops *strategy_find(const char *name) {

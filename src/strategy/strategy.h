@@ -70,8 +70,10 @@ typedef struct purchase_result {
     int retry_after_s; /* for TR_BUSY / TR_FENCED: seconds for the Retry-After header (≥ 1) */
     bool queued;       /* with TR_OK: admitted to a waiting line (202), not yet issued */
     int64_t position;  /* with queued: 1-based place in the line when admitted */
-    /* Event-loop dispatch only: with TR_OK, the answer waits until loop_durable says the ticket
-     * is stored (strict durability); durable_token says which write (the strategy's own). */
+    /* With TR_OK or TR_ALREADY_OWNED under strict durability: the answer waits until
+     * strategy_durable says the write that holds the ticket is stored (R7); durable_token names
+     * that write (the strategy's own, e.g. a Redis stream entry id). The server holds the
+     * answer, never a thread (see strategy_ops.durable). */
     bool wait_durable;
     uint64_t durable_token[2];
 } purchase_result;
@@ -86,13 +88,26 @@ typedef struct outcome {
     tr_err reason;    /* OUTCOME_REJECTED: e.g. TR_SOLD_OUT */
 } outcome;
 
-/* One script call of a purchase, for the server's event-loop dispatch (strategy_ops.loop_*). */
+/* One script call of a purchase (strategy_ops.script_args), sent by the server's event loop. */
+#define SCRIPT_CALL_MAX_KEYS 6
+#define SCRIPT_CALL_MAX_ARGS 3
 typedef struct script_call {
-    int nkeys, nargs; /* 0..6 and 0..2 */
-    char keys[6][64];
-    char args[2][REDIS_RUN_ID_MAX];
+    int nkeys, nargs; /* 0..SCRIPT_CALL_MAX_KEYS and 0..SCRIPT_CALL_MAX_ARGS */
+    char keys[SCRIPT_CALL_MAX_KEYS][64];
+    char args[SCRIPT_CALL_MAX_ARGS][REDIS_RUN_ID_MAX];
 } script_call;
 
+/* A strategy is one of two kinds, and the server runs its purchases accordingly:
+ * - one-script (script != NULL): a purchase is one Redis script call that never waits on a lock
+ *   or on PostgreSQL. The server's event loops send it on their own non-blocking Redis
+ *   connections, pipelined with other requests' calls, and answer from the reply; purchase()
+ *   runs on the worker pool only when the reply says the loop cannot decide (the sale is not
+ *   loaded or not synced on this run of Redis, see store/sale.h).
+ * - blocking (script == NULL): purchase() runs on the worker pool (PostgreSQL transactions,
+ *   lease locks), one purchase per worker at a time.
+ * Either kind may answer with wait_durable (strict durability): the server then holds the answer
+ * on the event loop until durable() says the write is stored, woken by watch_durable; no thread
+ * waits and nothing polls PostgreSQL. */
 typedef struct strategy_ops {
     const char *name;    /* the --strategy value, e.g. "db-atomic" */
     const char *summary; /* one line for --help */
@@ -100,40 +115,30 @@ typedef struct strategy_ops {
     bool correct;        /* false for naive: keeps R1–R8 only without concurrency */
     /* true when purchase (and outcome, if set) need only Redis once the sale is loaded there:
      * the server then serves them while PostgreSQL is down, with ctx->pg NULL (a sale that is
-     * not loaded yet answers 500, as it needs PostgreSQL to load). */
+     * not loaded yet answers 503 unavailable, as it needs PostgreSQL to load). */
     bool admits_without_pg;
-    /* Buy one ticket. concert_id and customer_id are already validated as 1..2^63−1.
-     * Must leave ctx's connections usable (no open transaction) whatever happens. Required. */
+    /* Buy one ticket, on a pool worker (blocking calls allowed). concert_id and customer_id are
+     * already validated as 1..2^63−1. Must leave ctx's connections usable (no open transaction)
+     * whatever happens. Required. */
     void (*purchase)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                      purchase_result *out);
-    /* Optional: buys n tickets at once (ids validated as for purchase), out[i] for request i,
-     * as if purchase had run for each in order — e.g. one pipelined round trip for all. The
-     * server then hands purchases to workers in batches (a worker takes every purchase queued,
-     * up to a limit), which under load costs one round trip and one wake-up per batch. */
-    void (*purchase_many)(strategy_ctx *ctx, int n, const int64_t *concert_ids,
-                          const int64_t *customer_ids, purchase_result *out);
-    /* Optional: true when, under cfg, a purchase is one short Redis round trip that never waits
-     * on a lock or on PostgreSQL (beyond opening a sale once), so the server may run purchases on
-     * its I/O threads instead of the worker pool (serve --dispatch inline). */
-    bool (*runs_inline)(const strategy_config *cfg);
-    /* Optional, for serve --dispatch loop, used when runs_inline(cfg) is true or loop_durable is
-     * set: a purchase as one call of loop_script that the server's event loop sends on its own
-     * non-blocking Redis connection, pipelined with the calls of other requests. loop_call fills
-     * the call's keys and args (redis_run_id: the run id of the Redis that connection reached,
-     * "" when not known yet; see store/sale.h); loop_reply reads the reply without any I/O and
-     * returns false when the purchase must run through purchase() on a worker instead (the sale
-     * is not loaded in Redis or not synced on this run of Redis, the script is not cached, Redis
-     * answered an error): the script wrote nothing then. */
-    const redis_script *loop_script;
-    void (*loop_call)(int64_t concert_id, int64_t customer_id, const char *redis_run_id,
-                      script_call *call);
-    bool (*loop_reply)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
-                       const redisReply *reply, purchase_result *out);
-    /* Optional, with loop_*: for a result with wait_durable, 1 once the write is durable, -1 when
-     * it failed, 0 not yet; never blocks. loop_watch adds (on) or removes wake(arg), called from
-     * another thread whenever loop_durable may have changed; false when it cannot be added. */
-    int (*loop_durable)(void *state, int64_t concert_id, const purchase_result *res);
-    bool (*loop_watch)(void *state, void (*wake)(void *arg), void *arg, bool on);
+    /* One-script strategies: the script (cached with SCRIPT LOAD when the server starts);
+     * script_args fills a purchase's keys and args (redis_run_id: the run id of the Redis the
+     * loop's connection reached, "" when not known yet; see store/sale.h); script_reply reads
+     * the reply without any I/O and returns false when the purchase must run through purchase()
+     * on a worker instead (the sale is not loaded or not synced, the script is not cached, Redis
+     * refused it unrun): the script wrote nothing then. All three or none. */
+    const redis_script *script;
+    void (*script_args)(const strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                        const char *redis_run_id, script_call *call);
+    bool (*script_reply)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
+                         const redisReply *reply, purchase_result *out);
+    /* Required when a purchase may answer wait_durable: 1 once the write res names is durable,
+     * -1 when it can never be, 0 not yet; never blocks, any thread. watch_durable adds (on) or
+     * removes wake(arg), which the strategy calls from its own thread whenever durable() may
+     * have changed; false when it cannot be added. */
+    int (*durable)(void *state, int64_t concert_id, const purchase_result *res);
+    bool (*watch_durable)(void *state, void (*wake)(void *arg), void *arg, bool on);
     /* Optional: seats sold as the strategy itself counts them, when that runs ahead of
      * PostgreSQL (a write-behind): *sold, and true; false when it does not know (e.g. the sale is
      * not loaded), and GET /concerts/{id} then shows PostgreSQL's count. */
@@ -144,10 +149,6 @@ typedef struct strategy_ops {
     /* Optional: starts the strategy's background workers before requests arrive; *state is
      * handed to every purchase as ctx->state. errbuf says why on failure. */
     tr_err (*start)(const strategy_config *cfg, void **state, char *errbuf, size_t errlen);
-    /* Optional: the server's drain time is over — purchases still waiting inside the strategy
-     * (strict durability) stop waiting and answer now (500, outcome unknown). Called before the
-     * server waits for its workers; background work goes on until stop. */
-    void (*abandon_waits)(void *state);
     /* Optional: stops them after the last request, draining what they hold. NULL state is a
      * no-op. */
     void (*stop)(void *state);
@@ -158,9 +159,62 @@ const strategy_ops *strategy_find(const char *name);
 /* The i-th registered strategy (0-based), or NULL past the end. */
 const strategy_ops *strategy_at(int i);
 
+/* Call sites use these, never s->fn directly (the wrappers say what an absent optional
+ * function means). */
 static inline void strategy_purchase(const strategy_ops *s, strategy_ctx *ctx, int64_t concert_id,
                                      int64_t customer_id, purchase_result *out) {
     s->purchase(ctx, concert_id, customer_id, out);
+}
+
+/* Whether purchases are one script call the event loops send (see strategy_ops). */
+static inline bool strategy_is_one_script(const strategy_ops *s) { return s->script != NULL; }
+
+static inline void strategy_script_args(const strategy_ops *s, const strategy_ctx *ctx,
+                                        int64_t concert_id, int64_t customer_id,
+                                        const char *redis_run_id, script_call *call) {
+    s->script_args(ctx, concert_id, customer_id, redis_run_id, call);
+}
+
+static inline bool strategy_script_reply(const strategy_ops *s, strategy_ctx *ctx,
+                                         int64_t concert_id, int64_t customer_id,
+                                         const redisReply *reply, purchase_result *out) {
+    return s->script_reply(ctx, concert_id, customer_id, reply, out);
+}
+
+/* 1 durable, -1 never, 0 not yet; -1 for a strategy that cannot tell (never asked then). */
+static inline int strategy_durable(const strategy_ops *s, void *state, int64_t concert_id,
+                                   const purchase_result *res) {
+    return s->durable ? s->durable(state, concert_id, res) : -1;
+}
+
+/* true when wake was added (removed); true with nothing to do for a strategy that never
+ * answers wait_durable. */
+static inline bool strategy_watch_durable(const strategy_ops *s, void *state,
+                                          void (*wake)(void *arg), void *arg, bool on) {
+    return s->watch_durable ? s->watch_durable(state, wake, arg, on) : true;
+}
+
+/* false: the strategy does not count ahead of PostgreSQL (show PostgreSQL's count). */
+static inline bool strategy_sold(const strategy_ops *s, strategy_ctx *ctx, int64_t concert_id,
+                                 int64_t *sold) {
+    return s->sold && ctx->redis && s->sold(ctx, concert_id, sold);
+}
+
+static inline bool strategy_has_outcome(const strategy_ops *s) { return s->outcome != NULL; }
+
+static inline tr_err strategy_outcome(const strategy_ops *s, strategy_ctx *ctx, int64_t concert_id,
+                                      int64_t customer_id, outcome *out) {
+    return s->outcome(ctx, concert_id, customer_id, out);
+}
+
+static inline tr_err strategy_start(const strategy_ops *s, const strategy_config *cfg,
+                                    void **state, char *errbuf, size_t errlen) {
+    *state = NULL;
+    return s->start ? s->start(cfg, state, errbuf, errlen) : TR_OK;
+}
+
+static inline void strategy_stop(const strategy_ops *s, void *state) {
+    if (s->stop) s->stop(state);
 }
 
 #endif

@@ -96,7 +96,7 @@ static void sigterm_answers_strict_purchases_waiting_for_a_stalled_commit(void *
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
     h_open_sale();
     h_server srv;
-    h_server_start(&srv, "redis-atomic", 2, "--durability", "strict", "--dispatch", "loop",
+    h_server_start(&srv, "redis-atomic", 2, "--durability", "strict",
                    "--test-persist-delay", "4000", NULL);
     enum { N = 3 };
     h_conn *c[N];
@@ -162,11 +162,11 @@ static void sigterm_does_not_wait_for_a_locked_table(void **state) {
 }
 
 /* A ticket table another session holds a SHARE lock on (25 s) blocks every insert. SIGTERM during
- * a burst must still end within 15 s — 5 s drain, then waits abandoned, queued work refused
- * (503) and statements stuck on the lock cancelled (500, outcome unknown), then the background
- * worker's own 5 s and the cancel of its statement — with every request answered:
- *  - redis-atomic strict on the worker pool: a batch waits once for all its commits (it waited
- *    10 s for each in turn, for minutes);
+ * a burst must still end within 15 s — 5 s drain, then held answers given up (500), queued work
+ * refused (503) and statements stuck on the lock cancelled (500, outcome unknown), then the
+ * background worker's own 5 s and the cancel of its statement — with every request answered:
+ *  - redis-atomic strict: answers held on the event loops for their commit (a batch on the
+ *    worker pool once waited 10 s for each in turn, for minutes);
  *  - db-atomic: purchases blocked on the lock in the workers (the stop waited for the lock);
  *  - redis-zset: admitted in Redis (202), the issuer blocked on the lock (the same).
  * The sale is not loaded first, so redis-atomic also takes the path that opens it. */
@@ -175,7 +175,7 @@ static void sigterm_is_bounded_with_a_locked_ticket_table(void **state) {
     static const struct {
         const char *strategy, *a1, *a2, *a3, *a4;
     } cfgs[] = {
-        {"redis-atomic", "--durability", "strict", "--dispatch", "pool"},
+        {"redis-atomic", "--durability", "strict", NULL, NULL},
         {"db-atomic", NULL, NULL, NULL, NULL},
         {"redis-zset", NULL, NULL, NULL, NULL},
     };

@@ -159,7 +159,7 @@ static void redis_atomic_pool_sells_while_postgresql_is_down(void **state) {
     if (switch_conn) outage_set(false); /* whatever an earlier failed test left */
     h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
     h_server srv;
-    h_server_start(&srv, "redis-atomic", 2, "--durability", "fast", "--dispatch", "pool", NULL);
+    h_server_start(&srv, "redis-atomic", 2, "--durability", "fast", NULL);
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 1, &r);
     H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);

@@ -70,7 +70,7 @@ static void redis_outage_fails_purchases_cleanly_and_recovers(void **state) {
     h_redis_private_stop(redis);
 }
 
-/* The same fault under redis-atomic with the event-loop dispatch (serve --dispatch loop): the
+/* The same fault under redis-atomic, whose purchases are script calls on the event loops: the
  * loops' own Redis connections break, purchases fail cleanly while Redis is down, and once it is
  * back empty the loops reconnect, the sale is rebuilt from PostgreSQL and the next purchase gets
  * the next seat. The first ticket is waited for in PostgreSQL before the kill: fast durability's
@@ -83,9 +83,8 @@ static void redis_atomic_loop_survives_redis_restart(void **state) {
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     h_server srv;
-    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast", "--dispatch",
-                   "loop", "--io-threads",
-                   "2", NULL);
+    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast",
+                   "--io-threads", "2", NULL);
 
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 1, &r);
@@ -137,8 +136,8 @@ static void loop_purchase_gives_up_on_a_stalled_redis(void **state) {
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     h_server srv;
-    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast", "--dispatch",
-                   "loop", "--io-threads", "1", NULL);
+    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast",
+                   "--io-threads", "1", NULL);
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 1, &r); /* opens the sale (on a worker) */
     H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);

@@ -1,0 +1,187 @@
+/* pool.c — the request worker pool (service.h): a FIFO of suspended requests and a fixed number
+ * of threads, each owning one PostgreSQL and one Redis connection, that run the routes which
+ * block (PostgreSQL transactions, lease locks, opening a sale) and hand each request back to the
+ * event loop that holds its connection. Not the event loops (front.c).
+ *
+ * DESIGN
+ * - Queue: one list under one mutex; workers take jobs in arrival order, one at a time.
+ * - A worker connects before its first job (so a fresh server's first burst does not pay for
+ *   it) and again when a connection is missing; the store wrappers reconnect after a loss.
+ * - With PostgreSQL down, a route flagged ROUTE_WITHOUT_PG is still served when the strategy
+ *   admits from Redis alone; ROUTE_ANY_BACKEND (/readyz) always is; others answer 500.
+ * - Stop: pool_finish lets the workers empty the queue and leave; past the drain time
+ *   (pool_drain_over) queued jobs are refused 503 and running statements cancelled. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/service.h"
+
+typedef struct worker {
+    pool *pool;
+    pthread_t thread;
+    bool started;
+    strategy_ctx ctx;
+} worker;
+
+struct pool {
+    server *srv;
+    void (*done)(http_job *j);
+    worker *workers;
+    int n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    http_job *head, *tail;
+    bool finishing;             /* workers leave once the queue is empty; no new jobs */
+    atomic_bool drain_over;     /* queued jobs get 503 */
+    atomic_int running;         /* worker threads not yet returned */
+};
+
+bool pool_push(pool *p, http_job *j) {
+    pthread_mutex_lock(&p->mu);
+    bool ok = !p->finishing;
+    if (ok) {
+        j->next = NULL;
+        if (p->tail) p->tail->next = j;
+        else p->head = j;
+        p->tail = j;
+        pthread_cond_signal(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+static http_job *pool_pop(pool *p) {
+    pthread_mutex_lock(&p->mu);
+    while (p->head == NULL && !p->finishing) pthread_cond_wait(&p->cv, &p->mu);
+    http_job *j = p->head;
+    if (j) {
+        p->head = j->next;
+        if (p->head == NULL) p->tail = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return j;
+}
+
+/* Makes sure the worker's connections exist (trying both, so /readyz can tell which is down). */
+static tr_err worker_connect(worker *w) {
+    server *s = w->pool->srv;
+    char err[256];
+    tr_err rc = TR_OK;
+    if (w->ctx.pg == NULL) {
+        pg_conn *c = NULL;
+        if (pg_conn_open(s->cfg.pg_conninfo, &c, err, sizeof err) != TR_OK) {
+            snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
+            rc = TR_PG;
+        }
+        pthread_mutex_lock(&w->pool->mu); /* pool_drain_over may read it to cancel a statement */
+        w->ctx.pg = c;
+        pthread_mutex_unlock(&w->pool->mu);
+    }
+    if (s->cfg.redis_addr && s->cfg.redis_addr[0] && w->ctx.redis == NULL &&
+        redis_conn_open(s->cfg.redis_addr, 2000, &w->ctx.redis, err, sizeof err) != TR_OK) {
+        if (rc == TR_OK) snprintf(w->ctx.detail, sizeof w->ctx.detail, "%s", err);
+        if (rc == TR_OK) rc = TR_REDIS;
+    }
+    return rc;
+}
+
+/* Whether w can take j after worker_connect answered rc (see DESIGN). */
+static bool worker_can_serve(worker *w, const http_job *j, tr_err rc) {
+    unsigned flags = j->route->flags;
+    if (rc == TR_OK || (flags & ROUTE_ANY_BACKEND)) return true;
+    if (rc != TR_PG || w->ctx.redis == NULL || !w->pool->srv->strategy->admits_without_pg ||
+        !(flags & ROUTE_WITHOUT_PG))
+        return false;
+    w->ctx.detail[0] = '\0'; /* the connect error is not this job's */
+    return true;
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    pool *p = w->pool;
+    http_job *j;
+    worker_connect(w);
+    w->ctx.detail[0] = '\0';
+    while ((j = pool_pop(p)) != NULL) {
+        if (atomic_load(&p->drain_over)) {
+            job_shutting_down(j);
+        } else {
+            tr_err rc = worker_connect(w);
+            if (worker_can_serve(w, j, rc)) j->route->fn(j, &w->ctx);
+            else job_internal(j, &w->ctx, rc);
+        }
+        p->done(j);
+    }
+    atomic_fetch_sub(&p->running, 1);
+    return NULL;
+}
+
+tr_err pool_start(server *s, int n, void (*done)(http_job *j), pool **out, char *errbuf,
+                  size_t errlen) {
+    *out = NULL;
+    pool *p = calloc(1, sizeof *p);
+    if (p == NULL || (p->workers = calloc((size_t)n, sizeof *p->workers)) == NULL) {
+        free(p);
+        return TR_NOMEM;
+    }
+    p->srv = s;
+    p->done = done;
+    p->n = n;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    for (int i = 0; i < n; i++) {
+        worker *w = &p->workers[i];
+        w->pool = p;
+        w->ctx.cfg = &s->cfg.strategy_cfg;
+        w->ctx.state = s->strategy_state;
+        /* unique per worker and process, for lock tokens */
+        w->ctx.worker_id = ((uint64_t)getpid() << 20) ^ ((uint64_t)time(NULL) << 32) ^ (uint64_t)i;
+        atomic_fetch_add(&p->running, 1);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            atomic_fetch_sub(&p->running, 1);
+            snprintf(errbuf, errlen, "could not start worker thread %d", i);
+            pool_finish(p);
+            pool_free(p);
+            return TR_INTERNAL;
+        }
+        w->started = true;
+    }
+    *out = p;
+    return TR_OK;
+}
+
+void pool_finish(pool *p) {
+    if (p == NULL) return;
+    pthread_mutex_lock(&p->mu);
+    p->finishing = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pool_running(pool *p) { return p ? atomic_load(&p->running) : 0; }
+
+void pool_drain_over(pool *p) {
+    if (p == NULL) return;
+    atomic_store(&p->drain_over, true);
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n; i++) pg_conn_cancel(p->workers[i].ctx.pg);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pool_free(pool *p) {
+    if (p == NULL) return;
+    for (int i = 0; i < p->n; i++)
+        if (p->workers[i].started) pthread_join(p->workers[i].thread, NULL);
+    for (int i = 0; i < p->n; i++) {
+        pg_conn_free(p->workers[i].ctx.pg);
+        redis_conn_free(p->workers[i].ctx.redis);
+    }
+    free(p->workers);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
