@@ -378,7 +378,7 @@ static void strict_repeat_and_outcome_name_only_stored_tickets(void **state) {
     if (strategy_find(STRATEGY) == NULL) skip();
     /* the sale open: the purchase is a script call on the event loop; not open: a pool worker
      * opens it and runs the script */
-    static const char *const dispatch[] = {"event loop", "pool"};
+    static const char *const path[] = {"event loop", "pool"};
     for (int d = 0; d < 2; d++) {
         h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
         if (d == 0) h_open_sale();
@@ -398,12 +398,12 @@ static void strict_repeat_and_outcome_name_only_stored_tickets(void **state) {
         bool issued = strcmp(h_json_str(j, "status"), "issued") == 0;
         json_decref(j);
         H_TRUE(!issued || ticket_rows(1, 1) == 1,
-               "%s: outcome \"issued\" before PostgreSQL holds the ticket", dispatch[d]);
+               "%s: outcome \"issued\" before PostgreSQL holds the ticket", path[d]);
         h_purchase(srv.port, H_CONCERT, 1, &r); /* the repeat */
         int64_t rows = ticket_rows(1, 1);
         h_expect_error(&r, 409, "already_owned");
         H_TRUE(rows == 1, "%s: already_owned answered before PostgreSQL holds the ticket",
-               dispatch[d]);
+               path[d]);
         H_TRUE(h_conn_recv(first, &r, 5000), "the first purchase answered: %s", r.error);
         H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
         h_resp_free(&r);
