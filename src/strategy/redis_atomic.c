@@ -313,8 +313,9 @@ static tr_err redis_atomic_start(const strategy_config *cfg, void **state, char 
     ra_state *st = calloc(1, sizeof *st);
     if (st == NULL) return TR_NOMEM;
     st->durability = cfg->durability;
-    persister_config pc = {cfg->pg_conninfo, cfg->redis_addr, cfg->persist_batch,
-                           cfg->reclaim_idle_ms, cfg->test_persist_delay_ms};
+    persister_config pc = {.pg_conninfo = cfg->pg_conninfo, .redis_addr = cfg->redis_addr,
+                           .batch = cfg->persist_batch, .reclaim_idle_ms = cfg->reclaim_idle_ms,
+                           .test_delay_ms = cfg->test_persist_delay_ms};
     tr_err rc = persister_start(&pc, &st->persister, errbuf, errlen);
     if (rc != TR_OK) {
         free(st);

@@ -125,7 +125,8 @@ static tr_err redis_zset_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t 
 static tr_err redis_zset_start(const strategy_config *cfg, void **state, char *errbuf,
                                size_t errlen) {
     issuer *is = NULL;
-    issuer_config ic = {cfg->pg_conninfo, cfg->redis_addr, cfg->persist_batch};
+    issuer_config ic = {.pg_conninfo = cfg->pg_conninfo, .redis_addr = cfg->redis_addr,
+                        .batch = cfg->persist_batch};
     tr_err rc = issuer_start(&ic, &is, errbuf, errlen);
     *state = is;
     return rc;
