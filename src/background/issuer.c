@@ -130,7 +130,7 @@ static void sample_lines(issuer *is) {
 
 static void refresh_lines(issuer *is) {
     redisReply *rep = redis_cmd(is->redis, "SMEMBERS %s", SALE_OPEN_SET);
-    redis_read_seen(is, "SMEMBERS", rep);
+    bool redis_ok = redis_read_seen(is, "SMEMBERS", rep);
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < rep->elements && is->nlines < MAX_CONCERTS; i++) {
             int64_t id = strtoll(rep->element[i]->str, NULL, 10);
@@ -147,7 +147,7 @@ static void refresh_lines(issuer *is) {
     /* A Redis that restarted (or failed over) may be behind PostgreSQL: bring each sale forward
      * now rather than at the next admission (store/sale.h). */
     for (int i = 0; i < is->nlines; i++) bring_forward_if_needed(is, is->lines[i].concert_id);
-    sample_lines(is);
+    if (redis_ok) sample_lines(is); /* not while Redis fails: each call would wait */
 }
 
 /* Takes or keeps the lease of a line. true while this issuer leads it. */

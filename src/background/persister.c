@@ -199,7 +199,8 @@ static void sample_backlog(persister *p);
 static void refresh_watches(persister *p) {
     redisReply *rep = redis_cmd(p->redis, "SMEMBERS %s", SALE_OPEN_SET);
     redis_read_seen(p, "SMEMBERS", rep);
-    if (rep && rep->type == REDIS_REPLY_ARRAY) {
+    bool redis_ok = rep && rep->type == REDIS_REPLY_ARRAY;
+    if (redis_ok) {
         for (size_t i = 0; i < rep->elements; i++) {
             int64_t id = strtoll(rep->element[i]->str, NULL, 10);
             if (id <= 0) continue;
@@ -221,7 +222,7 @@ static void refresh_watches(persister *p) {
     /* A Redis that restarted (or failed over) may be behind PostgreSQL: bring each sale forward
      * now rather than at the next purchase (sale.h). */
     for (int i = 0; i < p->nwatches; i++) bring_forward_if_needed(p, p->watches[i].concert_id);
-    sample_backlog(p);
+    if (redis_ok) sample_backlog(p); /* not while Redis fails: each call would wait */
     p->next_refresh_ms = now_ms() + REFRESH_MS;
 }
 
