@@ -97,6 +97,40 @@ static int64_t run_count(const char *line) {
         H_TRUE(cond, __VA_ARGS__);                                                               \
     } while (0)
 
+/* A fresh sale whose tickets PostgreSQL refuses, with Redis holding what fill writes. */
+static void refused_sale(void (*fill)(void)) {
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
+    h_open_sale();
+    refuse_tickets(true);
+    fill();
+    lines_clear();
+}
+
+/* The refused commits so far were told in one line, the only one, saying why and what (about). */
+static void expect_told_once(const char *worker, const char *about) {
+    char failing[128], line[512] = "";
+    snprintf(failing, sizeof failing, "%s: could not commit a batch to PostgreSQL", worker);
+    H_EQ(lines_with(failing, line, sizeof line, 1), 1);
+    H_TRUE(strstr(line, "ticket refused by the test") && strstr(line, about),
+           "the line says what (%s) and why: %s", about, line);
+    H_EQ(lines_count(), 1);
+}
+
+/* After the refusal ends: one more line, the recovery, whose count is every refused commit
+ * (failures[pg_commit]), and no failure of another kind. */
+static void expect_recovery_told(const char *worker, const int64_t *failures, int nkinds,
+                                 int pg_commit) {
+    WAIT_UNTIL(lines_count() == 2, 2000, "a second line (the recovery): %d lines", lines_count());
+    char recovered[128], line[512] = "";
+    snprintf(recovered, sizeof recovered, "%s: batches commit to PostgreSQL again (", worker);
+    H_EQ(lines_with(recovered, line, sizeof line, 1), 1);
+    H_EQ(run_count(line), failures[pg_commit]);
+    for (int k = 0; k < nkinds; k++)
+        if (k != pg_commit && failures[k] != 0)
+            fail_msg("%s: %" PRId64 " failures of kind %d", worker, failures[k], k);
+    lines_print();
+}
+
 /* ---- the persister ------------------------------------------------------------------------- */
 
 static persister_stats pstats(persister *p) {
@@ -124,11 +158,7 @@ static void append_three_tickets(void) {
 
 static void persister_counts_a_refused_commit_and_tells_it_once(void **state) {
     (void)state;
-    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
-    h_open_sale();
-    refuse_tickets(true);
-    append_three_tickets();
-    lines_clear();
+    refused_sale(append_three_tickets);
     persister_config cfg = {.pg_conninfo = h_env_pg(), .redis_addr = h_env_redis(),
                             .batch = 100, .log = keep, .log_arg = &lines};
     persister *p = NULL;
@@ -143,29 +173,21 @@ static void persister_counts_a_refused_commit_and_tells_it_once(void **state) {
                "backlog 3 entries, the oldest 1 s old or more: %" PRId64 ", %.3f s",
                pstats(p).pending, pstats(p).oldest_pending_s);
     persister_stats st = pstats(p);
-    H_EQ(st.commits, 0);
-    H_EQ(st.rows_stored, 0);
+    H_EQ(st.commits + st.rows_stored, 0);
     H_EQ(st.sales, 1);
-    char line[512] = "";
-    H_EQ(lines_with("persister: could not commit a batch to PostgreSQL", line, sizeof line, 1), 1);
-    H_TRUE(strstr(line, "ticket refused by the test") && strstr(line, "concert 1, 3 entries"),
-           "the line says what and why: %s", line);
-    H_EQ(lines_count(), 1);
+    expect_told_once("persister", "concert 1, 3 entries");
 
     refuse_tickets(false);
     WAIT_UNTIL(pstats(p).rows_stored == 3, 10000, "3 rows stored once PostgreSQL accepts them: %"
                PRId64, pstats(p).rows_stored);
-    WAIT_UNTIL(lines_count() == 2, 2000, "a second line (the recovery): %d lines", lines_count());
     st = pstats(p);
-    H_EQ(lines_with("persister: batches commit to PostgreSQL again (", line, sizeof line, 1), 1);
-    H_EQ(run_count(line), st.failures[PERSISTER_FAIL_PG_COMMIT]);
+    expect_recovery_told("persister", st.failures, PERSISTER_FAILURE_KINDS,
+                         PERSISTER_FAIL_PG_COMMIT);
     H_CMP(st.commits, >=, 1);
-    for (int k = 0; k < PERSISTER_FAILURE_KINDS; k++)
-        if (k != PERSISTER_FAIL_PG_COMMIT && st.failures[k] != 0)
-            fail_msg("failures of kind %s: %" PRId64, persister_failure_name(k), st.failures[k]);
     WAIT_UNTIL(pstats(p).pending == 0 && pstats(p).oldest_pending_s == 0, 5000,
                "no backlog once stored: %" PRId64, pstats(p).pending);
 
+    /* What /metrics will show. */
     dynbuf b;
     dynbuf_init(&b, 1 << 16);
     st = pstats(p);
@@ -176,7 +198,6 @@ static void persister_counts_a_refused_commit_and_tells_it_once(void **state) {
     H_TRUE(strstr(b.data, want) && strstr(b.data, "\nticketrush_persister_rows_stored_total 3\n"),
            "metrics: %s", b.data);
     dynbuf_free(&b);
-    lines_print();
     persister_stop(p);
     H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 1"), 3);
     H_EQ(h_sql_int("SELECT remaining FROM concert WHERE id = 1"), 7);
@@ -206,11 +227,7 @@ static void admit_three(void) {
 
 static void issuer_counts_a_refused_commit_and_tells_it_once(void **state) {
     (void)state;
-    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
-    h_open_sale();
-    refuse_tickets(true);
-    admit_three();
-    lines_clear();
+    refused_sale(admit_three);
     issuer_config cfg = {.pg_conninfo = h_env_pg(), .redis_addr = h_env_redis(), .batch = 100,
                          .log = keep, .log_arg = &lines};
     issuer *is = NULL;
@@ -224,26 +241,16 @@ static void issuer_counts_a_refused_commit_and_tells_it_once(void **state) {
                "3 waiting in the line it leads: %" PRId64 ", leading %d", istats(is).line_length,
                istats(is).leading);
     H_EQ(istats(is).tickets, 0);
-    char line[512] = "";
-    H_EQ(lines_with("issuer: could not commit a batch to PostgreSQL", line, sizeof line, 1), 1);
-    H_TRUE(strstr(line, "ticket refused by the test") && strstr(line, "concert 1, 3 members"),
-           "the line says what and why: %s", line);
-    H_EQ(lines_count(), 1);
+    expect_told_once("issuer", "concert 1, 3 members");
 
     refuse_tickets(false);
     WAIT_UNTIL(istats(is).tickets == 3, 10000, "3 tickets issued once PostgreSQL accepts them: %"
                PRId64, istats(is).tickets);
-    WAIT_UNTIL(lines_count() == 2, 2000, "a second line (the recovery): %d lines", lines_count());
     issuer_stats st = istats(is);
-    H_EQ(lines_with("issuer: batches commit to PostgreSQL again (", line, sizeof line, 1), 1);
-    H_EQ(run_count(line), st.failures[ISSUER_FAIL_PG_COMMIT]);
+    expect_recovery_told("issuer", st.failures, ISSUER_FAILURE_KINDS, ISSUER_FAIL_PG_COMMIT);
     H_CMP(st.batches, >=, 1);
-    for (int k = 0; k < ISSUER_FAILURE_KINDS; k++)
-        if (k != ISSUER_FAIL_PG_COMMIT && st.failures[k] != 0)
-            fail_msg("failures of kind %s: %" PRId64, issuer_failure_name(k), st.failures[k]);
     WAIT_UNTIL(istats(is).line_length == 0, 5000, "the line empties: %" PRId64,
                istats(is).line_length);
-    lines_print();
     issuer_stop(is);
     H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 1"), 3);
 }

@@ -251,31 +251,41 @@ static int check_exposition(const char *text, const char *prefix) {
     return samples;
 }
 
+/* text is a well-formed exposition of nsamples samples named prefix*, holding each of the
+ * lines wanted (NULL-terminated) whole. */
+static void expect_samples(const char *text, const char *prefix, int nsamples,
+                           const char *const *wanted) {
+    EXPECT_EQ(check_exposition(text, prefix), nsamples);
+    for (int i = 0; wanted[i]; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "\n%s\n", wanted[i]);
+        EXPECT_HAS(text, line);
+    }
+    EXPECT_EQ(text[strlen(text) - 1], '\n');
+}
+
 static void persister_stats_render_every_series_with_help_and_type(void **state) {
     (void)state;
-    persister_stats st = {.commits = 12,
-                          .rows_stored = 123456789012,
-                          .syncs = 1,
-                          .sales = 3,
-                          .pending = 250,
-                          .oldest_pending_s = 2.5};
+    persister_stats st = {.commits = 12, .rows_stored = 123456789012, .syncs = 1, .sales = 3,
+                          .pending = 250, .oldest_pending_s = 2.5};
     st.failures[PERSISTER_FAIL_PG_COMMIT] = 37;
     st.failures[PERSISTER_FAIL_CONTRADICTED] = 4;
     dynbuf b;
     dynbuf_init(&b, 1 << 16);
     EXPECT_EQ(persister_stats_render(&st, &b), true);
-    EXPECT_EQ(check_exposition(b.data, "ticketrush_persister_"), 6 + PERSISTER_FAILURE_KINDS);
-    EXPECT_HAS(b.data, "\nticketrush_persister_commits_total 12\n");
-    EXPECT_HAS(b.data, "\nticketrush_persister_rows_stored_total 123456789012\n");
-    EXPECT_HAS(b.data, "\nticketrush_persister_syncs_total 1\n");
-    EXPECT_HAS(b.data, "\nticketrush_persister_sales 3\n");
-    EXPECT_HAS(b.data, "\nticketrush_persister_pending_entries 250\n");
-    EXPECT_HAS(b.data, "\nticketrush_persister_oldest_pending_seconds 2.5\n");
-    EXPECT_HAS(b.data, "# TYPE ticketrush_persister_failures_total counter\n");
-    EXPECT_HAS(b.data, "\nticketrush_persister_failures_total{kind=\"pg_commit\"} 37\n");
-    EXPECT_HAS(b.data, "\nticketrush_persister_failures_total{kind=\"contradicted\"} 4\n");
-    EXPECT_HAS(b.data, "\nticketrush_persister_failures_total{kind=\"redis_read\"} 0\n");
-    EXPECT_EQ(b.data[b.len - 1], '\n');
+    static const char *const wanted[] = {
+        "ticketrush_persister_commits_total 12",
+        "ticketrush_persister_rows_stored_total 123456789012",
+        "ticketrush_persister_syncs_total 1",
+        "ticketrush_persister_sales 3",
+        "ticketrush_persister_pending_entries 250",
+        "ticketrush_persister_oldest_pending_seconds 2.5",
+        "# TYPE ticketrush_persister_failures_total counter",
+        "ticketrush_persister_failures_total{kind=\"pg_commit\"} 37",
+        "ticketrush_persister_failures_total{kind=\"contradicted\"} 4",
+        "ticketrush_persister_failures_total{kind=\"redis_read\"} 0",
+        NULL};
+    expect_samples(b.data, "ticketrush_persister_", 6 + PERSISTER_FAILURE_KINDS, wanted);
     dynbuf_free(&b);
 }
 
@@ -287,15 +297,17 @@ static void issuer_stats_render_every_series_with_help_and_type(void **state) {
     dynbuf b;
     dynbuf_init(&b, 1 << 16);
     EXPECT_EQ(issuer_stats_render(&st, &b), true);
-    EXPECT_EQ(check_exposition(b.data, "ticketrush_issuer_"), 6 + ISSUER_FAILURE_KINDS);
-    EXPECT_HAS(b.data, "\nticketrush_issuer_batches_total 5\n");
-    EXPECT_HAS(b.data, "\nticketrush_issuer_tickets_total 4000\n");
-    EXPECT_HAS(b.data, "\nticketrush_issuer_rejected_total 2\n");
-    EXPECT_HAS(b.data, "\nticketrush_issuer_lines 2\n");
-    EXPECT_HAS(b.data, "\nticketrush_issuer_lines_leading 1\n");
-    EXPECT_HAS(b.data, "\nticketrush_issuer_line_length 17\n");
-    EXPECT_HAS(b.data, "\nticketrush_issuer_failures_total{kind=\"redis_record\"} 3\n");
-    EXPECT_HAS(b.data, "\nticketrush_issuer_failures_total{kind=\"pg_commit\"} 0\n");
+    static const char *const wanted[] = {
+        "ticketrush_issuer_batches_total 5",
+        "ticketrush_issuer_tickets_total 4000",
+        "ticketrush_issuer_rejected_total 2",
+        "ticketrush_issuer_lines 2",
+        "ticketrush_issuer_lines_leading 1",
+        "ticketrush_issuer_line_length 17",
+        "ticketrush_issuer_failures_total{kind=\"redis_record\"} 3",
+        "ticketrush_issuer_failures_total{kind=\"pg_commit\"} 0",
+        NULL};
+    expect_samples(b.data, "ticketrush_issuer_", 6 + ISSUER_FAILURE_KINDS, wanted);
     dynbuf_free(&b);
 }
 
