@@ -15,7 +15,10 @@
  *   (this one after a restart, or another process once the lease expires) inserts them again,
  *   which inserts nothing, finds their tickets present and records them issued: no ticket is lost
  *   or duplicated.
- * - Stop: after the last request, issue what is left in the lines this issuer leads. */
+ * - Stop: after the last request, issue what is left in the lines this issuer leads.
+ * - Failures are counted by kind and told once per kind through cfg.log (faultlog.h); the
+ *   counters and the lines' length (sampled with the open sales, once a second) are read with
+ *   issuer_stats_read from any thread. */
 #include "background/issuer.h"
 
 #include <inttypes.h>
@@ -27,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "background/promtext.h"
 #include "common/dynbuf.h"
 #include "store/pg.h"
 #include "store/redis.h"
@@ -67,6 +71,12 @@ struct issuer {
     int nlines;
     member *batch;
     uint64_t seq;
+    faultlog faults;          /* failures by kind (the thread tells them; any thread counts) */
+    atomic_llong batches;     /* issuer_stats, read by any thread */
+    atomic_llong tickets;
+    atomic_llong rejected;
+    atomic_llong line_length; /* as last sampled */
+    atomic_int nlines_seen, leading;
 };
 
 static int64_t now_ms(void) {
@@ -76,13 +86,51 @@ static int64_t now_ms(void) {
 }
 
 /* Keeps the sale current with PostgreSQL (sale_keep_current): 1 when it brought the sale
- * forward and changed something, 0 when nothing needed changing, -1 when it could not. */
+ * forward and changed something, 0 when nothing needed changing, -1 when it could not (counted). */
 static int bring_forward_if_needed(issuer *is, int64_t concert_id) {
-    return sale_keep_current(is->pg, is->redis, concert_id, NULL);
+    int r = sale_keep_current(is->pg, is->redis, concert_id, NULL);
+    if (r < 0)
+        faultlog_fail(&is->faults, ISSUER_FAIL_BRING_FORWARD, 1, now_ms(),
+                      "concert %" PRId64 " (its admissions are refused until it is)", concert_id);
+    else
+        faultlog_ok(&is->faults, ISSUER_FAIL_BRING_FORWARD, now_ms());
+    return r;
+}
+
+/* Counts one Redis read (what: the command): no reply (I/O; the connection is dropped and the
+ * next call reconnects) or an error reply is a failure, told once per kind; else a success.
+ * true when rep is a usable reply. */
+static bool redis_read_seen(issuer *is, const char *what, const redisReply *rep) {
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_READ, 1, now_ms(), "%s: %s", what,
+                      rep ? rep->str : redis_conn_errstr(is->redis));
+        return false;
+    }
+    faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_READ, now_ms());
+    return true;
+}
+
+/* Samples the lines' length for issuer_stats (ZCARD of every known line); leaves the last sample
+ * when Redis failed. */
+static void sample_lines(issuer *is) {
+    int64_t members = 0;
+    int leading = 0;
+    for (int i = 0; i < is->nlines; i++) {
+        redisReply *rep = redis_cmd(is->redis, "ZCARD %s", is->lines[i].keys.line);
+        bool ok = rep && rep->type == REDIS_REPLY_INTEGER;
+        if (ok) members += rep->integer;
+        if (rep) freeReplyObject(rep);
+        if (!ok) return;
+        leading += is->lines[i].leading;
+    }
+    atomic_store(&is->line_length, members);
+    atomic_store(&is->nlines_seen, is->nlines);
+    atomic_store(&is->leading, leading);
 }
 
 static void refresh_lines(issuer *is) {
     redisReply *rep = redis_cmd(is->redis, "SMEMBERS %s", SALE_OPEN_SET);
+    bool redis_ok = redis_read_seen(is, "SMEMBERS", rep);
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < rep->elements && is->nlines < MAX_CONCERTS; i++) {
             int64_t id = strtoll(rep->element[i]->str, NULL, 10);
@@ -99,6 +147,7 @@ static void refresh_lines(issuer *is) {
     /* A Redis that restarted (or failed over) may be behind PostgreSQL: bring each sale forward
      * now rather than at the next admission (store/sale.h). */
     for (int i = 0; i < is->nlines; i++) bring_forward_if_needed(is, is->lines[i].concert_id);
+    if (redis_ok) sample_lines(is); /* not while Redis fails: each call would wait */
 }
 
 /* Takes or keeps the lease of a line. true while this issuer leads it. */
@@ -207,8 +256,11 @@ static void send_argv(issuer *is, int argc, const char **argv) {
 
 /* Records the outcomes in Redis and removes the members from the line, in one MULTI/EXEC:
  * issued ones as owners; the others as rejected sold_out when reject_rest, else they stay in the
- * line. */
-static void record(issuer *is, line *l, member *m, int n, bool reject_rest) {
+ * line. false when EXEC did not apply it (counted; the members stay in the line); *rejected
+ * gets the members rejected. */
+static bool record(issuer *is, line *l, member *m, int n, bool reject_rest, int *rejected_n) {
+    bool ok = false;
+    *rejected_n = 0;
     const char **own = malloc(sizeof *own * (size_t)(2 + 2 * n));
     const char **rej = malloc(sizeof *rej * (size_t)(2 + 2 * n));
     const char **rem = malloc(sizeof *rem * (size_t)(2 + n));
@@ -241,12 +293,23 @@ static void record(issuer *is, line *l, member *m, int n, bool reject_rest) {
     if (no > 2) send_argv(is, no, own);
     if (nr > 2) send_argv(is, nr, rej), send_argv(is, 4, unheld);
     if (nz > 2) send_argv(is, nz, rem);
-    send_argv(is, 1, exec);
+    redisReply *rep = redis_cmd_argv(is->redis, 1, exec, NULL);
+    ok = rep && rep->type == REDIS_REPLY_ARRAY;
+    if (!ok)
+        faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_RECORD, 1, now_ms(),
+                      "concert %" PRId64 ", %d members (they stay in line): %s", l->concert_id, n,
+                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                            : redis_conn_errstr(is->redis));
+    else
+        faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_RECORD, now_ms());
+    if (rep) freeReplyObject(rep);
+    *rejected_n = ok ? (nr - 2) / 2 : 0;
 out:
     free(own);
     free(rej);
     free(rem);
     free(vals);
+    return ok;
 }
 
 /* Reads each member's admission time (HMGET admitted). false when Redis failed. A member
@@ -259,7 +322,8 @@ static bool admission_times(issuer *is, line *l, member *m, int n) {
     for (int i = 0; i < n; i++) argv[2 + i] = m[i].customer;
     redisReply *rep = redis_cmd_argv(is->redis, n + 2, argv, NULL);
     free(argv);
-    bool ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == (size_t)n;
+    bool ok = redis_read_seen(is, "HMGET", rep) && rep->type == REDIS_REPLY_ARRAY &&
+              rep->elements == (size_t)n;
     for (int i = 0; ok && i < n; i++)
         m[i].admitted_us = rep->element[i]->type == REDIS_REPLY_STRING
                                ? strtoll(rep->element[i]->str, NULL, 10)
@@ -274,6 +338,7 @@ static int pass(issuer *is, line *l) {
     char count[16];
     snprintf(count, sizeof count, "%d", is->cfg.batch - 1);
     redisReply *rep = redis_cmd(is->redis, "ZRANGE %s 0 %s WITHSCORES", l->keys.line, count);
+    redis_read_seen(is, "ZRANGE", rep);
     int n = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < rep->elements && n < is->cfg.batch; i += 2) {
@@ -289,9 +354,15 @@ static int pass(issuer *is, line *l) {
     if (n == 0) return 0;
     if (!admission_times(is, l, is->batch, n)) return 0;
     if (!issue_batch(is, l, is->batch, n)) {
+        if (l->leading) /* else fenced: a newer issuer holds the line, nothing failed */
+            faultlog_fail(&is->faults, ISSUER_FAIL_PG_COMMIT, 1, now_ms(),
+                          "concert %" PRId64 ", %d members (they stay in line): %s", l->concert_id,
+                          n, pg_conn_errstr(is->pg));
         usleep(50 * 1000);
         return 0;
     }
+    faultlog_ok(&is->faults, ISSUER_FAIL_PG_COMMIT, now_ms());
+    atomic_fetch_add(&is->batches, 1);
     int refused = 0;
     for (int i = 0; i < n; i++) refused += !is->batch[i].issued;
     bool reject_rest = false;
@@ -300,10 +371,18 @@ static int pass(issuer *is, line *l) {
          * issued met a seat or customer PostgreSQL holds otherwise: Redis admitted it on a state
          * behind PostgreSQL. Bring the sale forward (it renumbers such members) and issue them
          * in a later pass; only when that changed nothing are they rejected. */
+        faultlog_fail(&is->faults, ISSUER_FAIL_CONTRADICTED, refused, now_ms(),
+                      "concert %" PRId64 ": %d of %d members (a seat or customer PostgreSQL "
+                      "holds otherwise); the sale is brought forward",
+                      l->concert_id, refused, n);
         sale_mark_unsynced(is->redis, l->concert_id);
         reject_rest = bring_forward_if_needed(is, l->concert_id) == 0;
     }
-    record(is, l, is->batch, n, reject_rest);
+    int rejected = 0;
+    if (record(is, l, is->batch, n, reject_rest, &rejected)) {
+        atomic_fetch_add(&is->tickets, n - refused);
+        atomic_fetch_add(&is->rejected, rejected);
+    }
     return n;
 }
 
@@ -338,12 +417,67 @@ static void *issuer_main(void *arg) {
     return NULL;
 }
 
+/* The kinds of issuer_failure, for people and for /metrics. */
+static const faultlog_kind failure_kinds[ISSUER_FAILURE_KINDS] = {
+    [ISSUER_FAIL_PG_COMMIT] = {"pg_commit", "could not commit a batch to PostgreSQL",
+                               "batches commit to PostgreSQL again", "failures"},
+    [ISSUER_FAIL_REDIS_READ] = {"redis_read", "could not read from Redis",
+                                "reading from Redis works again", "failures"},
+    [ISSUER_FAIL_REDIS_RECORD] = {"redis_record",
+                                  "could not record issued tickets in Redis (they are issued "
+                                  "again, inserting nothing)",
+                                  "recording in Redis works again", "failures"},
+    [ISSUER_FAIL_CONTRADICTED] = {"contradicted", "PostgreSQL refuses members of a line", NULL,
+                                  "members"},
+    [ISSUER_FAIL_BRING_FORWARD] = {"bring_forward",
+                                   "could not bring a sale forward from PostgreSQL",
+                                   "sales are brought forward again", "failures"},
+};
+
+const char *issuer_failure_name(issuer_failure kind) {
+    return faultlog_kind_name(failure_kinds, ISSUER_FAILURE_KINDS, (int)kind);
+}
+
+void issuer_stats_read(issuer *is, issuer_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->batches = atomic_load(&is->batches);
+    out->tickets = atomic_load(&is->tickets);
+    out->rejected = atomic_load(&is->rejected);
+    faultlog_totals(&is->faults, out->failures);
+    out->lines = atomic_load(&is->nlines_seen);
+    out->leading = atomic_load(&is->leading);
+    out->line_length = atomic_load(&is->line_length);
+}
+
+bool issuer_stats_render(const issuer_stats *st, dynbuf *out) {
+    const promtext_sample samples[] = {
+        {"ticketrush_issuer_batches_total", "counter",
+         "PostgreSQL transactions that issued tickets from a waiting line.", (double)st->batches},
+        {"ticketrush_issuer_tickets_total", "counter", "Members of a waiting line issued a ticket.",
+         (double)st->tickets},
+        {"ticketrush_issuer_rejected_total", "counter",
+         "Members of a waiting line rejected sold out.", (double)st->rejected},
+        {"ticketrush_issuer_lines", "gauge", "Waiting lines (open sales) the issuer knows.",
+         (double)st->lines},
+        {"ticketrush_issuer_lines_leading", "gauge",
+         "Waiting lines whose lease this issuer holds.", (double)st->leading},
+        {"ticketrush_issuer_line_length", "gauge", "Members waiting in the known lines.",
+         (double)st->line_length},
+    };
+    promtext_render(out, samples, (int)(sizeof samples / sizeof samples[0]));
+    return faultlog_render(out, "ticketrush_issuer_failures_total",
+                           "Issuer failures by kind (members for contradicted).", failure_kinds,
+                           ISSUER_FAILURE_KINDS, st->failures);
+}
+
 tr_err issuer_start(const issuer_config *cfg, issuer **out, char *errbuf, size_t errlen) {
     tr_err rc = TR_OK;
     *out = NULL;
     issuer *is = calloc(1, sizeof *is);
     if (is == NULL) return TR_NOMEM;
     is->cfg = *cfg;
+    faultlog_init(&is->faults, "issuer", failure_kinds, ISSUER_FAILURE_KINDS, cfg->log,
+                  cfg->log_arg);
     if (is->cfg.batch < 1) is->cfg.batch = 1000;
     pthread_mutex_init(&is->mu, NULL);
     if ((is->batch = calloc((size_t)is->cfg.batch, sizeof *is->batch)) == NULL) {

@@ -23,7 +23,10 @@
  * - Trimming: XTRIM MINID never passes the oldest pending entry nor the last acknowledged one.
  * - Stop: after the last request, read until the streams hold nothing new, then exit; at most
  *   STOP_DRAIN_MS, so a backend that is down cannot hold the process: the rest stays in the
- *   streams for the next persister (Redis keeps it; with AOF, across restarts too). */
+ *   streams for the next persister (Redis keeps it; with AOF, across restarts too).
+ * - Failures are counted by kind and told once per kind through cfg.log (faultlog.h); the
+ *   counters and the backlog (sampled with the open sales, once a second) are read with
+ *   persister_stats_read from any thread. */
 #include "background/persister.h"
 
 #include <errno.h>
@@ -36,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "background/promtext.h"
 #include "common/dynbuf.h"
 #include "store/pg.h"
 #include "store/redis.h"
@@ -101,8 +105,12 @@ struct persister {
         void *arg;
     } on_commit[64]; /* under mu */
     int non_commit;
-    atomic_long contradicted; /* entries PostgreSQL contradicted (never stored) */
-    atomic_long syncs;        /* sales this persister brought forward */
+    faultlog faults;          /* failures by kind (the thread tells them; any thread counts) */
+    atomic_llong commits;     /* persister_stats, read by any thread */
+    atomic_llong rows_stored;
+    atomic_llong syncs;
+    atomic_llong pending;     /* the backlog as last sampled (sample_backlog) */
+    atomic_llong oldest_pending_ms;
     uint64_t listening_on;    /* pg_conn_connects of the session that LISTENs (0: none yet) */
 };
 
@@ -155,15 +163,36 @@ static watch *watch_find(persister *p, int64_t concert_id) {
     return NULL;
 }
 
-/* Keeps the sale current with PostgreSQL (sale_keep_current); failures are left for the next
- * check or the next purchase. */
+/* Keeps the sale current with PostgreSQL (sale_keep_current); failures are counted and left for
+ * the next check or the next purchase. */
 static void bring_forward_if_needed(persister *p, int64_t concert_id) {
-    if (sale_keep_current(p->pg, p->redis, concert_id, NULL) > 0) atomic_fetch_add(&p->syncs, 1);
+    int r = sale_keep_current(p->pg, p->redis, concert_id, NULL);
+    if (r > 0) atomic_fetch_add(&p->syncs, 1);
+    if (r < 0)
+        faultlog_fail(&p->faults, PERSISTER_FAIL_BRING_FORWARD, 1, now_ms(),
+                      "concert %" PRId64 " (its purchases are refused until it is)", concert_id);
+    else
+        faultlog_ok(&p->faults, PERSISTER_FAIL_BRING_FORWARD, now_ms());
 }
+
+/* Counts one Redis read (what: the command): no reply (I/O; the connection is dropped and the next
+ * call reconnects) or an error reply other than NOGROUP (a stream reset, handled where it is
+ * met) is a failure, told once per kind; anything else a success. */
+static void redis_read_seen(persister *p, const char *what, const redisReply *rep) {
+    if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP") == NULL))
+        faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_READ, 1, now_ms(), "%s: %s", what,
+                      rep ? rep->str : redis_conn_errstr(p->redis));
+    else
+        faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_READ, now_ms());
+}
+
+static void sample_backlog(persister *p);
 
 static void refresh_watches(persister *p) {
     redisReply *rep = redis_cmd(p->redis, "SMEMBERS %s", SALE_OPEN_SET);
-    if (rep && rep->type == REDIS_REPLY_ARRAY) {
+    redis_read_seen(p, "SMEMBERS", rep);
+    bool redis_ok = rep && rep->type == REDIS_REPLY_ARRAY;
+    if (redis_ok) {
         for (size_t i = 0; i < rep->elements; i++) {
             int64_t id = strtoll(rep->element[i]->str, NULL, 10);
             if (id <= 0) continue;
@@ -185,7 +214,88 @@ static void refresh_watches(persister *p) {
     /* A Redis that restarted (or failed over) may be behind PostgreSQL: bring each sale forward
      * now rather than at the next purchase (sale.h). */
     for (int i = 0; i < p->nwatches; i++) bring_forward_if_needed(p, p->watches[i].concert_id);
+    if (redis_ok) sample_backlog(p); /* not while Redis fails: each call would wait */
     p->next_refresh_ms = now_ms() + REFRESH_MS;
+}
+
+/* Reads one field of an XINFO GROUPS group ([name, value, …]); NULL when absent. */
+static const redisReply *group_field(const redisReply *g, const char *name) {
+    for (size_t i = 0; g->type == REDIS_REPLY_ARRAY && i + 1 < g->elements; i += 2)
+        if (g->element[i]->type == REDIS_REPLY_STRING && strcmp(g->element[i]->str, name) == 0)
+            return g->element[i + 1];
+    return NULL;
+}
+
+/* The time part (ms) of the first entry id in reply (XPENDING's summary: [count, min, …], or
+ * XRANGE's [[id, fields]]); 0 when none. */
+static uint64_t first_id_ms(const redisReply *rep, bool summary) {
+    stream_id id = {0, 0};
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < (summary ? 2u : 1u))
+        return 0;
+    const redisReply *e = summary ? rep->element[1] : rep->element[0];
+    if (!summary && e->type == REDIS_REPLY_ARRAY && e->elements > 0) e = e->element[0];
+    if (e->type != REDIS_REPLY_STRING || !stream_id_parse(e->str, &id)) return 0;
+    return id.ms;
+}
+
+/* The backlog of one stream for the persisters' group: entries pending (delivered, not
+ * acknowledged) plus lag (not delivered yet; when Redis cannot tell — entries deleted — at least
+ * the one after last-delivered-id); *oldest_ms gets the time part of the oldest, or 0. Pending
+ * entries were delivered first, so the oldest is the first pending one, else the first after
+ * last-delivered-id. -1 when Redis failed. */
+static int64_t stream_backlog(persister *p, const watch *w, uint64_t *oldest_ms) {
+    *oldest_ms = 0;
+    redisReply *rep = redis_cmd(p->redis, "XINFO GROUPS %s", w->stream);
+    if (rep == NULL) return -1;
+    const redisReply *g = NULL;
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        const redisReply *name = group_field(rep->element[i], "name");
+        if (name && name->type == REDIS_REPLY_STRING && strcmp(name->str, SALE_GROUP) == 0)
+            g = rep->element[i];
+    }
+    const redisReply *pel = g ? group_field(g, "pending") : NULL;
+    const redisReply *lag = g ? group_field(g, "lag") : NULL;
+    const redisReply *last = g ? group_field(g, "last-delivered-id") : NULL;
+    int64_t npending = pel && pel->type == REDIS_REPLY_INTEGER ? pel->integer : 0;
+    int64_t nlag = lag && lag->type == REDIS_REPLY_INTEGER ? lag->integer : -1;
+    char after[64] = "";
+    if (last && last->type == REDIS_REPLY_STRING) snprintf(after, sizeof after, "(%s", last->str);
+    freeReplyObject(rep);
+    if (g == NULL) return 0; /* no group (yet): nothing to store */
+    redisReply *first = NULL;
+    if (npending > 0)
+        first = redis_cmd(p->redis, "XPENDING %s %s", w->stream, SALE_GROUP);
+    else if (nlag != 0 && after[0])
+        first = redis_cmd(p->redis, "XRANGE %s %s + COUNT 1", w->stream, after);
+    *oldest_ms = first_id_ms(first, npending > 0);
+    if (nlag < 0) nlag = npending == 0 && *oldest_ms > 0; /* Redis cannot tell: at least one */
+    if (first) freeReplyObject(first);
+    return npending + nlag;
+}
+
+/* Samples the backlog for persister_stats (pending, oldest_pending_s); ages by Redis's clock
+ * (TIME), the clock that stamped the entry ids. Leaves the last sample when Redis failed. */
+static void sample_backlog(persister *p) {
+    redisReply *t = redis_cmd(p->redis, "TIME");
+    bool ok = t && t->type == REDIS_REPLY_ARRAY && t->elements == 2 &&
+              t->element[0]->type == REDIS_REPLY_STRING &&
+              t->element[1]->type == REDIS_REPLY_STRING;
+    int64_t redis_ms = ok ? strtoll(t->element[0]->str, NULL, 10) * 1000 +
+                                strtoll(t->element[1]->str, NULL, 10) / 1000
+                          : 0;
+    if (t) freeReplyObject(t);
+    int64_t pending = 0, oldest = 0;
+    for (int i = 0; ok && i < p->nwatches; i++) {
+        uint64_t first_ms = 0;
+        int64_t n = stream_backlog(p, &p->watches[i], &first_ms);
+        if (n < 0) ok = false;
+        pending += n > 0 ? n : 0;
+        int64_t age = first_ms > 0 ? redis_ms - (int64_t)first_ms : 0;
+        if (age > oldest) oldest = age;
+    }
+    if (!ok) return;
+    atomic_store(&p->pending, pending);
+    atomic_store(&p->oldest_pending_ms, oldest);
 }
 
 /* ---- storing a batch ------------------------------------------------------------------------- */
@@ -273,6 +383,8 @@ static tr_err store_batch(persister *p, int64_t concert_id, entry *e, int n) {
     mark_durable(e, n, r);
     int inserted = PQntuples(r);
     PQclear(r);
+    atomic_fetch_add(&p->commits, 1); /* one statement: committed */
+    atomic_fetch_add(&p->rows_stored, inserted);
     if (inserted < n) {
         const char *pp[] = {ids.data, cust.data};
         if ((r = pg_exec_stmt(p->pg, &present_stmt, pp)) == NULL) {
@@ -291,7 +403,7 @@ out:
 /* A batch PostgreSQL refused for an integrity constraint (SQLSTATE class 23: a seat outside
  * 1..N, a customer it does not know) would be refused for ever, and hold every entry behind it:
  * stored one entry at a time instead, an entry refused for such a constraint is not durable
- * (contradicted: its ticket can never be stored; its waiter fails, the sale is brought forward).
+ * (contradicted: its ticket can never be stored; its held answer fails, the sale is brought forward).
  * true when every entry was decided; false on another failure (the batch is read again). */
 static bool store_one_by_one(persister *p, int64_t concert_id, entry *e, int n) {
     const char *state = pg_conn_sqlstate(p->pg);
@@ -442,6 +554,11 @@ static void ack(persister *p, const watch *w, entry *e, int n) {
     argv[2] = SALE_GROUP;
     for (int i = 0; i < n; i++) argv[3 + i] = e[i].id_text;
     redisReply *rep = redis_cmd_argv(p->redis, n + 3, argv, NULL);
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
+        faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_ACK, 1, now_ms(), "%s, %d entries: %s",
+                      w->stream, n, rep ? rep->str : redis_conn_errstr(p->redis));
+    else
+        faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_ACK, now_ms());
     if (rep) freeReplyObject(rep);
     free(argv);
 }
@@ -463,9 +580,9 @@ static void trim(persister *p, watch *w, const entry *last) {
 }
 
 /* Parses [[id, [field, value, …]], …] into p->batch; returns the count (entries that fail to
- * parse are skipped and acknowledged as they can never be stored). */
+ * parse are skipped and acknowledged as they can never be stored, and counted). */
 static int parse_entries(persister *p, const watch *w, redisReply *list) {
-    int n = 0;
+    int n = 0, deleted = 0, partial = 0;
     for (size_t i = 0; list && i < list->elements && n < p->cfg.batch; i++) {
         redisReply *ent = list->element[i];
         if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2) continue;
@@ -476,6 +593,7 @@ static int parse_entries(persister *p, const watch *w, redisReply *list) {
         redisReply *f = ent->element[1];
         if (f->type != REDIS_REPLY_ARRAY) { /* deleted entry (nil fields) */
             ack(p, w, e, 1);
+            deleted++;
             continue;
         }
         int seen = 0;
@@ -490,10 +608,15 @@ static int parse_entries(persister *p, const watch *w, redisReply *list) {
         }
         if (seen != 31) {
             ack(p, w, e, 1);
+            partial++;
             continue;
         }
         n++;
     }
+    if (deleted + partial > 0)
+        faultlog_fail(&p->faults, PERSISTER_FAIL_UNREADABLE, deleted + partial, now_ms(),
+                      "%s: %d deleted, %d without the fields i, c, s, v, t", w->stream, deleted,
+                      partial);
     return n;
 }
 
@@ -501,19 +624,26 @@ static int parse_entries(persister *p, const watch *w, redisReply *list) {
 static void handle_entries(persister *p, watch *w, redisReply *list, bool advance) {
     int n = parse_entries(p, w, list);
     if (n == 0) return;
-    if (store_batch(p, w->concert_id, p->batch, n) != TR_OK &&
-        !store_one_by_one(p, w->concert_id, p->batch, n)) {
+    tr_err rc = store_batch(p, w->concert_id, p->batch, n);
+    if (rc != TR_OK && !store_one_by_one(p, w->concert_id, p->batch, n)) {
+        faultlog_fail(&p->faults, PERSISTER_FAIL_PG_COMMIT, 1, now_ms(),
+                      "concert %" PRId64 ", %d entries (left pending, read again): %s",
+                      w->concert_id, n, rc == TR_PG ? pg_conn_errstr(p->pg) : tr_strerror(rc));
         w->retry_pending = true; /* left pending for us; read again with ID 0 */
         usleep(100 * 1000);
         return;
     }
+    faultlog_ok(&p->faults, PERSISTER_FAIL_PG_COMMIT, now_ms());
     int contradicted = 0;
     for (int i = 0; i < n; i++) contradicted += !p->batch[i].durable;
     if (contradicted > 0) {
         /* PostgreSQL holds these seats or customers otherwise: Redis decided them on a state
-         * behind PostgreSQL. They can never be stored (their waiters fail: 500, retry); the sale
+         * behind PostgreSQL. They can never be stored (their held answers fail: 500, retry); the sale
          * is refused until it is brought forward. */
-        atomic_fetch_add(&p->contradicted, contradicted);
+        faultlog_fail(&p->faults, PERSISTER_FAIL_CONTRADICTED, contradicted, now_ms(),
+                      "concert %" PRId64 ": %d of %d entries (a seat or customer PostgreSQL holds "
+                      "otherwise); the sale is brought forward",
+                      w->concert_id, contradicted, n);
         sale_mark_unsynced(p->redis, w->concert_id);
         bring_forward_if_needed(p, w->concert_id);
     }
@@ -530,6 +660,7 @@ static void read_own_pending(persister *p, watch *w) {
     const char *argv[] = {"XREADGROUP", "GROUP", SALE_GROUP, p->consumer, "COUNT", count,
                           "STREAMS", w->stream, "0"};
     redisReply *rep = redis_cmd_argv(p->redis, 9, argv, NULL);
+    redis_read_seen(p, "XREADGROUP", rep);
     bool empty = true;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
         redisReply *list = rep->element[0]->element[1];
@@ -560,6 +691,7 @@ static void reclaim(persister *p) {
             const char *argv[] = {"XAUTOCLAIM", w->stream, SALE_GROUP, p->consumer, idle, cursor,
                                   "COUNT", count};
             redisReply *rep = redis_cmd_argv(p->redis, 8, argv, NULL);
+            redis_read_seen(p, "XAUTOCLAIM", rep);
             bool more = false;
             if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 &&
                 rep->element[0]->type == REDIS_REPLY_STRING) {
@@ -600,6 +732,7 @@ static int read_new(persister *p, bool block) {
     for (int i = 0; i < p->nwatches; i++) argv[argc++] = ">";
     redisReply *rep = redis_cmd_argv(p->redis, argc, argv, NULL);
     free(argv);
+    redis_read_seen(p, "XREADGROUP", rep);
     int total = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < rep->elements; i++) {
@@ -664,12 +797,74 @@ static void *persister_main(void *arg) {
     return NULL;
 }
 
+/* The kinds of persister_failure, for people and for /metrics. */
+static const faultlog_kind failure_kinds[PERSISTER_FAILURE_KINDS] = {
+    [PERSISTER_FAIL_PG_COMMIT] = {"pg_commit", "could not commit a batch to PostgreSQL",
+                                  "batches commit to PostgreSQL again", "failures"},
+    [PERSISTER_FAIL_REDIS_READ] = {"redis_read", "could not read from Redis",
+                                   "reading from Redis works again", "failures"},
+    [PERSISTER_FAIL_REDIS_ACK] = {"redis_ack",
+                                  "could not acknowledge stored entries in Redis (they are stored "
+                                  "again, inserting nothing)",
+                                  "acknowledging entries in Redis works again", "failures"},
+    [PERSISTER_FAIL_CONTRADICTED] = {"contradicted",
+                                     "PostgreSQL contradicts stream entries, never stored", NULL,
+                                     "entries"},
+    [PERSISTER_FAIL_UNREADABLE] = {"unreadable", "dropped stream entries that cannot be read",
+                                   NULL, "entries"},
+    [PERSISTER_FAIL_BRING_FORWARD] = {"bring_forward",
+                                      "could not bring a sale forward from PostgreSQL",
+                                      "sales are brought forward again", "failures"},
+};
+
+const char *persister_failure_name(persister_failure kind) {
+    return faultlog_kind_name(failure_kinds, PERSISTER_FAILURE_KINDS, (int)kind);
+}
+
+void persister_stats_read(persister *p, persister_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->commits = atomic_load(&p->commits);
+    out->rows_stored = atomic_load(&p->rows_stored);
+    out->syncs = atomic_load(&p->syncs);
+    faultlog_totals(&p->faults, out->failures);
+    pthread_mutex_lock(&p->mu);
+    out->sales = p->nwatches;
+    pthread_mutex_unlock(&p->mu);
+    out->pending = atomic_load(&p->pending);
+    out->oldest_pending_s = (double)atomic_load(&p->oldest_pending_ms) / 1000.0;
+}
+
+bool persister_stats_render(const persister_stats *st, dynbuf *out) {
+    const promtext_sample samples[] = {
+        {"ticketrush_persister_commits_total", "counter",
+         "PostgreSQL transactions that stored ticket stream entries.", (double)st->commits},
+        {"ticketrush_persister_rows_stored_total", "counter",
+         "Tickets the persister inserted into PostgreSQL.", (double)st->rows_stored},
+        {"ticketrush_persister_syncs_total", "counter",
+         "Sales the persister brought forward from PostgreSQL (Redis was behind).",
+         (double)st->syncs},
+        {"ticketrush_persister_sales", "gauge",
+         "Ticket streams (open sales) the persister watches.", (double)st->sales},
+        {"ticketrush_persister_pending_entries", "gauge",
+         "Stream entries not stored yet (delivered and unacknowledged, or not delivered).",
+         (double)st->pending},
+        {"ticketrush_persister_oldest_pending_seconds", "gauge",
+         "Age of the oldest stream entry not stored yet, by Redis's clock.", st->oldest_pending_s},
+    };
+    promtext_render(out, samples, (int)(sizeof samples / sizeof samples[0]));
+    return faultlog_render(out, "ticketrush_persister_failures_total",
+                           "Persister failures by kind (entries for contradicted and unreadable).",
+                           failure_kinds, PERSISTER_FAILURE_KINDS, st->failures);
+}
+
 tr_err persister_start(const persister_config *cfg, persister **out, char *errbuf, size_t errlen) {
     tr_err rc = TR_OK;
     *out = NULL;
     persister *p = calloc(1, sizeof *p);
     if (p == NULL) return TR_NOMEM;
     p->cfg = *cfg;
+    faultlog_init(&p->faults, "persister", failure_kinds, PERSISTER_FAILURE_KINDS, cfg->log,
+                  cfg->log_arg);
     if (p->cfg.batch < 1) p->cfg.batch = 1000;
     if (p->cfg.reclaim_idle_ms < 1) p->cfg.reclaim_idle_ms = 30000;
     pthread_mutex_init(&p->mu, NULL);

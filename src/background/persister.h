@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "background/faultlog.h"
+#include "common/dynbuf.h"
 #include "common/error.h"
 
 typedef struct persister persister;
@@ -19,6 +21,9 @@ typedef struct persister_config {
     int reclaim_idle_ms;     /* pending entries idle this long (ms) belong to a dead persister and
                                 are reclaimed (XAUTOCLAIM); < 1: 30000 */
     int test_delay_ms;       /* test hook, 0 in production: wait this long before each commit */
+    faultlog_fn log;         /* where failures are told, once per kind (faultlog.h); NULL: only
+                                counted (persister_stats_read). Called from its thread */
+    void *log_arg;           /* handed to log */
 } persister_config;
 
 /* A Redis stream entry id ("1732890000000-5"), as two numbers that order like the id. */
@@ -54,5 +59,50 @@ int persister_durable(persister *p, int64_t concert_id, stream_id id);
  * not call into the persister. At most 64 at once; false when full. Once removal returns, fn is
  * not running and will not run for arg. Thread-safe. */
 bool persister_on_commit(persister *p, void (*fn)(void *arg), void *arg, bool on);
+
+/* ---- failures and metrics (issue 10 §6) --------------------------------------------------------
+ * Wiring, for the server: set persister_config.log (and log_arg) to a function that writes one
+ * line to the server's log, e.g. vfprintf(stderr, fmt, ap) and a newline under the log's lock;
+ * and on GET /metrics call persister_stats_read(p, &st) then persister_stats_render(&st, &buf)
+ * after the server's own series. Neither touches Redis or PostgreSQL. */
+
+/* What went wrong, by kind; each is counted and told once per kind (faultlog.h). */
+typedef enum persister_failure {
+    PERSISTER_FAIL_PG_COMMIT,     /* a batch's transaction failed: it stays pending, read again */
+    PERSISTER_FAIL_REDIS_READ,    /* reading the streams or the open sales from Redis failed */
+    PERSISTER_FAIL_REDIS_ACK,     /* XACK after a commit failed: the entries are read and stored
+                                     again (inserting nothing) */
+    PERSISTER_FAIL_CONTRADICTED,  /* entries PostgreSQL contradicts (a seat or customer it holds
+                                     otherwise): never stored; counted per entry */
+    PERSISTER_FAIL_UNREADABLE,    /* entries deleted or without their fields: acknowledged
+                                     unstored; counted per entry */
+    PERSISTER_FAIL_BRING_FORWARD, /* a sale could not be brought forward (store/sale.h) */
+    PERSISTER_FAILURE_KINDS
+} persister_failure;
+
+/* The metric label of a kind ("pg_commit", …); "unknown" out of range. */
+const char *persister_failure_name(persister_failure kind);
+
+/* A snapshot of one persister's counters; counters count since persister_start. */
+typedef struct persister_stats {
+    int64_t commits;     /* PostgreSQL transactions that stored entries */
+    int64_t rows_stored; /* tickets inserted; an entry PostgreSQL already held is not counted */
+    int64_t syncs;       /* sales this persister brought forward (a Redis behind PostgreSQL) */
+    int64_t failures[PERSISTER_FAILURE_KINDS];
+    int sales;           /* streams watched (open sales) */
+    /* The backlog, sampled by the persister's thread about once a second (as last sampled;
+     * 0 before the first sample): entries of the watched streams not acknowledged yet — delivered
+     * to any server's persister and pending, or not delivered yet — and the age of the oldest of
+     * them by Redis's clock (its id's time is Redis's clock at XADD), seconds, 0 when none. */
+    int64_t pending;
+    double oldest_pending_s;
+} persister_stats;
+
+/* Fills *out. Thread-safe; cheap (no I/O). p must be started. */
+void persister_stats_read(persister *p, persister_stats *out);
+
+/* Appends st as Prometheus text (ticketrush_persister_*, with # HELP and # TYPE lines).
+ * false when the buffer failed. */
+bool persister_stats_render(const persister_stats *st, dynbuf *out);
 
 #endif

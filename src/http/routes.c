@@ -175,7 +175,8 @@ static void handle_metrics(http_job *j, strategy_ctx *ctx) {
                        "ticketrush_connections_cut_total{reason=\"body\"} %llu\n"
                        "ticketrush_connections_cut_total{reason=\"hangup\"} %llu\n",
                        (unsigned long long)header_cut, (unsigned long long)body_cut,
-                       (unsigned long long)hangup_cut)) {
+                       (unsigned long long)hangup_cut) ||
+        !strategy_metrics(s->strategy, s->strategy_state, &b)) {
         dynbuf_free(&b);
         job_error(j, TR_INTERNAL, NULL);
         return;

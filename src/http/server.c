@@ -27,6 +27,12 @@
 #include "http/metrics.h"
 #include "http/service.h"
 
+/* The background workers' log (strategy_config.log) into the server's. */
+static void background_log(void *arg, const char *fmt, va_list ap) {
+    server *s = arg;
+    s->cfg.log(fmt, ap);
+}
+
 static tr_err check_backends(const server_config *cfg, char *errbuf, size_t errlen) {
     pg_conn *pg = NULL;
     tr_err rc = pg_conn_open(cfg->pg_conninfo, &pg, errbuf, errlen);
@@ -105,6 +111,10 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
     if (s->cfg.body_timeout_s == 0) s->cfg.body_timeout_s = SERVER_BODY_TIMEOUT_S;
     s->cfg.strategy_cfg.pg_conninfo = cfg->pg_conninfo;
     s->cfg.strategy_cfg.redis_addr = cfg->redis_addr;
+    if (cfg->log) {
+        s->cfg.strategy_cfg.log = background_log;
+        s->cfg.strategy_cfg.log_arg = s;
+    }
     if ((rc = strategy_start(s->strategy, &s->cfg.strategy_cfg, &s->strategy_state, errbuf,
                              errlen)) != TR_OK)
         goto out;

@@ -270,8 +270,10 @@ static tr_err redis_atomic_start(const strategy_config *cfg, void **state, char 
     ra_state *st = calloc(1, sizeof *st);
     if (st == NULL) return TR_NOMEM;
     st->durability = cfg->durability;
-    persister_config pc = {cfg->pg_conninfo, cfg->redis_addr, cfg->persist_batch,
-                           cfg->reclaim_idle_ms, cfg->test_persist_delay_ms};
+    persister_config pc = {.pg_conninfo = cfg->pg_conninfo, .redis_addr = cfg->redis_addr,
+                           .batch = cfg->persist_batch, .reclaim_idle_ms = cfg->reclaim_idle_ms,
+                           .test_delay_ms = cfg->test_persist_delay_ms, .log = cfg->log,
+                           .log_arg = cfg->log_arg};
     tr_err rc = persister_start(&pc, &st->persister, errbuf, errlen);
     if (rc != TR_OK) {
         free(st);
@@ -286,6 +288,13 @@ static void redis_atomic_stop(void *state) {
     if (st == NULL) return;
     persister_stop(st->persister);
     free(st);
+}
+
+static bool redis_atomic_metrics(void *state, dynbuf *out) {
+    ra_state *st = state;
+    persister_stats ps;
+    persister_stats_read(st->persister, &ps);
+    return persister_stats_render(&ps, out);
 }
 
 const strategy_ops strategy_redis_atomic = {
@@ -304,6 +313,7 @@ const strategy_ops strategy_redis_atomic = {
     .sold = redis_atomic_sold,
     .start = redis_atomic_start,
     .stop = redis_atomic_stop,
+    .metrics = redis_atomic_metrics,
 };
 
 const redis_script *redis_atomic_purchase_script(void) { return &purchase_script; }

@@ -125,13 +125,20 @@ static tr_err redis_zset_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t 
 static tr_err redis_zset_start(const strategy_config *cfg, void **state, char *errbuf,
                                size_t errlen) {
     issuer *is = NULL;
-    issuer_config ic = {cfg->pg_conninfo, cfg->redis_addr, cfg->persist_batch};
+    issuer_config ic = {.pg_conninfo = cfg->pg_conninfo, .redis_addr = cfg->redis_addr,
+                        .batch = cfg->persist_batch, .log = cfg->log, .log_arg = cfg->log_arg};
     tr_err rc = issuer_start(&ic, &is, errbuf, errlen);
     *state = is;
     return rc;
 }
 
 static void redis_zset_stop(void *state) { issuer_stop(state); }
+
+static bool redis_zset_metrics(void *state, dynbuf *out) {
+    issuer_stats st;
+    issuer_stats_read(state, &st);
+    return issuer_stats_render(&st, out);
+}
 
 const strategy_ops strategy_redis_zset = {
     .name = "redis-zset",
@@ -143,4 +150,5 @@ const strategy_ops strategy_redis_zset = {
     .outcome = redis_zset_outcome,
     .start = redis_zset_start,
     .stop = redis_zset_stop,
+    .metrics = redis_zset_metrics,
 };

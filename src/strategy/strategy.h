@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <stdarg.h>
+
+#include "common/dynbuf.h"
 #include "common/error.h"
 #include "store/pg.h"
 #include "store/queries.h"
@@ -43,6 +46,10 @@ typedef struct strategy_config {
     /* Test hook, off (0) in production: the persister waits this many ms after reading a batch
      * and before committing it, so a test can SIGKILL it between admission and persistence. */
     int test_persist_delay_ms;
+    /* Where the background workers tell their failures, once per kind with a count
+     * (background/faultlog.h); called from their threads; NULL: only counted (/metrics). */
+    void (*log)(void *arg, const char *fmt, va_list ap);
+    void *log_arg;
 } strategy_config;
 
 #define STRATEGY_CONFIG_DEFAULT                                                                 \
@@ -152,6 +159,9 @@ typedef struct strategy_ops {
     /* Optional: stops them after the last request, draining what they hold. NULL state is a
      * no-op. */
     void (*stop)(void *state);
+    /* Optional: appends the background workers' counters to out as Prometheus text (no I/O);
+     * false when the buffer failed. */
+    bool (*metrics)(void *state, dynbuf *out);
 } strategy_ops;
 
 /* The registered strategy with this name, or NULL. */
@@ -215,6 +225,11 @@ static inline tr_err strategy_start(const strategy_ops *s, const strategy_config
 
 static inline void strategy_stop(const strategy_ops *s, void *state) {
     if (s->stop) s->stop(state);
+}
+
+/* true with nothing appended for a strategy without background counters. */
+static inline bool strategy_metrics(const strategy_ops *s, void *state, dynbuf *out) {
+    return s->metrics == NULL || state == NULL || s->metrics(state, out);
 }
 
 #endif
