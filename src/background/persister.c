@@ -272,7 +272,9 @@ static tr_err store_batch(persister *p, int64_t concert_id, entry *e, int n) {
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, concert_id);
     const char *params[] = {cid, ids.data, cust.data, seats.data, vips.data, times.data};
+#ifdef TR_TEST_HOOKS
     if (p->cfg.test_delay_ms > 0) usleep((useconds_t)p->cfg.test_delay_ms * 1000);
+#endif
     PGresult *r = pg_exec_stmt(p->pg, &insert_stmt, params);
     if (r == NULL) {
         rc = TR_PG;
