@@ -19,6 +19,7 @@
  * - Failures are counted by kind and told once per kind through cfg.log (faultlog.h); the
  *   counters and the lines' length (sampled with the open sales, once a second) are read with
  *   issuer_stats_read from any thread. */
+#include "common/clock.h"
 #include "background/issuer.h"
 
 #include <inttypes.h>
@@ -79,21 +80,15 @@ struct issuer {
     atomic_int nlines_seen, leading;
 };
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Keeps the sale current with PostgreSQL (sale_keep_current): 1 when it brought the sale
  * forward and changed something, 0 when nothing needed changing, -1 when it could not (counted). */
 static int bring_forward_if_needed(issuer *is, int64_t concert_id) {
     int r = sale_keep_current(is->pg, is->redis, concert_id, NULL);
     if (r < 0)
-        faultlog_fail(&is->faults, ISSUER_FAIL_BRING_FORWARD, 1, now_ms(),
+        faultlog_fail(&is->faults, ISSUER_FAIL_BRING_FORWARD, 1, tr_mono_ms(),
                       "concert %" PRId64 " (its admissions are refused until it is)", concert_id);
     else
-        faultlog_ok(&is->faults, ISSUER_FAIL_BRING_FORWARD, now_ms());
+        faultlog_ok(&is->faults, ISSUER_FAIL_BRING_FORWARD, tr_mono_ms());
     return r;
 }
 
@@ -102,11 +97,11 @@ static int bring_forward_if_needed(issuer *is, int64_t concert_id) {
  * true when rep is a usable reply. */
 static bool redis_read_seen(issuer *is, const char *what, const redisReply *rep) {
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-        faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_READ, 1, now_ms(), "%s: %s", what,
+        faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_READ, 1, tr_mono_ms(), "%s: %s", what,
                       rep ? rep->str : redis_conn_errstr(is->redis));
         return false;
     }
-    faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_READ, now_ms());
+    faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_READ, tr_mono_ms());
     return true;
 }
 
@@ -296,12 +291,12 @@ static bool record(issuer *is, line *l, member *m, int n, bool reject_rest, int 
     redisReply *rep = redis_cmd_argv(is->redis, 1, exec, NULL);
     ok = rep && rep->type == REDIS_REPLY_ARRAY;
     if (!ok)
-        faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_RECORD, 1, now_ms(),
+        faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_RECORD, 1, tr_mono_ms(),
                       "concert %" PRId64 ", %d members (they stay in line): %s", l->concert_id, n,
                       rep && rep->type == REDIS_REPLY_ERROR ? rep->str
                                                             : redis_conn_errstr(is->redis));
     else
-        faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_RECORD, now_ms());
+        faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_RECORD, tr_mono_ms());
     if (rep) freeReplyObject(rep);
     *rejected_n = ok ? (nr - 2) / 2 : 0;
 out:
@@ -355,13 +350,13 @@ static int pass(issuer *is, line *l) {
     if (!admission_times(is, l, is->batch, n)) return 0;
     if (!issue_batch(is, l, is->batch, n)) {
         if (l->leading) /* else fenced: a newer issuer holds the line, nothing failed */
-            faultlog_fail(&is->faults, ISSUER_FAIL_PG_COMMIT, 1, now_ms(),
+            faultlog_fail(&is->faults, ISSUER_FAIL_PG_COMMIT, 1, tr_mono_ms(),
                           "concert %" PRId64 ", %d members (they stay in line): %s", l->concert_id,
                           n, pg_conn_errstr(is->pg));
         usleep(50 * 1000);
         return 0;
     }
-    faultlog_ok(&is->faults, ISSUER_FAIL_PG_COMMIT, now_ms());
+    faultlog_ok(&is->faults, ISSUER_FAIL_PG_COMMIT, tr_mono_ms());
     atomic_fetch_add(&is->batches, 1);
     int refused = 0;
     for (int i = 0; i < n; i++) refused += !is->batch[i].issued;
@@ -371,7 +366,7 @@ static int pass(issuer *is, line *l) {
          * issued met a seat or customer PostgreSQL holds otherwise: Redis admitted it on a state
          * behind PostgreSQL. Bring the sale forward (it renumbers such members) and issue them
          * in a later pass; only when that changed nothing are they rejected. */
-        faultlog_fail(&is->faults, ISSUER_FAIL_CONTRADICTED, refused, now_ms(),
+        faultlog_fail(&is->faults, ISSUER_FAIL_CONTRADICTED, refused, tr_mono_ms(),
                       "concert %" PRId64 ": %d of %d members (a seat or customer PostgreSQL "
                       "holds otherwise); the sale is brought forward",
                       l->concert_id, refused, n);
@@ -399,16 +394,16 @@ static void *issuer_main(void *arg) {
     for (;;) {
         bool stopping = is_stopping(is);
         if (stopping && stop_deadline < 0) {
-            stop_deadline = now_ms() + STOP_DRAIN_MS;
+            stop_deadline = tr_mono_ms() + STOP_DRAIN_MS;
             next_refresh = 0; /* a sale opened in the last second must be issued too */
         }
-        if (now_ms() >= next_refresh) {
+        if (tr_mono_ms() >= next_refresh) {
             refresh_lines(is);
-            next_refresh = now_ms() + 1000;
+            next_refresh = tr_mono_ms() + 1000;
         }
         int done = 0;
         for (int i = 0; i < is->nlines; i++) done += pass(is, &is->lines[i]);
-        if (stopping && (done == 0 || now_ms() >= stop_deadline)) break;
+        if (stopping && (done == 0 || tr_mono_ms() >= stop_deadline)) break;
         if (done == 0) usleep(IDLE_SLEEP_US);
     }
     for (int i = 0; i < is->nlines; i++)
@@ -508,11 +503,11 @@ void issuer_stop(issuer *is) {
     /* The thread drains for STOP_DRAIN_MS once it notices; a statement stuck on a lock keeps it
      * from noticing, so past that (and a second) the statement is cancelled, every 500 ms: the
      * batch rolls back and stays in the line for the next issuer. */
-    int64_t give_up = now_ms() + STOP_DRAIN_MS + 1000;
+    int64_t give_up = tr_mono_ms() + STOP_DRAIN_MS + 1000;
     while (is->started && !atomic_load(&is->exited)) {
-        if (now_ms() >= give_up) {
+        if (tr_mono_ms() >= give_up) {
             pg_conn_cancel(is->pg);
-            give_up = now_ms() + 500;
+            give_up = tr_mono_ms() + 500;
         }
         usleep(10 * 1000);
     }

@@ -27,6 +27,7 @@
  * - Failures are counted by kind and told once per kind through cfg.log (faultlog.h); the
  *   counters and the backlog (sampled with the open sales, once a second) are read with
  *   persister_stats_read from any thread. */
+#include "common/clock.h"
 #include "background/persister.h"
 
 #include <errno.h>
@@ -90,7 +91,7 @@ struct persister {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping;
-    int64_t give_up_ms; /* with stopping: when to leave the rest (now_ms clock), under mu */
+    int64_t give_up_ms; /* with stopping: when to leave the rest (tr_mono_ms clock), under mu */
     watch watches[MAX_CONCERTS];
     int nwatches;
     struct {
@@ -133,17 +134,11 @@ static int sid_cmp(stream_id a, stream_id b) {
     return 0;
 }
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Stopping, and past the drain limit (counted from persister_stop, not from when this thread
  * noticed: it may have been waiting on a lock all along). */
 static bool is_past_drain(persister *p) {
     pthread_mutex_lock(&p->mu);
-    bool past = p->stopping && now_ms() > p->give_up_ms;
+    bool past = p->stopping && tr_mono_ms() > p->give_up_ms;
     pthread_mutex_unlock(&p->mu);
     return past;
 }
@@ -169,10 +164,10 @@ static void bring_forward_if_needed(persister *p, int64_t concert_id) {
     int r = sale_keep_current(p->pg, p->redis, concert_id, NULL);
     if (r > 0) atomic_fetch_add(&p->syncs, 1);
     if (r < 0)
-        faultlog_fail(&p->faults, PERSISTER_FAIL_BRING_FORWARD, 1, now_ms(),
+        faultlog_fail(&p->faults, PERSISTER_FAIL_BRING_FORWARD, 1, tr_mono_ms(),
                       "concert %" PRId64 " (its purchases are refused until it is)", concert_id);
     else
-        faultlog_ok(&p->faults, PERSISTER_FAIL_BRING_FORWARD, now_ms());
+        faultlog_ok(&p->faults, PERSISTER_FAIL_BRING_FORWARD, tr_mono_ms());
 }
 
 /* Counts one Redis read (what: the command): no reply (I/O; the connection is dropped and the next
@@ -180,10 +175,10 @@ static void bring_forward_if_needed(persister *p, int64_t concert_id) {
  * met) is a failure, told once per kind; anything else a success. */
 static void redis_read_seen(persister *p, const char *what, const redisReply *rep) {
     if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP") == NULL))
-        faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_READ, 1, now_ms(), "%s: %s", what,
+        faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_READ, 1, tr_mono_ms(), "%s: %s", what,
                       rep ? rep->str : redis_conn_errstr(p->redis));
     else
-        faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_READ, now_ms());
+        faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_READ, tr_mono_ms());
 }
 
 static void sample_backlog(persister *p);
@@ -215,7 +210,7 @@ static void refresh_watches(persister *p) {
      * now rather than at the next purchase (sale.h). */
     for (int i = 0; i < p->nwatches; i++) bring_forward_if_needed(p, p->watches[i].concert_id);
     if (redis_ok) sample_backlog(p); /* not while Redis fails: each call would wait */
-    p->next_refresh_ms = now_ms() + REFRESH_MS;
+    p->next_refresh_ms = tr_mono_ms() + REFRESH_MS;
 }
 
 /* Reads one field of an XINFO GROUPS group ([name, value, …]); NULL when absent. */
@@ -374,7 +369,9 @@ static tr_err store_batch(persister *p, int64_t concert_id, entry *e, int n) {
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, concert_id);
     const char *params[] = {cid, ids.data, cust.data, seats.data, vips.data, times.data};
+#ifdef TR_TEST_HOOKS
     if (p->cfg.test_delay_ms > 0) usleep((useconds_t)p->cfg.test_delay_ms * 1000);
+#endif
     PGresult *r = pg_exec_stmt(p->pg, &insert_stmt, params);
     if (r == NULL) {
         rc = TR_PG;
@@ -555,10 +552,10 @@ static void ack(persister *p, const watch *w, entry *e, int n) {
     for (int i = 0; i < n; i++) argv[3 + i] = e[i].id_text;
     redisReply *rep = redis_cmd_argv(p->redis, n + 3, argv, NULL);
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
-        faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_ACK, 1, now_ms(), "%s, %d entries: %s",
+        faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_ACK, 1, tr_mono_ms(), "%s, %d entries: %s",
                       w->stream, n, rep ? rep->str : redis_conn_errstr(p->redis));
     else
-        faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_ACK, now_ms());
+        faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_ACK, tr_mono_ms());
     if (rep) freeReplyObject(rep);
     free(argv);
 }
@@ -614,7 +611,7 @@ static int parse_entries(persister *p, const watch *w, redisReply *list) {
         n++;
     }
     if (deleted + partial > 0)
-        faultlog_fail(&p->faults, PERSISTER_FAIL_UNREADABLE, deleted + partial, now_ms(),
+        faultlog_fail(&p->faults, PERSISTER_FAIL_UNREADABLE, deleted + partial, tr_mono_ms(),
                       "%s: %d deleted, %d without the fields i, c, s, v, t", w->stream, deleted,
                       partial);
     return n;
@@ -626,21 +623,21 @@ static void handle_entries(persister *p, watch *w, redisReply *list, bool advanc
     if (n == 0) return;
     tr_err rc = store_batch(p, w->concert_id, p->batch, n);
     if (rc != TR_OK && !store_one_by_one(p, w->concert_id, p->batch, n)) {
-        faultlog_fail(&p->faults, PERSISTER_FAIL_PG_COMMIT, 1, now_ms(),
+        faultlog_fail(&p->faults, PERSISTER_FAIL_PG_COMMIT, 1, tr_mono_ms(),
                       "concert %" PRId64 ", %d entries (left pending, read again): %s",
                       w->concert_id, n, rc == TR_PG ? pg_conn_errstr(p->pg) : tr_strerror(rc));
         w->retry_pending = true; /* left pending for us; read again with ID 0 */
         usleep(100 * 1000);
         return;
     }
-    faultlog_ok(&p->faults, PERSISTER_FAIL_PG_COMMIT, now_ms());
+    faultlog_ok(&p->faults, PERSISTER_FAIL_PG_COMMIT, tr_mono_ms());
     int contradicted = 0;
     for (int i = 0; i < n; i++) contradicted += !p->batch[i].durable;
     if (contradicted > 0) {
         /* PostgreSQL holds these seats or customers otherwise: Redis decided them on a state
          * behind PostgreSQL. They can never be stored (their held answers fail: 500, retry); the sale
          * is refused until it is brought forward. */
-        faultlog_fail(&p->faults, PERSISTER_FAIL_CONTRADICTED, contradicted, now_ms(),
+        faultlog_fail(&p->faults, PERSISTER_FAIL_CONTRADICTED, contradicted, tr_mono_ms(),
                       "concert %" PRId64 ": %d of %d entries (a seat or customer PostgreSQL holds "
                       "otherwise); the sale is brought forward",
                       w->concert_id, contradicted, n);
@@ -705,7 +702,7 @@ static void reclaim(persister *p) {
     }
     int every = p->cfg.reclaim_idle_ms / 2;
     if (every > RECLAIM_EVERY_MS) every = RECLAIM_EVERY_MS;
-    p->next_reclaim_ms = now_ms() + (every < 200 ? 200 : every);
+    p->next_reclaim_ms = tr_mono_ms() + (every < 200 ? 200 : every);
 }
 
 /* One XREADGROUP over every watched stream. Returns the number of entries read. */
@@ -774,7 +771,7 @@ static void *persister_main(void *arg) {
          * stays in the streams (unread, or pending under this consumer and reclaimed after
          * reclaim_idle_ms) for the next persister. */
         if (is_past_drain(p)) break;
-        int64_t t = now_ms();
+        int64_t t = tr_mono_ms();
         if (t >= p->next_refresh_ms) refresh_watches(p);
         take_announcements(p);
         /* Reclaiming a dead persister's entries can wait for the next one. */
@@ -897,7 +894,7 @@ void persister_stop(persister *p) {
     if (p == NULL) return;
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
-    p->give_up_ms = now_ms() + STOP_DRAIN_MS;
+    p->give_up_ms = tr_mono_ms() + STOP_DRAIN_MS;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     if (p->started) {

@@ -3,13 +3,6 @@
 
 #include <errno.h>
 #include <sys/socket.h>
-#include <time.h>
-
-int64_t tr_coarse_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool tr_idle_peer_gone(int fd) {
     if (fd < 0) return true;

@@ -8,11 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* How long (ms) a connection may sit idle before it is checked again. */
-#define TR_IDLE_CHECK_MS 50
+#include "common/clock.h" /* tr_coarse_ms, the clock of TR_IDLE_CHECK_MS */
 
-/* CLOCK_MONOTONIC_COARSE in ms: cheap, a few ms coarse. */
-int64_t tr_coarse_ms(void);
+/* How long (ms, tr_coarse_ms) a connection may sit idle before it is checked again. */
+#define TR_IDLE_CHECK_MS 50
 
 /* True when the socket fd of an idle client connection says the server went away: EOF, an
  * error, or bytes waiting (an idle session expects nothing, so they are the server's goodbye,

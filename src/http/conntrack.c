@@ -16,6 +16,7 @@
  *   triggered epoll can miss an end of stream that arrives with the last bytes, and would keep
  *   such a connection until its idle timeout.) A BUSY one is looked at again when its answer
  *   has been sent: a half-closed client still gets its answer. */
+#include "common/clock.h"
 #include "http/conntrack.h"
 
 #include <stdatomic.h>
@@ -133,9 +134,7 @@ tr_err conn_tracker_new(int header_ms, int body_ms, conn_tracker **out) {
     if (t == NULL) return TR_NOMEM;
     t->header_ms = header_ms > 0 ? header_ms : 1;
     t->body_ms = body_ms > 0 ? body_ms : 1;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    t->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    t->now_ms = tr_mono_ms();
     if ((t->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
         free(t);
         return TR_INTERNAL;

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "http/conntrack.h"
 #include "http/loop.h"
 #include "http/metrics.h"
@@ -59,8 +60,6 @@ struct front {
     http_job *done_head, *done_tail;
 };
 
-static int64_t mono_ms(void) { return http_mono_us() / 1000; }
-
 /* ---- suspend / resume ---------------------------------------------------------------------- */
 
 static void job_suspend(http_job *j, front *f) {
@@ -87,7 +86,7 @@ static void job_resume(http_job *j) {
 
 static void held_add(front *f, http_job *j) {
     j->state = JOB_HELD;
-    j->deadline_ms = mono_ms() + STRATEGY_STRICT_WAIT_MS;
+    j->deadline_ms = tr_mono_ms() + STRATEGY_STRICT_WAIT_MS;
     j->next = NULL;
     if (f->held_tail) f->held_tail->next = j;
     else f->held_head = j;
@@ -172,7 +171,7 @@ static void front_wake(void *arg) {
  * in time, so the client was not told it has it. */
 static void held_scan(front *f, bool final) {
     server *s = f->srv;
-    int64_t now = mono_ms();
+    int64_t now = tr_mono_ms();
     if (!final && !atomic_exchange(&f->news, false) && now - f->last_scan_ms < HELD_SCAN_MS)
         return;
     f->last_scan_ms = now;
@@ -204,7 +203,7 @@ static void held_scan(front *f, bool final) {
 static int front_tick(http_loop *l, void *owner, bool final) {
     (void)l;
     front *f = owner;
-    conn_tracker_tick(f->tracker, mono_ms());
+    conn_tracker_tick(f->tracker, tr_mono_ms());
     pthread_mutex_lock(&f->done_mu);
     http_job *done = f->done_head;
     f->done_head = f->done_tail = NULL;
@@ -235,7 +234,7 @@ static enum MHD_Result job_send(http_job *j) {
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             j->content_type ? j->content_type : "application/json");
     metrics_request(j->srv->metrics, j->route ? (int)(j->route - http_routes) : -1, j->status,
-                    http_mono_us() - j->started_us);
+                    tr_mono_us() - j->started_us);
     if (j->retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", j->retry_after_s);
@@ -294,7 +293,7 @@ static enum MHD_Result request_begin(front *f, struct MHD_Connection *conn, cons
     j->srv = f->srv;
     j->conn = conn;
     j->front = f;
-    j->started_us = http_mono_us();
+    j->started_us = tr_mono_us();
     *con_cls = j;
     routes_match(j, method, url);
     conn_track_headers_in(conn);

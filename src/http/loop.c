@@ -14,6 +14,7 @@
  * - Wake-ups from other threads (http_loop_wake: a pool worker handing a request back, the
  *   persister's commit, quiesce, stop) write an eventfd in our epoll set; the pass that follows
  *   runs the owner's tick. Connections are suspended and resumed on this thread only. */
+#include "common/clock.h"
 #include "http/loop.h"
 
 #include <errno.h>
@@ -67,12 +68,6 @@ typedef struct pending {
 
 static _Thread_local http_loop *current_loop;
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- hiredis event hooks --------------------------------------------------------------------- */
 
 static void redis_interest(http_loop *l) {
@@ -124,7 +119,7 @@ static void on_info(redisAsyncContext *ac, void *reply, void *privdata) {
 }
 
 static bool redis_connect(http_loop *l) {
-    int64_t now = mono_ms();
+    int64_t now = tr_mono_ms();
     if (now - l->last_connect_ms < RECONNECT_MS) return false;
     l->last_connect_ms = now;
     redisAsyncContext *ac = redisAsyncConnect(l->host, l->port);
@@ -171,7 +166,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
 /* A Redis that stops answering (stalled, partitioned) must not hold requests forever: past the
  * timeout the connection is dropped and every pending command answered NULL. */
 static void check_reply_timeout(http_loop *l) {
-    if (l->ac && l->oldest && mono_ms() - l->oldest->sent_ms > l->reply_timeout_ms)
+    if (l->ac && l->oldest && tr_mono_ms() - l->oldest->sent_ms > l->reply_timeout_ms)
         redisAsyncFree(l->ac); /* on_reply(NULL) for each pending; ev_cleanup clears l->ac */
 }
 
@@ -180,7 +175,7 @@ bool http_loop_redis(http_loop *l, int argc, const char **argv, const size_t *ar
     if (l->ac == NULL && !redis_connect(l)) return false;
     pending *p = malloc(sizeof *p);
     if (p == NULL) return false;
-    *p = (pending){l, fn, priv, mono_ms(), l->newest, NULL};
+    *p = (pending){l, fn, priv, tr_mono_ms(), l->newest, NULL};
     if (redisAsyncCommandArgv(l->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
         free(p);
         return false;
@@ -241,7 +236,7 @@ static void *loop_main(void *arg) {
     if (l->ac) redisAsyncFree(l->ac); /* pending callbacks get NULL */
     l->ac = NULL;
     int held = l->tick ? l->tick(l, l->owner, true) : 0;
-    for (int64_t end = mono_ms() + 250; mono_ms() < end;) {
+    for (int64_t end = tr_mono_ms() + 250; tr_mono_ms() < end;) {
         MHD_run(l->mhd);
         held = l->tick ? l->tick(l, l->owner, true) : 0;
         if (held == 0) {

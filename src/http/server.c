@@ -15,6 +15,7 @@
  *   the pool's queue finish, wait (drain_ms) for every suspended connection to be answered;
  *   past it, queued work gets 503 and running statements are cancelled; then the loops answer
  *   what they still hold (500) and stop, then the strategy's background workers drain. */
+#include "common/clock.h"
 #include "http/server.h"
 
 #include <arpa/inet.h>
@@ -137,35 +138,28 @@ out:
 
 int server_port(const server *s) { return s->port; }
 
-static int64_t mono_ms(void) { return http_mono_us() / 1000; }
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 void server_stop(server *s, int drain_ms) {
     if (s == NULL) return;
-    int64_t deadline = mono_ms() + (drain_ms > 0 ? drain_ms : 0);
+    int64_t deadline = tr_mono_ms() + (drain_ms > 0 ? drain_ms : 0);
     /* Stop accepting, and answer requests that have not started with 503. */
     fronts_quiesce(s);
     atomic_store(&s->stopping, true);
     /* Event loops: their Redis calls answer (a reply may still hand a job to the pool). */
-    while (fronts_inflight(s) > 0 && mono_ms() < deadline) sleep_ms(5);
+    while (fronts_inflight(s) > 0 && tr_mono_ms() < deadline) tr_sleep_ms(5);
     /* Workers finish the queue (answering every queued job), then exit. */
     pool_finish(s->pool);
-    while (pool_running(s->pool) > 0 && mono_ms() < deadline) sleep_ms(5);
+    while (pool_running(s->pool) > 0 && tr_mono_ms() < deadline) tr_sleep_ms(5);
     /* Past the drain time: queued work gets 503 and statements the workers still run (e.g. stuck
      * on a lock) are cancelled, again every 500 ms for 5 s at most: the request they serve
      * answers 500, outcome unknown. */
     for (int round = 0; round < 10 && pool_running(s->pool) > 0; round++) {
         pool_drain_over(s->pool);
-        for (int t = 0; t < 100 && pool_running(s->pool) > 0; t++) sleep_ms(5);
+        for (int t = 0; t < 100 && pool_running(s->pool) > 0; t++) tr_sleep_ms(5);
     }
     pool_free(s->pool);
     /* Every decided job went back to its loop; held answers wait for their commit (or the
      * deadline); give MHD a moment to send the answers. */
-    while (atomic_load(&s->suspended) > 0 && mono_ms() < deadline) sleep_ms(10);
+    while (atomic_load(&s->suspended) > 0 && tr_mono_ms() < deadline) tr_sleep_ms(10);
     /* Event loops: every one answers what it still holds (500) and sends it, then stops. */
     fronts_stop(s);
     /* After the last request: background workers drain what they hold, then stop. */

@@ -10,7 +10,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "http/conntrack.h"
 #include "http/server.h"
@@ -156,13 +155,6 @@ struct server {
     atomic_int suspended;   /* connections suspended and not yet answered, all loops */
     atomic_int connections; /* open HTTP connections, all loops */
 };
-
-/* Monotonic clock in µs (until common/ has one). */
-static inline int64_t http_mono_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Logs through cfg.log (nothing when NULL); any thread. */
 static inline __attribute__((format(printf, 2, 3))) void server_log(server *s, const char *fmt,

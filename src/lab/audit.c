@@ -2,13 +2,13 @@
  * PostgreSQL reads. Sorting does the heavy lifting everywhere: O(n log n) for any run size. */
 #include "lab/audit.h"
 
-#include <time.h>
-
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/clock.h"
 
 bool audit_has_anomalies(const audit_report *r) {
     return r->oversold || r->duplicate_customers || r->seat_errors || r->vip_errors ||
@@ -608,12 +608,6 @@ tr_err audit_run(pg_conn *pg, int64_t concert_id, const lab_record *recs, size_t
     return rc;
 }
 
-static int64_t wall_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged, int stable_ms,
                           int timeout_ms, int64_t started_wall_us, int64_t *drained_after_us) {
     static const pg_stmt count_stmt = {
@@ -621,15 +615,14 @@ tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged,
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, concert_id);
     const char *params[] = {cid};
-    int64_t start = wall_us(), last_count = -1, last_change = start;
+    int64_t start = tr_wall_us(), last_count = -1, last_change = start;
     for (;;) {
         PGresult *r = pg_exec_stmt(pg, &count_stmt, params);
-        int64_t now = wall_us();
+        int64_t now = tr_wall_us();
         if (r == NULL) {
             /* PostgreSQL restarting: ask again (the connection reconnects) until the timeout */
             if (now - start >= (int64_t)timeout_ms * 1000) return TR_PG;
-            struct timespec ts = {0, 500 * 1000 * 1000};
-            nanosleep(&ts, NULL);
+            tr_sleep_ms(500);
             continue;
         }
         int64_t count = pg_get_i64(r, 0, 0);
@@ -641,7 +634,6 @@ tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged,
         *drained_after_us = last_change - started_wall_us;
         if (count >= acknowledged && now - last_change >= (int64_t)stable_ms * 1000) return TR_OK;
         if (now - start >= (int64_t)timeout_ms * 1000) return TR_BUSY;
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        tr_sleep_ms(50);
     }
 }

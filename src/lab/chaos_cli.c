@@ -3,18 +3,17 @@
  * Options, messages for people and exit codes only; scripts/chaos.sh drives them. */
 #include "lab/lab_cli.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "lab/chaos.h"
 #include "lab/faultproxy.h"
 #include "lab/runfile.h"
+#include "store/redis.h"
 
 static volatile sig_atomic_t fp_stop;
 
@@ -32,13 +31,12 @@ static void fp_print_ready(void *arg, uint16_t listen_port, uint16_t control_por
 
 static void fp_print_log(void *arg, const char *line) {
     (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    printf("fault-proxy: %lld.%03ld %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000, line);
+    int64_t ms = tr_wall_us() / 1000;
+    printf("fault-proxy: %lld.%03lld %s\n", (long long)(ms / 1000), (long long)(ms % 1000), line);
     fflush(stdout);
 }
 
-static void fault_proxy_usage(FILE *f) {
+static void fault_proxy_usage(FILE *f, const tr_opt *opts) {
     fprintf(f,
             "usage: ticketrush fault-proxy --listen PORT --to HOST:PORT --control PORT\n"
             "\n"
@@ -52,57 +50,36 @@ static void fault_proxy_usage(FILE *f) {
             "  stats      connections, delay, stall left, cuts\n"
             "When either side of a proxied connection closes, the other is closed too.\n"
             "Example: exec 3<>/dev/tcp/127.0.0.1/PORT; echo 'stall 5000' >&3; read -r a <&3\n"
-            "SIGTERM or SIGINT stop it. Port 0 picks a free port (printed on start).\n");
+            "SIGTERM or SIGINT stop it. Port 0 picks a free port (printed on start).\n"
+            "\n");
+    tr_opts_help(f, opts);
 }
 
 int lab_cli_fault_proxy(int argc, char **argv) {
-    enum { O_LISTEN = 256, O_TO, O_CONTROL };
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, O_LISTEN}, {"to", required_argument, NULL, O_TO},
-        {"control", required_argument, NULL, O_CONTROL}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    long listen_port = -1, control_port = -1, to_port = -1;
-    char to_host[64] = "", to[96] = "";
-    optind = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case O_LISTEN:
-        case O_CONTROL: {
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 0 || v > 65535) {
-                fprintf(stderr, "ticketrush fault-proxy: --%s must be a port in 0..65535, not "
-                                "\"%s\"\n", c == O_LISTEN ? "listen" : "control", optarg);
-                return LAB_EXIT_USAGE;
-            }
-            if (c == O_LISTEN) listen_port = v;
-            else control_port = v;
-            break;
-        }
-        case O_TO: {
-            const char *colon = strrchr(optarg, ':');
-            errno = 0;
-            long v = colon ? strtol(colon + 1, &end, 10) : -1;
-            if (colon == NULL || colon == optarg || (size_t)(colon - optarg) >= sizeof to_host ||
-                errno || *end || v < 1 || v > 65535) {
-                fprintf(stderr, "ticketrush fault-proxy: --to must be HOST:PORT, not \"%s\"\n",
-                        optarg);
-                return LAB_EXIT_USAGE;
-            }
-            memcpy(to_host, optarg, (size_t)(colon - optarg));
-            to_host[colon - optarg] = '\0';
-            to_port = v;
-            snprintf(to, sizeof to, "%s", optarg);
-            break;
-        }
-        case 'h': fault_proxy_usage(stdout); return LAB_EXIT_OK;
-        default: fault_proxy_usage(stderr); return LAB_EXIT_USAGE;
-        }
-    }
-    if (optind < argc || listen_port < 0 || control_port < 0 || to_port < 0) {
+    int listen_port = -1, control_port = -1;
+    const char *to = NULL;
+    const tr_opt opts[] = {
+        {.name = "listen", .kind = TR_OPT_INT, .dest = &listen_port, .min = 0, .max = 65535,
+         .metavar = "PORT", .help = "the proxy's port on 127.0.0.1 (required)"},
+        {.name = "to", .kind = TR_OPT_STRING, .dest = &to, .metavar = "HOST:PORT",
+         .help = "the backend (required)"},
+        {.name = "control", .kind = TR_OPT_INT, .dest = &control_port, .min = 0, .max = 65535,
+         .metavar = "PORT", .help = "the control port on 127.0.0.1 (required)"},
+        {0},
+    };
+    int npos = 0;
+    int rc = lab_cli_options("ticketrush fault-proxy", "fault-proxy", opts, fault_proxy_usage,
+                             argc, argv, 1, &npos);
+    if (rc >= 0) return rc;
+    if (npos > 0 || listen_port < 0 || control_port < 0 || to == NULL) {
         fprintf(stderr, "ticketrush fault-proxy: --listen, --to and --control are required\n");
+        return LAB_EXIT_USAGE;
+    }
+    char to_host[64];
+    int to_port = 0;
+    if (redis_parse_addr(to, to_host, sizeof to_host, &to_port) != TR_OK || to_port < 1) {
+        fprintf(stderr, "ticketrush fault-proxy: invalid value \"%s\" for --to: expected "
+                        "HOST:PORT\n", to);
         return LAB_EXIT_USAGE;
     }
     struct sigaction sa = {.sa_handler = fp_on_signal};
@@ -112,7 +89,7 @@ int lab_cli_fault_proxy(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     fp_config cfg = {.listen_port = (uint16_t)listen_port, .control_port = (uint16_t)control_port,
                      .to_host = to_host, .to_port = (uint16_t)to_port, .stop = &fp_stop,
-                     .ready = fp_print_ready, .log = fp_print_log, .arg = to};
+                     .ready = fp_print_ready, .log = fp_print_log, .arg = (void *)to};
     char err[256];
     tr_err e = fp_run(&cfg, err, sizeof err);
     if (e != TR_OK) {
@@ -124,7 +101,7 @@ int lab_cli_fault_proxy(int argc, char **argv) {
 
 /* --- chaos-table ---------------------------------------------------------------------- */
 
-static void chaos_table_usage(FILE *f) {
+static void chaos_table_usage(FILE *f, const tr_opt *opts) {
     fprintf(f,
             "usage: ticketrush chaos-table [--rows-only] RUN.json...\n"
             "\n"
@@ -147,47 +124,43 @@ static void chaos_table_usage(FILE *f) {
             "             answer was normal (never: one was still unanswered)\n"
             "  result     PASS or FAIL against the strategy's promise for that fault\n"
             "Then, per row, what was allowed or what broke the promise.\n"
-            "  --rows-only  no header and no notes (the suite's progress lines)\n"
-            "exit status: 0 every row PASS, 3 a row FAIL, 1 a file could not be read.\n");
+            "\n");
+    tr_opts_help(f, opts);
+    fprintf(f, "exit status: 0 every row PASS, 3 a row FAIL, 1 a file could not be read.\n");
 }
 
 int lab_cli_chaos_table(int argc, char **argv) {
-    enum { O_ROWS = 256 };
-    static const struct option opts[] = {{"rows-only", no_argument, NULL, O_ROWS},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     bool rows_only = false;
-    optind = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_ROWS: rows_only = true; break;
-        case 'h': chaos_table_usage(stdout); return LAB_EXIT_OK;
-        default: chaos_table_usage(stderr); return LAB_EXIT_USAGE;
-        }
-    }
-    int n = argc - optind;
+    const tr_opt opts[] = {
+        {.name = "rows-only", .kind = TR_OPT_FLAG, .dest = &rows_only,
+         .help = "no header and no notes (the suite's progress lines)"},
+        {0},
+    };
+    int n = 0;
+    int rc = lab_cli_options("ticketrush chaos-table", "chaos-table", opts, chaos_table_usage,
+                             argc, argv, 1, &n);
+    if (rc >= 0) return rc;
     if (n <= 0) {
-        chaos_table_usage(stderr);
+        chaos_table_usage(stderr, opts);
         return LAB_EXIT_USAGE;
     }
     chaos_cell *cells = calloc((size_t)n, sizeof *cells);
     lab_run *run = calloc(1, sizeof *run);
     char (*notes)[RUN_MARK_VALUE_LEN] = calloc((size_t)n, sizeof *notes);
-    int rc = LAB_EXIT_FAILURE;
+    rc = LAB_EXIT_FAILURE;
     if (cells == NULL || run == NULL || notes == NULL) {
         fprintf(stderr, "ticketrush chaos-table: out of memory\n");
         goto out;
     }
     for (int i = 0; i < n; i++) {
         char err[512];
-        if (runfile_read(argv[optind + i], true, run, err, sizeof err) != TR_OK) {
+        if (runfile_read(argv[1 + i], true, run, err, sizeof err) != TR_OK) {
             fprintf(stderr, "ticketrush chaos-table: %s\n", err);
             goto out;
         }
         if (chaos_cell_compute(run, &cells[i]) != TR_OK) {
             fprintf(stderr, "ticketrush chaos-table: %s has no request records\n",
-                    argv[optind + i]);
+                    argv[1 + i]);
             lab_run_free_records(run);
             goto out;
         }

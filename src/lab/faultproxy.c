@@ -20,8 +20,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common/clock.h"
 
 enum { FP_LISTEN, FP_CONTROL_LISTEN, FP_CONTROL, FP_END };
 
@@ -74,12 +75,6 @@ typedef struct fp {
     int64_t delay_us, stall_until_us;
     int64_t npairs, cuts, accepted;
 } fp;
-
-static int64_t fp_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void fp_log(fp *P, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fp_log(fp *P, const char *fmt, ...) {
@@ -223,7 +218,7 @@ static void fp_command(fp *P, fp_ctl *c, char *line) {
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = '\0';
     char reply[160];
-    int64_t ms, now = fp_now();
+    int64_t ms, now = tr_mono_us();
     if (strncmp(line, "delay ", 6) == 0 && fp_ms_arg(line + 6, FP_MAX_DELAY_MS, &ms)) {
         P->delay_us = ms * 1000;
         snprintf(reply, sizeof reply, "ok delay %lld ms\n", (long long)ms);
@@ -425,13 +420,13 @@ tr_err fp_run(const fp_config *cfg, char *errbuf, size_t errlen) {
 
     struct epoll_event evs[256];
     while (cfg->stop == NULL || !*cfg->stop) {
-        int n = epoll_wait(P.ep, evs, 256, fp_timeout(&P, fp_now()));
+        int n = epoll_wait(P.ep, evs, 256, fp_timeout(&P, tr_mono_us()));
         if (n < 0 && errno != EINTR) {
             tr_errf(errbuf, errlen, "epoll_wait failed: %s", strerror(errno));
             rc = TR_INTERNAL;
             goto out;
         }
-        int64_t now = fp_now();
+        int64_t now = tr_mono_us();
         for (int i = 0; i < n; i++) {
             fp_tag *t = evs[i].data.ptr;
             switch (t->kind) {
@@ -441,7 +436,7 @@ tr_err fp_run(const fp_config *cfg, char *errbuf, size_t errlen) {
             case FP_END: fp_on_end(&P, t->pair, t->side, evs[i].events, now); break;
             }
         }
-        now = fp_now();
+        now = tr_mono_us();
         if (P.stall_until_us <= now)
             for (fp_pair *p = P.pairs, *next; p; p = next) {
                 next = p->next;

@@ -23,17 +23,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common/clock.h"
 
 #define LG_NO_REQ SIZE_MAX
 #define LG_EVENTS 512
-
-static int64_t lg_clock_us(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* --- URL ---------------------------------------------------------------------------- */
 
@@ -266,7 +261,7 @@ typedef struct lg_loop {
     char livez[LG_MAX_URLS][160];
 } lg_loop;
 
-static int64_t lg_now(const lg_loop *L) { return lg_clock_us(CLOCK_MONOTONIC) - L->t0; }
+static int64_t lg_now(const lg_loop *L) { return tr_mono_us() - L->t0; }
 
 static void lg_set_out(lg_loop *L, lg_conn *c, bool on) {
     if (c->want_out == on) return;
@@ -589,10 +584,10 @@ static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
         }
         pending += rc;
     }
-    int64_t deadline = lg_clock_us(CLOCK_MONOTONIC) + LG_CONNECT_TIMEOUT_US;
+    int64_t deadline = tr_mono_us() + LG_CONNECT_TIMEOUT_US;
     struct epoll_event evs[LG_EVENTS];
     while (pending > 0) {
-        int64_t left = deadline - lg_clock_us(CLOCK_MONOTONIC);
+        int64_t left = deadline - tr_mono_us();
         if (left <= 0) {
             tr_errf(errbuf, errlen, "could not connect to %s: timed out opening %d connections",
                     L->urls[0].host, L->nconns);
@@ -685,8 +680,8 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
     int64_t limit = cfg->time_limit_us > 0 ? cfg->time_limit_us : LG_DEFAULT_TIME_LIMIT_US;
     int64_t every = cfg->progress_every_us > 0 ? cfg->progress_every_us : LG_DEFAULT_PROGRESS_US;
     int64_t next_progress = every;
-    out->started_wall_us = lg_clock_us(CLOCK_REALTIME);
-    L.t0 = lg_clock_us(CLOCK_MONOTONIC);
+    out->started_wall_us = tr_wall_us();
+    L.t0 = tr_mono_us();
     /* t = 0: every virtual user sends its first request, back to back. */
     for (int i = 0; i < L.nconns; i++) lg_next(&L, &L.conns[i]);
 

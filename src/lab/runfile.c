@@ -175,6 +175,30 @@ fail:
     return NULL;
 }
 
+tr_err runfile_mkdirs_for(const char *path, char *errbuf, size_t errlen) {
+    char *dir = strdup(path);
+    if (dir == NULL) return TR_NOMEM;
+    char *slash = strrchr(dir, '/');
+    tr_err rc = TR_OK;
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1; rc == TR_OK; p++) {
+            if (*p != '/' && *p != '\0') continue;
+            char c = *p;
+            *p = '\0';
+            if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+                tr_errf(errbuf, errlen, "could not create the directory %s: %s", dir,
+                        strerror(errno));
+                rc = TR_INTERNAL;
+            }
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    free(dir);
+    return rc;
+}
+
 tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t errlen) {
     tr_err rc = TR_OK;
     char *head = NULL, *tmp = NULL;

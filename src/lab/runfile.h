@@ -78,6 +78,10 @@ const char *lab_run_mark(const lab_run *run, const char *key);
 /* Frees run->records (NULL-safe) and sets it to NULL / 0. run itself is the caller's. */
 void lab_run_free_records(lab_run *run);
 
+/* Creates the directories path lies in (mkdir -p of its directory part); one that exists is
+ * fine. Errors: TR_INTERNAL with errbuf saying why, TR_NOMEM. */
+tr_err runfile_mkdirs_for(const char *path, char *errbuf, size_t errlen);
+
 /* Writes run as JSON to path (replacing it via a temporary file and rename, so a reader never
  * sees half a file). Errors: TR_INTERNAL with errbuf saying why (I/O), TR_NOMEM. */
 tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t errlen);

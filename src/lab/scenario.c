@@ -19,6 +19,10 @@ const scenario *scenario_find(const char *name) {
     return NULL;
 }
 
+const scenario *scenario_at(size_t i) {
+    return i < sizeof scenarios / sizeof scenarios[0] ? &scenarios[i] : NULL;
+}
+
 const char *scenario_names(void) { return "seed, scale, one-seat"; }
 
 uint64_t scenario_splitmix64(uint64_t *s) {

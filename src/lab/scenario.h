@@ -28,6 +28,9 @@ typedef struct scenario {
 /* The named scenario (static storage), or NULL. Names: "seed", "scale", "one-seat". */
 const scenario *scenario_find(const char *name);
 
+/* The i-th scenario of the table (static storage), i from 0; NULL past the last. */
+const scenario *scenario_at(size_t i);
+
 /* Comma-separated names for help texts, e.g. "seed, scale, one-seat". */
 const char *scenario_names(void);
 

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "store/redis.h"
 #include "strategy/redis_atomic.h"
 #include "store/sale.h"
@@ -18,18 +18,12 @@ typedef struct sc_thread {
     const char *sha;
     sale_keys keys;
     atomic_size_t *next;
-    int64_t t0_us;          /* the run's start (mono_us) */
+    int64_t t0_us;          /* the run's start (tr_mono_us) */
     pthread_t thread;
     int64_t issued, refused, errors;
     int64_t last_issue_us;  /* when this thread read its last ticket answer, from t0_us; 0: none */
     char err[256];
 } sc_thread;
-
-static int64_t mono_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void *sc_main(void *arg) {
     sc_thread *t = arg;
@@ -65,7 +59,7 @@ static void *sc_main(void *arg) {
                 rep->element[0]->type == REDIS_REPLY_INTEGER) {
                 if (rep->element[0]->integer == 1) {
                     t->issued++;
-                    t->last_issue_us = mono_us() - t->t0_us;
+                    t->last_issue_us = tr_mono_us() - t->t0_us;
                 } else {
                     t->refused++;
                 }
@@ -108,7 +102,7 @@ tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg,
     if (th == NULL) return TR_NOMEM;
     atomic_size_t next;
     atomic_init(&next, 0);
-    int64_t t0 = mono_us();
+    int64_t t0 = tr_mono_us();
     int started = 0;
     for (int i = 0; i < cfg->connections; i++) {
         th[i].cfg = cfg;
@@ -127,7 +121,7 @@ tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg,
         if (th[i].last_issue_us > out->sale_us) out->sale_us = th[i].last_issue_us;
         if (th[i].err[0] && errbuf[0] == '\0') snprintf(errbuf, errlen, "%s", th[i].err);
     }
-    out->duration_us = mono_us() - t0;
+    out->duration_us = tr_mono_us() - t0;
     int64_t calls = out->issued + out->refused;
     out->per_s = out->duration_us > 0 ? (double)calls * 1e6 / (double)out->duration_us : 0;
     out->sale_per_s = out->sale_us > 0 ? (double)out->issued * 1e6 / (double)out->sale_us : 0;

@@ -4,7 +4,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+
+#include "common/clock.h"
 
 /* KEYS[1] lock, KEYS[2] fencing counter; ARGV[1] token, ARGV[2] lease ms.
  * Returns the new fencing token, or 0 when the lock is held by someone else. */
@@ -31,18 +32,6 @@ static const redis_script renew_script = {
     "end\n"
     "return 0\n"};
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 void lock_init_concert(redis_lock *l, int64_t concert_id, uint64_t worker_id, uint64_t seq) {
     memset(l, 0, sizeof *l);
     snprintf(l->key, sizeof l->key, "{concert:%" PRId64 "}:lock", concert_id);
@@ -63,10 +52,10 @@ tr_err lock_acquire(redis_conn *r, redis_lock *l, int wait_ms, int lease_ms) {
     snprintf(lease, sizeof lease, "%d", lease_ms);
     const char *keys[] = {l->key, l->fence_key};
     const char *args[] = {l->token, lease};
-    int64_t deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+    int64_t deadline = tr_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
     int64_t backoff = 1;
     /* Cheap per-call jitter so waiters woken together do not retry in lockstep. */
-    uint64_t x = (uint64_t)(uintptr_t)l ^ (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull;
+    uint64_t x = (uint64_t)(uintptr_t)l ^ (uint64_t)tr_mono_ms() * 0x9E3779B97F4A7C15ull;
     for (;;) {
         redisReply *rep = redis_eval(r, &acquire_script, 2, keys, 2, args);
         if (rep == NULL) return TR_REDIS;
@@ -80,14 +69,14 @@ tr_err lock_acquire(redis_conn *r, redis_lock *l, int wait_ms, int lease_ms) {
             l->fence = fence;
             return TR_OK;
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - tr_mono_ms();
         if (left <= 0) return TR_BUSY;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         int64_t pause = backoff / 2 + (int64_t)(x % (uint64_t)(backoff / 2 + 1));
         if (pause < 1) pause = 1;
-        sleep_ms(pause < left ? pause : left);
+        tr_sleep_ms((int)(pause < left ? pause : left));
         if (backoff < 50) backoff *= 2;
     }
 }

@@ -847,3 +847,29 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
     *rc = TR_UNAVAILABLE;
     return NULL;
 }
+
+/* KEYS[1] SALE_OPEN_SET; ARGV[1] the key pattern, ARGV[2] the concert id ("0": every sale). */
+static const redis_script clear_script = {
+    "sale_clear",
+    "local n = 0\n"
+    "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) n = n + 1 end\n"
+    "if ARGV[2] == '0' then redis.call('DEL', KEYS[1])\n"
+    "else redis.call('SREM', KEYS[1], ARGV[2]) end\n"
+    "return n\n"};
+
+tr_err sale_clear(redis_conn *r, int64_t concert_id, char *errbuf, size_t errlen) {
+    char pattern[64], id[24];
+    if (concert_id > 0) snprintf(pattern, sizeof pattern, "{concert:%" PRId64 "}:*", concert_id);
+    else snprintf(pattern, sizeof pattern, "{concert:*");
+    snprintf(id, sizeof id, "%" PRId64, concert_id > 0 ? concert_id : 0);
+    const char *keys[] = {SALE_OPEN_SET}, *args[] = {pattern, id};
+    redisReply *rep = redis_eval(r, &clear_script, 1, keys, 2, args);
+    tr_err rc = TR_OK;
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        tr_errf(errbuf, errlen, "could not clear Redis keys %s: %s", pattern,
+                rep ? rep->str : redis_conn_errstr(r));
+        rc = TR_REDIS;
+    }
+    if (rep) freeReplyObject(rep);
+    return rc;
+}

@@ -146,6 +146,12 @@ int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_
  * PostgreSQL. TR_OK or TR_REDIS. */
 tr_err sale_mark_unsynced(redis_conn *r, int64_t concert_id);
 
+/* Deletes the Redis state of one concert's sale (concert_id > 0) or of every sale (0): its keys
+ * {concert:ID}:* and its entry in SALE_OPEN_SET (every entry for 0), so a reseeded database
+ * never meets a stale sale in Redis. Uses KEYS over the whole keyspace: for reseeding, not for a
+ * Redis that serves a sale. TR_OK, or TR_REDIS with errbuf saying why. */
+tr_err sale_clear(redis_conn *r, int64_t concert_id, char *errbuf, size_t errlen);
+
 /* Whether a Redis error reply means the command was refused before it ran (LOADING, BUSY, OOM,
  * READONLY, MASTERDOWN, NOREPLICAS, CLUSTERDOWN, TRYAGAIN, MISCONF —
  * https://redis.io/docs/reference/protocol-spec/#simple-errors): nothing was written. */

@@ -8,8 +8,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "store/lock.h"
 #include "strategy/redis_lock.h"
 #include "strategy/rmw.h"
@@ -20,12 +20,6 @@ static const pg_stmt fence_stmt = {
     "UPDATE concert SET fence = $3 WHERE id = $1 AND fence < $3 AND $2::bigint > 0"
     " RETURNING remaining, total_seats, vip_seats, starts_at <= now()",
     3};
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
 
 /* KEYS[1] fencing counter; ARGV[1] PostgreSQL's fence. Raises the counter to it; 1 if it was behind. */
 static const redis_script catch_up_script = {
@@ -75,8 +69,10 @@ tr_err redis_lock_purchase_locked(strategy_ctx *ctx, int64_t concert_id, int64_t
             out->retry_after_s = 1;
             return rc;
         }
+#ifdef TR_TEST_HOOKS /* a holder that stalls past its lease (test_fencing) */
         if (ctx->cfg->test_stall_ms > 0 && customer_id == ctx->cfg->test_stall_customer_id)
-            sleep_ms(ctx->cfg->test_stall_ms);
+            tr_sleep_ms(ctx->cfg->test_stall_ms);
+#endif
         char fence[24];
         snprintf(fence, sizeof fence, "%" PRId64, l.fence);
         /* No row: PostgreSQL has seen a token at least as high as ours. Write nothing. */

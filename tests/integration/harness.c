@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "store/redis.h"
 #include "store/schema.h"
 #include "strategy/strategy.h"
@@ -42,17 +43,9 @@ static live_child h_live[H_MAX_SERVERS];
 
 /* ---- time ---------------------------------------------------------------------------------- */
 
-int64_t h_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t h_now_ms(void) { return tr_mono_ms(); }
 
-void h_sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
+void h_sleep_ms(int ms) { tr_sleep_ms(ms); }
 
 /* ---- environment and fixtures ------------------------------------------------------------- */
 

@@ -16,6 +16,7 @@
 
 static void acknowledged_tickets_survive_a_crash_before_persistence(void **state) {
     (void)state;
+    H_NEEDS_TEST_HOOKS();
     if (strategy_find("redis-atomic") == NULL) skip();
     h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
     h_server a;

@@ -17,6 +17,7 @@
 #define LEASE_MS 300
 
 static void stalled_holder_is_fenced_out(void **state) {
+    H_NEEDS_TEST_HOOKS();
     const char *strategy = *state;
     h_reset(&(h_seed){.seats = 1, .vip = 1, .customers = 10});
     h_server srv;

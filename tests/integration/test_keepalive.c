@@ -117,6 +117,7 @@ static void pipelined_requests_are_answered_in_order(void **state) {
 
 static void slow_purchase_does_not_stall_other_connections(void **state) {
     (void)state;
+    H_NEEDS_TEST_HOOKS();
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
     h_server srv;
     h_server_start(&srv, "redis-lock", 4, "--lock-lease", "5000", "--test-stall-ms", "2000",

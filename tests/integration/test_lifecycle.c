@@ -40,6 +40,7 @@ static void send_purchase(int port, h_conn **c, int64_t customer) {
 
 static void sigterm_answers_the_request_in_flight(void **state) {
     (void)state;
+    H_NEEDS_TEST_HOOKS();
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
     h_server srv;
     h_server_start(&srv, "redis-lock", 4, "--test-stall-ms", "1500", "--test-stall-customer", "7",
@@ -93,6 +94,7 @@ static void sigterm_answers_the_request_in_flight(void **state) {
  * loops answered what they held.) */
 static void sigterm_answers_strict_purchases_waiting_for_a_stalled_commit(void **state) {
     (void)state;
+    H_NEEDS_TEST_HOOKS();
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
     h_open_sale();
     h_server srv;
@@ -230,6 +232,7 @@ static void sigterm_is_bounded_with_a_locked_ticket_table(void **state) {
  * connection closed while suspended must not be waited for). */
 static void client_gone_mid_purchase_leaves_the_server_healthy(void **state) {
     (void)state;
+    H_NEEDS_TEST_HOOKS();
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
     h_server srv;
     h_server_start(&srv, "redis-lock", 2, "--test-stall-ms", "500", "--test-stall-customer", "7",

@@ -1,4 +1,4 @@
-/* test_lab_cli.c — the lab commands' option handling (src/lab/lab_cli.c): bad options are
+/* test_lab_cli.c — the lab commands' option handling (src/lab/..._cli.c): bad options are
  * usage errors (exit 2) before anything is contacted, --help succeeds, options parse again on
  * every call, and a run file that cannot be read fails the table command. */
 #include <setjmp.h>
@@ -73,6 +73,30 @@ static void ceiling_refuses_bad_options(void **state) {
     assert_int_equal(lab_cli_ceiling(ARGC(b), b), LAB_EXIT_USAGE);
 }
 
+static void other_commands_refuse_bad_options_before_connecting(void **state) {
+    (void)state;
+    char *a[] = {"db", NULL};
+    assert_int_equal(lab_cli_db(ARGC(a), a), LAB_EXIT_USAGE);
+    char *b[] = {"db", "drop", NULL};
+    assert_int_equal(lab_cli_db(ARGC(b), b), LAB_EXIT_USAGE);
+    char *c[] = {"db", "seed", "--tickets", "-1", "--pg", "host=127.0.0.1 port=1", NULL};
+    assert_int_equal(lab_cli_db(ARGC(c), c), LAB_EXIT_USAGE);
+    char *d[] = {"db", "seed", "--help", NULL};
+    assert_int_equal(lab_cli_db(ARGC(d), d), LAB_EXIT_OK);
+    char *e[] = {"script-ceiling", "--connections", "65", NULL};
+    assert_int_equal(lab_cli_script_ceiling(ARGC(e), e), LAB_EXIT_USAGE);
+    char *f[] = {"fault-proxy", "--listen", "0", "--control", "0", "--to", "nohost", NULL};
+    assert_int_equal(lab_cli_fault_proxy(ARGC(f), f), LAB_EXIT_USAGE);
+    char *g[] = {"fault-proxy", "--listen", "65536", NULL};
+    assert_int_equal(lab_cli_fault_proxy(ARGC(g), g), LAB_EXIT_USAGE);
+    char *h[] = {"report", "--ceiling-figure", "L=-3", "run.json", NULL};
+    assert_int_equal(lab_cli_report(ARGC(h), h), LAB_EXIT_USAGE);
+    char *i[] = {"chaos-table", "--rows", "--bogus", NULL};
+    assert_int_equal(lab_cli_chaos_table(ARGC(i), i), LAB_EXIT_USAGE);
+    char *j[] = {"load", "--strategy", "x", "--pg", "p", "--progress", "loud", NULL};
+    assert_int_equal(lab_cli_load(ARGC(j), j), LAB_EXIT_USAGE);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(load_without_strategy_is_a_usage_error),
@@ -81,6 +105,7 @@ int main(void) {
         cmocka_unit_test(help_succeeds_every_time),
         cmocka_unit_test(table_needs_readable_files),
         cmocka_unit_test(ceiling_refuses_bad_options),
+        cmocka_unit_test(other_commands_refuse_bad_options_before_connecting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
