@@ -12,6 +12,7 @@ PACKAGES=(
 	redis-server redis-tools
 	postgresql-15 postgresql-client-15
 	wrk procps iproute2
+	clang-format-14 # make test's layout check (tests/lint/format.sh)
 	chromium # make test's browser check of the HTML report (tests/browser/check_report.sh)
 )
 

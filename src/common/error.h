@@ -8,6 +8,7 @@
 
 /* X(NAME, http_status, "wire_code", "message for a person")
  * The wire codes and statuses are SPEC §2's error table; TR_OK is not an error. */
+/* clang-format off: one row per entry */
 #define TR_ERR_MAP(X)                                                                          \
     X(OK, 200, "ok", "success")                                                                \
     X(BAD_REQUEST, 400, "bad_request", "the request is malformed")                             \
@@ -30,6 +31,7 @@
     X(INVALID_ARGUMENT, 500, "internal", "invalid argument")                                   \
     X(FENCED, 503, "busy", "the lock lease expired before the write; a newer holder exists")    \
     X(NOT_IMPLEMENTED, 501, "not_implemented", "the request uses a transfer coding this server does not implement")
+/* clang-format on */
 
 typedef enum {
 #define TR_ERR_ENUM(name, status, code, msg) TR_##name,

@@ -13,6 +13,7 @@
  * the run's time limit), bad_response (not HTTP/1.x we understand, e.g. chunked). Codes the server
  * sends that are not listed here are interned after LAB_CODE__KNOWN, so nothing is lost.
  * Append-only; the names are what run files store. */
+/* clang-format off: one row per entry */
 #define LAB_CODE_MAP(X)                                                                        \
     X(NONE, "")                                                                                \
     X(CONNECTION_ERROR, "connection_error")                                                    \
@@ -33,6 +34,7 @@
     X(INTERNAL, "internal")                                                                    \
     X(UNAVAILABLE, "unavailable")                                                              \
     X(OTHER, "other") /* an unknown code when the table is full, or one not safe to store */
+/* clang-format on */
 
 typedef enum {
 #define LAB_CODE_ENUM(name, str) LAB_CODE_##name,

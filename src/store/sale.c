@@ -122,6 +122,7 @@ static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, int64_
 /* The gate of the sale scripts (SALE_SCRIPT_GATE, SALE_SCRIPT_COUNTS, SALE_SCRIPT_CUSTOMERS) as
  * one check. KEYS: meta, customers, owners, sold, line; ARGV[1] REDIS_ARG_RUN_ID.
  * Answers {loaded, trusted}: 1/0 each. */
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script check_script = {
     "sale_check",
     "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'synced', 'unheld', 'customers')\n"
@@ -133,6 +134,7 @@ static const redis_script check_script = {
     "   ~= tonumber(sold) then return {1, 0} end\n"
     "if redis.call('HLEN', KEYS[2]) < tonumber(meta[4] or '0') then return {1, 0} end\n"
     "return {1, 1}\n"};
+/* clang-format on */
 
 /* Whether the sale is in Redis (*loaded) and passes the scripts' gate on the run r reached
  * (*trusted). */
@@ -156,11 +158,13 @@ static tr_err sale_check(redis_conn *r, const sale_keys *k, bool *loaded, bool *
 /* KEYS[1] meta; ARGV[1] the run id the sale was brought forward on, ARGV[2] REDIS_ARG_RUN_ID.
  * Marks the sale synced only when the server is still that run: a Redis that restarted in the
  * middle of a sync may hold less than the sync wrote, and is synced again. */
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script mark_synced_script = {
     "sale_mark_synced",
     "if ARGV[1] == '' or ARGV[1] ~= ARGV[2] then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'synced', ARGV[1])\n"
     "return 1\n"};
+/* clang-format on */
 
 static tr_err mark_synced(redis_conn *r, const sale_keys *k, const char *run_id, char *err,
                           size_t errlen) {
@@ -251,6 +255,7 @@ static const pg_stmt sync_tickets_stmt = {
     1};
 
 /* KEYS[1] a counter; ARGV[1] a floor. Raises the counter to the floor; returns the new value. */
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script raise_script = {
     "sale_raise",
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -258,6 +263,7 @@ static const redis_script raise_script = {
     "if v < tonumber(ARGV[1]) then v = tonumber(ARGV[1]) end\n"
     "if not cur or tonumber(cur) ~= v then redis.call('SET', KEYS[1], v) end\n"
     "return v\n"};
+/* clang-format on */
 
 typedef struct owner_pair {
     int64_t customer;
@@ -508,12 +514,14 @@ static tr_err sync_customers(pg_conn *pg, redis_conn *r, const sale_keys *k, con
 /* KEYS[1] meta, KEYS[2] owners, KEYS[3] sold, KEYS[4] line. meta.unheld := the seats counted that
  * neither an owner nor a member of the line holds, read in one step (the issuer moves members
  * from the line to the owners in one MULTI, so the sum never straddles one). */
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script unheld_script = {
     "sale_unheld",
     "local u = tonumber(redis.call('GET', KEYS[3]) or '0') - redis.call('HLEN', KEYS[2])"
     " - redis.call('ZCARD', KEYS[4])\n"
     "redis.call('HSET', KEYS[1], 'unheld', u)\n"
     "return u\n"};
+/* clang-format on */
 
 /* Brings the sale forward to at least what PostgreSQL holds (sale.h, sale_open). Runs under the
  * loading lock while the scripts refuse the sale (it is not trusted on this run). */
@@ -849,6 +857,7 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
 }
 
 /* KEYS[1] SALE_OPEN_SET; ARGV[1] the key pattern, ARGV[2] the concert id ("0": every sale). */
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script clear_script = {
     "sale_clear",
     "local n = 0\n"
@@ -856,6 +865,7 @@ static const redis_script clear_script = {
     "if ARGV[2] == '0' then redis.call('DEL', KEYS[1])\n"
     "else redis.call('SREM', KEYS[1], ARGV[2]) end\n"
     "return n\n"};
+/* clang-format on */
 
 tr_err sale_clear(redis_conn *r, int64_t concert_id, char *errbuf, size_t errlen) {
     char pattern[64], id[24];

@@ -46,19 +46,25 @@ typedef struct sale_keys {
  * out on a state behind PostgreSQL and never stored). SALE_SCRIPT_CUSTOMERS, on the path that is
  * about to answer "unknown customer", refuses instead when the customers hash holds fewer than the
  * sale loaded (meta.customers). */
+/* clang-format off: the Lua reads as Lua, one line per line */
 #define SALE_SCRIPT_GATE                                                                        \
     "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'total', 'vip', 'ticket_id_base',"  \
     " 'synced', 'unheld', 'customers')\n"                                                        \
     "if not meta[1] then return {-1} end\n"                                                      \
     "if meta[5] ~= ARGV[2] then return {-6} end\n"
+/* clang-format on */
 
+/* clang-format off: the Lua reads as Lua, one line per line */
 #define SALE_SCRIPT_COUNTS(line)                                                                \
     "local sold = redis.call('GET', KEYS[4])\n"                                                  \
     "if not sold or tonumber(sold) < 0 or redis.call('HLEN', KEYS[3]) + " line                  \
     " + tonumber(meta[6] or '0') ~= tonumber(sold) then return {-6} end\n"
+/* clang-format on */
 
+/* clang-format off: the Lua reads as Lua, one line per line */
 #define SALE_SCRIPT_CUSTOMERS                                                                   \
     "if redis.call('HLEN', KEYS[2]) < tonumber(meta[7] or '0') then return {-6} end\n"
+/* clang-format on */
 
 /* The Redis set of concert ids whose sale is open; the persister watches their streams. */
 #define SALE_OPEN_SET "ticketrush:sales"

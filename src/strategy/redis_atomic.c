@@ -29,6 +29,7 @@ typedef struct ra_state {
  * ARGV[2]: the run id of the Redis the call reached (REDIS_ARG_RUN_ID), ARGV[3]: "1" under strict
  * durability. The owners entry names its stream entry ("seat:issued_at_us:entry_id"; sale.h);
  * loaded from PostgreSQL it names none, the ticket being stored. */
+/* clang-format off: the Lua reads as Lua, one line per line */
 #define SCRIPT_TICKET_OF                                                                      \
     "local function ticket_of(code, meta, name, owned)\n"                                    \
     "  local sep = string.find(owned, ':', 1, true)\n"                                       \
@@ -48,6 +49,7 @@ typedef struct ra_state {
     "  return {-2}\n"                                                                         \
     "end\n"                                                                                   \
     "local owned = redis.call('HGET', KEYS[3], ARGV[1])\n"
+/* clang-format on */
 
 /* Under strict durability, whether an already owned ticket is stored: 1 when its owners entry
  * names no stream entry (loaded from PostgreSQL) or the persisters' consumer group acknowledged
@@ -56,6 +58,7 @@ typedef struct ra_state {
  * PostgreSQL contradicted, when the gate refuses until the sale is brought forward); else 0, and
  * the answer waits for the entry's commit like a 201 does.
  * https://redis.io/commands/xinfo-groups/, https://redis.io/commands/xpending/ */
+/* clang-format off: the Lua reads as Lua, one line per line */
 #define SCRIPT_STORED                                                                         \
     "local function id_le(a, b)\n"                                                            \
     "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"                                     \
@@ -79,7 +82,9 @@ typedef struct ra_state {
     "  end\n"                                                                                 \
     "  return 0\n"                                                                            \
     "end\n"
+/* clang-format on */
 
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script purchase_script = {
     "redis_atomic_purchase",
     SCRIPT_TICKET_OF
@@ -101,12 +106,15 @@ static const redis_script purchase_script = {
     "redis.call('SET', KEYS[4], seat)\n"
     "redis.call('HSET', KEYS[3], ARGV[1], seat .. ':' .. now .. ':' .. eid)\n"
     "return {1, seat, vip, now, name, id, meta[1], eid}\n"};
+/* clang-format on */
 
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script lookup_script = {
     "redis_atomic_lookup",
     SCRIPT_TICKET_OF
     "if owned then return ticket_of(1, meta, name, owned) end\n"
     "return {0}\n"};
+/* clang-format on */
 
 static bool is_strict(const strategy_ctx *ctx) {
     const ra_state *st = ctx->state;

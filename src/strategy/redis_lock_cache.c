@@ -12,6 +12,7 @@
 #include "strategy/strategy.h"
 
 /* KEYS[1] cache. Returns {remaining, closed (1/0)} or {-1} when the cache is missing. */
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script peek_script = {
     "redis_lock_cache_peek",
     "local c = redis.call('HMGET', KEYS[1], 'remaining', 'starts_at_us')\n"
@@ -19,9 +20,11 @@ static const redis_script peek_script = {
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
     "return {tonumber(c[1]), (now >= tonumber(c[2])) and 1 or 0}\n"};
+/* clang-format on */
 
 /* KEYS[1] cache; ARGV[1] the seat just committed (remaining is then N − seat), or 0 for "sold
  * out". Lowers the cached count, never raises it. */
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script lower_script = {
     "redis_lock_cache_lower",
     "local c = redis.call('HMGET', KEYS[1], 'remaining', 'total')\n"
@@ -30,6 +33,7 @@ static const redis_script lower_script = {
     "if tonumber(ARGV[1]) > 0 then r = tonumber(c[2]) - tonumber(ARGV[1]) end\n"
     "if tonumber(c[1]) > r then redis.call('HSET', KEYS[1], 'remaining', r) end\n"
     "return 0\n"};
+/* clang-format on */
 
 static const pg_stmt rebuild_stmt = {
     "redis_lock_cache_rebuild",

@@ -20,6 +20,7 @@
  * this run of Redis (sale.h), {-2} unknown customer,
  * {-3, seat, vip, issued_at_us, name, ticket_id, starts_at_us} already issued, {-4} sales closed,
  * {-5} sold out (rejected), and for lookup {0} no outcome. */
+/* clang-format off: the Lua reads as Lua, one line per line */
 #define ZSET_SCRIPT_HEAD                                                                       \
     SALE_SCRIPT_GATE                                                                           \
     SALE_SCRIPT_COUNTS("redis.call('ZCARD', KEYS[5])")                                         \
@@ -38,7 +39,9 @@
     "if redis.call('HEXISTS', KEYS[6], ARGV[1]) == 1 then return {-5} end\n"                   \
     "local rank = redis.call('ZRANK', KEYS[5], ARGV[1])\n"                                     \
     "if rank then return {2, rank + 1} end\n"
+/* clang-format on */
 
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script admit_script = {
     "redis_zset_admit",
     ZSET_SCRIPT_HEAD
@@ -54,8 +57,11 @@ static const redis_script admit_script = {
     /* the ticket is admitted now (R5); the issuer stamps it with this time */
     "redis.call('HSET', KEYS[7], ARGV[1], now)\n"
     "return {2, redis.call('ZRANK', KEYS[5], ARGV[1]) + 1}\n"};
+/* clang-format on */
 
+/* clang-format off: the Lua reads as Lua, one line per line */
 static const redis_script lookup_script = {"redis_zset_lookup", ZSET_SCRIPT_HEAD "return {0}\n"};
+/* clang-format on */
 
 /* Runs a script on the concert's sale keys (sale_eval). */
 static redisReply *zset_run(strategy_ctx *ctx, const redis_script *s, int64_t concert_id,
