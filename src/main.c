@@ -36,12 +36,14 @@ static void strategies_print(FILE *f) {
 /* ---- serve ----------------------------------------------------------------------------------- */
 
 static void serve_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f, "usage: ticketrush serve [options]\n"
-               "\n"
-               "Serves the ticket-sale API (POST /concert/purchase/ticket, GET /concerts/{id},\n"
-               "GET /concerts/{id}/tickets/{customerId}, GET /livez, GET /readyz) until SIGTERM/SIGINT.\n"
-               "\n"
-               "options (environment variable in brackets):\n");
+    fprintf(
+        f,
+        "usage: ticketrush serve [options]\n"
+        "\n"
+        "Serves the ticket-sale API (POST /concert/purchase/ticket, GET /concerts/{id},\n"
+        "GET /concerts/{id}/tickets/{customerId}, GET /livez, GET /readyz) until SIGTERM/SIGINT.\n"
+        "\n"
+        "options (environment variable in brackets):\n");
     tr_opts_help(f, opts);
     fprintf(f, "\nstrategies:\n");
     strategies_print(f);
@@ -103,6 +105,7 @@ static int cmd_serve(int argc, char **argv) {
         .log = log_stderr,
     };
     strategy_config *sc = &cfg.strategy_cfg;
+    /* clang-format off */
     const tr_opt opts[] = {
         {.name = "strategy", .short_name = 's', .kind = TR_OPT_STRING, .dest = &strategy_name,
          .env = "TICKETRUSH_STRATEGY", .metavar = "NAME",
@@ -175,6 +178,7 @@ static int cmd_serve(int argc, char **argv) {
 #endif
         {0},
     };
+    /* clang-format on */
     int npos = 0;
     int rc = lab_cli_options("ticketrush", "serve", opts, serve_usage, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
@@ -192,8 +196,10 @@ static int cmd_serve(int argc, char **argv) {
         return 2;
     }
     if (durability_given && strcmp(cfg.strategy->name, "redis-atomic") != 0) {
-        fprintf(stderr, "ticketrush: --durability applies only to redis-atomic (strategy %s "
-                        "has no write-behind to choose for)\n", cfg.strategy->name);
+        fprintf(stderr,
+                "ticketrush: --durability applies only to redis-atomic (strategy %s "
+                "has no write-behind to choose for)\n",
+                cfg.strategy->name);
         return 2;
     }
     if (cfg.pg_conninfo == NULL) {
@@ -258,14 +264,18 @@ typedef struct command {
 static const command commands[] = {
     {"serve", cmd_serve, "run the ticket-sale HTTP service with one purchase strategy"},
     {"db", lab_cli_db, "create the schema, seed a scenario's data, open a sale in Redis"},
-    {"load", lab_cli_load, "drive a scenario's load against a server, audit R1-R8, write the run JSON"},
+    {"load", lab_cli_load,
+     "drive a scenario's load against a server, audit R1-R8, write the run JSON"},
     {"table", lab_cli_table, "print the comparison table of run JSON files"},
     {"ceiling", lab_cli_ceiling, "measure the load generator's own ceiling against GET /livez"},
     {"script-ceiling", lab_cli_script_ceiling,
      "measure the redis-atomic purchase script alone against Redis"},
-    {"report", lab_cli_report, "write the HTML report (charts, audit, study comparison) of run files"},
-    {"jtl-audit", lab_cli_jtl_audit, "audit a JMeter run from its .jtl results, write the run JSON"},
-    {"fault-proxy", lab_cli_fault_proxy, "a TCP proxy that injects delay, stalls and cuts (make chaos)"},
+    {"report", lab_cli_report,
+     "write the HTML report (charts, audit, study comparison) of run files"},
+    {"jtl-audit", lab_cli_jtl_audit,
+     "audit a JMeter run from its .jtl results, write the run JSON"},
+    {"fault-proxy", lab_cli_fault_proxy,
+     "a TCP proxy that injects delay, stalls and cuts (make chaos)"},
     {"chaos-table", lab_cli_chaos_table, "the fault suite's table of run files (make chaos)"},
     {"strategies", cmd_strategies, "list the purchase strategies"},
 };

@@ -61,8 +61,7 @@ void faultlog_fail(faultlog *f, int kind, int64_t n, int64_t now_ms, const char 
         if (s->untold > 0)
             tell(f, "%s: %s: %s (%" PRId64 " %s in the last %" PRId64 " s)", f->worker, k->failing,
                  detail, s->untold + n, k->unit, (now_ms - s->told_ms) / 1000);
-        else
-            tell(f, "%s: %s: %s", f->worker, k->failing, detail);
+        else tell(f, "%s: %s: %s", f->worker, k->failing, detail);
     }
     s->ever_told = true;
     s->run_told = true;
@@ -94,8 +93,8 @@ const char *faultlog_kind_name(const faultlog_kind *kinds, int nkinds, int kind)
     return kind >= 0 && kind < nkinds ? kinds[kind].name : "unknown";
 }
 
-bool faultlog_render(dynbuf *out, const char *metric, const char *help,
-                     const faultlog_kind *kinds, int nkinds, const int64_t *counts) {
+bool faultlog_render(dynbuf *out, const char *metric, const char *help, const faultlog_kind *kinds,
+                     int nkinds, const int64_t *counts) {
     promtext_family(out, metric, "counter", help);
     for (int i = 0; i < nkinds; i++)
         dynbuf_printf(out, "%s{kind=\"%s\"} %" PRId64 "\n", metric, kinds[i].name, counts[i]);

@@ -33,7 +33,7 @@ typedef struct faultlog_kind {
 } faultlog_kind;
 
 typedef struct faultlog_state {
-    atomic_llong total;   /* every failure since start (the metric); any thread reads it */
+    atomic_llong total; /* every failure since start (the metric); any thread reads it */
     /* the rest belongs to the worker's thread */
     bool failing;         /* in a run of failures: faultlog_ok has not been called since */
     bool run_told;        /* a line was written in this run (so its end is told too) */
@@ -47,7 +47,7 @@ typedef struct faultlog_state {
 typedef struct faultlog {
     const char *worker; /* the lines' prefix: "persister" (static) */
     const faultlog_kind *kinds;
-    int nkinds; /* 1..FAULTLOG_MAX_KINDS */
+    int nkinds;      /* 1..FAULTLOG_MAX_KINDS */
     faultlog_fn log; /* NULL: counted, never told */
     void *log_arg;
     faultlog_state state[FAULTLOG_MAX_KINDS];
@@ -82,7 +82,7 @@ const char *faultlog_kind_name(const faultlog_kind *kinds, int nkinds, int kind)
 /* Appends the counts as one Prometheus counter family: "# HELP", "# TYPE metric counter", then
  * metric{kind="NAME"} COUNT for each of the nkinds kinds (counts[i] for kinds[i]). false when
  * the buffer failed. */
-bool faultlog_render(dynbuf *out, const char *metric, const char *help,
-                     const faultlog_kind *kinds, int nkinds, const int64_t *counts);
+bool faultlog_render(dynbuf *out, const char *metric, const char *help, const faultlog_kind *kinds,
+                     int nkinds, const int64_t *counts);
 
 #endif

@@ -72,8 +72,8 @@ struct issuer {
     int nlines;
     member *batch;
     uint64_t seq;
-    faultlog faults;          /* failures by kind (the thread tells them; any thread counts) */
-    atomic_llong batches;     /* issuer_stats, read by any thread */
+    faultlog faults;      /* failures by kind (the thread tells them; any thread counts) */
+    atomic_llong batches; /* issuer_stats, read by any thread */
     atomic_llong tickets;
     atomic_llong rejected;
     atomic_llong line_length; /* as last sampled */
@@ -87,8 +87,7 @@ static int bring_forward_if_needed(issuer *is, int64_t concert_id) {
     if (r < 0)
         faultlog_fail(&is->faults, ISSUER_FAIL_BRING_FORWARD, 1, tr_mono_ms(),
                       "concert %" PRId64 " (its admissions are refused until it is)", concert_id);
-    else
-        faultlog_ok(&is->faults, ISSUER_FAIL_BRING_FORWARD, tr_mono_ms());
+    else faultlog_ok(&is->faults, ISSUER_FAIL_BRING_FORWARD, tr_mono_ms());
     return r;
 }
 
@@ -173,9 +172,9 @@ static const pg_stmt insert_stmt = {
 static const pg_stmt present_stmt = {
     "issuer_present",
     "UPDATE concert SET remaining = total_seats - (SELECT count(*) FROM ticket WHERE concert_id = $1)"
-    " WHERE id = $1 RETURNING (SELECT array_agg(t.customer_id::text || ':' || t.seat_no || ':' || "
-    SQL_EPOCH_US("t.issued_at") ") FROM ticket t JOIN unnest($2::bigint[]) AS u(c)"
-    " ON t.concert_id = $1 AND t.customer_id = u.c)",
+    " WHERE id = $1 RETURNING (SELECT array_agg(t.customer_id::text || ':' || t.seat_no || ':' || " SQL_EPOCH_US(
+        "t.issued_at") ") FROM ticket t JOIN unnest($2::bigint[]) AS u(c)"
+                       " ON t.concert_id = $1 AND t.customer_id = u.c)",
     2};
 
 /* One transaction for the batch; marks members issued. false when nothing was committed. */
@@ -230,7 +229,8 @@ static bool issue_batch(issuer *is, line *l, member *m, int n) {
             int used = 0;
             if (sscanf(v, "%lld:%lld:%lld%n", &c, &s, &us, &used) != 3) break;
             for (int i = 0; i < n; i++)
-                if (m[i].customer_id == c && m[i].seat == s) m[i].issued = true, m[i].issued_us = us;
+                if (m[i].customer_id == c && m[i].seat == s)
+                    m[i].issued = true, m[i].issued_us = us;
             v += used;
         }
     }
@@ -295,8 +295,7 @@ static bool record(issuer *is, line *l, member *m, int n, bool reject_rest, int 
                       "concert %" PRId64 ", %d members (they stay in line): %s", l->concert_id, n,
                       rep && rep->type == REDIS_REPLY_ERROR ? rep->str
                                                             : redis_conn_errstr(is->redis));
-    else
-        faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_RECORD, tr_mono_ms());
+    else faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_RECORD, tr_mono_ms());
     if (rep) freeReplyObject(rep);
     *rejected_n = ok ? (nr - 2) / 2 : 0;
 out:
@@ -454,8 +453,8 @@ bool issuer_stats_render(const issuer_stats *st, dynbuf *out) {
          "Members of a waiting line rejected sold out.", (double)st->rejected},
         {"ticketrush_issuer_lines", "gauge", "Waiting lines (open sales) the issuer knows.",
          (double)st->lines},
-        {"ticketrush_issuer_lines_leading", "gauge",
-         "Waiting lines whose lease this issuer holds.", (double)st->leading},
+        {"ticketrush_issuer_lines_leading", "gauge", "Waiting lines whose lease this issuer holds.",
+         (double)st->leading},
         {"ticketrush_issuer_line_length", "gauge", "Members waiting in the known lines.",
          (double)st->line_length},
     };
@@ -481,7 +480,8 @@ tr_err issuer_start(const issuer_config *cfg, issuer **out, char *errbuf, size_t
     }
     rc = pg_conn_open_as(cfg->pg_conninfo, "ticketrush-issuer", &is->pg, errbuf, errlen);
     if (rc != TR_OK) goto out;
-    if ((rc = redis_conn_open(cfg->redis_addr, 5000, &is->redis, errbuf, errlen)) != TR_OK) goto out;
+    if ((rc = redis_conn_open(cfg->redis_addr, 5000, &is->redis, errbuf, errlen)) != TR_OK)
+        goto out;
     if (pthread_create(&is->thread, NULL, issuer_main, is) != 0) {
         snprintf(errbuf, errlen, "could not start the issuer thread");
         rc = TR_INTERNAL;

@@ -60,8 +60,8 @@ typedef struct issuer_stats {
                          found present counts here too) */
     int64_t rejected; /* members rejected sold_out (never issued) */
     int64_t failures[ISSUER_FAILURE_KINDS];
-    int lines;        /* waiting lines (open sales) known */
-    int leading;      /* lines this issuer holds the lease of (the others are another process's) */
+    int lines;   /* waiting lines (open sales) known */
+    int leading; /* lines this issuer holds the lease of (the others are another process's) */
     int64_t line_length; /* members waiting in every known line, led here or not: sampled about
                             once a second (ZCARD), as last sampled, 0 before the first sample */
 } issuer_stats;

@@ -68,8 +68,8 @@ typedef struct watch {
     id_range done[DONE_RANGES];
     int ndone, done_next; /* ranges held (≤ DONE_RANGES); where the next one goes */
     stream_id done_max;   /* the highest id in done: anything above is not finished (fast no) */
-    bool retry_pending;  /* a commit failed: read this consumer's pending entries again */
-    int batches;         /* for trimming every few batches */
+    bool retry_pending;   /* a commit failed: read this consumer's pending entries again */
+    int batches;          /* for trimming every few batches */
 } watch;
 
 typedef struct entry {
@@ -106,13 +106,13 @@ struct persister {
         void *arg;
     } on_commit[64]; /* under mu */
     int non_commit;
-    faultlog faults;          /* failures by kind (the thread tells them; any thread counts) */
-    atomic_llong commits;     /* persister_stats, read by any thread */
+    faultlog faults;      /* failures by kind (the thread tells them; any thread counts) */
+    atomic_llong commits; /* persister_stats, read by any thread */
     atomic_llong rows_stored;
     atomic_llong syncs;
-    atomic_llong pending;     /* the backlog as last sampled (sample_backlog) */
+    atomic_llong pending; /* the backlog as last sampled (sample_backlog) */
     atomic_llong oldest_pending_ms;
-    uint64_t listening_on;    /* pg_conn_connects of the session that LISTENs (0: none yet) */
+    uint64_t listening_on; /* pg_conn_connects of the session that LISTENs (0: none yet) */
 };
 
 bool stream_id_parse(const char *s, stream_id *out) {
@@ -166,8 +166,7 @@ static void bring_forward_if_needed(persister *p, int64_t concert_id) {
     if (r < 0)
         faultlog_fail(&p->faults, PERSISTER_FAIL_BRING_FORWARD, 1, tr_mono_ms(),
                       "concert %" PRId64 " (its purchases are refused until it is)", concert_id);
-    else
-        faultlog_ok(&p->faults, PERSISTER_FAIL_BRING_FORWARD, tr_mono_ms());
+    else faultlog_ok(&p->faults, PERSISTER_FAIL_BRING_FORWARD, tr_mono_ms());
 }
 
 /* Counts one Redis read (what: the command): no reply (I/O; the connection is dropped and the next
@@ -177,8 +176,7 @@ static void redis_read_seen(persister *p, const char *what, const redisReply *re
     if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP") == NULL))
         faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_READ, 1, tr_mono_ms(), "%s: %s", what,
                       rep ? rep->str : redis_conn_errstr(p->redis));
-    else
-        faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_READ, tr_mono_ms());
+    else faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_READ, tr_mono_ms());
 }
 
 static void sample_backlog(persister *p);
@@ -258,8 +256,7 @@ static int64_t stream_backlog(persister *p, const watch *w, uint64_t *oldest_ms)
     freeReplyObject(rep);
     if (g == NULL) return 0; /* no group (yet): nothing to store */
     redisReply *first = NULL;
-    if (npending > 0)
-        first = redis_cmd(p->redis, "XPENDING %s %s", w->stream, SALE_GROUP);
+    if (npending > 0) first = redis_cmd(p->redis, "XPENDING %s %s", w->stream, SALE_GROUP);
     else if (nlag != 0 && after[0])
         first = redis_cmd(p->redis, "XRANGE %s %s + COUNT 1", w->stream, after);
     *oldest_ms = first_id_ms(first, npending > 0);
@@ -461,8 +458,8 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
 #define ANNOUNCE_CHANNEL "ticketrush_stored"
 #define ANNOUNCE_MAX 7800
 
-static const pg_stmt announce_stmt = {
-    "persister_announce", "SELECT pg_notify('" ANNOUNCE_CHANNEL "', $1)", 1};
+static const pg_stmt announce_stmt = {"persister_announce",
+                                      "SELECT pg_notify('" ANNOUNCE_CHANNEL "', $1)", 1};
 
 static void announce_send(persister *p, dynbuf *b) {
     if (b->failed || b->len == 0) return;
@@ -554,8 +551,7 @@ static void ack(persister *p, const watch *w, entry *e, int n) {
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
         faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_ACK, 1, tr_mono_ms(), "%s, %d entries: %s",
                       w->stream, n, rep ? rep->str : redis_conn_errstr(p->redis));
-    else
-        faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_ACK, tr_mono_ms());
+    else faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_ACK, tr_mono_ms());
     if (rep) freeReplyObject(rep);
     free(argv);
 }
@@ -569,8 +565,7 @@ static void trim(persister *p, watch *w, const entry *last) {
     char minid[48];
     if (rep->element[0]->integer > 0 && rep->element[1]->type == REDIS_REPLY_STRING)
         snprintf(minid, sizeof minid, "%s", rep->element[1]->str);
-    else
-        snprintf(minid, sizeof minid, "%s", last->id_text);
+    else snprintf(minid, sizeof minid, "%s", last->id_text);
     freeReplyObject(rep);
     rep = redis_cmd(p->redis, "XTRIM %s MINID %s", w->stream, minid);
     if (rep) freeReplyObject(rep);
@@ -654,8 +649,8 @@ static void handle_entries(persister *p, watch *w, redisReply *list, bool advanc
 static void read_own_pending(persister *p, watch *w) {
     char count[16];
     snprintf(count, sizeof count, "%d", p->cfg.batch);
-    const char *argv[] = {"XREADGROUP", "GROUP", SALE_GROUP, p->consumer, "COUNT", count,
-                          "STREAMS", w->stream, "0"};
+    const char *argv[] = {"XREADGROUP", "GROUP",   SALE_GROUP, p->consumer, "COUNT",
+                          count,        "STREAMS", w->stream,  "0"};
     redisReply *rep = redis_cmd_argv(p->redis, 9, argv, NULL);
     redis_read_seen(p, "XREADGROUP", rep);
     bool empty = true;
@@ -685,8 +680,8 @@ static void reclaim(persister *p) {
         watch *w = &p->watches[i];
         char cursor[48] = "0-0";
         for (int page = 0; page < RECLAIM_PAGES; page++) {
-            const char *argv[] = {"XAUTOCLAIM", w->stream, SALE_GROUP, p->consumer, idle, cursor,
-                                  "COUNT", count};
+            const char *argv[] = {"XAUTOCLAIM", w->stream, SALE_GROUP, p->consumer,
+                                  idle,         cursor,    "COUNT",    count};
             redisReply *rep = redis_cmd_argv(p->redis, 8, argv, NULL);
             redis_read_seen(p, "XAUTOCLAIM", rep);
             bool more = false;
@@ -807,8 +802,8 @@ static const faultlog_kind failure_kinds[PERSISTER_FAILURE_KINDS] = {
     [PERSISTER_FAIL_CONTRADICTED] = {"contradicted",
                                      "PostgreSQL contradicts stream entries, never stored", NULL,
                                      "entries"},
-    [PERSISTER_FAIL_UNREADABLE] = {"unreadable", "dropped stream entries that cannot be read",
-                                   NULL, "entries"},
+    [PERSISTER_FAIL_UNREADABLE] = {"unreadable", "dropped stream entries that cannot be read", NULL,
+                                   "entries"},
     [PERSISTER_FAIL_BRING_FORWARD] = {"bring_forward",
                                       "could not bring a sale forward from PostgreSQL",
                                       "sales are brought forward again", "failures"},
@@ -916,7 +911,6 @@ void persister_stop(persister *p) {
     pthread_cond_destroy(&p->cv);
     free(p);
 }
-
 
 static bool failed_has(const persister *p, int64_t concert_id, stream_id id) {
     for (int i = 0; i < p->nfailed; i++)

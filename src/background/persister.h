@@ -89,7 +89,7 @@ typedef struct persister_stats {
     int64_t rows_stored; /* tickets inserted; an entry PostgreSQL already held is not counted */
     int64_t syncs;       /* sales this persister brought forward (a Redis behind PostgreSQL) */
     int64_t failures[PERSISTER_FAILURE_KINDS];
-    int sales;           /* streams watched (open sales) */
+    int sales; /* streams watched (open sales) */
     /* The backlog, sampled by the persister's thread about once a second (as last sampled;
      * 0 before the first sample): entries of the watched streams not acknowledged yet — delivered
      * to any server's persister and pending, or not delivered yet — and the age of the oldest of

@@ -10,10 +10,10 @@
 #include "common/dynbuf.h"
 
 typedef struct promtext_sample {
-    const char *name;  /* e.g. "ticketrush_persister_commits_total" (static) */
-    const char *type;  /* "counter" or "gauge" */
-    const char *help;  /* one sentence, no newline (static) */
-    double value;      /* printed with 15 significant digits (integers exact below 10^15) */
+    const char *name; /* e.g. "ticketrush_persister_commits_total" (static) */
+    const char *type; /* "counter" or "gauge" */
+    const char *help; /* one sentence, no newline (static) */
+    double value;     /* printed with 15 significant digits (integers exact below 10^15) */
 } promtext_sample;
 
 /* Appends "# HELP name help", "# TYPE name type" and "name value" for each of the n samples.

@@ -8,7 +8,7 @@
 
 /* X(NAME, http_status, "wire_code", "message for a person")
  * The wire codes and statuses are SPEC §2's error table; TR_OK is not an error. */
-/* clang-format off: one row per entry */
+/* clang-format off */
 #define TR_ERR_MAP(X)                                                                          \
     X(OK, 200, "ok", "success")                                                                \
     X(BAD_REQUEST, 400, "bad_request", "the request is malformed")                             \
@@ -37,7 +37,7 @@ typedef enum {
 #define TR_ERR_ENUM(name, status, code, msg) TR_##name,
     TR_ERR_MAP(TR_ERR_ENUM)
 #undef TR_ERR_ENUM
-    TR_ERR__COUNT
+        TR_ERR__COUNT
 } tr_err;
 
 /* Message for a person; never NULL (unknown values give "unknown error"). */
@@ -48,7 +48,8 @@ const char *tr_err_code(tr_err e);
 int tr_err_http_status(tr_err e);
 /* Formats a message for a person into errbuf (errlen bytes at most, NUL-terminated); a NULL
  * errbuf or errlen 0 is a no-op. For library functions that hand back "why" with an error. */
-void tr_errf(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tr_errf(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Inverse of tr_err_code for the codes a client sees; TR_INTERNAL for unknown strings. */
 tr_err tr_err_from_code(const char *code);

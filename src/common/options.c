@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 
-#define OPTS_MAX 128      /* entries of one table */
+#define OPTS_MAX 128       /* entries of one table */
 #define HELP_COLUMN_MAX 28 /* where help texts start at most; longer names push theirs right */
 #define HELP_WIDTH 80      /* an environment variable that would pass it goes on its own line */
 
@@ -26,7 +26,10 @@ static void choices_text(const char *const *c, char *buf, size_t len) {
     buf[0] = '\0';
     for (size_t i = 0; i < n && used < len; i++)
         used += (size_t)snprintf(buf + used, len - used, "%s%s",
-                                 i == 0 ? "" : i + 1 == n ? " or " : ", ", c[i]);
+                                 i == 0       ? ""
+                                 : i + 1 == n ? " or "
+                                              : ", ",
+                                 c[i]);
 }
 
 /* Stores value into o's destination. `what` names the source in messages: "--port" or
@@ -42,8 +45,9 @@ static bool opt_set(const tr_opt *o, const char *value, const char *what, char *
         long long v = strtoll(value, &end, 10);
         if (errno != 0 || end == value || *end != '\0' || isspace((unsigned char)value[0]) ||
             v < o->min || v > o->max) {
-            tr_errf(err, len, "invalid value \"%s\" for %s: expected an integer in %" PRId64
-                              "..%" PRId64, value, what, o->min, o->max);
+            tr_errf(err, len,
+                    "invalid value \"%s\" for %s: expected an integer in %" PRId64 "..%" PRId64,
+                    value, what, o->min, o->max);
             return false;
         }
         if (o->kind == TR_OPT_INT) *(int *)o->dest = (int)v;
@@ -88,8 +92,8 @@ static int find_long(const tr_opt *t, size_t nt, const char *name, size_t n, cha
         tr_errf(err, len, "unknown option \"--%.*s\"", (int)n, name);
         return -1;
     }
-    size_t used = (size_t)snprintf(err, len, "option \"--%.*s\" is ambiguous: it could be", (int)n,
-                                   name);
+    size_t used =
+        (size_t)snprintf(err, len, "option \"--%.*s\" is ambiguous: it could be", (int)n, name);
     for (size_t i = 0; i < nt && used < len; i++)
         if (strncmp(t[i].name, name, n) == 0)
             used += (size_t)snprintf(err + used, len - used, " --%s", t[i].name);
@@ -176,8 +180,8 @@ static size_t help_left(const tr_opt *o, char *buf, size_t len) {
 }
 
 void tr_opts_help(FILE *f, const tr_opt *table) {
-    static const tr_opt help = {.name = "help", .short_name = 'h', .kind = TR_OPT_FLAG,
-                                .help = "this help"};
+    static const tr_opt help = {
+        .name = "help", .short_name = 'h', .kind = TR_OPT_FLAG, .help = "this help"};
     size_t nt = table_len(table), column = 0;
     char left[128];
     for (size_t i = 0; i <= nt; i++) {

@@ -22,8 +22,8 @@ typedef enum {
 /* One option. A table is an array ended by an entry whose name is NULL. -h and --help are
  * always known and need no entry. */
 typedef struct tr_opt {
-    const char *name;           /* long name without "--", e.g. "port" */
-    char short_name;            /* e.g. 'p' for -p; 0: none */
+    const char *name; /* long name without "--", e.g. "port" */
+    char short_name;  /* e.g. 'p' for -p; 0: none */
     tr_opt_kind kind;
     void *dest;                 /* where the value goes (see tr_opt_kind); never NULL */
     int64_t min, max;           /* INT, I64: the accepted range; LIST: max = capacity of dest */
@@ -37,8 +37,8 @@ typedef struct tr_opt {
 } tr_opt;
 
 typedef enum {
-    TR_OPTS_OK,    /* parsed; positional arguments in argv[first .. first + *npos) */
-    TR_OPTS_HELP,  /* -h or --help was given: print the command's help */
+    TR_OPTS_OK,      /* parsed; positional arguments in argv[first .. first + *npos) */
+    TR_OPTS_HELP,    /* -h or --help was given: print the command's help */
     TR_OPTS_ERROR,   /* errbuf says why: a missing or invalid value */
     TR_OPTS_UNKNOWN, /* errbuf says why: an option not in the table, or an ambiguous prefix */
 } tr_opts_status;

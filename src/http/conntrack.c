@@ -45,7 +45,7 @@ struct tracked {
     bool in_phase_list; /* in t->lists[phase] (HEAD or BODY) */
     bool hung_up;       /* the peer closed or half-closed its side */
     bool in_hangups;
-    bool cut;           /* shut down by us; libmicrohttpd closes it */
+    bool cut; /* shut down by us; libmicrohttpd closes it */
     int64_t hangup_ms;
     tracked *prev, *next;   /* phase list */
     tracked *hprev, *hnext; /* hang-up list */

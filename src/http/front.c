@@ -55,8 +55,8 @@ struct front {
     atomic_bool news;                /* the strategy's watcher: something became durable */
     int64_t last_scan_ms;
     bool watching;
-    atomic_int held;                 /* connections of this daemon suspended, not yet answered */
-    pthread_mutex_t done_mu;         /* jobs the workers decided, for the loop to resume */
+    atomic_int held;         /* connections of this daemon suspended, not yet answered */
+    pthread_mutex_t done_mu; /* jobs the workers decided, for the loop to resume */
     http_job *done_head, *done_tail;
 };
 
@@ -172,8 +172,7 @@ static void front_wake(void *arg) {
 static void held_scan(front *f, bool final) {
     server *s = f->srv;
     int64_t now = tr_mono_ms();
-    if (!final && !atomic_exchange(&f->news, false) && now - f->last_scan_ms < HELD_SCAN_MS)
-        return;
+    if (!final && !atomic_exchange(&f->news, false) && now - f->last_scan_ms < HELD_SCAN_MS) return;
     f->last_scan_ms = now;
     http_job **pp = &f->held_head, *prev = NULL;
     while (*pp) {
@@ -189,7 +188,7 @@ static void held_scan(front *f, bool final) {
         if (d != 1) {
             snprintf(f->ctx.detail, sizeof f->ctx.detail, "ticket %" PRId64 " %s",
                      j->res.t.ticket_id,
-                     d < 0    ? "could not be stored in PostgreSQL"
+                     d < 0   ? "could not be stored in PostgreSQL"
                      : final ? "not confirmed durable before the server stopped"
                              : "not confirmed durable within the strict wait");
             j->res.err = TR_INTERNAL;
@@ -240,7 +239,8 @@ static enum MHD_Result job_send(http_job *j) {
         snprintf(ra, sizeof ra, "%d", j->retry_after_s);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
-    if (j->status == 405 && j->allow[0]) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, j->allow);
+    if (j->status == 405 && j->allow[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, j->allow);
     if (j->close_after) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(j->conn, (unsigned)j->status, r);
     MHD_destroy_response(r);
@@ -300,8 +300,8 @@ static enum MHD_Result request_begin(front *f, struct MHD_Connection *conn, cons
     if (!job_check_head(j, conn, version)) return MHD_NO;
     /* Answered on this first call: libmicrohttpd sends it and closes the connection. */
     if (j->close_after) return job_send(j);
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY) {
         /* Refuse before reading the body; MHD closes the connection after this answer. */
         job_error(j, TR_PAYLOAD_TOO_LARGE, NULL);
@@ -363,9 +363,8 @@ static enum MHD_Result request_run(front *f, http_job *j) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     front *f = cls;
     http_job *j = *con_cls;
     if (j == NULL) return request_begin(f, conn, url, method, version, con_cls);
@@ -375,14 +374,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return request_body(j, upload_data, n);
     }
     switch (j->state) {
-    case JOB_DONE:
-        job_unsuspended(j);
-        return job_send(j);
+    case JOB_DONE: job_unsuspended(j); return job_send(j);
     case JOB_QUEUED:
-    case JOB_HELD:
-        return MHD_YES;
-    case JOB_READING:
-        break;
+    case JOB_HELD: return MHD_YES;
+    case JOB_READING: break;
     }
     return request_run(f, j);
 }
@@ -482,8 +477,8 @@ tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t err
             s->port = info ? info->port : s->cfg.port;
             sa.sin_port = htons((uint16_t)s->port);
         }
-        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, LOOP_REDIS_TIMEOUT_MS, f,
-                                    front_tick, &f->loop, errbuf, errlen);
+        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, LOOP_REDIS_TIMEOUT_MS, f, front_tick,
+                                    &f->loop, errbuf, errlen);
         if (rc != TR_OK) return rc;
         if (!strategy_watch_durable(s->strategy, s->strategy_state, front_wake, f, true)) {
             snprintf(errbuf, errlen, "too many event loops for the persister");
@@ -511,7 +506,8 @@ void fronts_stop(server *s) {
         if (s->fronts[i].loop) http_loop_stop(s->fronts[i].loop);
     for (int i = 0; i < s->nfronts; i++) {
         front *f = &s->fronts[i];
-        if (f->watching) strategy_watch_durable(s->strategy, s->strategy_state, front_wake, f, false);
+        if (f->watching)
+            strategy_watch_durable(s->strategy, s->strategy_state, front_wake, f, false);
         http_loop_free(f->loop);
         if (f->mhd == NULL) {
             conn_tracker_free(f->tracker);

@@ -17,7 +17,7 @@ void job_error(http_job *j, tr_err e, const char *message) {
 }
 
 static void job_internal_msg(http_job *j, strategy_ctx *ctx, tr_err e, const char *message) {
-    const char *detail = ctx && ctx->detail[0]             ? ctx->detail
+    const char *detail = ctx && ctx->detail[0]          ? ctx->detail
                          : ctx && ctx->pg && e == TR_PG ? pg_conn_errstr(ctx->pg)
                                                         : tr_strerror(e);
     server_log(j->srv, "%s %s: %s", j->route ? j->route->method : "?",
@@ -33,8 +33,8 @@ void job_internal(http_job *j, strategy_ctx *ctx, tr_err e) { job_internal_msg(j
  * carries Retry-After: retrying is safe because a purchase is idempotent per customer (R2) — the
  * retry answers 201 if the first attempt bought nothing, or 409 already_owned with the ticket
  * it bought. The lab's load generator retries these (loadgen.h). */
-#define PURCHASE_UNKNOWN_MESSAGE                                                              \
-    "the purchase may or may not have completed; retry it: a ticket it bought is answered as " \
+#define PURCHASE_UNKNOWN_MESSAGE                                                                   \
+    "the purchase may or may not have completed; retry it: a ticket it bought is answered as "     \
     "already_owned"
 
 void job_unknown_outcome(http_job *j, strategy_ctx *ctx, tr_err e) {

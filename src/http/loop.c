@@ -48,13 +48,13 @@ struct http_loop {
     bool started;
     atomic_bool quiesce, stop;
     bool quiesced;
-    redisAsyncContext *ac;  /* NULL when disconnected */
-    int redis_fd;           /* registered in epfd, or -1 */
+    redisAsyncContext *ac; /* NULL when disconnected */
+    int redis_fd;          /* registered in epfd, or -1 */
     bool want_read, want_write;
     int64_t last_connect_ms;
     int reply_timeout_ms;
     atomic_int inflight;
-    char run_id[REDIS_RUN_ID_MAX]; /* of the connected Redis, "" until INFO answered */
+    char run_id[REDIS_RUN_ID_MAX];   /* of the connected Redis, "" until INFO answered */
     struct pending *oldest, *newest; /* commands sent, in order (hiredis answers in order) */
 };
 
@@ -72,7 +72,8 @@ static _Thread_local http_loop *current_loop;
 
 static void redis_interest(http_loop *l) {
     if (l->redis_fd < 0) return;
-    struct epoll_event ev = {.events = (l->want_read ? EPOLLIN : 0u) | (l->want_write ? EPOLLOUT : 0u),
+    struct epoll_event ev = {.events =
+                                 (l->want_read ? EPOLLIN : 0u) | (l->want_write ? EPOLLOUT : 0u),
                              .data.u64 = TAG_REDIS};
     epoll_ctl(l->epfd, EPOLL_CTL_MOD, l->redis_fd, &ev);
 }

@@ -9,8 +9,8 @@ static const int statuses[] = {200, 201, 202, 400, 404, 405, 409, 413, 415, 431,
 #define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]) + 1)
 
 /* Request duration buckets, seconds (le). */
-static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                 0.05,   0.1,   0.25,   0.5,   1,    2.5, 5};
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,    0.25,  0.5,    1,     2.5,  5};
 #define NBUCKETS ((int)(sizeof buckets / sizeof buckets[0]))
 
 struct metrics {
@@ -43,9 +43,11 @@ void metrics_request(metrics *m, int route, int status, int64_t duration_us) {
     atomic_fetch_add_explicit(&m->requests[r][k], 1, memory_order_relaxed);
     double s = (double)duration_us / 1e6;
     for (int b = 0; b < NBUCKETS; b++)
-        if (s <= buckets[b]) atomic_fetch_add_explicit(&m->duration_bucket[r][b], 1, memory_order_relaxed);
+        if (s <= buckets[b])
+            atomic_fetch_add_explicit(&m->duration_bucket[r][b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->duration_count[r], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->duration_sum_us[r], (unsigned long long)(duration_us > 0 ? duration_us : 0),
+    atomic_fetch_add_explicit(&m->duration_sum_us[r],
+                              (unsigned long long)(duration_us > 0 ? duration_us : 0),
                               memory_order_relaxed);
 }
 
@@ -59,39 +61,46 @@ static const char *route_label(const metrics *m, int r) {
     return r < m->nroutes ? m->patterns[r] : "unmatched";
 }
 
-bool metrics_render(const metrics *m, dynbuf *o, const char *strategy, int workers,
-                    int suspended) {
+bool metrics_render(const metrics *m, dynbuf *o, const char *strategy, int workers, int suspended) {
     dynbuf_puts(o, "# HELP ticketrush_info The running server's purchase strategy.\n"
                    "# TYPE ticketrush_info gauge\n");
     dynbuf_printf(o, "ticketrush_info{strategy=\"%s\"} 1\n", strategy);
-    dynbuf_puts(o, "# HELP ticketrush_http_requests_total HTTP requests answered, by route and status.\n"
-                   "# TYPE ticketrush_http_requests_total counter\n");
+    dynbuf_puts(
+        o, "# HELP ticketrush_http_requests_total HTTP requests answered, by route and status.\n"
+           "# TYPE ticketrush_http_requests_total counter\n");
     for (int r = 0; r <= m->nroutes; r++)
         for (int k = 0; k < NSTATUS; k++) {
             unsigned long long v = atomic_load_explicit(&m->requests[r][k], memory_order_relaxed);
             if (v == 0) continue;
             if (k < NSTATUS - 1)
-                dynbuf_printf(o, "ticketrush_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                dynbuf_printf(o,
+                              "ticketrush_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
                               route_label(m, r), statuses[k], v);
             else
-                dynbuf_printf(o, "ticketrush_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                              route_label(m, r), v);
+                dynbuf_printf(
+                    o, "ticketrush_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                    route_label(m, r), v);
         }
-    dynbuf_puts(o, "# HELP ticketrush_http_request_duration_seconds Time from the request's headers to "
-                   "its answer being queued.\n"
-                   "# TYPE ticketrush_http_request_duration_seconds histogram\n");
+    dynbuf_puts(
+        o, "# HELP ticketrush_http_request_duration_seconds Time from the request's headers to "
+           "its answer being queued.\n"
+           "# TYPE ticketrush_http_request_duration_seconds histogram\n");
     for (int r = 0; r <= m->nroutes; r++) {
-        unsigned long long count = atomic_load_explicit(&m->duration_count[r], memory_order_relaxed);
+        unsigned long long count =
+            atomic_load_explicit(&m->duration_count[r], memory_order_relaxed);
         if (count == 0) continue;
         for (int b = 0; b < NBUCKETS; b++)
-            dynbuf_printf(o, "ticketrush_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                          route_label(m, r), buckets[b],
-                          atomic_load_explicit(&m->duration_bucket[r][b], memory_order_relaxed));
-        dynbuf_printf(o, "ticketrush_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-                      route_label(m, r), count);
+            dynbuf_printf(
+                o, "ticketrush_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                route_label(m, r), buckets[b],
+                atomic_load_explicit(&m->duration_bucket[r][b], memory_order_relaxed));
+        dynbuf_printf(
+            o, "ticketrush_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+            route_label(m, r), count);
         dynbuf_printf(o, "ticketrush_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
                       route_label(m, r),
-                      (double)atomic_load_explicit(&m->duration_sum_us[r], memory_order_relaxed) / 1e6);
+                      (double)atomic_load_explicit(&m->duration_sum_us[r], memory_order_relaxed) /
+                          1e6);
         dynbuf_printf(o, "ticketrush_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
                       route_label(m, r), count);
     }
@@ -101,14 +110,17 @@ bool metrics_render(const metrics *m, dynbuf *o, const char *strategy, int worke
     for (int k = 0; k <= TR_ERR__COUNT; k++) {
         unsigned long long v = atomic_load_explicit(&m->purchases[k], memory_order_relaxed);
         if (v == 0) continue;
-        const char *name = k == TR_ERR__COUNT ? "queued" : k == TR_OK ? "issued" : tr_err_code((tr_err)k);
+        const char *name = k == TR_ERR__COUNT ? "queued"
+                           : k == TR_OK       ? "issued"
+                                              : tr_err_code((tr_err)k);
         dynbuf_printf(o, "ticketrush_purchases_total{outcome=\"%s\"} %llu\n", name, v);
     }
     dynbuf_puts(o, "# HELP ticketrush_workers Request workers, each with its own connections.\n"
                    "# TYPE ticketrush_workers gauge\n");
     dynbuf_printf(o, "ticketrush_workers %d\n", workers);
-    dynbuf_puts(o, "# HELP ticketrush_suspended_connections Connections waiting for a worker's answer.\n"
-                   "# TYPE ticketrush_suspended_connections gauge\n");
+    dynbuf_puts(
+        o, "# HELP ticketrush_suspended_connections Connections waiting for a worker's answer.\n"
+           "# TYPE ticketrush_suspended_connections gauge\n");
     dynbuf_printf(o, "ticketrush_suspended_connections %d\n", suspended);
     return !o->failed;
 }

@@ -35,9 +35,9 @@ struct pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     http_job *head, *tail;
-    bool finishing;             /* workers leave once the queue is empty; no new jobs */
-    atomic_bool drain_over;     /* queued jobs get 503 */
-    atomic_int running;         /* worker threads not yet returned */
+    bool finishing;         /* workers leave once the queue is empty; no new jobs */
+    atomic_bool drain_over; /* queued jobs get 503 */
+    atomic_int running;     /* worker threads not yet returned */
 };
 
 bool pool_push(pool *p, http_job *j) {

@@ -58,7 +58,8 @@ tr_err http_parse_purchase(const char *body, size_t len, int64_t *concert_id, in
     json_object_foreach(root, key, val) {
         if (strcmp(key, "customerId") != 0 && strcmp(key, "concertId") != 0) {
             char quoted[48];
-            snprintf(why, whylen, "unknown key \"%s\"", http_quote_utf8(key, 40, quoted, sizeof quoted));
+            snprintf(why, whylen, "unknown key \"%s\"",
+                     http_quote_utf8(key, 40, quoted, sizeof quoted));
             goto out;
         }
     }
@@ -245,7 +246,8 @@ tr_err http_check_framing(const char *version, const http_field *fields, size_t 
             if (c == ' ' || c == '\t')
                 snprintf(why, whylen, "whitespace between a header field name and its colon");
             else
-                snprintf(why, whylen, "a header field name holds a byte that is not a token character");
+                snprintf(why, whylen,
+                         "a header field name holds a byte that is not a token character");
             return TR_BAD_REQUEST;
         }
         if (f->value_len > 0 && f->value == NULL) {
@@ -264,7 +266,8 @@ tr_err http_check_framing(const char *version, const http_field *fields, size_t 
 
     if (encodings > 0) {
         if (lengths > 0) {
-            snprintf(why, whylen, "Transfer-Encoding and Content-Length together are ambiguous framing");
+            snprintf(why, whylen,
+                     "Transfer-Encoding and Content-Length together are ambiguous framing");
             return TR_BAD_REQUEST;
         }
         if (http10) {
@@ -284,14 +287,16 @@ tr_err http_check_framing(const char *version, const http_field *fields, size_t 
         int chunked = 0;
         bool last_chunked = false, other = false;
         for (int k = 0; k < nc && k < 8; k++) {
-            bool is_chunked = codings[k].tok_len == 7 && strncasecmp(codings[k].tok, "chunked", 7) == 0;
+            bool is_chunked =
+                codings[k].tok_len == 7 && strncasecmp(codings[k].tok, "chunked", 7) == 0;
             chunked += is_chunked;
             other |= !is_chunked;
             if (k == nc - 1) last_chunked = is_chunked && !codings[k].has_params;
         }
         if (nc > 8 || !last_chunked) {
-            snprintf(why, whylen, "the final transfer coding is not chunked, so the body length "
-                                  "cannot be determined");
+            snprintf(why, whylen,
+                     "the final transfer coding is not chunked, so the body length "
+                     "cannot be determined");
             return TR_BAD_REQUEST;
         }
         if (chunked > 1) {
@@ -377,12 +382,12 @@ char *http_quote_utf8(const char *s, size_t max_bytes, char *out, size_t outlen)
     if (outlen == 0) return out;
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     size_t len = strlen((const char *)p), w = 0, i = 0;
-    size_t room = outlen - 1;              /* bytes for text, without the NUL */
+    size_t room = outlen - 1; /* bytes for text, without the NUL */
     if (max_bytes < room) room = max_bytes;
     bool cut = false;
     while (i < len) {
         size_t k = utf8_seq(p + i, len - i);
-        size_t take = k ? k : 1;           /* an invalid byte becomes one '?' */
+        size_t take = k ? k : 1; /* an invalid byte becomes one '?' */
         if (w + take > room) {
             cut = true;
             break;

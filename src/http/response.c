@@ -30,10 +30,10 @@ static json_t *ticket_obj(const ticket *t) {
     http_format_time(t->issued_at_us, issued, sizeof issued);
     http_format_time(t->concert_starts_at_us, starts, sizeof starts);
     return json_pack("{s:I, s:I, s:I, s:s, s:i, s:b, s:s, s:s}", "ticketId",
-                     (json_int_t)t->ticket_id, "concertId", (json_int_t)t->concert_id,
-                     "customerId", (json_int_t)t->customer_id, "customerName", t->customer_name,
-                     "seatNo", (int)t->seat_no, "vip", (int)t->vip, "issuedAt", issued,
-                     "concertStartsAt", starts);
+                     (json_int_t)t->ticket_id, "concertId", (json_int_t)t->concert_id, "customerId",
+                     (json_int_t)t->customer_id, "customerName", t->customer_name, "seatNo",
+                     (int)t->seat_no, "vip", (int)t->vip, "issuedAt", issued, "concertStartsAt",
+                     starts);
 }
 
 char *http_json_error(tr_err e, const char *message, const ticket *owned) {
@@ -74,6 +74,6 @@ char *http_json_outcome(int64_t concert_id, int64_t customer_id, const outcome *
 
 char *http_json_queued(int64_t concert_id, int64_t customer_id, int64_t position) {
     return dump(json_pack("{s:s, s:I, s:I, s:I}", "status", "queued", "concertId",
-                          (json_int_t)concert_id, "customerId", (json_int_t)customer_id,
-                          "position", (json_int_t)position));
+                          (json_int_t)concert_id, "customerId", (json_int_t)customer_id, "position",
+                          (json_int_t)position));
 }

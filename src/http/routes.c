@@ -52,10 +52,10 @@ static void handle_readyz(http_job *j, strategy_ctx *ctx) {
     } else {
         char msg[200];
         snprintf(msg, sizeof msg, "PostgreSQL is %s and Redis %s%s", pg_ok ? "up" : "down",
-                 !redis_used   ? "is unused"
-                 : redis_ok    ? "is up"
+                 !redis_used  ? "is unused"
+                 : redis_ok   ? "is up"
                  : refusal[0] ? "refuses writes"
-                               : "is down",
+                              : "is down",
                  refusal);
         job_error(j, TR_UNAVAILABLE, msg);
     }
@@ -102,12 +102,9 @@ void routes_answer_purchase(http_job *j, strategy_ctx *ctx, const purchase_resul
     case TR_OK:
         if (res->queued)
             job_answer(j, 202, http_json_queued(concert_id, customer_id, res->position));
-        else
-            job_answer(j, 201, http_json_ticket(&res->t));
+        else job_answer(j, 201, http_json_ticket(&res->t));
         break;
-    case TR_ALREADY_OWNED:
-        job_answer(j, 409, http_json_error(res->err, NULL, &res->t));
-        break;
+    case TR_ALREADY_OWNED: job_answer(j, 409, http_json_error(res->err, NULL, &res->t)); break;
     case TR_BUSY:
     case TR_FENCED:
     case TR_UNAVAILABLE: /* nothing ran: Redis not ready, a sale not yet brought forward */
@@ -117,19 +114,14 @@ void routes_answer_purchase(http_job *j, strategy_ctx *ctx, const purchase_resul
     case TR_CONCERT_NOT_FOUND:
     case TR_CUSTOMER_NOT_FOUND:
     case TR_SOLD_OUT:
-    case TR_SALES_CLOSED:
-        job_error(j, res->err, NULL);
-        break;
-    default:
-        job_unknown_outcome(j, ctx, res->err);
-        break;
+    case TR_SALES_CLOSED: job_error(j, res->err, NULL); break;
+    default: job_unknown_outcome(j, ctx, res->err); break;
     }
 }
 
 bool routes_purchase_ids(http_job *j) {
     char why[160];
-    if (http_parse_purchase(j->body, j->body_len, &j->ids[0], &j->ids[1], why, sizeof why) ==
-        TR_OK)
+    if (http_parse_purchase(j->body, j->body_len, &j->ids[0], &j->ids[1], why, sizeof why) == TR_OK)
         return true;
     job_error(j, TR_BAD_REQUEST, why);
     return false;

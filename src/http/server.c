@@ -127,7 +127,8 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
     }
     if (strategy_is_one_script(s->strategy) && (rc = load_script(s, errbuf, errlen)) != TR_OK)
         goto out;
-    if ((rc = pool_start(s, cfg->workers, front_job_done, &s->pool, errbuf, errlen)) != TR_OK) goto out;
+    if ((rc = pool_start(s, cfg->workers, front_job_done, &s->pool, errbuf, errlen)) != TR_OK)
+        goto out;
     if ((rc = fronts_start(s, &sa, errbuf, errlen)) != TR_OK) goto out;
     *out = s;
     s = NULL;

@@ -22,19 +22,19 @@ typedef struct server server;
 #define SERVER_BODY_TIMEOUT_S 15
 
 typedef struct server_config {
-    const char *bind_addr;  /* IPv4 address to listen on, e.g. "127.0.0.1" */
-    int port;               /* 0..65535; 0 picks a free port (see server_port) */
-    int workers;            /* request workers, 1..1024; each holds one PG + one Redis connection */
-    int io_threads;         /* event loops (each one thread and one libmicrohttpd daemon), 1..64 */
-    int max_connections;    /* concurrent HTTP connections accepted, ≥ 1 */
-    int idle_timeout_s;     /* keep-alive idle timeout in seconds, ≥ 1 */
+    const char *bind_addr; /* IPv4 address to listen on, e.g. "127.0.0.1" */
+    int port;              /* 0..65535; 0 picks a free port (see server_port) */
+    int workers;           /* request workers, 1..1024; each holds one PG + one Redis connection */
+    int io_threads;        /* event loops (each one thread and one libmicrohttpd daemon), 1..64 */
+    int max_connections;   /* concurrent HTTP connections accepted, ≥ 1 */
+    int idle_timeout_s;    /* keep-alive idle timeout in seconds, ≥ 1 */
     /* Bounds on receiving a request (conntrack.h), in seconds, ≥ 1; 0 takes the default (15):
      * the header block, from accept or from the first byte after the previous request, and the
      * body, from the end of the header block. A connection over either is closed. */
     int header_timeout_s;
     int body_timeout_s;
-    const char *pg_conninfo;   /* libpq conninfo; required */
-    const char *redis_addr;    /* "host:port"; NULL or "" only for strategies without Redis */
+    const char *pg_conninfo; /* libpq conninfo; required */
+    const char *redis_addr;  /* "host:port"; NULL or "" only for strategies without Redis */
     const strategy_ops *strategy;
     strategy_config strategy_cfg;
     /* Where the server reports problems (a failed connection, an internal error). Called from

@@ -40,7 +40,7 @@ typedef struct route {
     const char *method;  /* "GET", "POST"; a GET route answers HEAD too */
     const char *pattern; /* "/concerts/{id}": {id} is an integer 1..2^63−1 */
     route_fn fn;
-    unsigned flags;      /* route_flags */
+    unsigned flags; /* route_flags */
 } route;
 
 extern const route http_routes[];
@@ -71,26 +71,26 @@ struct http_job {
     struct MHD_Connection *conn;
     const route *route;
     int64_t ids[2];
-    tr_err early_err;   /* an error found in the request itself; TR_OK when none */
-    char allow[32];     /* Allow header for 405 */
-    char *body;         /* at most HTTP_MAX_BODY bytes, NUL-terminated: body_small, or malloc'd
-                           once the body outgrows it */
+    tr_err early_err; /* an error found in the request itself; TR_OK when none */
+    char allow[32];   /* Allow header for 405 */
+    char *body;       /* at most HTTP_MAX_BODY bytes, NUL-terminated: body_small, or malloc'd
+                         once the body outgrows it */
     char body_small[128];
     size_t body_len;
     bool body_too_large;
     enum job_state state;
-    bool suspended;     /* counted in server.suspended and front.held until answered or closed */
-    front *front;       /* the event loop whose daemon holds the connection */
+    bool suspended; /* counted in server.suspended and front.held until answered or closed */
+    front *front;   /* the event loop whose daemon holds the connection */
     /* The answer. */
     int status;
-    char *resp;         /* malloc'd JSON (or text), handed to MHD */
-    int retry_after_s;  /* > 0 adds Retry-After */
-    bool close_after;   /* adds Connection: close */
+    char *resp;               /* malloc'd JSON (or text), handed to MHD */
+    int retry_after_s;        /* > 0 adds Retry-After */
+    bool close_after;         /* adds Connection: close */
     const char *content_type; /* NULL: application/json */
-    int64_t started_us; /* tr_mono_us at the first call, for the duration metric */
-    purchase_result res; /* JOB_HELD: the decided purchase, waiting for durability */
-    int64_t deadline_ms; /* … until when (tr_mono_ms); then 500, outcome unknown */
-    http_job *next;     /* pool queue or front list link */
+    int64_t started_us;       /* tr_mono_us at the first call, for the duration metric */
+    purchase_result res;      /* JOB_HELD: the decided purchase, waiting for durability */
+    int64_t deadline_ms;      /* … until when (tr_mono_ms); then 500, outcome unknown */
+    http_job *next;           /* pool queue or front list link */
 };
 
 void job_answer(http_job *j, int status, char *json); /* takes json (NULL: 500 out of memory) */
@@ -132,8 +132,8 @@ void pool_free(pool *p);
 tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t errlen);
 /* Any thread: j is decided (answered, or JOB_HELD with res): its loop resumes it or holds it. */
 void front_job_done(http_job *j);
-void fronts_quiesce(server *s);         /* stop accepting; open connections go on */
-int fronts_inflight(const server *s);   /* Redis calls sent and not answered yet */
+void fronts_quiesce(server *s);       /* stop accepting; open connections go on */
+int fronts_inflight(const server *s); /* Redis calls sent and not answered yet */
 /* Every loop answers what it still holds (500) and stops; daemons with none suspended stop too.
  * Then frees the fronts. */
 void fronts_stop(server *s);
@@ -143,9 +143,9 @@ void fronts_stop(server *s);
 struct server {
     server_config cfg;
     const strategy_ops *strategy;
-    void *strategy_state; /* from strategy_start, shared by every thread */
-    char script_sha[41];  /* one-script strategies: SHA1 of strategy->script, for EVALSHA */
-    front *fronts;        /* cfg.io_threads event loops */
+    void *strategy_state;    /* from strategy_start, shared by every thread */
+    char script_sha[41];     /* one-script strategies: SHA1 of strategy->script, for EVALSHA */
+    front *fronts;           /* cfg.io_threads event loops */
     conn_tracker **trackers; /* each loop's connection tracker (nfronts), for /metrics */
     int nfronts;
     int port;

@@ -12,8 +12,7 @@
 
 bool audit_has_anomalies(const audit_report *r) {
     return r->oversold || r->duplicate_customers || r->seat_errors || r->vip_errors ||
-           r->sales_after_close || r->fcfs_violations || r->lost || r->phantom ||
-           r->count_drift;
+           r->sales_after_close || r->fcfs_violations || r->lost || r->phantom || r->count_drift;
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -177,8 +176,8 @@ static bool record_unknown(const lab_record *r) {
     return r->status == 0 || (r->status >= 500 && r->status != 503);
 }
 
-tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
-                   int64_t *lost, int64_t *phantom) {
+tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m, int64_t *lost,
+                   int64_t *phantom) {
     return audit_match_detail(recs, n, t, m, lost, phantom, NULL, NULL, NULL);
 }
 
@@ -485,8 +484,8 @@ static tr_err fcfs_over_stored(const lab_record *recs, size_t n, const audit_tic
 }
 
 tr_err audit_compute(const audit_concert *c, const audit_ticket *t, size_t m,
-                     const lab_record *recs, size_t n, const lab_codes *codes,
-                     int64_t duration_us, int64_t started_wall_us, audit_report *out) {
+                     const lab_record *recs, size_t n, const lab_codes *codes, int64_t duration_us,
+                     int64_t started_wall_us, audit_report *out) {
     tr_err rc;
     memset(out, 0, sizeof *out);
     out->total_seats = c->total_seats;
@@ -610,8 +609,8 @@ tr_err audit_run(pg_conn *pg, int64_t concert_id, const lab_record *recs, size_t
 
 tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged, int stable_ms,
                           int timeout_ms, int64_t started_wall_us, int64_t *drained_after_us) {
-    static const pg_stmt count_stmt = {
-        "audit_drain_count", "SELECT count(*) FROM ticket WHERE concert_id = $1", 1};
+    static const pg_stmt count_stmt = {"audit_drain_count",
+                                       "SELECT count(*) FROM ticket WHERE concert_id = $1", 1};
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, concert_id);
     const char *params[] = {cid};

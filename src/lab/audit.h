@@ -69,27 +69,27 @@ typedef struct audit_report {
     int64_t count_drift;         /* R8: remaining − (N − tickets) */
     /* Details of R7 for the fault suite (not added to audit_has_anomalies: each is a part of
      * lost or phantom, or a count of its own that a fault may explain): */
-    int64_t contradicted;        /* of lost: acknowledged (customer, seat) where PostgreSQL
-                                    gives that customer another seat or that seat to another
-                                    customer */
-    int64_t phantom_unknown;     /* of phantom: rows whose customer had a request with an
-                                    unknown outcome (no answer: connection error or timeout; or
-                                    a 500) */
-    int64_t queued_unissued;     /* customers answered 202 (queued) with no ticket at all */
+    int64_t contradicted;    /* of lost: acknowledged (customer, seat) where PostgreSQL
+                                gives that customer another seat or that seat to another
+                                customer */
+    int64_t phantom_unknown; /* of phantom: rows whose customer had a request with an
+                                unknown outcome (no answer: connection error or timeout; or
+                                a 500) */
+    int64_t queued_unissued; /* customers answered 202 (queued) with no ticket at all */
 
     /* Figures of the run. */
-    int64_t requests;          /* records */
-    int64_t answered;          /* records with an HTTP status */
-    int64_t acknowledged;      /* 201 answers */
-    int64_t queued;            /* 202 answers */
+    int64_t requests;     /* records */
+    int64_t answered;     /* records with an HTTP status */
+    int64_t acknowledged; /* 201 answers */
+    int64_t queued;       /* 202 answers */
     audit_latency latency;
     double requests_per_min;   /* answered ÷ load duration */
     double tickets_per_min;    /* tickets ÷ load duration */
     int64_t sold_out_after_us; /* t = 0 to sold out, see audit_sold_out_after; -1 = not sold out */
     int64_t last_issued_after_us; /* run's wall start to the latest issued_at; -1 when no ticket */
-    int64_t drained_after_us;  /* run's wall start until PostgreSQL held every ticket it would
-                                  hold (see audit_wait_drained); -1 when not measured */
-    int noutcomes;             /* sorted by count, descending, then key */
+    int64_t drained_after_us;     /* run's wall start until PostgreSQL held every ticket it would
+                                     hold (see audit_wait_drained); -1 when not measured */
+    int noutcomes;                /* sorted by count, descending, then key */
     audit_outcome outcomes[AUDIT_MAX_OUTCOMES];
 } audit_report;
 
@@ -121,8 +121,8 @@ tr_err audit_fcfs(const lab_record *recs, size_t n, int64_t *refused_beaten, int
  * customer to 202 (queued) records, each at most once. lost = acknowledged tickets unmatched;
  * phantom = rows unmatched. A purchase answered 500 ("outcome unknown") that the client did not
  * retry leaves its ticket, if one was bought, unacknowledged: a phantom. */
-tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m,
-                   int64_t *lost, int64_t *phantom);
+tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m, int64_t *lost,
+                   int64_t *phantom);
 
 /* audit_match and the details: contradicted (of lost), phantom_unknown (of phantom) and
  * queued_unissued, as audit_report defines them. Any output pointer may be NULL. */
@@ -142,8 +142,8 @@ void audit_outcomes(const lab_record *recs, size_t n, const lab_codes *codes, au
 /* Everything above. duration_us is the load phase (lg_result.duration_us), started_wall_us
  * its wall-clock start (lg_result.started_wall_us). *out is overwritten. */
 tr_err audit_compute(const audit_concert *c, const audit_ticket *t, size_t m,
-                     const lab_record *recs, size_t n, const lab_codes *codes,
-                     int64_t duration_us, int64_t started_wall_us, audit_report *out);
+                     const lab_record *recs, size_t n, const lab_codes *codes, int64_t duration_us,
+                     int64_t started_wall_us, audit_report *out);
 
 /* --- PostgreSQL. Errors: TR_CONCERT_NOT_FOUND, TR_PG (pg_conn_errstr says why), TR_NOMEM. -- */
 

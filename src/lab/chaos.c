@@ -91,14 +91,14 @@ tr_err chaos_cell_compute(const lab_run *run, chaos_cell *c) {
 
     /* The promise. */
     bool fast = dur && strcmp(dur, "fast") == 0;
-    bool may_lose = strcmp(run->strategy, "redis-atomic") == 0 && fast && fault &&
-                    redis_loses_writes(fault);
-    bool may_drop_queued = strcmp(run->strategy, "redis-zset") == 0 && fault &&
-                           redis_loses_writes(fault);
-    bool no_fcfs = strcmp(run->strategy, "redis-lock") == 0 ||
-                   strcmp(run->strategy, "redis-lock-cache") == 0;
+    bool may_lose =
+        strcmp(run->strategy, "redis-atomic") == 0 && fast && fault && redis_loses_writes(fault);
+    bool may_drop_queued =
+        strcmp(run->strategy, "redis-zset") == 0 && fault && redis_loses_writes(fault);
+    bool no_fcfs =
+        strcmp(run->strategy, "redis-lock") == 0 || strcmp(run->strategy, "redis-lock-cache") == 0;
     size_t w = 0;
-#define WHY(...) \
+#define WHY(...)                                                                                   \
     (w += (size_t)snprintf(c->why + w, w < sizeof c->why ? sizeof c->why - w : 0, __VA_ARGS__))
     c->pass = true;
     if (!c->injected) {
@@ -106,16 +106,18 @@ tr_err chaos_cell_compute(const lab_run *run, chaos_cell *c) {
         WHY("fault not injected%s%s; ", ferr ? ": " : "", ferr ? ferr : "");
     }
     if (c->lost + c->contradicted > 0) {
-        if (may_lose) WHY("allowed: %" PRId64 " acknowledged lost (Redis lost writes); ",
-                          c->lost + c->contradicted);
+        if (may_lose)
+            WHY("allowed: %" PRId64 " acknowledged lost (Redis lost writes); ",
+                c->lost + c->contradicted);
         else {
             c->pass = false;
-            WHY("%" PRId64 " acknowledged tickets lost or contradicted; ", c->lost + c->contradicted);
+            WHY("%" PRId64 " acknowledged tickets lost or contradicted; ",
+                c->lost + c->contradicted);
         }
     }
     if (c->queued_unissued > 0) {
-        if (may_drop_queued) WHY("allowed: %" PRId64 " admissions lost (Redis lost writes); ",
-                                 c->queued_unissued);
+        if (may_drop_queued)
+            WHY("allowed: %" PRId64 " admissions lost (Redis lost writes); ", c->queued_unissued);
         else {
             c->pass = false;
             WHY("%" PRId64 " queued (202) customers never got a ticket; ", c->queued_unissued);
@@ -149,17 +151,17 @@ static void ms_cell(char *buf, size_t len, int64_t ms, const char *none) {
 int chaos_table_write(FILE *f, const chaos_cell *cells, int n) {
     int fails = 0;
     fprintf(f, "%-22s %-14s %9s %7s %7s %5s %7s %7s %7s %5s %5s %6s %9s %9s  %s\n", "strategy",
-            "fault", "in-flight", "acked", "queued", "lost", "contra", "q-lost", "unknown",
-            "other", "R6", "failed", "first-ok", "recovered", "result");
+            "fault", "in-flight", "acked", "queued", "lost", "contra", "q-lost", "unknown", "other",
+            "R6", "failed", "first-ok", "recovered", "result");
     for (int i = 0; i < n; i++) {
         const chaos_cell *c = &cells[i];
         char first[24], rec[24];
         ms_cell(first, sizeof first, c->first_ok_ms, "-");
         ms_cell(rec, sizeof rec, c->recovered_ms, "never");
         if (!c->injected) snprintf(rec, sizeof rec, "-");
-        fprintf(f, "%-22s %-14s %9" PRId64 " %7" PRId64 " %7" PRId64 " %5" PRId64 " %7" PRId64
-                   " %7" PRId64 " %7" PRId64 " %5" PRId64 " %5" PRId64 " %6" PRId64
-                   " %9s %9s  %s\n",
+        fprintf(f,
+                "%-22s %-14s %9" PRId64 " %7" PRId64 " %7" PRId64 " %5" PRId64 " %7" PRId64
+                " %7" PRId64 " %7" PRId64 " %5" PRId64 " %5" PRId64 " %6" PRId64 " %9s %9s  %s\n",
                 c->label, c->fault, c->in_flight, c->acknowledged, c->queued, c->lost,
                 c->contradicted, c->queued_unissued, c->unknown_tickets, c->other, c->fcfs,
                 c->failed, first, rec, c->pass ? "PASS" : "FAIL");

@@ -14,14 +14,14 @@
 #include "lab/runfile.h"
 
 /* Marks the suite writes (runfile.h's marks): */
-#define CHAOS_MARK_FAULT "fault"             /* the fault's name, e.g. "redis-kill" */
-#define CHAOS_MARK_FAULT_AT "fault_at_ms"    /* when it was injected, ms since the Unix epoch */
-#define CHAOS_MARK_DURABILITY "durability"   /* redis-atomic's --durability, "fast"/"strict" */
-#define CHAOS_MARK_ERROR "fault_error"       /* set when the fault could not be injected */
-#define CHAOS_MARK_NOTE "note"               /* a remark printed under the table */
+#define CHAOS_MARK_FAULT "fault"           /* the fault's name, e.g. "redis-kill" */
+#define CHAOS_MARK_FAULT_AT "fault_at_ms"  /* when it was injected, ms since the Unix epoch */
+#define CHAOS_MARK_DURABILITY "durability" /* redis-atomic's --durability, "fast"/"strict" */
+#define CHAOS_MARK_ERROR "fault_error"     /* set when the fault could not be injected */
+#define CHAOS_MARK_NOTE "note"             /* a remark printed under the table */
 
 typedef struct chaos_cell {
-    char label[80];          /* strategy, with " strict"/" fast" for redis-atomic */
+    char label[80]; /* strategy, with " strict"/" fast" for redis-atomic */
     char fault[48];
     bool injected;           /* a fault time is known and no fault_error */
     int64_t fault_at_us;     /* from the run's t = 0 */
@@ -46,7 +46,7 @@ typedef struct chaos_cell {
                                 lost, 500) and that succeeded counts as slow, not failed */
     int64_t slow_ms;         /* max(1 s, 2 × p99 latency of the answers before the fault) */
     bool pass;
-    char why[200];           /* when !pass: what broke the promise; else what was allowed */
+    char why[200]; /* when !pass: what broke the promise; else what was allowed */
 } chaos_cell;
 
 /* Computes the cell of run (read with its records). Errors: TR_INVALID_ARGUMENT when the run

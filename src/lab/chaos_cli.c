@@ -37,27 +37,27 @@ static void fp_print_log(void *arg, const char *line) {
 }
 
 static void fault_proxy_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f,
-            "usage: ticketrush fault-proxy --listen PORT --to HOST:PORT --control PORT\n"
-            "\n"
-            "A TCP proxy on 127.0.0.1:PORT to one backend (Redis or PostgreSQL) for the fault\n"
-            "suite (scripts/chaos.sh): it forwards bytes both ways and, on a command sent to\n"
-            "its control port (one line each, answered by one line), injects network faults:\n"
-            "  delay MS   forward every byte MS ms late, both directions\n"
-            "  stall MS   forward nothing for MS ms\n"
-            "  cut        close every proxied connection, both sides, at once\n"
-            "  pass       no delay, no stall\n"
-            "  stats      connections, delay, stall left, cuts\n"
-            "When either side of a proxied connection closes, the other is closed too.\n"
-            "Example: exec 3<>/dev/tcp/127.0.0.1/PORT; echo 'stall 5000' >&3; read -r a <&3\n"
-            "SIGTERM or SIGINT stop it. Port 0 picks a free port (printed on start).\n"
-            "\n");
+    fprintf(f, "usage: ticketrush fault-proxy --listen PORT --to HOST:PORT --control PORT\n"
+               "\n"
+               "A TCP proxy on 127.0.0.1:PORT to one backend (Redis or PostgreSQL) for the fault\n"
+               "suite (scripts/chaos.sh): it forwards bytes both ways and, on a command sent to\n"
+               "its control port (one line each, answered by one line), injects network faults:\n"
+               "  delay MS   forward every byte MS ms late, both directions\n"
+               "  stall MS   forward nothing for MS ms\n"
+               "  cut        close every proxied connection, both sides, at once\n"
+               "  pass       no delay, no stall\n"
+               "  stats      connections, delay, stall left, cuts\n"
+               "When either side of a proxied connection closes, the other is closed too.\n"
+               "Example: exec 3<>/dev/tcp/127.0.0.1/PORT; echo 'stall 5000' >&3; read -r a <&3\n"
+               "SIGTERM or SIGINT stop it. Port 0 picks a free port (printed on start).\n"
+               "\n");
     tr_opts_help(f, opts);
 }
 
 int lab_cli_fault_proxy(int argc, char **argv) {
     int listen_port = -1, control_port = -1;
     const char *to = NULL;
+    /* clang-format off */
     const tr_opt opts[] = {
         {.name = "listen", .kind = TR_OPT_INT, .dest = &listen_port, .min = 0, .max = 65535,
          .metavar = "PORT", .help = "the proxy's port on 127.0.0.1 (required)"},
@@ -67,9 +67,10 @@ int lab_cli_fault_proxy(int argc, char **argv) {
          .metavar = "PORT", .help = "the control port on 127.0.0.1 (required)"},
         {0},
     };
+    /* clang-format on */
     int npos = 0;
-    int rc = lab_cli_options("ticketrush fault-proxy", "fault-proxy", opts, fault_proxy_usage,
-                             argc, argv, 1, &npos);
+    int rc = lab_cli_options("ticketrush fault-proxy", "fault-proxy", opts, fault_proxy_usage, argc,
+                             argv, 1, &npos);
     if (rc >= 0) return rc;
     if (npos > 0 || listen_port < 0 || control_port < 0 || to == NULL) {
         fprintf(stderr, "ticketrush fault-proxy: --listen, --to and --control are required\n");
@@ -78,8 +79,10 @@ int lab_cli_fault_proxy(int argc, char **argv) {
     char to_host[64];
     int to_port = 0;
     if (redis_parse_addr(to, to_host, sizeof to_host, &to_port) != TR_OK || to_port < 1) {
-        fprintf(stderr, "ticketrush fault-proxy: invalid value \"%s\" for --to: expected "
-                        "HOST:PORT\n", to);
+        fprintf(stderr,
+                "ticketrush fault-proxy: invalid value \"%s\" for --to: expected "
+                "HOST:PORT\n",
+                to);
         return LAB_EXIT_USAGE;
     }
     struct sigaction sa = {.sa_handler = fp_on_signal};
@@ -87,9 +90,14 @@ int lab_cli_fault_proxy(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    fp_config cfg = {.listen_port = (uint16_t)listen_port, .control_port = (uint16_t)control_port,
-                     .to_host = to_host, .to_port = (uint16_t)to_port, .stop = &fp_stop,
-                     .ready = fp_print_ready, .log = fp_print_log, .arg = (void *)to};
+    fp_config cfg = {.listen_port = (uint16_t)listen_port,
+                     .control_port = (uint16_t)control_port,
+                     .to_host = to_host,
+                     .to_port = (uint16_t)to_port,
+                     .stop = &fp_stop,
+                     .ready = fp_print_ready,
+                     .log = fp_print_log,
+                     .arg = (void *)to};
     char err[256];
     tr_err e = fp_run(&cfg, err, sizeof err);
     if (e != TR_OK) {
@@ -102,43 +110,44 @@ int lab_cli_fault_proxy(int argc, char **argv) {
 /* --- chaos-table ---------------------------------------------------------------------- */
 
 static void chaos_table_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f,
-            "usage: ticketrush chaos-table [--rows-only] RUN.json...\n"
-            "\n"
-            "The fault suite's table (scripts/chaos.sh): one row per run file written by\n"
-            "`ticketrush load --marks-file` during a fault, with\n"
-            "  in-flight  requests sent before the fault and answered (or not) after it\n"
-            "  acked      201 answers; queued: 202 answers\n"
-            "  lost       acknowledged tickets PostgreSQL does not hold at all\n"
-            "  contra     acknowledged tickets PostgreSQL gives to another customer or seat\n"
-            "  q-lost     customers answered 202 (queued) who never got a ticket\n"
-            "  unknown    tickets stored for requests whose answer never came (not anomalies)\n"
-            "  other      R1-R5, R8 and phantom tickets no unknown outcome explains\n"
-            "  R6         FCFS violations\n"
-            "  failed     requests failed after the fault (no answer, or 5xx but 503 busy)\n"
-            "  first-ok   ms from the fault to the first normal answer to a request sent\n"
-            "             after it\n"
-            "  recovered  ms from the fault until the last request that failed or was slow\n"
-            "             (over max(1 s, 2 x the p99 before the fault); a purchase retried\n"
-            "             after a lost connection or a 500 is slow) ended: after it every\n"
-            "             answer was normal (never: one was still unanswered)\n"
-            "  result     PASS or FAIL against the strategy's promise for that fault\n"
-            "Then, per row, what was allowed or what broke the promise.\n"
-            "\n");
+    fprintf(f, "usage: ticketrush chaos-table [--rows-only] RUN.json...\n"
+               "\n"
+               "The fault suite's table (scripts/chaos.sh): one row per run file written by\n"
+               "`ticketrush load --marks-file` during a fault, with\n"
+               "  in-flight  requests sent before the fault and answered (or not) after it\n"
+               "  acked      201 answers; queued: 202 answers\n"
+               "  lost       acknowledged tickets PostgreSQL does not hold at all\n"
+               "  contra     acknowledged tickets PostgreSQL gives to another customer or seat\n"
+               "  q-lost     customers answered 202 (queued) who never got a ticket\n"
+               "  unknown    tickets stored for requests whose answer never came (not anomalies)\n"
+               "  other      R1-R5, R8 and phantom tickets no unknown outcome explains\n"
+               "  R6         FCFS violations\n"
+               "  failed     requests failed after the fault (no answer, or 5xx but 503 busy)\n"
+               "  first-ok   ms from the fault to the first normal answer to a request sent\n"
+               "             after it\n"
+               "  recovered  ms from the fault until the last request that failed or was slow\n"
+               "             (over max(1 s, 2 x the p99 before the fault); a purchase retried\n"
+               "             after a lost connection or a 500 is slow) ended: after it every\n"
+               "             answer was normal (never: one was still unanswered)\n"
+               "  result     PASS or FAIL against the strategy's promise for that fault\n"
+               "Then, per row, what was allowed or what broke the promise.\n"
+               "\n");
     tr_opts_help(f, opts);
     fprintf(f, "exit status: 0 every row PASS, 3 a row FAIL, 1 a file could not be read.\n");
 }
 
 int lab_cli_chaos_table(int argc, char **argv) {
     bool rows_only = false;
+    /* clang-format off */
     const tr_opt opts[] = {
         {.name = "rows-only", .kind = TR_OPT_FLAG, .dest = &rows_only,
          .help = "no header and no notes (the suite's progress lines)"},
         {0},
     };
+    /* clang-format on */
     int n = 0;
-    int rc = lab_cli_options("ticketrush chaos-table", "chaos-table", opts, chaos_table_usage,
-                             argc, argv, 1, &n);
+    int rc = lab_cli_options("ticketrush chaos-table", "chaos-table", opts, chaos_table_usage, argc,
+                             argv, 1, &n);
     if (rc >= 0) return rc;
     if (n <= 0) {
         chaos_table_usage(stderr, opts);
@@ -146,7 +155,7 @@ int lab_cli_chaos_table(int argc, char **argv) {
     }
     chaos_cell *cells = calloc((size_t)n, sizeof *cells);
     lab_run *run = calloc(1, sizeof *run);
-    char (*notes)[RUN_MARK_VALUE_LEN] = calloc((size_t)n, sizeof *notes);
+    char(*notes)[RUN_MARK_VALUE_LEN] = calloc((size_t)n, sizeof *notes);
     rc = LAB_EXIT_FAILURE;
     if (cells == NULL || run == NULL || notes == NULL) {
         fprintf(stderr, "ticketrush chaos-table: out of memory\n");
@@ -159,8 +168,7 @@ int lab_cli_chaos_table(int argc, char **argv) {
             goto out;
         }
         if (chaos_cell_compute(run, &cells[i]) != TR_OK) {
-            fprintf(stderr, "ticketrush chaos-table: %s has no request records\n",
-                    argv[1 + i]);
+            fprintf(stderr, "ticketrush chaos-table: %s has no request records\n", argv[1 + i]);
             lab_run_free_records(run);
             goto out;
         }

@@ -31,13 +31,14 @@ static void db_usage(FILE *f, const tr_opt *opts) {
         fprintf(f, "          %-9s %" PRId32 " ticket%s, %" PRId32 " VIP, %" PRId64 " customers\n",
                 s->name, s->tickets, s->tickets == 1 ? "" : "s", s->vip, s->customers);
     }
-    fprintf(f,
-            "        With Redis configured it also deletes the concert's Redis keys ({concert:ID}:*).\n"
-            "open-sale  loads the concert, its tickets and every customer into Redis for the\n"
-            "        Redis strategies (redis-zset, redis-atomic), as their first purchase would;\n"
-            "        run it before the rush so the first buyers do not wait for it\n"
-            "\n"
-            "options (environment variable in brackets):\n");
+    fprintf(
+        f,
+        "        With Redis configured it also deletes the concert's Redis keys ({concert:ID}:*).\n"
+        "open-sale  loads the concert, its tickets and every customer into Redis for the\n"
+        "        Redis strategies (redis-zset, redis-atomic), as their first purchase would;\n"
+        "        run it before the rush so the first buyers do not wait for it\n"
+        "\n"
+        "options (environment variable in brackets):\n");
     tr_opts_help(f, opts);
 }
 
@@ -102,8 +103,8 @@ static int db_open_sale(pg_conn *conn, const char *redis, int64_t concert_id) {
 }
 
 /* The scenario's seats, VIP seats and customers unless given (-1: not given). */
-static int db_seed(pg_conn *conn, const char *redis, const char *scenario_name,
-                   seed_params *p, int64_t tickets, int64_t vip, int64_t customers) {
+static int db_seed(pg_conn *conn, const char *redis, const char *scenario_name, seed_params *p,
+                   int64_t tickets, int64_t vip, int64_t customers) {
     char err[512];
     const scenario *sc = scenario_find(scenario_name);
     if (sc == NULL) {
@@ -115,8 +116,9 @@ static int db_seed(pg_conn *conn, const char *redis, const char *scenario_name,
     p->vip_seats = vip >= 0 ? (int32_t)vip : sc->vip;
     p->customers = customers >= 0 ? customers : sc->customers;
     if (p->vip_seats > p->total_seats) {
-        fprintf(stderr, "ticketrush: %" PRId32 " VIP seats (%s) exceed %" PRId32 " seats; lower "
-                        "--vip\n",
+        fprintf(stderr,
+                "ticketrush: %" PRId32 " VIP seats (%s) exceed %" PRId32 " seats; lower "
+                "--vip\n",
                 p->vip_seats, vip >= 0 ? "--vip" : "the scenario's default", p->total_seats);
         return 2;
     }
@@ -131,8 +133,9 @@ static int db_seed(pg_conn *conn, const char *redis, const char *scenario_name,
         return 1;
     }
     if (redis == NULL)
-        fprintf(stderr, "ticketrush: warning: Redis is not configured (--redis or TICKETRUSH_REDIS), "
-                        "so this concert's sale cached there was not cleared\n");
+        fprintf(stderr,
+                "ticketrush: warning: Redis is not configured (--redis or TICKETRUSH_REDIS), "
+                "so this concert's sale cached there was not cleared\n");
     printf("seeded concert %" PRId64 ": %" PRId32 " seats, %" PRId32 " VIP, customers 1..%" PRId64
            ", sales open %" PRId64 " s\n",
            p->concert_id, p->total_seats, p->vip_seats, p->customers, p->sales_open_s);
@@ -143,6 +146,7 @@ int lab_cli_db(int argc, char **argv) {
     bool unguarded = false;
     const char *pg = NULL, *redis = NULL, *scenario_name = "seed";
     int64_t tickets = -1, vip = -1, customers = -1, concert_id = 1, open_s = 3600;
+    /* clang-format off */
     const tr_opt opts[] = {
         {.name = "unguarded", .kind = TR_OPT_FLAG, .dest = &unguarded,
          .help = "schema: without the UNIQUE and CHECK guards"},
@@ -165,6 +169,7 @@ int lab_cli_db(int argc, char **argv) {
          .help = "seed: sales close S seconds from now (default 3600)"},
         {0},
     };
+    /* clang-format on */
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         db_usage(argc < 2 ? stderr : stdout, opts);
         return argc < 2 ? LAB_EXIT_USAGE : LAB_EXIT_OK;

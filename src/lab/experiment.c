@@ -30,15 +30,18 @@ tr_err experiment_check(const experiment_config *cfg, char *errbuf, size_t errle
         cfg->nurls > LG_MAX_URLS || cfg->concert_id < 1 || cfg->requests < 1 ||
         cfg->customers < 1 || cfg->vus < 1 || cfg->vus > LG_MAX_VUS || cfg->tickets < 0 ||
         cfg->vip < 0 || cfg->rate < 0) {
-        tr_errf(errbuf, errlen, "the experiment needs a strategy, a scenario, PostgreSQL, 1..%d "
-                                "URLs and positive numbers", LG_MAX_URLS);
+        tr_errf(errbuf, errlen,
+                "the experiment needs a strategy, a scenario, PostgreSQL, 1..%d "
+                "URLs and positive numbers",
+                LG_MAX_URLS);
         return TR_INVALID_ARGUMENT;
     }
     const scenario *sc = cfg->scenario;
     if (sc->draw == SCENARIO_DRAW_EACH_ONCE &&
         (cfg->requests > cfg->customers || cfg->customers > SCENARIO_EACH_ONCE_MAX_CUSTOMERS)) {
-        tr_errf(errbuf, errlen, "scenario %s sends each customer once, so --requests (%" PRId64
-                                ") must not exceed --customers (%" PRId64 ")",
+        tr_errf(errbuf, errlen,
+                "scenario %s sends each customer once, so --requests (%" PRId64
+                ") must not exceed --customers (%" PRId64 ")",
                 sc->name, cfg->requests, cfg->customers);
         return TR_INVALID_ARGUMENT;
     }
@@ -64,9 +67,10 @@ tr_err experiment_check_concert(pg_conn *pg, int64_t concert_id, int64_t tickets
         return e;
     }
     if (row->total_seats != tickets || row->vip_seats != vip) {
-        tr_errf(errbuf, errlen, "concert %" PRId64 " has %" PRId32 " seats and %" PRId32
-                                " VIP seats, but the run expects %" PRId64 " and %" PRId64
-                                "; seed it for scenario %s or pass --tickets/--vip",
+        tr_errf(errbuf, errlen,
+                "concert %" PRId64 " has %" PRId32 " seats and %" PRId32
+                " VIP seats, but the run expects %" PRId64 " and %" PRId64
+                "; seed it for scenario %s or pass --tickets/--vip",
                 concert_id, row->total_seats, row->vip_seats, tickets, vip, scenario_name);
         return TR_INVALID_ARGUMENT;
     }
@@ -109,8 +113,7 @@ tr_err experiment_save(const lab_run *run, const char *out_path, char *path, siz
 
 /* Reads KEY=VALUE lines of path into run->marks (blank lines and lines starting with # are
  * skipped). A missing file is no mark, not an error. */
-static tr_err read_marks(const experiment_config *cfg, lab_run *run, char *errbuf,
-                         size_t errlen) {
+static tr_err read_marks(const experiment_config *cfg, lab_run *run, char *errbuf, size_t errlen) {
     FILE *f = fopen(cfg->marks_file, "r");
     if (f == NULL) {
         if (errno == ENOENT) return TR_OK;
@@ -132,8 +135,8 @@ static tr_err read_marks(const experiment_config *cfg, lab_run *run, char *errbu
 
 static const pg_stmt customers_stmt = {
     "lab_cli_customers", "SELECT count(*) FROM customer WHERE id BETWEEN 1 AND $1", 1};
-static const pg_stmt tickets_stmt = {
-    "lab_cli_tickets", "SELECT count(*) FROM ticket WHERE concert_id = $1", 1};
+static const pg_stmt tickets_stmt = {"lab_cli_tickets",
+                                     "SELECT count(*) FROM ticket WHERE concert_id = $1", 1};
 
 static int64_t pg_count(pg_conn *pg, const pg_stmt *st, int64_t arg) {
     char a[24];
@@ -177,18 +180,20 @@ static int64_t drain_target(const lab_record *recs, size_t n) {
 static void warn_before_load(const experiment_config *cfg, pg_conn *pg, const audit_concert *c) {
     int64_t have = pg_count(pg, &customers_stmt, cfg->customers);
     if (have >= 0 && have < cfg->customers)
-        exp_log(cfg, EXPERIMENT_WARNING, "only %" PRId64 " of customers 1..%" PRId64
-                                         " exist; the others will be refused",
+        exp_log(cfg, EXPERIMENT_WARNING,
+                "only %" PRId64 " of customers 1..%" PRId64 " exist; the others will be refused",
                 have, cfg->customers);
     int64_t before = pg_count(pg, &tickets_stmt, cfg->concert_id);
     if (before > 0)
-        exp_log(cfg, EXPERIMENT_WARNING, "concert %" PRId64 " already has %" PRId64
-                                         " tickets; the audit will count them as phantom (seed "
-                                         "again first)",
+        exp_log(cfg, EXPERIMENT_WARNING,
+                "concert %" PRId64 " already has %" PRId64
+                " tickets; the audit will count them as phantom (seed "
+                "again first)",
                 cfg->concert_id, before);
     if (c->starts_at_us <= (int64_t)time(NULL) * 1000000)
-        exp_log(cfg, EXPERIMENT_WARNING, "sales for concert %" PRId64 " have closed; expect "
-                                         "sales_closed answers",
+        exp_log(cfg, EXPERIMENT_WARNING,
+                "sales for concert %" PRId64 " have closed; expect "
+                "sales_closed answers",
                 cfg->concert_id);
 }
 
@@ -197,9 +202,12 @@ static void describe_run(const experiment_config *cfg, bool guarded, lab_run *ru
     snprintf(run->strategy, sizeof run->strategy, "%s", cfg->strategy);
     snprintf(run->scenario, sizeof run->scenario, "%s", cfg->scenario->name);
     run->guarded = guarded;
-    run->params = (run_params){.tickets = (int32_t)cfg->tickets, .vip = (int32_t)cfg->vip,
-                               .customers = cfg->customers, .requests = cfg->requests,
-                               .vus = (int32_t)cfg->vus, .seed = (int64_t)cfg->seed,
+    run->params = (run_params){.tickets = (int32_t)cfg->tickets,
+                               .vip = (int32_t)cfg->vip,
+                               .customers = cfg->customers,
+                               .requests = cfg->requests,
+                               .vus = (int32_t)cfg->vus,
+                               .seed = (int64_t)cfg->seed,
                                .concert_id = cfg->concert_id};
     size_t ulen = 0;
     for (int u = 0; u < cfg->nurls && ulen < sizeof run->params.url; u++)
@@ -215,8 +223,8 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
     if ((e = pg_conn_open(cfg->pg_conninfo, &pg, errbuf, errlen)) != TR_OK) return e;
     audit_concert concert_row;
     bool guarded = false;
-    e = experiment_check_concert(pg, cfg->concert_id, cfg->tickets, cfg->vip,
-                                 cfg->scenario->name, &concert_row, &guarded, errbuf, errlen);
+    e = experiment_check_concert(pg, cfg->concert_id, cfg->tickets, cfg->vip, cfg->scenario->name,
+                                 &concert_row, &guarded, errbuf, errlen);
     if (e != TR_OK) goto out;
     warn_before_load(cfg, pg, &concert_row);
     describe_run(cfg, guarded, run);
@@ -234,11 +242,17 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
         goto out;
     }
 
-    lg_config lc = {.url = cfg->urls[0], .urls = cfg->urls, .nurls = cfg->nurls,
-                    .rate = cfg->rate, .retry_connection_errors = cfg->retry_connection_errors,
-                    .target = LG_TARGET_PURCHASE, .concert_id = cfg->concert_id,
-                    .vus = (int)cfg->vus, .time_limit_us = cfg->time_limit_us,
-                    .progress = cfg->progress, .progress_arg = cfg->progress_arg,
+    lg_config lc = {.url = cfg->urls[0],
+                    .urls = cfg->urls,
+                    .nurls = cfg->nurls,
+                    .rate = cfg->rate,
+                    .retry_connection_errors = cfg->retry_connection_errors,
+                    .target = LG_TARGET_PURCHASE,
+                    .concert_id = cfg->concert_id,
+                    .vus = (int)cfg->vus,
+                    .time_limit_us = cfg->time_limit_us,
+                    .progress = cfg->progress,
+                    .progress_arg = cfg->progress_arg,
                     .progress_every_us = cfg->progress_every_us};
     lg_result res;
     exp_log(cfg, EXPERIMENT_INFO, "%s, %" PRId64 " requests on %" PRId64 " connections to %s%s",
@@ -261,8 +275,9 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
         goto out;
     }
     if (e == TR_BUSY)
-        exp_log(cfg, EXPERIMENT_WARNING, "PostgreSQL did not hold every acknowledged ticket "
-                                         "within %d s; auditing what is there",
+        exp_log(cfg, EXPERIMENT_WARNING,
+                "PostgreSQL did not hold every acknowledged ticket "
+                "within %d s; auditing what is there",
                 cfg->drain_timeout_ms / 1000);
     e = audit_run(pg, cfg->concert_id, run->records, run->nrecords, &run->codes, res.duration_us,
                   res.started_wall_us, &run->audit);

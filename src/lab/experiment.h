@@ -23,28 +23,28 @@ typedef enum {
 } experiment_log_kind;
 
 typedef struct experiment_config {
-    const char *strategy;        /* the servers' strategy: the run file's label; required */
-    const scenario *scenario;    /* its name and customer draw; required */
-    const char *const *urls;     /* nurls servers (1..LG_MAX_URLS, loopback): user i uses URL
-                                    i mod nurls */
+    const char *strategy;     /* the servers' strategy: the run file's label; required */
+    const scenario *scenario; /* its name and customer draw; required */
+    const char *const *urls;  /* nurls servers (1..LG_MAX_URLS, loopback): user i uses URL
+                                 i mod nurls */
     int nurls;
-    const char *pg_conninfo;     /* the PostgreSQL the servers write to; required */
-    int64_t concert_id;          /* > 0, seeded */
-    int64_t tickets, vip;        /* the seats and VIP seats the concert must have */
-    int64_t customers;           /* requests buy for customers drawn from 1..customers */
-    int64_t requests;            /* ≥ 1; the scenario's EACH_ONCE draw needs ≤ customers */
-    int64_t vus;                 /* 1..LG_MAX_VUS connections */
-    uint64_t seed;               /* of the customer draw (scenario.h) */
-    double rate;                 /* requests/s (open loop); 0: closed loop */
+    const char *pg_conninfo;      /* the PostgreSQL the servers write to; required */
+    int64_t concert_id;           /* > 0, seeded */
+    int64_t tickets, vip;         /* the seats and VIP seats the concert must have */
+    int64_t customers;            /* requests buy for customers drawn from 1..customers */
+    int64_t requests;             /* ≥ 1; the scenario's EACH_ONCE draw needs ≤ customers */
+    int64_t vus;                  /* 1..LG_MAX_VUS connections */
+    uint64_t seed;                /* of the customer draw (scenario.h) */
+    double rate;                  /* requests/s (open loop); 0: closed loop */
     bool retry_connection_errors; /* loadgen.h */
-    int64_t time_limit_us;       /* of the load; unanswered requests then count as timeouts */
-    int drain_stable_ms;         /* the drain is over when the ticket count held the
-                                    acknowledged tickets and did not change for this long */
-    int drain_timeout_ms;        /* then the audit runs on what is there (a warning) */
-    const char *marks_file;      /* KEY=VALUE lines kept in the run's marks; NULL: none; a
-                                    missing file is no mark */
-    const char *out_path;        /* the run file; NULL: results/run-<strategy>-<UTC time>.json */
-    lg_progress_fn progress;     /* the load's progress (loadgen.h); NULL: none */
+    int64_t time_limit_us;        /* of the load; unanswered requests then count as timeouts */
+    int drain_stable_ms;          /* the drain is over when the ticket count held the
+                                     acknowledged tickets and did not change for this long */
+    int drain_timeout_ms;         /* then the audit runs on what is there (a warning) */
+    const char *marks_file;       /* KEY=VALUE lines kept in the run's marks; NULL: none; a
+                                     missing file is no mark */
+    const char *out_path;         /* the run file; NULL: results/run-<strategy>-<UTC time>.json */
+    lg_progress_fn progress;      /* the load's progress (loadgen.h); NULL: none */
     void *progress_arg;
     int64_t progress_every_us;
     /* Called once the load is over, before the drain (to end a progress line, say how it
@@ -52,7 +52,7 @@ typedef struct experiment_config {
     void (*loaded)(void *arg, const lg_result *load, size_t requests);
     /* One line for a person (no trailing newline); NULL: silence. */
     void (*log)(void *arg, experiment_log_kind kind, const char *line);
-    void *arg;                   /* of loaded and log */
+    void *arg; /* of loaded and log */
 } experiment_config;
 
 /* Checks what needs no server: the number ranges, the URLs (lg_url_parse) and that the

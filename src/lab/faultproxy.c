@@ -49,10 +49,10 @@ typedef struct fp_tag { /* what epoll's data.ptr points to */
 typedef struct fp_pair {
     struct fp_pair *next, *prev;
     int fd[2];
-    fp_queue q[2];        /* q[i]: bytes to write to fd[i] */
-    uint32_t events[2];   /* registered with epoll */
-    bool connecting;      /* the backend connect is in progress */
-    bool blocked[2];      /* the last write to fd[i] would have blocked */
+    fp_queue q[2];      /* q[i]: bytes to write to fd[i] */
+    uint32_t events[2]; /* registered with epoll */
+    bool connecting;    /* the backend connect is in progress */
+    bool blocked[2];    /* the last write to fd[i] would have blocked */
     bool dead;
     fp_tag tag[2];
 } fp_pair;
@@ -130,8 +130,8 @@ static int fp_listen(uint16_t port, uint16_t *bound) {
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 1024) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
@@ -235,11 +235,14 @@ static void fp_command(fp *P, fp_ctl *c, char *line) {
         snprintf(reply, sizeof reply, "ok pass\n");
     } else if (strcmp(line, "stats") == 0) {
         int64_t left = P->stall_until_us > now ? (P->stall_until_us - now) / 1000 : 0;
-        snprintf(reply, sizeof reply, "ok pairs=%lld delay_ms=%lld stall_left_ms=%lld cuts=%lld "
-                 "accepted=%lld\n", (long long)P->npairs, (long long)(P->delay_us / 1000),
-                 (long long)left, (long long)P->cuts, (long long)P->accepted);
+        snprintf(reply, sizeof reply,
+                 "ok pairs=%lld delay_ms=%lld stall_left_ms=%lld cuts=%lld "
+                 "accepted=%lld\n",
+                 (long long)P->npairs, (long long)(P->delay_us / 1000), (long long)left,
+                 (long long)P->cuts, (long long)P->accepted);
     } else {
-        snprintf(reply, sizeof reply, "error: unknown command (delay MS, stall MS, cut, pass, "
+        snprintf(reply, sizeof reply,
+                 "error: unknown command (delay MS, stall MS, cut, pass, "
                  "stats)\n");
     }
     if (line[0] != '\0' && strcmp(line, "stats") != 0) fp_log(P, "control: %s", line);
@@ -400,8 +403,8 @@ tr_err fp_run(const fp_config *cfg, char *errbuf, size_t errlen) {
         goto out;
     }
     if ((P.cfd = fp_listen(cfg->control_port, &cport)) < 0) {
-        tr_errf(errbuf, errlen, "could not listen on 127.0.0.1:%u (control): %s",
-                cfg->control_port, strerror(errno));
+        tr_errf(errbuf, errlen, "could not listen on 127.0.0.1:%u (control): %s", cfg->control_port,
+                strerror(errno));
         rc = TR_UNAVAILABLE;
         goto out;
     }

@@ -34,14 +34,14 @@ typedef void (*fp_ready_fn)(void *arg, uint16_t listen_port, uint16_t control_po
 typedef void (*fp_log_fn)(void *arg, const char *line);
 
 typedef struct fp_config {
-    uint16_t listen_port;              /* on 127.0.0.1; 0 = any free port */
-    uint16_t control_port;             /* on 127.0.0.1; 0 = any free port */
-    const char *to_host;               /* backend IPv4 address, e.g. "127.0.0.1" */
+    uint16_t listen_port;  /* on 127.0.0.1; 0 = any free port */
+    uint16_t control_port; /* on 127.0.0.1; 0 = any free port */
+    const char *to_host;   /* backend IPv4 address, e.g. "127.0.0.1" */
     uint16_t to_port;
     const volatile sig_atomic_t *stop; /* the loop returns TR_OK soon after *stop becomes 1 */
     fp_ready_fn ready;
     fp_log_fn log;
-    void *arg;                         /* for ready and log */
+    void *arg; /* for ready and log */
 } fp_config;
 
 /* Runs the proxy until *cfg->stop. Errors: TR_INVALID_ARGUMENT (bad backend address),

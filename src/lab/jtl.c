@@ -121,13 +121,21 @@ static bool jtl_span_has(jtl_span s, const char *needle) {
 }
 
 enum {
-    COL_TS, COL_ELAPSED, COL_LABEL, COL_CODE, COL_ALL_THREADS, COL_GRP_THREADS, COL_CUSTOMER,
-    COL_SEAT, COL_ERROR, COL__N
+    COL_TS,
+    COL_ELAPSED,
+    COL_LABEL,
+    COL_CODE,
+    COL_ALL_THREADS,
+    COL_GRP_THREADS,
+    COL_CUSTOMER,
+    COL_SEAT,
+    COL_ERROR,
+    COL__N
 };
 
-static const char *const jtl_col_names[COL__N] = {
-    "timeStamp", "elapsed", "label", "responseCode", "allThreads", "grpThreads", "customerId",
-    "seatNo", "error"};
+static const char *const jtl_col_names[COL__N] = {"timeStamp",    "elapsed",    "label",
+                                                  "responseCode", "allThreads", "grpThreads",
+                                                  "customerId",   "seatNo",     "error"};
 
 static int cmp_send(const void *a, const void *b) {
     const lab_record *x = a, *y = b;
@@ -154,9 +162,11 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         nf = jtl_row(&c, f, JTL_MAX_COLS);
     } while (nf == 1 && f[0].len == 0);
     if (nf <= 0) {
-        tr_errf(errbuf, errlen, nf == 0 ? "the results file is empty (JMeter ran no sample: "
-                                           "see its log)"
-                                         : "line %" PRId64 ": unterminated quote", line);
+        tr_errf(errbuf, errlen,
+                nf == 0 ? "the results file is empty (JMeter ran no sample: "
+                          "see its log)"
+                        : "line %" PRId64 ": unterminated quote",
+                line);
         return TR_INVALID_ARGUMENT;
     }
     int ncols = nf < JTL_MAX_COLS ? nf : JTL_MAX_COLS;
@@ -164,22 +174,24 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         for (int k = 0; k < COL__N; k++)
             if (col[k] < 0 && jtl_span_is(f[i], jtl_col_names[k])) col[k] = i;
     if (col[COL_TS] < 0 || col[COL_ELAPSED] < 0) {
-        tr_errf(errbuf, errlen, "line %" PRId64 ": no CSV header with timeStamp and elapsed "
-                                 "(run JMeter with -Jjmeter.save.saveservice.output_format=csv "
-                                 "-Jjmeter.save.saveservice.print_field_names=true)", line);
+        tr_errf(errbuf, errlen,
+                "line %" PRId64 ": no CSV header with timeStamp and elapsed "
+                "(run JMeter with -Jjmeter.save.saveservice.output_format=csv "
+                "-Jjmeter.save.saveservice.print_field_names=true)",
+                line);
         return TR_INVALID_ARGUMENT;
     }
     static const int required[] = {COL_CODE, COL_CUSTOMER, COL_SEAT, COL_ERROR};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         if (col[required[i]] >= 0) continue;
-        tr_errf(errbuf, errlen, "the results file has no %s column (run the plan with "
-                                 "-Jsample_variables=customerId,seatNo,error)",
-                 jtl_col_names[required[i]]);
+        tr_errf(errbuf, errlen,
+                "the results file has no %s column (run the plan with "
+                "-Jsample_variables=customerId,seatNo,error)",
+                jtl_col_names[required[i]]);
         return TR_INVALID_ARGUMENT;
     }
     if (label && col[COL_LABEL] < 0) {
-        tr_errf(errbuf, errlen, "the results file has no label column to select \"%s\" by",
-                 label);
+        tr_errf(errbuf, errlen, "the results file has no label column to select \"%s\" by", label);
         return TR_INVALID_ARGUMENT;
     }
     int need = 0;
@@ -195,15 +207,17 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         nf = jtl_row(&c, f, JTL_MAX_COLS);
         if (nf == 0) break;
         if (nf < 0) {
-            tr_errf(errbuf, errlen, "line %" PRId64 ": unterminated quote or bytes after a "
-                                     "closing quote", line);
+            tr_errf(errbuf, errlen,
+                    "line %" PRId64 ": unterminated quote or bytes after a "
+                    "closing quote",
+                    line);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
         if (nf == 1 && f[0].len == 0) continue; /* an empty line */
         if (nf < need) {
-            tr_errf(errbuf, errlen, "line %" PRId64 ": %d fields, the header names %d", line,
-                     nf, ncols);
+            tr_errf(errbuf, errlen, "line %" PRId64 ": %d fields, the header names %d", line, nf,
+                    ncols);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
@@ -213,21 +227,24 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         }
         int64_t ts, elapsed, customer, seat = 0, threads = 0;
         if (!jtl_span_i64(f[col[COL_TS]], &ts) || ts < 0 || ts > INT64_MAX / 4000) {
-            tr_errf(errbuf, errlen, "line %" PRId64 ": timeStamp is not milliseconds since the "
-                                     "epoch (set jmeter.save.saveservice.timestamp_format=ms)",
-                     line);
+            tr_errf(errbuf, errlen,
+                    "line %" PRId64 ": timeStamp is not milliseconds since the "
+                    "epoch (set jmeter.save.saveservice.timestamp_format=ms)",
+                    line);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
         if (!jtl_span_i64(f[col[COL_ELAPSED]], &elapsed) || elapsed < 0 || elapsed > ts) {
             tr_errf(errbuf, errlen, "line %" PRId64 ": elapsed is not a count of milliseconds",
-                     line);
+                    line);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
         if (!jtl_span_i64(f[col[COL_CUSTOMER]], &customer) || customer < 0) {
-            tr_errf(errbuf, errlen, "line %" PRId64 ": customerId is not a customer id (the "
-                                     "plan's __Random(…,customerId) did not run?)", line);
+            tr_errf(errbuf, errlen,
+                    "line %" PRId64 ": customerId is not a customer id (the "
+                    "plan's __Random(…,customerId) did not run?)",
+                    line);
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
@@ -276,9 +293,10 @@ tr_err jtl_parse(const char *buf, size_t len, const jtl_options *opt, lab_codes 
         if (r->send_us < t0) t0 = r->send_us;
     }
     if (out->nrecords == 0) {
-        tr_errf(errbuf, errlen, out->skipped ? "no sample has the label \"%s\""
-                                              : "the results file has a header and no sample%s",
-                 out->skipped ? label : "");
+        tr_errf(errbuf, errlen,
+                out->skipped ? "no sample has the label \"%s\""
+                             : "the results file has a header and no sample%s",
+                out->skipped ? label : "");
         rc = TR_INVALID_ARGUMENT;
         goto out;
     }

@@ -37,7 +37,7 @@ typedef enum {
 } jtl_timestamp;
 
 typedef struct jtl_options {
-    const char *label;       /* only rows with this label; NULL or "" takes every row */
+    const char *label; /* only rows with this label; NULL or "" takes every row */
     jtl_timestamp timestamp;
 } jtl_options;
 

@@ -51,8 +51,9 @@ static bool cli_ensure_fds(const char *cmd, int64_t vus) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need) return true;
     if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
-        fprintf(stderr, "ticketrush %s: %" PRId64 " virtual users need %llu open files, but the "
-                        "limit is %llu (see ulimit -n)\n",
+        fprintf(stderr,
+                "ticketrush %s: %" PRId64 " virtual users need %llu open files, but the "
+                "limit is %llu (see ulimit -n)\n",
                 cmd, vus, (unsigned long long)need, (unsigned long long)rl.rlim_max);
         return false;
     }
@@ -75,9 +76,9 @@ static bool cli_unexpected(const char *cmd, int npos, char **argv) {
 
 /* --- progress ------------------------------------------------------------------------ */
 
-#define CLI_PROGRESS_LIVE_US 250000LL    /* a terminal: redraw the line 4 times a second */
-#define CLI_PROGRESS_PLAIN_US 5000000LL  /* a pipe or a file: one line every 5 s */
-#define CLI_RATE_WINDOW 9                /* samples of the live rate: 2 s at 250 ms */
+#define CLI_PROGRESS_LIVE_US 250000LL   /* a terminal: redraw the line 4 times a second */
+#define CLI_PROGRESS_PLAIN_US 5000000LL /* a pipe or a file: one line every 5 s */
+#define CLI_RATE_WINDOW 9               /* samples of the live rate: 2 s at 250 ms */
 
 typedef enum { PROGRESS_OFF, PROGRESS_LIVE, PROGRESS_PLAIN } cli_progress_mode;
 
@@ -86,15 +87,15 @@ typedef enum { PROGRESS_OFF, PROGRESS_LIVE, PROGRESS_PLAIN } cli_progress_mode;
 typedef struct cli_progress_state {
     const char *cmd;
     cli_progress_mode mode;
-    const lab_run *run;       /* its records fill in as the load runs; NULL: no "tickets
-                                 left" (ceiling) */
-    int64_t seats;            /* N, for "tickets left" */
-    size_t final_upto;        /* records [0, final_upto) hold their final answer */
-    int64_t final_taken;      /* 201 and 202 answers among them */
+    const lab_run *run;  /* its records fill in as the load runs; NULL: no "tickets
+                            left" (ceiling) */
+    int64_t seats;       /* N, for "tickets left" */
+    size_t final_upto;   /* records [0, final_upto) hold their final answer */
+    int64_t final_taken; /* 201 and 202 answers among them */
     size_t ring_done[CLI_RATE_WINDOW];
     int64_t ring_us[CLI_RATE_WINDOW];
     int ring_n, ring_i;
-    bool drawn;               /* a live line is on the terminal, not yet ended */
+    bool drawn; /* a live line is on the terminal, not yet ended */
 } cli_progress_state;
 
 /* --progress MODE: an index into progress_names. */
@@ -166,15 +167,14 @@ static void cli_progress(void *arg, size_t done, size_t total, int64_t elapsed_u
                 done, total, pct, rate, left, el, eta);
         p->drawn = true;
     } else {
-        fprintf(stderr, "%s: %zu/%zu answered (%.0f%%), %.0f req/s%s, %s elapsed, ETA %s\n",
-                p->cmd, done, total, pct, rate, left, el, eta);
+        fprintf(stderr, "%s: %zu/%zu answered (%.0f%%), %.0f req/s%s, %s elapsed, ETA %s\n", p->cmd,
+                done, total, pct, rate, left, el, eta);
     }
     fflush(stderr);
 }
 
 /* Ends a live line: draws the final state and moves to the next line. */
-static void cli_progress_end(cli_progress_state *p, size_t done, size_t total,
-                             int64_t elapsed_us) {
+static void cli_progress_end(cli_progress_state *p, size_t done, size_t total, int64_t elapsed_us) {
     if (p->mode != PROGRESS_LIVE || !p->drawn) return;
     cli_progress(p, done, total, elapsed_us);
     fputc('\n', stderr);
@@ -206,9 +206,9 @@ static bool cli_save_run(const char *cmd, const lab_run *run, const char *out_pa
  * file: `load` and `jtl-audit` take them with the same names, ranges and messages (CLI_RUN_OPTS
  * puts them in a table). The strings point into argv or the environment. */
 typedef struct cli_run_opts {
-    const char *cmd;                       /* "load" or "jtl-audit", for messages */
+    const char *cmd; /* "load" or "jtl-audit", for messages */
     const char *pg_info, *strategy, *scenario_name, *out_path;
-    int64_t tickets, vip, customers, vus;  /* -1: not given */
+    int64_t tickets, vip, customers, vus; /* -1: not given */
     int64_t concert;
     bool expect_clean;
     char scenario_help[128];
@@ -216,36 +216,79 @@ typedef struct cli_run_opts {
 
 /* The defaults: no strategy, scenario seed, concert 1. */
 static void cli_run_opts_init(cli_run_opts *o, const char *cmd) {
-    *o = (cli_run_opts){.cmd = cmd, .scenario_name = "seed", .tickets = -1, .vip = -1,
-                        .customers = -1, .vus = -1, .concert = 1};
+    *o = (cli_run_opts){.cmd = cmd,
+                        .scenario_name = "seed",
+                        .tickets = -1,
+                        .vip = -1,
+                        .customers = -1,
+                        .vus = -1,
+                        .concert = 1};
     snprintf(o->scenario_help, sizeof o->scenario_help, "%s (default seed)", scenario_names());
 }
 
 /* The table entries of the shared options of o (--strategy apart, to lead the table); vus_max
  * is the command's bound for --vus. */
-#define CLI_RUN_OPT_STRATEGY(o)                                                                \
-    {.name = "strategy", .kind = TR_OPT_STRING, .dest = &(o)->strategy, .metavar = "NAME",      \
-     .help = "label of the server's strategy, for the table (required)"}
-#define CLI_RUN_OPTS(o, vus_max)                                                               \
-    {.name = "pg", .kind = TR_OPT_STRING, .dest = &(o)->pg_info, .env = "TICKETRUSH_PG",        \
-     .metavar = "CONNINFO", .help = "PostgreSQL conninfo"},                                     \
-    {.name = "scenario", .kind = TR_OPT_STRING, .dest = &(o)->scenario_name,                    \
-     .metavar = "NAME", .help = (o)->scenario_help},                                            \
-    {.name = "tickets", .kind = TR_OPT_I64, .dest = &(o)->tickets, .min = 0,                    \
-     .max = INT32_MAX, .metavar = "N", .help = "seats the concert must have (scenario default)"},\
-    {.name = "vip", .kind = TR_OPT_I64, .dest = &(o)->vip, .min = 0, .max = INT32_MAX,         \
-     .metavar = "V", .help = "VIP seats the concert must have (scenario default)"},             \
-    {.name = "customers", .kind = TR_OPT_I64, .dest = &(o)->customers, .min = 1,                \
-     .max = INT64_MAX, .metavar = "C",                                                          \
-     .help = "customers drawn from ids 1..C (scenario default)"},                               \
-    {.name = "vus", .kind = TR_OPT_I64, .dest = &(o)->vus, .min = 1, .max = (vus_max),         \
-     .metavar = "V", .help = "virtual users = keep-alive connections (scenario default)"},      \
-    {.name = "concert", .kind = TR_OPT_I64, .dest = &(o)->concert, .min = 1, .max = INT64_MAX,  \
-     .metavar = "ID", .help = "concert id (default 1)"},                                        \
-    {.name = "out", .kind = TR_OPT_STRING, .dest = &(o)->out_path, .metavar = "FILE",           \
-     .help = "run file (default results/run-<strategy>-<UTC time>.json)"},                      \
-    {.name = "expect-clean", .kind = TR_OPT_FLAG, .dest = &(o)->expect_clean,                   \
-     .help = "exit 3 when any R1-R8 anomaly count is not zero"}
+#define CLI_RUN_OPT_STRATEGY(o)                                                                    \
+    {                                                                                              \
+        .name = "strategy", .kind = TR_OPT_STRING, .dest = &(o)->strategy, .metavar = "NAME",      \
+        .help = "label of the server's strategy, for the table (required)"                         \
+    }
+#define CLI_RUN_OPTS(o, vus_max)                                                                   \
+    {.name = "pg",                                                                                 \
+     .kind = TR_OPT_STRING,                                                                        \
+     .dest = &(o)->pg_info,                                                                        \
+     .env = "TICKETRUSH_PG",                                                                       \
+     .metavar = "CONNINFO",                                                                        \
+     .help = "PostgreSQL conninfo"},                                                               \
+        {.name = "scenario",                                                                       \
+         .kind = TR_OPT_STRING,                                                                    \
+         .dest = &(o)->scenario_name,                                                              \
+         .metavar = "NAME",                                                                        \
+         .help = (o)->scenario_help},                                                              \
+        {.name = "tickets",                                                                        \
+         .kind = TR_OPT_I64,                                                                       \
+         .dest = &(o)->tickets,                                                                    \
+         .min = 0,                                                                                 \
+         .max = INT32_MAX,                                                                         \
+         .metavar = "N",                                                                           \
+         .help = "seats the concert must have (scenario default)"},                                \
+        {.name = "vip",                                                                            \
+         .kind = TR_OPT_I64,                                                                       \
+         .dest = &(o)->vip,                                                                        \
+         .min = 0,                                                                                 \
+         .max = INT32_MAX,                                                                         \
+         .metavar = "V",                                                                           \
+         .help = "VIP seats the concert must have (scenario default)"},                            \
+        {.name = "customers",                                                                      \
+         .kind = TR_OPT_I64,                                                                       \
+         .dest = &(o)->customers,                                                                  \
+         .min = 1,                                                                                 \
+         .max = INT64_MAX,                                                                         \
+         .metavar = "C",                                                                           \
+         .help = "customers drawn from ids 1..C (scenario default)"},                              \
+        {.name = "vus",                                                                            \
+         .kind = TR_OPT_I64,                                                                       \
+         .dest = &(o)->vus,                                                                        \
+         .min = 1,                                                                                 \
+         .max = (vus_max),                                                                         \
+         .metavar = "V",                                                                           \
+         .help = "virtual users = keep-alive connections (scenario default)"},                     \
+        {.name = "concert",                                                                        \
+         .kind = TR_OPT_I64,                                                                       \
+         .dest = &(o)->concert,                                                                    \
+         .min = 1,                                                                                 \
+         .max = INT64_MAX,                                                                         \
+         .metavar = "ID",                                                                          \
+         .help = "concert id (default 1)"},                                                        \
+        {.name = "out",                                                                            \
+         .kind = TR_OPT_STRING,                                                                    \
+         .dest = &(o)->out_path,                                                                   \
+         .metavar = "FILE",                                                                        \
+         .help = "run file (default results/run-<strategy>-<UTC time>.json)"},                     \
+    {                                                                                              \
+        .name = "expect-clean", .kind = TR_OPT_FLAG, .dest = &(o)->expect_clean,                   \
+        .help = "exit 3 when any R1-R8 anomaly count is not zero"                                  \
+    }
 
 /* After the command's own checks: finds the scenario, requires PostgreSQL, and fills in the
  * scenario's seats, VIP seats and customers where not given. NULL after a message. */
@@ -257,8 +300,10 @@ static const scenario *cli_run_opts_finish(cli_run_opts *o) {
         return NULL;
     }
     if (o->pg_info == NULL || *o->pg_info == '\0') {
-        fprintf(stderr, "ticketrush %s: no PostgreSQL to audit: give --pg or set "
-                        "TICKETRUSH_PG\n", o->cmd);
+        fprintf(stderr,
+                "ticketrush %s: no PostgreSQL to audit: give --pg or set "
+                "TICKETRUSH_PG\n",
+                o->cmd);
         return NULL;
     }
     if (o->tickets < 0) o->tickets = sc->tickets;
@@ -272,10 +317,10 @@ static void cli_scenarios_help(FILE *f) {
     fprintf(f, "scenarios (SPEC 4):\n");
     for (size_t i = 0; scenario_at(i); i++) {
         const scenario *s = scenario_at(i);
-        fprintf(f, "  %-9s %" PRId32 " seat%s, %" PRId32 " VIP, %" PRId64 " customers,\n"
-                   "            %" PRId64 " requests %s, %" PRId32 " VUs\n",
-                s->name, s->tickets, s->tickets == 1 ? "" : "s", s->vip, s->customers,
-                s->requests,
+        fprintf(f,
+                "  %-9s %" PRId32 " seat%s, %" PRId32 " VIP, %" PRId64 " customers,\n"
+                "            %" PRId64 " requests %s, %" PRId32 " VUs\n",
+                s->name, s->tickets, s->tickets == 1 ? "" : "s", s->vip, s->customers, s->requests,
                 s->draw == SCENARIO_DRAW_RANDOM ? "drawn at random with repeats"
                                                 : "each customer once",
                 s->vus);
@@ -285,15 +330,14 @@ static void cli_scenarios_help(FILE *f) {
 /* --- load ---------------------------------------------------------------------------- */
 
 static void load_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f,
-            "usage: ticketrush load --strategy NAME [options]\n"
-            "\n"
-            "Runs a scenario against a running server, waits for every answer, audits the\n"
-            "concert in PostgreSQL against SPEC rules R1-R8, writes the run file and prints\n"
-            "its table row. The database must already be seeded for the scenario (the\n"
-            "concert's seats and VIP seats are read from it and must match).\n"
-            "\n"
-            "options (environment variable in brackets):\n");
+    fprintf(f, "usage: ticketrush load --strategy NAME [options]\n"
+               "\n"
+               "Runs a scenario against a running server, waits for every answer, audits the\n"
+               "concert in PostgreSQL against SPEC rules R1-R8, writes the run file and prints\n"
+               "its table row. The database must already be seeded for the scenario (the\n"
+               "concert's seats and VIP seats are read from it and must match).\n"
+               "\n"
+               "options (environment variable in brackets):\n");
     tr_opts_help(f, opts);
     fprintf(f, "\n");
     cli_scenarios_help(f);
@@ -319,9 +363,10 @@ static void cli_load_loaded(void *arg, const lg_result *res, size_t requests) {
     cli_progress_end(&s->ps, res->timed_out ? (size_t)res->answered : requests, requests,
                      res->duration_us);
     if (!s->quiet)
-        fprintf(stderr, "load: %" PRId64 " answered in %.2f s; %" PRId64 " connection errors, %"
-                        PRId64 " timeouts, %" PRId64 " bad responses, %" PRId64 " reconnects, %"
-                        PRId64 " retries after an unknown outcome\n",
+        fprintf(stderr,
+                "load: %" PRId64 " answered in %.2f s; %" PRId64 " connection errors, %" PRId64
+                " timeouts, %" PRId64 " bad responses, %" PRId64 " reconnects, %" PRId64
+                " retries after an unknown outcome\n",
                 res->answered, (double)res->duration_us / 1e6, res->connection_errors,
                 res->timeouts, res->bad_responses, res->reconnects, res->retries);
 }
@@ -335,6 +380,7 @@ int lab_cli_load(int argc, char **argv) {
     int64_t requests = -1, seed = 1, time_limit_s = 600, rate = 0, drain_stable_s = 1,
             drain_timeout_s = 120;
     bool quiet = false, retry_conn = false;
+    /* clang-format off */
     const tr_opt opts[] = {
         CLI_RUN_OPT_STRATEGY(&o),
         {.name = "url", .kind = TR_OPT_LIST, .dest = urls, .max = LG_MAX_URLS, .count = &nurls,
@@ -379,6 +425,7 @@ int lab_cli_load(int argc, char **argv) {
          .help = "no progress lines on stderr (--progress off)"},
         {0},
     };
+    /* clang-format on */
     int npos = 0;
     int rc = lab_cli_options("ticketrush load", cmd, opts, load_usage, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
@@ -402,17 +449,33 @@ int lab_cli_load(int argc, char **argv) {
     cli_load_state st = {.quiet = quiet};
     st.ps = (cli_progress_state){.cmd = cmd,
                                  .mode = quiet ? PROGRESS_OFF : cli_progress_pick(progress),
-                                 .run = run, .seats = o.tickets};
-    experiment_config cfg = {
-        .strategy = o.strategy, .scenario = sc, .urls = urls, .nurls = nurls,
-        .pg_conninfo = o.pg_info, .concert_id = o.concert, .tickets = o.tickets, .vip = o.vip,
-        .customers = o.customers, .requests = requests, .vus = o.vus, .seed = (uint64_t)seed,
-        .rate = (double)rate, .retry_connection_errors = retry_conn,
-        .time_limit_us = time_limit_s * 1000000, .drain_stable_ms = (int)drain_stable_s * 1000,
-        .drain_timeout_ms = (int)drain_timeout_s * 1000, .marks_file = marks_file,
-        .out_path = o.out_path, .progress = st.ps.mode == PROGRESS_OFF ? NULL : cli_progress,
-        .progress_arg = &st.ps, .progress_every_us = cli_progress_every(&st.ps),
-        .loaded = cli_load_loaded, .log = cli_load_log, .arg = &st};
+                                 .run = run,
+                                 .seats = o.tickets};
+    experiment_config cfg = {.strategy = o.strategy,
+                             .scenario = sc,
+                             .urls = urls,
+                             .nurls = nurls,
+                             .pg_conninfo = o.pg_info,
+                             .concert_id = o.concert,
+                             .tickets = o.tickets,
+                             .vip = o.vip,
+                             .customers = o.customers,
+                             .requests = requests,
+                             .vus = o.vus,
+                             .seed = (uint64_t)seed,
+                             .rate = (double)rate,
+                             .retry_connection_errors = retry_conn,
+                             .time_limit_us = time_limit_s * 1000000,
+                             .drain_stable_ms = (int)drain_stable_s * 1000,
+                             .drain_timeout_ms = (int)drain_timeout_s * 1000,
+                             .marks_file = marks_file,
+                             .out_path = o.out_path,
+                             .progress = st.ps.mode == PROGRESS_OFF ? NULL : cli_progress,
+                             .progress_arg = &st.ps,
+                             .progress_every_us = cli_progress_every(&st.ps),
+                             .loaded = cli_load_loaded,
+                             .log = cli_load_log,
+                             .arg = &st};
     char err[512] = "", path[512];
     rc = LAB_EXIT_FAILURE;
     if (experiment_check(&cfg, err, sizeof err) != TR_OK) {
@@ -448,7 +511,9 @@ static void table_usage(FILE *f, const tr_opt *opts) {
 }
 
 int lab_cli_table(int argc, char **argv) {
+    /* clang-format off */
     const tr_opt opts[] = {{0}};
+    /* clang-format on */
     int npos = 0;
     int rc = lab_cli_options("ticketrush table", "table", opts, table_usage, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
@@ -492,6 +557,7 @@ int lab_cli_ceiling(int argc, char **argv) {
     const char *cmd = "ceiling", *url = CLI_DEFAULT_URL;
     int progress = PROGRESS_ARG_AUTO;
     int64_t vus = 200, requests = 200000, time_limit_s = 600;
+    /* clang-format off */
     const tr_opt opts[] = {
         {.name = "url", .kind = TR_OPT_STRING, .dest = &url, .env = "TICKETRUSH_URL",
          .metavar = "URL", .help = "server, loopback only (default " CLI_DEFAULT_URL ")"},
@@ -506,6 +572,7 @@ int lab_cli_ceiling(int argc, char **argv) {
          .help = "auto, live, plain or off (as for load)"},
         {0},
     };
+    /* clang-format on */
     int npos = 0;
     int rc = lab_cli_options("ticketrush ceiling", cmd, opts, ceiling_usage, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
@@ -527,10 +594,13 @@ int lab_cli_ceiling(int argc, char **argv) {
         goto out;
     }
     cli_progress_state ps = {.cmd = cmd, .mode = cli_progress_pick(progress)};
-    lg_config cfg = {.url = url, .target = LG_TARGET_LIVEZ, .vus = (int)vus,
+    lg_config cfg = {.url = url,
+                     .target = LG_TARGET_LIVEZ,
+                     .vus = (int)vus,
                      .time_limit_us = time_limit_s * 1000000,
                      .progress = ps.mode == PROGRESS_OFF ? NULL : cli_progress,
-                     .progress_arg = &ps, .progress_every_us = cli_progress_every(&ps)};
+                     .progress_arg = &ps,
+                     .progress_every_us = cli_progress_every(&ps)};
     lg_result res;
     if (lg_run(&cfg, recs, n, codes, &res, err, sizeof err) != TR_OK) {
         if (ps.drawn) fputc('\n', stderr);
@@ -586,6 +656,7 @@ int lab_cli_script_ceiling(int argc, char **argv) {
     int64_t concert_id = 2, requests = -1, customers = -1, seed = 1, conns = 2, inflight = 128;
     char scen_help[128];
     snprintf(scen_help, sizeof scen_help, "%s (default scale)", scenario_names());
+    /* clang-format off */
     const tr_opt opts[] = {
         {.name = "scenario", .kind = TR_OPT_STRING, .dest = &scen_name, .metavar = "NAME",
          .help = scen_help},
@@ -607,6 +678,7 @@ int lab_cli_script_ceiling(int argc, char **argv) {
          .metavar = "HOST:PORT", .help = "Redis address"},
         {0},
     };
+    /* clang-format on */
     int npos = 0;
     int rc = lab_cli_options("ticketrush script-ceiling", cmd, opts, script_ceiling_usage, argc,
                              argv, 1, &npos);
@@ -626,8 +698,8 @@ int lab_cli_script_ceiling(int argc, char **argv) {
     if (requests < 0) requests = sc->requests;
     if (customers < 0) customers = sc->customers;
     lab_record *recs = calloc((size_t)requests, sizeof *recs);
-    if (recs == NULL || !scenario_draw_customers(recs, (size_t)requests, customers, (uint64_t)seed,
-                                                 sc->draw)) {
+    if (recs == NULL ||
+        !scenario_draw_customers(recs, (size_t)requests, customers, (uint64_t)seed, sc->draw)) {
         fprintf(stderr, "ticketrush script-ceiling: could not draw %" PRId64 " customers\n",
                 requests);
         free(recs);
@@ -640,9 +712,12 @@ int lab_cli_script_ceiling(int argc, char **argv) {
         fprintf(stderr, "ticketrush script-ceiling: %s\n", err);
         goto out;
     }
-    script_ceiling_config cfg = {.redis_addr = redis, .concert_id = concert_id,
-                                 .connections = (int)conns, .in_flight = (int)inflight,
-                                 .customers = recs, .requests = (size_t)requests};
+    script_ceiling_config cfg = {.redis_addr = redis,
+                                 .concert_id = concert_id,
+                                 .connections = (int)conns,
+                                 .in_flight = (int)inflight,
+                                 .customers = recs,
+                                 .requests = (size_t)requests};
     script_ceiling_result res;
     tr_err e = script_ceiling_run(conn, &cfg, &res, err, sizeof err);
     if (e != TR_OK) {
@@ -650,7 +725,8 @@ int lab_cli_script_ceiling(int argc, char **argv) {
         goto out;
     }
     printf("script-ceiling: redis-atomic purchase script alone, %" PRId64 " calls, %" PRId64
-           " connections x %" PRId64 " in flight\n", requests, conns, inflight);
+           " connections x %" PRId64 " in flight\n",
+           requests, conns, inflight);
     printf("answered %lld in %.3f s: %.0f calls/s, %.0f calls/min (tickets %lld, refusals %lld)\n",
            (long long)(res.issued + res.refused), (double)res.duration_us / 1e6, res.per_s,
            res.per_s * 60, (long long)res.issued, (long long)res.refused);
@@ -668,17 +744,16 @@ out:
 /* --- report -------------------------------------------------------------------------- */
 
 static void report_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f,
-            "usage: ticketrush report RUN.json... [--out FILE] [--ceiling FILE]\n"
-            "                         [--ceiling-figure LABEL=REQ_PER_MIN]... [--title TEXT]\n"
-            "\n"
-            "Writes one self-contained HTML page (inline CSS and SVG, no script, nothing\n"
-            "fetched) from run files of `ticketrush load` or `ticketrush jtl-audit`: a\n"
-            "summary against the study's published figures and the measured ceilings, the\n"
-            "audit of SPEC rules R1-R8 per run, and per run throughput over time (1-second\n"
-            "buckets), latency percentiles and histogram, outcomes by code, and arrival\n"
-            "order against seat number. Prints the report's path.\n"
-            "\n");
+    fprintf(f, "usage: ticketrush report RUN.json... [--out FILE] [--ceiling FILE]\n"
+               "                         [--ceiling-figure LABEL=REQ_PER_MIN]... [--title TEXT]\n"
+               "\n"
+               "Writes one self-contained HTML page (inline CSS and SVG, no script, nothing\n"
+               "fetched) from run files of `ticketrush load` or `ticketrush jtl-audit`: a\n"
+               "summary against the study's published figures and the measured ceilings, the\n"
+               "audit of SPEC rules R1-R8 per run, and per run throughput over time (1-second\n"
+               "buckets), latency percentiles and histogram, outcomes by code, and arrival\n"
+               "order against seat number. Prints the report's path.\n"
+               "\n");
     tr_opts_help(f, opts);
     fprintf(f, "At most %d ceilings in all.\n", REPORT_MAX_CEILINGS);
 }
@@ -709,8 +784,10 @@ static bool cli_ceiling_figure(const char *arg, report_ceiling *ceilings, size_t
     char *end = NULL;
     double v = eq ? strtod(eq + 1, &end) : 0;
     if (eq == NULL || eq == arg || end == eq + 1 || *end != '\0' || !(v > 0) || v > 1e12) {
-        fprintf(stderr, "ticketrush report: invalid value \"%s\" for --ceiling-figure: expected "
-                        "LABEL=REQ_PER_MIN with a positive number\n", arg);
+        fprintf(stderr,
+                "ticketrush report: invalid value \"%s\" for --ceiling-figure: expected "
+                "LABEL=REQ_PER_MIN with a positive number\n",
+                arg);
         return false;
     }
     if (*nc == REPORT_MAX_CEILINGS) {
@@ -728,6 +805,7 @@ int lab_cli_report(int argc, char **argv) {
     int nfiles = 0, nfigures = 0;
     report_ceiling ceilings[REPORT_MAX_CEILINGS];
     report_options ro = {.ceilings = ceilings, .generated_wall_us = 0};
+    /* clang-format off */
     const tr_opt opts[] = {
         {.name = "out", .kind = TR_OPT_STRING, .dest = &out_path, .metavar = "FILE",
          .help = "the report (default: report.html beside the first\nrun file)"},
@@ -748,6 +826,7 @@ int lab_cli_report(int argc, char **argv) {
                  "output) as a section of its own, first"},
         {0},
     };
+    /* clang-format on */
     int npos = 0;
     int rc = lab_cli_options("ticketrush report", cmd, opts, report_usage, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
@@ -865,6 +944,7 @@ int lab_cli_jtl_audit(int argc, char **argv) {
     int64_t expect = -1;
     int timestamps = 0;
     jtl_options jo = {.timestamp = JTL_TIMESTAMP_START};
+    /* clang-format off */
     const tr_opt opts[] = {
         {.name = "jtl", .kind = TR_OPT_STRING, .dest = &jtl_path, .metavar = "FILE",
          .help = "JMeter's CSV results file (required)"},
@@ -884,9 +964,10 @@ int lab_cli_jtl_audit(int argc, char **argv) {
          .help = "the server JMeter drove, for the run file"},
         {0},
     };
+    /* clang-format on */
     int npos = 0;
-    int rc = lab_cli_options("ticketrush jtl-audit", cmd, opts, jtl_audit_usage, argc, argv, 1,
-                             &npos);
+    int rc =
+        lab_cli_options("ticketrush jtl-audit", cmd, opts, jtl_audit_usage, argc, argv, 1, &npos);
     if (rc >= 0) return rc;
     if (cli_unexpected(cmd, npos, argv)) return LAB_EXIT_USAGE;
     jo.timestamp = timestamps == 1 ? JTL_TIMESTAMP_END : JTL_TIMESTAMP_START;
@@ -916,9 +997,10 @@ int lab_cli_jtl_audit(int argc, char **argv) {
     run->nrecords = jr.nrecords;
     jr.records = NULL;
     if (expect > 0 && (int64_t)run->nrecords != expect) {
-        fprintf(stderr, "ticketrush jtl-audit: %s holds %zu samples, expected %" PRId64
-                        ": JMeter did not run the whole plan (see its log; its exit status "
-                        "says nothing)\n",
+        fprintf(stderr,
+                "ticketrush jtl-audit: %s holds %zu samples, expected %" PRId64
+                ": JMeter did not run the whole plan (see its log; its exit status "
+                "says nothing)\n",
                 jtl_path, run->nrecords, expect);
         goto out;
     }
@@ -927,8 +1009,9 @@ int lab_cli_jtl_audit(int argc, char **argv) {
         answered += lab_record_answered(&run->records[i]);
         connection_errors += run->records[i].code == LAB_CODE_CONNECTION_ERROR;
     }
-    fprintf(stderr, "jtl-audit: %zu samples (%" PRId64 " answered, %" PRId64
-                    " connection errors) over %.2f s%s\n",
+    fprintf(stderr,
+            "jtl-audit: %zu samples (%" PRId64 " answered, %" PRId64
+            " connection errors) over %.2f s%s\n",
             run->nrecords, answered, connection_errors, (double)jr.duration_us / 1e6,
             jr.skipped ? ", other labels skipped" : "");
 
@@ -938,17 +1021,20 @@ int lab_cli_jtl_audit(int argc, char **argv) {
     }
     audit_concert concert_row;
     bool guarded = false;
-    if (experiment_check_concert(pg, o.concert, o.tickets, o.vip, sc->name, &concert_row,
-                                 &guarded, err, sizeof err) != TR_OK) {
+    if (experiment_check_concert(pg, o.concert, o.tickets, o.vip, sc->name, &concert_row, &guarded,
+                                 err, sizeof err) != TR_OK) {
         fprintf(stderr, "ticketrush jtl-audit: %s\n", err);
         goto out;
     }
     snprintf(run->strategy, sizeof run->strategy, "%s", o.strategy);
     snprintf(run->scenario, sizeof run->scenario, "%s", sc->name);
     run->guarded = guarded;
-    run->params = (run_params){.tickets = (int32_t)o.tickets, .vip = (int32_t)o.vip,
-                               .customers = o.customers, .requests = (int64_t)run->nrecords,
-                               .vus = (int32_t)(o.vus > 0 ? o.vus : jr.max_threads), .seed = 0,
+    run->params = (run_params){.tickets = (int32_t)o.tickets,
+                               .vip = (int32_t)o.vip,
+                               .customers = o.customers,
+                               .requests = (int64_t)run->nrecords,
+                               .vus = (int32_t)(o.vus > 0 ? o.vus : jr.max_threads),
+                               .seed = 0,
                                .concert_id = o.concert};
     snprintf(run->params.url, sizeof run->params.url, "%s", url);
     run->started_wall_us = jr.started_wall_us;

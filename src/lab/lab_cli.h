@@ -11,10 +11,10 @@
 #include "common/options.h"
 
 /* Exit codes of the lab commands. */
-#define LAB_EXIT_OK 0        /* done (anomalies found by the audit are shown, not failed on) */
-#define LAB_EXIT_FAILURE 1   /* operational failure: no server, no PostgreSQL, I/O */
-#define LAB_EXIT_USAGE 2     /* bad options */
-#define LAB_EXIT_ANOMALY 3   /* load --expect-clean and an R1–R8 count is not zero */
+#define LAB_EXIT_OK 0      /* done (anomalies found by the audit are shown, not failed on) */
+#define LAB_EXIT_FAILURE 1 /* operational failure: no server, no PostgreSQL, I/O */
+#define LAB_EXIT_USAGE 2   /* bad options */
+#define LAB_EXIT_ANOMALY 3 /* load --expect-clean and an R1–R8 count is not zero */
 
 /* load: runs a scenario against a running server, audits the concert in PostgreSQL, writes
  * the run file and prints its path and table row. See --help. */

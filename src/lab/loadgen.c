@@ -189,8 +189,8 @@ static int32_t lg_object_seat(const char *v, size_t vlen) {
     size_t klen, xlen;
     int64_t seat;
     while (jscan_member(&s, &k, &klen, &x, &xlen) == 1)
-        if (jscan_key_is(k, klen, "seatNo") && jscan_int64(x, xlen, &seat) &&
-            seat >= INT32_MIN && seat <= INT32_MAX)
+        if (jscan_key_is(k, klen, "seatNo") && jscan_int64(x, xlen, &seat) && seat >= INT32_MIN &&
+            seat <= INT32_MAX)
             return (int32_t)seat;
     return 0;
 }
@@ -228,16 +228,16 @@ typedef enum { LG_CLOSED, LG_CONNECTING, LG_SENDING, LG_WAITING, LG_IDLE } lg_st
 typedef struct lg_conn {
     int fd;
     lg_state state;
-    bool want_out;        /* EPOLLOUT is registered */
-    bool head_done;       /* head parsed into head */
-    bool backoff;         /* req waits until retry_at_us to be sent again (no I/O meanwhile) */
-    size_t req;           /* the request on this connection, LG_NO_REQ when none */
-    int64_t retry_at_us;  /* t = 0 based, while backoff */
-    int64_t connect_us;   /* when the current connect began (t = 0 based) */
-    int url;              /* index into lg_loop.urls */
+    bool want_out;       /* EPOLLOUT is registered */
+    bool head_done;      /* head parsed into head */
+    bool backoff;        /* req waits until retry_at_us to be sent again (no I/O meanwhile) */
+    size_t req;          /* the request on this connection, LG_NO_REQ when none */
+    int64_t retry_at_us; /* t = 0 based, while backoff */
+    int64_t connect_us;  /* when the current connect began (t = 0 based) */
+    int url;             /* index into lg_loop.urls */
     size_t woff, wlen;
     size_t rlen;
-    char *rbuf;           /* LG_RESPONSE_MAX bytes, a slice of lg_loop.rbufs */
+    char *rbuf; /* LG_RESPONSE_MAX bytes, a slice of lg_loop.rbufs */
     lg_head head;
     char wbuf[512];
 } lg_conn;
@@ -252,7 +252,7 @@ typedef struct lg_loop {
     char *rbufs;
     lab_record *recs;
     size_t n, next, done;
-    int nbackoff;         /* connections in backoff */
+    int nbackoff; /* connections in backoff */
     lab_codes *codes;
     int64_t t0;           /* CLOCK_MONOTONIC µs at t = 0 */
     int64_t last_done_us; /* latest completion or failure, t = 0 based */
@@ -367,9 +367,9 @@ static bool lg_send_request(lg_loop *L, lg_conn *c) {
         c->wlen = L->livez_len[c->url];
     } else {
         char body[96];
-        int blen = snprintf(body, sizeof body,
-                            "{\"customerId\":%" PRId64 ",\"concertId\":%" PRId64 "}",
-                            r->customer_id, L->cfg->concert_id);
+        int blen =
+            snprintf(body, sizeof body, "{\"customerId\":%" PRId64 ",\"concertId\":%" PRId64 "}",
+                     r->customer_id, L->cfg->concert_id);
         int wlen = snprintf(c->wbuf, sizeof c->wbuf,
                             "POST /concert/purchase/ticket HTTP/1.1\r\nHost: %s\r\n"
                             "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -452,10 +452,10 @@ static bool lg_complete(lg_loop *L, lg_conn *c, size_t body_len) {
         if (c->head.status == 201) r->seat_no = seat;
         if (c->head.status == 409 && r->code == LAB_CODE_ALREADY_OWNED) r->seat_no = owned;
     }
-    bool reusable = !c->head.close && c->state == LG_WAITING &&
-                    c->rlen == c->head.head_len + body_len;
-    bool again = c->head.status == 500 ||
-                 (c->head.status == 503 && r->code == LAB_CODE_UNAVAILABLE);
+    bool reusable =
+        !c->head.close && c->state == LG_WAITING && c->rlen == c->head.head_len + body_len;
+    bool again =
+        c->head.status == 500 || (c->head.status == 503 && r->code == LAB_CODE_UNAVAILABLE);
     if (L->cfg->target == LG_TARGET_PURCHASE && again && c->head.retry_after_s >= 0 &&
         r->retries < LG_MAX_RETRIES) {
         /* outcome unknown, or a backend not ready: the same user asks again after Retry-After
@@ -530,8 +530,7 @@ static void lg_on_readable(lg_loop *L, lg_conn *c) {
     }
     c->rlen += (size_t)k;
     switch (lg_try_complete(L, c)) {
-    case LG_READ_MORE:
-        return;
+    case LG_READ_MORE: return;
     case LG_READ_NEXT:
         c->rlen = 0;
         c->head_done = false;
@@ -622,8 +621,8 @@ static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
     return TR_OK;
 }
 
-tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes,
-              lg_result *out, char *errbuf, size_t errlen) {
+tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes, lg_result *out,
+              char *errbuf, size_t errlen) {
     tr_err rc = TR_OK;
     lg_loop L = {.cfg = cfg, .ep = -1, .recs = recs, .n = n, .codes = codes, .res = out};
     memset(out, 0, sizeof *out);
@@ -654,9 +653,9 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
     }
     if (n == 0) return TR_OK;
     for (int u = 0; u < L.nurls; u++)
-        L.livez_len[u] = (size_t)snprintf(L.livez[u], sizeof L.livez[u],
-                                          "GET /livez HTTP/1.1\r\nHost: %s\r\n\r\n",
-                                          L.urls[u].host);
+        L.livez_len[u] =
+            (size_t)snprintf(L.livez[u], sizeof L.livez[u],
+                             "GET /livez HTTP/1.1\r\nHost: %s\r\n\r\n", L.urls[u].host);
     L.nconns = (size_t)cfg->vus < n ? cfg->vus : (int)n;
     L.conns = calloc((size_t)L.nconns, sizeof *L.conns);
     L.rbufs = malloc((size_t)L.nconns * LG_RESPONSE_MAX);

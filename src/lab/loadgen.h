@@ -14,15 +14,15 @@
 #include "common/error.h"
 #include "lab/record.h"
 
-#define LG_MAX_VUS 20000                            /* connections per run */
-#define LG_DEFAULT_TIME_LIMIT_US (600LL * 1000000)  /* 600 s */
-#define LG_DEFAULT_PROGRESS_US (2LL * 1000000)      /* 2 s */
-#define LG_CONNECT_TIMEOUT_US (10LL * 1000000)      /* opening the V connections before t = 0 */
-#define LG_RESPONSE_MAX 8192                        /* head + body of one answer, bytes */
-#define LG_MAX_RETRIES 5                            /* sends after the first, per request */
-#define LG_RETRY_MAX_S 5                            /* longest Retry-After honoured, s */
-#define LG_MAX_URLS 8                               /* servers one run spreads its users over */
-#define LG_RECONNECT_RETRY_US (1LL * 1000000)       /* retry_connection_errors: wait 1 s */
+#define LG_MAX_VUS 20000                           /* connections per run */
+#define LG_DEFAULT_TIME_LIMIT_US (600LL * 1000000) /* 600 s */
+#define LG_DEFAULT_PROGRESS_US (2LL * 1000000)     /* 2 s */
+#define LG_CONNECT_TIMEOUT_US (10LL * 1000000)     /* opening the V connections before t = 0 */
+#define LG_RESPONSE_MAX 8192                       /* head + body of one answer, bytes */
+#define LG_MAX_RETRIES 5                           /* sends after the first, per request */
+#define LG_RETRY_MAX_S 5                           /* longest Retry-After honoured, s */
+#define LG_MAX_URLS 8                              /* servers one run spreads its users over */
+#define LG_RECONNECT_RETRY_US (1LL * 1000000)      /* retry_connection_errors: wait 1 s */
 
 typedef enum {
     LG_TARGET_PURCHASE, /* POST /concert/purchase/ticket {"customerId":C,"concertId":K} */
@@ -46,21 +46,21 @@ tr_err lg_url_parse(const char *url, lg_url *out, char *errbuf, size_t errlen);
 typedef void (*lg_progress_fn)(void *arg, size_t done, size_t total, int64_t elapsed_us);
 
 typedef struct lg_config {
-    const char *url;           /* see lg_url_parse; used when nurls == 0 */
-    const char *const *urls;   /* nurls URLs (1..LG_MAX_URLS): connection i goes to urls[i % nurls] */
+    const char *url;         /* see lg_url_parse; used when nurls == 0 */
+    const char *const *urls; /* nurls URLs (1..LG_MAX_URLS): connection i goes to urls[i % nurls] */
     int nurls;
-    double rate;               /* > 0: request i is not sent before t = i / rate s (pacing, so a
-                                  run lasts about n / rate s whatever the strategy's speed);
-                                  0: closed loop, as fast as the answers come */
+    double rate;                  /* > 0: request i is not sent before t = i / rate s (pacing, so a
+                                     run lasts about n / rate s whatever the strategy's speed);
+                                     0: closed loop, as fast as the answers come */
     bool retry_connection_errors; /* a purchase whose connection failed before its answer is
-                                  sent again, on a new connection, 1 s later (at most
-                                  LG_MAX_RETRIES times), as a client that wants its ticket
-                                  would; off: recorded as connection_error at once */
+                                     sent again, on a new connection, 1 s later (at most
+                                     LG_MAX_RETRIES times), as a client that wants its ticket
+                                     would; off: recorded as connection_error at once */
     lg_target target;
-    int64_t concert_id;        /* > 0 for LG_TARGET_PURCHASE */
-    int vus;                   /* 1..LG_MAX_VUS; min(vus, n) connections are opened */
-    int64_t time_limit_us;     /* from t = 0; ≤ 0 means LG_DEFAULT_TIME_LIMIT_US */
-    lg_progress_fn progress;   /* optional */
+    int64_t concert_id;      /* > 0 for LG_TARGET_PURCHASE */
+    int vus;                 /* 1..LG_MAX_VUS; min(vus, n) connections are opened */
+    int64_t time_limit_us;   /* from t = 0; ≤ 0 means LG_DEFAULT_TIME_LIMIT_US */
+    lg_progress_fn progress; /* optional */
     void *progress_arg;
     int64_t progress_every_us; /* ≤ 0 means LG_DEFAULT_PROGRESS_US */
 } lg_config;
@@ -70,9 +70,9 @@ typedef struct lg_result {
     int64_t duration_us;     /* t = 0 to the last answer, or to the time limit if it struck */
     int64_t answered;        /* records with an HTTP status */
     int64_t connection_errors, timeouts, bad_responses; /* records with those lab codes */
-    int64_t reconnects;      /* connections opened after t = 0 (the server closed one) */
-    int64_t retries;         /* purchases sent again after a 500 with Retry-After */
-    bool timed_out;          /* the time limit struck before every request was answered */
+    int64_t reconnects; /* connections opened after t = 0 (the server closed one) */
+    int64_t retries;    /* purchases sent again after a 500 with Retry-After */
+    bool timed_out;     /* the time limit struck before every request was answered */
 } lg_result;
 
 /* Runs the load: opens cfg->vus connections (all of them before t = 0, so the first requests
@@ -91,8 +91,8 @@ typedef struct lg_result {
  * Errors (operational, the records are then meaningless): TR_INVALID_ARGUMENT (bad config or
  * URL; errbuf says why), TR_UNAVAILABLE (a connection could not be opened before t = 0),
  * TR_NOMEM, TR_INTERNAL (epoll or socket failure). */
-tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes,
-              lg_result *out, char *errbuf, size_t errlen);
+tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes, lg_result *out,
+              char *errbuf, size_t errlen);
 
 /* --- The response parsers, exposed for unit tests. ------------------------------------ */
 

@@ -10,8 +10,8 @@ static const char *const lab_code_names[LAB_CODE__KNOWN] = {
 };
 
 static bool lab_code_safe_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
 }
 
 uint16_t lab_codes_intern(lab_codes *t, const char *s, size_t len) {

@@ -13,7 +13,7 @@
  * the run's time limit), bad_response (not HTTP/1.x we understand, e.g. chunked). Codes the server
  * sends that are not listed here are interned after LAB_CODE__KNOWN, so nothing is lost.
  * Append-only; the names are what run files store. */
-/* clang-format off: one row per entry */
+/* clang-format off */
 #define LAB_CODE_MAP(X)                                                                        \
     X(NONE, "")                                                                                \
     X(CONNECTION_ERROR, "connection_error")                                                    \
@@ -40,7 +40,7 @@ typedef enum {
 #define LAB_CODE_ENUM(name, str) LAB_CODE_##name,
     LAB_CODE_MAP(LAB_CODE_ENUM)
 #undef LAB_CODE_ENUM
-    LAB_CODE__KNOWN
+        LAB_CODE__KNOWN
 } lab_code;
 
 #define LAB_CODES_MAX_EXTRA 32 /* distinct unknown codes kept verbatim per run */

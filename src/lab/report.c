@@ -14,8 +14,7 @@
 /* --- the study and SPEC §3 ----------------------------------------------------------- */
 
 static const report_study_row rp_study[] = {
-    {"naive", "no Redis (read-modify-write in the DB)", 30000,
-     "oversold, duplicate purchases"},
+    {"naive", "no Redis (read-modify-write in the DB)", 30000, "oversold, duplicate purchases"},
     {"redis-lock", "Redis distributed lock per concert (wait 2 s, lease 3 s)", 75,
      "counts right; not FCFS; early requesters fail on lock wait"},
     {"redis-lock-cache", "lock + concert/ticket count cached in Redis", 6000,
@@ -285,8 +284,9 @@ enum { CH_W = 600, CH_H = 250, CH_L = 60, CH_R = 56, CH_T = 16, CH_B = 42 };
 #define PLOT_H ((double)(CH_H - CH_T - CH_B))
 
 static void svg_open_w(rp *w, const char *kind, int width, int height, const char *label) {
-    out(w, "<svg class=\"chart %s\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
-           "role=\"img\" aria-label=\"",
+    out(w,
+        "<svg class=\"chart %s\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+        "role=\"img\" aria-label=\"",
         kind, width, height);
     esc(w, label);
     out(w, "\">\n");
@@ -308,16 +308,17 @@ static void y_axis(rp *w, double ymax, double step, bool right, const char *titl
         out(w, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"%s\" dy=\"0.32em\">%s</text>",
             right ? x + 6 : x - 6, y, right ? "start" : "end", fmt_num(v).s);
     }
-    out(w, "<text class=\"axis-title\" transform=\"translate(%d %.1f) rotate(-90)\" "
-           "text-anchor=\"middle\">",
+    out(w,
+        "<text class=\"axis-title\" transform=\"translate(%d %.1f) rotate(-90)\" "
+        "text-anchor=\"middle\">",
         right ? CH_W - 8 : 12, CH_T + PLOT_H / 2);
     esc(w, title);
     out(w, "</text></g>\n");
 }
 
 static void x_title(rp *w, int height, const char *title) {
-    out(w, "<text class=\"axis-title\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", CH_L + PLOT_W / 2,
-        height - 6);
+    out(w, "<text class=\"axis-title\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">",
+        CH_L + PLOT_W / 2, height - 6);
     esc(w, title);
     out(w, "</text>\n");
 }
@@ -336,8 +337,8 @@ static tr_err chart_throughput(rp *w, const lab_run *run) {
     if (rc != TR_OK) return rc;
     svg_open(w, "chart-throughput", CH_H, "answers and tickets per second");
     if (nb == 0) {
-        out(w, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">no answers</text></svg>\n",
-            CH_W / 2, CH_H / 2);
+        out(w, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">no answers</text></svg>\n", CH_W / 2,
+            CH_H / 2);
         return TR_OK;
     }
     int64_t amax = 1, tmax = 0;
@@ -358,9 +359,10 @@ static tr_err chart_throughput(rp *w, const lab_run *run) {
     out(w, "<g class=\"bars\">");
     for (size_t k = 0; k < nb; k++) {
         double h = PLOT_H * (double)a[k] / ymax;
-        out(w, "<rect class=\"bar-all\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-               "data-second=\"%zu\" data-answered=\"%" PRId64 "\" data-tickets=\"%" PRId64
-               "\"><title>second %zu: %s answers, %s tickets",
+        out(w,
+            "<rect class=\"bar-all\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+            "data-second=\"%zu\" data-answered=\"%" PRId64 "\" data-tickets=\"%" PRId64
+            "\"><title>second %zu: %s answers, %s tickets",
             CH_L + bw * (double)k + gap / 2, CH_T + PLOT_H - h, bw - gap, h, k, a[k], t[k], k,
             fmt_int(a[k]).s, fmt_int(t[k]).s);
         if (q[k]) out(w, ", %s queued", fmt_int(q[k]).s);
@@ -391,8 +393,9 @@ static tr_err chart_throughput(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (double s = 0; s <= (double)nb + 1e-9; s += xstep) {
         double x = CH_L + bw * s;
-        out(w, "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-               "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+        out(w,
+            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
             x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, fmt_num(s).s);
     }
     out(w, "</g>\n");
@@ -421,8 +424,8 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
     }
     svg_open(w, "chart-latency", CH_H, "latency histogram with p50, p90 and p99");
     if (hi_v < 0) {
-        out(w, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">no answers</text></svg>\n",
-            CH_W / 2, CH_H / 2);
+        out(w, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">no answers</text></svg>\n", CH_W / 2,
+            CH_H / 2);
         return TR_OK;
     }
     int d0 = (int)floor(log10((double)lo_v)), d1 = (int)floor(log10((double)hi_v)) + 1;
@@ -451,10 +454,11 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
         double from = pow(10, d0 + (double)b / LAT_BINS_PER_DECADE);
         double to = pow(10, d0 + (double)(b + 1) / LAT_BINS_PER_DECADE);
         double h = PLOT_H * (double)bins[b] / ymax;
-        out(w, "<rect class=\"bar-lat\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-               "data-count=\"%" PRId64 "\"><title>%s to %s: %s answers</title></rect>",
-            CH_L + bw * b + 1, CH_T + PLOT_H - h, bw - 2, h, bins[b],
-            fmt_us((int64_t)from).s, fmt_us((int64_t)to).s, fmt_int(bins[b]).s);
+        out(w,
+            "<rect class=\"bar-lat\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+            "data-count=\"%" PRId64 "\"><title>%s to %s: %s answers</title></rect>",
+            CH_L + bw * b + 1, CH_T + PLOT_H - h, bw - 2, h, bins[b], fmt_us((int64_t)from).s,
+            fmt_us((int64_t)to).s, fmt_int(bins[b]).s);
     }
     out(w, "</g>\n");
     baseline(w);
@@ -462,8 +466,9 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (int d = d0; d <= d1; d++) {
         double x = CH_L + PLOT_W * (double)(d - d0) / (d1 - d0);
-        out(w, "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-               "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+        out(w,
+            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
             x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16,
             fmt_us((int64_t)llround(pow(10, d))).s);
     }
@@ -478,9 +483,10 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
         double v = marks[i].v < 1 ? 1 : (double)marks[i].v;
         double x = CH_L + PLOT_W * (log10(v) - d0) / (d1 - d0);
         if (x > CH_W - CH_R) x = CH_W - CH_R;
-        out(w, "<g class=\"mark\" data-key=\"%s_us\" data-value=\"%" PRId64 "\">"
-               "<title>%s %s</title><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
-               "<text x=\"%.1f\" y=\"%d\">%s</text></g>\n",
+        out(w,
+            "<g class=\"mark\" data-key=\"%s_us\" data-value=\"%" PRId64 "\">"
+            "<title>%s %s</title><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\"/>"
+            "<text x=\"%.1f\" y=\"%d\">%s</text></g>\n",
             marks[i].name, marks[i].v, marks[i].name, fmt_us(marks[i].v).s, x, x, CH_T,
             CH_T + PLOT_H, x + 3, CH_T + 10 + 12 * i, marks[i].name);
     }
@@ -521,21 +527,24 @@ static void chart_outcomes(rp *w, const lab_run *run) {
         double share = a->requests > 0 ? 100.0 * (double)o->count / (double)a->requests : 0;
         out(w, "<g class=\"outcome\" data-key=\"");
         esc(w, o->key);
-        out(w, "\" data-value=\"%" PRId64 "\"><text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" "
-               "dy=\"0.32em\">",
+        out(w,
+            "\" data-value=\"%" PRId64 "\"><text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" "
+            "dy=\"0.32em\">",
             o->count, lm - 8, y + row_h / 2.0);
         esc(w, o->key);
-        out(w, "</text><rect class=\"%s\" x=\"%d\" y=\"%.1f\" width=\"%.2f\" height=\"%d\">"
-               "<title>",
+        out(w,
+            "</text><rect class=\"%s\" x=\"%d\" y=\"%.1f\" width=\"%.2f\" height=\"%d\">"
+            "<title>",
             outcome_class(o->key), lm, y + 4, wd, row_h - 8);
         esc(w, o->key);
-        out(w, ": %s (%.1f%%)</title></rect><text x=\"%.1f\" y=\"%.1f\" dy=\"0.32em\">%s "
-               "<tspan class=\"muted\">%.1f%%</tspan></text></g>\n",
-            fmt_int(o->count).s, share, lm + wd + 6, y + row_h / 2.0, fmt_int(o->count).s,
-            share);
+        out(w,
+            ": %s (%.1f%%)</title></rect><text x=\"%.1f\" y=\"%.1f\" dy=\"0.32em\">%s "
+            "<tspan class=\"muted\">%.1f%%</tspan></text></g>\n",
+            fmt_int(o->count).s, share, lm + wd + 6, y + row_h / 2.0, fmt_int(o->count).s, share);
     }
-    out(w, "<text class=\"axis-title\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">answers by "
-           "HTTP status (2xx) or error code</text>\n",
+    out(w,
+        "<text class=\"axis-title\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">answers by "
+        "HTTP status (2xx) or error code</text>\n",
         lm + pw / 2, height - 12);
     out(w, "</svg>\n");
 }
@@ -563,18 +572,18 @@ static tr_err chart_scatter(rp *w, const lab_run *run) {
         /* A queue strategy answers 202 with a position; the issuer assigns seats later, and
          * the run file holds no seat for them: say so rather than draw an empty frame. */
         bool queued = run->audit.queued > 0;
-        out(w, "<svg class=\"chart chart-scatter\" xmlns=\"http://www.w3.org/2000/svg\" "
-               "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"no seats in the answers\" "
-               "data-empty=\"%s\"><rect class=\"empty\" x=\"%d\" y=\"%d\" width=\"%.0f\" "
-               "height=\"%.0f\"/><text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>"
-               "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text></svg>\n",
+        out(w,
+            "<svg class=\"chart chart-scatter\" xmlns=\"http://www.w3.org/2000/svg\" "
+            "viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"no seats in the answers\" "
+            "data-empty=\"%s\"><rect class=\"empty\" x=\"%d\" y=\"%d\" width=\"%.0f\" "
+            "height=\"%.0f\"/><text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>"
+            "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text></svg>\n",
             CH_W, CH_H, queued ? "queued" : "no-ticket", CH_L, CH_T, PLOT_W, PLOT_H, CH_W / 2,
             CH_H / 2 - 8,
             queued ? "Queued (202) answers carry a queue position, not a seat:"
                    : "No answer carried a seat (no 201).",
             CH_W / 2, CH_H / 2 + 10,
-            queued ? "the issuer assigns seats later; the audit checks them in PostgreSQL."
-                   : "");
+            queued ? "the issuer assigns seats later; the audit checks them in PostgreSQL." : "");
         return TR_OK;
     }
     svg_open(w, "chart-scatter", CH_H, "seat number by arrival order");
@@ -598,8 +607,9 @@ static tr_err chart_scatter(rp *w, const lab_run *run) {
     int32_t vip = run->audit.vip_seats;
     if (vip > 0) {
         double h = PLOT_H * vip / ymax;
-        out(w, "<rect class=\"vip-band\" x=\"%d\" y=\"%.2f\" width=\"%.1f\" height=\"%.2f\">"
-               "<title>VIP seats 1..%d</title></rect>\n",
+        out(w,
+            "<rect class=\"vip-band\" x=\"%d\" y=\"%.2f\" width=\"%.1f\" height=\"%.2f\">"
+            "<title>VIP seats 1..%d</title></rect>\n",
             CH_L, CH_T + PLOT_H - h, PLOT_W, h < 1 ? 1 : h, vip);
     }
     size_t stride = ok > REPORT_SCATTER_MAX_POINTS
@@ -623,8 +633,9 @@ static tr_err chart_scatter(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (double v = 0; v <= xmax; v += xstep) {
         double x = CH_L + PLOT_W * v / xmax;
-        out(w, "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-               "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+        out(w,
+            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
             x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, fmt_num(v).s);
     }
     out(w, "</g>\n");
@@ -632,8 +643,7 @@ static tr_err chart_scatter(rp *w, const lab_run *run) {
     if (stride > 1)
         snprintf(title, sizeof title, "arrival order (n-th request sent); 1 ticket in %zu drawn",
                  stride);
-    else
-        snprintf(title, sizeof title, "arrival order (n-th request sent), tickets only");
+    else snprintf(title, sizeof title, "arrival order (n-th request sent), tickets only");
     x_title(w, CH_H, title);
     out(w, "</svg>\n");
     return TR_OK;
@@ -669,10 +679,10 @@ static void chart_summary(rp *w, const lab_run *runs, size_t n, const report_opt
     out(w, "<g class=\"axis\">");
     for (double d = lo; d <= hi * 1.001; d *= 10) {
         double x = sum_x(d, lo, hi, lm, pw);
-        out(w, "<line class=\"gridline\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
-               "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>",
-            x, x, top - 4, top + (int)n * row_h, x, top + (int)n * row_h + 16,
-            fmt_num(d).s);
+        out(w,
+            "<line class=\"gridline\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
+            "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>",
+            x, x, top - 4, top + (int)n * row_h, x, top + (int)n * row_h + 16, fmt_num(d).s);
     }
     out(w, "</g>\n");
     for (size_t i = 0; i < n; i++) {
@@ -685,19 +695,21 @@ static void chart_summary(rp *w, const lab_run *runs, size_t n, const report_opt
         out(w, "\"><text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" dy=\"0.32em\">", lm - 8,
             y + row_h / 2.0);
         esc(w, r->strategy);
-        out(w, "</text><rect class=\"%s\" x=\"%d\" y=\"%.1f\" width=\"%.2f\" height=\"%d\">"
-               "<title>",
-            clean ? "bar-clean" : "bar-anomaly", lm, y + 6, x1 - lm < 1 ? 1 : x1 - lm,
-            row_h - 12);
+        out(w,
+            "</text><rect class=\"%s\" x=\"%d\" y=\"%.1f\" width=\"%.2f\" height=\"%d\">"
+            "<title>",
+            clean ? "bar-clean" : "bar-anomaly", lm, y + 6, x1 - lm < 1 ? 1 : x1 - lm, row_h - 12);
         esc(w, r->strategy);
-        out(w, ": %s requests/min</title></rect><text x=\"%.1f\" y=\"%.1f\" dy=\"0.32em\" "
-               "class=\"value\">%s</text>",
+        out(w,
+            ": %s requests/min</title></rect><text x=\"%.1f\" y=\"%.1f\" dy=\"0.32em\" "
+            "class=\"value\">%s</text>",
             fmt_num(v).s, x1 + 5, y + row_h / 2.0, fmt_num(v).s);
         const report_study_row *s = report_study_for(r->strategy);
         if (s) {
             double xs = sum_x(s->requests_per_min, lo, hi, lm, pw);
-            out(w, "<path class=\"study-mark\" d=\"M%.1f %.1f l5 %.1f l-5 %.1f l-5 -%.1f z\">"
-                   "<title>the study: %s requests/min</title></path>",
+            out(w,
+                "<path class=\"study-mark\" d=\"M%.1f %.1f l5 %.1f l-5 %.1f l-5 -%.1f z\">"
+                "<title>the study: %s requests/min</title></path>",
                 xs, y + 3, (row_h - 6) / 2.0, (row_h - 6) / 2.0, (row_h - 6) / 2.0,
                 fmt_num(s->requests_per_min).s);
         }
@@ -705,16 +717,18 @@ static void chart_summary(rp *w, const lab_run *runs, size_t n, const report_opt
     }
     for (size_t c = 0; c < opt->nceilings && c < REPORT_MAX_CEILINGS; c++) {
         double x = sum_x(opt->ceilings[c].requests_per_min, lo, hi, lm, pw);
-        out(w, "<g class=\"ceiling\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
-               "<text x=\"%.1f\" y=\"%d\" text-anchor=\"end\">",
+        out(w,
+            "<g class=\"ceiling\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
+            "<text x=\"%.1f\" y=\"%d\" text-anchor=\"end\">",
             x, x, top - 6, top + (int)n * row_h, x - 3, 12 + 12 * (int)(c % 2));
         esc(w, opt->ceilings[c].label);
         out(w, "</text><title>ceiling ");
         esc(w, opt->ceilings[c].label);
         out(w, ": %s requests/min</title></g>\n", fmt_num(opt->ceilings[c].requests_per_min).s);
     }
-    out(w, "<text class=\"axis-title\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">requests per "
-           "minute (log scale)</text>\n",
+    out(w,
+        "<text class=\"axis-title\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">requests per "
+        "minute (log scale)</text>\n",
         lm + pw / 2, height - 8);
     out(w, "</svg>\n");
 }
@@ -726,9 +740,9 @@ typedef struct rp_rule {
 } rp_rule;
 
 static const rp_rule rp_rules[RP_NRULES] = {
-    {"R1", "no oversell"},          {"R2", "one ticket per customer"},
-    {"R3", "seats unique, dense"},  {"R4", "VIP = first V seats"},
-    {"R5", "nothing after close"},  {"R6", "first come, first served"},
+    {"R1", "no oversell"},           {"R2", "one ticket per customer"},
+    {"R3", "seats unique, dense"},   {"R4", "VIP = first V seats"},
+    {"R5", "nothing after close"},   {"R6", "first come, first served"},
     {"R7", "acknowledged = stored"}, {"R8", "stored count right"},
 };
 
@@ -758,7 +772,8 @@ static void rules_text(unsigned mask, char *buf, size_t len) {
     size_t o = 0;
     buf[0] = '\0';
     for (int k = 0; k < RP_NRULES && o < len; k++)
-        if (mask & (1u << k)) o += (size_t)snprintf(buf + o, len - o, "%sR%d", o ? ", " : "", k + 1);
+        if (mask & (1u << k))
+            o += (size_t)snprintf(buf + o, len - o, "%sR%d", o ? ", " : "", k + 1);
 }
 
 /* The verdict of a run against SPEC §3's promise for its strategy: a headline and a detail. */
@@ -833,8 +848,9 @@ static void table_audit(rp *w, const lab_run *runs, size_t n) {
         esc(w, r->strategy);
         out(w, "\"><th scope=\"row\"><a href=\"#run-%zu\">", i + 1);
         esc(w, r->strategy);
-        out(w, "</a><small>%s schema</small></th><td data-key=\"tickets\" data-value=\"%" PRId64
-               "\">%s / %s</td>",
+        out(w,
+            "</a><small>%s schema</small></th><td data-key=\"tickets\" data-value=\"%" PRId64
+            "\">%s / %s</td>",
             r->guarded ? "guarded" : "unguarded", r->audit.tickets, fmt_int(r->audit.tickets).s,
             fmt_int(r->audit.total_seats).s);
         for (int k = 0; k < RP_NRULES; k++) audit_cell(w, &r->audit, k);
@@ -866,13 +882,15 @@ static void table_summary(rp *w, const lab_run *runs, size_t n, const report_opt
         esc(w, r->strategy);
         out(w, "\"><th scope=\"row\">");
         esc(w, r->strategy);
-        out(w, "</th><td class=\"num\" data-key=\"requests_per_min\" data-value=\"%.3f\">%s</td>"
-               "<td class=\"num\">%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td>",
+        out(w,
+            "</th><td class=\"num\" data-key=\"requests_per_min\" data-value=\"%.3f\">%s</td>"
+            "<td class=\"num\">%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td>",
             a->requests_per_min, fmt_num(a->requests_per_min).s, fmt_num(a->tickets_per_min).s,
             fmt_us(a->sold_out_after_us).s, fmt_us(a->latency.p99).s);
         if (s) {
-            out(w, "<td class=\"technique\">%s<small>%s</small></td><td class=\"num\">%s</td>"
-                   "<td class=\"num ratio\">%s</td>",
+            out(w,
+                "<td class=\"technique\">%s<small>%s</small></td><td class=\"num\">%s</td>"
+                "<td class=\"num ratio\">%s</td>",
                 s->technique, s->note, fmt_num(s->requests_per_min).s,
                 fmt_ratio(a->requests_per_min / s->requests_per_min).s);
         } else {
@@ -932,8 +950,7 @@ static tr_err section_run(rp *w, const lab_run *r, size_t idx) {
     figure_row(w, "p99", "p99_us", a->latency.p99, fmt_us(a->latency.p99).s);
     figure_row(w, "max", "max_us", a->latency.max, fmt_us(a->latency.max).s);
     figure_row(w, "reconnects", "reconnects", r->reconnects, fmt_int(r->reconnects).s);
-    figure_row(w, "retries after an unknown outcome", "retries", r->retries,
-               fmt_int(r->retries).s);
+    figure_row(w, "retries after an unknown outcome", "retries", r->retries, fmt_int(r->retries).s);
     out(w, "</dl>\n");
 
     if (r->records == NULL || r->nrecords == 0) {
@@ -942,13 +959,15 @@ static tr_err section_run(rp *w, const lab_run *r, size_t idx) {
         return TR_OK;
     }
     tr_err rc;
-    out(w, "<div class=\"charts\">\n<figure><figcaption>Throughput over time "
-           "<span class=\"legend\"><i class=\"sw sw-all\"></i>answers/s <i class=\"sw "
-           "sw-ok\"></i>tickets/s (right axis)%s</span></figcaption>\n",
+    out(w,
+        "<div class=\"charts\">\n<figure><figcaption>Throughput over time "
+        "<span class=\"legend\"><i class=\"sw sw-all\"></i>answers/s <i class=\"sw "
+        "sw-ok\"></i>tickets/s (right axis)%s</span></figcaption>\n",
         a->queued ? " <i class=\"sw sw-queued\"></i>queued/s" : "");
     if ((rc = chart_throughput(w, r)) != TR_OK) return rc;
-    out(w, "</figure>\n<figure><figcaption>Latency: p50 %s · p90 %s · p99 %s · max %s"
-           "</figcaption>\n",
+    out(w,
+        "</figure>\n<figure><figcaption>Latency: p50 %s · p90 %s · p99 %s · max %s"
+        "</figcaption>\n",
         fmt_us(a->latency.p50).s, fmt_us(a->latency.p90).s, fmt_us(a->latency.p99).s,
         fmt_us(a->latency.max).s);
     if ((rc = chart_latency(w, r)) != TR_OK) return rc;
@@ -1064,8 +1083,8 @@ static void headline(rp *w, const lab_run *runs, size_t n) {
     } else {
         out(w, "Fastest run that kept every rule R1–R8: <b>");
         esc(w, best->strategy);
-        out(w, "</b>, %s requests/min, %s tickets/min",
-            fmt_num(best->audit.requests_per_min).s, fmt_num(best->audit.tickets_per_min).s);
+        out(w, "</b>, %s requests/min, %s tickets/min", fmt_num(best->audit.requests_per_min).s,
+            fmt_num(best->audit.tickets_per_min).s);
         if (best->audit.sold_out_after_us >= 0)
             out(w, ", sold out after %s", fmt_us(best->audit.sold_out_after_us).s);
         out(w, ".");

@@ -27,12 +27,12 @@ typedef struct report_ceiling {
 } report_ceiling;
 
 typedef struct report_options {
-    const char *title;               /* NULL: "ticketrush lab report" */
-    const report_ceiling *ceilings;  /* borrowed; NULL when nceilings == 0 */
-    size_t nceilings;                /* ≤ REPORT_MAX_CEILINGS are shown */
-    int64_t generated_wall_us;       /* shown in the header, µs since the epoch; 0 omits it */
-    const char *chaos_table;         /* the fault suite's table (`ticketrush chaos-table`'s
-                                        text), shown as its own section first; NULL: none */
+    const char *title;              /* NULL: "ticketrush lab report" */
+    const report_ceiling *ceilings; /* borrowed; NULL when nceilings == 0 */
+    size_t nceilings;               /* ≤ REPORT_MAX_CEILINGS are shown */
+    int64_t generated_wall_us;      /* shown in the header, µs since the epoch; 0 omits it */
+    const char *chaos_table;        /* the fault suite's table (`ticketrush chaos-table`'s
+                                       text), shown as its own section first; NULL: none */
 } report_options;
 
 /* A row of the study's published table (SPEC, first table). */

@@ -156,8 +156,7 @@ static json_t *rf_summary(const lab_run *run) {
     if (run->nmarks > 0) {
         json_t *marks = json_object();
         for (int i = 0; marks && i < run->nmarks; i++)
-            bad |= json_object_set_new(marks, run->marks[i].key,
-                                       json_string(run->marks[i].value));
+            bad |= json_object_set_new(marks, run->marks[i].key, json_string(run->marks[i].value));
         bad |= marks == NULL || json_object_set_new(root, "marks", marks);
     }
     if (bad) goto fail;
@@ -383,9 +382,12 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
         a->acknowledged = rf_int(rd, au, "audit", "acknowledged");
         a->queued = rf_int(rd, au, "audit", "queued");
         /* added with the fault suite; 0 in older run files */
-        a->contradicted = json_object_get(au, "contradicted") ? rf_int(rd, au, "audit", "contradicted") : 0;
-        a->phantom_unknown = json_object_get(au, "phantom_unknown") ? rf_int(rd, au, "audit", "phantom_unknown") : 0;
-        a->queued_unissued = json_object_get(au, "queued_unissued") ? rf_int(rd, au, "audit", "queued_unissued") : 0;
+        a->contradicted =
+            json_object_get(au, "contradicted") ? rf_int(rd, au, "audit", "contradicted") : 0;
+        a->phantom_unknown =
+            json_object_get(au, "phantom_unknown") ? rf_int(rd, au, "audit", "phantom_unknown") : 0;
+        a->queued_unissued =
+            json_object_get(au, "queued_unissued") ? rf_int(rd, au, "audit", "queued_unissued") : 0;
     }
     json_t *marks = json_object_get(root, "marks");
     if (json_is_object(marks)) {
@@ -393,8 +395,7 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
         json_t *v;
         out->nmarks = 0;
         json_object_foreach(marks, key, v) {
-            if (json_is_string(v) && !lab_run_set_mark(out, key, json_string_value(v)))
-                break;
+            if (json_is_string(v) && !lab_run_set_mark(out, key, json_string_value(v))) break;
         }
     }
     json_t *lat = rf_obj(rd, root, "latency_us");
@@ -419,8 +420,10 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
              * it could end inside a UTF-8 sequence or equal another key. */
             if (strlen(key) >= sizeof a->outcomes[0].key) {
                 if (!rd->bad)
-                    tr_errf(rd->errbuf, rd->errlen, "run file %s: an \"outcomes\" key is longer "
-                            "than %zu bytes", rd->path, sizeof a->outcomes[0].key - 1);
+                    tr_errf(rd->errbuf, rd->errlen,
+                            "run file %s: an \"outcomes\" key is longer "
+                            "than %zu bytes",
+                            rd->path, sizeof a->outcomes[0].key - 1);
                 rd->bad = true;
                 break;
             }
@@ -487,8 +490,10 @@ static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run 
         p = rf_ws(p + 1, e);
     }
 bad:
-    tr_errf(rd->errbuf, rd->errlen, "run file %s: request row %zu is not [customer, send_us, "
-            "done_us, status, code, seat]", rd->path, out->nrecords + 1);
+    tr_errf(rd->errbuf, rd->errlen,
+            "run file %s: request row %zu is not [customer, send_us, "
+            "done_us, status, code, seat]",
+            rd->path, out->nrecords + 1);
     return TR_INVALID_ARGUMENT;
 }
 

@@ -30,13 +30,13 @@
 #define RUNFILE_MAX_BYTES (4LL << 30) /* a file larger than 4 GiB is refused on read */
 
 typedef struct run_params {
-    int32_t tickets, vip;      /* N and V of the concert (as read from it) */
-    int64_t customers;         /* ids drawn from 1..customers */
+    int32_t tickets, vip; /* N and V of the concert (as read from it) */
+    int64_t customers;    /* ids drawn from 1..customers */
     int64_t requests;
     int32_t vus;
-    int64_t seed;              /* PRNG seed of the customer draw, ≥ 0 */
+    int64_t seed; /* PRNG seed of the customer draw, ≥ 0 */
     int64_t concert_id;
-    char url[400];             /* several URLs comma-separated */
+    char url[400]; /* several URLs comma-separated */
 } run_params;
 
 #define RUN_MAX_MARKS 16
@@ -53,18 +53,18 @@ typedef struct run_mark {
 typedef struct lab_run {
     char strategy[64];
     char scenario[32];
-    bool guarded;              /* the ticket table carried the UNIQUE guards */
+    bool guarded; /* the ticket table carried the UNIQUE guards */
     run_params params;
-    int64_t started_wall_us;   /* t = 0, µs since the Unix epoch */
-    int64_t duration_us;       /* the load phase */
+    int64_t started_wall_us; /* t = 0, µs since the Unix epoch */
+    int64_t duration_us;     /* the load phase */
     int64_t reconnects;
-    int64_t retries;           /* purchases sent again after an unknown outcome (loadgen.h);
-                                  0 in run files written before it was kept */
+    int64_t retries; /* purchases sent again after an unknown outcome (loadgen.h);
+                        0 in run files written before it was kept */
     audit_report audit;
-    int nmarks;                /* "marks" in the file; absent when 0 */
+    int nmarks; /* "marks" in the file; absent when 0 */
     run_mark marks[RUN_MAX_MARKS];
-    lab_codes codes;           /* what records[i].code points into */
-    lab_record *records;       /* owned (malloc); NULL when read without records */
+    lab_codes codes;     /* what records[i].code points into */
+    lab_record *records; /* owned (malloc); NULL when read without records */
     size_t nrecords;
 } lab_run;
 
@@ -90,8 +90,7 @@ tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t 
  * table needs only the summary; this keeps reading a 1M-request file cheap).
  * Errors: TR_INVALID_ARGUMENT (not a version-1 run file; errbuf names the field), TR_INTERNAL
  * (I/O), TR_NOMEM. On error out->records is NULL. */
-tr_err runfile_read(const char *path, bool with_records, lab_run *out, char *errbuf,
-                    size_t errlen);
+tr_err runfile_read(const char *path, bool with_records, lab_run *out, char *errbuf, size_t errlen);
 
 /* RFC 3339 UTC with µs ("2024-05-01T12:00:00.123456Z") of µs since the epoch;
  * len ≥ 28 bytes. */

@@ -17,8 +17,8 @@ typedef enum {
 
 typedef struct scenario {
     const char *name;
-    int32_t tickets;   /* N */
-    int32_t vip;       /* V */
+    int32_t tickets; /* N */
+    int32_t vip;     /* V */
     int64_t customers;
     int64_t requests;
     int32_t vus;

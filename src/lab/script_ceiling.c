@@ -18,10 +18,10 @@ typedef struct sc_thread {
     const char *sha;
     sale_keys keys;
     atomic_size_t *next;
-    int64_t t0_us;          /* the run's start (tr_mono_us) */
+    int64_t t0_us; /* the run's start (tr_mono_us) */
     pthread_t thread;
     int64_t issued, refused, errors;
-    int64_t last_issue_us;  /* when this thread read its last ticket answer, from t0_us; 0: none */
+    int64_t last_issue_us; /* when this thread read its last ticket answer, from t0_us; 0: none */
     char err[256];
 } sc_thread;
 
@@ -41,8 +41,15 @@ static void *sc_main(void *arg) {
         char uid[24];
         for (size_t i = start; i < end; i++) {
             snprintf(uid, sizeof uid, "%" PRId64, t->cfg->customers[i].customer_id);
-            const char *argv[] = {"EVALSHA", t->sha, "5", t->keys.meta, t->keys.customers,
-                                  t->keys.owners, t->keys.sold, t->keys.stream, uid,
+            const char *argv[] = {"EVALSHA",
+                                  t->sha,
+                                  "5",
+                                  t->keys.meta,
+                                  t->keys.customers,
+                                  t->keys.owners,
+                                  t->keys.sold,
+                                  t->keys.stream,
+                                  uid,
                                   redis_conn_run_id(rc)};
             redisAppendCommandArgv(ctx, 10, argv, NULL);
         }
@@ -73,8 +80,8 @@ static void *sc_main(void *arg) {
     return NULL;
 }
 
-tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg,
-                          script_ceiling_result *out, char *errbuf, size_t errlen) {
+tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg, script_ceiling_result *out,
+                          char *errbuf, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (errlen) errbuf[0] = '\0';
     if (cfg->connections < 1 || cfg->connections > 64 || cfg->in_flight < 1 ||

@@ -14,10 +14,10 @@
 #include "store/pg.h"
 
 typedef struct script_ceiling_config {
-    const char *redis_addr;  /* "host:port" */
-    int64_t concert_id;      /* a seeded concert used only for this (its seats get sold) */
-    int connections;         /* Redis connections, one thread each, 1..64 */
-    int in_flight;           /* commands pipelined per connection, 1..4096 */
+    const char *redis_addr;      /* "host:port" */
+    int64_t concert_id;          /* a seeded concert used only for this (its seats get sold) */
+    int connections;             /* Redis connections, one thread each, 1..64 */
+    int in_flight;               /* commands pipelined per connection, 1..4096 */
     const lab_record *customers; /* customer_id of each request, in order; borrowed */
     size_t requests;
 } script_ceiling_config;
@@ -36,7 +36,7 @@ typedef struct script_ceiling_result {
 /* Opens the concert's sale (sale.h) with pg, then runs every request as one EVALSHA of the
  * purchase script. Errors: TR_REDIS, TR_PG, TR_CONCERT_NOT_FOUND, TR_NOMEM, TR_INVALID_ARGUMENT,
  * with errbuf saying why. */
-tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg,
-                          script_ceiling_result *out, char *errbuf, size_t errlen);
+tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg, script_ceiling_result *out,
+                          char *errbuf, size_t errlen);
 
 #endif

@@ -8,8 +8,9 @@
 enum { TB_COLS = 16, TB_CELL = 72, TB_ERRORS = 512 };
 
 static const char *const tb_head[TB_COLS] = {
-    "strategy", "schema", "req/min", "tickets", "oversold", "dup cust", "seat err", "VIP err",
-    "after close", "FCFS viol", "lost", "phantom", "drift", "p50 ms", "p99 ms", "errors by code"};
+    "strategy", "schema",  "req/min",     "tickets",       "oversold", "dup cust",
+    "seat err", "VIP err", "after close", "FCFS viol",     "lost",     "phantom",
+    "drift",    "p50 ms",  "p99 ms",      "errors by code"};
 
 /* Left-aligned columns; the others are numbers, right-aligned. */
 static int tb_left(int col) { return col == 0 || col == 1 || col == TB_COLS - 1; }
@@ -31,8 +32,8 @@ static void tb_ms(char *buf, int64_t us) {
 static void tb_i(char *buf, int64_t v) { snprintf(buf, TB_CELL, "%" PRId64, v); }
 
 static int tb_is_success(const char *key) {
-    return strlen(key) == 3 && key[0] == '2' && key[1] >= '0' && key[1] <= '9' &&
-           key[2] >= '0' && key[2] <= '9';
+    return strlen(key) == 3 && key[0] == '2' && key[1] >= '0' && key[1] <= '9' && key[2] >= '0' &&
+           key[2] <= '9';
 }
 
 static void tb_fill(tb_row *row, const lab_run *run) {

@@ -9,7 +9,7 @@
 
 /* KEYS[1] lock, KEYS[2] fencing counter; ARGV[1] token, ARGV[2] lease ms.
  * Returns the new fencing token, or 0 when the lock is held by someone else. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script acquire_script = {
     "lock_acquire",
     "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
@@ -19,7 +19,7 @@ static const redis_script acquire_script = {
 /* clang-format on */
 
 /* KEYS[1] lock; ARGV[1] token. Deletes only our own lock. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script release_script = {
     "lock_release",
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
@@ -29,7 +29,7 @@ static const redis_script release_script = {
 /* clang-format on */
 
 /* KEYS[1] lock; ARGV[1] token, ARGV[2] lease ms. Extends only our own lock. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script renew_script = {
     "lock_renew",
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"

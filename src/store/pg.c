@@ -221,8 +221,8 @@ const char *pg_conn_constraint(const pg_conn *c) { return c->constraint; }
 PGconn *pg_conn_raw(pg_conn *c) { return c->conn; }
 uint64_t pg_conn_connects(const pg_conn *c) { return c->connects; }
 
-int pg_conn_notifications(pg_conn *c, void (*fn)(const char *channel, const char *payload,
-                                                void *arg),
+int pg_conn_notifications(pg_conn *c,
+                          void (*fn)(const char *channel, const char *payload, void *arg),
                           void *arg) {
     if (c->conn == NULL || PQconsumeInput(c->conn) == 0) return 0;
     int n = 0;

@@ -64,8 +64,8 @@ uint64_t pg_conn_connects(const pg_conn *c);
  * https://www.postgresql.org/docs/15/libpq-notify.html): what earlier statements brought along
  * and what the socket holds now, without blocking. channel and payload are valid during the
  * call. Returns how many; 0 when disconnected. */
-int pg_conn_notifications(pg_conn *c, void (*fn)(const char *channel, const char *payload,
-                                                void *arg),
+int pg_conn_notifications(pg_conn *c,
+                          void (*fn)(const char *channel, const char *payload, void *arg),
                           void *arg);
 
 /* Sticky description of the last failure ("" when none). Valid until the next call on c. */

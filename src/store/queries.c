@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TICKET_COLS                                                                         \
-    "t.id, t.concert_id, t.customer_id, cu.name, t.seat_no, t.vip, " SQL_EPOCH_US("t.issued_at") \
-    ", " SQL_EPOCH_US("c.starts_at")
+#define TICKET_COLS                                                                                \
+    "t.id, t.concert_id, t.customer_id, cu.name, t.seat_no, t.vip, " SQL_EPOCH_US(                 \
+        "t.issued_at") ", " SQL_EPOCH_US("c.starts_at")
 
 void q_ticket_from_row(const PGresult *r, int row, int col, ticket *out) {
     memset(out, 0, sizeof *out);
@@ -25,7 +25,7 @@ tr_err q_concert_get(pg_conn *pg, int64_t concert_id, concert *out) {
     static const pg_stmt st = {
         "q_concert_get",
         "SELECT id, name, " SQL_EPOCH_US("starts_at") ", total_seats, vip_seats, remaining "
-        "FROM concert WHERE id = $1",
+                                                      "FROM concert WHERE id = $1",
         1};
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, concert_id);
@@ -68,8 +68,7 @@ static PGresult *refusal_query(pg_conn *pg, int64_t concert_id, int64_t customer
     return pg_exec_stmt(pg, &refusal_stmt, params);
 }
 
-tr_err q_ticket_of(pg_conn *pg, int64_t concert_id, int64_t customer_id, ticket *out,
-                   bool *found) {
+tr_err q_ticket_of(pg_conn *pg, int64_t concert_id, int64_t customer_id, ticket *out, bool *found) {
     PGresult *r = refusal_query(pg, concert_id, customer_id);
     if (r == NULL) return TR_PG;
     tr_err rc = TR_OK;

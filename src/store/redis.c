@@ -21,7 +21,7 @@ struct redis_conn {
         char sha[41];
     } scripts[REDIS_MAX_SCRIPTS];
     int nscripts;
-    int64_t last_used_ms; /* CLOCK_MONOTONIC_COARSE */
+    int64_t last_used_ms;          /* CLOCK_MONOTONIC_COARSE */
     char run_id[REDIS_RUN_ID_MAX]; /* INFO server run_id of the server connected to */
     char errstr[512];
 };
@@ -80,8 +80,8 @@ static tr_err redis_connect(redis_conn *c) {
         snprintf(c->errstr, sizeof c->errstr,
                  "could not read the run id of Redis at %s:%d (INFO server): %s", c->host, c->port,
                  info && info->type == REDIS_REPLY_ERROR ? info->str
-                 : c->ctx->err                          ? c->ctx->errstr
-                                                        : "no run_id field");
+                 : c->ctx->err                           ? c->ctx->errstr
+                                                         : "no run_id field");
         if (info) freeReplyObject(info);
         redisFree(c->ctx);
         c->ctx = NULL;
@@ -271,11 +271,13 @@ tr_err redis_eval_many(redis_conn *c, const redis_script *s, int n, int nkeys,
          * caches the script. */
         c->nscripts = 0;
         for (int i = 0; i < n; i++)
-            if (replies[i]->type == REDIS_REPLY_ERROR && strncmp(replies[i]->str, "NOSCRIPT", 8) == 0)
+            if (replies[i]->type == REDIS_REPLY_ERROR &&
+                strncmp(replies[i]->str, "NOSCRIPT", 8) == 0)
                 append_eval(c, s, NULL, nkeys, keys + (size_t)i * nkeys, nargs,
                             args + (size_t)i * nargs);
         for (int i = 0; i < n; i++) {
-            if (replies[i]->type != REDIS_REPLY_ERROR || strncmp(replies[i]->str, "NOSCRIPT", 8) != 0)
+            if (replies[i]->type != REDIS_REPLY_ERROR ||
+                strncmp(replies[i]->str, "NOSCRIPT", 8) != 0)
                 continue;
             void *r = NULL;
             if (redisGetReply(c->ctx, &r) != REDIS_OK || r == NULL) goto io_failed;

@@ -38,8 +38,8 @@ static const pg_stmt reserve_stmt = {
 static const pg_stmt concert_stmt = {
     "sale_concert",
     "SELECT name, " SQL_EPOCH_US("starts_at") ", total_seats, vip_seats, ticket_id_base,"
-    " (SELECT count(*) FROM ticket WHERE concert_id = $1)"
-    " FROM concert WHERE id = $1",
+                                              " (SELECT count(*) FROM ticket WHERE concert_id = $1)"
+                                              " FROM concert WHERE id = $1",
     1};
 
 static const pg_stmt owners_stmt = {
@@ -90,12 +90,13 @@ static tr_err hset_rows(redis_conn *r, const char *key, PGresult *res, bool owne
 
 /* Copies every customer (id → name) with a server-side cursor, 10,000 rows at a time; *count
  * gets how many. */
-static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, int64_t *count,
-                             char *err, size_t errlen) {
+static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, int64_t *count, char *err,
+                             size_t errlen) {
     tr_err rc = TR_OK;
     *count = 0;
     if (pg_exec_ok(pg, "BEGIN") != TR_OK ||
-        pg_exec_ok(pg, "DECLARE sale_customers NO SCROLL CURSOR FOR SELECT id, name FROM customer") !=
+        pg_exec_ok(pg,
+                   "DECLARE sale_customers NO SCROLL CURSOR FOR SELECT id, name FROM customer") !=
             TR_OK) {
         snprintf(err, errlen, "%s", pg_conn_errstr(pg));
         return TR_PG;
@@ -122,7 +123,7 @@ static tr_err load_customers(pg_conn *pg, redis_conn *r, const char *key, int64_
 /* The gate of the sale scripts (SALE_SCRIPT_GATE, SALE_SCRIPT_COUNTS, SALE_SCRIPT_CUSTOMERS) as
  * one check. KEYS: meta, customers, owners, sold, line; ARGV[1] REDIS_ARG_RUN_ID.
  * Answers {loaded, trusted}: 1/0 each. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script check_script = {
     "sale_check",
     "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'synced', 'unheld', 'customers')\n"
@@ -138,8 +139,8 @@ static const redis_script check_script = {
 
 /* Whether the sale is in Redis (*loaded) and passes the scripts' gate on the run r reached
  * (*trusted). */
-static tr_err sale_check(redis_conn *r, const sale_keys *k, bool *loaded, bool *trusted,
-                         char *err, size_t errlen) {
+static tr_err sale_check(redis_conn *r, const sale_keys *k, bool *loaded, bool *trusted, char *err,
+                         size_t errlen) {
     const char *keys[] = {k->meta, k->customers, k->owners, k->sold, k->line};
     const char *args[] = {REDIS_ARG_RUN_ID};
     redisReply *rep = redis_eval(r, &check_script, 5, keys, 1, args);
@@ -158,7 +159,7 @@ static tr_err sale_check(redis_conn *r, const sale_keys *k, bool *loaded, bool *
 /* KEYS[1] meta; ARGV[1] the run id the sale was brought forward on, ARGV[2] REDIS_ARG_RUN_ID.
  * Marks the sale synced only when the server is still that run: a Redis that restarted in the
  * middle of a sync may hold less than the sync wrote, and is synced again. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script mark_synced_script = {
     "sale_mark_synced",
     "if ARGV[1] == '' or ARGV[1] ~= ARGV[2] then return 0 end\n"
@@ -174,7 +175,7 @@ static tr_err mark_synced(redis_conn *r, const sale_keys *k, const char *run_id,
     bool ok = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     if (!ok)
         snprintf(err, errlen, "could not mark %s synced: %s", k->meta,
-                 rep == NULL                        ? redis_conn_errstr(r)
+                 rep == NULL                      ? redis_conn_errstr(r)
                  : rep->type == REDIS_REPLY_ERROR ? rep->str
                                                   : "Redis restarted during the sync");
     if (rep) freeReplyObject(rep);
@@ -225,10 +226,11 @@ static tr_err sale_load(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t 
     rep = redis_cmd(r, "SADD %s %s", SALE_OPEN_SET, cid);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
-    rep = redis_cmd(r,
-                    "HSET %s name %s starts_at_us %s total %s vip %s ticket_id_base %s customers %s "
-                    "unheld 0",
-                    k->meta, name, starts, total, vip, base, customers);
+    rep =
+        redis_cmd(r,
+                  "HSET %s name %s starts_at_us %s total %s vip %s ticket_id_base %s customers %s "
+                  "unheld 0",
+                  k->meta, name, starts, total, vip, base, customers);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
     /* Last: the scripts refuse a sale until it is marked synced on this run of Redis. */
@@ -250,12 +252,12 @@ static const pg_stmt sync_concert_stmt = {
 
 static const pg_stmt sync_tickets_stmt = {
     "sale_sync_tickets",
-    "SELECT customer_id, seat_no, " SQL_EPOCH_US("issued_at")
-    " FROM ticket WHERE concert_id = $1 ORDER BY customer_id",
+    "SELECT customer_id, seat_no, " SQL_EPOCH_US(
+        "issued_at") " FROM ticket WHERE concert_id = $1 ORDER BY customer_id",
     1};
 
 /* KEYS[1] a counter; ARGV[1] a floor. Raises the counter to the floor; returns the new value. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script raise_script = {
     "sale_raise",
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -390,7 +392,8 @@ static tr_err renumber_line(redis_conn *r, const sale_keys *k, const int64_t *se
             snprintf(score, sizeof score, "%" PRId64, ++st->sold_after);
             rep = redis_cmd(r, "ZADD %s XX %s %s", k->line, score, member);
         } else {
-            rep = redis_cmd(r, "EVAL %s 2 %s %s %s", "redis.call('ZREM', KEYS[1], ARGV[1]) "
+            rep = redis_cmd(r, "EVAL %s 2 %s %s %s",
+                            "redis.call('ZREM', KEYS[1], ARGV[1]) "
                             "return redis.call('HSET', KEYS[2], ARGV[1], 'rejected:sold_out')",
                             k->line, k->outcomes, member);
         }
@@ -420,8 +423,8 @@ static int cmp_stream_ticket(const void *a, const void *b) {
 
 /* Every ticket still in the stream (not yet trimmed: stored or waiting for the persister), sorted
  * by customer. *out malloc'd (caller frees), *n its length. */
-static tr_err read_stream_tickets(redis_conn *r, const sale_keys *k, stream_ticket **out,
-                                  size_t *n, char *err, size_t errlen) {
+static tr_err read_stream_tickets(redis_conn *r, const sale_keys *k, stream_ticket **out, size_t *n,
+                                  char *err, size_t errlen) {
     *out = NULL;
     *n = 0;
     redisReply *rep = redis_cmd(r, "XRANGE %s - +", k->stream);
@@ -514,7 +517,7 @@ static tr_err sync_customers(pg_conn *pg, redis_conn *r, const sale_keys *k, con
 /* KEYS[1] meta, KEYS[2] owners, KEYS[3] sold, KEYS[4] line. meta.unheld := the seats counted that
  * neither an owner nor a member of the line holds, read in one step (the issuer moves members
  * from the line to the owners in one MULTI, so the sum never straddles one). */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script unheld_script = {
     "sale_unheld",
     "local u = tonumber(redis.call('GET', KEYS[3]) or '0') - redis.call('HLEN', KEYS[2])"
@@ -525,9 +528,8 @@ static const redis_script unheld_script = {
 
 /* Brings the sale forward to at least what PostgreSQL holds (sale.h, sale_open). Runs under the
  * loading lock while the scripts refuse the sale (it is not trusted on this run). */
-static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
-                                 int64_t concert_id, sale_sync_report *st, char *err,
-                                 size_t errlen) {
+static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t concert_id,
+                                 sale_sync_report *st, char *err, size_t errlen) {
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, concert_id);
     const char *params[] = {cid};
@@ -650,15 +652,13 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
      * negative. */
     if ((rc = raise_counter(r, k->sold, "0", &st->sold_before, err, errlen)) != TR_OK) goto out;
     snprintf(max_text, sizeof max_text, "%" PRId64, max_seat);
-    if ((rc = raise_counter(r, k->sold, max_text, &st->sold_after, err, errlen)) != TR_OK)
-        goto out;
+    if ((rc = raise_counter(r, k->sold, max_text, &st->sold_after, err, errlen)) != TR_OK) goto out;
     int64_t line_max = 0;
     if (has_line &&
         (rc = renumber_line(r, k, seat_owner, total, st, &line_max, err, errlen)) != TR_OK)
         goto out;
     snprintf(max_text, sizeof max_text, "%" PRId64, st->sold_after);
-    if ((rc = raise_counter(r, k->sold, max_text, &st->sold_after, err, errlen)) != TR_OK)
-        goto out;
+    if ((rc = raise_counter(r, k->sold, max_text, &st->sold_after, err, errlen)) != TR_OK) goto out;
     /* The issuer's fencing counter at least PostgreSQL's fence, or every issuer is fenced. */
     if ((rc = raise_counter(r, k->issuer_fence, fence, NULL, err, errlen)) != TR_OK) goto out;
     const char *ukeys[] = {k->meta, k->owners, k->sold, k->line};
@@ -698,8 +698,10 @@ tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_repor
     char run_id[REDIS_RUN_ID_MAX];
     snprintf(run_id, sizeof run_id, "%s", redis_conn_run_id(r));
     if (pg == NULL) {
-        snprintf(err, errlen, "the sale of concert %" PRId64 " must be %s from PostgreSQL, which "
-                 "is not connected", concert_id, exists ? "brought forward" : "loaded");
+        snprintf(err, errlen,
+                 "the sale of concert %" PRId64 " must be %s from PostgreSQL, which "
+                 "is not connected",
+                 concert_id, exists ? "brought forward" : "loaded");
         return TR_PG;
     }
     if (!exists) {
@@ -737,8 +739,8 @@ tr_err sale_state(redis_conn *r, int64_t concert_id, bool *loaded, bool *synced,
     return sale_check(r, &k, loaded, synced, err, errlen);
 }
 
-static const pg_stmt issued_stmt = {
-    "sale_issued", "SELECT total_seats - remaining FROM concert WHERE id = $1", 1};
+static const pg_stmt issued_stmt = {"sale_issued",
+                                    "SELECT total_seats - remaining FROM concert WHERE id = $1", 1};
 
 int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_report *report) {
     sale_sync_report st = {0};
@@ -757,9 +759,9 @@ int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_
         const char *params[] = {cid};
         PGresult *res = pg_exec_stmt(pg, &issued_stmt, params);
         redisReply *sold = res && PQntuples(res) == 1 ? redis_cmd(r, "GET %s", k.sold) : NULL;
-        if (sold && (sold->type == REDIS_REPLY_NIL || (sold->type == REDIS_REPLY_STRING &&
-                                                        strtoll(sold->str, NULL, 10) <
-                                                            pg_get_i64(res, 0, 0))))
+        if (sold && (sold->type == REDIS_REPLY_NIL ||
+                     (sold->type == REDIS_REPLY_STRING &&
+                      strtoll(sold->str, NULL, 10) < pg_get_i64(res, 0, 0))))
             synced = sale_mark_unsynced(r, concert_id) != TR_OK;
         if (sold) freeReplyObject(sold);
         PQclear(res);
@@ -805,9 +807,9 @@ bool sale_ticket_from_reply(const redisReply *a, int64_t concert_id, int64_t cus
 }
 
 bool sale_refused_unrun(const char *error) {
-    static const char *const codes[] = {"LOADING ",  "BUSY ",        "OOM ",        "READONLY ",
+    static const char *const codes[] = {"LOADING ",    "BUSY ",       "OOM ",         "READONLY ",
                                         "MASTERDOWN ", "NOREPLICAS ", "CLUSTERDOWN ", "TRYAGAIN ",
-                                        "MISCONF ",  NULL};
+                                        "MISCONF ",    NULL};
     for (int i = 0; error && codes[i]; i++)
         if (strncmp(error, codes[i], strlen(codes[i])) == 0) return true;
     return false;
@@ -857,7 +859,7 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
 }
 
 /* KEYS[1] SALE_OPEN_SET; ARGV[1] the key pattern, ARGV[2] the concert id ("0": every sale). */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script clear_script = {
     "sale_clear",
     "local n = 0\n"

@@ -31,7 +31,7 @@ typedef struct sale_keys {
     char admitted[64];  /* redis-zset: hash customer id → admission time, µs (Redis TIME) */
     char issuer[64];    /* redis-zset: lease lock of the one active issuer, and its fence */
     char issuer_fence[64];
-    char loading[64];   /* lease lock held while a sale is being opened */
+    char loading[64]; /* lease lock held while a sale is being opened */
     char loading_fence[64];
 } sale_keys;
 
@@ -46,7 +46,7 @@ typedef struct sale_keys {
  * out on a state behind PostgreSQL and never stored). SALE_SCRIPT_CUSTOMERS, on the path that is
  * about to answer "unknown customer", refuses instead when the customers hash holds fewer than the
  * sale loaded (meta.customers). */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 #define SALE_SCRIPT_GATE                                                                        \
     "local meta = redis.call('HMGET', KEYS[1], 'starts_at_us', 'total', 'vip', 'ticket_id_base',"  \
     " 'synced', 'unheld', 'customers')\n"                                                        \
@@ -54,14 +54,14 @@ typedef struct sale_keys {
     "if meta[5] ~= ARGV[2] then return {-6} end\n"
 /* clang-format on */
 
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 #define SALE_SCRIPT_COUNTS(line)                                                                \
     "local sold = redis.call('GET', KEYS[4])\n"                                                  \
     "if not sold or tonumber(sold) < 0 or redis.call('HLEN', KEYS[3]) + " line                  \
     " + tonumber(meta[6] or '0') ~= tonumber(sold) then return {-6} end\n"
 /* clang-format on */
 
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 #define SALE_SCRIPT_CUSTOMERS                                                                   \
     "if redis.call('HLEN', KEYS[2]) < tonumber(meta[7] or '0') then return {-6} end\n"
 /* clang-format on */
@@ -91,18 +91,18 @@ void sale_keys_init(sale_keys *k, int64_t concert_id);
 
 /* What sale_open did, for logs and tests. */
 typedef struct sale_sync_report {
-    bool loaded;           /* the sale was not in Redis and was loaded from PostgreSQL */
-    bool brought_forward;  /* it was there, not synced on this run, and was brought forward */
-    int64_t added;         /* owners PostgreSQL holds that Redis had lost */
-    int64_t corrected;     /* owners Redis held with another seat or time than PostgreSQL */
-    int64_t contradicted;  /* owners only in Redis whose seat PostgreSQL gave to another
-                              customer (removed: Redis decided them on a state behind PG) */
-    int64_t renumbered;    /* redis-zset: members of the line numbered with such a seat, or
-                              outside 1..N */
-    int64_t restored;      /* redis-atomic: owners restored from tickets still in the stream */
+    bool loaded;                /* the sale was not in Redis and was loaded from PostgreSQL */
+    bool brought_forward;       /* it was there, not synced on this run, and was brought forward */
+    int64_t added;              /* owners PostgreSQL holds that Redis had lost */
+    int64_t corrected;          /* owners Redis held with another seat or time than PostgreSQL */
+    int64_t contradicted;       /* owners only in Redis whose seat PostgreSQL gave to another
+                                   customer (removed: Redis decided them on a state behind PG) */
+    int64_t renumbered;         /* redis-zset: members of the line numbered with such a seat, or
+                                   outside 1..N */
+    int64_t restored;           /* redis-atomic: owners restored from tickets still in the stream */
     int64_t customers_reloaded; /* customers loaded again (the hash held fewer than PostgreSQL) */
     int64_t sold_before, sold_after; /* the seat (admission) counter before and after */
-    int64_t unheld;        /* seats counted that no one holds after the sync (meta.unheld) */
+    int64_t unheld; /* seats counted that no one holds after the sync (meta.unheld) */
 } sale_sync_report;
 
 /* Makes the sale of concert_id trustworthy in Redis on the run r is connected to (it passes the
@@ -173,8 +173,8 @@ bool sale_refused_unrun(const char *error);
  * (sale_refused_unrun: loading its data, out of memory, read-only…) or the sale could not be
  * opened (PostgreSQL down, a failure — detail says why). */
 redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,
-                      int nkeys, const char *const *keys, int64_t customer_id, const char *arg3, tr_err *rc,
-                      char *detail, size_t detaillen);
+                      int nkeys, const char *const *keys, int64_t customer_id, const char *arg3,
+                      tr_err *rc, char *detail, size_t detaillen);
 
 /* An integer element of a script reply (integer or decimal string); 0 otherwise. */
 int64_t sale_reply_i64(const redisReply *r);

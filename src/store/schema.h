@@ -19,11 +19,11 @@ tr_err schema_is_guarded(pg_conn *c, bool *guarded);
 
 /* One concert and its customers, as a scenario seeds them (SPEC §4). */
 typedef struct seed_params {
-    int64_t concert_id;    /* > 0 */
-    int32_t total_seats;   /* N ≥ 0 */
-    int32_t vip_seats;     /* 0 ≤ V ≤ N */
-    int64_t customers;     /* ids 1..customers are created, named "customer-<id>"; ≥ 0 */
-    int64_t sales_open_s;  /* starts_at = PostgreSQL now() + this many seconds (may be ≤ 0) */
+    int64_t concert_id;   /* > 0 */
+    int32_t total_seats;  /* N ≥ 0 */
+    int32_t vip_seats;    /* 0 ≤ V ≤ N */
+    int64_t customers;    /* ids 1..customers are created, named "customer-<id>"; ≥ 0 */
+    int64_t sales_open_s; /* starts_at = PostgreSQL now() + this many seconds (may be ≤ 0) */
 } seed_params;
 
 /* Replaces the concert (deleting its tickets) and inserts the customers that are missing, in

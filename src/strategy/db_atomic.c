@@ -49,10 +49,12 @@ static void db_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t cu
         /* No row: a rule refused it, or a concurrent purchase by the same customer won the
          * UNIQUE guard. Ask PostgreSQL which rule. */
         out->err = q_purchase_refusal(ctx->pg, concert_id, customer_id, &out->t);
-        if (out->err == TR_PG) snprintf(ctx->detail, sizeof ctx->detail, "%s", pg_conn_errstr(ctx->pg));
+        if (out->err == TR_PG)
+            snprintf(ctx->detail, sizeof ctx->detail, "%s", pg_conn_errstr(ctx->pg));
         if (out->err != TR_OK) return;
     }
-    snprintf(ctx->detail, sizeof ctx->detail, "db-atomic: purchase neither succeeded nor was refused");
+    snprintf(ctx->detail, sizeof ctx->detail,
+             "db-atomic: purchase neither succeeded nor was refused");
     out->err = TR_INTERNAL;
 }
 

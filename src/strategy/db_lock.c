@@ -7,11 +7,10 @@
 #include "strategy/rmw.h"
 #include "strategy/strategy.h"
 
-static const pg_stmt lock_stmt = {
-    "db_lock_select_for_update",
-    "SELECT remaining, total_seats, vip_seats, starts_at <= now()"
-    " FROM concert WHERE id = $1 FOR UPDATE",
-    1};
+static const pg_stmt lock_stmt = {"db_lock_select_for_update",
+                                  "SELECT remaining, total_seats, vip_seats, starts_at <= now()"
+                                  " FROM concert WHERE id = $1 FOR UPDATE",
+                                  1};
 
 static void db_lock_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                              purchase_result *out) {
@@ -19,7 +18,8 @@ static void db_lock_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t cust
     tr_err rc = q_purchase_refusal(ctx->pg, concert_id, customer_id, &out->t);
     if (rc == TR_SOLD_OUT || rc == TR_SALES_CLOSED) rc = TR_OK; /* decided under the lock */
     if (rc == TR_OK)
-        rc = rmw_purchase(ctx, &lock_stmt, concert_id, customer_id, NULL, TR_CONCERT_NOT_FOUND, out);
+        rc =
+            rmw_purchase(ctx, &lock_stmt, concert_id, customer_id, NULL, TR_CONCERT_NOT_FOUND, out);
     if (rc == TR_PG && ctx->detail[0] == '\0')
         snprintf(ctx->detail, sizeof ctx->detail, "%s", pg_conn_errstr(ctx->pg));
     out->err = rc;

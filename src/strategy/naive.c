@@ -23,12 +23,11 @@ static const pg_stmt insert_stmt = {
     "WITH ins AS (INSERT INTO ticket (concert_id, customer_id, seat_no, vip)"
     "   VALUES ($1, $2, $3, $4) RETURNING id, concert_id, customer_id, seat_no, vip, issued_at)"
     " SELECT ins.id, ins.concert_id, ins.customer_id, cu.name, ins.seat_no, ins.vip, " SQL_EPOCH_US(
-        "ins.issued_at") ", " SQL_EPOCH_US("c.starts_at")
-    " FROM ins JOIN customer cu ON cu.id = ins.customer_id JOIN concert c ON c.id = ins.concert_id",
+        "ins.issued_at") ", " SQL_EPOCH_US("c.starts_at") " FROM ins JOIN customer cu ON cu.id = ins.customer_id JOIN concert c ON c.id = ins.concert_id",
     4};
 
-static const pg_stmt write_back_stmt = {
-    "naive_write_back", "UPDATE concert SET remaining = $2 WHERE id = $1", 2};
+static const pg_stmt write_back_stmt = {"naive_write_back",
+                                        "UPDATE concert SET remaining = $2 WHERE id = $1", 2};
 
 static void naive_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                            purchase_result *out) {

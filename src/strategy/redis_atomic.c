@@ -29,7 +29,7 @@ typedef struct ra_state {
  * ARGV[2]: the run id of the Redis the call reached (REDIS_ARG_RUN_ID), ARGV[3]: "1" under strict
  * durability. The owners entry names its stream entry ("seat:issued_at_us:entry_id"; sale.h);
  * loaded from PostgreSQL it names none, the ticket being stored. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 #define SCRIPT_TICKET_OF                                                                      \
     "local function ticket_of(code, meta, name, owned)\n"                                    \
     "  local sep = string.find(owned, ':', 1, true)\n"                                       \
@@ -58,7 +58,7 @@ typedef struct ra_state {
  * PostgreSQL contradicted, when the gate refuses until the sale is brought forward); else 0, and
  * the answer waits for the entry's commit like a 201 does.
  * https://redis.io/commands/xinfo-groups/, https://redis.io/commands/xpending/ */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 #define SCRIPT_STORED                                                                         \
     "local function id_le(a, b)\n"                                                            \
     "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"                                     \
@@ -84,7 +84,7 @@ typedef struct ra_state {
     "end\n"
 /* clang-format on */
 
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script purchase_script = {
     "redis_atomic_purchase",
     SCRIPT_TICKET_OF
@@ -108,7 +108,7 @@ static const redis_script purchase_script = {
     "return {1, seat, vip, now, name, id, meta[1], eid}\n"};
 /* clang-format on */
 
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script lookup_script = {
     "redis_atomic_lookup",
     SCRIPT_TICKET_OF
@@ -137,8 +137,7 @@ static bool purchase_answer(strategy_ctx *ctx, int64_t concert_id, int64_t custo
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) return false;
     int64_t code = sale_reply_i64(rep->element[0]);
     if (code == SALE_NOT_LOADED || code == SALE_NOT_SYNCED) return false;
-    if ((code == 1 || code == -3) &&
-        !sale_ticket_from_reply(rep, concert_id, customer_id, &out->t))
+    if ((code == 1 || code == -3) && !sale_ticket_from_reply(rep, concert_id, customer_id, &out->t))
         code = 0; /* malformed: internal below */
     switch (code) {
     case 1: out->err = TR_OK; break;
@@ -156,8 +155,7 @@ static bool purchase_answer(strategy_ctx *ctx, int64_t concert_id, int64_t custo
     stream_id sid;
     if (!reply_stream_id(rep, &sid)) {
         snprintf(ctx->detail, sizeof ctx->detail,
-                 "purchase script answered no stream entry for ticket %" PRId64,
-                 out->t.ticket_id);
+                 "purchase script answered no stream entry for ticket %" PRId64, out->t.ticket_id);
         out->err = TR_INTERNAL;
         return true;
     }
@@ -278,9 +276,12 @@ static tr_err redis_atomic_start(const strategy_config *cfg, void **state, char 
     ra_state *st = calloc(1, sizeof *st);
     if (st == NULL) return TR_NOMEM;
     st->durability = cfg->durability;
-    persister_config pc = {.pg_conninfo = cfg->pg_conninfo, .redis_addr = cfg->redis_addr,
-                           .batch = cfg->persist_batch, .reclaim_idle_ms = cfg->reclaim_idle_ms,
-                           .test_delay_ms = cfg->test_persist_delay_ms, .log = cfg->log,
+    persister_config pc = {.pg_conninfo = cfg->pg_conninfo,
+                           .redis_addr = cfg->redis_addr,
+                           .batch = cfg->persist_batch,
+                           .reclaim_idle_ms = cfg->reclaim_idle_ms,
+                           .test_delay_ms = cfg->test_persist_delay_ms,
+                           .log = cfg->log,
                            .log_arg = cfg->log_arg};
     tr_err rc = persister_start(&pc, &st->persister, errbuf, errlen);
     if (rc != TR_OK) {

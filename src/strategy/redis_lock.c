@@ -22,7 +22,7 @@ static const pg_stmt fence_stmt = {
     3};
 
 /* KEYS[1] fencing counter; ARGV[1] PostgreSQL's fence. Raises the counter to it; 1 if it was behind. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script catch_up_script = {
     "redis_lock_fence_catch_up",
     "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then\n"
@@ -32,8 +32,8 @@ static const redis_script catch_up_script = {
     "return 0\n"};
 /* clang-format on */
 
-static const pg_stmt fence_read_stmt = {
-    "redis_lock_fence_read", "SELECT fence FROM concert WHERE id = $1", 1};
+static const pg_stmt fence_read_stmt = {"redis_lock_fence_read",
+                                        "SELECT fence FROM concert WHERE id = $1", 1};
 
 /* After a fenced write: true when Redis's fencing counter was behind PostgreSQL's fence (Redis
  * lost it: a restart without the last writes, a failover) and has been raised, so a retry gets a

@@ -12,7 +12,7 @@
 #include "strategy/strategy.h"
 
 /* KEYS[1] cache. Returns {remaining, closed (1/0)} or {-1} when the cache is missing. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script peek_script = {
     "redis_lock_cache_peek",
     "local c = redis.call('HMGET', KEYS[1], 'remaining', 'starts_at_us')\n"
@@ -24,7 +24,7 @@ static const redis_script peek_script = {
 
 /* KEYS[1] cache; ARGV[1] the seat just committed (remaining is then N − seat), or 0 for "sold
  * out". Lowers the cached count, never raises it. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script lower_script = {
     "redis_lock_cache_lower",
     "local c = redis.call('HMGET', KEYS[1], 'remaining', 'total')\n"
@@ -55,14 +55,15 @@ static void cache_lower(strategy_ctx *ctx, const char *key, int64_t seat_or_zero
 }
 
 /* Reads the cache (rebuilding it when missing). TR_OK with *remaining and *closed. */
-static tr_err cache_peek(strategy_ctx *ctx, const char *key, int64_t concert_id,
-                         int64_t *remaining, bool *closed) {
+static tr_err cache_peek(strategy_ctx *ctx, const char *key, int64_t concert_id, int64_t *remaining,
+                         bool *closed) {
     const char *keys[] = {key};
     for (int attempt = 0; attempt < 2; attempt++) {
         redisReply *rep = redis_eval(ctx->redis, &peek_script, 1, keys, 0, NULL);
         if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1) {
             snprintf(ctx->detail, sizeof ctx->detail, "cache peek: %s",
-                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(ctx->redis));
+                     rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                           : redis_conn_errstr(ctx->redis));
             if (rep) freeReplyObject(rep);
             return TR_REDIS;
         }
@@ -85,8 +86,9 @@ static tr_err cache_peek(strategy_ctx *ctx, const char *key, int64_t concert_id,
             PQclear(r);
             return TR_CONCERT_NOT_FOUND;
         }
-        redisReply *set = redis_cmd(ctx->redis, "HSET %s remaining %s starts_at_us %s total %s", key,
-                                    PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+        redisReply *set =
+            redis_cmd(ctx->redis, "HSET %s remaining %s starts_at_us %s total %s", key,
+                      PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
         PQclear(r);
         if (set == NULL || set->type == REDIS_REPLY_ERROR) {
             if (set) freeReplyObject(set);

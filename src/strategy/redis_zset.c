@@ -20,7 +20,7 @@
  * this run of Redis (sale.h), {-2} unknown customer,
  * {-3, seat, vip, issued_at_us, name, ticket_id, starts_at_us} already issued, {-4} sales closed,
  * {-5} sold out (rejected), and for lookup {0} no outcome. */
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 #define ZSET_SCRIPT_HEAD                                                                       \
     SALE_SCRIPT_GATE                                                                           \
     SALE_SCRIPT_COUNTS("redis.call('ZCARD', KEYS[5])")                                         \
@@ -41,7 +41,7 @@
     "if rank then return {2, rank + 1} end\n"
 /* clang-format on */
 
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script admit_script = {
     "redis_zset_admit",
     ZSET_SCRIPT_HEAD
@@ -59,7 +59,7 @@ static const redis_script admit_script = {
     "return {2, redis.call('ZRANK', KEYS[5], ARGV[1]) + 1}\n"};
 /* clang-format on */
 
-/* clang-format off: the Lua reads as Lua, one line per line */
+/* clang-format off */
 static const redis_script lookup_script = {"redis_zset_lookup", ZSET_SCRIPT_HEAD "return {0}\n"};
 /* clang-format on */
 
@@ -69,8 +69,8 @@ static redisReply *zset_run(strategy_ctx *ctx, const redis_script *s, int64_t co
     sale_keys k;
     sale_keys_init(&k, concert_id);
     const char *keys[] = {k.meta, k.customers, k.owners, k.sold, k.line, k.outcomes, k.admitted};
-    return sale_eval(ctx->pg, ctx->redis, s, concert_id, 7, keys, customer_id, NULL, rc, ctx->detail,
-                     sizeof ctx->detail);
+    return sale_eval(ctx->pg, ctx->redis, s, concert_id, 7, keys, customer_id, NULL, rc,
+                     ctx->detail, sizeof ctx->detail);
 }
 
 static void redis_zset_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
@@ -131,8 +131,11 @@ static tr_err redis_zset_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t 
 static tr_err redis_zset_start(const strategy_config *cfg, void **state, char *errbuf,
                                size_t errlen) {
     issuer *is = NULL;
-    issuer_config ic = {.pg_conninfo = cfg->pg_conninfo, .redis_addr = cfg->redis_addr,
-                        .batch = cfg->persist_batch, .log = cfg->log, .log_arg = cfg->log_arg};
+    issuer_config ic = {.pg_conninfo = cfg->pg_conninfo,
+                        .redis_addr = cfg->redis_addr,
+                        .batch = cfg->persist_batch,
+                        .log = cfg->log,
+                        .log_arg = cfg->log_arg};
     tr_err rc = issuer_start(&ic, &is, errbuf, errlen);
     *state = is;
     return rc;

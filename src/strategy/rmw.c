@@ -11,13 +11,12 @@ static const pg_stmt write_stmt = {
     " ins AS (INSERT INTO ticket (concert_id, customer_id, seat_no, vip) VALUES ($1, $2, $3, $4)"
     "   RETURNING id, concert_id, customer_id, seat_no, vip, issued_at)"
     " SELECT ins.id, ins.concert_id, ins.customer_id, cu.name, ins.seat_no, ins.vip, " SQL_EPOCH_US(
-        "ins.issued_at") ", " SQL_EPOCH_US("upd.starts_at")
-    " FROM ins, upd, customer cu WHERE cu.id = ins.customer_id",
+        "ins.issued_at") ", " SQL_EPOCH_US("upd.starts_at") " FROM ins, upd, customer cu WHERE cu.id = ins.customer_id",
     5};
 
 static const pg_stmt owned_stmt = {
-    "rmw_owned",
-    "SELECT EXISTS (SELECT 1 FROM ticket WHERE concert_id = $1 AND customer_id = $2)", 2};
+    "rmw_owned", "SELECT EXISTS (SELECT 1 FROM ticket WHERE concert_id = $1 AND customer_id = $2)",
+    2};
 
 static tr_err rmw_fail(strategy_ctx *ctx) {
     snprintf(ctx->detail, sizeof ctx->detail, "%s", pg_conn_errstr(ctx->pg));
@@ -48,8 +47,8 @@ tr_err rmw_purchase(strategy_ctx *ctx, const pg_stmt *lock_stmt, int64_t concert
     if ((r = pg_exec_stmt(ctx->pg, &owned_stmt, params)) == NULL) return rmw_fail(ctx);
     bool owned = pg_get_bool(r, 0, 0);
     PQclear(r);
-    tr_err refusal = owned ? TR_ALREADY_OWNED
-                     : closed ? TR_SALES_CLOSED
+    tr_err refusal = owned            ? TR_ALREADY_OWNED
+                     : closed         ? TR_SALES_CLOSED
                      : remaining <= 0 ? TR_SOLD_OUT
                                       : TR_OK;
     if (refusal != TR_OK) {

@@ -12,12 +12,8 @@ extern const strategy_ops strategy_redis_zset;
 extern const strategy_ops strategy_redis_atomic;
 
 static const strategy_ops *const registry[] = {
-    &strategy_naive,
-    &strategy_db_lock,
-    &strategy_db_atomic,
-    &strategy_redis_lock,
-    &strategy_redis_lock_cache,
-    &strategy_redis_zset,
+    &strategy_naive,        &strategy_db_lock,          &strategy_db_atomic,
+    &strategy_redis_lock,   &strategy_redis_lock_cache, &strategy_redis_zset,
     &strategy_redis_atomic,
 };
 
@@ -33,8 +29,7 @@ static bool strategy_valid(const strategy_ops *s) {
 const strategy_ops *strategy_find(const char *name) {
     if (name == NULL) return NULL;
     for (int i = 0; i < REGISTRY_LEN; i++)
-        if (strategy_valid(registry[i]) && strcmp(registry[i]->name, name) == 0)
-            return registry[i];
+        if (strategy_valid(registry[i]) && strcmp(registry[i]->name, name) == 0) return registry[i];
     return NULL;
 }
 

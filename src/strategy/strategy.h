@@ -22,7 +22,7 @@
 
 /* --durability for redis-atomic: when a purchase is answered (SPEC §3). */
 typedef enum {
-    DURABILITY_FAST,   /* after the Redis script; loss window = Redis AOF fsync (everysec: ≤ 1 s) */
+    DURABILITY_FAST, /* after the Redis script; loss window = Redis AOF fsync (everysec: ≤ 1 s) */
     DURABILITY_STRICT, /* after the PostgreSQL commit that holds the ticket (group commit) */
 } durability_mode;
 
@@ -52,9 +52,11 @@ typedef struct strategy_config {
     void *log_arg;
 } strategy_config;
 
-#define STRATEGY_CONFIG_DEFAULT                                                                 \
-    {.lock_wait_ms = 2000, .lock_lease_ms = 3000, .durability = DURABILITY_FAST,                \
-     .persist_batch = 1000, .reclaim_idle_ms = 10000}
+#define STRATEGY_CONFIG_DEFAULT                                                                    \
+    {                                                                                              \
+        .lock_wait_ms = 2000, .lock_lease_ms = 3000, .durability = DURABILITY_FAST,                \
+        .persist_batch = 1000, .reclaim_idle_ms = 10000                                            \
+    }
 
 /* What one request thread owns while it runs a strategy: its own connections (borrowed from the
  * worker, never shared between threads) and the configuration (shared, read-only). */
@@ -62,10 +64,10 @@ typedef struct strategy_ctx {
     pg_conn *pg;
     redis_conn *redis; /* NULL for strategies with needs_redis == false */
     const strategy_config *cfg;
-    uint64_t worker_id;   /* unique per worker in this process, for lock tokens */
-    uint64_t seq;         /* per-worker counter, for lock tokens */
-    char detail[256];     /* why an internal error happened, for the log; never sent to clients */
-    void *state;          /* the strategy's shared runtime from ops->start (thread-safe), or NULL */
+    uint64_t worker_id; /* unique per worker in this process, for lock tokens */
+    uint64_t seq;       /* per-worker counter, for lock tokens */
+    char detail[256];   /* why an internal error happened, for the log; never sent to clients */
+    void *state;        /* the strategy's shared runtime from ops->start (thread-safe), or NULL */
 } strategy_ctx;
 
 /* The outcome of one purchase. err is TR_OK when a ticket was issued (t is it);
@@ -119,7 +121,7 @@ typedef struct strategy_ops {
     const char *name;    /* the --strategy value, e.g. "db-atomic" */
     const char *summary; /* one line for --help */
     bool needs_redis;
-    bool correct;        /* false for naive: keeps R1–R8 only without concurrency */
+    bool correct; /* false for naive: keeps R1–R8 only without concurrency */
     /* true when purchase (and outcome, if set) need only Redis once the sale is loaded there:
      * the server then serves them while PostgreSQL is down, with ctx->pg NULL (a sale that is
      * not loaded yet answers 503 unavailable, as it needs PostgreSQL to load). */
@@ -217,8 +219,8 @@ static inline tr_err strategy_outcome(const strategy_ops *s, strategy_ctx *ctx, 
     return s->outcome(ctx, concert_id, customer_id, out);
 }
 
-static inline tr_err strategy_start(const strategy_ops *s, const strategy_config *cfg,
-                                    void **state, char *errbuf, size_t errlen) {
+static inline tr_err strategy_start(const strategy_ops *s, const strategy_config *cfg, void **state,
+                                    char *errbuf, size_t errlen) {
     *state = NULL;
     return s->start ? s->start(cfg, state, errbuf, errlen) : TR_OK;
 }

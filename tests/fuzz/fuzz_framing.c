@@ -77,8 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (is_name(&f[i], "Content-Length")) ncl++, cl = &f[i];
             if (is_name(&f[i], "Transfer-Encoding")) nte++;
         }
-        FUZZ_CHECK(ncl <= 1 && nte <= 1 && !(ncl && nte), "accepted with %d Content-Length and %d "
-                   "Transfer-Encoding fields", ncl, nte);
+        FUZZ_CHECK(ncl <= 1 && nte <= 1 && !(ncl && nte),
+                   "accepted with %d Content-Length and %d "
+                   "Transfer-Encoding fields",
+                   ncl, nte);
         if (cl) {
             FUZZ_CHECK(cl->value_len > 0, "accepted an empty Content-Length");
             for (size_t k = 0; k < cl->value_len; k++)

@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(got >= 1, "id %" PRId64 " below 1", got);
         char back[24];
         int n = snprintf(back, sizeof back, "%" PRId64, got);
-        FUZZ_CHECK((size_t)n == size && memcmp(back, s, size) == 0, "%.*s printed as %s",
-                   (int)size, s, back);
+        FUZZ_CHECK((size_t)n == size && memcmp(back, s, size) == 0, "%.*s printed as %s", (int)size,
+                   s, back);
     }
     free(s);
     return 0;

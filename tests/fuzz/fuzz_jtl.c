@@ -72,8 +72,8 @@ static void check_one(const parsed *p) {
                        "code %s does not name itself", name);
         }
     }
-    FUZZ_CHECK(r->duration_us == last, "duration %" PRId64 ", latest done %" PRId64,
-               r->duration_us, last);
+    FUZZ_CHECK(r->duration_us == last, "duration %" PRId64 ", latest done %" PRId64, r->duration_us,
+               last);
 }
 
 static bool same_records(const jtl_result *a, const jtl_result *b) {
@@ -108,8 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (all.rc == TR_OK) FUZZ_CHECK(same_records(&all.r, &all2.r), "other records the 2nd time");
 
     FUZZ_CHECK(all_end.rc == all.rc, "timeStamp as end: %s / %s", all.err, all_end.err);
-    FUZZ_CHECK(label_end.rc == label.rc, "timeStamp as end: %s / %s", label.err,
-               label_end.err);
+    FUZZ_CHECK(label_end.rc == label.rc, "timeStamp as end: %s / %s", label.err, label_end.err);
     if (all.rc == TR_OK) {
         FUZZ_CHECK(all.r.nrecords == all_end.r.nrecords && all_end.r.skipped == 0,
                    "timeStamp as end keeps other rows");
@@ -121,8 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    "timeStamp as end keeps other rows");
     if (all.rc == TR_OK && label.rc == TR_OK)
         FUZZ_CHECK(label.r.nrecords + (size_t)label.r.skipped == all.r.nrecords,
-                   "%zu kept + %" PRId64 " skipped, %zu rows", label.r.nrecords,
-                   label.r.skipped, all.r.nrecords);
+                   "%zu kept + %" PRId64 " skipped, %zu rows", label.r.nrecords, label.r.skipped,
+                   all.r.nrecords);
     if (all.rc == TR_OK && label.rc != TR_OK)
         FUZZ_CHECK(strstr(label.err, "label") != NULL,
                    "every row reads but the label filter refuses: %s", label.err);

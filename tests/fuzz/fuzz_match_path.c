@@ -15,8 +15,12 @@
 
 /* Keep in step with the routes[] table in src/http/server.c. */
 static const char *const route_patterns[] = {
-    "/concert/purchase/ticket", "/concerts/{id}", "/concerts/{id}/tickets/{id}",
-    "/livez",                   "/readyz",        "/metrics",
+    "/concert/purchase/ticket",
+    "/concerts/{id}",
+    "/concerts/{id}/tickets/{id}",
+    "/livez",
+    "/readyz",
+    "/metrics",
 };
 #define NROUTES (sizeof route_patterns / sizeof route_patterns[0])
 

@@ -70,13 +70,11 @@ static void same_summary(const lab_run *a, const lab_run *b, const char *what) {
                    a->retries == b->retries,
                "%s: duration, reconnects or retries", what);
     audit_report x = a->audit, y = b->audit;
-    FUZZ_CHECK(x.noutcomes == y.noutcomes, "%s: %d outcomes / %d", what, x.noutcomes,
-               y.noutcomes);
+    FUZZ_CHECK(x.noutcomes == y.noutcomes, "%s: %d outcomes / %d", what, x.noutcomes, y.noutcomes);
     for (int i = 0; i < x.noutcomes; i++)
         FUZZ_CHECK(strcmp(x.outcomes[i].key, y.outcomes[i].key) == 0 &&
                        x.outcomes[i].count == y.outcomes[i].count,
-                   "%s: outcome %d \"%s\" / \"%s\"", what, i, x.outcomes[i].key,
-                   y.outcomes[i].key);
+                   "%s: outcome %d \"%s\" / \"%s\"", what, i, x.outcomes[i].key, y.outcomes[i].key);
     x.requests_per_min = y.requests_per_min = x.tickets_per_min = y.tickets_per_min = 0;
     memset(x.outcomes, 0, sizeof x.outcomes);
     memset(y.outcomes, 0, sizeof y.outcomes);
@@ -91,8 +89,8 @@ static void same_rows(const lab_run *a, const lab_run *b, const char *what) {
                        x->done_us == y->done_us && x->status == y->status &&
                        x->seat_no == y->seat_no,
                    "%s: row %zu", what, i);
-        FUZZ_CHECK(strcmp(lab_codes_name(&a->codes, x->code),
-                          lab_codes_name(&b->codes, y->code)) == 0,
+        FUZZ_CHECK(strcmp(lab_codes_name(&a->codes, x->code), lab_codes_name(&b->codes, y->code)) ==
+                       0,
                    "%s: row %zu code %s / %s", what, i, lab_codes_name(&a->codes, x->code),
                    lab_codes_name(&b->codes, y->code));
     }

@@ -86,9 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     take_str(&b, run.strategy, sizeof run.strategy - 1);
     take_str(&b, run.scenario, sizeof run.scenario - 1);
     run.guarded = take_u64(&b, 1) & 1;
-    run.params = (run_params){.tickets = take_i32(&b), .vip = take_i32(&b),
-                              .customers = take_i64(&b), .requests = take_i64(&b),
-                              .vus = take_i32(&b), .seed = take_i64(&b),
+    run.params = (run_params){.tickets = take_i32(&b),
+                              .vip = take_i32(&b),
+                              .customers = take_i64(&b),
+                              .requests = take_i64(&b),
+                              .vus = take_i32(&b),
+                              .seed = take_i64(&b),
                               .concert_id = take_i64(&b)};
     take_str(&b, run.params.url, sizeof run.params.url - 1);
     run.started_wall_us = (int64_t)(take_u64(&b, 8) % 253402300800000000ULL); /* < year 10000 */
@@ -99,13 +102,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     a->total_seats = take_i32(&b);
     a->vip_seats = take_i32(&b);
     a->remaining = take_i32(&b);
-    int64_t *counts[] = {&a->tickets, &a->oversold, &a->duplicate_customers,
-                         &a->seat_duplicates, &a->seat_gaps, &a->seat_out_of_range,
-                         &a->seat_errors, &a->vip_errors, &a->sales_after_close,
-                         &a->fcfs_refused_beaten, &a->fcfs_inverted, &a->fcfs_violations,
-                         &a->lost, &a->phantom, &a->count_drift, &a->requests, &a->answered,
-                         &a->acknowledged, &a->queued, &a->latency.p50, &a->latency.p90,
-                         &a->latency.p99, &a->latency.max};
+    int64_t *counts[] = {&a->tickets,
+                         &a->oversold,
+                         &a->duplicate_customers,
+                         &a->seat_duplicates,
+                         &a->seat_gaps,
+                         &a->seat_out_of_range,
+                         &a->seat_errors,
+                         &a->vip_errors,
+                         &a->sales_after_close,
+                         &a->fcfs_refused_beaten,
+                         &a->fcfs_inverted,
+                         &a->fcfs_violations,
+                         &a->lost,
+                         &a->phantom,
+                         &a->count_drift,
+                         &a->requests,
+                         &a->answered,
+                         &a->acknowledged,
+                         &a->queued,
+                         &a->latency.p50,
+                         &a->latency.p90,
+                         &a->latency.p99,
+                         &a->latency.max};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) *counts[i] = take_i64(&b);
     a->requests_per_min = take_rate(&b);
     a->tickets_per_min = take_rate(&b);
@@ -124,8 +143,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lab_record recs[16];
     for (size_t i = 0; i < nrec; i++) {
         char code[LAB_CODE_MAX_LEN + 2];
-        recs[i] = (lab_record){.customer_id = take_i64(&b), .send_us = take_i64(&b),
-                               .done_us = take_i64(&b), .status = take_i32(&b),
+        recs[i] = (lab_record){.customer_id = take_i64(&b),
+                               .send_us = take_i64(&b),
+                               .done_us = take_i64(&b),
+                               .status = take_i32(&b),
                                .seat_no = take_i32(&b)};
         take_str(&b, code, LAB_CODE_MAX_LEN + 1);
         recs[i].code = lab_codes_intern(&run.codes, code, strlen(code));
@@ -148,8 +169,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unlink(path);
 
     for (const lab_run *r = &back; r; r = r == &back ? &head : NULL) {
-        FUZZ_CHECK(strcmp(r->strategy, run.strategy) == 0 && strcmp(r->scenario, run.scenario) == 0 &&
-                       r->guarded == run.guarded && strcmp(r->params.url, run.params.url) == 0,
+        FUZZ_CHECK(strcmp(r->strategy, run.strategy) == 0 &&
+                       strcmp(r->scenario, run.scenario) == 0 && r->guarded == run.guarded &&
+                       strcmp(r->params.url, run.params.url) == 0,
                    "strings or schema");
         run_params p = run.params, q = r->params;
         FUZZ_CHECK(p.tickets == q.tickets && p.vip == q.vip && p.customers == q.customers &&
@@ -165,8 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                        x->remaining == a->remaining,
                    "the concert");
         for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-            const int64_t *got = (const int64_t *)((const char *)x + ((const char *)counts[i] -
-                                                                      (const char *)a));
+            const int64_t *got =
+                (const int64_t *)((const char *)x + ((const char *)counts[i] - (const char *)a));
             FUZZ_CHECK(*got == *counts[i], "audit count %zu", i);
         }
         FUZZ_CHECK(close_rate(x->requests_per_min, a->requests_per_min) &&
@@ -183,18 +205,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                            x->outcomes[i].count == a->outcomes[i].count,
                        "outcome %d", i);
     }
-    FUZZ_CHECK(head.records == NULL && back.nrecords == nrec, "%zu rows, wrote %zu",
-               back.nrecords, nrec);
+    FUZZ_CHECK(head.records == NULL && back.nrecords == nrec, "%zu rows, wrote %zu", back.nrecords,
+               nrec);
     for (size_t i = 0; i < nrec; i++) {
         const lab_record *w = &recs[i], *g = &back.records[i];
         FUZZ_CHECK(g->customer_id == w->customer_id && g->send_us == w->send_us &&
                        g->done_us == w->done_us && g->status == w->status &&
                        g->seat_no == w->seat_no,
                    "row %zu", i);
-        FUZZ_CHECK(strcmp(lab_codes_name(&back.codes, g->code),
-                          lab_codes_name(&run.codes, w->code)) == 0,
-                   "row %zu code %s, wrote %s", i, lab_codes_name(&back.codes, g->code),
-                   lab_codes_name(&run.codes, w->code));
+        FUZZ_CHECK(
+            strcmp(lab_codes_name(&back.codes, g->code), lab_codes_name(&run.codes, w->code)) == 0,
+            "row %zu code %s, wrote %s", i, lab_codes_name(&back.codes, g->code),
+            lab_codes_name(&run.codes, w->code));
     }
     lab_run_free_records(&back);
     return 0;

@@ -64,9 +64,11 @@ int h_group_setup(void **state) {
     int missing = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (env_required(names[i]) == NULL) {
-            fprintf(stderr, "harness: %s is not set: integration tests need real PostgreSQL and "
-                            "Redis and the server binary; run them with scripts/test.sh BUILD_DIR "
-                            "(or `make test`)\n", names[i]);
+            fprintf(stderr,
+                    "harness: %s is not set: integration tests need real PostgreSQL and "
+                    "Redis and the server binary; run them with scripts/test.sh BUILD_DIR "
+                    "(or `make test`)\n",
+                    names[i]);
             missing++;
         }
     }
@@ -205,10 +207,10 @@ static redisReply *redis_once(const char *fmt, const char *arg) {
 }
 
 static void redis_clear_concert_keys(void) {
-    redisReply *rep = redis_once("EVAL %s 0",
-                                 "for _, p in ipairs({'{concert:*', 'ticketrush:*'}) do "
-                                 "for _, k in ipairs(redis.call('KEYS', p)) do "
-                                 "redis.call('DEL', k) end end return 0");
+    redisReply *rep =
+        redis_once("EVAL %s 0", "for _, p in ipairs({'{concert:*', 'ticketrush:*'}) do "
+                                "for _, k in ipairs(redis.call('KEYS', p)) do "
+                                "redis.call('DEL', k) end end return 0");
     freeReplyObject(rep);
 }
 
@@ -241,8 +243,7 @@ int64_t h_redis_exec_at(const char *addr, const char *command) {
     if (argc == 0) fail_msg("harness: empty Redis command");
     redis_conn *r = NULL;
     char err[256];
-    if (redis_conn_open(addr, 5000, &r, err, sizeof err) != TR_OK)
-        fail_msg("harness: %s", err);
+    if (redis_conn_open(addr, 5000, &r, err, sizeof err) != TR_OK) fail_msg("harness: %s", err);
     redisReply *rep = redis_cmd_argv(r, argc, argv, NULL);
     char why[256] = "";
     if (rep == NULL) snprintf(why, sizeof why, "%s", redis_conn_errstr(r));
@@ -340,7 +341,8 @@ int h_tickets(h_ticket_row **out) {
     char sql[160];
     snprintf(sql, sizeof sql,
              "SELECT id, customer_id, seat_no, vip FROM ticket WHERE concert_id = %d "
-             "ORDER BY seat_no, id", H_CONCERT);
+             "ORDER BY seat_no, id",
+             H_CONCERT);
     PGresult *r = pg_exec(h_pg(), sql);
     if (r == NULL) fail_msg("harness: %s: %s", sql, pg_conn_errstr(h_pg()));
     int n = PQntuples(r);
@@ -566,11 +568,13 @@ void h_server_start(h_server *s, const char *strategy, int workers, ...) {
             if (strstr(log, "could not listen") != NULL && attempt < 2) continue;
             unlink(s->log_path);
             fail_msg("harness: server (%s, %d workers) exited during start with status %d; "
-                     "output:\n%s", strategy, workers,
+                     "output:\n%s",
+                     strategy, workers,
                      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), log);
         }
         fail_msg("harness: server (%s) did not answer GET /livez on port %d within %d ms; "
-                 "output:\n%s", strategy, s->port, H_START_TIMEOUT_MS, log);
+                 "output:\n%s",
+                 strategy, s->port, H_START_TIMEOUT_MS, log);
     }
 }
 
@@ -579,7 +583,8 @@ void h_server_stop(h_server *s) {
     pid_t pid = s->pid;
     int status = 0;
     int64_t t0 = h_now_ms();
-    if (kill(pid, SIGTERM) != 0) fail_msg("harness: kill(%d, SIGTERM): %s", (int)pid, strerror(errno));
+    if (kill(pid, SIGTERM) != 0)
+        fail_msg("harness: kill(%d, SIGTERM): %s", (int)pid, strerror(errno));
     bool exited = wait_child(pid, H_STOP_TIMEOUT_MS, &status);
     s->stop_ms = h_now_ms() - t0;
     if (!exited) {
@@ -632,8 +637,8 @@ void h_server_kill(h_server *s) {
 
 struct h_conn {
     int fd;
-    size_t len;   /* bytes in buf not yet consumed */
-    char *buf;    /* H_CONN_BUF bytes */
+    size_t len; /* bytes in buf not yet consumed */
+    char *buf;  /* H_CONN_BUF bytes */
 };
 
 h_conn *h_conn_open(int port) {
@@ -855,8 +860,9 @@ size_t h_fmt_post(char *buf, size_t len, const char *path, const char *content_t
                   const char *body) {
     char ct[160] = "";
     if (content_type) snprintf(ct, sizeof ct, "Content-Type: %s\r\n", content_type);
-    int n = snprintf(buf, len, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n%s",
-                     path, ct, strlen(body), body);
+    int n =
+        snprintf(buf, len, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n%s",
+                 path, ct, strlen(body), body);
     if (n < 0 || (size_t)n >= len) fail_msg("harness: request for %s does not fit", path);
     return (size_t)n;
 }
@@ -915,7 +921,8 @@ void h_purchase(int port, int64_t concert_id, int64_t customer_id, h_resp *r) {
 json_t *h_json(const h_resp *r) {
     json_error_t jerr;
     json_t *j = r->body ? json_loadb(r->body, r->body_len, 0, &jerr) : NULL;
-    if (j == NULL) fail_msg("response %d body is not JSON: %s", r->status, r->body ? r->body : "(none)");
+    if (j == NULL)
+        fail_msg("response %d body is not JSON: %s", r->status, r->body ? r->body : "(none)");
     if (!json_is_object(j)) {
         json_decref(j);
         fail_msg("response %d body is not a JSON object: %s", r->status, r->body);
@@ -1107,9 +1114,21 @@ pid_t h_redis_private_start_in(int port_or_0, const char *dir, int *port) {
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", *port);
     /* Without a dir: no snapshot file at all (dbfilename in /tmp would be shared by tests). */
-    const char *argv[] = {"redis-server", "--bind", "127.0.0.1", "--port", port_s, "--save", "",
-                          "--appendonly", "no", "--daemonize", "no", "--dir", dir ? dir : "/tmp",
-                          "--dbfilename", dir ? "dump.rdb" : "ticketrush-test-never-saved.rdb",
+    const char *argv[] = {"redis-server",
+                          "--bind",
+                          "127.0.0.1",
+                          "--port",
+                          port_s,
+                          "--save",
+                          "",
+                          "--appendonly",
+                          "no",
+                          "--daemonize",
+                          "no",
+                          "--dir",
+                          dir ? dir : "/tmp",
+                          "--dbfilename",
+                          dir ? "dump.rdb" : "ticketrush-test-never-saved.rdb",
                           NULL};
     pid_t pid = spawn((char *const *)argv, "/dev/null");
     h_private_redis = pid;
@@ -1121,7 +1140,8 @@ pid_t h_redis_private_start_in(int port_or_0, const char *dir, int *port) {
             fail_msg("harness: redis-server on port %d exited at start (is redis-server in PATH?)",
                      *port);
         }
-        if (h_now_ms() > deadline) fail_msg("harness: redis-server on port %d does not answer", *port);
+        if (h_now_ms() > deadline)
+            fail_msg("harness: redis-server on port %d does not answer", *port);
         h_sleep_ms(20);
     }
     return pid;
@@ -1131,13 +1151,14 @@ void h_redis_private_stop(pid_t pid) {
     int status;
     if (pid <= 0) fail_msg("harness: h_redis_private_stop(%d)", (int)pid);
     kill(pid, SIGKILL);
-    if (!wait_child(pid, H_STOP_TIMEOUT_MS, &status)) fail_msg("harness: redis-server %d survived SIGKILL", (int)pid);
+    if (!wait_child(pid, H_STOP_TIMEOUT_MS, &status))
+        fail_msg("harness: redis-server %d survived SIGKILL", (int)pid);
     if (h_private_redis == pid) h_private_redis = 0;
 }
 
 void h_open_sale(void) {
-    const char *argv[] = {h_env_bin(), "db", "open-sale", "--pg", h_env_pg(), "--redis",
-                          h_env_redis(), NULL};
+    const char *argv[] = {h_env_bin(), "db",      "open-sale",   "--pg",
+                          h_env_pg(),  "--redis", h_env_redis(), NULL};
     char *out = NULL;
     int rc = h_run(argv, 60000, &out);
     if (rc != 0) fail_msg("db open-sale exited %d: %s", rc, out ? out : "");

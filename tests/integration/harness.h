@@ -27,29 +27,29 @@
 
 /* ---- assertions that print both values (libuv ASSERT_EQ); main thread only ---------------- */
 
-#define H_EQ(a, b)                                                                               \
-    do {                                                                                         \
-        long long ha_ = (long long)(a), hb_ = (long long)(b);                                    \
-        if (ha_ != hb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ha_, hb_);                    \
+#define H_EQ(a, b)                                                                                 \
+    do {                                                                                           \
+        long long ha_ = (long long)(a), hb_ = (long long)(b);                                      \
+        if (ha_ != hb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ha_, hb_);                      \
     } while (0)
-#define H_CMP(a, op, b)                                                                          \
-    do {                                                                                         \
-        long long ha_ = (long long)(a), hb_ = (long long)(b);                                    \
-        if (!(ha_ op hb_)) fail_msg("%s %s %s: %lld vs %lld", #a, #op, #b, ha_, hb_);            \
+#define H_CMP(a, op, b)                                                                            \
+    do {                                                                                           \
+        long long ha_ = (long long)(a), hb_ = (long long)(b);                                      \
+        if (!(ha_ op hb_)) fail_msg("%s %s %s: %lld vs %lld", #a, #op, #b, ha_, hb_);              \
     } while (0)
-#define H_STREQ(a, b)                                                                            \
-    do {                                                                                         \
-        const char *ha_ = (a), *hb_ = (b);                                                       \
-        if (ha_ == NULL || hb_ == NULL || strcmp(ha_, hb_) != 0)                                 \
-            fail_msg("%s == %s: \"%s\" != \"%s\"", #a, #b, ha_ ? ha_ : "(null)",                 \
-                     hb_ ? hb_ : "(null)");                                                      \
+#define H_STREQ(a, b)                                                                              \
+    do {                                                                                           \
+        const char *ha_ = (a), *hb_ = (b);                                                         \
+        if (ha_ == NULL || hb_ == NULL || strcmp(ha_, hb_) != 0)                                   \
+            fail_msg("%s == %s: \"%s\" != \"%s\"", #a, #b, ha_ ? ha_ : "(null)",                   \
+                     hb_ ? hb_ : "(null)");                                                        \
     } while (0)
-#define H_TRUE(cond, ...)                                                                        \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            print_error("ERROR: expected %s: ", #cond);                                          \
-            fail_msg(__VA_ARGS__);                                                               \
-        }                                                                                        \
+#define H_TRUE(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            print_error("ERROR: expected %s: ", #cond);                                            \
+            fail_msg(__VA_ARGS__);                                                                 \
+        }                                                                                          \
     } while (0)
 
 /* ---- tests per strategy ------------------------------------------------------------------- */
@@ -64,8 +64,8 @@ const char *const *h_all_strategies(void);
 
 typedef struct h_test {
     const char *name;
-    CMUnitTestFunction fn;          /* *state is the strategy's name (const char *), or NULL */
-    const char *const *strategies;  /* NULL-terminated; NULL runs the test once */
+    CMUnitTestFunction fn;         /* *state is the strategy's name (const char *), or NULL */
+    const char *const *strategies; /* NULL-terminated; NULL runs the test once */
 } h_test;
 
 /* Runs the tests, each once per strategy as "name/strategy", with h_group_setup,
@@ -137,12 +137,12 @@ char *h_server_log(const h_server *s);
 #define H_RESP_HEAD_MAX 16384
 
 typedef struct h_resp {
-    int status;                  /* 0 when no response was read */
-    char head[H_RESP_HEAD_MAX];  /* status line and headers, NUL-terminated */
-    char *body;                  /* malloc'd, NUL-terminated; NULL when none */
+    int status;                 /* 0 when no response was read */
+    char head[H_RESP_HEAD_MAX]; /* status line and headers, NUL-terminated */
+    char *body;                 /* malloc'd, NUL-terminated; NULL when none */
     size_t body_len;
-    bool closed;                 /* the server closed the connection after this response */
-    char error[128];             /* why no response was read */
+    bool closed;     /* the server closed the connection after this response */
+    char error[128]; /* why no response was read */
 } h_resp;
 
 typedef struct h_conn h_conn;
@@ -163,7 +163,6 @@ void h_resp_free(h_resp *r); /* frees the body; the struct may be reused */
 int h_conn_wait_closed(h_conn *c, int timeout_ms, size_t *extra);
 /* The socket, for tests that half-close it or set its options. */
 int h_conn_fd(const h_conn *c);
-
 
 /* Copies the value of header name (case-insensitive) into out; false when absent. */
 bool h_resp_header(const h_resp *r, const char *name, char *out, size_t outlen);

@@ -91,11 +91,11 @@ static int64_t run_count(const char *line) {
     return n;
 }
 
-#define WAIT_UNTIL(cond, ms, ...)                                                                \
-    do {                                                                                         \
-        int64_t until_ = h_now_ms() + (ms);                                                      \
-        while (!(cond) && h_now_ms() < until_) h_sleep_ms(20);                                   \
-        H_TRUE(cond, __VA_ARGS__);                                                               \
+#define WAIT_UNTIL(cond, ms, ...)                                                                  \
+    do {                                                                                           \
+        int64_t until_ = h_now_ms() + (ms);                                                        \
+        while (!(cond) && h_now_ms() < until_) h_sleep_ms(20);                                     \
+        H_TRUE(cond, __VA_ARGS__);                                                                 \
     } while (0)
 
 /* A fresh sale whose tickets PostgreSQL refuses, with Redis holding what fill writes. */
@@ -151,8 +151,8 @@ static void append_three_tickets(void) {
         snprintf(cmd, sizeof cmd, "HSET {concert:1}:owners %d %d:%" PRId64, seat, seat, us);
         h_redis_exec(cmd);
         snprintf(cmd, sizeof cmd,
-                 "XADD {concert:1}:tickets * i %" PRId64 " c %d s %d v %d t %" PRId64,
-                 base + seat, seat, seat, seat <= 2, us);
+                 "XADD {concert:1}:tickets * i %" PRId64 " c %d s %d v %d t %" PRId64, base + seat,
+                 seat, seat, seat <= 2, us);
         h_redis_exec(cmd);
     }
 }
@@ -160,8 +160,11 @@ static void append_three_tickets(void) {
 static void persister_counts_a_refused_commit_and_tells_it_once(void **state) {
     (void)state;
     refused_sale(append_three_tickets);
-    persister_config cfg = {.pg_conninfo = h_env_pg(), .redis_addr = h_env_redis(),
-                            .batch = 100, .log = keep, .log_arg = &lines};
+    persister_config cfg = {.pg_conninfo = h_env_pg(),
+                            .redis_addr = h_env_redis(),
+                            .batch = 100,
+                            .log = keep,
+                            .log_arg = &lines};
     persister *p = NULL;
     char err[256] = "";
     H_TRUE(persister_start(&cfg, &p, err, sizeof err) == TR_OK, "persister_start: %s", err);
@@ -179,8 +182,8 @@ static void persister_counts_a_refused_commit_and_tells_it_once(void **state) {
     expect_told_once("persister", "concert 1, 3 entries");
 
     refuse_tickets(false);
-    WAIT_UNTIL(pstats(p).rows_stored == 3, 10000, "3 rows stored once PostgreSQL accepts them: %"
-               PRId64, pstats(p).rows_stored);
+    WAIT_UNTIL(pstats(p).rows_stored == 3, 10000,
+               "3 rows stored once PostgreSQL accepts them: %" PRId64, pstats(p).rows_stored);
     st = pstats(p);
     expect_recovery_told("persister", st.failures, PERSISTER_FAILURE_KINDS,
                          PERSISTER_FAIL_PG_COMMIT);
@@ -194,8 +197,9 @@ static void persister_counts_a_refused_commit_and_tells_it_once(void **state) {
     st = pstats(p);
     H_TRUE(persister_stats_render(&st, &b), "render");
     char want[128];
-    snprintf(want, sizeof want, "\nticketrush_persister_failures_total{kind=\"pg_commit\"} %" PRId64
-             "\n", st.failures[PERSISTER_FAIL_PG_COMMIT]);
+    snprintf(want, sizeof want,
+             "\nticketrush_persister_failures_total{kind=\"pg_commit\"} %" PRId64 "\n",
+             st.failures[PERSISTER_FAIL_PG_COMMIT]);
     H_TRUE(strstr(b.data, want) && strstr(b.data, "\nticketrush_persister_rows_stored_total 3\n"),
            "metrics: %s", b.data);
     dynbuf_free(&b);
@@ -229,8 +233,11 @@ static void admit_three(void) {
 static void issuer_counts_a_refused_commit_and_tells_it_once(void **state) {
     (void)state;
     refused_sale(admit_three);
-    issuer_config cfg = {.pg_conninfo = h_env_pg(), .redis_addr = h_env_redis(), .batch = 100,
-                         .log = keep, .log_arg = &lines};
+    issuer_config cfg = {.pg_conninfo = h_env_pg(),
+                         .redis_addr = h_env_redis(),
+                         .batch = 100,
+                         .log = keep,
+                         .log_arg = &lines};
     issuer *is = NULL;
     char err[256] = "";
     H_TRUE(issuer_start(&cfg, &is, err, sizeof err) == TR_OK, "issuer_start: %s", err);
@@ -245,8 +252,8 @@ static void issuer_counts_a_refused_commit_and_tells_it_once(void **state) {
     expect_told_once("issuer", "concert 1, 3 members");
 
     refuse_tickets(false);
-    WAIT_UNTIL(istats(is).tickets == 3, 10000, "3 tickets issued once PostgreSQL accepts them: %"
-               PRId64, istats(is).tickets);
+    WAIT_UNTIL(istats(is).tickets == 3, 10000,
+               "3 tickets issued once PostgreSQL accepts them: %" PRId64, istats(is).tickets);
     issuer_stats st = istats(is);
     expect_recovery_told("issuer", st.failures, ISSUER_FAILURE_KINDS, ISSUER_FAIL_PG_COMMIT);
     H_CMP(st.batches, >=, 1);

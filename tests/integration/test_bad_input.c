@@ -25,45 +25,66 @@ typedef struct bad_case {
 
 static const bad_case cases[] = {
     /* malformed JSON */
-    {"unterminated object", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1", 400, "bad_request"},
+    {"unterminated object", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1", 400,
+     "bad_request"},
     {"not JSON at all", "POST", PURCHASE, JSON, "customerId=1&concertId=1", 400, "bad_request"},
-    {"trailing garbage", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1} x", 400, "bad_request"},
-    {"two objects", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1}{}", 400, "bad_request"},
+    {"trailing garbage", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1} x", 400,
+     "bad_request"},
+    {"two objects", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1}{}", 400,
+     "bad_request"},
     {"array top level", "POST", PURCHASE, JSON, "[1, 1]", 400, "bad_request"},
     {"empty body", "POST", PURCHASE, JSON, "", 400, "bad_request"},
     /* wrong types */
-    {"string id", "POST", PURCHASE, JSON, "{\"customerId\": \"1\", \"concertId\": 1}", 400, "bad_request"},
-    {"float id", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1.0}", 400, "bad_request"},
-    {"boolean id", "POST", PURCHASE, JSON, "{\"customerId\": true, \"concertId\": 1}", 400, "bad_request"},
-    {"null id", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": null}", 400, "bad_request"},
+    {"string id", "POST", PURCHASE, JSON, "{\"customerId\": \"1\", \"concertId\": 1}", 400,
+     "bad_request"},
+    {"float id", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1.0}", 400,
+     "bad_request"},
+    {"boolean id", "POST", PURCHASE, JSON, "{\"customerId\": true, \"concertId\": 1}", 400,
+     "bad_request"},
+    {"null id", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": null}", 400,
+     "bad_request"},
     /* ids out of 1..2^63-1 */
-    {"customer id 0", "POST", PURCHASE, JSON, "{\"customerId\": 0, \"concertId\": 1}", 400, "bad_request"},
-    {"concert id 0", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 0}", 400, "bad_request"},
-    {"customer id -1", "POST", PURCHASE, JSON, "{\"customerId\": -1, \"concertId\": 1}", 400, "bad_request"},
-    {"concert id -1", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": -1}", 400, "bad_request"},
-    {"customer id 2^63", "POST", PURCHASE, JSON, "{\"customerId\": 9223372036854775808, \"concertId\": 1}", 400, "bad_request"},
-    {"concert id 2^63", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 9223372036854775808}", 400, "bad_request"},
+    {"customer id 0", "POST", PURCHASE, JSON, "{\"customerId\": 0, \"concertId\": 1}", 400,
+     "bad_request"},
+    {"concert id 0", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 0}", 400,
+     "bad_request"},
+    {"customer id -1", "POST", PURCHASE, JSON, "{\"customerId\": -1, \"concertId\": 1}", 400,
+     "bad_request"},
+    {"concert id -1", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": -1}", 400,
+     "bad_request"},
+    {"customer id 2^63", "POST", PURCHASE, JSON,
+     "{\"customerId\": 9223372036854775808, \"concertId\": 1}", 400, "bad_request"},
+    {"concert id 2^63", "POST", PURCHASE, JSON,
+     "{\"customerId\": 1, \"concertId\": 9223372036854775808}", 400, "bad_request"},
     /* keys */
-    {"duplicate key", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"customerId\": 2, \"concertId\": 1}", 400, "bad_request"},
-    {"extra key", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1, \"seatNo\": 1}", 400, "bad_request"},
+    {"duplicate key", "POST", PURCHASE, JSON,
+     "{\"customerId\": 1, \"customerId\": 2, \"concertId\": 1}", 400, "bad_request"},
+    {"extra key", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 1, \"seatNo\": 1}",
+     400, "bad_request"},
     {"missing key", "POST", PURCHASE, JSON, "{\"customerId\": 1}", 400, "bad_request"},
     /* the message quotes the key, cut at 40 bytes: on a character boundary (it was a 500) */
     {"unknown key cut through an é", "POST", PURCHASE, JSON,
-     "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xC3\xA9\": 1, \"concertId\": 1}", 400, "bad_request"},
+     "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xC3\xA9\": 1, \"concertId\": 1}", 400,
+     "bad_request"},
     {"unknown key of 3-byte characters", "POST", PURCHASE, JSON,
      "{\"\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC"
-     "\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\": 1}", 400,
-     "bad_request"},
-    {"invalid UTF-8 in the body", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": \xC3}", 400,
-     "bad_request"},
+     "\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\": 1}",
+     400, "bad_request"},
+    {"invalid UTF-8 in the body", "POST", PURCHASE, JSON,
+     "{\"customerId\": 1, \"concertId\": \xC3}", 400, "bad_request"},
     /* content type */
-    {"text/plain", "POST", PURCHASE, "text/plain", "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
-    {"JSON in latin1", "POST", PURCHASE, "application/json; charset=latin1", "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
-    {"no content type", "POST", PURCHASE, NULL, "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
-    {"application/jsonx", "POST", PURCHASE, "application/jsonx", "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
+    {"text/plain", "POST", PURCHASE, "text/plain", "{\"customerId\": 1, \"concertId\": 1}", 415,
+     "unsupported_media_type"},
+    {"JSON in latin1", "POST", PURCHASE, "application/json; charset=latin1",
+     "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
+    {"no content type", "POST", PURCHASE, NULL, "{\"customerId\": 1, \"concertId\": 1}", 415,
+     "unsupported_media_type"},
+    {"application/jsonx", "POST", PURCHASE, "application/jsonx",
+     "{\"customerId\": 1, \"concertId\": 1}", 415, "unsupported_media_type"},
     /* paths and methods */
     {"unknown path", "GET", "/nope", NULL, NULL, 404, "not_found"},
-    {"purchase path with trailing slash", "POST", PURCHASE "/", JSON, "{\"customerId\": 1, \"concertId\": 1}", 404, "not_found"},
+    {"purchase path with trailing slash", "POST", PURCHASE "/", JSON,
+     "{\"customerId\": 1, \"concertId\": 1}", 404, "not_found"},
     {"GET on the purchase path", "GET", PURCHASE, NULL, NULL, 405, "method_not_allowed"},
     {"DELETE on a concert", "DELETE", "/concerts/1", NULL, NULL, 405, "method_not_allowed"},
     /* RFC 9110 §9.1: a method is a token; was 405 (a fresh-clone tester) */
@@ -71,19 +92,28 @@ static const bad_case cases[] = {
      "{\"customerId\": 1, \"concertId\": 1}", 400, "bad_request"},
     {"concert id 0 in the path", "GET", "/concerts/0", NULL, NULL, 400, "bad_request"},
     {"concert id not a number", "GET", "/concerts/abc", NULL, NULL, 400, "bad_request"},
-    {"customer id 2^63 in the path", "GET", "/concerts/1/tickets/9223372036854775808", NULL, NULL, 400, "bad_request"},
+    {"customer id 2^63 in the path", "GET", "/concerts/1/tickets/9223372036854775808", NULL, NULL,
+     400, "bad_request"},
     /* unknown ids */
-    {"purchase for an unknown concert", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 999}", 404, "concert_not_found"},
-    {"purchase by an unknown customer", "POST", PURCHASE, JSON, "{\"customerId\": 999999, \"concertId\": 1}", 404, "customer_not_found"},
-    {"purchase for concert 2^63-1", "POST", PURCHASE, JSON, "{\"customerId\": 1, \"concertId\": 9223372036854775807}", 404, "concert_not_found"},
-    {"purchase by customer 2^63-1", "POST", PURCHASE, JSON, "{\"customerId\": 9223372036854775807, \"concertId\": 1}", 404, "customer_not_found"},
+    {"purchase for an unknown concert", "POST", PURCHASE, JSON,
+     "{\"customerId\": 1, \"concertId\": 999}", 404, "concert_not_found"},
+    {"purchase by an unknown customer", "POST", PURCHASE, JSON,
+     "{\"customerId\": 999999, \"concertId\": 1}", 404, "customer_not_found"},
+    {"purchase for concert 2^63-1", "POST", PURCHASE, JSON,
+     "{\"customerId\": 1, \"concertId\": 9223372036854775807}", 404, "concert_not_found"},
+    {"purchase by customer 2^63-1", "POST", PURCHASE, JSON,
+     "{\"customerId\": 9223372036854775807, \"concertId\": 1}", 404, "customer_not_found"},
     {"unknown concert", "GET", "/concerts/999", NULL, NULL, 404, "concert_not_found"},
     {"escaped NUL after a concert id", "GET", "/concerts/1%00", NULL, NULL, 400, "bad_request"},
     {"escaped slash in a path", "GET", "/concerts%2F1", NULL, NULL, 404, "not_found"},
-    {"escaped slashes in the purchase path", "POST", "/concert%2Fpurchase%2Fticket", JSON, "{\"customerId\": 1, \"concertId\": 1}", 404, "not_found"},
-    {"escaped NUL after a customer id", "GET", "/concerts/1/tickets/1%00", NULL, NULL, 400, "bad_request"},
-    {"outcome for an unknown concert", "GET", "/concerts/999/tickets/1", NULL, NULL, 404, "concert_not_found"},
-    {"outcome for an unknown customer", "GET", "/concerts/1/tickets/999999", NULL, NULL, 404, "customer_not_found"},
+    {"escaped slashes in the purchase path", "POST", "/concert%2Fpurchase%2Fticket", JSON,
+     "{\"customerId\": 1, \"concertId\": 1}", 404, "not_found"},
+    {"escaped NUL after a customer id", "GET", "/concerts/1/tickets/1%00", NULL, NULL, 400,
+     "bad_request"},
+    {"outcome for an unknown concert", "GET", "/concerts/999/tickets/1", NULL, NULL, 404,
+     "concert_not_found"},
+    {"outcome for an unknown customer", "GET", "/concerts/1/tickets/999999", NULL, NULL, 404,
+     "customer_not_found"},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -91,8 +121,8 @@ static size_t fmt_case(char *buf, size_t len, const bad_case *c) {
     char ct[128] = "", cl[48] = "";
     if (c->content_type) snprintf(ct, sizeof ct, "Content-Type: %s\r\n", c->content_type);
     if (c->body) snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", strlen(c->body));
-    int n = snprintf(buf, len, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n%s", c->method, c->path,
-                     ct, cl, c->body ? c->body : "");
+    int n = snprintf(buf, len, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s\r\n%s", c->method,
+                     c->path, ct, cl, c->body ? c->body : "");
     if (n < 0 || (size_t)n >= len) fail_msg("%s: request does not fit", c->name);
     return (size_t)n;
 }
@@ -159,7 +189,8 @@ static void run_too_large(int port) {
     memcpy(body, valid, sizeof valid - 1); /* valid JSON, then spaces */
     n = snprintf(raw, sizeof raw,
                  "POST " PURCHASE " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " JSON
-                 "\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", 5000u, body);
+                 "\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n",
+                 5000u, body);
     H_TRUE(n > 0 && (size_t)n < sizeof raw, "request fits");
     expect_refused(port, "chunked body of 5000 bytes", raw, (size_t)n, 413, "payload_too_large",
                    NULL);
@@ -184,7 +215,8 @@ static void run_headers_too_large(int port) {
         n += snprintf(raw + n, cap - (size_t)n, "\r\n");
     }
     n += snprintf(raw + n, cap - (size_t)n, "\r\n");
-    expect_refused(port, "100 headers of 100 bytes", raw, (size_t)n, 431, "headers_too_large", NULL);
+    expect_refused(port, "100 headers of 100 bytes", raw, (size_t)n, 431, "headers_too_large",
+                   NULL);
     free(raw);
 }
 
@@ -237,13 +269,16 @@ static void body_limit_is_4_kib_inclusive(void **state) {
     body[4097] = '\0';
     int n = snprintf(raw, sizeof raw,
                      "POST " PURCHASE " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " JSON
-                     "\r\nContent-Length: 4097\r\n\r\n%s", body);
-    expect_refused(srv.port, "a body of 4097 bytes", raw, (size_t)n, 413, "payload_too_large", NULL);
+                     "\r\nContent-Length: 4097\r\n\r\n%s",
+                     body);
+    expect_refused(srv.port, "a body of 4097 bytes", raw, (size_t)n, 413, "payload_too_large",
+                   NULL);
 
     body[4096] = '\0';
     n = snprintf(raw, sizeof raw,
                  "POST " PURCHASE " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " JSON
-                 "\r\nContent-Length: 4096\r\n\r\n%s", body);
+                 "\r\nContent-Length: 4096\r\n\r\n%s",
+                 body);
     h_resp r = {0};
     h_request(srv.port, raw, (size_t)n, &r);
     H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
@@ -289,7 +324,8 @@ static void garbage_and_slow_clients_do_not_stall_others(void **state) {
         "GARBAGE\r\n\r\n",
         "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", /* a TLS ClientHello's first bytes */
         "POST " PURCHASE " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
-        "POST " PURCHASE " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "POST " PURCHASE
+        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
         "GET /concerts/1 HTTP/9.9\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
@@ -408,7 +444,8 @@ static void read_endpoints_follow_a_purchase(void **state) {
         snprintf(body, sizeof body, "{\"customerId\": %d, \"concertId\": 1}", 6 + i);
         int n = snprintf(raw, sizeof raw,
                          "POST " PURCHASE " HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
-                         "Content-Length: %zu\r\n\r\n%s", variants[i], strlen(body), body);
+                         "Content-Length: %zu\r\n\r\n%s",
+                         variants[i], strlen(body), body);
         h_request(srv.port, raw, (size_t)n, &r);
         if (r.status != 201) fail_msg("%s: %d %s, want 201", variants[i], r.status, r.body);
         H_EQ(h_expect_ticket(&r, H_CONCERT, 6 + i), 2 + i);

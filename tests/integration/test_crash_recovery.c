@@ -39,7 +39,8 @@ static void acknowledged_tickets_survive_a_crash_before_persistence(void **state
         h_sleep_ms(100);
     if (n != SOLD)
         fail_msg("the restarted server stored %" PRId64 " of the %d acknowledged tickets within "
-                 "15 s (R7)", n, SOLD);
+                 "15 s (R7)",
+                 n, SOLD);
     h_ticket_row *rows = NULL;
     H_EQ(h_tickets(&rows), SOLD);
     for (int i = 0; i < SOLD; i++) {
@@ -64,7 +65,8 @@ static void acknowledged_tickets_survive_a_crash_before_persistence(void **state
 
 int main(void) {
     const h_test tests[] = {
-        {"acknowledged_tickets_survive_a_crash_before_persistence", acknowledged_tickets_survive_a_crash_before_persistence, NULL},
+        {"acknowledged_tickets_survive_a_crash_before_persistence",
+         acknowledged_tickets_survive_a_crash_before_persistence, NULL},
     };
     return h_run_tests("crash_recovery", tests, sizeof tests / sizeof tests[0]);
 }

@@ -100,8 +100,11 @@ static void *proxy_main(void *arg) {
 
 static void proxy_start(proxy *p, uint16_t backend_port) {
     memset(p, 0, sizeof *p);
-    p->cfg = (fp_config){.to_host = "127.0.0.1", .to_port = backend_port, .stop = &p->stop,
-                         .ready = proxy_ready, .arg = p};
+    p->cfg = (fp_config){.to_host = "127.0.0.1",
+                         .to_port = backend_port,
+                         .stop = &p->stop,
+                         .ready = proxy_ready,
+                         .arg = p};
     pthread_create(&p->thread, NULL, proxy_main, p);
     for (int i = 0; i < 200 && p->port == 0; i++) h_sleep_ms(10);
     H_TRUE(p->port != 0, "the proxy did not start");
@@ -115,8 +118,8 @@ static void proxy_stop(proxy *p) {
 
 static int connect_to(uint16_t port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     H_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     return fd;
 }

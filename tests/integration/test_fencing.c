@@ -52,8 +52,8 @@ static void stalled_holder_is_fenced_out(void **state) {
     if (rx.status == 503) {
         h_expect_error(&rx, 503, "busy");
         char ra[16];
-        H_TRUE(h_resp_header(&rx, "Retry-After", ra, sizeof ra), "503 carries Retry-After; head:\n%s",
-               rx.head);
+        H_TRUE(h_resp_header(&rx, "Retry-After", ra, sizeof ra),
+               "503 carries Retry-After; head:\n%s", rx.head);
         H_CMP(strtol(ra, NULL, 10), >=, 1);
     } else {
         h_expect_error(&rx, 409, "sold_out");

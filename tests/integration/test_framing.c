@@ -28,41 +28,53 @@ typedef struct frame_case {
 
 static const frame_case cases[] = {
     /* RFC 9112 §6.1: Transfer-Encoding and Content-Length together. */
-    {"TE chunked and CL", PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 40\r\nTransfer-Encoding: chunked",
-     CHUNKED_1, 400, "bad_request"},
-    {"CL and TE chunked (TE first)", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: chunked\r\nContent-Length: 4",
-     CHUNKED_1, 400, "bad_request"},
-    {"TE identity and CL", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: identity\r\nContent-Length: 33",
-     BODY(1), 400, "bad_request"},
-    {"TE in HTTP/1.0", "POST /concert/purchase/ticket HTTP/1.0\r\n" JSON_CT "Transfer-Encoding: chunked",
-     CHUNKED_1, 400, "bad_request"},
+    {"TE chunked and CL",
+     PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 40\r\nTransfer-Encoding: chunked", CHUNKED_1,
+     400, "bad_request"},
+    {"CL and TE chunked (TE first)",
+     PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: chunked\r\nContent-Length: 4", CHUNKED_1,
+     400, "bad_request"},
+    {"TE identity and CL",
+     PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: identity\r\nContent-Length: 33", BODY(1),
+     400, "bad_request"},
+    {"TE in HTTP/1.0",
+     "POST /concert/purchase/ticket HTTP/1.0\r\n" JSON_CT "Transfer-Encoding: chunked", CHUNKED_1,
+     400, "bad_request"},
     /* §6.3 item 5: several Content-Length fields. */
-    {"two equal Content-Lengths", PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 33\r\nContent-Length: 33",
-     BODY(1), 400, "bad_request"},
-    {"two different Content-Lengths", PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 33\r\nContent-Length: 0",
-     BODY(1), 400, "bad_request"},
+    {"two equal Content-Lengths",
+     PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 33\r\nContent-Length: 33", BODY(1), 400,
+     "bad_request"},
+    {"two different Content-Lengths",
+     PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 33\r\nContent-Length: 0", BODY(1), 400,
+     "bad_request"},
     /* §6.3 item 5: an invalid Content-Length — libmicrohttpd answers these itself (HTML 400). */
     {"Content-Length 1, 1", PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 1, 1", "{", 400, NULL},
     {"Content-Length +5", PURCHASE "Host: x\r\n" JSON_CT "Content-Length: +5", "{   }", 400, NULL},
     {"Content-Length -1", PURCHASE "Host: x\r\n" JSON_CT "Content-Length: -1", "", 400, NULL},
-    {"Content-Length ' 5x'", PURCHASE "Host: x\r\n" JSON_CT "Content-Length:  5x", "{   }", 400, NULL},
+    {"Content-Length ' 5x'", PURCHASE "Host: x\r\n" JSON_CT "Content-Length:  5x", "{   }", 400,
+     NULL},
     {"Content-Length empty", PURCHASE "Host: x\r\n" JSON_CT "Content-Length: ", "", 400, NULL},
     /* §5.1: whitespace between a field name and the colon. */
-    {"space before the colon of Content-Length", PURCHASE "Host: x\r\n" JSON_CT "Content-Length : 35",
-     BODY(1), 400, "bad_request"},
-    {"tab before the colon of a header", "GET /livez HTTP/1.1\r\nHost: x\r\nX-Any\t: 1", "", 400, "bad_request"},
-    {"space inside a field name", "GET /livez HTTP/1.1\r\nHost: x\r\nX Any: 1", "", 400, "bad_request"},
-    /* §6.1 and §6.3 item 4: transfer codings. */
-    {"TE gzip, chunked", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: gzip, chunked", CHUNKED_1, 501,
-     "not_implemented"},
-    {"TE chunked, gzip", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: chunked, gzip", CHUNKED_1, 400,
+    {"space before the colon of Content-Length",
+     PURCHASE "Host: x\r\n" JSON_CT "Content-Length : 35", BODY(1), 400, "bad_request"},
+    {"tab before the colon of a header", "GET /livez HTTP/1.1\r\nHost: x\r\nX-Any\t: 1", "", 400,
      "bad_request"},
-    {"TE identity", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: identity", BODY(1), 400, "bad_request"},
-    {"TE gzip", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: gzip", BODY(1), 400, "bad_request"},
-    {"TE chunked twice", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+    {"space inside a field name", "GET /livez HTTP/1.1\r\nHost: x\r\nX Any: 1", "", 400,
+     "bad_request"},
+    /* §6.1 and §6.3 item 4: transfer codings. */
+    {"TE gzip, chunked", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: gzip, chunked",
+     CHUNKED_1, 501, "not_implemented"},
+    {"TE chunked, gzip", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: chunked, gzip",
      CHUNKED_1, 400, "bad_request"},
-    {"TE chunked with a trailing space", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: chunked ", CHUNKED_1,
-     400, "bad_request"},
+    {"TE identity", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: identity", BODY(1), 400,
+     "bad_request"},
+    {"TE gzip", PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: gzip", BODY(1), 400,
+     "bad_request"},
+    {"TE chunked twice",
+     PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+     CHUNKED_1, 400, "bad_request"},
+    {"TE chunked with a trailing space",
+     PURCHASE "Host: x\r\n" JSON_CT "Transfer-Encoding: chunked ", CHUNKED_1, 400, "bad_request"},
     /* §3.2: Host. */
     {"HTTP/1.1 without Host", "GET /livez HTTP/1.1", "", 400, "bad_request"},
     {"purchase without Host", PURCHASE JSON_CT "Content-Length: 33", BODY(1), 400, "bad_request"},
@@ -77,8 +89,10 @@ static const frame_case cases[] = {
  * (c's status and code), then the end of the connection with nothing more. */
 static void expect_refused_and_closed(int port, const frame_case *c) {
     char raw[2048];
-    int n = snprintf(raw, sizeof raw, "%s\r\n\r\n%s" PURCHASE "Host: x\r\n" JSON_CT
-                     "Content-Length: 33\r\n\r\n" BODY(2), c->head, c->body);
+    int n =
+        snprintf(raw, sizeof raw,
+                 "%s\r\n\r\n%s" PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 33\r\n\r\n" BODY(2),
+                 c->head, c->body);
     H_TRUE(n > 0 && (size_t)n < sizeof raw, "%s: request fits", c->name);
     h_conn *conn = h_conn_open(port);
     H_TRUE(conn != NULL, "connected");
@@ -98,11 +112,13 @@ static void expect_refused_and_closed(int port, const frame_case *c) {
     }
     size_t extra = 0;
     int closed = h_conn_wait_closed(conn, 3000, &extra);
-    if (closed != 1) fail_msg("%s: the connection stayed open after the answer (%d)", c->name, closed);
+    if (closed != 1)
+        fail_msg("%s: the connection stayed open after the answer (%d)", c->name, closed);
     /* libmicrohttpd's own 400 repeats its head inside its body (h_conn_recv read it as the body),
      * so only our answers are checked for a second answer byte for byte. */
     if (c->code && extra != 0)
-        fail_msg("%s: %zu more bytes after the answer: a second request was served", c->name, extra);
+        fail_msg("%s: %zu more bytes after the answer: a second request was served", c->name,
+                 extra);
     h_resp_free(&r);
     h_conn_close(conn);
 }
@@ -138,11 +154,13 @@ static void smuggled_purchase_never_runs(void **state) {
     h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
     h_server srv;
     h_server_start(&srv, strategy, 2, NULL);
-    static const char hidden[] = PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 33\r\n\r\n" BODY(2);
+    static const char hidden[] =
+        PURCHASE "Host: x\r\n" JSON_CT "Content-Length: 33\r\n\r\n" BODY(2);
     char chunked[256], raw[1024];
     int cn = snprintf(chunked, sizeof chunked, "%s%s", CHUNKED_1, hidden);
     int n = snprintf(raw, sizeof raw,
-                     PURCHASE "Host: x\r\n" JSON_CT "Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%s",
+                     PURCHASE "Host: x\r\n" JSON_CT
+                              "Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%s",
                      cn, chunked);
     H_TRUE(n > 0 && (size_t)n < sizeof raw, "request fits");
     h_conn *c = h_conn_open(srv.port);
@@ -184,7 +202,8 @@ static void valid_framing_still_works(void **state) {
     h_roundtrip(c, chunked, sizeof chunked - 1, &r);
     H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
     H_TRUE(!r.closed, "a chunked purchase keeps the connection; head:\n%s", r.head);
-    static const char plain[] = PURCHASE "Host: 127.0.0.1:1\r\n" JSON_CT "Content-Length: 33\r\n\r\n" BODY(2);
+    static const char plain[] =
+        PURCHASE "Host: 127.0.0.1:1\r\n" JSON_CT "Content-Length: 33\r\n\r\n" BODY(2);
     h_roundtrip(c, plain, sizeof plain - 1, &r);
     H_EQ(h_expect_ticket(&r, H_CONCERT, 2), 2);
     h_conn_close(c);

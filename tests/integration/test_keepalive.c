@@ -62,8 +62,8 @@ static void one_connection_serves_100_requests(void **state) {
             fail_msg("request %d (%.40s…): status %d, want %d; body: %s", i, raw, r.status, want,
                      r.body);
         if (want == 201) created++;
-        H_TRUE(!r.closed, "request %d: the server announced it closes the connection; head:\n%s",
-               i, r.head);
+        H_TRUE(!r.closed, "request %d: the server announced it closes the connection; head:\n%s", i,
+               r.head);
     }
     H_EQ(answers, REQUESTS);
     H_EQ(created, SEATS);
@@ -160,8 +160,10 @@ static void slow_purchase_does_not_stall_other_connections(void **state) {
 int main(void) {
     const h_test tests[] = {
         {"one_connection_serves_100_requests", one_connection_serves_100_requests, NULL},
-        {"pipelined_requests_are_answered_in_order", pipelined_requests_are_answered_in_order, NULL},
-        {"slow_purchase_does_not_stall_other_connections", slow_purchase_does_not_stall_other_connections, NULL},
+        {"pipelined_requests_are_answered_in_order", pipelined_requests_are_answered_in_order,
+         NULL},
+        {"slow_purchase_does_not_stall_other_connections",
+         slow_purchase_does_not_stall_other_connections, NULL},
     };
     return h_run_tests("keepalive", tests, sizeof tests / sizeof tests[0]);
 }

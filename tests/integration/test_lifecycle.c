@@ -23,7 +23,8 @@ static void hold_ticket_lock(const char *mode, const char *lock, int seconds) {
     H_EQ(h_run(argv, 5000, NULL), 0);
     snprintf(held, sizeof held,
              "SELECT count(*) FROM pg_locks WHERE relation = 'ticket'::regclass"
-             " AND mode = '%s' AND granted", lock);
+             " AND mode = '%s' AND granted",
+             lock);
     int64_t locked_by = h_now_ms() + 5000;
     while (h_sql_int(held) != 1 && h_now_ms() < locked_by) h_sleep_ms(20);
     H_EQ(h_sql_int(held), 1);
@@ -98,8 +99,8 @@ static void sigterm_answers_strict_purchases_waiting_for_a_stalled_commit(void *
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
     h_open_sale();
     h_server srv;
-    h_server_start(&srv, "redis-atomic", 2, "--durability", "strict",
-                   "--test-persist-delay", "4000", NULL);
+    h_server_start(&srv, "redis-atomic", 2, "--durability", "strict", "--test-persist-delay",
+                   "4000", NULL);
     enum { N = 3 };
     h_conn *c[N];
     send_purchase(srv.port, &c[0], 1);
@@ -144,7 +145,7 @@ static void sigterm_does_not_wait_for_a_locked_table(void **state) {
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 3, &r);
     H_EQ(h_expect_ticket(&r, H_CONCERT, 3), 1); /* fast: answered from Redis */
-    h_sleep_ms(300);                              /* the persister is now waiting on the lock */
+    h_sleep_ms(300);                            /* the persister is now waiting on the lock */
     int64_t t0 = h_now_ms();
     h_server_stop(&srv); /* asserts exit 0 within 10 s */
     print_message("SIGTERM to exit with a batch waiting on a lock: %" PRId64 " ms\n",
@@ -202,9 +203,11 @@ static void sigterm_is_bounded_with_a_locked_ticket_table(void **state) {
         }
         int64_t took = h_now_ms() - t0;
         print_message("%s: SIGTERM to exit with %d purchases behind a locked table: %" PRId64
-                      " ms\n", cfgs[k].strategy, N, took);
-        H_TRUE(exited, "%s: the server exited within 15 s of SIGTERM (still running after %" PRId64
-               " ms)", cfgs[k].strategy, took);
+                      " ms\n",
+                      cfgs[k].strategy, N, took);
+        H_TRUE(exited,
+               "%s: the server exited within 15 s of SIGTERM (still running after %" PRId64 " ms)",
+               cfgs[k].strategy, took);
         srv.pid = 0;
         H_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0; got %d", status);
         char *log = h_server_log(&srv);
@@ -287,17 +290,18 @@ static void start_fails_fast_without_backends(void **state) {
              "host=127.0.0.1 port=%d dbname=ticketrush user=postgres connect_timeout=3", port);
     snprintf(dead_redis, sizeof dead_redis, "127.0.0.1:%d", port);
     const char *bin = h_env_bin();
-    const char *no_pg[] = {bin, "serve", "--strategy", "db-atomic", "--port", "0", "--workers",
-                           "1", "--pg", dead_pg, NULL};
+    const char *no_pg[] = {bin,         "serve", "--strategy", "db-atomic", "--port", "0",
+                           "--workers", "1",     "--pg",       dead_pg,     NULL};
     expect_start_failure(no_pg, 1, "PostgreSQL");
-    const char *no_redis[] = {bin, "serve", "--strategy", "redis-lock", "--port", "0",
-                              "--workers", "1", "--pg", h_env_pg(), "--redis", dead_redis, NULL};
+    const char *no_redis[] = {bin,       "serve",     "--strategy", "redis-lock", "--port",
+                              "0",       "--workers", "1",          "--pg",       h_env_pg(),
+                              "--redis", dead_redis,  NULL};
     expect_start_failure(no_redis, 1, "Redis");
-    const char *bad_strategy[] = {bin, "serve", "--strategy", "no-such-strategy", "--port", "0",
-                                  "--pg", h_env_pg(), NULL};
+    const char *bad_strategy[] = {
+        bin, "serve", "--strategy", "no-such-strategy", "--port", "0", "--pg", h_env_pg(), NULL};
     expect_start_failure(bad_strategy, 2, "db-atomic");
-    const char *bad_workers[] = {bin, "serve", "--strategy", "db-atomic", "--workers", "0",
-                                 "--pg", h_env_pg(), NULL};
+    const char *bad_workers[] = {bin, "serve", "--strategy", "db-atomic", "--workers",
+                                 "0", "--pg",  h_env_pg(),   NULL};
     expect_start_failure(bad_workers, 2, "--workers");
 }
 
@@ -310,7 +314,8 @@ int main(void) {
          NULL},
         {"sigterm_is_bounded_with_a_locked_ticket_table",
          sigterm_is_bounded_with_a_locked_ticket_table, NULL},
-        {"client_gone_mid_purchase_leaves_the_server_healthy", client_gone_mid_purchase_leaves_the_server_healthy, NULL},
+        {"client_gone_mid_purchase_leaves_the_server_healthy",
+         client_gone_mid_purchase_leaves_the_server_healthy, NULL},
         {"start_fails_fast_without_backends", start_fails_fast_without_backends, NULL},
     };
     return h_run_tests("lifecycle", tests, sizeof tests / sizeof tests[0]);

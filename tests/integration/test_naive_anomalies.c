@@ -40,10 +40,11 @@ static void naive_oversells_and_duplicates_unguarded(void **state) {
             h_resp_code(&reqs[i].resp, code, sizeof code);
             int st = reqs[i].resp.status;
             if (st == 201) created++;
-            else if (!(st == 409 && (strcmp(code, "sold_out") == 0 ||
-                                     strcmp(code, "already_owned") == 0)))
+            else if (!(st == 409 &&
+                       (strcmp(code, "sold_out") == 0 || strcmp(code, "already_owned") == 0)))
                 fail_msg("round %d request %d: %d %s, want 201 or 409 sold_out/already_owned; "
-                         "body: %s", round, i, st, code, reqs[i].resp.body);
+                         "body: %s",
+                         round, i, st, code, reqs[i].resp.body);
         }
         h_burst_free(reqs, PER_ROUND);
     }
@@ -64,7 +65,8 @@ static void naive_oversells_and_duplicates_unguarded(void **state) {
     H_EQ(tickets, created); /* every 201 is in PostgreSQL, and nothing else (R7 still holds) */
     H_TRUE(oversold > 0 || dup_customers > 0 || dup_seats > 0,
            "naive on the unguarded schema shows an anomaly; got %" PRId64 " tickets for %d seats, "
-           "no duplicate customer or seat", tickets, SEATS);
+           "no duplicate customer or seat",
+           tickets, SEATS);
 
     /* The lab's audit sees the same. */
     audit_concert c;
@@ -112,10 +114,11 @@ static void naive_on_the_guarded_schema_cannot_oversell(void **state) {
                 H_TRUE(h_resp_header(&reqs[i].resp, "Retry-After", ra, sizeof ra),
                        "503 busy carries Retry-After; head:\n%s", reqs[i].resp.head);
                 busy++;
-            } else if (!(st == 409 && (strcmp(code, "sold_out") == 0 ||
-                                       strcmp(code, "already_owned") == 0))) {
+            } else if (!(st == 409 &&
+                         (strcmp(code, "sold_out") == 0 || strcmp(code, "already_owned") == 0))) {
                 fail_msg("round %d request %d: %d %s, want 201, 409 sold_out/already_owned or "
-                         "503 busy; body: %s", round, i, st, code, reqs[i].resp.body);
+                         "503 busy; body: %s",
+                         round, i, st, code, reqs[i].resp.body);
             }
         }
         h_burst_free(reqs, PER_ROUND);
@@ -133,14 +136,17 @@ static void naive_on_the_guarded_schema_cannot_oversell(void **state) {
     H_EQ(h_sql_int("SELECT count(DISTINCT customer_id) FROM ticket WHERE concert_id = 1"), tickets);
     H_EQ(h_sql_int("SELECT count(DISTINCT seat_no) FROM ticket WHERE concert_id = 1"), tickets);
     char sql[128];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM ticket WHERE seat_no < 1 OR seat_no > %d", SEATS);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM ticket WHERE seat_no < 1 OR seat_no > %d",
+             SEATS);
     H_EQ(h_sql_int(sql), 0);
 }
 
 int main(void) {
     const h_test tests[] = {
-        {"naive_oversells_and_duplicates_unguarded", naive_oversells_and_duplicates_unguarded, NULL},
-        {"naive_on_the_guarded_schema_cannot_oversell", naive_on_the_guarded_schema_cannot_oversell, NULL},
+        {"naive_oversells_and_duplicates_unguarded", naive_oversells_and_duplicates_unguarded,
+         NULL},
+        {"naive_on_the_guarded_schema_cannot_oversell", naive_on_the_guarded_schema_cannot_oversell,
+         NULL},
     };
     return h_run_tests("naive_anomalies", tests, sizeof tests / sizeof tests[0]);
 }

@@ -97,7 +97,8 @@ static int64_t wait_issued(int port, int64_t customer) {
         H_TRUE(r.status == 200, "GET %s: %d %s", path, r.status, r.body);
         json_t *j = h_json(&r);
         snprintf(status, sizeof status, "%s", h_json_str(j, "status"));
-        if (strcmp(status, "issued") == 0) seat = h_json_int(json_object_get(j, "ticket"), "seatNo");
+        if (strcmp(status, "issued") == 0)
+            seat = h_json_int(json_object_get(j, "ticket"), "seatNo");
         json_decref(j);
         if (seat == 0 && h_now_ms() > deadline)
             fail_msg("customer %" PRId64 " still \"%s\" 10 s after PostgreSQL came back", customer,
@@ -136,8 +137,8 @@ static void waiting_line_admits_while_postgresql_is_down(void **state) {
     h_resp r = {0};
     for (int64_t c = 1; c <= 5; c++) {
         h_purchase(srv.port, H_CONCERT, c, &r);
-        H_TRUE(r.status == 202, "customer %" PRId64 " during the outage: %d %s, want 202 queued",
-               c, r.status, r.body);
+        H_TRUE(r.status == 202, "customer %" PRId64 " during the outage: %d %s, want 202 queued", c,
+               r.status, r.body);
     }
     char path[96];
     snprintf(path, sizeof path, "/concerts/%d/tickets/2", H_CONCERT);

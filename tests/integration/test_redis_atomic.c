@@ -62,7 +62,8 @@ static int64_t ticket_rows(int64_t customer, int64_t seat) {
     char sql[200];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM ticket WHERE concert_id = 1 AND customer_id = %" PRId64
-             " AND seat_no = %" PRId64, customer, seat);
+             " AND seat_no = %" PRId64,
+             customer, seat);
     return h_sql_int(sql);
 }
 
@@ -150,7 +151,8 @@ static void redis_shutdown(int port) {
     if (c != NULL) {
         h_conn_close(c);
         fail_msg("Redis on port %d still accepts connections 10 s after SHUTDOWN (redis-cli "
-                 "exit %d: %s)", port, rc, out);
+                 "exit %d: %s)",
+                 port, rc, out);
     }
     free(out);
 }
@@ -267,8 +269,8 @@ static void redis_restart_in_strict_mode_loses_no_acknowledged_ticket(void **sta
     char why_not[512];
     if (!h_check_error(&during, 500, "internal", why_not, sizeof why_not))
         fail_msg("purchase during the Redis outage: %s", why_not);
-    H_TRUE(livez_answered && live.status == 200, "GET /livez during the outage: %d %s",
-           live.status, live.error);
+    H_TRUE(livez_answered && live.status == 200, "GET /livez during the outage: %d %s", live.status,
+           live.error);
     h_resp_free(&during);
     h_resp_free(&live);
 
@@ -285,8 +287,8 @@ static void redis_restart_in_strict_mode_loses_no_acknowledged_ticket(void **sta
     for (int k = BEFORE + 1; k <= BEFORE + AFTER; k++)
         seat_of[k] = buy_retrying(srv.port, k, &errors);
     print_message("Redis restarted by services.sh (%d run%s); afterwards %d purchases answered "
-                  "500 before the connections were back\n", attempts, attempts == 1 ? "" : "s",
-                  errors);
+                  "500 before the connections were back\n",
+                  attempts, attempts == 1 ? "" : "s", errors);
     for (int k = BEFORE + 1; k <= BEFORE + AFTER; k++) H_EQ(seat_of[k], k);
     h_server_stop(&srv);
 
@@ -297,8 +299,8 @@ static void redis_restart_in_strict_mode_loses_no_acknowledged_ticket(void **sta
                  "SELECT count(*) FROM ticket WHERE concert_id = 1 AND customer_id = %d", k);
         if (h_sql_int(sql) != 1 || ticket_rows(k, seat_of[k]) != 1)
             fail_msg("customer %d was acknowledged seat %" PRId64 "; PostgreSQL holds %" PRId64
-                     " tickets for her, %" PRId64 " with that seat (R7)", k, seat_of[k],
-                     h_sql_int(sql), ticket_rows(k, seat_of[k]));
+                     " tickets for her, %" PRId64 " with that seat (R7)",
+                     k, seat_of[k], h_sql_int(sql), ticket_rows(k, seat_of[k]));
     }
     H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 1"), sold);
     H_EQ(h_sql_int("SELECT count(DISTINCT seat_no) FROM ticket WHERE concert_id = 1"), sold);
@@ -328,8 +330,8 @@ static void strict_answer_means_already_in_postgresql(void **state) {
         int64_t remaining = h_sql_int("SELECT remaining FROM concert WHERE id = 1");
         if (rows != 1 || remaining != N - k)
             fail_msg("right after the 201 for customer %d (seat %" PRId64 "): %" PRId64
-                     " rows with her ticket, remaining %" PRId64 " (want 1 and %d)", k, seat, rows,
-                     remaining, N - k);
+                     " rows with her ticket, remaining %" PRId64 " (want 1 and %d)",
+                     k, seat, rows, remaining, N - k);
         H_EQ(seat, k);
     }
     h_resp_free(&r);
@@ -350,7 +352,8 @@ static void strict_answer_means_already_in_postgresql(void **state) {
             int64_t seat = h_expect_ticket(&reqs[i].resp, H_CONCERT, customer);
             if (ticket_rows(customer, seat) != 1)
                 fail_msg("burst: customer %" PRId64 " got 201 seat %" PRId64 " but PostgreSQL "
-                         "does not hold that ticket when every answer is in", customer, seat);
+                         "does not hold that ticket when every answer is in",
+                         customer, seat);
             issued++;
         } else if (!(reqs[i].resp.status == 409 && strcmp(code, "sold_out") == 0)) {
             fail_msg("burst: customer %" PRId64 " got %d %s; body: %s", customer,
@@ -384,8 +387,8 @@ static void strict_repeat_and_outcome_name_only_stored_tickets(void **state) {
         h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
         if (d == 0) h_open_sale();
         h_server srv;
-        h_server_start(&srv, STRATEGY, 2, "--durability", "strict",
-                       "--test-persist-delay", "1500", NULL);
+        h_server_start(&srv, STRATEGY, 2, "--durability", "strict", "--test-persist-delay", "1500",
+                       NULL);
         h_conn *first = h_conn_open(srv.port);
         H_TRUE(first != NULL, "connected");
         char raw[512];
@@ -403,8 +406,7 @@ static void strict_repeat_and_outcome_name_only_stored_tickets(void **state) {
         h_purchase(srv.port, H_CONCERT, 1, &r); /* the repeat */
         int64_t rows = ticket_rows(1, 1);
         h_expect_error(&r, 409, "already_owned");
-        H_TRUE(rows == 1, "%s: already_owned answered before PostgreSQL holds the ticket",
-               path[d]);
+        H_TRUE(rows == 1, "%s: already_owned answered before PostgreSQL holds the ticket", path[d]);
         H_TRUE(h_conn_recv(first, &r, 5000), "the first purchase answered: %s", r.error);
         H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
         h_resp_free(&r);
@@ -458,8 +460,8 @@ static h_burst_req *burst_on_two_strict_servers(h_server *a, h_server *b, const 
     if (strcmp(b_delay_ms, "0") == 0) /* no test hook: runs in the release build too */
         h_server_start(b, STRATEGY, 2, "--durability", "strict", NULL);
     else
-        h_server_start(b, STRATEGY, 2, "--durability", "strict", "--test-persist-delay",
-                       b_delay_ms, NULL);
+        h_server_start(b, STRATEGY, 2, "--durability", "strict", "--test-persist-delay", b_delay_ms,
+                       NULL);
     h_server_start(a, STRATEGY, 2, "--durability", "strict", NULL);
     h_sleep_ms(300); /* both persisters are waiting for entries */
     h_burst_req *reqs = calloc((size_t)buyers, sizeof *reqs);
@@ -490,7 +492,8 @@ static void strict_with_two_servers_answers_only_what_is_stored(void **state) {
             int64_t seat = h_expect_ticket(r, H_CONCERT, i + 1);
             if (ticket_rows(i + 1, seat) != 1)
                 fail_msg("customer %d got a strict 201 (seat %" PRId64 ") that PostgreSQL does "
-                         "not hold when every answer is in", i + 1, seat);
+                         "not hold when every answer is in",
+                         i + 1, seat);
             issued++;
         } else {
             h_expect_error(r, 500, "internal");
@@ -521,7 +524,8 @@ static void strict_with_two_servers_confirms_whichever_stored_it(void **state) {
     for (int i = 0; i < BUYERS; i++) {
         int64_t seat = h_expect_ticket(&reqs[i].resp, H_CONCERT, i + 1);
         H_EQ(ticket_rows(i + 1, seat), 1);
-        if (reqs[i].done_ms - reqs[i].sent_ms > slowest) slowest = reqs[i].done_ms - reqs[i].sent_ms;
+        if (reqs[i].done_ms - reqs[i].sent_ms > slowest)
+            slowest = reqs[i].done_ms - reqs[i].sent_ms;
     }
     print_message("two servers, strict: %d of %d answered 201, slowest %" PRId64 " ms\n", BUYERS,
                   BUYERS, slowest);
@@ -541,8 +545,7 @@ static void concert_counts_what_was_sold_before_it_is_stored(void **state) {
     h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
     h_open_sale();
     h_server srv;
-    h_server_start(&srv, STRATEGY, 2, "--durability", "fast", "--test-persist-delay", "2000",
-                   NULL);
+    h_server_start(&srv, STRATEGY, 2, "--durability", "fast", "--test-persist-delay", "2000", NULL);
     h_resp r = {0};
     for (int k = 1; k <= 3; k++) {
         h_purchase(srv.port, H_CONCERT, k, &r);
@@ -581,12 +584,14 @@ static void bad_input_creates_no_redis_keys(void **state) {
         int64_t keys = h_redis_count("{concert:999}*");
         if (keys != 0)
             fail_msg("%s: %" PRId64 " Redis keys {concert:999}* after requests for the unknown "
-                     "concert 999, want 0", modes[m].label, keys);
+                     "concert 999, want 0",
+                     modes[m].label, keys);
         H_EQ(h_redis_exec("SISMEMBER ticketrush:sales 999"), 0);
         char *after = h_db_settled();
         if (strcmp(before, after) != 0)
             fail_msg("%s: PostgreSQL changed after requests for an unknown concert:\nbefore:\n%s\n"
-                     "after:\n%s", modes[m].label, before, after);
+                     "after:\n%s",
+                     modes[m].label, before, after);
         free(before);
         free(after);
 

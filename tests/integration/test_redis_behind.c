@@ -75,9 +75,10 @@ static void buy_seat(int port, int64_t customer, int64_t seat, bool queued) {
     }
     h_resp_free(&r);
     char sql[160];
-    snprintf(sql, sizeof sql,
-             "SELECT coalesce(max(seat_no), -1) FROM ticket WHERE concert_id = %d AND customer_id = %"
-             PRId64, H_CONCERT, customer);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT coalesce(max(seat_no), -1) FROM ticket WHERE concert_id = %d AND customer_id = %" PRId64,
+        H_CONCERT, customer);
     int64_t stored = -1;
     for (int64_t end = h_now_ms() + 5000; (stored = h_sql_int(sql)) < 0 && h_now_ms() < end;)
         h_sleep_ms(20);
@@ -107,8 +108,7 @@ static void restart_behind(const char *strategy, const char *durability) {
     h_server srv;
     if (durability)
         h_server_start(&srv, strategy, 4, "--redis", addr, "--durability", durability, NULL);
-    else
-        h_server_start(&srv, strategy, 4, "--redis", addr, NULL);
+    else h_server_start(&srv, strategy, 4, "--redis", addr, NULL);
 
     for (int64_t c = 1; c <= 3; c++) buy_seat(srv.port, c, c, queued);
     h_redis_exec_at(addr, "SAVE"); /* what had reached the disk */
@@ -190,8 +190,8 @@ static void counter_behind_is_noticed_by_the_background(void **state) {
     for (int64_t c = 1; c <= 3; c++) buy_seat(srv.port, c, c, queued);
     h_redis_exec("DECRBY {concert:1}:sold 2");
     int64_t seen = 1;
-    for (int64_t end = h_now_ms() + 5000; (seen = h_redis_exec("GET {concert:1}:sold")) < 3 &&
-                                          h_now_ms() < end;)
+    for (int64_t end = h_now_ms() + 5000;
+         (seen = h_redis_exec("GET {concert:1}:sold")) < 3 && h_now_ms() < end;)
         h_sleep_ms(50);
     H_EQ(seen, 3);
     buy_seat(srv.port, 4, 4, queued);

@@ -83,8 +83,8 @@ static void redis_atomic_loop_survives_redis_restart(void **state) {
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     h_server srv;
-    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast",
-                   "--io-threads", "2", NULL);
+    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast", "--io-threads",
+                   "2", NULL);
 
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 1, &r);
@@ -136,8 +136,8 @@ static void loop_purchase_gives_up_on_a_stalled_redis(void **state) {
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     h_server srv;
-    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast",
-                   "--io-threads", "1", NULL);
+    h_server_start(&srv, "redis-atomic", 1, "--redis", addr, "--durability", "fast", "--io-threads",
+                   "1", NULL);
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 1, &r); /* opens the sale (on a worker) */
     H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
@@ -225,7 +225,8 @@ static void readyz_reports_redis_down_before_first_use(void **state) {
     h_server_stop(&srv);
     if (!ok)
         fail_msg("GET /readyz with Redis down (worker never connected): %d %s; want 503 "
-                 "unavailable (%s)", status, body, why);
+                 "unavailable (%s)",
+                 status, body, why);
 }
 
 /* Redis refuses the purchase script before running it (out of memory here: maxmemory 1 with
@@ -269,7 +270,8 @@ static const char *const atomic_only[] = {"redis-atomic", NULL};
  * put back before any assertion. */
 static char *redis_config_get(redisContext *c, const char *name) {
     redisReply *r = redisCommand(c, "CONFIG GET %s", name);
-    char *v = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? strdup(r->element[1]->str) : NULL;
+    char *v =
+        r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? strdup(r->element[1]->str) : NULL;
     if (r) freeReplyObject(r);
     return v;
 }
@@ -305,7 +307,7 @@ static void readyz_reports_redis_refusing_writes(void **state) {
     char free_port[16];
     snprintf(free_port, sizeof free_port, "%d", h_free_port());
     for (int i = 0; i < CASES; i++) {
-        bool set = i == 0   ? redis_ok(c, "CONFIG SET maxmemory-policy %s", "noeviction", NULL) &&
+        bool set = i == 0 ? redis_ok(c, "CONFIG SET maxmemory-policy %s", "noeviction", NULL) &&
                                 redis_ok(c, "CONFIG SET maxmemory %s", "1", NULL)
                    : i == 1 ? redis_ok(c, "REPLICAOF %s %s", "127.0.0.1", free_port)
                             : redis_ok(c, "CONFIG SET min-replicas-to-write %s", "1", NULL);
@@ -342,11 +344,14 @@ int main(void) {
     const h_test tests[] = {
         {"refused_scripts_are_unavailable_not_unknown", refused_scripts_are_unavailable_not_unknown,
          atomic_only},
-        {"redis_outage_fails_purchases_cleanly_and_recovers", redis_outage_fails_purchases_cleanly_and_recovers, NULL},
-        {"redis_atomic_loop_survives_redis_restart", redis_atomic_loop_survives_redis_restart, NULL},
+        {"redis_outage_fails_purchases_cleanly_and_recovers",
+         redis_outage_fails_purchases_cleanly_and_recovers, NULL},
+        {"redis_atomic_loop_survives_redis_restart", redis_atomic_loop_survives_redis_restart,
+         NULL},
         {"loop_purchase_gives_up_on_a_stalled_redis", loop_purchase_gives_up_on_a_stalled_redis,
          NULL},
-        {"readyz_reports_redis_down_before_first_use", readyz_reports_redis_down_before_first_use, NULL},
+        {"readyz_reports_redis_down_before_first_use", readyz_reports_redis_down_before_first_use,
+         NULL},
         {"readyz_reports_redis_refusing_writes", readyz_reports_redis_refusing_writes, NULL},
     };
     return h_run_tests("redis_outage", tests, sizeof tests / sizeof tests[0]);

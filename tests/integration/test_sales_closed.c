@@ -79,7 +79,8 @@ static void sales_close_at_starts_at(void **state) {
     H_EQ(h_sql_int("SELECT count(*) FROM ticket"), ns);
     H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE customer_id = 2"), 0);
     H_EQ(h_sql_int("SELECT count(*) FROM ticket t JOIN concert c ON c.id = t.concert_id"
-                   " WHERE t.issued_at >= c.starts_at"), 0);
+                   " WHERE t.issued_at >= c.starts_at"),
+         0);
     H_EQ(h_sql_int("SELECT count(*) FROM concert WHERE remaining <> 9"), 0);
 }
 

@@ -36,8 +36,9 @@ static void same_customer_twice(void **state) {
                 owned = i;
             else
                 fail_msg("%s round %d: answer %d is %d %s; want one 201 and one 409 "
-                         "already_owned; bodies:\n%s\n%s", strategy, round, i,
-                         reqs[i].resp.status, code, reqs[0].resp.body, reqs[1].resp.body);
+                         "already_owned; bodies:\n%s\n%s",
+                         strategy, round, i, reqs[i].resp.status, code, reqs[0].resp.body,
+                         reqs[1].resp.body);
         }
         int64_t seat = h_expect_ticket(&reqs[won].resp, H_CONCERT, customer);
         H_EQ(seat, round + 1); /* R3: the k-th ticket gets seat k */

@@ -80,8 +80,8 @@ static void concurrent_seats(void **state) {
         } else if (reqs[i].resp.status == 409 && strcmp(code, "sold_out") == 0) {
             sold_out++;
         } else {
-            fail_msg("%s: customer %d got %d %s; body: %s", strategy, i + 1,
-                     reqs[i].resp.status, code, reqs[i].resp.body);
+            fail_msg("%s: customer %d got %d %s; body: %s", strategy, i + 1, reqs[i].resp.status,
+                     code, reqs[i].resp.body);
         }
     }
     H_EQ(created, N);

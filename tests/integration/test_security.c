@@ -35,13 +35,13 @@ static void server_does_not_run_as_root(void **state) {
     }
     h_resp r = {0};
     h_purchase(srv.port, H_CONCERT, 1, &r); /* and it still serves */
-    H_TRUE(r.status == 201 || r.status == 202, "purchase as an unprivileged user: %d %s",
-           r.status, r.body);
+    H_TRUE(r.status == 201 || r.status == 202, "purchase as an unprivileged user: %d %s", r.status,
+           r.body);
     h_resp_free(&r);
     h_server_stop(&srv);
     if (geteuid() == 0) {
-        const char *argv[] = {h_env_bin(), "serve", "--user", "root", "--port", "0", "--pg",
-                              h_env_pg(), NULL};
+        const char *argv[] = {h_env_bin(), "serve", "--user",   "root", "--port",
+                              "0",         "--pg",  h_env_pg(), NULL};
         char *out = NULL;
         H_EQ(h_run(argv, 10000, &out), 2);
         H_TRUE(out && strstr(out, "refusing to serve as root"), "serve --user root: %s",
@@ -65,12 +65,11 @@ static void internal_errors_reveal_nothing(void **state) {
     H_TRUE(r.status == 500 || r.status == 503, "purchase with the table gone: %d %s", r.status,
            r.body);
     h_expect_error(&r, r.status, r.status == 500 ? "internal" : "unavailable");
-    static const char *const leaks[] = {"ticket_gone", "relation", "SELECT", "INSERT", "UPDATE",
-                                        "ERROR", "postgres", "127.0.0.1", "/", ".c:", "SQL",
-                                        "sqlstate", NULL};
+    static const char *const leaks[] = {
+        "ticket_gone", "relation", "SELECT", "INSERT", "UPDATE",   "ERROR", "postgres",
+        "127.0.0.1",   "/",        ".c:",    "SQL",    "sqlstate", NULL};
     for (int i = 0; leaks[i]; i++)
-        H_TRUE(strstr(r.body, leaks[i]) == NULL, "the answer reveals \"%s\": %s", leaks[i],
-               r.body);
+        H_TRUE(strstr(r.body, leaks[i]) == NULL, "the answer reveals \"%s\": %s", leaks[i], r.body);
     h_resp_free(&r);
     h_server_stop(&srv);
 }
@@ -81,15 +80,27 @@ static void nothing_writes_but_purchases(void **state) {
     h_server srv;
     h_server_start(&srv, "db-atomic", 2, NULL);
     char *before = h_db_snapshot();
-    static const char *const paths[] = {"/db/schema", "/db/seed", "/db/open-sale", "/seed",
-                                        "/reset", "/admin", "/admin/reset", "/concerts",
-                                        "/concerts/1", "/concerts/1/tickets/1", "/customers",
-                                        "/concert/purchase/ticket", "/metrics", "/readyz", NULL};
+    static const char *const paths[] = {"/db/schema",
+                                        "/db/seed",
+                                        "/db/open-sale",
+                                        "/seed",
+                                        "/reset",
+                                        "/admin",
+                                        "/admin/reset",
+                                        "/concerts",
+                                        "/concerts/1",
+                                        "/concerts/1/tickets/1",
+                                        "/customers",
+                                        "/concert/purchase/ticket",
+                                        "/metrics",
+                                        "/readyz",
+                                        NULL};
     static const char *const methods[] = {"POST", "PUT", "DELETE", "PATCH", NULL};
     int tried = 0;
     for (int p = 0; paths[p]; p++) {
         for (int m = 0; methods[m]; m++) {
-            if (strcmp(paths[p], "/concert/purchase/ticket") == 0 && strcmp(methods[m], "POST") == 0)
+            if (strcmp(paths[p], "/concert/purchase/ticket") == 0 &&
+                strcmp(methods[m], "POST") == 0)
                 continue;
             char raw[512];
             int n = snprintf(raw, sizeof raw,
@@ -136,8 +147,7 @@ static void metrics_hold_no_customer_data(void **state) {
 int main(void) {
     const h_test tests[] = {
         {"server_does_not_run_as_root", server_does_not_run_as_root, h_correct_strategies()},
-        {"internal_errors_reveal_nothing", internal_errors_reveal_nothing,
-         h_correct_strategies()},
+        {"internal_errors_reveal_nothing", internal_errors_reveal_nothing, h_correct_strategies()},
         {"nothing_writes_but_purchases", nothing_writes_but_purchases, NULL},
         {"metrics_hold_no_customer_data", metrics_hold_no_customer_data, h_correct_strategies()},
     };

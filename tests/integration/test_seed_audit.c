@@ -28,14 +28,15 @@ static bool fcfs_not_promised(const char *name) {
  * slow ones (README), so they get half, which keeps the file near 90 s on 2 cores with ASan. */
 static const char *requests_for(const char *name) {
     return strncmp(name, "db-lock", 7) == 0 || strncmp(name, "redis-lock", 10) == 0 ? "2000"
-                                                                                     : "4000";
+                                                                                    : "4000";
 }
 
 /* The anomaly counts of the run file's "audit" (runfile.c), R1–R8 without R6. */
 static const char *const anomalies[] = {
-    "oversold",  "duplicate_customers", "seat_duplicates", "seat_gaps",
-    "seat_out_of_range", "seat_errors", "vip_errors", "sales_after_close",
-    "lost",      "phantom",             "count_drift",     NULL,
+    "oversold",   "duplicate_customers", "seat_duplicates",
+    "seat_gaps",  "seat_out_of_range",   "seat_errors",
+    "vip_errors", "sales_after_close",   "lost",
+    "phantom",    "count_drift",         NULL,
 };
 
 static void seed_run_is_clean(void **state) {
@@ -50,8 +51,7 @@ static void seed_run_is_clean(void **state) {
     h_server srv;
     if (strcmp(name, "redis-atomic") == 0) /* the default durability, as the demo runs it */
         h_server_start(&srv, name, 32, "--durability", "fast", NULL);
-    else
-        h_server_start(&srv, name, 32, NULL);
+    else h_server_start(&srv, name, 32, NULL);
 
     char run_path[64], url[64];
     snprintf(run_path, sizeof run_path, "/tmp/ticketrush-test-seed.XXXXXX");
@@ -60,10 +60,26 @@ static void seed_run_is_clean(void **state) {
     close(fd);
     snprintf(url, sizeof url, "http://127.0.0.1:%d", srv.port);
     bool strict = !fcfs_not_promised(name);
-    const char *argv[] = {h_env_bin(), "load", "--scenario", "seed", "--requests",
-                          requests_for(name), "--vus", VUS, "--strategy", name, "--url", url,
-                          "--pg", h_env_pg(), "--out", run_path, "--progress", "off",
-                          strict ? "--expect-clean" : NULL, NULL};
+    const char *argv[] = {h_env_bin(),
+                          "load",
+                          "--scenario",
+                          "seed",
+                          "--requests",
+                          requests_for(name),
+                          "--vus",
+                          VUS,
+                          "--strategy",
+                          name,
+                          "--url",
+                          url,
+                          "--pg",
+                          h_env_pg(),
+                          "--out",
+                          run_path,
+                          "--progress",
+                          "off",
+                          strict ? "--expect-clean" : NULL,
+                          NULL};
     char *out = NULL;
     int64_t t0 = h_now_ms();
     int rc = h_run(argv, 180000, &out);
@@ -72,7 +88,8 @@ static void seed_run_is_clean(void **state) {
     if (rc == 3) {
         unlink(run_path);
         fail_msg("%s: the audit found an R1-R8 anomaly (load --expect-clean exit 3); its "
-                 "output with the table row:\n%s", name, out);
+                 "output with the table row:\n%s",
+                 name, out);
     }
     if (rc != 0) {
         unlink(run_path);
@@ -96,8 +113,9 @@ static void seed_run_is_clean(void **state) {
     int64_t tickets = json_integer_value(json_object_get(audit, "tickets"));
     int64_t fcfs = json_integer_value(json_object_get(audit, "fcfs_violations"));
     print_message("%s: %" PRId64 " requests, %" PRId64 " answered, %" PRId64 " tickets, %" PRId64
-                  " FCFS violations%s, load took %" PRId64 " ms\n", name, requests, answered,
-                  tickets, fcfs, strict ? "" : " (R6 not promised)", took);
+                  " FCFS violations%s, load took %" PRId64 " ms\n",
+                  name, requests, answered, tickets, fcfs, strict ? "" : " (R6 not promised)",
+                  took);
     H_EQ(requests, atoll(requests_for(name)));
     H_EQ(answered, requests);
     H_CMP(tickets, >, 0);

@@ -163,7 +163,8 @@ static void slow_bytes_are_cut_within_the_bound(void **state) {
     for (int i = 0; i < 4; i++) {
         if (c[i].closed_ms == 0)
             fail_msg("%s: still open %" PRId64 " ms after its clock started (bound %d s); %zu "
-                     "bytes sent", c[i].name, h_now_ms() - c[i].clock_ms, BOUND_S, c[i].sent);
+                     "bytes sent",
+                     c[i].name, h_now_ms() - c[i].clock_ms, BOUND_S, c[i].sent);
         int64_t took = c[i].closed_ms - c[i].clock_ms;
         print_message("%s: closed after %" PRId64 " ms (bound %d s)\n", c[i].name, took, BOUND_S);
         H_CMP(took, >=, BOUND_S * 1000 - 300);
@@ -172,8 +173,10 @@ static void slow_bytes_are_cut_within_the_bound(void **state) {
     }
     /* The idle one is still served, though silent for longer than both bounds. */
     int64_t idle_for = h_now_ms() - start;
-    H_TRUE(raw_send(idle, livez, sizeof livez - 1), "idle keep-alive connection still open after "
-                                                     "%" PRId64 " ms", idle_for);
+    H_TRUE(raw_send(idle, livez, sizeof livez - 1),
+           "idle keep-alive connection still open after "
+           "%" PRId64 " ms",
+           idle_for);
     H_EQ(raw_response(idle, 5000), 200);
     close(idle);
 
@@ -242,7 +245,8 @@ static void cut_off_body_releases_the_connection(void **state) {
     int64_t took = h_now_ms() - t0;
     for (int i = 0; i < nhalf; i++) close(half[i]);
     print_message("%s: %d of %d half-closed connections closed by the server, %d in CLOSE-WAIT "
-                  "after %" PRId64 " ms\n", strategy, released_half, nhalf, stuck, took);
+                  "after %" PRId64 " ms\n",
+                  strategy, released_half, nhalf, stuck, took);
     H_EQ(released_half, nhalf);
     H_EQ(stuck, 0);
     h_resp r = {0};
@@ -326,7 +330,8 @@ static void idle_and_slow_connections_do_not_slow_others(void **state) {
     print_message("%d idle keep-alive connections opened (one request each) in %" PRId64
                   " ms; normal client, ms p50/p90/max: alone %" PRId64 "/%" PRId64 "/%" PRId64
                   ", beside them and %d slowloris connections %" PRId64 "/%" PRId64 "/%" PRId64
-                  "\n", idle_n, open_ms, base[N / 2], base[N * 9 / 10], base[N - 1], SLOW_CONNS,
+                  "\n",
+                  idle_n, open_ms, base[N / 2], base[N * 9 / 10], base[N - 1], SLOW_CONNS,
                   loaded[N / 2], loaded[N * 9 / 10], loaded[N - 1]);
     /* Generous for a shared 2-core machine under ASan: the point is "not stalled". */
     H_CMP(loaded[N - 1], <, 1000);

@@ -25,8 +25,7 @@ static void first_purchase_after_dead_connections_succeeds(void **state) {
     h_server srv;
     if (strcmp(strategy, "redis-atomic") == 0)
         h_server_start(&srv, strategy, 2, "--durability", "fast", NULL);
-    else
-        h_server_start(&srv, strategy, 2, NULL);
+    else h_server_start(&srv, strategy, 2, NULL);
     h_resp r = {0};
     int64_t customer = 1;
     for (int round = 0; round < 3; round++, customer++) {

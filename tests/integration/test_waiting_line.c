@@ -173,7 +173,8 @@ static void burst_admits_exactly_the_seats(void **state) {
     while ((n = h_sql_int("SELECT count(*) FROM ticket")) < N && h_now_ms() < deadline)
         h_sleep_ms(100);
     print_message("waiting line: %" PRId64 " of %d admitted issued by the stop, %" PRId64
-                  " after a restart\n", at_stop, N, n);
+                  " after a restart\n",
+                  at_stop, N, n);
     h_server_stop(&again);
     h_ticket_row *rows = NULL;
     H_EQ(h_tickets(&rows), N);
@@ -211,8 +212,8 @@ static void sigterm_issues_the_admitted_line(void **state) {
     int64_t issued = h_sql_int("SELECT count(*) FROM ticket");
     if (issued != ADMITTED)
         fail_msg("SIGTERM right after %d admissions: %" PRId64 " tickets in PostgreSQL after the "
-                 "exit, want %d (the stopping issuer did not issue the line)", ADMITTED, issued,
-                 ADMITTED);
+                 "exit, want %d (the stopping issuer did not issue the line)",
+                 ADMITTED, issued, ADMITTED);
 }
 
 int main(void) {

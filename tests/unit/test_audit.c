@@ -14,8 +14,12 @@
 /* A record that got an answer. */
 static lab_record ans(int64_t customer, int64_t send, int64_t done, int32_t status, uint16_t code,
                       int32_t seat) {
-    return (lab_record){.customer_id = customer, .send_us = send, .done_us = done,
-                        .status = status, .seat_no = seat, .code = code};
+    return (lab_record){.customer_id = customer,
+                        .send_us = send,
+                        .done_us = done,
+                        .status = status,
+                        .seat_no = seat,
+                        .code = code};
 }
 
 static lab_record ok201(int64_t customer, int64_t send, int64_t done, int32_t seat) {
@@ -304,7 +308,8 @@ static void already_owned_answer_acknowledges_its_ticket(void **state) {
      * seat 2: the row is acknowledged, no phantom. Customer 4 bought seat 1 (201) and asked
      * again (409 with seat 1): one ticket, nothing lost. Customer 5's 409 names seat 9, which no
      * row has: lost. Customer 6 got a 500 it never retried, and a row: phantom. */
-    lab_record r[6] = {ans(3, 0, 1, 409, LAB_CODE_ALREADY_OWNED, 2), ok201(4, 0, 1, 1),
+    lab_record r[6] = {ans(3, 0, 1, 409, LAB_CODE_ALREADY_OWNED, 2),
+                       ok201(4, 0, 1, 1),
                        ans(4, 2, 3, 409, LAB_CODE_ALREADY_OWNED, 1),
                        ans(5, 0, 1, 409, LAB_CODE_ALREADY_OWNED, 9),
                        ans(6, 0, 1, 500, LAB_CODE_INTERNAL, 0),
@@ -351,9 +356,13 @@ static void outcomes_key_by_code_else_status_sorted_by_count(void **state) {
     lab_codes codes = {0};
     uint16_t odd = lab_codes_intern(&codes, "queue_full", 10);
     lab_record r[7] = {
-        ans(1, 0, 1, 409, LAB_CODE_SOLD_OUT, 0), ans(2, 0, 1, 409, LAB_CODE_SOLD_OUT, 0),
-        ans(3, 0, 1, 409, LAB_CODE_SOLD_OUT, 0), ok201(4, 0, 1, 1), ok201(5, 0, 1, 2),
-        ans(6, 0, 1, 0, LAB_CODE_CONNECTION_ERROR, 0), ans(7, 0, 1, 409, odd, 0),
+        ans(1, 0, 1, 409, LAB_CODE_SOLD_OUT, 0),
+        ans(2, 0, 1, 409, LAB_CODE_SOLD_OUT, 0),
+        ans(3, 0, 1, 409, LAB_CODE_SOLD_OUT, 0),
+        ok201(4, 0, 1, 1),
+        ok201(5, 0, 1, 2),
+        ans(6, 0, 1, 0, LAB_CODE_CONNECTION_ERROR, 0),
+        ans(7, 0, 1, 409, odd, 0),
     };
     audit_report a;
     memset(&a, 0, sizeof a);
@@ -369,8 +378,8 @@ static void outcomes_key_by_code_else_status_sorted_by_count(void **state) {
 
 static void compute_reports_drift_rates_and_anomalies(void **state) {
     (void)state;
-    audit_concert c = {.id = 1, .total_seats = 3, .vip_seats = 1, .remaining = 1,
-                       .starts_at_us = 0};
+    audit_concert c = {
+        .id = 1, .total_seats = 3, .vip_seats = 1, .remaining = 1, .starts_at_us = 0};
     audit_ticket t[2] = {row(1, 1, 1), row(2, 2, 1)};
     t[0].issued_at_us = 1000000 + 500;
     t[1].issued_at_us = 1000000 + 900;
@@ -400,7 +409,7 @@ static void lost_ticket_is_not_also_an_fcfs_inversion(void **state) {
     (void)state;
     audit_concert c = {.id = 1, .total_seats = 10, .vip_seats = 0, .remaining = 8};
     audit_ticket t[2] = {row(2, 5, 0), row(3, 6, 0)}; /* seat 5 went to customer 2 */
-    lab_record r[3] = {ok201(1, 0, 100, 5),            /* told seat 5, lost */
+    lab_record r[3] = {ok201(1, 0, 100, 5),           /* told seat 5, lost */
                        ok201(2, 200, 300, 5), ok201(3, 400, 500, 6)};
     lab_codes codes = {0};
     audit_report a;

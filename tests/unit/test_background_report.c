@@ -18,15 +18,15 @@
 #include "background/issuer.h"
 #include "background/persister.h"
 
-#define EXPECT_EQ(a, b)                                                                          \
-    do {                                                                                         \
-        long long ea_ = (long long)(a), eb_ = (long long)(b);                                    \
-        if (ea_ != eb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ea_, eb_);                    \
+#define EXPECT_EQ(a, b)                                                                            \
+    do {                                                                                           \
+        long long ea_ = (long long)(a), eb_ = (long long)(b);                                      \
+        if (ea_ != eb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ea_, eb_);                      \
     } while (0)
-#define EXPECT_HAS(s, part)                                                                      \
-    do {                                                                                         \
-        const char *es_ = (s), *ep_ = (part);                                                    \
-        if (strstr(es_, ep_) == NULL) fail_msg("\"%s\" does not contain \"%s\"", es_, ep_);     \
+#define EXPECT_HAS(s, part)                                                                        \
+    do {                                                                                           \
+        const char *es_ = (s), *ep_ = (part);                                                      \
+        if (strstr(es_, ep_) == NULL) fail_msg("\"%s\" does not contain \"%s\"", es_, ep_);        \
     } while (0)
 
 /* ---- failures told once per kind ---------------------------------------------------------- */
@@ -266,8 +266,12 @@ static void expect_samples(const char *text, const char *prefix, int nsamples,
 
 static void persister_stats_render_every_series_with_help_and_type(void **state) {
     (void)state;
-    persister_stats st = {.commits = 12, .rows_stored = 123456789012, .syncs = 1, .sales = 3,
-                          .pending = 250, .oldest_pending_s = 2.5};
+    persister_stats st = {.commits = 12,
+                          .rows_stored = 123456789012,
+                          .syncs = 1,
+                          .sales = 3,
+                          .pending = 250,
+                          .oldest_pending_s = 2.5};
     st.failures[PERSISTER_FAIL_PG_COMMIT] = 37;
     st.failures[PERSISTER_FAIL_CONTRADICTED] = 4;
     dynbuf b;
@@ -291,8 +295,8 @@ static void persister_stats_render_every_series_with_help_and_type(void **state)
 
 static void issuer_stats_render_every_series_with_help_and_type(void **state) {
     (void)state;
-    issuer_stats st = {.batches = 5, .tickets = 4000, .rejected = 2, .lines = 2, .leading = 1,
-                       .line_length = 17};
+    issuer_stats st = {
+        .batches = 5, .tickets = 4000, .rejected = 2, .lines = 2, .leading = 1, .line_length = 17};
     st.failures[ISSUER_FAIL_REDIS_RECORD] = 3;
     dynbuf b;
     dynbuf_init(&b, 1 << 16);
@@ -313,14 +317,13 @@ static void issuer_stats_render_every_series_with_help_and_type(void **state) {
 
 static void failure_kinds_have_stable_names(void **state) {
     (void)state;
-    const char *p[] = {"pg_commit", "redis_read", "redis_ack", "contradicted", "unreadable",
-                       "bring_forward"};
+    const char *p[] = {"pg_commit",    "redis_read", "redis_ack",
+                       "contradicted", "unreadable", "bring_forward"};
     EXPECT_EQ(sizeof p / sizeof p[0], PERSISTER_FAILURE_KINDS);
     for (int k = 0; k < PERSISTER_FAILURE_KINDS; k++)
         if (strcmp(persister_failure_name((persister_failure)k), p[k]) != 0)
             fail_msg("persister kind %d: %s != %s", k, persister_failure_name(k), p[k]);
-    const char *i[] = {"pg_commit", "redis_read", "redis_record", "contradicted",
-                       "bring_forward"};
+    const char *i[] = {"pg_commit", "redis_read", "redis_record", "contradicted", "bring_forward"};
     EXPECT_EQ(sizeof i / sizeof i[0], ISSUER_FAILURE_KINDS);
     for (int k = 0; k < ISSUER_FAILURE_KINDS; k++)
         if (strcmp(issuer_failure_name((issuer_failure)k), i[k]) != 0)

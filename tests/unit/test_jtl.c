@@ -70,21 +70,27 @@ static const native_row native[] = {
 /* PostgreSQL's rows after the run: the five acknowledged seats, plus a phantom duplicate of
  * seat 3 that nobody was told about (so R1, R3 and R7 have something to count). */
 static const audit_ticket tickets[] = {
-    {11, 1, true, false, T0_US + 4000},  {12, 2, true, false, T0_US + 5000},
+    {11, 1, true, false, T0_US + 4000},   {12, 2, true, false, T0_US + 5000},
     {14, 4, false, false, T0_US + 11000}, {15, 3, false, false, T0_US + 14000},
     {16, 5, false, false, T0_US + 15000}, {13, 3, false, false, T0_US + 9000},
 };
 #define NTICKETS (sizeof tickets / sizeof tickets[0])
 
-static const audit_concert concert = {.id = 1, .total_seats = 5, .vip_seats = 2,
-                                      .remaining = 0, .starts_at_us = T0_US + 3600000000LL};
+static const audit_concert concert = {.id = 1,
+                                      .total_seats = 5,
+                                      .vip_seats = 2,
+                                      .remaining = 0,
+                                      .starts_at_us = T0_US + 3600000000LL};
 
 static void native_records(lab_record *recs) {
     for (size_t i = 0; i < NNATIVE; i++) {
         const native_row *n = &native[i];
-        recs[i] = (lab_record){.customer_id = n->customer, .send_us = n->send_ms * 1000,
+        recs[i] = (lab_record){.customer_id = n->customer,
+                               .send_us = n->send_ms * 1000,
                                .done_us = n->done_ms < 0 ? -1 : n->done_ms * 1000,
-                               .status = n->status, .seat_no = n->seat, .code = n->code};
+                               .status = n->status,
+                               .seat_no = n->seat,
+                               .code = n->code};
     }
 }
 
@@ -130,11 +136,10 @@ static void jtl_run_audits_like_the_native_run(void **state) {
     audit_report *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
     assert_non_null(a);
     assert_non_null(b);
-    assert_int_equal(audit_compute(&concert, tickets, NTICKETS, nat, NNATIVE, &ncodes, 25000,
-                                   T0_US, a),
-                     TR_OK);
-    assert_int_equal(audit_compute(&concert, tickets, NTICKETS, jr.records, jr.nrecords,
-                                   &jcodes, jr.duration_us, jr.started_wall_us, b),
+    assert_int_equal(
+        audit_compute(&concert, tickets, NTICKETS, nat, NNATIVE, &ncodes, 25000, T0_US, a), TR_OK);
+    assert_int_equal(audit_compute(&concert, tickets, NTICKETS, jr.records, jr.nrecords, &jcodes,
+                                   jr.duration_us, jr.started_wall_us, b),
                      TR_OK);
     /* The fixture exercises the rules: pin the native audit first. */
     assert_int_equal(a->oversold, 1);
@@ -278,12 +283,21 @@ static void jtl_audit_cli_refuses_incomplete_runs(void **state) {
     char *path = (char *)fixture("small.jtl");
     /* 12 purchases in the file; the plan should have made 50: fail, with PostgreSQL never
      * reached (its conninfo here points nowhere). */
-    char *short_run[] = {"jtl-audit", "--jtl", path, "--strategy", "x/jmeter", "--label",
-                         "purchase", "--expect-samples", "50", "--pg",
-                         "host=127.0.0.1 port=1 connect_timeout=1", NULL};
+    char *short_run[] = {"jtl-audit",
+                         "--jtl",
+                         path,
+                         "--strategy",
+                         "x/jmeter",
+                         "--label",
+                         "purchase",
+                         "--expect-samples",
+                         "50",
+                         "--pg",
+                         "host=127.0.0.1 port=1 connect_timeout=1",
+                         NULL};
     assert_int_equal(lab_cli_jtl_audit(ARGC(short_run), short_run), LAB_EXIT_FAILURE);
     char *missing[] = {"jtl-audit", "--jtl", "/nonexistent.jtl", "--strategy", "x", "--pg",
-                       "p", NULL};
+                       "p",         NULL};
     assert_int_equal(lab_cli_jtl_audit(ARGC(missing), missing), LAB_EXIT_FAILURE);
 }
 

@@ -15,8 +15,12 @@
 
 static lab_record ans(int64_t customer, int64_t send, int64_t done, int32_t status, uint16_t code,
                       int32_t seat) {
-    return (lab_record){.customer_id = customer, .send_us = send, .done_us = done,
-                        .status = status, .seat_no = seat, .code = code};
+    return (lab_record){.customer_id = customer,
+                        .send_us = send,
+                        .done_us = done,
+                        .status = status,
+                        .seat_no = seat,
+                        .code = code};
 }
 
 static audit_ticket row(int64_t customer, int32_t seat) {
@@ -33,8 +37,8 @@ static void contradicted_is_an_acknowledged_seat_held_by_another(void **state) {
                        ans(12, 0, 1, 201, LAB_CODE_NONE, 4)};
     audit_ticket t[2] = {row(20, 1), row(11, 3)};
     int64_t lost, phantom, contra, unknown, unissued;
-    assert_int_equal(audit_match_detail(r, 3, t, 2, &lost, &phantom, &contra, &unknown,
-                                        &unissued), TR_OK);
+    assert_int_equal(audit_match_detail(r, 3, t, 2, &lost, &phantom, &contra, &unknown, &unissued),
+                     TR_OK);
     assert_int_equal(lost, 3);
     assert_int_equal(contra, 2);
     assert_int_equal(phantom, 2);
@@ -51,8 +55,8 @@ static void phantom_unknown_is_a_row_of_an_unanswered_request(void **state) {
                        ans(32, 0, 5, 409, LAB_CODE_SOLD_OUT, 0)};
     audit_ticket t[3] = {row(30, 1), row(31, 2), row(32, 3)};
     int64_t lost, phantom, contra, unknown, unissued;
-    assert_int_equal(audit_match_detail(r, 3, t, 3, &lost, &phantom, &contra, &unknown,
-                                        &unissued), TR_OK);
+    assert_int_equal(audit_match_detail(r, 3, t, 3, &lost, &phantom, &contra, &unknown, &unissued),
+                     TR_OK);
     assert_int_equal(phantom, 3);
     assert_int_equal(unknown, 2);
     assert_int_equal(lost, 0);
@@ -64,8 +68,8 @@ static void queued_unissued_counts_customers_answered_202_without_a_ticket(void 
                        ans(41, 0, 1, 202, LAB_CODE_NONE, 0), ans(42, 0, 1, 202, LAB_CODE_NONE, 0)};
     audit_ticket t[1] = {row(41, 1)};
     int64_t lost, phantom, contra, unknown, unissued;
-    assert_int_equal(audit_match_detail(r, 4, t, 1, &lost, &phantom, &contra, &unknown,
-                                        &unissued), TR_OK);
+    assert_int_equal(audit_match_detail(r, 4, t, 1, &lost, &phantom, &contra, &unknown, &unissued),
+                     TR_OK);
     assert_int_equal(unissued, 2); /* 40 (twice, counted once) and 42 */
     assert_int_equal(phantom, 0);
 }
@@ -88,11 +92,11 @@ static void make_run(lab_run *run, lab_record *recs, size_t n, const char *strat
 static void in_flight_and_recovery_come_from_the_records(void **state) {
     (void)state;
     lab_record recs[5] = {
-        ans(1, 100000, 200000, 201, LAB_CODE_NONE, 1),    /* before the fault */
-        ans(2, 900000, 1200000, 201, LAB_CODE_NONE, 2),   /* in flight, answered */
-        ans(3, 950000, -1, 0, LAB_CODE_TIMEOUT, 0),       /* in flight, never answered */
+        ans(1, 100000, 200000, 201, LAB_CODE_NONE, 1),       /* before the fault */
+        ans(2, 900000, 1200000, 201, LAB_CODE_NONE, 2),      /* in flight, answered */
+        ans(3, 950000, -1, 0, LAB_CODE_TIMEOUT, 0),          /* in flight, never answered */
         ans(4, 1100000, 1500000, 500, LAB_CODE_INTERNAL, 0), /* failed after */
-        ans(5, 1600000, 1700000, 201, LAB_CODE_NONE, 3),  /* first normal answer after */
+        ans(5, 1600000, 1700000, 201, LAB_CODE_NONE, 3),     /* first normal answer after */
     };
     lab_run run;
     make_run(&run, recs, 5, "db-atomic", NULL, "pg-restart");

@@ -31,8 +31,8 @@ static void load_bad_numbers_and_names_are_usage_errors(void **state) {
     assert_int_equal(lab_cli_load(ARGC(c), c), LAB_EXIT_USAGE);
     char *d[] = {"load", "--strategy", "x", "--pg", "p", "--url", "http://192.0.2.1:80", NULL};
     assert_int_equal(lab_cli_load(ARGC(d), d), LAB_EXIT_USAGE);
-    char *e[] = {"load", "--strategy", "x", "--pg", "p", "--scenario", "one-seat",
-                 "--requests", "51", NULL};
+    char *e[] = {"load",       "--strategy", "x",          "--pg", "p",
+                 "--scenario", "one-seat",   "--requests", "51",   NULL};
     assert_int_equal(lab_cli_load(ARGC(e), e), LAB_EXIT_USAGE);
     char *f[] = {"load", "--strategy", "x", "--pg", "p", "stray", NULL};
     assert_int_equal(lab_cli_load(ARGC(f), f), LAB_EXIT_USAGE);
@@ -41,8 +41,8 @@ static void load_bad_numbers_and_names_are_usage_errors(void **state) {
 static void load_without_postgresql_fails_operationally(void **state) {
     (void)state;
     /* Port 1 on loopback: nothing listens, the connection is refused at once. */
-    char *argv[] = {"load", "--strategy", "x", "--pg",
-                    "host=127.0.0.1 port=1 connect_timeout=2", "--quiet", NULL};
+    char *argv[] = {"load",    "--strategy", "x", "--pg", "host=127.0.0.1 port=1 connect_timeout=2",
+                    "--quiet", NULL};
     assert_int_equal(lab_cli_load(ARGC(argv), argv), LAB_EXIT_FAILURE);
 }
 

@@ -24,20 +24,20 @@
 /* --- the scripted server ---------------------------------------------------------------- */
 
 typedef enum {
-    SRV_NORMAL,          /* 201 with the next seat while seats last, then 409 sold_out */
-    SRV_SPLIT,           /* as NORMAL, written one byte per send */
-    SRV_DROP_EVERY_3RD,  /* every 3rd request: close without answering */
-    SRV_CHUNKED,         /* Transfer-Encoding: chunked */
-    SRV_SILENT,          /* never answers */
-    SRV_CONN_CLOSE,      /* as NORMAL with Connection: close, then closes */
-    SRV_NO_LENGTH,       /* no Content-Length: the body ends when the server closes */
-    SRV_UNKNOWN_ONCE,    /* customer 1's first purchase takes a seat but answers 500 with
+    SRV_NORMAL,           /* 201 with the next seat while seats last, then 409 sold_out */
+    SRV_SPLIT,            /* as NORMAL, written one byte per send */
+    SRV_DROP_EVERY_3RD,   /* every 3rd request: close without answering */
+    SRV_CHUNKED,          /* Transfer-Encoding: chunked */
+    SRV_SILENT,           /* never answers */
+    SRV_CONN_CLOSE,       /* as NORMAL with Connection: close, then closes */
+    SRV_NO_LENGTH,        /* no Content-Length: the body ends when the server closes */
+    SRV_UNKNOWN_ONCE,     /* customer 1's first purchase takes a seat but answers 500 with
                             Retry-After: 0; its next answers 409 already_owned with that seat */
-    SRV_ALWAYS_UNKNOWN,  /* every answer 500 with Retry-After: 0 */
-    SRV_INTERNAL,        /* every answer 500 without Retry-After */
+    SRV_ALWAYS_UNKNOWN,   /* every answer 500 with Retry-After: 0 */
+    SRV_INTERNAL,         /* every answer 500 without Retry-After */
     SRV_UNAVAILABLE_ONCE, /* customer 1's first purchase: 503 unavailable with Retry-After: 0,
                              nothing taken; its next is served like the others */
-    SRV_BUSY,            /* every answer 503 busy with Retry-After: 0 */
+    SRV_BUSY,             /* every answer 503 busy with Retry-After: 0 */
 } srv_mode;
 
 #define SRV_MAX_CONNS 64
@@ -110,8 +110,9 @@ static void *srv_conn(void *p) {
         if (s->mode == SRV_DROP_EVERY_3RD && n % 3 == 0) break;
         char out[1024], js[512];
         if (s->mode == SRV_CHUNKED) {
-            snprintf(out, sizeof out, "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                      "5\r\nhello\r\n0\r\n\r\n");
+            snprintf(out, sizeof out,
+                     "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n0\r\n\r\n");
             send_all(a.fd, out, strlen(out), false);
             continue;
         }
@@ -132,13 +133,13 @@ static void *srv_conn(void *p) {
                      "{\"ticketId\":%d,\"customerName\":\"x \\\"seatNo\\\":99\","
                      "\"nested\":{\"seatNo\":98,\"error\":\"no\"},\"seatNo\":%d,\"vip\":false}",
                      seat, seat);
-        else
-            snprintf(js, sizeof js, "{\"error\":\"sold_out\",\"message\":\"no seat is left\"}");
+        else snprintf(js, sizeof js, "{\"error\":\"sold_out\",\"message\":\"no seat is left\"}");
         if (s->mode == SRV_NO_LENGTH) {
             snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nConnection: close\r\n\r\n%s", status, js);
         } else {
-            snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
-                                      "Content-Length: %zu\r\n\r\n%s",
+            snprintf(out, sizeof out,
+                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
+                     "Content-Length: %zu\r\n\r\n%s",
                      status,
                      s->mode == SRV_CONN_CLOSE ? "Connection: close\r\n"
                      : (unknown && s->mode != SRV_INTERNAL) || unavailable || busy
@@ -210,7 +211,10 @@ static tr_err run_load(run *r, srv_mode mode, int tickets, size_t n, int vus,
     snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d", r->srv.port);
     memset(&r->codes, 0, sizeof r->codes);
     for (size_t i = 0; i < n; i++) r->recs[i] = (lab_record){.customer_id = (int64_t)i + 1};
-    lg_config cfg = {.url = r->url, .target = LG_TARGET_PURCHASE, .concert_id = 7, .vus = vus,
+    lg_config cfg = {.url = r->url,
+                     .target = LG_TARGET_PURCHASE,
+                     .concert_id = 7,
+                     .vus = vus,
                      .time_limit_us = time_limit_us};
     tr_err rc = lg_run(&cfg, r->recs, n, &r->codes, &r->res, r->err, sizeof r->err);
     srv_stop(&r->srv);
@@ -395,8 +399,8 @@ static void bad_config_is_invalid_argument(void **state) {
     lab_codes codes = {0};
     lg_result res;
     char err[256];
-    lg_config cfg = {.url = "http://127.0.0.1:1", .target = LG_TARGET_PURCHASE, .concert_id = 1,
-                     .vus = 0};
+    lg_config cfg = {
+        .url = "http://127.0.0.1:1", .target = LG_TARGET_PURCHASE, .concert_id = 1, .vus = 0};
     assert_int_equal(lg_run(&cfg, &rec, 1, &codes, &res, err, sizeof err), TR_INVALID_ARGUMENT);
     cfg.vus = 1;
     cfg.concert_id = 0;
@@ -611,8 +615,12 @@ static void users_spread_over_several_urls_and_rate_paces(void **state) {
     const char *urls[2] = {ua, ub};
     for (size_t i = 0; i < 20; i++) r->recs[i] = (lab_record){.customer_id = (int64_t)i + 1};
     /* 20 requests at 100/s: the last may not leave before 190 ms */
-    lg_config cfg = {.urls = urls, .nurls = 2, .rate = 100, .target = LG_TARGET_PURCHASE,
-                     .concert_id = 7, .vus = 4};
+    lg_config cfg = {.urls = urls,
+                     .nurls = 2,
+                     .rate = 100,
+                     .target = LG_TARGET_PURCHASE,
+                     .concert_id = 7,
+                     .vus = 4};
     assert_int_equal(lg_run(&cfg, r->recs, 20, &r->codes, &r->res, r->err, sizeof r->err), TR_OK);
     srv_stop(&r->srv);
     srv_stop(&b);

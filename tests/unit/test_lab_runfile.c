@@ -30,8 +30,13 @@ static int setup(void **state) {
     snprintf(r->strategy, sizeof r->strategy, "naive");
     snprintf(r->scenario, sizeof r->scenario, "seed");
     r->guarded = false;
-    r->params = (run_params){.tickets = 1000, .vip = 10, .customers = 10000, .requests = 4,
-                             .vus = 200, .seed = 42, .concert_id = 3};
+    r->params = (run_params){.tickets = 1000,
+                             .vip = 10,
+                             .customers = 10000,
+                             .requests = 4,
+                             .vus = 200,
+                             .seed = 42,
+                             .concert_id = 3};
     snprintf(r->params.url, sizeof r->params.url, "http://127.0.0.1:8080");
     r->started_wall_us = 1714564800123456LL;
     r->duration_us = 987654;

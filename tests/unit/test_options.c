@@ -33,6 +33,7 @@ static void fixture_init(fixture *f) {
     memset(f, 0, sizeof *f);
     f->port = 8080;
     f->concert = 1;
+    /* clang-format off */
     const tr_opt t[] = {
         {.name = "port", .short_name = 'p', .kind = TR_OPT_INT, .dest = &f->port, .min = 0,
          .max = 65535, .env = "TEST_OPTIONS_PORT", .metavar = "N", .count = &f->port_given,
@@ -50,6 +51,7 @@ static void fixture_init(fixture *f) {
          .metavar = "URL", .help = "server (repeatable)"},
         {0},
     };
+    /* clang-format on */
     memcpy(f->table, t, sizeof t);
 }
 
@@ -61,8 +63,9 @@ static void values_within_their_range_are_taken(void **state) {
     (void)state;
     fixture f;
     fixture_init(&f);
-    char *a[] = {"serve", "--port", "0", "--concert=9223372036854775807", "-p65535",
-                 "--durability", "strict", "--quiet", "--pg", "host=x", NULL};
+    char *a[] = {"serve",   "--port",       "0",      "--concert=9223372036854775807",
+                 "-p65535", "--durability", "strict", "--quiet",
+                 "--pg",    "host=x",       NULL};
     int npos = -1;
     char err[256] = "";
     assert_int_equal(parse(&f, ARGC(a), a, &npos, err), TR_OPTS_OK);
@@ -252,16 +255,15 @@ static void help_lines_come_from_the_table(void **state) {
     assert_non_null(m);
     tr_opts_help(m, f.table);
     fclose(m);
-    const char *want =
-        "  -p, --port N           TCP port\n"
-        "                         0 = any free one [TEST_OPTIONS_PORT]\n"
-        "      --concert ID       concert id\n"
-        "      --customers C      customers\n"
-        "      --durability MODE  fast or strict\n"
-        "      --pg CONNINFO      libpq connection string [TEST_OPTIONS_PG]\n"
-        "      --quiet            no progress\n"
-        "      --url URL          server (repeatable)\n"
-        "  -h, --help             this help\n";
+    const char *want = "  -p, --port N           TCP port\n"
+                       "                         0 = any free one [TEST_OPTIONS_PORT]\n"
+                       "      --concert ID       concert id\n"
+                       "      --customers C      customers\n"
+                       "      --durability MODE  fast or strict\n"
+                       "      --pg CONNINFO      libpq connection string [TEST_OPTIONS_PG]\n"
+                       "      --quiet            no progress\n"
+                       "      --url URL          server (repeatable)\n"
+                       "  -h, --help             this help\n";
     assert_string_equal(buf, want);
     free(buf);
 }

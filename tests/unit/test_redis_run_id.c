@@ -12,15 +12,15 @@
 
 #include "store/redis.h"
 
-#define EXPECT_EQ(a, b)                                                                          \
-    do {                                                                                         \
-        long long ea_ = (long long)(a), eb_ = (long long)(b);                                    \
-        if (ea_ != eb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ea_, eb_);                    \
+#define EXPECT_EQ(a, b)                                                                            \
+    do {                                                                                           \
+        long long ea_ = (long long)(a), eb_ = (long long)(b);                                      \
+        if (ea_ != eb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ea_, eb_);                      \
     } while (0)
-#define EXPECT_STREQ(a, b)                                                                       \
-    do {                                                                                         \
-        const char *ea_ = (a), *eb_ = (b);                                                       \
-        if (strcmp(ea_, eb_) != 0) fail_msg("%s == %s: \"%s\" != \"%s\"", #a, #b, ea_, eb_);    \
+#define EXPECT_STREQ(a, b)                                                                         \
+    do {                                                                                           \
+        const char *ea_ = (a), *eb_ = (b);                                                         \
+        if (strcmp(ea_, eb_) != 0) fail_msg("%s == %s: \"%s\" != \"%s\"", #a, #b, ea_, eb_);       \
     } while (0)
 
 static void reads_run_id_from_info_server(void **state) {

@@ -91,8 +91,8 @@ static void assert_page_matches(const char *html, const lab_run *r, size_t i) {
     snprintf(open, sizeof open, "<tr data-strategy=\"%s\">", r->strategy);
     span row = find_span(strstr(html, "<table id=\"audit\""), open, "</tr>");
     assert_int_equal(value_after(row, "data-key=\"tickets\" data-value=\""), a->tickets);
-    int64_t want[8] = {a->oversold,         a->duplicate_customers, a->seat_errors,
-                       a->vip_errors,       a->sales_after_close,   a->fcfs_violations,
+    int64_t want[8] = {a->oversold,          a->duplicate_customers, a->seat_errors,
+                       a->vip_errors,        a->sales_after_close,   a->fcfs_violations,
                        a->lost + a->phantom, a->count_drift};
     for (int k = 0; k < 8; k++) {
         char pat[64];
@@ -144,18 +144,23 @@ static void small_run(lab_run *run) {
     memset(run, 0, sizeof *run);
     snprintf(run->strategy, sizeof run->strategy, "naive");
     snprintf(run->scenario, sizeof run->scenario, "one-seat");
-    run->params = (run_params){.tickets = 3, .vip = 1, .customers = 8, .requests = 8, .vus = 4,
-                               .seed = 1, .concert_id = 1};
+    run->params = (run_params){.tickets = 3,
+                               .vip = 1,
+                               .customers = 8,
+                               .requests = 8,
+                               .vus = 4,
+                               .seed = 1,
+                               .concert_id = 1};
     snprintf(run->params.url, sizeof run->params.url, "http://127.0.0.1:8080");
     run->started_wall_us = 1714564800000000LL;
     run->duration_us = 2400000;
     static const lab_record recs[] = {
         {1, 0, 900, 201, 1, LAB_CODE_NONE, 0},
-        {2, 10, 1000, 201, 1, LAB_CODE_NONE, 0},          /* seat 1 again: naive */
+        {2, 10, 1000, 201, 1, LAB_CODE_NONE, 0}, /* seat 1 again: naive */
         {3, 20, 1100000, 201, 2, LAB_CODE_NONE, 0},
         {4, 1200000, 1300000, 201, 3, LAB_CODE_NONE, 0},
         {5, 1200100, 1250000, 409, 0, LAB_CODE_SOLD_OUT, 0},
-        {6, 1300100, 2300000, 201, 2, LAB_CODE_NONE, 0},  /* seat 2 after seat 3 answered */
+        {6, 1300100, 2300000, 201, 2, LAB_CODE_NONE, 0}, /* seat 2 after seat 3 answered */
         {7, 1300200, 2400000, 503, 0, LAB_CODE_BUSY, 0},
         {8, 1300300, -1, 0, 0, LAB_CODE_CONNECTION_ERROR, 0},
     };
@@ -168,7 +173,10 @@ static void small_run(lab_run *run) {
         {3, 2, false, false, 1714564801000000LL}, {4, 3, false, false, 1714564801250000LL},
         {6, 2, false, false, 1714564802200000LL}, {9, 3, true, false, 1714564802300000LL},
     };
-    audit_concert c = {.id = 1, .total_seats = 3, .vip_seats = 1, .remaining = 1,
+    audit_concert c = {.id = 1,
+                       .total_seats = 3,
+                       .vip_seats = 1,
+                       .remaining = 1,
                        .starts_at_us = 1714568400000000LL};
     assert_int_equal(audit_compute(&c, t, sizeof t / sizeof t[0], run->records, run->nrecords,
                                    &run->codes, run->duration_us, run->started_wall_us,
@@ -259,8 +267,8 @@ static void report_shows_the_audit_of_the_fixture_runs(void **state) {
     sum_after((span){html, html + strlen(html)}, "<svg class=\"chart ", &svgs);
     assert_int_equal(svgs, 1 + 4 * N);
     span head = find_span(html, "<header>", "</header>");
-    assert_non_null(memmem(head.p, (size_t)(head.e - head.p), "generated 2024-05-01T12:00:00Z",
-                           30));
+    assert_non_null(
+        memmem(head.p, (size_t)(head.e - head.p), "generated 2024-05-01T12:00:00Z", 30));
     free(html);
     for (size_t i = 0; i < N; i++) lab_run_free_records(&runs[i]);
     free(runs);
@@ -369,8 +377,10 @@ static void report_escapes_labels(void **state) {
 static void report_buckets_count_each_answer_once(void **state) {
     (void)state;
     static const lab_record recs[] = {
-        {1, 0, 999999, 201, 1, 0, 0},        {2, 0, 1000000, 409, 0, LAB_CODE_SOLD_OUT, 0},
-        {3, 0, 2500000, 202, 0, 0, 0},       {4, 0, -1, 0, 0, LAB_CODE_TIMEOUT, 0},
+        {1, 0, 999999, 201, 1, 0, 0},
+        {2, 0, 1000000, 409, 0, LAB_CODE_SOLD_OUT, 0},
+        {3, 0, 2500000, 202, 0, 0, 0},
+        {4, 0, -1, 0, 0, LAB_CODE_TIMEOUT, 0},
         {5, 0, 1500000, 0, 0, LAB_CODE_CONNECTION_ERROR, 0},
     };
     int64_t *a, *t, *q;
@@ -410,8 +420,9 @@ static void report_cli_writes_the_page(void **state) {
     snprintf(out, sizeof out, "%s/sub/report.html", dir);
     snprintf(run, sizeof run, "%s/run-db-atomic.json", fixture_dir);
     snprintf(ceil, sizeof ceil, "%s/ceiling.txt", fixture_dir);
-    char *ok[] = {"report", run, "--ceiling", ceil, "--ceiling-figure", "script=6000000",
-                  "--title", "t<1>", "--out", out, NULL};
+    char *ok[] = {
+        "report", run,     "--ceiling", ceil, "--ceiling-figure", "script=6000000", "--title",
+        "t<1>",   "--out", out,         NULL};
     assert_int_equal(lab_cli_report(ARGC(ok), ok), LAB_EXIT_OK);
     FILE *f = fopen(out, "r");
     assert_non_null(f);

@@ -15,15 +15,19 @@
 #include "http/request.h"
 
 /* cmocka 1.1 prints integers in hex; these print both values in decimal (libuv's ASSERT_EQ). */
-#define EXPECT_EQ(a, b)                                                                          \
-    do {                                                                                         \
-        long long ea_ = (long long)(a), eb_ = (long long)(b);                                    \
-        if (ea_ != eb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ea_, eb_);                    \
+#define EXPECT_EQ(a, b)                                                                            \
+    do {                                                                                           \
+        long long ea_ = (long long)(a), eb_ = (long long)(b);                                      \
+        if (ea_ != eb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ea_, eb_);                      \
     } while (0)
-#define EXPECT_TRUE(c) \
-    do { if (!(c)) fail_msg("expected %s", #c); } while (0)
-#define EXPECT_FALSE(c) \
-    do { if (c) fail_msg("expected !(%s)", #c); } while (0)
+#define EXPECT_TRUE(c)                                                                             \
+    do {                                                                                           \
+        if (!(c)) fail_msg("expected %s", #c);                                                     \
+    } while (0)
+#define EXPECT_FALSE(c)                                                                            \
+    do {                                                                                           \
+        if (c) fail_msg("expected !(%s)", #c);                                                     \
+    } while (0)
 
 /* ---- http_parse_purchase ------------------------------------------------------------------ */
 
@@ -70,21 +74,21 @@ static void purchase_max_int64_ids_are_accepted(void **state) {
 
 static void purchase_malformed_json_is_refused(void **state) {
     (void)state;
-    expect_bad("{\"customerId\": 1, \"concertId\": 1");  /* unterminated */
-    expect_bad("{customerId: 1, concertId: 1}");         /* unquoted keys */
-    expect_bad("{'customerId': 1, 'concertId': 1}");     /* single quotes */
+    expect_bad("{\"customerId\": 1, \"concertId\": 1");   /* unterminated */
+    expect_bad("{customerId: 1, concertId: 1}");          /* unquoted keys */
+    expect_bad("{'customerId': 1, 'concertId': 1}");      /* single quotes */
     expect_bad("{\"customerId\": 1, \"concertId\": 1,}"); /* trailing comma */
     expect_bad("not json");
     expect_bad("{\"customerId\": 01, \"concertId\": 1}"); /* leading zero is not JSON */
     expect_bad("{\"customerId\": +1, \"concertId\": 1}");
     expect_bad("{\"customerId\": 0x1, \"concertId\": 1}");
-    expect_bad("{\"customerId\": 1 \"concertId\": 1}");   /* missing comma */
+    expect_bad("{\"customerId\": 1 \"concertId\": 1}"); /* missing comma */
 }
 
 static void purchase_wrong_types_are_refused(void **state) {
     (void)state;
-    static const char *const values[] = {"\"1\"", "1.0", "1e0", "1e3", "true", "false",
-                                         "null", "[1]", "{}", "\"\"", "0.5"};
+    static const char *const values[] = {"\"1\"", "1.0", "1e0", "1e3",  "true", "false",
+                                         "null",  "[1]", "{}",  "\"\"", "0.5"};
     char body[128];
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         snprintf(body, sizeof body, "{\"customerId\": %s, \"concertId\": 1}", values[i]);
@@ -96,9 +100,14 @@ static void purchase_wrong_types_are_refused(void **state) {
 
 static void purchase_ids_out_of_range_are_refused(void **state) {
     (void)state;
-    static const char *const values[] = {"0", "-0", "-1", "-9223372036854775807",
-                                         "-9223372036854775808", "9223372036854775808",
-                                         "18446744073709551615", "18446744073709551616",
+    static const char *const values[] = {"0",
+                                         "-0",
+                                         "-1",
+                                         "-9223372036854775807",
+                                         "-9223372036854775808",
+                                         "9223372036854775808",
+                                         "18446744073709551615",
+                                         "18446744073709551616",
                                          "99999999999999999999999"};
     char body[128];
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
@@ -230,13 +239,33 @@ static void id_valid_decimal_is_accepted(void **state) {
 
 static void id_invalid_text_is_refused(void **state) {
     (void)state;
-    static const char *const bad[] = {
-        "", "0", "00", "01", "007", "-1", "+1", " 1", "1 ", "1a", "a1", "abc", "1.0", "1e3",
-        "0x10", "9223372036854775808", "9999999999999999999", "10000000000000000000",
-        "18446744073709551615", "18446744073709551616", "99999999999999999999999", "%31", "１"};
+    static const char *const bad[] = {"",
+                                      "0",
+                                      "00",
+                                      "01",
+                                      "007",
+                                      "-1",
+                                      "+1",
+                                      " 1",
+                                      "1 ",
+                                      "1a",
+                                      "a1",
+                                      "abc",
+                                      "1.0",
+                                      "1e3",
+                                      "0x10",
+                                      "9223372036854775808",
+                                      "9999999999999999999",
+                                      "10000000000000000000",
+                                      "18446744073709551615",
+                                      "18446744073709551616",
+                                      "99999999999999999999999",
+                                      "%31",
+                                      "１"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t v;
-        if (parse_id(bad[i], &v)) fail_msg("http_parse_id(\"%s\") accepted it as %" PRId64, bad[i], v);
+        if (parse_id(bad[i], &v))
+            fail_msg("http_parse_id(\"%s\") accepted it as %" PRId64, bad[i], v);
     }
 }
 
@@ -348,9 +377,13 @@ static void match_path_trailing_slash_does_not_match(void **state) {
 static void match_path_bad_id_is_minus_one(void **state) {
     (void)state;
     int64_t ids[2];
-    static const char *const bad[] = {"/concerts/abc", "/concerts/0", "/concerts/-1",
-                                      "/concerts/01", "/concerts/9223372036854775808",
-                                      "/concerts/1.5", "/concerts/%31"};
+    static const char *const bad[] = {"/concerts/abc",
+                                      "/concerts/0",
+                                      "/concerts/-1",
+                                      "/concerts/01",
+                                      "/concerts/9223372036854775808",
+                                      "/concerts/1.5",
+                                      "/concerts/%31"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int m = http_match_path(bad[i], "/concerts/{id}", ids, 2);
         if (m != -1) fail_msg("%s against /concerts/{id}: got %d, want -1", bad[i], m);
@@ -470,19 +503,25 @@ static void framing_transfer_codings(void **state) {
                    TR_NOT_IMPLEMENTED);
     expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: identity, chunked"),
                    TR_NOT_IMPLEMENTED);
-    static const char *const bad[] = {
-        "Transfer-Encoding: chunked, gzip", "Transfer-Encoding: gzip",
-        "Transfer-Encoding: identity",      "Transfer-Encoding: chunked, chunked",
-        "Transfer-Encoding: ",              "Transfer-Encoding: chunked,",
-        "Transfer-Encoding: , chunked",     "Transfer-Encoding: chunked;x=1",
-        "Transfer-Encoding: chunked ",      "Transfer-Encoding: \"chunked\"",
-        "Transfer-Encoding: chun ked",      "Transfer-Encoding: gzip;q=\"a, chunked"};
+    static const char *const bad[] = {"Transfer-Encoding: chunked, gzip",
+                                      "Transfer-Encoding: gzip",
+                                      "Transfer-Encoding: identity",
+                                      "Transfer-Encoding: chunked, chunked",
+                                      "Transfer-Encoding: ",
+                                      "Transfer-Encoding: chunked,",
+                                      "Transfer-Encoding: , chunked",
+                                      "Transfer-Encoding: chunked;x=1",
+                                      "Transfer-Encoding: chunked ",
+                                      "Transfer-Encoding: \"chunked\"",
+                                      "Transfer-Encoding: chun ked",
+                                      "Transfer-Encoding: gzip;q=\"a, chunked"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_framing("HTTP/1.1", LINES("Host: x", bad[i]), TR_BAD_REQUEST);
     expect_framing("HTTP/1.1",
                    LINES("Host: x", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"),
                    TR_BAD_REQUEST);
-    expect_framing("HTTP/1.1", LINES("Host: x", "Transfer-Encoding: gzip", "Transfer-Encoding: chunked"),
+    expect_framing("HTTP/1.1",
+                   LINES("Host: x", "Transfer-Encoding: gzip", "Transfer-Encoding: chunked"),
                    TR_BAD_REQUEST);
 }
 
@@ -535,7 +574,11 @@ static void quote_cuts_on_a_character_boundary(void **state) {
     http_quote_utf8("k\xC3\xA9y", 40, out, sizeof out);
     EXPECT_TRUE(strcmp(out, "k\xC3\xA9y") == 0);
     /* Invalid bytes become '?': a lone continuation, an overlong form, a surrogate, a cut tail. */
-    http_quote_utf8("a\x80" "b\xC0\xAF" "c\xED\xA0\x80" "d\xE2\x82", 40, out, sizeof out);
+    http_quote_utf8("a\x80"
+                    "b\xC0\xAF"
+                    "c\xED\xA0\x80"
+                    "d\xE2\x82",
+                    40, out, sizeof out);
     EXPECT_TRUE(http_utf8_valid(out, strlen(out)));
     EXPECT_TRUE(strcmp(out, "a?b??c???d??") == 0);
     /* The output buffer bounds it too. */
@@ -565,13 +608,15 @@ static void purchase_reason_quoting_a_key_is_utf8(void **state) {
         for (int i = 0; i < 20; i++) strcat(k, "\xE2\x82\xAC");
         snprintf(body, sizeof body, "{\"%s\": 1}", k);
         EXPECT_EQ(parse(body, &co, &cu, why, sizeof why), TR_BAD_REQUEST);
-        if (!http_utf8_valid(why, strlen(why))) fail_msg("pad %d: reason is not UTF-8: %s", pad, why);
+        if (!http_utf8_valid(why, strlen(why)))
+            fail_msg("pad %d: reason is not UTF-8: %s", pad, why);
     }
     static const char *const broken[] = {"{\"a\xC3\": 1}", "{\"\xE2\x82\xAC\xE2\x82\": 1}",
                                          "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", "{\"k\": \xC3\xA9}"};
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
         EXPECT_EQ(parse(broken[i], &co, &cu, why, sizeof why), TR_BAD_REQUEST);
-        if (!http_utf8_valid(why, strlen(why))) fail_msg("case %zu: reason is not UTF-8: %s", i, why);
+        if (!http_utf8_valid(why, strlen(why)))
+            fail_msg("case %zu: reason is not UTF-8: %s", i, why);
     }
 }
 

@@ -18,13 +18,15 @@
 #include "http/response.h"
 
 /* cmocka 1.1 prints integers in hex; these print both values in decimal (libuv's ASSERT_EQ). */
-#define EXPECT_EQ(a, b)                                                                          \
-    do {                                                                                         \
-        long long ea_ = (long long)(a), eb_ = (long long)(b);                                    \
-        if (ea_ != eb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ea_, eb_);                    \
+#define EXPECT_EQ(a, b)                                                                            \
+    do {                                                                                           \
+        long long ea_ = (long long)(a), eb_ = (long long)(b);                                      \
+        if (ea_ != eb_) fail_msg("%s == %s: %lld != %lld", #a, #b, ea_, eb_);                      \
     } while (0)
-#define EXPECT_TRUE(c) \
-    do { if (!(c)) fail_msg("expected %s", #c); } while (0)
+#define EXPECT_TRUE(c)                                                                             \
+    do {                                                                                           \
+        if (!(c)) fail_msg("expected %s", #c);                                                     \
+    } while (0)
 
 /* ---- the error table -------------------------------------------------------------------- */
 
@@ -70,8 +72,7 @@ static void every_error_maps_to_its_spec_status_and_code(void **state) {
         const struct want_err *w = &spec_errors[i];
         int status = tr_err_http_status(w->e);
         const char *code = tr_err_code(w->e);
-        if (status != w->status)
-            fail_msg("%s: status %d, want %d", w->name, status, w->status);
+        if (status != w->status) fail_msg("%s: status %d, want %d", w->name, status, w->status);
         if (code == NULL || strcmp(code, w->code) != 0)
             fail_msg("%s: wire code \"%s\", want \"%s\"", w->name, code ? code : "(null)", w->code);
     }
@@ -133,11 +134,21 @@ static void unknown_error_values_are_internal(void **state) {
 static void from_code_round_trips(void **state) {
     (void)state;
     /* Every code a client sees maps back to the one enum value that owns it. */
-    static const tr_err owners[] = {
-        TR_OK, TR_BAD_REQUEST, TR_CONCERT_NOT_FOUND, TR_CUSTOMER_NOT_FOUND, TR_NOT_FOUND,
-        TR_METHOD_NOT_ALLOWED, TR_ALREADY_OWNED, TR_SOLD_OUT, TR_SALES_CLOSED,
-        TR_PAYLOAD_TOO_LARGE, TR_UNSUPPORTED_MEDIA_TYPE, TR_HEADERS_TOO_LARGE, TR_BUSY,
-        TR_INTERNAL, TR_UNAVAILABLE};
+    static const tr_err owners[] = {TR_OK,
+                                    TR_BAD_REQUEST,
+                                    TR_CONCERT_NOT_FOUND,
+                                    TR_CUSTOMER_NOT_FOUND,
+                                    TR_NOT_FOUND,
+                                    TR_METHOD_NOT_ALLOWED,
+                                    TR_ALREADY_OWNED,
+                                    TR_SOLD_OUT,
+                                    TR_SALES_CLOSED,
+                                    TR_PAYLOAD_TOO_LARGE,
+                                    TR_UNSUPPORTED_MEDIA_TYPE,
+                                    TR_HEADERS_TOO_LARGE,
+                                    TR_BUSY,
+                                    TR_INTERNAL,
+                                    TR_UNAVAILABLE};
     for (size_t i = 0; i < sizeof owners / sizeof owners[0]; i++) {
         tr_err back = tr_err_from_code(tr_err_code(owners[i]));
         if (back != owners[i])
@@ -169,8 +180,8 @@ static void expect_time(int64_t us, const char *want) {
     char buf[40];
     memset(buf, 'x', sizeof buf);
     http_format_time(us, buf, sizeof buf);
-    if (strcmp(buf, want) != 0) fail_msg("http_format_time(%lld) = \"%s\", want \"%s\"",
-                                         (long long)us, buf, want);
+    if (strcmp(buf, want) != 0)
+        fail_msg("http_format_time(%lld) = \"%s\", want \"%s\"", (long long)us, buf, want);
 }
 
 static void format_time_is_rfc3339_utc_with_microseconds(void **state) {
@@ -241,9 +252,9 @@ static void expect_keys(json_t *obj, const char *const *keys) {
     }
 }
 
-static const char *const ticket_keys[] = {"ticketId", "concertId", "customerId",
-                                          "customerName", "seatNo", "vip", "issuedAt",
-                                          "concertStartsAt", NULL};
+static const char *const ticket_keys[] = {"ticketId",     "concertId",       "customerId",
+                                          "customerName", "seatNo",          "vip",
+                                          "issuedAt",     "concertStartsAt", NULL};
 
 static void expect_ticket_obj(json_t *j, const ticket *t) {
     expect_keys(j, ticket_keys);
@@ -321,8 +332,8 @@ static void already_owned_json_carries_the_ticket(void **state) {
 
 static void concert_json_has_sold_and_remaining(void **state) {
     (void)state;
-    static const char *const keys[] = {"id", "name", "startsAt", "totalSeats", "vipSeats",
-                                       "sold", "remaining", NULL};
+    static const char *const keys[] = {"id",       "name", "startsAt",  "totalSeats",
+                                       "vipSeats", "sold", "remaining", NULL};
     concert c;
     memset(&c, 0, sizeof c);
     c.id = 7;
