@@ -5,6 +5,9 @@
 #   L = the server's own GET /livez throughput, driven by the load generator at the same concurrency
 #   S = the redis-atomic purchase script alone against Redis (ticketrush script-ceiling)
 #   C = 1 / (1/L + 1/S), the combined ceiling of a purchase through the server on this machine
+#   P = redis-atomic's persister alone storing a stream of tickets (ticketrush store-ceiling), and
+#   C'' = 1 / (1/L + 1/S' + 1/P), the whole work of a sold ticket (S' = the script while seats
+#   remain)
 # It prints each strategy's requests/s and tickets/s (until sold out) and their ratio to C.
 # A benchmark, not a test: it never fails on a figure. Loopback only, bounded in count and time.
 # usage: scripts/bench.sh [BIN]
@@ -64,12 +67,21 @@ C=$(awk -v l="$L" -v s="$S" 'BEGIN { printf "%.0f", 1 / (1 / l + 1 / s) }')
 # stream entry and their AOF records) where the refusals that make up 90 % of S only read.
 S_sale=$(grep -o '[0-9]* tickets/s' "$out/ceiling-script.txt" | head -n 1 | cut -d' ' -f1)
 C_sale=$(awk -v l="$L" -v s="${S_sale:-0}" 'BEGIN { printf "%.0f", (s > 0) ? 1 / (1 / l + 1 / s) : 0 }')
+# The write-behind shares the cores too: P = the persister alone storing a stream of tickets
+# (ticketrush store-ceiling, concert 3, the server's batch size), and the whole-work ceiling
+# C'' = 1/(1/L + 1/S' + 1/P) of a sold ticket (issue 12 §3).
+"$bin" db seed --scenario scale --concert 3 >/dev/null
+"$bin" store-ceiling --concert 3 --persist-batch 1000 >"$out/ceiling-store.txt"
+P=$(grep -o '[0-9]* tickets/s' "$out/ceiling-store.txt" | head -n 1 | cut -d' ' -f1)
+C_whole=$(awk -v l="$L" -v s="${S_sale:-0}" -v p="${P:-0}" 'BEGIN { printf "%.0f", (s > 0 && p > 0) ? 1 / (1 / l + 1 / s + 1 / p) : 0 }')
 L_p99=$(grep -o 'p99 [0-9.]* ms' "$out/ceiling-livez.txt" | head -n 1 | cut -d' ' -f2)
 echo "L  server GET /livez:                 $L requests/s   (ticketrush ceiling --vus $vus)"
 echo "S  purchase script alone in Redis:    $S calls/s      (ticketrush script-ceiling --connections 2 --in-flight $((vus / 2)))"
 echo "C  combined ceiling 1/(1/L + 1/S):    $C requests/s"
 echo "S' the script while seats remained:   $S_sale tickets/s    (same script-ceiling run, until its last ticket)"
 echo "C' sale ceiling 1/(1/L + 1/S'):       $C_sale requests/s   (neither includes the write-behind to PostgreSQL)"
+echo "P  the persister alone:              $P tickets/s    (ticketrush store-ceiling: a stream of 100,000 tickets into PostgreSQL)"
+echo "C'' whole-work ceiling 1/(1/L+1/S'+1/P): $C_whole requests/s   (every sold ticket: HTTP, script and write-behind)"
 echo "L p99 at $vus connections:            $L_p99 ms            (/livez does no work: the latency floor of this load)"
 
 runs=()
@@ -93,7 +105,7 @@ done
 
 echo
 echo "== scale: each strategy against the ceilings measured above"
-printf '%-22s %12s %8s %14s %8s %8s %9s %s\n' strategy "requests/s" "÷ C" "tickets/s" "÷ C" "÷ C'" "p99 ms" "sold out after"
+printf '%-22s %12s %8s %14s %8s %8s %8s %9s %s\n' strategy "requests/s" "÷ C" "tickets/s" "÷ C" "÷ C'" "÷ C''" "p99 ms" "sold out after"
 for f in "${runs[@]}"; do
 	s=$(basename "$f" .json)
 	s=${s#run-}
@@ -101,10 +113,10 @@ for f in "${runs[@]}"; do
 	tickets=$(json_num "$f" tickets last)
 	sold_us=$(json_num "$f" sold_out_after_us)
 	p99=$(json_num "$f" p99)
-	awk -v s="$s" -v rpm="$rpm" -v t="$tickets" -v su="$sold_us" -v p99="$p99" -v c="$C" -v cs="$C_sale" 'BEGIN {
+	awk -v s="$s" -v rpm="$rpm" -v t="$tickets" -v su="$sold_us" -v p99="$p99" -v c="$C" -v cs="$C_sale" -v cw="$C_whole" 'BEGIN {
 		rps = rpm / 60
 		tps = (su != "" && su > 0) ? t / (su / 1e6) : 0
-		printf "%-22s %12.0f %8.2f %14.0f %8.2f %8.2f %9.2f %s\n", s, rps, rps / c, tps, tps / c, (cs > 0) ? tps / cs : 0, p99 / 1000,
+		printf "%-22s %12.0f %8.2f %14.0f %8.2f %8.2f %8.2f %9.2f %s\n", s, rps, rps / c, tps, tps / c, (cs > 0) ? tps / cs : 0, (cw > 0) ? tps / cw : 0, p99 / 1000,
 			(su != "" && su > 0) ? sprintf("%.2f s", su / 1e6) : "not sold out"
 	}'
 done | tee "$out/summary.txt"

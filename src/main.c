@@ -270,6 +270,8 @@ static const command commands[] = {
     {"ceiling", lab_cli_ceiling, "measure the load generator's own ceiling against GET /livez"},
     {"script-ceiling", lab_cli_script_ceiling,
      "measure the redis-atomic purchase script alone against Redis"},
+    {"store-ceiling", lab_cli_store_ceiling,
+     "measure redis-atomic's write-behind alone: a persister storing a stream of tickets"},
     {"report", lab_cli_report,
      "write the HTML report (charts, audit, study comparison) of run files"},
     {"jtl-audit", lab_cli_jtl_audit,

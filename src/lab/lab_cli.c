@@ -21,6 +21,7 @@
 #include "lab/runfile.h"
 #include "lab/scenario.h"
 #include "lab/script_ceiling.h"
+#include "lab/store_ceiling.h"
 #include "lab/table.h"
 #include "store/pg.h"
 
@@ -738,6 +739,81 @@ int lab_cli_script_ceiling(int argc, char **argv) {
 out:
     pg_conn_free(conn);
     free(recs);
+    return rc;
+}
+
+/* --- store-ceiling ------------------------------------------------------------------------------ */
+
+static void store_ceiling_usage(FILE *f, const tr_opt *opts) {
+    fprintf(f,
+            "usage: ticketrush store-ceiling [options]\n"
+            "\n"
+            "Measures P, redis-atomic's write-behind alone: the concert's Redis stream is filled\n"
+            "with one ticket per seat (customers 1..N, as the purchase script writes them), then\n"
+            "a persister stores them into PostgreSQL with its own batch size; no HTTP, no script.\n"
+            "Prints tickets/s from its first stored batch to its last row. The concert must be\n"
+            "seeded and not on sale elsewhere: its seats all get sold.\n"
+            "\n"
+            "options (environment variable in brackets):\n");
+    tr_opts_help(f, opts);
+}
+
+int lab_cli_store_ceiling(int argc, char **argv) {
+    const char *cmd = "store-ceiling", *pg = NULL, *redis = NULL;
+    int64_t concert_id = 3, tickets = 0, batch = 1000;
+    /* clang-format off */
+    const tr_opt opts[] = {
+        {.name = "concert", .kind = TR_OPT_I64, .dest = &concert_id, .min = 1,
+         .max = INT64_MAX, .metavar = "ID", .help = "a seeded concert (default 3)"},
+        {.name = "tickets", .kind = TR_OPT_I64, .dest = &tickets, .min = 1, .max = 100000000,
+         .metavar = "N", .help = "tickets to store (default: every seat)"},
+        {.name = "persist-batch", .kind = TR_OPT_I64, .dest = &batch, .min = 1, .max = 10000,
+         .metavar = "N", .help = "stream entries per PostgreSQL transaction (default 1000)"},
+        {.name = "pg", .kind = TR_OPT_STRING, .dest = &pg, .env = "TICKETRUSH_PG",
+         .metavar = "CONNINFO", .help = "PostgreSQL conninfo"},
+        {.name = "redis", .kind = TR_OPT_STRING, .dest = &redis, .env = "TICKETRUSH_REDIS",
+         .metavar = "HOST:PORT", .help = "Redis address"},
+        {0},
+    };
+    /* clang-format on */
+    int npos = 0;
+    int rc = lab_cli_options("ticketrush store-ceiling", cmd, opts, store_ceiling_usage, argc, argv,
+                             1, &npos);
+    if (rc >= 0) return rc;
+    if (cli_unexpected(cmd, npos, argv)) return LAB_EXIT_USAGE;
+    if (pg == NULL || redis == NULL) {
+        fprintf(stderr, "ticketrush store-ceiling: needs PostgreSQL and Redis: set --pg/--redis "
+                        "or TICKETRUSH_PG/TICKETRUSH_REDIS\n");
+        return LAB_EXIT_USAGE;
+    }
+    pg_conn *conn = NULL;
+    char err[512];
+    rc = LAB_EXIT_FAILURE;
+    if (pg_conn_open(pg, &conn, err, sizeof err) != TR_OK) {
+        fprintf(stderr, "ticketrush store-ceiling: %s\n", err);
+        goto out;
+    }
+    store_ceiling_config cfg = {.pg_conninfo = pg,
+                                .redis_addr = redis,
+                                .concert_id = concert_id,
+                                .tickets = tickets,
+                                .batch = (int)batch};
+    store_ceiling_result res;
+    tr_err e = store_ceiling_run(conn, &cfg, &res, err, sizeof err);
+    if (e != TR_OK) {
+        fprintf(stderr, "ticketrush store-ceiling: %s\n", err[0] ? err : tr_strerror(e));
+        goto out;
+    }
+    printf("store-ceiling: redis-atomic's persister alone, %" PRId64 " tickets of concert %" PRId64
+           ", batches of %" PRId64 "\n",
+           res.tickets, concert_id, batch);
+    printf("stored in %.3f s after a %.3f s start: %.0f tickets/s in %" PRId64
+           " commits (the stream was filled in %.3f s)\n",
+           (double)res.store_us / 1e6, (double)res.startup_us / 1e6, res.per_s, res.commits,
+           (double)res.fill_us / 1e6);
+    rc = LAB_EXIT_OK;
+out:
+    pg_conn_free(conn);
     return rc;
 }
 

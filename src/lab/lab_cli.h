@@ -33,6 +33,8 @@ int lab_cli_ceiling(int argc, char **argv);
 /* script-ceiling: drives the redis-atomic purchase script alone against Redis
  * (script_ceiling.h) and prints calls/s and tickets/s. */
 int lab_cli_script_ceiling(int argc, char **argv);
+/* ticketrush store-ceiling: P, the persister alone storing a stream of tickets. */
+int lab_cli_store_ceiling(int argc, char **argv);
 
 /* report RUN.json…: writes the HTML report of run files (report.h) and prints its path. */
 int lab_cli_report(int argc, char **argv);
