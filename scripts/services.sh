@@ -771,6 +771,9 @@ cluster-enabled yes
 cluster-config-file "$NODE_DIR/nodes.conf"
 cluster-port $3
 cluster-node-timeout 5000
+# A new replica's offset stays 0, and CLUSTER SLOTS leaves it out, until its master first sends
+# something: the replication PING, every 10 s by default.
+repl-ping-replica-period 1
 CONF
 	chmod 644 -- "$tmp"
 	mv -f -- "$tmp" "$NODE_CONF"
@@ -886,7 +889,8 @@ cluster_start() { # N masters
 	cluster_wait_ok "$nodes"
 }
 
-# Waits until every node says cluster_state:ok and every replica's link to its master is up.
+# Waits until every node says cluster_state:ok and names every node in CLUSTER SLOTS, and every
+# replica's link to its master is up.
 cluster_wait_ok() { # nodes
 	local deadline=$((SECONDS + TIMEOUT * 2)) i port bad
 	while :; do
@@ -895,6 +899,14 @@ cluster_wait_ok() { # nodes
 			port=$(cluster_port_of "$i")
 			if [[ $(cluster_info_field "$port" cluster_state) != ok ]]; then
 				bad="node $i (127.0.0.1:$port) is not cluster_state:ok"
+				break
+			fi
+			# What a client reads: CLUSTER SLOTS names every node. A replica is in it once
+			# this node has learnt (by gossip) whose replica it is and that its replication
+			# offset is not 0 (Redis 7 leaves out replicas that hold nothing yet).
+			if [[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$port" cluster slots 2>/dev/null | tr -d '\r' |
+				grep -E '^[0-9a-f]{40}$' | sort -u | wc -l) != "$1" ]]; then
+				bad="node $i (127.0.0.1:$port) does not name every node in CLUSTER SLOTS yet"
 				break
 			fi
 			if [[ $(cluster_role "$port") == slave ]] &&
