@@ -1032,6 +1032,8 @@ cmd_start() {
 	if [[ -n ${TICKETRUSH_PG_PORT:-} && ${TICKETRUSH_PG_PORT:-} == "${TICKETRUSH_REDIS_PORT:-}" ]]; then
 		die "TICKETRUSH_PG_PORT and TICKETRUSH_REDIS_PORT are both $TICKETRUSH_PG_PORT"
 	fi
+	# Before anything is made in DIR: a Redis that cannot run a cluster leaves nothing behind.
+	[[ -z $cluster_masters ]] || cluster_check_support
 	if [[ -e $DIR && ! -d $DIR ]]; then die "$DIR exists and is not a directory"; fi
 	if [[ -d $DIR && ! -e $DIR/$MARKER && -n $(ls -A -- "$DIR") ]]; then
 		die "$DIR exists, is not empty and was not made by $PROG: choose another --dir"
