@@ -192,7 +192,7 @@ static void expect_moved(redis_conn *c, const char *who, const char *key, unsign
 
 static void cluster_routes_concerts_as_the_slot_map_says(void **state) {
     (void)state;
-    char seeds[512];
+    char seeds[1024];
     int64_t t0 = h_now_ms();
     cluster_start(seeds, sizeof seeds);
 
