@@ -628,24 +628,32 @@ redis_launch() { # one attempt on REDIS_PORT; dies on failure, sets CLASH=1 if t
 		log_tail "$REDIS_LOG" "$LOG_OFF"
 		die "could not start Redis on 127.0.0.1:$REDIS_PORT (config $REDIS_CONF)"
 	fi
-	# Redis forks before it binds and writes its pidfile only once listening, so "ours is up"
-	# is: our pidfile names a live redis in REDIS_DIR, and the port answers PONG. A bind
-	# failure shows only in the log.
-	local deadline=$((SECONDS + TIMEOUT)) new
-	until redis_running && redis_ping "$REDIS_PORT"; do
-		new=$(log_since "$REDIS_LOG" "$LOG_OFF")
+	if ! redis_wait_started "$REDIS_PORT" "$REDIS_LOG" Redis redis_running; then
+		redis_stop >/dev/null 2>&1 || true
+		die "Redis on 127.0.0.1:$REDIS_PORT did not answer PONG within ${TIMEOUT}s"
+	fi
+}
+
+# After launching a redis-server: Redis forks before it binds and writes its pidfile only once
+# listening, so "ours is up" is: CHECK... (our pidfile names a live redis in its directory) and
+# the port answers PONG. A bind failure shows only in the log (read from LOG_OFF): CLASH=1 and
+# 0 then. Dies when it exited; 1 (its log shown) when it did not answer within TIMEOUT.
+redis_wait_started() { # port log what check...
+	local port=$1 log=$2 what=$3 deadline=$((SECONDS + TIMEOUT)) new
+	shift 3
+	until "$@" && redis_ping "$port"; do
+		new=$(log_since "$log" "$LOG_OFF")
 		if [[ $new == *"Address already in use"* ]]; then
 			CLASH=1
 			return 0
 		fi
 		if [[ $new == *"Redis is now ready to exit"* || $new == *"FATAL"* ]]; then
-			log_tail "$REDIS_LOG" "$LOG_OFF"
-			die "Redis exited during start on 127.0.0.1:$REDIS_PORT"
+			log_tail "$log" "$LOG_OFF"
+			die "$what exited during start on 127.0.0.1:$port"
 		fi
 		if ((SECONDS >= deadline)); then
-			log_tail "$REDIS_LOG" "$LOG_OFF"
-			redis_stop >/dev/null 2>&1 || true
-			die "Redis on 127.0.0.1:$REDIS_PORT did not answer PONG within ${TIMEOUT}s"
+			log_tail "$log" "$LOG_OFF"
+			return 1
 		fi
 		sleep 0.1
 	done
@@ -791,23 +799,8 @@ cluster_node_launch() { # i port bus-port
 		log_tail "$NODE_LOG" "$LOG_OFF"
 		die "could not start cluster node $1 on 127.0.0.1:$2 (config $NODE_CONF)"
 	fi
-	local deadline=$((SECONDS + TIMEOUT)) new
-	until cluster_node_running "$1" && redis_ping "$2"; do
-		new=$(log_since "$NODE_LOG" "$LOG_OFF")
-		if [[ $new == *"Address already in use"* ]]; then
-			CLASH=1
-			return 0
-		fi
-		if [[ $new == *"Redis is now ready to exit"* || $new == *"FATAL"* ]]; then
-			log_tail "$NODE_LOG" "$LOG_OFF"
-			die "cluster node $1 exited during start on 127.0.0.1:$2"
-		fi
-		if ((SECONDS >= deadline)); then
-			log_tail "$NODE_LOG" "$LOG_OFF"
-			die "cluster node $1 on 127.0.0.1:$2 did not answer PONG within ${TIMEOUT}s"
-		fi
-		sleep 0.1
-	done
+	redis_wait_started "$2" "$NODE_LOG" "cluster node $1" cluster_node_running "$1" ||
+		die "cluster node $1 on 127.0.0.1:$2 did not answer PONG within ${TIMEOUT}s"
 }
 
 cluster_start() { # N masters

@@ -30,20 +30,6 @@ typedef struct cluster_fixture {
 
 static cluster_fixture fx;
 
-/* scripts/services.sh of this source tree (CMake compiles this file by its absolute path). */
-static void services_script(char *out, size_t len) {
-    snprintf(out, len, "%s", __FILE__);
-    for (int i = 0; i < 3; i++) {
-        char *slash = strrchr(out, '/');
-        if (slash == NULL || out[0] != '/')
-            fail_msg("cannot find scripts/services.sh from __FILE__ %s", __FILE__);
-        *slash = '\0';
-    }
-    size_t n = strlen(out);
-    snprintf(out + n, len - n, "/scripts/services.sh");
-    if (access(out, X_OK) != 0) fail_msg("%s is not an executable", out);
-}
-
 /* The redis-server processes working inside dir (services.sh runs each node there). */
 static int processes_in(const char *dir) {
     int n = 0;
@@ -101,7 +87,7 @@ static int teardown(void **state) {
  * set it (its final `stop --purge` then also ends any node a crashed test left), else in /tmp.
  * Fills seeds (comma-separated host:port) from its env file. Skips the test on exit 4. */
 static void cluster_start(char *seeds, size_t seedslen) {
-    services_script(fx.script, sizeof fx.script);
+    h_services_script(fx.script, sizeof fx.script);
     const char *svc = getenv("TICKETRUSH_SVC_DIR");
     char tmpl[sizeof fx.dir];
     snprintf(tmpl, sizeof tmpl, "%s/cluster-test.XXXXXX", svc && svc[0] ? svc : "/tmp");
