@@ -1044,7 +1044,7 @@ cmd_start() {
 		cluster_start "$cluster_masters"
 	else
 		(($(cluster_node_count) == 0)) ||
-			die "$DIR holds a Redis Cluster: start it with --cluster $(state_get CLUSTER_MASTERS), or run '$PROG stop --purge --dir $DIR' first"
+			die "$DIR holds a Redis Cluster: start it with --cluster $(($(cluster_node_count) / 2)), or run '$PROG stop --purge --dir $DIR' first"
 		redis_start
 	fi
 	pg_start
