@@ -11,6 +11,13 @@ REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 PG_PORT_DEFAULT=55432
 REDIS_PORT_DEFAULT=56379
 PORT_TRIES=50                  # try default .. default+50
+# --cluster: every node's port and cluster bus port from here on: above Linux's ephemeral range
+# (32768-60999), so a client's outgoing connection cannot take one between our pick and the
+# node's bind() — 4N ports are picked at once, and the load of a test can churn through
+# thousands of ephemeral ports a second.
+CLUSTER_PORT_DEFAULT=61379
+CLUSTER_PORT_TRIES=100
+CLUSTER_MAX_MASTERS=8
 TIMEOUT=${TICKETRUSH_SVC_TIMEOUT:-30}
 PG_OS_USER=postgres            # the user PostgreSQL runs as when this script runs as root
 PG_DB=ticketrush
@@ -18,16 +25,21 @@ MARKER=.ticketrush-services    # present in every DIR this script made; --purge 
 
 usage() {
 	cat <<EOF
-usage: $PROG start|stop|status|env [--dir DIR] [--purge]
+usage: $PROG start|stop|status|env [--dir DIR] [--purge] [--cluster N]
 
 Run a private Redis and PostgreSQL 15 on 127.0.0.1 for ticketrush.
 
 commands:
   start    start both (if not already running), wait until they answer,
            create database '$PG_DB', write DIR/env and print it
-  stop     stop both; leaves no process started from DIR behind
+           --cluster N  a Redis Cluster instead of the one Redis: N masters (3..$CLUSTER_MAX_MASTERS),
+                        each with one replica (2N redis-server processes, AOF on), made with
+                        redis-cli --cluster create, ready when every node says cluster_state:ok;
+                        exit 4 when this Redis cannot (redis-server 7 or newer is needed)
+  stop     stop both (every cluster node too); leaves no process started from DIR behind
            --purge  also delete DIR (and PostgreSQL's /tmp fallback directory)
-  status   say what is running and where; exit 0 if both run, 3 otherwise
+  status   say what is running and where (each cluster node with its role);
+           exit 0 if both run (every cluster node with cluster_state:ok), 3 otherwise
   env      print DIR/env (use: source DIR/env, or eval "\$($PROG env)")
 
 options:
@@ -50,12 +62,19 @@ layout of DIR:
   pg-run/          PostgreSQL's unix socket directory
   pg.log           PostgreSQL's log
   state            ports and paths of the last start
+  cluster/         with --cluster: node-1 .. node-2N (redis.conf, redis.pid, redis.log,
+                   nodes.conf, appendonlydir/), ports (node, port, bus port), create.log
 If '$PG_OS_USER' cannot reach DIR (e.g. DIR is under /root), pg, pg-run and pg.log
 live in /tmp/ticketrush-pg-<hash of DIR> instead, recorded in DIR/state.
 
 DIR/env holds exactly:
   export TICKETRUSH_PG='host=127.0.0.1 port=$PG_PORT_DEFAULT dbname=$PG_DB user=postgres'
   export TICKETRUSH_REDIS='127.0.0.1:$REDIS_PORT_DEFAULT'
+or, with --cluster, the seed addresses (the masters) in place of TICKETRUSH_REDIS, which it
+unsets (the server does not route to a cluster yet, so it must not reach some other Redis):
+  export TICKETRUSH_PG='host=127.0.0.1 port=$PG_PORT_DEFAULT dbname=$PG_DB user=postgres'
+  export TICKETRUSH_REDIS_CLUSTER='127.0.0.1:$CLUSTER_PORT_DEFAULT,127.0.0.1:$((CLUSTER_PORT_DEFAULT + 1)),127.0.0.1:$((CLUSTER_PORT_DEFAULT + 2))'
+  unset TICKETRUSH_REDIS
 EOF
 }
 
@@ -72,12 +91,16 @@ say() { printf '%s\n' "$*"; }
 cmd=
 dir_arg=
 purge=0
+cluster_masters=
+cluster_given=0
 while (($#)); do
 	case $1 in
 	-h | --help) usage; exit 0 ;;
 	--dir) (($# >= 2)) || die "option --dir needs a value"; dir_arg=$2; shift ;;
 	--dir=*) dir_arg=${1#--dir=} ;;
 	--purge) purge=1 ;;
+	--cluster) (($# >= 2)) || die "option --cluster needs a value"; cluster_masters=$2; cluster_given=1; shift ;;
+	--cluster=*) cluster_masters=${1#--cluster=}; cluster_given=1 ;;
 	start | stop | status | env)
 		[[ -z $cmd ]] || die "only one command allowed, got '$cmd' and '$1'"
 		cmd=$1 ;;
@@ -87,6 +110,13 @@ while (($#)); do
 done
 [[ -n $cmd ]] || { usage >&2; exit 2; }
 ((purge == 0)) || [[ $cmd == stop ]] || die "--purge only goes with stop"
+if ((cluster_given)); then
+	[[ $cmd == start ]] || die "--cluster only goes with start (stop and status find the cluster in DIR)"
+	if ! [[ $cluster_masters =~ ^[0-9]{1,3}$ ]] || ((10#$cluster_masters < 3 || 10#$cluster_masters > CLUSTER_MAX_MASTERS)); then
+		die "--cluster needs a number of masters in 3..$CLUSTER_MAX_MASTERS (redis-cli --cluster create makes at least 3), got '$cluster_masters'"
+	fi
+	cluster_masters=$((10#$cluster_masters))
+fi
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "TICKETRUSH_SVC_TIMEOUT must be a positive integer, got '$TIMEOUT'"
 
 DIR=${dir_arg:-${TICKETRUSH_SVC_DIR:-$REPO_ROOT/.svc}}
@@ -102,6 +132,8 @@ REDIS_PID=$REDIS_DIR/redis.pid
 REDIS_LOG=$REDIS_DIR/redis.log
 ENV_FILE=$DIR/env
 STATE_FILE=$DIR/state
+CLUSTER_DIR=$DIR/cluster
+CLUSTER_PORTS_FILE=$CLUSTER_DIR/ports
 PG_FALLBACK=/tmp/ticketrush-pg-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)
 
 STOPPED_PIDS=()
@@ -171,15 +203,21 @@ write_state() {
 		printf 'PG_ROOT=%s\n' "$PG_ROOT"
 		printf 'PG_PORT=%s\n' "$1"
 		printf 'REDIS_PORT=%s\n' "$2"
+		if [[ -n ${3:-} ]]; then printf 'CLUSTER_MASTERS=%s\n' "$3"; fi
 	} >"$tmp"
 	mv -f -- "$tmp" "$STATE_FILE"
 }
 
-write_env() {
+write_env() { # pg-port redis-port [cluster-seeds]
 	local tmp=$ENV_FILE.tmp.$$
 	{
 		printf "export TICKETRUSH_PG='host=127.0.0.1 port=%s dbname=%s user=postgres'\n" "$1" "$PG_DB"
-		printf "export TICKETRUSH_REDIS='127.0.0.1:%s'\n" "$2"
+		if [[ -n ${3:-} ]]; then
+			printf "export TICKETRUSH_REDIS_CLUSTER='%s'\n" "$3"
+			printf 'unset TICKETRUSH_REDIS\n'
+		else
+			printf "export TICKETRUSH_REDIS='127.0.0.1:%s'\n" "$2"
+		fi
 	} >"$tmp"
 	mv -f -- "$tmp" "$ENV_FILE"
 }
@@ -590,24 +628,32 @@ redis_launch() { # one attempt on REDIS_PORT; dies on failure, sets CLASH=1 if t
 		log_tail "$REDIS_LOG" "$LOG_OFF"
 		die "could not start Redis on 127.0.0.1:$REDIS_PORT (config $REDIS_CONF)"
 	fi
-	# Redis forks before it binds and writes its pidfile only once listening, so "ours is up"
-	# is: our pidfile names a live redis in REDIS_DIR, and the port answers PONG. A bind
-	# failure shows only in the log.
-	local deadline=$((SECONDS + TIMEOUT)) new
-	until redis_running && redis_ping "$REDIS_PORT"; do
-		new=$(log_since "$REDIS_LOG" "$LOG_OFF")
+	if ! redis_wait_started "$REDIS_PORT" "$REDIS_LOG" Redis redis_running; then
+		redis_stop >/dev/null 2>&1 || true
+		die "Redis on 127.0.0.1:$REDIS_PORT did not answer PONG within ${TIMEOUT}s"
+	fi
+}
+
+# After launching a redis-server: Redis forks before it binds and writes its pidfile only once
+# listening, so "ours is up" is: CHECK... (our pidfile names a live redis in its directory) and
+# the port answers PONG. A bind failure shows only in the log (read from LOG_OFF): CLASH=1 and
+# 0 then. Dies when it exited; 1 (its log shown) when it did not answer within TIMEOUT.
+redis_wait_started() { # port log what check...
+	local port=$1 log=$2 what=$3 deadline=$((SECONDS + TIMEOUT)) new
+	shift 3
+	until "$@" && redis_ping "$port"; do
+		new=$(log_since "$log" "$LOG_OFF")
 		if [[ $new == *"Address already in use"* ]]; then
 			CLASH=1
 			return 0
 		fi
 		if [[ $new == *"Redis is now ready to exit"* || $new == *"FATAL"* ]]; then
-			log_tail "$REDIS_LOG" "$LOG_OFF"
-			die "Redis exited during start on 127.0.0.1:$REDIS_PORT"
+			log_tail "$log" "$LOG_OFF"
+			die "$what exited during start on 127.0.0.1:$port"
 		fi
 		if ((SECONDS >= deadline)); then
-			log_tail "$REDIS_LOG" "$LOG_OFF"
-			redis_stop >/dev/null 2>&1 || true
-			die "Redis on 127.0.0.1:$REDIS_PORT did not answer PONG within ${TIMEOUT}s"
+			log_tail "$log" "$LOG_OFF"
+			return 1
 		fi
 		sleep 0.1
 	done
@@ -638,6 +684,310 @@ redis_stop() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Redis Cluster (start --cluster N): N masters, each with one replica, instead of the one Redis.
+# Node i (1..2N) lives in DIR/cluster/node-i; CLUSTER_PORTS_FILE records "i port bus-port" for
+# each, so a restart in the same DIR brings every node back where the others expect it.
+
+cluster_node_paths() { # i -> NODE_DIR, NODE_CONF, NODE_PID, NODE_LOG
+	NODE_DIR=$CLUSTER_DIR/node-$1
+	NODE_CONF=$NODE_DIR/redis.conf
+	NODE_PID=$NODE_DIR/redis.pid
+	NODE_LOG=$NODE_DIR/redis.log
+}
+
+cluster_node_count() { # -> the number of nodes recorded in CLUSTER_PORTS_FILE (0 if none)
+	[[ -f $CLUSTER_PORTS_FILE ]] || { echo 0; return; }
+	awk 'NF == 3 { n++ } END { print n + 0 }' "$CLUSTER_PORTS_FILE"
+}
+
+cluster_port_of() { # i -> its port from CLUSTER_PORTS_FILE
+	awk -v i="$1" '$1 == i { print $2 }' "$CLUSTER_PORTS_FILE"
+}
+
+cluster_bus_port_of() { # i -> its cluster bus port from CLUSTER_PORTS_FILE
+	awk -v i="$1" '$1 == i { print $3 }' "$CLUSTER_PORTS_FILE"
+}
+
+cluster_node_running() { # i -> 0 and sets NODE_RUN_PID if node i's redis-server is alive
+	NODE_RUN_PID=''
+	cluster_node_paths "$1"
+	[[ -f $NODE_PID ]] || return 1
+	NODE_RUN_PID=$(tr -dc 0-9 <"$NODE_PID")
+	pid_alive "$NODE_RUN_PID" || return 1
+	[[ $(cat "/proc/$NODE_RUN_PID/comm" 2>/dev/null) == redis-server ]] || return 1
+	[[ $(readlink "/proc/$NODE_RUN_PID/cwd" 2>/dev/null) == "$NODE_DIR" ]]
+}
+
+cluster_info_field() { # port field -> the field of CLUSTER INFO ("" when it does not answer)
+	timeout 3 redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | tr -d '\r' | sed -n "s/^$2://p"
+}
+
+cluster_role() { # port -> master, slave or ""
+	timeout 3 redis-cli -h 127.0.0.1 -p "$1" role 2>/dev/null | head -n 1 | tr -d '\r'
+}
+
+# Redis Cluster with cluster-port (the bus port chosen apart from the data port) is Redis 7.
+cluster_check_support() {
+	need redis-server redis-cli
+	local v
+	v=$(redis-server --version 2>/dev/null | sed -n 's/.* v=\([0-9][0-9]*\)\..*/\1/p')
+	if [[ ! $v =~ ^[0-9]+$ ]] || ((v < 7)); then
+		printf '%s: --cluster needs redis-server 7 or newer (found: %s)\n' "$PROG" \
+			"$(redis-server --version 2>/dev/null || echo none)" >&2
+		exit 4
+	fi
+	local help
+	help=$(redis-cli --cluster help 2>&1 || true) # it exits 1 after printing the help
+	grep -q '^ *create ' <<<"$help" || {
+		printf '%s: --cluster needs redis-cli with --cluster create\n' "$PROG" >&2
+		exit 4
+	}
+}
+
+# pick_cluster_ports COUNT EXCLUDED... -> COUNT free ports from CLUSTER_PORT_DEFAULT on, one a line.
+pick_cluster_ports() {
+	local count=$1 p n=0
+	shift
+	local excluded=" $* " used
+	used=" $(used_ports | tr '\n' ' ') "
+	for ((p = CLUSTER_PORT_DEFAULT; p <= CLUSTER_PORT_DEFAULT + CLUSTER_PORT_TRIES && n < count; p++)); do
+		[[ $excluded != *" $p "* && $used != *" $p "* ]] || continue
+		printf '%s\n' "$p"
+		n=$((n + 1))
+	done
+	((n == count)) || die "no $count free ports in $CLUSTER_PORT_DEFAULT..$((CLUSTER_PORT_DEFAULT + CLUSTER_PORT_TRIES)) for the cluster"
+}
+
+cluster_node_conf() { # i port bus-port
+	cluster_node_paths "$1"
+	local tmp
+	tmp=$(mktemp "$NODE_DIR/.conf.XXXXXX")
+	cat >"$tmp" <<CONF
+# written by scripts/services.sh on every start; edit that script, not this file
+bind 127.0.0.1
+port $2
+protected-mode no
+daemonize yes
+pidfile "$NODE_PID"
+logfile "$NODE_LOG"
+dir "$NODE_DIR"
+appendonly yes
+appendfsync everysec
+save ""
+maxclients 10000
+cluster-enabled yes
+cluster-config-file "$NODE_DIR/nodes.conf"
+cluster-port $3
+cluster-node-timeout 5000
+# A new replica's offset stays 0, and CLUSTER SLOTS leaves it out, until its master first sends
+# something: the replication PING, every 10 s by default.
+repl-ping-replica-period 1
+CONF
+	chmod 644 -- "$tmp"
+	mv -f -- "$tmp" "$NODE_CONF"
+}
+
+# One attempt to start node i on port/bus-port; dies on failure, sets CLASH=1 if a port was taken.
+cluster_node_launch() { # i port bus-port
+	cluster_node_conf "$@"
+	STARTED_CLUSTER=1
+	LOG_OFF=$(file_size "$NODE_LOG")
+	rm -f -- "$NODE_PID"
+	local out
+	if ! out=$(close_extra_fds; cd -- "$NODE_DIR" && redis-server "$NODE_CONF" </dev/null 2>&1); then
+		[[ -z $out ]] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/  /' >&2
+		log_tail "$NODE_LOG" "$LOG_OFF"
+		die "could not start cluster node $1 on 127.0.0.1:$2 (config $NODE_CONF)"
+	fi
+	redis_wait_started "$2" "$NODE_LOG" "cluster node $1" cluster_node_running "$1" ||
+		die "cluster node $1 on 127.0.0.1:$2 did not answer PONG within ${TIMEOUT}s"
+}
+
+cluster_start() { # N masters
+	local masters=$1 nodes=$(($1 * 2)) i port bus attempt tried=()
+	cluster_check_support
+	local want=10032
+	if (($(ulimit -Sn) < want)); then
+		ulimit -Sn "$want" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+	fi
+	mkdir -p -- "$CLUSTER_DIR"
+	local have
+	have=$(cluster_node_count)
+	if ((have != 0 && have != nodes)); then
+		die "$DIR holds a cluster of $have nodes, not $nodes: run '$PROG stop --purge --dir $DIR' first"
+	fi
+	if ((have == 0)); then
+		# A fresh cluster: pick every port first (data and bus ports all distinct).
+		FRESH_CLUSTER=1
+		rm -rf -- "$CLUSTER_DIR"/node-*
+		local picked=()
+		mapfile -t picked < <(pick_cluster_ports $((nodes * 2)))
+		((${#picked[@]} == nodes * 2)) || exit 1
+		local tmp=$CLUSTER_PORTS_FILE.tmp.$$
+		: >"$tmp"
+		for ((i = 1; i <= nodes; i++)); do
+			printf '%s %s %s\n' "$i" "${picked[i - 1]}" "${picked[nodes + i - 1]}" >>"$tmp"
+		done
+		mv -f -- "$tmp" "$CLUSTER_PORTS_FILE"
+	fi
+	for ((i = 1; i <= nodes; i++)); do
+		cluster_node_paths "$i"
+		mkdir -p -- "$NODE_DIR"
+		port=$(cluster_port_of "$i")
+		bus=$(cluster_bus_port_of "$i")
+		if cluster_node_running "$i"; then
+			say "redis cluster node $i: already running (pid $NODE_RUN_PID, 127.0.0.1:$port)"
+			continue
+		fi
+		for ((attempt = 1; ; attempt++)); do
+			CLASH=0
+			cluster_node_launch "$i" "$port" "$bus"
+			((CLASH)) || break
+			# Before the cluster is made a node may move; after, the others expect it here.
+			if ((have != 0 || attempt >= 5)); then
+				log_tail "$NODE_LOG" "$LOG_OFF"
+				die "could not start cluster node $i: port 127.0.0.1:$port or bus port $bus is in use"
+			fi
+			warn "port $port or $bus was taken meanwhile, trying others"
+			local more=() taken=()
+			read -r -a taken < <(awk '{ printf "%s %s ", $2, $3 } END { print "" }' "$CLUSTER_PORTS_FILE")
+			tried+=("$port" "$bus")
+			mapfile -t more < <(pick_cluster_ports 2 "${taken[@]}" "${tried[@]}")
+			((${#more[@]} == 2)) || exit 1
+			port=${more[0]} bus=${more[1]}
+			awk -v i="$i" -v p="$port" -v b="$bus" '$1 == i { $2 = p; $3 = b } { print }' \
+				"$CLUSTER_PORTS_FILE" >"$CLUSTER_PORTS_FILE.tmp.$$"
+			mv -f -- "$CLUSTER_PORTS_FILE.tmp.$$" "$CLUSTER_PORTS_FILE"
+		done
+		cluster_node_running "$i" || true
+		say "redis cluster node $i: started (pid ${NODE_RUN_PID:-?}, 127.0.0.1:$port, bus $bus, dir $NODE_DIR)"
+	done
+	# Made already (a restart), or to be made now: node 1 knows every node, or only itself.
+	local first known addrs=()
+	first=$(cluster_port_of 1)
+	known=$(cluster_info_field "$first" cluster_known_nodes)
+	if [[ $known == 1 ]]; then
+		for ((i = 1; i <= nodes; i++)); do addrs+=("127.0.0.1:$(cluster_port_of "$i")"); done
+		local out
+		if ! out=$(timeout $((TIMEOUT * 2)) redis-cli --cluster create "${addrs[@]}" \
+			--cluster-replicas 1 --cluster-yes </dev/null 2>&1); then
+			printf '%s\n' "$out" | tail -n 20 | sed 's/^/  /' >&2
+			die "redis-cli --cluster create failed"
+		fi
+		printf '%s\n' "$out" >"$CLUSTER_DIR/create.log"
+		say "redis cluster: created ($masters masters, 1 replica each; redis-cli's output in $CLUSTER_DIR/create.log)"
+	elif [[ $known != "$nodes" ]]; then
+		die "cluster node 1 (127.0.0.1:$first) knows ${known:-no} nodes, not $nodes: run '$PROG stop --purge --dir $DIR' and start again"
+	fi
+	cluster_wait_ok "$nodes"
+}
+
+# Waits until every node says cluster_state:ok and names every node in CLUSTER SLOTS, and every
+# replica's link to its master is up.
+cluster_wait_ok() { # nodes
+	local deadline=$((SECONDS + TIMEOUT * 2)) i port bad
+	while :; do
+		bad=
+		for ((i = 1; i <= $1; i++)); do
+			port=$(cluster_port_of "$i")
+			if [[ $(cluster_info_field "$port" cluster_state) != ok ]]; then
+				bad="node $i (127.0.0.1:$port) is not cluster_state:ok"
+				break
+			fi
+			# What a client reads: CLUSTER SLOTS names every node. A replica is in it once
+			# this node has learnt (by gossip) whose replica it is and that its replication
+			# offset is not 0 (Redis 7 leaves out replicas that hold nothing yet).
+			if [[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$port" cluster slots 2>/dev/null | tr -d '\r' |
+				grep -E '^[0-9a-f]{40}$' | sort -u | wc -l) != "$1" ]]; then
+				bad="node $i (127.0.0.1:$port) does not name every node in CLUSTER SLOTS yet"
+				break
+			fi
+			if [[ $(cluster_role "$port") == slave ]] &&
+				! timeout 3 redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null |
+				tr -d '\r' | grep -qx 'master_link_status:up'; then
+				bad="replica node $i (127.0.0.1:$port) is not linked to its master"
+				break
+			fi
+		done
+		[[ -n $bad ]] || break
+		if ((SECONDS >= deadline)); then
+			die "the cluster did not become ready within $((TIMEOUT * 2))s: $bad"
+		fi
+		sleep 0.2
+	done
+	say "redis cluster: cluster_state:ok on all $1 nodes"
+}
+
+# The seed addresses for the env file: the masters, as the cluster sees them now.
+cluster_seeds() {
+	local i port seeds=()
+	for ((i = 1; i <= $(cluster_node_count); i++)); do
+		port=$(cluster_port_of "$i")
+		[[ $(cluster_role "$port") != master ]] || seeds+=("127.0.0.1:$port")
+	done
+	local IFS=,
+	printf '%s\n' "${seeds[*]}"
+}
+
+cluster_stop() {
+	local n i pids=() ports=()
+	n=$(cluster_node_count)
+	# Every node at once: stopped one by one, the rest would start failing over.
+	for ((i = 1; i <= n; i++)); do
+		if cluster_node_running "$i"; then
+			pids+=("$NODE_RUN_PID")
+			ports+=("$(cluster_port_of "$i")")
+			timeout 5 redis-cli -h 127.0.0.1 -p "${ports[-1]}" shutdown nosave >/dev/null 2>&1 &
+		fi
+	done
+	wait || true
+	for ((i = 0; i < ${#pids[@]}; i++)); do
+		wait_gone "${pids[i]}" 50 || true
+		if pid_alive "${pids[i]}"; then
+			warn "cluster node on 127.0.0.1:${ports[i]} (pid ${pids[i]}) did not shut down, sending SIGTERM"
+			kill -TERM "${pids[i]}" 2>/dev/null || true
+			wait_gone "${pids[i]}" 50 || true
+		fi
+		if pid_alive "${pids[i]}"; then
+			warn "cluster node (pid ${pids[i]}) still alive, killing it"
+			kill -KILL "${pids[i]}" 2>/dev/null || true
+		fi
+		STOPPED_PIDS+=("${pids[i]}")
+	done
+	for ((i = 1; i <= n; i++)); do
+		cluster_node_paths "$i"
+		rm -f -- "$NODE_PID"
+	done
+	if ((${#pids[@]})); then
+		say "redis cluster: stopped ${#pids[@]} nodes (were pids ${pids[*]})"
+	else
+		say "redis cluster: not running"
+	fi
+}
+
+cluster_status() { # -> 0 when every node answers and says cluster_state:ok
+	local n i port state role ok=0
+	n=$(cluster_node_count)
+	for ((i = 1; i <= n; i++)); do
+		port=$(cluster_port_of "$i")
+		if cluster_node_running "$i"; then
+			state=$(cluster_info_field "$port" cluster_state)
+			role=$(cluster_role "$port")
+			[[ $role != slave ]] || role=replica
+			if [[ -n $state ]]; then
+				say "redis cluster node $i: running (pid $NODE_RUN_PID, 127.0.0.1:$port, ${role:-?}, cluster_state:$state, log $NODE_LOG)"
+				[[ $state == ok ]] && ok=$((ok + 1))
+			else
+				say "redis cluster node $i: process alive but not answering (pid $NODE_RUN_PID, 127.0.0.1:$port, log $NODE_LOG)"
+			fi
+		else
+			say "redis cluster node $i: not running (127.0.0.1:$port, dir $NODE_DIR)"
+		fi
+	done
+	((n > 0 && ok == n))
+}
+
+# ---------------------------------------------------------------------------------------------
 # commands
 
 lock_dir() { # serialise start/stop on one DIR
@@ -655,10 +1005,13 @@ lock_ports() { # serialise port picking across DIRs, until both services listen
 start_rollback() {
 	local rc=$?
 	((rc != 0)) || return 0
-	((STARTED_REDIS || STARTED_PG)) || return 0
+	((STARTED_REDIS || STARTED_PG || STARTED_CLUSTER)) || return 0
 	warn "start failed: stopping what this run started"
 	{
 		((STARTED_REDIS == 0)) || redis_stop || true
+		((STARTED_CLUSTER == 0)) || cluster_stop || true
+		# A cluster this run made from nothing holds nothing yet: the next start picks anew.
+		((FRESH_CLUSTER == 0)) || rm -rf -- "$CLUSTER_DIR"
 		((STARTED_PG == 0)) || pg_stop || true
 	} >&2
 	exit "$rc"
@@ -672,6 +1025,8 @@ cmd_start() {
 	if [[ -n ${TICKETRUSH_PG_PORT:-} && ${TICKETRUSH_PG_PORT:-} == "${TICKETRUSH_REDIS_PORT:-}" ]]; then
 		die "TICKETRUSH_PG_PORT and TICKETRUSH_REDIS_PORT are both $TICKETRUSH_PG_PORT"
 	fi
+	# Before anything is made in DIR: a Redis that cannot run a cluster leaves nothing behind.
+	[[ -z $cluster_masters ]] || cluster_check_support
 	if [[ -e $DIR && ! -d $DIR ]]; then die "$DIR exists and is not a directory"; fi
 	if [[ -d $DIR && ! -e $DIR/$MARKER && -n $(ls -A -- "$DIR") ]]; then
 		die "$DIR exists, is not empty and was not made by $PROG: choose another --dir"
@@ -681,15 +1036,27 @@ cmd_start() {
 	lock_dir
 	lock_ports
 	PG_PORT='' REDIS_PORT=''
-	STARTED_REDIS=0 STARTED_PG=0
+	STARTED_REDIS=0 STARTED_PG=0 STARTED_CLUSTER=0 FRESH_CLUSTER=0
 	trap start_rollback EXIT
 	# Redis first: it is quick, and a port clash shows up before initdb's few seconds.
-	redis_start
+	if [[ -n $cluster_masters ]]; then
+		redis_running && die "a plain Redis runs from $DIR (127.0.0.1:$REDIS_RUN_PORT): stop it first ($PROG stop --dir $DIR) or use another --dir"
+		cluster_start "$cluster_masters"
+	else
+		(($(cluster_node_count) == 0)) ||
+			die "$DIR holds a Redis Cluster: start it with --cluster $(($(cluster_node_count) / 2)), or run '$PROG stop --purge --dir $DIR' first"
+		redis_start
+	fi
 	pg_start
 	exec 8>&-
 	pg_create_db
-	write_state "$PG_PORT" "$REDIS_PORT"
-	write_env "$PG_PORT" "$REDIS_PORT"
+	if [[ -n $cluster_masters ]]; then
+		write_state "$PG_PORT" "" "$cluster_masters"
+		write_env "$PG_PORT" "" "$(cluster_seeds)"
+	else
+		write_state "$PG_PORT" "$REDIS_PORT"
+		write_env "$PG_PORT" "$REDIS_PORT"
+	fi
 	say ""
 	cat -- "$ENV_FILE"
 	say ""
@@ -704,7 +1071,12 @@ cmd_stop() {
 			die "$DIR was not made by $PROG: refusing to touch it"
 		fi
 		lock_dir
-		redis_stop
+		if (($(cluster_node_count) > 0)); then
+			cluster_stop
+			[[ ! -f $REDIS_PID ]] || redis_stop
+		else
+			redis_stop
+		fi
 	else
 		say "redis: not running"
 	fi
@@ -750,7 +1122,9 @@ cmd_stop() {
 cmd_status() {
 	locate_pg
 	local ok=0
-	if [[ -d $DIR ]] && redis_running; then
+	if [[ -d $DIR ]] && (($(cluster_node_count) > 0)); then
+		if cluster_status; then ok=$((ok + 1)); fi
+	elif [[ -d $DIR ]] && redis_running; then
 		if redis_ping "$REDIS_RUN_PORT"; then
 			say "redis: running (pid $REDIS_RUN_PID, 127.0.0.1:$REDIS_RUN_PORT, dir $REDIS_DIR, log $REDIS_LOG)"
 			ok=$((ok + 1))

@@ -1072,6 +1072,20 @@ void h_burst_free(h_burst_req *reqs, int n) {
 
 /* ---- other processes ------------------------------------------------------------------------ */
 
+/* CMake compiles harness.c by its absolute path: three levels up is the source tree. */
+void h_services_script(char *out, size_t len) {
+    snprintf(out, len, "%s", __FILE__);
+    for (int i = 0; i < 3; i++) {
+        char *slash = strrchr(out, '/');
+        if (slash == NULL || out[0] != '/')
+            fail_msg("cannot find scripts/services.sh from __FILE__ %s", __FILE__);
+        *slash = '\0';
+    }
+    size_t n = strlen(out);
+    snprintf(out + n, len - n, "/scripts/services.sh");
+    if (access(out, X_OK) != 0) fail_msg("%s is not an executable", out);
+}
+
 int h_run(const char *const *argv, int timeout_ms, char **out) {
     char log_path[64];
     snprintf(log_path, sizeof log_path, "/tmp/ticketrush-test-run.XXXXXX");

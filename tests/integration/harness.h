@@ -248,6 +248,10 @@ int64_t h_redis_exec_at(const char *addr, const char *command);
 
 /* ---- other processes ------------------------------------------------------------------------ */
 
+/* The path of scripts/services.sh in this source tree (found from harness.c's own path) into
+ * out; asserts it is an executable. */
+void h_services_script(char *out, size_t len);
+
 /* A loopback TCP port nothing listened on a moment ago (bound to port 0, then closed). */
 int h_free_port(void);
 

@@ -120,20 +120,6 @@ static int redis_port(void) {
     return port;
 }
 
-/* scripts/services.sh of this source tree (CMake compiles this file by its absolute path). */
-static void services_script(char *out, size_t len) {
-    snprintf(out, len, "%s", __FILE__);
-    for (int i = 0; i < 3; i++) {
-        char *slash = strrchr(out, '/');
-        if (slash == NULL || out[0] != '/')
-            fail_msg("cannot find scripts/services.sh from __FILE__ %s", __FILE__);
-        *slash = '\0';
-    }
-    size_t n = strlen(out);
-    snprintf(out + n, len - n, "/scripts/services.sh");
-    if (access(out, X_OK) != 0) fail_msg("%s is not an executable", out);
-}
-
 /* SHUTDOWN (Redis writes its append-only file and exits), then waits (10 s at most) until the
  * port refuses connections. */
 static void redis_shutdown(int port) {
@@ -171,7 +157,7 @@ static bool redis_start_again(int port, int *attempts, char **why) {
         return false;
     }
     char script[512], pin[64];
-    services_script(script, sizeof script);
+    h_services_script(script, sizeof script);
     snprintf(pin, sizeof pin, "TICKETRUSH_REDIS_PORT=%d", port);
     const char *argv[] = {"env", pin, script, "start", "--dir", dir, NULL};
     int64_t deadline = h_now_ms() + 20000;

@@ -1,0 +1,129 @@
+/* cluster.h — the routing rules of a Redis Cluster, as its specification states them
+ * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/): which hash slot
+ * a key is in, which master serves a slot (the CLUSTER SLOTS reply), and what an error reply
+ * tells a client to do (MOVED, ASK, TRYAGAIN, CLUSTERDOWN). Pure functions: no I/O, no
+ * allocation, no globals; the caller connects, sends and decides. Not a cluster client. */
+#ifndef TR_CLUSTER_H
+#define TR_CLUSTER_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* The number of hash slots, fixed by the specification ("Key distribution model"). */
+#define CLUSTER_SLOTS 16384
+
+/* The most nodes (masters and replicas) one map holds. The specification suggests at most
+ * about 1,000 nodes; ticketrush runs clusters of a few. A larger reply is an error. */
+#define CLUSTER_MAX_NODES 128
+
+/* A node's host as Redis names it, plus NUL: an IPv4 or IPv6 address or a hostname (at most
+ * 255 bytes, RFC 1035). */
+#define CLUSTER_HOST_MAX 256
+
+/* A node id (40 hex digits) plus NUL. */
+#define CLUSTER_NODE_ID_MAX 41
+
+/* The slot of a key (the specification's HASH_SLOT): CRC16 of the key modulo 16384, where the
+ * CRC16 is CRC-16/XMODEM (polynomial 0x1021, initial value 0, no reflection, no final XOR;
+ * "123456789" gives 0x31C3) — "Key distribution model". Hash tags ("Hash tags"): when the key
+ * holds a '{' and, somewhere after that first '{', a '}', and at least one byte lies between
+ * them, only those bytes are hashed; otherwise the whole key is. So `{concert:7}:meta` and
+ * `{concert:7}:tickets` share a slot, `foo{}{bar}` hashes the whole key, `foo{{bar}}zap` hashes
+ * `{bar`. key may hold any bytes (len bytes, NUL included); NULL with len 0 is the empty key.
+ * Returns 0..16383. */
+unsigned cluster_key_slot(const char *key, size_t len);
+
+/* The CRC-16/XMODEM of len bytes, as above (exposed for its test vector). */
+uint16_t cluster_crc16(const char *buf, size_t len);
+
+/* One node of the cluster, as CLUSTER SLOTS names it. */
+typedef struct cluster_node {
+    /* Where to send its commands. "" when the reply gave no usable endpoint (NULL, "" or "?":
+     * the node does not know its own address, or is configured for hostnames without one);
+     * the CLUSTER SLOTS page says to use then the host the CLUSTER SLOTS command was sent to,
+     * with this port. */
+    char host[CLUSTER_HOST_MAX];
+    int port;                     /* 1..65535 */
+    char id[CLUSTER_NODE_ID_MAX]; /* "" when the reply carries none (Redis before 4.0) */
+    int master;                   /* index in cluster_map.nodes of its master; -1: a master */
+} cluster_node;
+
+/* A slot map: who serves each of the 16384 slots, and every node the reply named (replicas
+ * kept for failover and reads; routing uses masters only). About 70 KB: allocate it (or make
+ * it static), do not put it on a small stack. A map describes one moment: a MOVED answer
+ * means it is stale ("MOVED Redirection": refresh it, e.g. with CLUSTER SLOTS again). */
+typedef struct cluster_map {
+    int nnodes;                            /* nodes[0 .. nnodes-1] are in use */
+    cluster_node nodes[CLUSTER_MAX_NODES]; /* each address (host:port) once */
+    int16_t slot_master[CLUSTER_SLOTS];    /* index in nodes of the master; -1: not served */
+    int nmasters;                          /* nodes whose master is -1 */
+    int slots_served;                      /* slots with a master, 0..16384 */
+} cluster_map;
+
+/* Resets m to the empty map: no node, no slot served. */
+void cluster_map_clear(cluster_map *m);
+
+/* Reads the reply of CLUSTER SLOTS (RESP2; https://redis.io/commands/cluster-slots/) into out:
+ * an array of slot ranges, each [start, end, master, replica…], start and end integers with
+ * 0 ≤ start ≤ end ≤ 16383 (inclusive), each node [endpoint, port, id?, metadata?] with the
+ * endpoint a string or nil and the port an integer in 1..65535; further elements (Redis 7's
+ * networking metadata) are ignored. A node that serves several ranges is listed once. A slot
+ * no range names stays unserved (-1): a cluster that is not fully covered is still read.
+ *
+ * Errors (TR_REDIS, the reason in err, out left empty — never half-filled): reply NULL, an
+ * error reply (its text quoted: e.g. "ERR This instance has cluster support disabled"), any
+ * element of another type or shape than above, a slot out of range or named by two ranges, a
+ * node that is a master in one range and a replica in another or a replica of two masters,
+ * more than CLUSTER_MAX_NODES nodes, a host or id too long. TR_INVALID_ARGUMENT when out is
+ * NULL. err may be NULL. */
+tr_err cluster_slots_parse(const redisReply *reply, cluster_map *out, char *err, size_t errlen);
+
+/* The master that serves slot (0..16383), or NULL when none does or slot is out of range. */
+const cluster_node *cluster_map_master(const cluster_map *m, unsigned slot);
+
+/* What a Redis Cluster error reply tells the client to do ("Redirection and resharding"). */
+typedef enum cluster_redirect_kind {
+    /* Not one of the below (or one whose slot or address does not parse): an ordinary error
+     * reply, for the caller to handle as such. Never follow it. */
+    CLUSTER_REDIRECT_NONE = 0,
+    /* "MOVED <slot> <host>:<port>" ("MOVED Redirection"): the slot is served by that node
+     * now. Send the command there; the map is stale and should be refreshed. */
+    CLUSTER_REDIRECT_MOVED,
+    /* "ASK <slot> <host>:<port>" ("ASK redirection"): the slot is being migrated and the key
+     * may be on that node already. Send ASKING then the command to that node, this once; do
+     * not change the map (the slot still belongs to the old node). */
+    CLUSTER_REDIRECT_ASK,
+    /* "TRYAGAIN …" ("Multiple keys operations"): a multi-key command during a slot migration
+     * found only some of its keys on this node. Retry the same node after a short wait. */
+    CLUSTER_REDIRECT_TRYAGAIN,
+    /* "CLUSTERDOWN …": the cluster is in its fail state, or no node serves the slot ("The
+     * cluster is down", "Hash slot not served": Redis's error reference,
+     * https://redis.io/docs/latest/develop/reference/errors/common/clusterdown/). Nothing to
+     * follow; retry after the cluster has recovered (a failover takes seconds). */
+    CLUSTER_REDIRECT_CLUSTERDOWN,
+} cluster_redirect_kind;
+
+typedef struct cluster_redirect {
+    cluster_redirect_kind kind;
+    int slot;                    /* MOVED, ASK: 0..16383; otherwise -1 */
+    char host[CLUSTER_HOST_MAX]; /* MOVED, ASK: as given, "" when the error gave no host (an
+                                    unknown endpoint: use the host of the node that answered);
+                                    otherwise "" */
+    int port;                    /* MOVED, ASK: 1..65535; otherwise 0 */
+} cluster_redirect;
+
+/* Classifies the text of an error reply (hiredis's reply->str, without the leading '-'): MOVED
+ * and ASK must be exactly "<KIND> <slot> <host>:<port>" (one space each, slot 0..16383 in
+ * decimal, port 1..65535; the host is everything before the last ':', so an IPv6 address
+ * passes unbracketed as Redis writes it); TRYAGAIN and CLUSTERDOWN are recognised by their
+ * first word. Anything else — NULL included — is CLUSTER_REDIRECT_NONE. Returns out->kind;
+ * out (when not NULL) is always filled. */
+cluster_redirect_kind cluster_redirect_parse(const char *error, cluster_redirect *out);
+
+/* The kind's name ("none", "moved", "ask", "tryagain", "clusterdown"), for logs. */
+const char *cluster_redirect_kind_name(cluster_redirect_kind kind);
+
+#endif

@@ -1,0 +1,300 @@
+/* test_cluster_routing.c — the routing rules of store/cluster.h against a real Redis Cluster:
+ * a private one of 3 masters with a replica each (`scripts/services.sh start --cluster 3` in a
+ * directory of its own), read through store/redis.h's connection. Its CLUSTER SLOTS parses into
+ * a map every node agrees on, our slot function agrees with CLUSTER KEYSLOT, and for concerts
+ * on every master the node the map names takes `SET {concert:ID}:probe` while the other masters
+ * (and the owner's replica) answer MOVED with that slot and that node's address. Skipped when
+ * this Redis cannot run a cluster (services.sh exits 4). Does not use the server. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/cluster.h"
+#include "store/redis.h"
+
+#define CLUSTER_MASTERS 3
+#define CLUSTER_NODES (CLUSTER_MASTERS * 2)
+
+typedef struct cluster_fixture {
+    char dir[512];                       /* the cluster's state directory; "" when not started */
+    char script[512];                    /* scripts/services.sh */
+    cluster_map *map;                    /* from the first seed */
+    redis_conn *conn[CLUSTER_MAX_NODES]; /* by node index in map, opened on first use */
+} cluster_fixture;
+
+static cluster_fixture fx;
+
+/* The redis-server processes working inside dir (services.sh runs each node there). */
+static int processes_in(const char *dir) {
+    int n = 0;
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) return -1;
+    size_t dlen = strlen(dir);
+    struct dirent *e;
+    while ((e = readdir(proc)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[300], comm[64] = "", cwd[1024];
+        snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) continue;
+        if (fgets(comm, sizeof comm, f) == NULL) comm[0] = '\0';
+        fclose(f);
+        if (strncmp(comm, "redis-server", 12) != 0) continue;
+        snprintf(path, sizeof path, "/proc/%s/cwd", e->d_name);
+        ssize_t k = readlink(path, cwd, sizeof cwd - 1);
+        if (k <= 0) continue;
+        cwd[k] = '\0';
+        if (strncmp(cwd, dir, dlen) == 0 && (cwd[dlen] == '/' || cwd[dlen] == '\0')) n++;
+    }
+    closedir(proc);
+    return n;
+}
+
+/* `services.sh stop --purge` of our directory; asserts nothing of ours is left behind. */
+static void cluster_stop(void) {
+    if (fx.dir[0] == '\0') return;
+    for (int i = 0; i < CLUSTER_MAX_NODES; i++) {
+        redis_conn_free(fx.conn[i]);
+        fx.conn[i] = NULL;
+    }
+    free(fx.map);
+    fx.map = NULL;
+    char dir[sizeof fx.dir];
+    snprintf(dir, sizeof dir, "%s", fx.dir);
+    fx.dir[0] = '\0';
+    const char *argv[] = {fx.script, "stop", "--purge", "--dir", dir, NULL};
+    char *out = NULL;
+    int rc = h_run(argv, 60000, &out);
+    if (rc != 0) fail_msg("services.sh stop --purge exited %d: %s", rc, out ? out : "");
+    free(out);
+    H_EQ(processes_in(dir), 0);
+    H_TRUE(access(dir, F_OK) != 0, "%s still exists after stop --purge", dir);
+}
+
+static int teardown(void **state) {
+    (void)state;
+    cluster_stop();
+    return 0;
+}
+
+/* Starts the cluster in a directory of its own: under TICKETRUSH_SVC_DIR when scripts/test.sh
+ * set it (its final `stop --purge` then also ends any node a crashed test left), else in /tmp.
+ * Fills seeds (comma-separated host:port) from its env file. Skips the test on exit 4. */
+static void cluster_start(char *seeds, size_t seedslen) {
+    h_services_script(fx.script, sizeof fx.script);
+    const char *svc = getenv("TICKETRUSH_SVC_DIR");
+    char tmpl[sizeof fx.dir];
+    snprintf(tmpl, sizeof tmpl, "%s/cluster-test.XXXXXX", svc && svc[0] ? svc : "/tmp");
+    if (mkdtemp(tmpl) == NULL) fail_msg("mkdtemp %s: %s", tmpl, strerror(errno));
+    chmod(tmpl, 0755); /* PostgreSQL runs as its own user when we are root: let it in */
+    /* services.sh refuses a non-empty directory it did not make; an empty one it takes. */
+    const char *argv[] = {fx.script, "start", "--cluster", "3", "--dir", tmpl, NULL};
+    char *out = NULL;
+    int64_t t0 = h_now_ms();
+    int rc = h_run(argv, 120000, &out);
+    if (rc == 4) {
+        print_message("services.sh cannot run a cluster here: %s", out ? out : "");
+        free(out);
+        rmdir(tmpl);
+        skip();
+    }
+    snprintf(fx.dir, sizeof fx.dir, "%s", tmpl);
+    if (rc != 0) fail_msg("services.sh start --cluster 3 exited %d: %s", rc, out ? out : "");
+    print_message("cluster started in %lld ms\n", (long long)(h_now_ms() - t0));
+    free(out);
+
+    char env_path[sizeof fx.dir + 8];
+    snprintf(env_path, sizeof env_path, "%s/env", fx.dir);
+    FILE *f = fopen(env_path, "r");
+    if (f == NULL) fail_msg("cannot read %s: %s", env_path, strerror(errno));
+    char line[1024];
+    seeds[0] = '\0';
+    const char *key = "export TICKETRUSH_REDIS_CLUSTER='";
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, key, strlen(key)) != 0) continue;
+        char *v = line + strlen(key), *end = strchr(v, '\'');
+        if (end != NULL) *end = '\0';
+        snprintf(seeds, seedslen, "%s", v);
+    }
+    fclose(f);
+    H_TRUE(seeds[0] != '\0', "%s names no TICKETRUSH_REDIS_CLUSTER", env_path);
+}
+
+/* host:port of a node; the unknown endpoint ("") is the host we asked: loopback. */
+static void node_addr(const cluster_node *n, char *out, size_t len) {
+    snprintf(out, len, "%s:%d", n->host[0] ? n->host : "127.0.0.1", n->port);
+}
+
+static redis_conn *conn_at(const char *addr) {
+    redis_conn *c = NULL;
+    char err[256] = "";
+    if (redis_conn_open(addr, 5000, &c, err, sizeof err) != TR_OK)
+        fail_msg("cannot connect to cluster node %s: %s", addr, err);
+    return c;
+}
+
+static redis_conn *node_conn(int i) {
+    if (fx.conn[i] == NULL) {
+        char addr[CLUSTER_HOST_MAX + 8];
+        node_addr(&fx.map->nodes[i], addr, sizeof addr);
+        fx.conn[i] = conn_at(addr);
+    }
+    return fx.conn[i];
+}
+
+/* CLUSTER SLOTS through c, parsed into m (asserting it parses). */
+static void read_map(redis_conn *c, cluster_map *m) {
+    redisReply *rep = redis_cmd(c, "CLUSTER SLOTS");
+    H_TRUE(rep != NULL, "CLUSTER SLOTS: %s", redis_conn_errstr(c));
+    char err[256] = "";
+    tr_err rc = cluster_slots_parse(rep, m, err, sizeof err);
+    freeReplyObject(rep);
+    H_TRUE(rc == TR_OK, "CLUSTER SLOTS does not parse: %s", err);
+}
+
+static int node_index(const cluster_node *n) { return (int)(n - fx.map->nodes); }
+
+static void expect_moved(redis_conn *c, const char *who, const char *key, unsigned slot,
+                         const cluster_node *owner) {
+    redisReply *rep = redis_cmd(c, "SET %s wrong-node", key);
+    H_TRUE(rep != NULL, "SET on %s: %s", who, redis_conn_errstr(c));
+    H_TRUE(rep->type == REDIS_REPLY_ERROR, "%s took SET %s (type %d), its owner is %s:%d", who, key,
+           rep->type, owner->host, owner->port);
+    cluster_redirect r;
+    cluster_redirect_kind kind = cluster_redirect_parse(rep->str, &r);
+    H_TRUE(kind == CLUSTER_REDIRECT_MOVED, "%s answered \"%s\" to SET %s, not MOVED", who, rep->str,
+           key);
+    freeReplyObject(rep);
+    H_EQ(r.slot, slot);
+    H_STREQ(r.host, owner->host);
+    H_EQ(r.port, owner->port);
+}
+
+static void cluster_routes_concerts_as_the_slot_map_says(void **state) {
+    (void)state;
+    char seeds[1024];
+    int64_t t0 = h_now_ms();
+    cluster_start(seeds, sizeof seeds);
+
+    /* The map, from the first seed. */
+    char first[sizeof seeds];
+    snprintf(first, sizeof first, "%s", seeds);
+    char *comma = strchr(first, ',');
+    if (comma) *comma = '\0';
+    fx.map = malloc(sizeof *fx.map);
+    H_TRUE(fx.map != NULL, "out of memory");
+    redis_conn *seed = conn_at(first);
+    read_map(seed, fx.map);
+    if (fx.map->nnodes != CLUSTER_NODES) {
+        redisReply *rep = redis_cmd(seed, "CLUSTER NODES");
+        print_message("CLUSTER NODES of %s:\n%s\n", first, rep && rep->str ? rep->str : "?");
+        freeReplyObject(rep);
+    }
+    redis_conn_free(seed);
+    H_EQ(fx.map->nnodes, CLUSTER_NODES);
+    H_EQ(fx.map->nmasters, CLUSTER_MASTERS);
+    H_EQ(fx.map->slots_served, CLUSTER_SLOTS);
+
+    /* The seeds are the masters; every replica names a master; every node sees the same map. */
+    int seen = 0;
+    for (int i = 0; i < fx.map->nnodes; i++) {
+        const cluster_node *n = &fx.map->nodes[i];
+        H_EQ(strlen(n->id), 40);
+        if (n->master >= 0) {
+            H_EQ(fx.map->nodes[n->master].master, -1);
+            continue;
+        }
+        char addr[CLUSTER_HOST_MAX + 8];
+        node_addr(n, addr, sizeof addr);
+        H_TRUE(strstr(seeds, addr) != NULL, "master %s is not among the seeds %s", addr, seeds);
+        seen++;
+    }
+    H_EQ(seen, CLUSTER_MASTERS);
+    cluster_map *other = malloc(sizeof *other);
+    H_TRUE(other != NULL, "out of memory");
+    for (int i = 0; i < fx.map->nnodes; i++) {
+        read_map(node_conn(i), other);
+        for (unsigned s = 0; s < CLUSTER_SLOTS; s++) {
+            const cluster_node *a = cluster_map_master(fx.map, s),
+                               *b = cluster_map_master(other, s);
+            if (b == NULL || a->port != b->port || strcmp(a->host, b->host) != 0)
+                fail_msg("node %d gives slot %u to %s:%d, the first seed to %s:%d", i, s,
+                         b ? b->host : "nobody", b ? b->port : 0, a->host, a->port);
+        }
+    }
+    free(other);
+
+    /* Our slot function is Redis's. */
+    const char *keys[] = {"somekey",
+                          "{concert:1}:meta",
+                          "{concert:1}:tickets",
+                          "foo{}{bar}",
+                          "foo{{bar}}zap",
+                          "foo{bar}{zap}",
+                          "{user1000}.following",
+                          "{concert:123456789}:owners",
+                          ""};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        redisReply *rep = redis_cmd(node_conn(0), "CLUSTER KEYSLOT %s", keys[k]);
+        H_TRUE(rep != NULL && rep->type == REDIS_REPLY_INTEGER, "CLUSTER KEYSLOT %s failed",
+               keys[k]);
+        H_EQ(cluster_key_slot(keys[k], strlen(keys[k])), rep->integer);
+        freeReplyObject(rep);
+    }
+
+    /* Concerts on every master: two each, the first concert ids that land there. */
+    int per_master[CLUSTER_MAX_NODES] = {0}, probed = 0;
+    for (int64_t id = 1; id <= 1000 && probed < 2 * CLUSTER_MASTERS; id++) {
+        char key[64];
+        snprintf(key, sizeof key, "{concert:%lld}:probe", (long long)id);
+        unsigned slot = cluster_key_slot(key, strlen(key));
+        const cluster_node *owner = cluster_map_master(fx.map, slot);
+        H_TRUE(owner != NULL, "slot %u of %s has no master", slot, key);
+        int oi = node_index(owner);
+        if (per_master[oi] >= 2) continue;
+        per_master[oi]++;
+        probed++;
+
+        /* The owner takes the write and reads it back. */
+        char value[32];
+        snprintf(value, sizeof value, "%lld", (long long)id);
+        redisReply *rep = redis_cmd(node_conn(oi), "SET %s %s", key, value);
+        H_TRUE(rep != NULL, "SET on the owner: %s", redis_conn_errstr(node_conn(oi)));
+        H_TRUE(rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0,
+               "the owner %s:%d of slot %u answered %s to SET %s", owner->host, owner->port, slot,
+               rep->type == REDIS_REPLY_ERROR ? rep->str : "no OK", key);
+        freeReplyObject(rep);
+        rep = redis_cmd(node_conn(oi), "GET %s", key);
+        H_TRUE(rep != NULL && rep->type == REDIS_REPLY_STRING, "GET %s on its owner failed", key);
+        H_STREQ(rep->str, value);
+        freeReplyObject(rep);
+
+        /* Every other master, and the owner's replica, send us to the owner. */
+        for (int j = 0; j < fx.map->nnodes; j++) {
+            const cluster_node *n = &fx.map->nodes[j];
+            if (j == oi || (n->master >= 0 && n->master != oi)) continue;
+            char who[CLUSTER_HOST_MAX + 32];
+            snprintf(who, sizeof who, "%s %s:%d", n->master < 0 ? "master" : "replica", n->host,
+                     n->port);
+            expect_moved(node_conn(j), who, key, slot, owner);
+        }
+    }
+    for (int i = 0; i < fx.map->nnodes; i++)
+        if (fx.map->nodes[i].master < 0) H_EQ(per_master[i], 2);
+
+    cluster_stop();
+    print_message("cluster routing test took %lld ms in all\n", (long long)(h_now_ms() - t0));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(cluster_routes_concerts_as_the_slot_map_says, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
