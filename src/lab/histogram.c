@@ -6,6 +6,10 @@
  * The indices are contiguous and increase with v. */
 #include "lab/histogram.h"
 
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void lab_hist_init(lab_hist *h) { memset(h, 0, sizeof *h); }
@@ -91,8 +95,17 @@ static int hist_set(json_t *o, const char *k, int64_t v) {
 }
 
 json_t *lab_hist_to_json(const lab_hist *h) {
-    json_t *o = json_object(), *b = json_array();
-    if (o == NULL || b == NULL) goto fail;
+    /* "index:count" of every non-empty bucket, comma-separated: ≤ 3,328 × 31 bytes */
+    size_t cap = (size_t)HIST_NBUCKETS * 32, len = 0;
+    char *text = malloc(cap);
+    json_t *o = json_object(), *b = NULL;
+    if (o == NULL || text == NULL) goto fail;
+    text[0] = '\0';
+    int idx = -1;
+    int64_t lo, hi, c;
+    while (lab_hist_next(h, &idx, &lo, &hi, &c))
+        len += (size_t)snprintf(text + len, cap - len, "%s%d:%" PRId64, len ? "," : "", idx, c);
+    if ((b = json_string(text)) == NULL) goto fail;
     int bad = 0;
     bad |= json_object_set_new(o, "unit", json_string("us"));
     bad |= hist_set(o, "sub_bucket_half", HIST_SUB_HALF);
@@ -105,19 +118,18 @@ json_t *lab_hist_to_json(const lab_hist *h) {
     bad |= hist_set(o, "p99", lab_hist_percentile(h, 99));
     bad |= hist_set(o, "p99_9", lab_hist_percentile(h, 99.9));
     bad |= hist_set(o, "p99_99", lab_hist_percentile(h, 99.99));
-    int idx = -1;
-    int64_t lo, hi, c;
-    while (!bad && lab_hist_next(h, &idx, &lo, &hi, &c)) {
-        json_t *pair = json_pack("[iI]", idx, (json_int_t)c);
-        bad |= pair == NULL || json_array_append_new(b, pair);
-    }
     bad |= json_object_set_new(o, "buckets", b);
     b = NULL;
-    if (bad) goto fail;
+    free(text);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 fail:
     json_decref(o);
     json_decref(b);
+    free(text);
     return NULL;
 }
 
@@ -134,7 +146,7 @@ tr_err lab_hist_from_json(const json_t *j, lab_hist *out, char *errbuf, size_t e
     json_t *b = json_object_get(j, "buckets");
     if (!json_is_object(j) || !hist_int(j, "sub_bucket_half", &half) ||
         !hist_int(j, "count", &count) || !hist_int(j, "min", &min) || !hist_int(j, "max", &max) ||
-        !hist_int(j, "clamped", &clamped) || !json_is_array(b)) {
+        !hist_int(j, "clamped", &clamped) || !json_is_string(b)) {
         tr_errf(errbuf, errlen,
                 "a histogram needs sub_bucket_half, count, min, max, clamped and buckets");
         return TR_INVALID_ARGUMENT;
@@ -146,23 +158,29 @@ tr_err lab_hist_from_json(const json_t *j, lab_hist *out, char *errbuf, size_t e
     }
     int last = -1;
     int64_t sum = 0, lo, hi, lo_first = 0, hi_last = 0;
-    size_t i;
-    json_t *pair;
-    json_array_foreach(b, i, pair) {
-        json_t *ji = json_array_get(pair, 0), *jc = json_array_get(pair, 1);
-        if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_integer(ji) ||
-            !json_is_integer(jc)) {
-            tr_errf(errbuf, errlen, "histogram bucket %zu is not [index, count]", i + 1);
-            return TR_INVALID_ARGUMENT;
+    const char *p = json_string_value(b);
+    for (size_t i = 1; *p != '\0'; i++) {
+        /* "index:count", then "," or the end; digits only (no sign, no space) */
+        char *end;
+        long long idx = -1, c = -1;
+        if (*p >= '0' && *p <= '9') {
+            errno = 0;
+            idx = strtoll(p, &end, 10);
+            if (errno == 0 && *end == ':' && end[1] >= '0' && end[1] <= '9') {
+                c = strtoll(end + 1, &end, 10);
+                if (errno != 0 || (*end != ',' && *end != '\0') || (*end == ',' && end[1] == '\0'))
+                    c = -1;
+            }
         }
-        json_int_t idx = json_integer_value(ji), c = json_integer_value(jc);
         if (idx <= last || idx >= HIST_NBUCKETS || c <= 0 || c > INT64_MAX - sum) {
             tr_errf(errbuf, errlen,
-                    "histogram bucket %zu: index %lld out of order or range, or count %lld not "
-                    "positive",
-                    i + 1, (long long)idx, (long long)c);
+                    "histogram bucket %zu is not \"index:count\" with an index in order below %d "
+                    "and a positive count",
+                    i, HIST_NBUCKETS);
+            lab_hist_init(out);
             return TR_INVALID_ARGUMENT;
         }
+        p = *end == ',' ? end + 1 : end;
         out->counts[idx] = (int64_t)c;
         sum += (int64_t)c;
         lab_hist_bucket_range((int)idx, &lo, &hi);

@@ -60,12 +60,13 @@ bool lab_hist_next(const lab_hist *h, int *idx, int64_t *lo, int64_t *hi, int64_
 /* The run file's form (a new JSON object, caller decrefs; NULL when out of memory):
  *   {"unit":"us","sub_bucket_half":128,"count":N,"min":..,"max":..,"clamped":..,
  *    "p50":..,"p90":..,"p99":..,"p99_9":..,"p99_99":..,
- *    "buckets":[[index,count],…]}   (non-empty buckets only, by index; −1 percentiles when empty)
+ *    "buckets":"index:count,index:count,…"}   (non-empty buckets only, by index, in one string
+ *    so a run file stays short; −1 percentiles when empty)
  * The percentiles are for readers (scripts); lab_hist_from_json recomputes them. */
 json_t *lab_hist_to_json(const lab_hist *h);
 
 /* Reads that form into *out. Errors: TR_INVALID_ARGUMENT (errbuf says what is wrong: not an
- * object, another sub-bucket count, an index out of range or repeated, a negative count, a
+ * object, another sub-bucket count, an index out of order or range, a count not positive, a
  * count or min/max that does not match the buckets). */
 tr_err lab_hist_from_json(const json_t *j, lab_hist *out, char *errbuf, size_t errlen);
 

@@ -854,8 +854,10 @@ static void report_usage(FILE *f, const tr_opt *opts) {
                "fetched) from run files of `ticketrush load` or `ticketrush jtl-audit`: a\n"
                "summary against the study's published figures and the measured ceilings, the\n"
                "audit of SPEC rules R1-R8 per run, and per run throughput over time (1-second\n"
-               "buckets), latency percentiles and histogram, outcomes by code, and arrival\n"
-               "order against seat number. Prints the report's path.\n"
+               "buckets), latency percentiles and histogram, the percentile spectrum (latency\n"
+               "against 1/(1-p), all answers, winners and losers), outcomes by code, and arrival\n"
+               "order against seat number; given several open-loop runs (load --rate), p99\n"
+               "against offered rate, one line per strategy. Prints the report's path.\n"
                "\n");
     tr_opts_help(f, opts);
     fprintf(f, "At most %d ceilings in all.\n", REPORT_MAX_CEILINGS);

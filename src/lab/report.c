@@ -323,6 +323,14 @@ static void x_title(rp *w, int height, const char *title) {
     out(w, "</text>\n");
 }
 
+/* A tick under the plot at x, labelled. */
+static void x_tick(rp *w, double x, const char *label) {
+    out(w,
+        "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+        x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, label);
+}
+
 static void baseline(rp *w) {
     out(w, "<line class=\"baseline\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>\n", CH_L,
         CH_W - CH_R, CH_T + PLOT_H, CH_T + PLOT_H);
@@ -393,10 +401,7 @@ static tr_err chart_throughput(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (double s = 0; s <= (double)nb + 1e-9; s += xstep) {
         double x = CH_L + bw * s;
-        out(w,
-            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-            x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, fmt_num(s).s);
+        x_tick(w, x, fmt_num(s).s);
     }
     out(w, "</g>\n");
     x_title(w, CH_H, "seconds since the first request (1-second buckets, by completion)");
@@ -466,11 +471,7 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (int d = d0; d <= d1; d++) {
         double x = CH_L + PLOT_W * (double)(d - d0) / (d1 - d0);
-        out(w,
-            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-            x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16,
-            fmt_us((int64_t)llround(pow(10, d))).s);
+        x_tick(w, x, fmt_us((int64_t)llround(pow(10, d))).s);
     }
     out(w, "</g>\n");
     /* The audit's percentiles as markers. */
@@ -594,10 +595,7 @@ static tr_err chart_spectrum(rp *w, const lab_run *r) {
     out(w, "<g class=\"axis\">");
     for (int t = 0; t <= (int)xmax; t++) {
         double x = CH_L + PLOT_W * t / xmax;
-        out(w,
-            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-            x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, ticks[t]);
+        x_tick(w, x, ticks[t]);
     }
     out(w, "</g>\n");
     x_title(w, CH_H, "percentile (log scale of 1/(1 − p))");
@@ -685,10 +683,7 @@ static void chart_sweep(rp *w, const lab_run *const *pts, size_t k) {
     out(w, "<g class=\"axis\">");
     for (double d = xlo; d <= xhi * 1.001; d *= 10) {
         double x = log_pos(d, xlo, xhi, CH_L, PLOT_W);
-        out(w,
-            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-            x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, fmt_num(d).s);
+        x_tick(w, x, fmt_num(d).s);
     }
     out(w, "</g>\n");
     x_title(w, CH_H, "offered rate, requests/s (log scale)");
@@ -833,10 +828,7 @@ static tr_err chart_scatter(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (double v = 0; v <= xmax; v += xstep) {
         double x = CH_L + PLOT_W * v / xmax;
-        out(w,
-            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-            x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, fmt_num(v).s);
+        x_tick(w, x, fmt_num(v).s);
     }
     out(w, "</g>\n");
     char title[128];

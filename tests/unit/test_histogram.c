@@ -179,14 +179,29 @@ static void json_round_trip_and_corruption(void **state) {
     /* an index out of range, one repeated, another sub-bucket count */
     const char *bad[] = {
         "{\"sub_bucket_half\":128,\"count\":1,\"min\":1,\"max\":1,\"clamped\":0,"
-        "\"buckets\":[[99999,1]]}",
+        "\"buckets\":\"99999:1\"}",
         "{\"sub_bucket_half\":128,\"count\":2,\"min\":1,\"max\":1,\"clamped\":0,"
-        "\"buckets\":[[1,1],[1,1]]}",
-        "{\"sub_bucket_half\":1024,\"count\":0,\"min\":0,\"max\":0,\"clamped\":0,\"buckets\":[]}",
+        "\"buckets\":\"1:1,1:1\"}",
+        "{\"sub_bucket_half\":1024,\"count\":0,\"min\":0,\"max\":0,\"clamped\":0,\"buckets\":\"\"}",
         "{\"sub_bucket_half\":128,\"count\":1,\"min\":1,\"max\":1,\"clamped\":0,"
-        "\"buckets\":[[1,0]]}",
+        "\"buckets\":\"1:0\"}",
+        "{\"sub_bucket_half\":128,\"count\":1,\"min\":1,\"max\":1,\"clamped\":0,"
+        "\"buckets\":\"1:1,\"}",
+        "{\"sub_bucket_half\":128,\"count\":1,\"min\":1,\"max\":1,\"clamped\":0,"
+        "\"buckets\":\" 1:1\"}",
+        "{\"sub_bucket_half\":128,\"count\":1,\"min\":1,\"max\":1,\"clamped\":0,"
+        "\"buckets\":[[1,1]]}",
         "[]",
     };
+    /* the good form, by hand */
+    json_t *g = json_loads("{\"sub_bucket_half\":128,\"count\":3,\"min\":1,\"max\":300,"
+                           "\"clamped\":0,\"buckets\":\"1:2,278:1\"}",
+                           0, &jerr);
+    assert_non_null(g);
+    assert_int_equal(lab_hist_from_json(g, back, err, sizeof err), TR_OK);
+    assert_int_equal(back->counts[1], 2);
+    assert_int_equal(lab_hist_percentile(back, 100), 300);
+    json_decref(g);
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         json_t *b = json_loads(bad[k], 0, &jerr);
         assert_non_null(b);

@@ -635,23 +635,31 @@ static void users_spread_over_several_urls_and_rate_paces(void **state) {
     free(r);
 }
 
-/* Open loop: 20 requests at 200/s (one every 5 ms) to a server that answers each in 50 ms.
- * With connections to spare, the generator opens more (about 10 are busy at once), every
- * request leaves on time and its latency from the schedule is about the server's 50 ms. */
-static void open_loop_opens_connections_and_keeps_the_schedule(void **state) {
-    (void)state;
+/* 20 requests at 200/s, open loop, from one connection up to max_connections, to a server
+ * that answers each in 50 ms (SRV_SLOW); late means over 10 ms behind. */
+static run *open_loop_run(int max_connections) {
     run *r = new_run();
     srv_start(&r->srv, SRV_SLOW, 100);
     snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d", r->srv.port);
     for (size_t i = 0; i < 20; i++) r->recs[i] = (lab_record){.customer_id = (int64_t)i + 1};
     lg_config cfg = {.url = r->url,
                      .rate = 200,
-                     .max_connections = 40,
+                     .max_connections = max_connections,
+                     .late_us = 10000,
                      .target = LG_TARGET_PURCHASE,
                      .concert_id = 7,
                      .vus = 1};
     assert_int_equal(lg_run(&cfg, r->recs, 20, &r->codes, &r->res, r->err, sizeof r->err), TR_OK);
     srv_stop(&r->srv);
+    return r;
+}
+
+/* Open loop: 20 requests at 200/s (one every 5 ms) to a server that answers each in 50 ms.
+ * With connections to spare, the generator opens more (about 10 are busy at once), every
+ * request leaves on time and its latency from the schedule is about the server's 50 ms. */
+static void open_loop_opens_connections_and_keeps_the_schedule(void **state) {
+    (void)state;
+    run *r = open_loop_run(40);
     assert_int_equal(r->res.answered, 20);
     if (r->res.connections_peak < 5 || r->res.connections_peak > 40)
         fail_msg("connections used: %d", r->res.connections_peak);
@@ -675,19 +683,7 @@ static void open_loop_opens_connections_and_keeps_the_schedule(void **state) {
  * (what a closed loop would report: coordinated omission). */
 static void open_loop_at_the_bound_counts_late_requests_and_their_wait(void **state) {
     (void)state;
-    run *r = new_run();
-    srv_start(&r->srv, SRV_SLOW, 100);
-    snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d", r->srv.port);
-    for (size_t i = 0; i < 20; i++) r->recs[i] = (lab_record){.customer_id = (int64_t)i + 1};
-    lg_config cfg = {.url = r->url,
-                     .rate = 200,
-                     .max_connections = 1,
-                     .late_us = 10000,
-                     .target = LG_TARGET_PURCHASE,
-                     .concert_id = 7,
-                     .vus = 1};
-    assert_int_equal(lg_run(&cfg, r->recs, 20, &r->codes, &r->res, r->err, sizeof r->err), TR_OK);
-    srv_stop(&r->srv);
+    run *r = open_loop_run(1);
     assert_int_equal(r->res.answered, 20);
     assert_int_equal(r->res.connections_peak, 1);
     assert_true(r->res.late >= 18); /* every request after the first is 45 ms later each */
