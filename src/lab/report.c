@@ -513,6 +513,15 @@ static double log_pos(double v, double lo, double hi, double from, double len) {
     return from + len * (log10(v) - log10(lo)) / (log10(hi) - log10(lo));
 }
 
+/* A power of ten of µs for an axis: "100 µs", "10 ms", "1 s". */
+static numbuf fmt_decade_us(double us) {
+    numbuf b;
+    if (us >= 1e6) snprintf(b.s, sizeof b.s, "%g s", us / 1e6);
+    else if (us >= 1e3) snprintf(b.s, sizeof b.s, "%g ms", us / 1e3);
+    else snprintf(b.s, sizeof b.s, "%g µs", us);
+    return b;
+}
+
 /* A log-scale latency axis on the left: a gridline and a label per decade. */
 static void y_axis_log_us(rp *w, double lo, double hi, const char *title) {
     out(w, "<g class=\"axis\">");
@@ -521,7 +530,7 @@ static void y_axis_log_us(rp *w, double lo, double hi, const char *title) {
         out(w,
             "<line class=\"gridline\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
             "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" dy=\"0.32em\">%s</text>",
-            CH_L, CH_W - CH_R, y, y, CH_L - 6, y, fmt_us((int64_t)llround(d)).s);
+            CH_L, CH_W - CH_R, y, y, CH_L - 6, y, fmt_decade_us(d).s);
     }
     out(w,
         "<text class=\"axis-title\" transform=\"translate(12 %.1f) rotate(-90)\" "
@@ -673,7 +682,9 @@ static void chart_sweep(rp *w, const lab_run *const *pts, size_t k) {
                 fmt_us(lab_hist_percentile(r->lat_win.count ? &r->lat_win : &r->lat_all, 99.9)).s,
                 fmt_us(lab_hist_percentile(&r->lat_lose, 99)).s);
         }
-        out(w, "<text x=\"%d\" y=\"%d\">", CH_L + 8, CH_T + 12 + 13 * (line % SWEEP_MAX_LINES));
+        int ly = CH_T + 12 + 13 * (line % SWEEP_MAX_LINES);
+        out(w, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/><text x=\"%d\" y=\"%d\">",
+            CH_L + 8, CH_L + 24, ly - 3.5, ly - 3.5, CH_L + 30, ly);
         esc(w, pts[i]->strategy);
         out(w, "</text></g>\n");
         line++;
@@ -1274,7 +1285,7 @@ static const char rp_css[] =
     "svg .s1{stroke:#2e7d32;fill:#2e7d32}svg .s2{stroke:#e69500;fill:#e69500}svg .s3"
     "{stroke:#c62828;fill:#c62828}svg .s4{stroke:#8e24aa;fill:#8e24aa}svg .s5{stroke:#00838f;"
     "fill:#00838f}svg .s6{stroke:#6d4c41;fill:#6d4c41}svg .s7{stroke:#546e7a;fill:#546e7a}"
-    "svg .sweep-line text{stroke:none}\n"
+    "svg g.sweep-line text{stroke:none;fill:inherit}svg .sweep-line line{stroke-width:2}\n"
     "td.fail small{white-space:normal}\n"
     "table.summary thead th{white-space:normal}table.summary td.technique{min-width:16em}\n"
     "pre.chaos{overflow-x:auto;font-size:11.5px;line-height:1.35;padding:10px;border:1px solid "
