@@ -124,3 +124,98 @@ echo
 echo "commands: scripts/bench.sh $bin   (make bench); results in $out"
 "$bin" table "${runs[@]}" | tee "$out/table.txt"
 "$bin" report "${runs[@]}" --ceiling "$out/ceiling-livez.txt" --ceiling "$out/ceiling-script.txt" --out "$out/report.html"
+
+# ---- rate sweep (issue 12 §2): open-loop latency, without coordinated omission ----------------
+# For redis-atomic fast and strict, db-atomic and db-batch (when `ticketrush strategies` lists it
+# and it ran above), an open loop (load --rate) at 25/50/75/90/100 % of that strategy's
+# closed-loop requests/s measured above, BENCH_SWEEP_SECONDS (10) s per point on a fresh sale of
+# as many seats as half the point's requests (the scale scenario's customers, each once), so
+# every point has winners (201, the sale's writes) and losers (409 sold_out, reads): p50/p99/
+# p99.9 of both, each latency counted from the request's scheduled send time; then GET /livez at
+# redis-atomic fast's offered rates, and the highest offered rate each strategy sustained with
+# p99 ≤ 100 ms. BENCH_SWEEP=0 skips it.
+if [[ ${BENCH_SWEEP:-1} != 0 ]]; then
+	sweep_secs=${BENCH_SWEEP_SECONDS:-10}
+	sweep_pcts=${BENCH_SWEEP_PCTS:-25 50 75 90 100}
+	sweep_runs=()
+	sweep_note=()
+	sweep_sale() { # SEATS: a fresh concert 1 for every point, every seat for sale
+		"$bin" db schema >/dev/null
+		"$bin" db seed --scenario scale --concert 1 --tickets "$1" >/dev/null
+	}
+	declare -A sweep_rate=()
+	for s in redis-atomic redis-atomic-strict db-atomic db-batch; do
+		if [[ $s == db-batch ]] && ! "$bin" strategies | grep -qw db-batch; then
+			sweep_note+=("db-batch: skipped (ticketrush strategies does not list it)")
+			continue
+		fi
+		if [[ ! -f $out/run-$s.json ]]; then
+			sweep_note+=("$s: skipped (no closed-loop run above; BENCH_STRATEGIES)")
+			continue
+		fi
+		rps=$(awk -v rpm="$(json_num "$out/run-$s.json" requests_per_min)" 'BEGIN { printf "%.0f", rpm / 60 }')
+		case $s in
+		redis-atomic-strict) args=(--strategy redis-atomic --durability strict) ;;
+		redis-atomic) args=(--strategy redis-atomic --durability fast) ;;
+		*) args=(--strategy "$s") ;;
+		esac
+		echo
+		echo "== sweep $s: open loop at $sweep_pcts % of $rps requests/s, $sweep_secs s each"
+		for pct in $sweep_pcts; do
+			rate=$((rps * pct / 100))
+			((rate > 0)) || continue
+			[[ $s == redis-atomic ]] && sweep_rate[$pct]=$rate
+			seats=$((rate * sweep_secs / 2))
+			((seats >= 100)) || seats=100 # the scenario's VIP seats
+			sweep_sale "$seats"
+			case $s in redis-*) "$bin" db open-sale --concert 1 >/dev/null ;; esac
+			compact_aof
+			start_server "sweep-$s" "$port" "${args[@]}"
+			f="$out/sweep-$s-$pct.json"
+			"$bin" load --scenario scale --strategy "$s" --url "http://127.0.0.1:$port" \
+				--requests $((rate * sweep_secs)) --tickets "$seats" --rate "$rate" --vus 64 \
+				--time-limit-s $((sweep_secs + 60)) --drain-timeout-s 60 --out "$f" --quiet \
+				>/dev/null || echo "  $pct %: the load failed (see $out/server-sweep-$s.log)"
+			stop_server
+			[[ -f $f ]] && sweep_runs+=("$f")
+			echo "  $pct %: $rate requests/s offered, $seats seats → $f"
+		done
+	done
+	if ((${#sweep_rate[@]})); then
+		echo
+		echo "== sweep GET /livez at redis-atomic fast's offered rates"
+		start_server sweep-livez "$port" --strategy redis-atomic
+		for pct in $sweep_pcts; do
+			[[ -n ${sweep_rate[$pct]:-} ]] || continue
+			rate=${sweep_rate[$pct]}
+			"$bin" ceiling --url "http://127.0.0.1:$port" --vus 64 --rate "$rate" \
+				--requests $((rate * sweep_secs)) --progress off >"$out/sweep-livez-$pct.txt"
+			echo "  $pct %: $rate requests/s → $(grep -o 'p99 [0-9.]* ms' "$out/sweep-livez-$pct.txt" | head -n 1)"
+		done
+		stop_server
+	fi
+	if ((${#sweep_runs[@]})); then
+		echo
+		echo "== sweep: latency from the scheduled send time (ms; win = 201/202, lose = 409/503)"
+		"$bin" table --latency "${sweep_runs[@]}" | tee "$out/sweep.txt"
+		echo
+		echo "highest offered rate sustained with p99 (every answer) ≤ 100 ms:"
+		# columns of table --latency: 1 strategy, 2 offered/s, 6 p99 ms
+		tail -n +2 "$out/sweep.txt" | awk '{
+			if (!($1 in best)) best[$1] = "none"
+			if ($6 != "-" && $6 + 0 <= 100 && ($1 in hi ? $2 + 0 > hi[$1] : 1)) { hi[$1] = $2 + 0; best[$1] = $2 " requests/s" }
+		} END { for (s in best) printf "  %-22s %s\n", s, best[s] }' | sort | tee -a "$out/sweep.txt"
+		if [[ -f $out/sweep-livez-50.txt && -f $out/sweep-redis-atomic-50.json ]]; then
+			lp99=$(grep -o 'p99 [0-9.]* ms' "$out/sweep-livez-50.txt" | head -n 1 | cut -d' ' -f2)
+			wp99=$("$bin" table --latency "$out/sweep-redis-atomic-50.json" | awk 'NR == 2 { print $9 }')
+			awk -v w="$wp99" -v l="$lp99" 'BEGIN {
+				printf "target (issue 12): redis-atomic fast at 50 %%: winners p99 %s ms vs GET /livez p99 %s ms at the same rate: %.2f x (%s 2 x)\n",
+					w, l, (l > 0) ? w / l : 0, (l > 0 && w / l <= 2) ? "within" : "NOT within"
+			}' | tee -a "$out/sweep.txt"
+		fi
+		for note in "${sweep_note[@]}"; do echo "note: $note"; done | tee -a "$out/sweep.txt"
+		echo "commands: BENCH_SWEEP_SECONDS=$sweep_secs scripts/bench.sh $bin; ticketrush table --latency $out/sweep-*.json"
+		"$bin" report "${sweep_runs[@]}" --title "ticketrush open-loop sweep" --out "$out/sweep-report.html" >/dev/null
+		echo "sweep report: $out/sweep-report.html"
+	fi
+fi

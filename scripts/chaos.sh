@@ -447,7 +447,7 @@ run_cell() { # label fault
 	PGAPPNAME=ticketrush-load "$bin" load --strategy "$strategy" --pg "$PG_DIRECT" \
 		--url "http://127.0.0.1:${server_port[0]}" --url "http://127.0.0.1:${server_port[1]}" \
 		--scenario seed --tickets "$tickets" --vip "$vip" --customers "$customers" \
-		--requests "$requests" --vus 64 --rate "$rate" --retry-connection-errors \
+		--requests "$requests" --vus 64 --max-connections 64 --rate "$rate" --retry-connection-errors \
 		--time-limit-s $((seconds + 15)) --drain-stable-s 2 --drain-timeout-s 30 \
 		--marks-file "$marks" --out "$run" --progress plain >"$out/logs/load-$tag.log" 2>&1 &
 	load_pid=$!

@@ -42,7 +42,8 @@ tr_err audit_latency_of(const lab_record *recs, size_t n, audit_latency *out) {
     if (lat == NULL) return TR_NOMEM;
     k = 0;
     for (size_t i = 0; i < n; i++)
-        if (lab_record_answered(&recs[i])) lat[k++] = recs[i].done_us - recs[i].send_us;
+        if (lab_record_answered(&recs[i])) /* open loop: from the scheduled time (record.h) */
+            lat[k++] = recs[i].done_us - (recs[i].scheduled ? recs[i].sched_us : recs[i].send_us);
     qsort(lat, k, sizeof *lat, cmp_i64);
     out->p50 = audit_percentile(lat, k, 50);
     out->p90 = audit_percentile(lat, k, 90);

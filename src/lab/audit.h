@@ -32,7 +32,8 @@ typedef struct audit_ticket {
     int64_t issued_at_us; /* µs since the Unix epoch (PostgreSQL's clock) */
 } audit_ticket;
 
-/* Latency of answered requests (done_us − send_us), µs; all -1 when nothing was answered. */
+/* Latency of answered requests (done_us − send_us, or done_us − sched_us in an open loop), µs;
+ * all -1 when nothing was answered. */
 typedef struct audit_latency {
     int64_t p50, p90, p99, max;
 } audit_latency;

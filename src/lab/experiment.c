@@ -29,10 +29,12 @@ tr_err experiment_check(const experiment_config *cfg, char *errbuf, size_t errle
         cfg->pg_conninfo == NULL || cfg->pg_conninfo[0] == '\0' || cfg->nurls < 1 ||
         cfg->nurls > LG_MAX_URLS || cfg->concert_id < 1 || cfg->requests < 1 ||
         cfg->customers < 1 || cfg->vus < 1 || cfg->vus > LG_MAX_VUS || cfg->tickets < 0 ||
-        cfg->vip < 0 || cfg->rate < 0) {
+        cfg->vip < 0 || !(cfg->rate >= 0) || cfg->ramp_us < 0 || !(cfg->ramp_from >= 0) ||
+        cfg->max_connections < 0 || cfg->max_connections > LG_MAX_VUS ||
+        (cfg->rate > 0 && cfg->max_connections > 0 && cfg->max_connections < cfg->vus)) {
         tr_errf(errbuf, errlen,
                 "the experiment needs a strategy, a scenario, PostgreSQL, 1..%d "
-                "URLs and positive numbers",
+                "URLs and positive numbers (and --max-connections at least --vus)",
                 LG_MAX_URLS);
         return TR_INVALID_ARGUMENT;
     }
@@ -246,6 +248,10 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
                     .urls = cfg->urls,
                     .nurls = cfg->nurls,
                     .rate = cfg->rate,
+                    .ramp_from = cfg->ramp_from,
+                    .ramp_us = cfg->ramp_us,
+                    .max_connections = cfg->max_connections,
+                    .late_us = cfg->late_us,
                     .retry_connection_errors = cfg->retry_connection_errors,
                     .target = LG_TARGET_PURCHASE,
                     .concert_id = cfg->concert_id,
@@ -255,15 +261,33 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
                     .progress_arg = cfg->progress_arg,
                     .progress_every_us = cfg->progress_every_us};
     lg_result res;
-    exp_log(cfg, EXPERIMENT_INFO, "%s, %" PRId64 " requests on %" PRId64 " connections to %s%s",
-            cfg->scenario->name, cfg->requests, cfg->vus, run->params.url,
-            cfg->rate > 0 ? " (paced)" : "");
+    if (cfg->rate > 0)
+        exp_log(cfg, EXPERIMENT_INFO,
+                "%s, %" PRId64 " requests at %.0f/s (open loop) on %" PRId64 "+ connections to %s",
+                cfg->scenario->name, cfg->requests, cfg->rate, cfg->vus, run->params.url);
+    else
+        exp_log(cfg, EXPERIMENT_INFO, "%s, %" PRId64 " requests on %" PRId64 " connections to %s",
+                cfg->scenario->name, cfg->requests, cfg->vus, run->params.url);
     if ((e = lg_run(&lc, run->records, run->nrecords, &run->codes, &res, errbuf, errlen)) != TR_OK)
         goto out;
     run->started_wall_us = res.started_wall_us;
     run->duration_us = res.duration_us;
     run->reconnects = res.reconnects;
     run->retries = res.retries;
+    if (cfg->rate > 0)
+        run->open_loop = (run_open_loop){
+            .rate = cfg->rate,
+            .ramp_from = cfg->ramp_us > 0 ? cfg->ramp_from : 0,
+            .ramp_us = cfg->ramp_us,
+            .max_connections = cfg->max_connections > 0                ? cfg->max_connections
+                               : cfg->vus > LG_DEFAULT_MAX_CONNECTIONS ? (int32_t)cfg->vus
+                                                                       : LG_DEFAULT_MAX_CONNECTIONS,
+            .connections = res.connections_peak,
+            .late_us = cfg->late_us > 0 ? cfg->late_us : LG_DEFAULT_LATE_US,
+            .late = res.late,
+            .max_late_us = res.max_late_us,
+            .conn_waits = res.conn_waits};
+    runfile_histograms(run);
     if (cfg->loaded) cfg->loaded(cfg->arg, &res, run->nrecords);
 
     /* Drain: write-behind and waiting-line strategies store tickets after answering. */

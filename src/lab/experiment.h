@@ -35,7 +35,11 @@ typedef struct experiment_config {
     int64_t requests;             /* ≥ 1; the scenario's EACH_ONCE draw needs ≤ customers */
     int64_t vus;                  /* 1..LG_MAX_VUS connections */
     uint64_t seed;                /* of the customer draw (scenario.h) */
-    double rate;                  /* requests/s (open loop); 0: closed loop */
+    double rate;                  /* requests/s (open loop, loadgen.h); 0: closed loop */
+    double ramp_from;             /* open loop: the ramp's start rate, requests/s (loadgen.h) */
+    int64_t ramp_us;              /* open loop: the ramp's length, µs; 0: none */
+    int max_connections;          /* open loop: the bound on connections; 0: the default */
+    int64_t late_us;              /* open loop: the lateness threshold, µs; 0: the default */
     bool retry_connection_errors; /* loadgen.h */
     int64_t time_limit_us;        /* of the load; unanswered requests then count as timeouts */
     int drain_stable_ms;          /* the drain is over when the ticket count held the

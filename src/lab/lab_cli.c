@@ -343,6 +343,11 @@ static void load_usage(FILE *f, const tr_opt *opts) {
     fprintf(f, "\n");
     cli_scenarios_help(f);
     fprintf(f, "All VUs connect first, then send their first requests together.\n"
+               "Closed loop (default): a slow answer delays that user's next request, so the\n"
+               "latencies hide the queue a real crowd would build (coordinated omission).\n"
+               "Open loop (--rate R): requests leave on schedule and each latency counts from\n"
+               "its scheduled time; the run file keeps log-linear histograms of all answers,\n"
+               "winners (201/202) and losers (409/503) with p50..p99.99 and max.\n"
                "exit status: 0 done (anomalies are shown in the table), 1 operational failure,\n"
                "2 bad options, 3 --expect-clean and an anomaly.\n");
 }
@@ -351,6 +356,8 @@ static void load_usage(FILE *f, const tr_opt *opts) {
 typedef struct cli_load_state {
     cli_progress_state ps;
     bool quiet;
+    bool open;       /* an open loop (--rate) */
+    int64_t late_ms; /* its lateness threshold */
 } cli_load_state;
 
 static void cli_load_log(void *arg, experiment_log_kind kind, const char *line) {
@@ -363,6 +370,13 @@ static void cli_load_loaded(void *arg, const lg_result *res, size_t requests) {
     cli_load_state *s = arg;
     cli_progress_end(&s->ps, res->timed_out ? (size_t)res->answered : requests, requests,
                      res->duration_us);
+    if (!s->quiet && s->open)
+        fprintf(stderr,
+                "load: open loop: %" PRId64 " requests sent more than %" PRId64
+                " ms after their scheduled time (latest %.1f ms behind), %" PRId64
+                " waited for a connection, %d connections used\n",
+                res->late, s->late_ms, (double)res->max_late_us / 1000, res->conn_waits,
+                res->connections_peak);
     if (!s->quiet)
         fprintf(stderr,
                 "load: %" PRId64 " answered in %.2f s; %" PRId64 " connection errors, %" PRId64
@@ -379,7 +393,8 @@ int lab_cli_load(int argc, char **argv) {
     const char *urls[LG_MAX_URLS], *marks_file = NULL;
     int nurls = 0, progress = PROGRESS_ARG_AUTO;
     int64_t requests = -1, seed = 1, time_limit_s = 600, rate = 0, drain_stable_s = 1,
-            drain_timeout_s = 120;
+            drain_timeout_s = 120, ramp_from = -1, ramp_s = 0, max_conns = 0,
+            late_ms = LG_DEFAULT_LATE_US / 1000;
     bool quiet = false, retry_conn = false;
     /* clang-format off */
     const tr_opt opts[] = {
@@ -394,8 +409,27 @@ int lab_cli_load(int argc, char **argv) {
          .max = CLI_MAX_REQUESTS, .metavar = "R", .help = "requests to send (scenario default)"},
         {.name = "rate", .kind = TR_OPT_I64, .dest = &rate, .min = 0, .max = 10000000,
          .metavar = "R",
-         .help = "pace the load: request i is not sent before i/R s (default\n"
-                 "0: closed loop, each user sends when answered)"},
+         .help = "open loop: request i is sent at its scheduled time\n"
+                 "i/R s whatever the answers do, on as many connections as\n"
+                 "it needs (--max-connections), and its latency counts\n"
+                 "from that time (default 0: closed loop, each user sends\n"
+                 "when answered)"},
+        {.name = "ramp-s", .kind = TR_OPT_I64, .dest = &ramp_s, .min = 0, .max = 3600,
+         .metavar = "S",
+         .help = "open loop: rise linearly from --ramp-from to --rate over\n"
+                 "the first S s (default 0: no ramp)"},
+        {.name = "ramp-from", .kind = TR_OPT_I64, .dest = &ramp_from, .min = 0,
+         .max = 10000000, .metavar = "R",
+         .help = "open loop: the ramp's start rate, requests/s (default 0)"},
+        {.name = "max-connections", .kind = TR_OPT_I64, .dest = &max_conns, .min = 1,
+         .max = LG_MAX_VUS, .metavar = "M",
+         .help = "open loop: connections at most (default 4096, at least\n"
+                 "--vus, which are opened first); a due request that finds\n"
+                 "all M busy waits for one and counts as late"},
+        {.name = "late-ms", .kind = TR_OPT_I64, .dest = &late_ms, .min = 1, .max = 3600000,
+         .metavar = "MS",
+         .help = "open loop: a request sent more than MS ms after its\n"
+                 "scheduled time counts as late (default 10)"},
         {.name = "retry-connection-errors", .kind = TR_OPT_FLAG, .dest = &retry_conn,
          .help = "a purchase whose connection failed before its\n"
                  "answer is sent again 1 s later on a new connection (5 times\n"
@@ -441,13 +475,30 @@ int lab_cli_load(int argc, char **argv) {
     if (sc == NULL) return LAB_EXIT_USAGE;
     if (requests < 0) requests = sc->requests;
     if (o.vus < 0) o.vus = sc->vus;
+    if (rate == 0 && (ramp_s > 0 || ramp_from >= 0 || max_conns > 0)) {
+        fprintf(stderr, "ticketrush load: --ramp-s, --ramp-from and --max-connections need "
+                        "--rate (an open loop)\n");
+        return LAB_EXIT_USAGE;
+    }
+    if (rate > 0 && max_conns > 0 && max_conns < o.vus) {
+        fprintf(stderr,
+                "ticketrush load: --max-connections (%" PRId64 ") must be at least --vus (%" PRId64
+                ")\n",
+                max_conns, o.vus);
+        return LAB_EXIT_USAGE;
+    }
+    if (ramp_from < 0) ramp_from = 0;
+    int64_t fds = rate > 0 ? (max_conns > 0                        ? max_conns
+                              : o.vus > LG_DEFAULT_MAX_CONNECTIONS ? o.vus
+                                                                   : LG_DEFAULT_MAX_CONNECTIONS)
+                           : o.vus;
 
     lab_run *run = calloc(1, sizeof *run);
     if (run == NULL) {
         fprintf(stderr, "ticketrush load: out of memory\n");
         return LAB_EXIT_FAILURE;
     }
-    cli_load_state st = {.quiet = quiet};
+    cli_load_state st = {.quiet = quiet, .open = rate > 0, .late_ms = late_ms};
     st.ps = (cli_progress_state){.cmd = cmd,
                                  .mode = quiet ? PROGRESS_OFF : cli_progress_pick(progress),
                                  .run = run,
@@ -465,6 +516,10 @@ int lab_cli_load(int argc, char **argv) {
                              .vus = o.vus,
                              .seed = (uint64_t)seed,
                              .rate = (double)rate,
+                             .ramp_from = (double)ramp_from,
+                             .ramp_us = ramp_s * 1000000,
+                             .max_connections = (int)max_conns,
+                             .late_us = late_ms * 1000,
                              .retry_connection_errors = retry_conn,
                              .time_limit_us = time_limit_s * 1000000,
                              .drain_stable_ms = (int)drain_stable_s * 1000,
@@ -482,7 +537,7 @@ int lab_cli_load(int argc, char **argv) {
     if (experiment_check(&cfg, err, sizeof err) != TR_OK) {
         fprintf(stderr, "ticketrush load: %s\n", err);
         rc = LAB_EXIT_USAGE;
-    } else if (cli_ensure_fds(cmd, o.vus)) {
+    } else if (cli_ensure_fds(cmd, fds)) {
         /* the progress line reads the records as they fill in */
         tr_err e = experiment_run(&cfg, run, path, sizeof path, err, sizeof err);
         if (e != TR_OK) {
@@ -504,16 +559,24 @@ int lab_cli_load(int argc, char **argv) {
 /* --- table --------------------------------------------------------------------------- */
 
 static void table_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f, "usage: ticketrush table FILE...\n"
+    fprintf(f, "usage: ticketrush table [--latency] FILE...\n"
                "\n"
                "Prints one row per run file written by `ticketrush load`: throughput, every\n"
-               "R1-R8 anomaly count, latency and errors by code.\n");
+               "R1-R8 anomaly count, latency (with the winners' and losers' p99 when a run is\n"
+               "open-loop) and errors by code.\n");
     tr_opts_help(f, opts);
 }
 
 int lab_cli_table(int argc, char **argv) {
+    bool latency = false;
     /* clang-format off */
-    const tr_opt opts[] = {{0}};
+    const tr_opt opts[] = {
+        {.name = "latency", .kind = TR_OPT_FLAG, .dest = &latency,
+         .help = "the latency table instead: offered rate, late requests,\n"
+                 "p50/p99/p99.9 of all answers, winners (201/202) and\n"
+                 "losers (409/503), p99.99 and max, from the histograms"},
+        {0},
+    };
     /* clang-format on */
     int npos = 0;
     int rc = lab_cli_options("ticketrush table", "table", opts, table_usage, argc, argv, 1, &npos);
@@ -537,7 +600,9 @@ int lab_cli_table(int argc, char **argv) {
             break;
         }
     }
-    if (rc == LAB_EXIT_OK && table_write(stdout, runs, n) != TR_OK) rc = LAB_EXIT_FAILURE;
+    if (rc == LAB_EXIT_OK &&
+        (latency ? table_write_latency(stdout, runs, n) : table_write(stdout, runs, n)) != TR_OK)
+        rc = LAB_EXIT_FAILURE;
     free(runs);
     return rc;
 }
@@ -546,10 +611,13 @@ int lab_cli_table(int argc, char **argv) {
 
 static void ceiling_usage(FILE *f, const tr_opt *opts) {
     fprintf(f, "usage: ticketrush ceiling [--url URL] [--vus V] [--requests R] [--time-limit-s S]\n"
+               "                          [--rate R [--max-connections M]]\n"
                "\n"
                "Drives GET /livez (the server does no work) closed-loop and prints requests/s,\n"
                "requests/min and latency: the ceiling of the load generator and server together.\n"
                "Compare with: wrk -t1 -cV -d5s URL/livez\n"
+               "With --rate, an open loop at R requests/s instead (as load --rate): the latency\n"
+               "floor at that offered rate, from each request's scheduled time.\n"
                "\n");
     tr_opts_help(f, opts);
 }
@@ -557,7 +625,7 @@ static void ceiling_usage(FILE *f, const tr_opt *opts) {
 int lab_cli_ceiling(int argc, char **argv) {
     const char *cmd = "ceiling", *url = CLI_DEFAULT_URL;
     int progress = PROGRESS_ARG_AUTO;
-    int64_t vus = 200, requests = 200000, time_limit_s = 600;
+    int64_t vus = 200, requests = 200000, time_limit_s = 600, rate = 0, max_conns = 0;
     /* clang-format off */
     const tr_opt opts[] = {
         {.name = "url", .kind = TR_OPT_STRING, .dest = &url, .env = "TICKETRUSH_URL",
@@ -568,6 +636,11 @@ int lab_cli_ceiling(int argc, char **argv) {
          .max = CLI_MAX_REQUESTS, .metavar = "R", .help = "requests to send (default 200000)"},
         {.name = "time-limit-s", .kind = TR_OPT_I64, .dest = &time_limit_s, .min = 1,
          .max = 86400, .metavar = "S", .help = "stop after S seconds (default 600)"},
+        {.name = "rate", .kind = TR_OPT_I64, .dest = &rate, .min = 0, .max = 10000000,
+         .metavar = "R", .help = "open loop at R requests/s (default 0: closed loop)"},
+        {.name = "max-connections", .kind = TR_OPT_I64, .dest = &max_conns, .min = 1,
+         .max = LG_MAX_VUS, .metavar = "M",
+         .help = "open loop: connections at most (default 4096, ≥ --vus)"},
         {.name = "progress", .kind = TR_OPT_CHOICE, .dest = &progress,
          .choices = progress_names, .metavar = "MODE",
          .help = "auto, live, plain or off (as for load)"},
@@ -584,19 +657,31 @@ int lab_cli_ceiling(int argc, char **argv) {
         fprintf(stderr, "ticketrush ceiling: %s\n", err);
         return LAB_EXIT_USAGE;
     }
-    if (!cli_ensure_fds(cmd, vus)) return LAB_EXIT_FAILURE;
+    if (max_conns > 0 && (rate == 0 || max_conns < vus)) {
+        fprintf(stderr, "ticketrush ceiling: --max-connections needs --rate and must be at least "
+                        "--vus\n");
+        return LAB_EXIT_USAGE;
+    }
+    int64_t fds = rate == 0                          ? vus
+                  : max_conns > 0                    ? max_conns
+                  : vus > LG_DEFAULT_MAX_CONNECTIONS ? vus
+                                                     : LG_DEFAULT_MAX_CONNECTIONS;
+    if (!cli_ensure_fds(cmd, fds)) return LAB_EXIT_FAILURE;
     size_t n = (size_t)requests;
     lab_record *recs = calloc(n, sizeof *recs);
     audit_report *rep = calloc(1, sizeof *rep);
     lab_codes *codes = calloc(1, sizeof *codes);
+    lab_hist *hist = malloc(sizeof *hist);
     rc = LAB_EXIT_FAILURE;
-    if (recs == NULL || rep == NULL || codes == NULL) {
+    if (recs == NULL || rep == NULL || codes == NULL || hist == NULL) {
         fprintf(stderr, "ticketrush ceiling: out of memory\n");
         goto out;
     }
     cli_progress_state ps = {.cmd = cmd, .mode = cli_progress_pick(progress)};
     lg_config cfg = {.url = url,
                      .target = LG_TARGET_LIVEZ,
+                     .rate = (double)rate,
+                     .max_connections = (int)max_conns,
                      .vus = (int)vus,
                      .time_limit_us = time_limit_s * 1000000,
                      .progress = ps.mode == PROGRESS_OFF ? NULL : cli_progress,
@@ -616,13 +701,30 @@ int lab_cli_ceiling(int argc, char **argv) {
     audit_outcomes(recs, n, codes, rep);
     double secs = (double)res.duration_us / 1e6;
     double per_s = secs > 0 ? (double)res.answered / secs : 0;
-    printf("ceiling: GET /livez on %s, %" PRId64 " connections, %" PRId64 " requests\n",
-           parsed.host, vus, requests);
+    if (rate > 0)
+        printf("ceiling: GET /livez on %s, open loop at %" PRId64 " requests/s (%d connections "
+               "used), %" PRId64 " requests\n",
+               parsed.host, rate, res.connections_peak, requests);
+    else
+        printf("ceiling: GET /livez on %s, %" PRId64 " connections, %" PRId64 " requests\n",
+               parsed.host, vus, requests);
     printf("answered %" PRId64 " in %.3f s: %.0f requests/s, %.0f requests/min\n", res.answered,
            secs, per_s, per_s * 60);
-    printf("latency: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+    lab_hist_init(hist);
+    for (size_t i = 0; i < n; i++)
+        if (lab_record_answered(&recs[i]) && lab_record_latency_us(&recs[i]) >= 0)
+            lab_hist_record(hist, lab_record_latency_us(&recs[i]));
+    printf("latency: p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, p99.99 %.3f ms, "
+           "max %.3f ms%s\n",
            (double)rep->latency.p50 / 1000, (double)rep->latency.p90 / 1000,
-           (double)rep->latency.p99 / 1000, (double)rep->latency.max / 1000);
+           (double)rep->latency.p99 / 1000, (double)lab_hist_percentile(hist, 99.9) / 1000,
+           (double)lab_hist_percentile(hist, 99.99) / 1000, (double)rep->latency.max / 1000,
+           rate > 0 ? " (from the scheduled send times)" : "");
+    if (rate > 0)
+        printf("open loop: %" PRId64 " requests sent more than %lld ms late (latest %.1f ms), "
+               "%" PRId64 " waited for a connection\n",
+               res.late, (long long)(LG_DEFAULT_LATE_US / 1000), (double)res.max_late_us / 1000,
+               res.conn_waits);
     printf("outcomes:");
     for (int i = 0; i < rep->noutcomes; i++)
         printf(" %s=%" PRId64, rep->outcomes[i].key, rep->outcomes[i].count);
@@ -632,6 +734,7 @@ out:
     free(recs);
     free(rep);
     free(codes);
+    free(hist);
     return rc;
 }
 
@@ -827,8 +930,10 @@ static void report_usage(FILE *f, const tr_opt *opts) {
                "fetched) from run files of `ticketrush load` or `ticketrush jtl-audit`: a\n"
                "summary against the study's published figures and the measured ceilings, the\n"
                "audit of SPEC rules R1-R8 per run, and per run throughput over time (1-second\n"
-               "buckets), latency percentiles and histogram, outcomes by code, and arrival\n"
-               "order against seat number. Prints the report's path.\n"
+               "buckets), latency percentiles and histogram, the percentile spectrum (latency\n"
+               "against 1/(1-p), all answers, winners and losers), outcomes by code, and arrival\n"
+               "order against seat number; given several open-loop runs (load --rate), p99\n"
+               "against offered rate, one line per strategy. Prints the report's path.\n"
                "\n");
     tr_opts_help(f, opts);
     fprintf(f, "At most %d ceilings in all.\n", REPORT_MAX_CEILINGS);
@@ -1123,6 +1228,7 @@ int lab_cli_jtl_audit(int argc, char **argv) {
                 o.concert, e == TR_PG ? pg_conn_errstr(pg) : tr_strerror(e));
         goto out;
     }
+    runfile_histograms(run);
     if (!cli_save_run(cmd, run, o.out_path)) goto out;
     rc = LAB_EXIT_OK;
     if (o.expect_clean && audit_has_anomalies(&run->audit)) {

@@ -8,7 +8,13 @@
  * "A completed before B was sent" in the records implies it in real time.
  * Requests leave in index order: lg_next() hands the next index to the connection that just
  * became free, and loops (never recurses) when a connection fails, each failure consuming the
- * request it carried, so a dead server ends the run quickly instead of spinning. */
+ * request it carried, so a dead server ends the run quickly instead of spinning.
+ * Open loop (a rate): every record carries its scheduled time t_i. A connection that becomes
+ * free takes the next request only if it is due, else goes on the idle list; after every epoll
+ * round lg_dispatch() sends each due request on an idle connection, or on a new one while fewer
+ * than max_connections are in use; when none can be had the request waits for the next free
+ * connection and is counted late once sent. The loop sleeps until the next t_i with µs
+ * resolution (epoll_pwait2), so a request is not sent a millisecond late for want of a timer. */
 #include "lab/loadgen.h"
 
 #include "lab/jscan.h"
@@ -22,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <math.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -231,6 +239,9 @@ typedef struct lg_conn {
     bool want_out;       /* EPOLLOUT is registered */
     bool head_done;      /* head parsed into head */
     bool backoff;        /* req waits until retry_at_us to be sent again (no I/O meanwhile) */
+    bool listed;         /* open loop: on lg_loop.idle (it may have taken a request since) */
+    bool fresh;          /* open loop: opened after t = 0 because the others were busy (its
+                            first connect is not a reconnect) */
     size_t req;          /* the request on this connection, LG_NO_REQ when none */
     int64_t retry_at_us; /* t = 0 based, while backoff */
     int64_t connect_us;  /* when the current connect began (t = 0 based) */
@@ -248,7 +259,14 @@ typedef struct lg_loop {
     int nurls;
     int ep;
     lg_conn *conns;
-    int nconns;
+    int nconns;   /* in use: conns[0..nconns) */
+    bool open;    /* open loop (cfg->rate > 0) */
+    int maxconns; /* open loop: the bound on nconns (the closed loop: nconns) */
+    int *idle;    /* open loop: free connections, a FIFO ring of maxconns indices (may hold
+                     stale ones), so requests rotate over the connections and their URLs */
+    int idle_head, nidle;
+    size_t waiting;  /* open loop: the request last counted in conn_waits */
+    int64_t late_us; /* open loop: cfg->late_us or its default */
     char *rbufs;
     lab_record *recs;
     size_t n, next, done;
@@ -380,7 +398,14 @@ static bool lg_send_request(lg_loop *L, lg_conn *c) {
     c->rlen = 0;
     c->head_done = false;
     c->state = LG_SENDING;
-    if (r->send_us < 0) r->send_us = lg_now(L); /* a retry keeps the first attempt's */
+    if (r->send_us < 0) { /* a retry keeps the first attempt's */
+        r->send_us = lg_now(L);
+        if (r->scheduled) {
+            int64_t behind = r->send_us - r->sched_us;
+            if (behind > L->res->max_late_us) L->res->max_late_us = behind;
+            if (behind > L->late_us) L->res->late++;
+        }
+    }
     return lg_flush(L, c);
 }
 
@@ -388,7 +413,8 @@ static bool lg_send_request(lg_loop *L, lg_conn *c) {
  * connection error, the request is finished). */
 static bool lg_start(lg_loop *L, lg_conn *c) {
     if (c->fd < 0) {
-        L->res->reconnects++;
+        if (!c->fresh) L->res->reconnects++;
+        c->fresh = false;
         c->connect_us = lg_now(L);
         int rc = lg_open(L, c);
         if (rc < 0) {
@@ -401,26 +427,81 @@ static bool lg_start(lg_loop *L, lg_conn *c) {
     return lg_send_request(L, c);
 }
 
-/* Gives c the next request; loops over failures. With a rate, waits (in backoff without a
- * request) until the next request is due. */
-static void lg_next(lg_loop *L, lg_conn *c) {
-    while (L->next < L->n) {
-        if (L->cfg->rate > 0) {
-            int64_t due = (int64_t)((double)L->next * 1e6 / L->cfg->rate);
-            if (due > lg_now(L)) {
-                c->req = LG_NO_REQ;
-                if (c->fd >= 0) c->state = LG_IDLE;
-                c->backoff = true;
-                c->retry_at_us = due;
-                L->nbackoff++;
-                return;
-            }
-        }
+int64_t lg_schedule_us(double rate, double ramp_from, int64_t ramp_us, size_t i) {
+    double k = (double)i;
+    if (i == 0) return 0;
+    if (ramp_us <= 0 || ramp_from == rate) return (int64_t)(k * 1e6 / rate);
+    double T = (double)ramp_us / 1e6, a = (rate - ramp_from) / T; /* requests/s² */
+    double in_ramp = (ramp_from + rate) * T / 2;                  /* requests sent during it */
+    if (k >= in_ramp) return (int64_t)((T + (k - in_ramp) / rate) * 1e6);
+    /* k = ramp_from t + a t² / 2, solved for t ≥ 0 (written to avoid cancellation) */
+    double t = 2 * k / (ramp_from + sqrt(ramp_from * ramp_from + 2 * a * k));
+    return (int64_t)(t * 1e6);
+}
+
+/* Open loop: c is free. It takes the next request if that one is due (looping over failures),
+ * else goes on the idle list for lg_dispatch. */
+static void lg_open_next(lg_loop *L, lg_conn *c) {
+    while (L->next < L->n && L->recs[L->next].sched_us <= lg_now(L)) {
         c->req = L->next++;
         if (lg_start(L, c) || c->backoff) return;
     }
     c->req = LG_NO_REQ;
     if (c->fd >= 0) c->state = LG_IDLE;
+    if (!c->listed) {
+        c->listed = true;
+        L->idle[(L->idle_head + L->nidle++) % L->maxconns] = (int)(c - L->conns);
+    }
+}
+
+/* Gives c the next request; loops over failures. */
+static void lg_next(lg_loop *L, lg_conn *c) {
+    if (L->open) {
+        lg_open_next(L, c);
+        return;
+    }
+    while (L->next < L->n) {
+        c->req = L->next++;
+        if (lg_start(L, c) || c->backoff) return;
+    }
+    c->req = LG_NO_REQ;
+    if (c->fd >= 0) c->state = LG_IDLE;
+}
+
+/* Open loop: a free connection from the idle list (dropping entries that took a request since
+ * they were listed), or NULL. */
+static lg_conn *lg_pop_idle(lg_loop *L) {
+    while (L->nidle > 0) {
+        lg_conn *c = &L->conns[L->idle[L->idle_head]];
+        L->idle_head = (L->idle_head + 1) % L->maxconns;
+        L->nidle--;
+        c->listed = false;
+        if (c->req == LG_NO_REQ && !c->backoff) return c;
+    }
+    return NULL;
+}
+
+/* Open loop: sends every due request, each on a free connection or a new one under the bound;
+ * stops at the first that finds none (it goes to the next connection that becomes free). */
+static void lg_dispatch(lg_loop *L) {
+    int64_t now = lg_now(L);
+    while (L->next < L->n && L->recs[L->next].sched_us <= now) {
+        lg_conn *c = lg_pop_idle(L);
+        if (c == NULL) {
+            if (L->nconns >= L->maxconns) {
+                if (L->waiting != L->next) {
+                    L->res->conn_waits++;
+                    L->waiting = L->next;
+                }
+                return;
+            }
+            c = &L->conns[L->nconns++];
+            c->fresh = true;
+            if (L->nconns > L->res->connections_peak) L->res->connections_peak = L->nconns;
+        }
+        c->req = L->next++;
+        if (!lg_start(L, c) && !c->backoff) lg_open_next(L, c);
+    }
 }
 
 /* c's backoff is over: send its request again (or, if that fails, go on to the next); a
@@ -571,6 +652,20 @@ static void lg_on_event(lg_loop *L, lg_conn *c, uint32_t ev) {
     if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) lg_on_readable(L, c);
 }
 
+/* epoll_wait for up to wait_us µs: with µs resolution (epoll_pwait2, Linux 5.11) where the
+ * kernel has it, else rounded up to the ms. */
+static int lg_wait(lg_loop *L, struct epoll_event *evs, int max, int64_t wait_us) {
+    static bool no_pwait2;
+    if (!no_pwait2) {
+        struct timespec ts = {.tv_sec = (time_t)(wait_us / 1000000),
+                              .tv_nsec = (long)(wait_us % 1000000) * 1000};
+        int nev = epoll_pwait2(L->ep, evs, max, &ts, NULL);
+        if (nev >= 0 || errno != ENOSYS) return nev;
+        no_pwait2 = true;
+    }
+    return epoll_wait(L->ep, evs, max, (int)((wait_us + 999) / 1000));
+}
+
 /* Opens every connection before t = 0. TR_OK, or TR_UNAVAILABLE / TR_INTERNAL with errbuf. */
 static tr_err lg_open_all(lg_loop *L, char *errbuf, size_t errlen) {
     int pending = 0;
@@ -643,6 +738,23 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
                                                       : "the concert id must be positive");
         return TR_INVALID_ARGUMENT;
     }
+    L.open = cfg->rate > 0;
+    if (L.open) {
+        L.maxconns =
+            cfg->max_connections > 0
+                ? cfg->max_connections
+                : (cfg->vus > LG_DEFAULT_MAX_CONNECTIONS ? cfg->vus : LG_DEFAULT_MAX_CONNECTIONS);
+        if (!isfinite(cfg->rate) || L.maxconns < cfg->vus || L.maxconns > LG_MAX_VUS ||
+            cfg->ramp_us < 0 || !(cfg->ramp_from >= 0) || !isfinite(cfg->ramp_from)) {
+            tr_errf(errbuf, errlen,
+                    "invalid open-loop configuration: max connections must be in vus..%d, the "
+                    "ramp's length and start rate not negative",
+                    LG_MAX_VUS);
+            return TR_INVALID_ARGUMENT;
+        }
+        L.late_us = cfg->late_us > 0 ? cfg->late_us : LG_DEFAULT_LATE_US;
+        L.waiting = LG_NO_REQ;
+    }
     for (size_t i = 0; i < n; i++) {
         recs[i].send_us = -1;
         recs[i].done_us = -1;
@@ -650,6 +762,8 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         recs[i].seat_no = 0;
         recs[i].code = LAB_CODE_NONE;
         recs[i].retries = 0;
+        recs[i].scheduled = L.open;
+        recs[i].sched_us = L.open ? lg_schedule_us(cfg->rate, cfg->ramp_from, cfg->ramp_us, i) : 0;
     }
     if (n == 0) return TR_OK;
     for (int u = 0; u < L.nurls; u++)
@@ -657,13 +771,17 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
             (size_t)snprintf(L.livez[u], sizeof L.livez[u],
                              "GET /livez HTTP/1.1\r\nHost: %s\r\n\r\n", L.urls[u].host);
     L.nconns = (size_t)cfg->vus < n ? cfg->vus : (int)n;
-    L.conns = calloc((size_t)L.nconns, sizeof *L.conns);
-    L.rbufs = malloc((size_t)L.nconns * LG_RESPONSE_MAX);
-    if (L.conns == NULL || L.rbufs == NULL) {
+    if (!L.open) L.maxconns = L.nconns;
+    out->connections_peak = L.open ? L.nconns : 0;
+    /* (an open loop's unused slots cost address space only: their pages are never touched) */
+    L.conns = calloc((size_t)L.maxconns, sizeof *L.conns);
+    L.rbufs = malloc((size_t)L.maxconns * LG_RESPONSE_MAX);
+    L.idle = L.open ? malloc((size_t)L.maxconns * sizeof *L.idle) : NULL;
+    if (L.conns == NULL || L.rbufs == NULL || (L.open && L.idle == NULL)) {
         rc = TR_NOMEM;
         goto out;
     }
-    for (int i = 0; i < L.nconns; i++) {
+    for (int i = 0; i < L.maxconns; i++) {
         L.conns[i].fd = -1;
         L.conns[i].req = LG_NO_REQ;
         L.conns[i].rbuf = L.rbufs + (size_t)i * LG_RESPONSE_MAX;
@@ -681,8 +799,10 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
     int64_t next_progress = every;
     out->started_wall_us = tr_wall_us();
     L.t0 = tr_mono_us();
-    /* t = 0: every virtual user sends its first request, back to back. */
+    /* t = 0: every virtual user sends its first request, back to back (open loop: every
+     * connection is free, and what is due goes out). */
     for (int i = 0; i < L.nconns; i++) lg_next(&L, &L.conns[i]);
+    if (L.open) lg_dispatch(&L);
 
     struct epoll_event evs[LG_EVENTS];
     unsigned scan = 0;
@@ -699,8 +819,12 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
         int64_t wake = limit < next_progress || !cfg->progress ? limit : next_progress;
         for (int i = 0; L.nbackoff > 0 && i < L.nconns; i++)
             if (L.conns[i].backoff && L.conns[i].retry_at_us < wake) wake = L.conns[i].retry_at_us;
-        int64_t wait_ms = wake > now ? (wake - now + 999) / 1000 : 0;
-        int nev = epoll_wait(L.ep, evs, LG_EVENTS, wait_ms > 1000 ? 1000 : (int)wait_ms);
+        if (L.open && L.next < L.n && (L.nidle > 0 || L.nconns < L.maxconns) &&
+            L.recs[L.next].sched_us < wake)
+            wake = L.recs[L.next].sched_us;
+        int64_t wait_us = wake > now ? wake - now : 0;
+        if (wait_us > 1000000) wait_us = 1000000;
+        int nev = lg_wait(&L, evs, LG_EVENTS, wait_us);
         if (nev < 0 && errno == EINTR) continue;
         if (nev < 0) {
             tr_errf(errbuf, errlen, "epoll_wait failed: %s", strerror(errno));
@@ -718,6 +842,7 @@ tr_err lg_run(const lg_config *cfg, lab_record *recs, size_t n, lab_codes *codes
                 if (c->backoff && c->retry_at_us <= now) lg_retry(&L, c);
             }
         }
+        if (L.open) lg_dispatch(&L);
     }
     if (out->timed_out) { /* what is still unanswered or unsent is a timeout */
         for (size_t i = 0; i < n; i++) {
@@ -744,5 +869,6 @@ out:
     if (L.ep >= 0) close(L.ep);
     free(L.conns);
     free(L.rbufs);
+    free(L.idle);
     return rc;
 }

@@ -1,6 +1,8 @@
-/* loadgen.h — the lab's load generator: one thread, one epoll loop, V keep-alive HTTP/1.1
- * connections to a loopback server, closed loop (each virtual user sends its next request when
- * the previous answer arrived), one lab_record per request. Not a general HTTP client: no TLS,
+/* loadgen.h — the lab's load generator: one thread, one epoll loop, keep-alive HTTP/1.1
+ * connections to a loopback server, one lab_record per request. Closed loop (the default: V
+ * virtual users, each sends its next request when the previous answer arrived) or open loop
+ * (a rate: request i is due at its scheduled time t_i, whatever the answers do, on as many
+ * connections as it needs up to a bound, and its latency counts from t_i). Not a general HTTP client: no TLS,
  * no redirects, no chunked bodies, loopback hosts only (the lab measures a local server). */
 #ifndef TR_LAB_LOADGEN_H
 #define TR_LAB_LOADGEN_H
@@ -23,6 +25,8 @@
 #define LG_RETRY_MAX_S 5                           /* longest Retry-After honoured, s */
 #define LG_MAX_URLS 8                              /* servers one run spreads its users over */
 #define LG_RECONNECT_RETRY_US (1LL * 1000000)      /* retry_connection_errors: wait 1 s */
+#define LG_DEFAULT_MAX_CONNECTIONS 4096            /* open loop: connections at most */
+#define LG_DEFAULT_LATE_US (10LL * 1000)           /* open loop: sent 10 ms past its slot is late */
 
 typedef enum {
     LG_TARGET_PURCHASE, /* POST /concert/purchase/ticket {"customerId":C,"concertId":K} */
@@ -49,16 +53,27 @@ typedef struct lg_config {
     const char *url;         /* see lg_url_parse; used when nurls == 0 */
     const char *const *urls; /* nurls URLs (1..LG_MAX_URLS): connection i goes to urls[i % nurls] */
     int nurls;
-    double rate;                  /* > 0: request i is not sent before t = i / rate s (pacing, so a
-                                     run lasts about n / rate s whatever the strategy's speed);
-                                     0: closed loop, as fast as the answers come */
+    double rate;         /* requests/s. > 0: open loop: request i is scheduled at t_i = i / rate
+                            s (or on the ramp below) and sent then on a free connection — one
+                            more is opened when every open one is busy, up to max_connections;
+                            when none can be had it waits, is sent as soon as one is free and
+                            counts as late. Its record's sched_us is t_i and its latency counts
+                            from t_i. 0: closed loop, as fast as the answers come */
+    double ramp_from;    /* open loop: requests/s at t = 0 when ramp_us > 0 (≥ 0); the rate
+                            rises (or falls) linearly to `rate` at ramp_us, then holds */
+    int64_t ramp_us;     /* open loop: length of that ramp, µs; 0: no ramp */
+    int max_connections; /* open loop: connections at most, vus..LG_MAX_VUS; 0 means
+                            max(vus, LG_DEFAULT_MAX_CONNECTIONS). Ignored in a closed loop */
+    int64_t late_us;     /* open loop: a request sent more than this after t_i counts as late;
+                            ≤ 0 means LG_DEFAULT_LATE_US */
     bool retry_connection_errors; /* a purchase whose connection failed before its answer is
                                      sent again, on a new connection, 1 s later (at most
                                      LG_MAX_RETRIES times), as a client that wants its ticket
                                      would; off: recorded as connection_error at once */
     lg_target target;
     int64_t concert_id;      /* > 0 for LG_TARGET_PURCHASE */
-    int vus;                 /* 1..LG_MAX_VUS; min(vus, n) connections are opened */
+    int vus;                 /* 1..LG_MAX_VUS; min(vus, n) connections are opened before t = 0
+                                (in an open loop, the first of up to max_connections) */
     int64_t time_limit_us;   /* from t = 0; ≤ 0 means LG_DEFAULT_TIME_LIMIT_US */
     lg_progress_fn progress; /* optional */
     void *progress_arg;
@@ -73,11 +88,23 @@ typedef struct lg_result {
     int64_t reconnects; /* connections opened after t = 0 (the server closed one) */
     int64_t retries;    /* purchases sent again after a 500 with Retry-After */
     bool timed_out;     /* the time limit struck before every request was answered */
+    /* Open loop only (0 otherwise): */
+    int64_t late;         /* requests first sent more than late_us after their scheduled time
+                             (no free connection within max_connections, or the generator
+                             itself behind) — sent anyway, never dropped */
+    int64_t max_late_us;  /* the largest (send − scheduled) time of any request, µs */
+    int64_t conn_waits;   /* times a due request found every connection busy at the bound */
+    int connections_peak; /* connections open at once, at most */
 } lg_result;
+
+/* The open loop's schedule: µs from t = 0 at which request i is due, for a constant rate
+ * (requests/s, > 0), or a linear ramp from ramp_from to rate over ramp_us, then rate. */
+int64_t lg_schedule_us(double rate, double ramp_from, int64_t ramp_us, size_t i);
 
 /* Runs the load: opens cfg->vus connections (all of them before t = 0, so the first requests
  * leave together, as SPEC §4's one-seat scenario wants), then sends recs[0..n) in index order,
- * each on the first virtual user free. recs[i].customer_id is input; every other field is
+ * each on the first virtual user free (closed loop) or at its scheduled time (open loop, see
+ * lg_config.rate). recs[i].customer_id is input; every other field is
  * output (see lab_record). A request whose connection died before its answer is recorded as
  * status 0 "connection_error" and is not retried; after the time limit, every unanswered
  * request is status 0 "timeout". Unknown error codes are interned into codes.

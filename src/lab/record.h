@@ -76,6 +76,10 @@ typedef struct lab_record {
     uint8_t retries;     /* times it was sent again after a 500 whose outcome was unknown (the
                             answer carried Retry-After); status/code/seat are the last answer's,
                             send_us the first attempt's. Not kept in run files. */
+    bool scheduled;      /* open loop (load --rate --open-loop): sched_us holds its slot */
+    int64_t sched_us;    /* when scheduled: when the schedule said to send it (t_i = i / rate,
+                            or the ramp's), µs from t = 0; latency counts from here, so time
+                            spent waiting to be sent is not hidden. Unused otherwise (0) */
 } lab_record;
 
 /* true when the answer acknowledged a ticket to the client: a 201, or a 409 already_owned that
@@ -83,6 +87,15 @@ typedef struct lab_record {
 static inline bool lab_record_acknowledged(const lab_record *r) {
     return r->seat_no > 0 &&
            (r->status == 201 || (r->status == 409 && r->code == LAB_CODE_ALREADY_OWNED));
+}
+
+/* The latency of an answered record, µs: from its scheduled send time in an open loop (so a
+ * request the generator sent late still counts its wait: no coordinated omission), else from
+ * its send time, to its completion. -1 when it has no answer time. */
+static inline int64_t lab_record_latency_us(const lab_record *r) {
+    if (r->done_us < 0) return -1;
+    int64_t from = r->scheduled ? r->sched_us : r->send_us;
+    return from >= 0 && r->done_us >= from ? r->done_us - from : -1;
 }
 
 /* true when the record holds an HTTP answer (status ≠ 0). */

@@ -323,6 +323,14 @@ static void x_title(rp *w, int height, const char *title) {
     out(w, "</text>\n");
 }
 
+/* A tick under the plot at x, labelled. */
+static void x_tick(rp *w, double x, const char *label) {
+    out(w,
+        "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
+        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+        x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, label);
+}
+
 static void baseline(rp *w) {
     out(w, "<line class=\"baseline\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>\n", CH_L,
         CH_W - CH_R, CH_T + PLOT_H, CH_T + PLOT_H);
@@ -393,10 +401,7 @@ static tr_err chart_throughput(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (double s = 0; s <= (double)nb + 1e-9; s += xstep) {
         double x = CH_L + bw * s;
-        out(w,
-            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-            x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, fmt_num(s).s);
+        x_tick(w, x, fmt_num(s).s);
     }
     out(w, "</g>\n");
     x_title(w, CH_H, "seconds since the first request (1-second buckets, by completion)");
@@ -416,8 +421,8 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
     int64_t lo_v = INT64_MAX, hi_v = -1;
     for (size_t i = 0; i < run->nrecords; i++) {
         const lab_record *r = &run->records[i];
-        if (!lab_record_answered(r) || r->done_us < 0 || r->send_us < 0) continue;
-        int64_t v = r->done_us - r->send_us;
+        int64_t v = lab_record_latency_us(r);
+        if (!lab_record_answered(r) || v < 0) continue;
         if (v < 1) v = 1;
         if (v < lo_v) lo_v = v;
         if (v > hi_v) hi_v = v;
@@ -435,8 +440,8 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
     int64_t bins[LAT_MAX_DECADES * LAT_BINS_PER_DECADE] = {0};
     for (size_t i = 0; i < run->nrecords; i++) {
         const lab_record *r = &run->records[i];
-        if (!lab_record_answered(r) || r->done_us < 0 || r->send_us < 0) continue;
-        int64_t v = r->done_us - r->send_us;
+        int64_t v = lab_record_latency_us(r);
+        if (!lab_record_answered(r) || v < 0) continue;
         if (v < 1) v = 1;
         int b = (int)floor((log10((double)v) - d0) * LAT_BINS_PER_DECADE);
         if (b < 0) b = 0;
@@ -466,11 +471,7 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (int d = d0; d <= d1; d++) {
         double x = CH_L + PLOT_W * (double)(d - d0) / (d1 - d0);
-        out(w,
-            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-            x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16,
-            fmt_us((int64_t)llround(pow(10, d))).s);
+        x_tick(w, x, fmt_us((int64_t)llround(pow(10, d))).s);
     }
     out(w, "</g>\n");
     /* The audit's percentiles as markers. */
@@ -493,6 +494,211 @@ static tr_err chart_latency(rp *w, const lab_run *run) {
     x_title(w, CH_H, "latency (log scale, 5 bins per decade)");
     out(w, "</svg>\n");
     return TR_OK;
+}
+
+/* --- log-log helpers for the spectrum and the sweep ------------------------------------- */
+
+/* Decades lo..hi (powers of ten) around [vmin, vmax], at least one decade apart. */
+static void log_range(double vmin, double vmax, double *lo, double *hi) {
+    if (!(vmin > 0)) vmin = 1;
+    if (!(vmax >= vmin)) vmax = vmin;
+    *lo = pow(10, floor(log10(vmin)));
+    *hi = pow(10, ceil(log10(vmax * 1.0001)));
+    if (*hi / *lo < 10) *hi = *lo * 10;
+}
+
+static double log_pos(double v, double lo, double hi, double from, double len) {
+    if (v < lo) v = lo;
+    if (v > hi) v = hi;
+    return from + len * (log10(v) - log10(lo)) / (log10(hi) - log10(lo));
+}
+
+/* A power of ten of µs for an axis: "100 µs", "10 ms", "1 s". */
+static numbuf fmt_decade_us(double us) {
+    numbuf b;
+    if (us >= 1e6) snprintf(b.s, sizeof b.s, "%g s", us / 1e6);
+    else if (us >= 1e3) snprintf(b.s, sizeof b.s, "%g ms", us / 1e3);
+    else snprintf(b.s, sizeof b.s, "%g µs", us);
+    return b;
+}
+
+/* A log-scale latency axis on the left: a gridline and a label per decade. */
+static void y_axis_log_us(rp *w, double lo, double hi, const char *title) {
+    out(w, "<g class=\"axis\">");
+    for (double d = lo; d <= hi * 1.001; d *= 10) {
+        double y = CH_T + PLOT_H - log_pos(d, lo, hi, 0, PLOT_H);
+        out(w,
+            "<line class=\"gridline\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+            "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" dy=\"0.32em\">%s</text>",
+            CH_L, CH_W - CH_R, y, y, CH_L - 6, y, fmt_decade_us(d).s);
+    }
+    out(w,
+        "<text class=\"axis-title\" transform=\"translate(12 %.1f) rotate(-90)\" "
+        "text-anchor=\"middle\">",
+        CH_T + PLOT_H / 2);
+    esc(w, title);
+    out(w, "</text></g>\n");
+}
+
+/* --- percentile spectrum ---------------------------------------------------------------- */
+
+enum { SP_XMAX = 5 }; /* the x axis ends at 99.999 % */
+
+/* x of percentile p on the spectrum's axis: log10(1 / (1 − p)). */
+static double sp_x(double p) { return p >= 100 ? SP_XMAX : fmin(SP_XMAX, -log10(1 - p / 100)); }
+
+static tr_err chart_spectrum(rp *w, const lab_run *r) {
+    static const char *const names[3] = {"all answers", "winners (201/202)", "losers (409/503)"};
+    static const char *const cls[3] = {"sp-all", "sp-win", "sp-lose"};
+    static const double marks[] = {50, 90, 99, 99.9, 99.99};
+    lab_hist *own = NULL;
+    const lab_hist *h[3] = {&r->lat_all, &r->lat_win, &r->lat_lose};
+    if (!r->has_hist) {
+        if ((own = malloc(3 * sizeof *own)) == NULL) return TR_NOMEM;
+        runfile_histograms_of(r->records, r->nrecords, &own[0], &own[1], &own[2]);
+        h[0] = &own[0], h[1] = &own[1], h[2] = &own[2];
+    }
+    svg_open(w, "chart-spectrum", CH_H, "latency by percentile, all answers, winners and losers");
+    if (h[0]->count == 0) {
+        out(w, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">no answers</text></svg>\n", CH_W / 2,
+            CH_H / 2);
+        free(own);
+        return TR_OK;
+    }
+    double vmin = INFINITY, vmax = 1, xmax = 2;
+    for (int k = 0; k < 3; k++) {
+        if (h[k]->count == 0) continue;
+        vmin = fmin(vmin, h[k]->min < 1 ? 1 : (double)h[k]->min);
+        vmax = fmax(vmax, (double)h[k]->max);
+        xmax = fmax(xmax, fmin(SP_XMAX, ceil(log10((double)h[k]->count))));
+    }
+    double lo, hi;
+    log_range(vmin, vmax, &lo, &hi);
+    y_axis_log_us(w, lo, hi, "latency (log scale)");
+    for (int k = 0; k < 3; k++) {
+        const lab_hist *x = h[k];
+        if (x->count == 0) continue;
+        double xs = fmin(SP_XMAX, log10((double)x->count)); /* past it, too few answers */
+        out(w, "<g class=\"%s\" data-series=\"%s\" data-count=\"%" PRId64 "\"><polyline points=\"",
+            cls[k], cls[k] + 3, x->count);
+        for (double t = 0; t <= xs + 1e-9; t += 0.05) {
+            double v = (double)lab_hist_percentile(x, 100 * (1 - pow(10, -t)));
+            out(w, "%s%.1f,%.1f", t > 0 ? " " : "", CH_L + PLOT_W * t / xmax,
+                CH_T + PLOT_H - log_pos(v < 1 ? 1 : v, lo, hi, 0, PLOT_H));
+        }
+        out(w, " %.1f,%.1f\"/>", CH_L + PLOT_W * xs / xmax,
+            CH_T + PLOT_H - log_pos(x->max < 1 ? 1 : (double)x->max, lo, hi, 0, PLOT_H));
+        for (size_t m = 0; m < sizeof marks / sizeof marks[0]; m++) {
+            if (sp_x(marks[m]) > xs + 1e-9) break;
+            int64_t v = lab_hist_percentile(x, marks[m]);
+            out(w, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\"><title>%s p%g: %s</title></circle>",
+                CH_L + PLOT_W * sp_x(marks[m]) / xmax,
+                CH_T + PLOT_H - log_pos(v < 1 ? 1 : (double)v, lo, hi, 0, PLOT_H), names[k],
+                marks[m], fmt_us(v).s);
+        }
+        out(w, "</g>\n");
+    }
+    baseline(w);
+    static const char *const ticks[SP_XMAX + 1] = {"0%",    "90%",    "99%",
+                                                   "99.9%", "99.99%", "99.999%"};
+    out(w, "<g class=\"axis\">");
+    for (int t = 0; t <= (int)xmax; t++) {
+        double x = CH_L + PLOT_W * t / xmax;
+        x_tick(w, x, ticks[t]);
+    }
+    out(w, "</g>\n");
+    x_title(w, CH_H, "percentile (log scale of 1/(1 − p))");
+    out(w, "</svg>\n");
+    free(own);
+    return TR_OK;
+}
+
+/* --- open-loop sweep: latency against offered rate -------------------------------------- */
+
+#define SWEEP_MAX_LINES 8
+
+static int cmp_rate(const void *x, const void *y) {
+    const lab_run *a = *(const lab_run *const *)x, *b = *(const lab_run *const *)y;
+    int c = strcmp(a->strategy, b->strategy);
+    if (c) return c;
+    return a->open_loop.rate < b->open_loop.rate ? -1 : a->open_loop.rate > b->open_loop.rate;
+}
+
+/* The p99 a sweep point shows: the winners' when there are any, else every answer's. */
+static int64_t sweep_p99(const lab_run *r) {
+    return r->lat_win.count > 0 ? lab_hist_percentile(&r->lat_win, 99)
+                                : lab_hist_percentile(&r->lat_all, 99);
+}
+
+/* The open-loop runs that carry histograms, sorted by strategy then rate, into *out (malloc'd,
+ * caller frees); their count. */
+static size_t sweep_runs(const lab_run *runs, size_t n, const lab_run ***out) {
+    *out = malloc((n ? n : 1) * sizeof **out);
+    if (*out == NULL) return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (runs[i].open_loop.rate > 0 && runs[i].has_hist && runs[i].lat_all.count > 0)
+            (*out)[k++] = &runs[i];
+    qsort(*out, k, sizeof **out, cmp_rate);
+    return k;
+}
+
+static void chart_sweep(rp *w, const lab_run *const *pts, size_t k) {
+    double rmin = INFINITY, rmax = 0, vmin = INFINITY, vmax = 1;
+    for (size_t i = 0; i < k; i++) {
+        double v = (double)sweep_p99(pts[i]);
+        rmin = fmin(rmin, pts[i]->open_loop.rate), rmax = fmax(rmax, pts[i]->open_loop.rate);
+        vmin = fmin(vmin, v < 1 ? 1 : v), vmax = fmax(vmax, v);
+    }
+    double xlo, xhi, lo, hi;
+    log_range(rmin, rmax, &xlo, &xhi);
+    log_range(vmin, vmax, &lo, &hi);
+    svg_open(w, "chart-sweep", CH_H, "p99 latency against offered rate, one line per strategy");
+    y_axis_log_us(w, lo, hi, "p99 latency (log scale)");
+    int line = 0;
+    for (size_t i = 0; i < k;) {
+        size_t j = i;
+        while (j < k && strcmp(pts[j]->strategy, pts[i]->strategy) == 0) j++;
+        out(w, "<g class=\"sweep-line s%d\" data-strategy=\"", line % SWEEP_MAX_LINES);
+        esc(w, pts[i]->strategy);
+        out(w, "\"><polyline points=\"");
+        for (size_t q = i; q < j; q++) {
+            double v = (double)sweep_p99(pts[q]);
+            out(w, "%s%.1f,%.1f", q > i ? " " : "",
+                log_pos(pts[q]->open_loop.rate, xlo, xhi, CH_L, PLOT_W),
+                CH_T + PLOT_H - log_pos(v < 1 ? 1 : v, lo, hi, 0, PLOT_H));
+        }
+        out(w, "\"/>");
+        for (size_t q = i; q < j; q++) {
+            const lab_run *r = pts[q];
+            double v = (double)sweep_p99(r);
+            out(w, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" data-rate=\"%.0f\"><title>",
+                log_pos(r->open_loop.rate, xlo, xhi, CH_L, PLOT_W),
+                CH_T + PLOT_H - log_pos(v < 1 ? 1 : v, lo, hi, 0, PLOT_H), r->open_loop.rate);
+            esc(w, r->strategy);
+            out(w, " at %s requests/s offered: %s p99 %s, p99.9 %s; losers p99 %s</title></circle>",
+                fmt_num(r->open_loop.rate).s, r->lat_win.count ? "winners" : "all answers",
+                fmt_us(sweep_p99(r)).s,
+                fmt_us(lab_hist_percentile(r->lat_win.count ? &r->lat_win : &r->lat_all, 99.9)).s,
+                fmt_us(lab_hist_percentile(&r->lat_lose, 99)).s);
+        }
+        int ly = CH_T + 12 + 13 * (line % SWEEP_MAX_LINES);
+        out(w, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/><text x=\"%d\" y=\"%d\">",
+            CH_L + 8, CH_L + 24, ly - 3.5, ly - 3.5, CH_L + 30, ly);
+        esc(w, pts[i]->strategy);
+        out(w, "</text></g>\n");
+        line++;
+        i = j;
+    }
+    baseline(w);
+    out(w, "<g class=\"axis\">");
+    for (double d = xlo; d <= xhi * 1.001; d *= 10) {
+        double x = log_pos(d, xlo, xhi, CH_L, PLOT_W);
+        x_tick(w, x, fmt_num(d).s);
+    }
+    out(w, "</g>\n");
+    x_title(w, CH_H, "offered rate, requests/s (log scale)");
+    out(w, "</svg>\n");
 }
 
 /* --- outcomes ------------------------------------------------------------------------ */
@@ -633,10 +839,7 @@ static tr_err chart_scatter(rp *w, const lab_run *run) {
     out(w, "<g class=\"axis\">");
     for (double v = 0; v <= xmax; v += xstep) {
         double x = CH_L + PLOT_W * v / xmax;
-        out(w,
-            "<line class=\"tick\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>"
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-            x, x, CH_T + PLOT_H, CH_T + PLOT_H + 4, x, CH_T + PLOT_H + 16, fmt_num(v).s);
+        x_tick(w, x, fmt_num(v).s);
     }
     out(w, "</g>\n");
     char title[128];
@@ -951,6 +1154,24 @@ static tr_err section_run(rp *w, const lab_run *r, size_t idx) {
     figure_row(w, "max", "max_us", a->latency.max, fmt_us(a->latency.max).s);
     figure_row(w, "reconnects", "reconnects", r->reconnects, fmt_int(r->reconnects).s);
     figure_row(w, "retries after an unknown outcome", "retries", r->retries, fmt_int(r->retries).s);
+    if (r->open_loop.rate > 0) {
+        const run_open_loop *o = &r->open_loop;
+        figure_row(w, "offered rate (open loop), requests/s", "offered_rate",
+                   (int64_t)llround(o->rate), fmt_num(o->rate).s);
+        snprintf(buf, sizeof buf, "%s (over %s)", fmt_int(o->late).s, fmt_us(o->late_us).s);
+        figure_row(w, "sent late", "late", o->late, buf);
+        figure_row(w, "connections used", "connections", o->connections, fmt_int(o->connections).s);
+    }
+    if (r->has_hist) {
+        figure_row(w, "winners p99", "win_p99_us", lab_hist_percentile(&r->lat_win, 99),
+                   fmt_us(lab_hist_percentile(&r->lat_win, 99)).s);
+        figure_row(w, "losers p99", "lose_p99_us", lab_hist_percentile(&r->lat_lose, 99),
+                   fmt_us(lab_hist_percentile(&r->lat_lose, 99)).s);
+        figure_row(w, "p99.9", "p99_9_us", lab_hist_percentile(&r->lat_all, 99.9),
+                   fmt_us(lab_hist_percentile(&r->lat_all, 99.9)).s);
+        figure_row(w, "p99.99", "p99_99_us", lab_hist_percentile(&r->lat_all, 99.99),
+                   fmt_us(lab_hist_percentile(&r->lat_all, 99.99)).s);
+    }
     out(w, "</dl>\n");
 
     if (r->records == NULL || r->nrecords == 0) {
@@ -971,6 +1192,12 @@ static tr_err section_run(rp *w, const lab_run *r, size_t idx) {
         fmt_us(a->latency.p50).s, fmt_us(a->latency.p90).s, fmt_us(a->latency.p99).s,
         fmt_us(a->latency.max).s);
     if ((rc = chart_latency(w, r)) != TR_OK) return rc;
+    out(w,
+        "</figure>\n<figure><figcaption>Latency by percentile%s <span class=\"legend\">"
+        "<i class=\"sw sp-all\"></i>all <i class=\"sw sp-win\"></i>winners "
+        "<i class=\"sw sp-lose\"></i>losers</span></figcaption>\n",
+        r->open_loop.rate > 0 ? " (from the scheduled send times)" : "");
+    if ((rc = chart_spectrum(w, r)) != TR_OK) return rc;
     out(w, "</figure>\n<figure><figcaption>Outcomes by code <span class=\"legend\"><i "
            "class=\"sw o-ok\"></i>2xx <i class=\"sw o-ref\"></i>refused <i class=\"sw "
            "o-busy\"></i>busy <i class=\"sw o-err\"></i>error</span></figcaption>\n");
@@ -1048,6 +1275,17 @@ static const char rp_css[] =
     "svg .ceiling line{stroke:#7c3aed;stroke-dasharray:5 4;stroke-width:1.5}"
     "svg .ceiling text{fill:#7c3aed}\n"
     "svg.chart-summary{max-width:900px}\n"
+    "svg .sp-all polyline{fill:none;stroke:var(--bar);stroke-width:2}svg .sp-all circle"
+    "{fill:var(--bar)}svg .sp-win polyline{fill:none;stroke:var(--ok);stroke-width:2}"
+    "svg .sp-win circle{fill:var(--ok)}svg .sp-lose polyline{fill:none;stroke:var(--busy);"
+    "stroke-width:2;stroke-dasharray:5 3}svg .sp-lose circle{fill:var(--busy)}\n"
+    ".sw.sp-all{background:var(--bar)}.sw.sp-win{background:var(--ok)}.sw.sp-lose"
+    "{background:var(--busy)}\n"
+    "svg .sweep-line polyline{fill:none;stroke-width:2}svg .s0{stroke:#4a78b0;fill:#4a78b0}"
+    "svg .s1{stroke:#2e7d32;fill:#2e7d32}svg .s2{stroke:#e69500;fill:#e69500}svg .s3"
+    "{stroke:#c62828;fill:#c62828}svg .s4{stroke:#8e24aa;fill:#8e24aa}svg .s5{stroke:#00838f;"
+    "fill:#00838f}svg .s6{stroke:#6d4c41;fill:#6d4c41}svg .s7{stroke:#546e7a;fill:#546e7a}"
+    "svg g.sweep-line text{stroke:none;fill:inherit}svg .sweep-line line{stroke-width:2}\n"
     "td.fail small{white-space:normal}\n"
     "table.summary thead th{white-space:normal}table.summary td.technique{min-width:16em}\n"
     "pre.chaos{overflow-x:auto;font-size:11.5px;line-height:1.35;padding:10px;border:1px solid "
@@ -1163,6 +1401,21 @@ static tr_err rp_page(rp *w, const lab_run *runs, size_t n, const report_options
     out(w, "<p class=\"muted\">The study (SPEC, first table) load-tested 1,000 tickets (10 VIP) "
            "for 10,000 customers with JMeter; its redis-zset figure counts admissions only, "
            "issuance was deferred.</p>\n</section>\n");
+
+    const lab_run **pts = NULL;
+    size_t npts = sweep_runs(runs, n, &pts);
+    if (pts == NULL) return TR_NOMEM;
+    if (npts >= 2) {
+        out(w, "<section id=\"sweep\">\n<h2>Open loop: latency against offered rate</h2>\n"
+               "<figure><figcaption>p99 of the winners (201/202; every answer where there are "
+               "none), from each request's scheduled send time</figcaption>\n");
+        chart_sweep(w, pts, npts);
+        out(w, "</figure>\n<p class=\"muted\">One point per open-loop run (ticketrush load "
+               "--rate R): offered rate on the x axis. Latency counts from the time each request "
+               "was due, so a server that falls behind shows its queue (no coordinated "
+               "omission).</p>\n</section>\n");
+    }
+    free(pts);
 
     out(w, "<section id=\"audit-rules\">\n<h2>Audit: SPEC rules R1–R8, checked against "
            "PostgreSQL after the drain</h2>\n");

@@ -34,6 +34,27 @@ const char *lab_run_mark(const lab_run *run, const char *key) {
     return NULL;
 }
 
+void runfile_histograms_of(const lab_record *recs, size_t n, lab_hist *all, lab_hist *win,
+                           lab_hist *lose) {
+    lab_hist_init(all);
+    lab_hist_init(win);
+    lab_hist_init(lose);
+    for (size_t i = 0; i < n; i++) {
+        const lab_record *r = &recs[i];
+        int64_t us = lab_record_latency_us(r);
+        if (!lab_record_answered(r) || us < 0) continue;
+        lab_hist_record(all, us);
+        if (r->status == 201 || r->status == 202) lab_hist_record(win, us);
+        else if (r->status == 409 || r->status == 503) lab_hist_record(lose, us);
+    }
+}
+
+void runfile_histograms(lab_run *run) {
+    runfile_histograms_of(run->records, run->nrecords, &run->lat_all, &run->lat_win,
+                          &run->lat_lose);
+    run->has_hist = true;
+}
+
 void lab_run_free_records(lab_run *run) {
     if (run == NULL) return;
     free(run->records);
@@ -153,6 +174,33 @@ static json_t *rf_summary(const lab_run *run) {
     bad |= set_i_or_null(root, "sold_out_after_us", a->sold_out_after_us);
     bad |= set_i_or_null(root, "last_issued_after_us", a->last_issued_after_us);
     bad |= set_i_or_null(root, "drained_after_us", a->drained_after_us);
+    if (run->has_hist) {
+        json_t *h = json_object();
+        bad |= h == NULL || json_object_set_new(root, "latency_hist_us", h);
+        if (h) {
+            json_t *all = lab_hist_to_json(&run->lat_all), *win = lab_hist_to_json(&run->lat_win),
+                   *lose = lab_hist_to_json(&run->lat_lose);
+            bad |= all == NULL || json_object_set_new(h, "all", all);
+            bad |= win == NULL || json_object_set_new(h, "winners", win);
+            bad |= lose == NULL || json_object_set_new(h, "losers", lose);
+        }
+    }
+    if (run->open_loop.rate > 0) {
+        const run_open_loop *o = &run->open_loop;
+        json_t *ol = json_object();
+        bad |= ol == NULL || json_object_set_new(root, "open_loop", ol);
+        if (ol) {
+            bad |= json_object_set_new(ol, "rate", json_real(o->rate));
+            bad |= json_object_set_new(ol, "ramp_from", json_real(o->ramp_from));
+            bad |= set_i(ol, "ramp_us", o->ramp_us);
+            bad |= set_i(ol, "max_connections", o->max_connections);
+            bad |= set_i(ol, "connections", o->connections);
+            bad |= set_i(ol, "late_us", o->late_us);
+            bad |= set_i(ol, "late", o->late);
+            bad |= set_i(ol, "max_late_us", o->max_late_us);
+            bad |= set_i(ol, "conn_waits", o->conn_waits);
+        }
+    }
     if (run->nmarks > 0) {
         json_t *marks = json_object();
         for (int i = 0; marks && i < run->nmarks; i++)
@@ -230,11 +278,15 @@ tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t 
     /* Code names need no JSON escaping: lab_codes_intern admits only [A-Za-z0-9_.-]. */
     fputs(head, f);
     fputs(",\n \"requests\": [", f);
+    bool open = run->open_loop.rate > 0; /* rows carry sched_us */
+    for (size_t i = 0; !open && i < run->nrecords; i++) open = run->records[i].scheduled;
     for (size_t i = 0; i < run->nrecords; i++) {
         const lab_record *r = &run->records[i];
-        fprintf(f, "%s\n  [%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId32 ",\"%s\",%" PRId32 "]",
+        fprintf(f, "%s\n  [%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId32 ",\"%s\",%" PRId32,
                 i ? "," : "", r->customer_id, r->send_us, r->done_us, r->status,
                 lab_codes_name(&run->codes, r->code), r->seat_no);
+        if (open) fprintf(f, ",%" PRId64 "]", r->scheduled ? r->sched_us : -1);
+        else fputs("]", f);
     }
     fputs("\n ]\n}\n", f);
     if (fflush(f) != 0 || ferror(f)) {
@@ -405,6 +457,35 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
         a->latency.p99 = rf_int(rd, lat, "latency_us", "p99");
         a->latency.max = rf_int(rd, lat, "latency_us", "max");
     }
+    json_t *hist = json_object_get(root, "latency_hist_us");
+    if (json_is_object(hist)) {
+        char herr[256];
+        const char *names[] = {"all", "winners", "losers"};
+        lab_hist *dst[] = {&out->lat_all, &out->lat_win, &out->lat_lose};
+        for (int k = 0; k < 3 && !rd->bad; k++) {
+            if (lab_hist_from_json(json_object_get(hist, names[k]), dst[k], herr, sizeof herr) !=
+                TR_OK) {
+                rd->bad = true;
+                tr_errf(rd->errbuf, rd->errlen, "run file %s: latency_hist_us.%s: %s", rd->path,
+                        names[k], herr);
+            }
+        }
+        out->has_hist = !rd->bad;
+    }
+    json_t *ol = json_object_get(root, "open_loop");
+    if (json_is_object(ol)) {
+        run_open_loop *o = &out->open_loop;
+        o->rate = rf_num(rd, ol, "open_loop", "rate");
+        o->ramp_from = rf_num(rd, ol, "open_loop", "ramp_from");
+        o->ramp_us = rf_int(rd, ol, "open_loop", "ramp_us");
+        o->max_connections = (int32_t)rf_int(rd, ol, "open_loop", "max_connections");
+        o->connections = (int32_t)rf_int(rd, ol, "open_loop", "connections");
+        o->late_us = rf_int(rd, ol, "open_loop", "late_us");
+        o->late = rf_int(rd, ol, "open_loop", "late");
+        o->max_late_us = rf_int(rd, ol, "open_loop", "max_late_us");
+        o->conn_waits = rf_int(rd, ol, "open_loop", "conn_waits");
+        if (!rd->bad && !(o->rate > 0)) rf_bad(rd, "open_loop", "rate", "a positive number");
+    }
     json_t *oc = rf_obj(rd, root, "outcomes");
     if (oc) {
         const char *key;
@@ -459,8 +540,9 @@ static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run 
         if (row == NULL) goto bad;
         p += jerr.position;
         json_t *c = json_array_get(row, 4);
-        bool ok = json_is_array(row) && json_array_size(row) == 6 && json_is_string(c);
-        for (size_t k = 0; ok && k < 6; k++)
+        size_t cols = json_array_size(row);
+        bool ok = json_is_array(row) && (cols == 6 || cols == 7) && json_is_string(c);
+        for (size_t k = 0; ok && k < cols; k++)
             if (k != 4 && !json_is_integer(json_array_get(row, k))) ok = false;
         if (!ok) {
             json_decref(row);
@@ -483,6 +565,10 @@ static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run 
         r->status = (int32_t)json_integer_value(json_array_get(row, 3));
         r->code = lab_codes_intern(&out->codes, json_string_value(c), json_string_length(c));
         r->seat_no = (int32_t)json_integer_value(json_array_get(row, 5));
+        r->retries = 0;
+        r->sched_us = cols == 7 ? (int64_t)json_integer_value(json_array_get(row, 6)) : 0;
+        r->scheduled = cols == 7 && r->sched_us >= 0;
+        if (!r->scheduled) r->sched_us = 0;
         json_decref(row);
         p = rf_ws(p, e);
         if (p < e && *p == ']') return TR_OK;
@@ -492,7 +578,7 @@ static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run 
 bad:
     tr_errf(rd->errbuf, rd->errlen,
             "run file %s: request row %zu is not [customer, send_us, "
-            "done_us, status, code, seat]",
+            "done_us, status, code, seat] (and sched_us)",
             rd->path, out->nrecords + 1);
     return TR_INVALID_ARGUMENT;
 }

@@ -14,7 +14,13 @@
  *    "latency_us":{"p50","p90","p99","max"}, "outcomes":{"sold_out":48990,"201":1000,…},
  *    "requests_per_min", "tickets_per_min", "sold_out_after_us" (null when not sold out),
  *    "last_issued_after_us" (null when no ticket),
- *    "requests":[[4711,12,1530,201,"",1],…]}  */
+ *    "latency_hist_us":{"all":H,"winners":H,"losers":H}   (histogram.h's form; absent in older
+ *        files: winners are 201/202 answers, losers 409/503, all every answer),
+ *    "open_loop":{"rate","ramp_from","ramp_us","max_connections","connections","late_us",
+ *                 "late","max_late_us","conn_waits"}   (only for an open-loop run, load --rate),
+ *    "requests":[[4711,12,1530,201,"",1],…]}
+ * An open-loop run's rows carry a seventh value, the scheduled send time sched_us, and its
+ * latencies count from it. */
 #ifndef TR_LAB_RUNFILE_H
 #define TR_LAB_RUNFILE_H
 
@@ -24,6 +30,7 @@
 
 #include "common/error.h"
 #include "lab/audit.h"
+#include "lab/histogram.h"
 #include "lab/record.h"
 
 #define RUNFILE_VERSION 1
@@ -50,6 +57,19 @@ typedef struct run_mark {
     char value[RUN_MARK_VALUE_LEN];
 } run_mark;
 
+/* How an open-loop run was driven (loadgen.h); all 0 for a closed loop. */
+typedef struct run_open_loop {
+    double rate;             /* offered requests/s (> 0 for an open loop) */
+    double ramp_from;        /* requests/s at t = 0 when ramp_us > 0 */
+    int64_t ramp_us;         /* the linear ramp's length, µs; 0: none */
+    int32_t max_connections; /* the bound on connections */
+    int32_t connections;     /* connections it used, at most */
+    int64_t late_us;         /* the lateness threshold, µs */
+    int64_t late;            /* requests sent more than late_us after their scheduled time */
+    int64_t max_late_us;     /* the largest send − scheduled, µs */
+    int64_t conn_waits;      /* due requests that found every connection busy at the bound */
+} run_open_loop;
+
 typedef struct lab_run {
     char strategy[64];
     char scenario[32];
@@ -63,7 +83,12 @@ typedef struct lab_run {
     audit_report audit;
     int nmarks; /* "marks" in the file; absent when 0 */
     run_mark marks[RUN_MAX_MARKS];
-    lab_codes codes;     /* what records[i].code points into */
+    run_open_loop open_loop;
+    bool has_hist;     /* the three histograms below are filled (runfile_histograms, or read) */
+    lab_hist lat_all;  /* latency of every answer, µs (from the scheduled time in an open loop) */
+    lab_hist lat_win;  /* of the winners: 201 and 202 answers */
+    lab_hist lat_lose; /* of the losers: 409 and 503 answers */
+    lab_codes codes;   /* what records[i].code points into */
     lab_record *records; /* owned (malloc); NULL when read without records */
     size_t nrecords;
 } lab_run;
@@ -74,6 +99,14 @@ bool lab_run_set_mark(lab_run *run, const char *key, const char *value);
 
 /* The value of mark key, or NULL. */
 const char *lab_run_mark(const lab_run *run, const char *key);
+
+/* Fills the three latency histograms of recs[0..n) (lab_record_latency_us of every answer;
+ * winners: 201 and 202; losers: 409 and 503); they are emptied first. */
+void runfile_histograms_of(const lab_record *recs, size_t n, lab_hist *all, lab_hist *win,
+                           lab_hist *lose);
+
+/* runfile_histograms_of run's records into its lat_* and sets has_hist. */
+void runfile_histograms(lab_run *run);
 
 /* Frees run->records (NULL-safe) and sets it to NULL / 0. run itself is the caller's. */
 void lab_run_free_records(lab_run *run);

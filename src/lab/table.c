@@ -2,15 +2,19 @@
 #include "lab/table.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { TB_COLS = 16, TB_CELL = 72, TB_ERRORS = 512 };
+enum { TB_COLS = 18, TB_CELL = 72, TB_ERRORS = 512, TB_WIN = 15, TB_LOSE = 16 };
 
 static const char *const tb_head[TB_COLS] = {
-    "strategy", "schema",  "req/min",     "tickets",       "oversold", "dup cust",
-    "seat err", "VIP err", "after close", "FCFS viol",     "lost",     "phantom",
-    "drift",    "p50 ms",  "p99 ms",      "errors by code"};
+    "strategy", "schema",  "req/min",     "tickets",    "oversold",    "dup cust",
+    "seat err", "VIP err", "after close", "FCFS viol",  "lost",        "phantom",
+    "drift",    "p50 ms",  "p99 ms",      "win p99 ms", "lose p99 ms", "errors by code"};
+
+/* The winners' and losers' p99 columns appear only when a run is open-loop. */
+static bool tb_shown(int col, bool open) { return open || (col != TB_WIN && col != TB_LOSE); }
 
 /* Left-aligned columns; the others are numbers, right-aligned. */
 static int tb_left(int col) { return col == 0 || col == 1 || col == TB_COLS - 1; }
@@ -53,6 +57,9 @@ static void tb_fill(tb_row *row, const lab_run *run) {
     tb_i(row->cell[12], a->count_drift);
     tb_ms(row->cell[13], a->latency.p50);
     tb_ms(row->cell[14], a->latency.p99);
+    bool open = run->open_loop.rate > 0 && run->has_hist;
+    tb_ms(row->cell[TB_WIN], open ? lab_hist_percentile(&run->lat_win, 99) : -1);
+    tb_ms(row->cell[TB_LOSE], open ? lab_hist_percentile(&run->lat_lose, 99) : -1);
     size_t off = 0;
     row->errors[0] = '\0';
     for (int i = 0; i < a->noutcomes; i++) {
@@ -75,7 +82,11 @@ tr_err table_write(FILE *f, const lab_run *runs, size_t n) {
     if (rows == NULL) return TR_NOMEM;
     for (int c = 0; c < TB_COLS - 1; c++) snprintf(rows[0].cell[c], TB_CELL, "%s", tb_head[c]);
     snprintf(rows[0].errors, sizeof rows[0].errors, "%s", tb_head[TB_COLS - 1]);
-    for (size_t i = 0; i < n; i++) tb_fill(&rows[i + 1], &runs[i]);
+    bool open = false;
+    for (size_t i = 0; i < n; i++) {
+        tb_fill(&rows[i + 1], &runs[i]);
+        open |= runs[i].open_loop.rate > 0;
+    }
 
     int width[TB_COLS] = {0};
     for (size_t i = 0; i <= n; i++)
@@ -86,6 +97,7 @@ tr_err table_write(FILE *f, const lab_run *runs, size_t n) {
     int bad = 0;
     for (size_t i = 0; i <= n; i++) {
         for (int c = 0; c < TB_COLS; c++) {
+            if (!tb_shown(c, open)) continue;
             const char *sep = c ? "  " : "", *cell = tb_get(&rows[i], c);
             if (c == TB_COLS - 1) bad |= fprintf(f, "%s%s\n", sep, cell) < 0;
             else if (tb_left(c)) bad |= fprintf(f, "%s%-*s", sep, width[c], cell) < 0;
@@ -93,6 +105,52 @@ tr_err table_write(FILE *f, const lab_run *runs, size_t n) {
         }
     }
     free(rows);
+    return bad || ferror(f) ? TR_INTERNAL : TR_OK;
+}
+
+/* --- the latency table ------------------------------------------------------------- */
+
+enum { TL_COLS = 15 };
+
+static const char *const tl_head[TL_COLS] = {
+    "strategy",    "offered/s",   "answered/s",    "late",       "p50 ms",
+    "p99 ms",      "p99.9 ms",    "win p50 ms",    "win p99 ms", "win p99.9 ms",
+    "lose p50 ms", "lose p99 ms", "lose p99.9 ms", "p99.99 ms",  "max ms"};
+
+tr_err table_write_latency(FILE *f, const lab_run *runs, size_t n) {
+    char(*cells)[TL_COLS][TB_CELL] = calloc(n + 1, sizeof *cells);
+    if (cells == NULL) return TR_NOMEM;
+    for (int c = 0; c < TL_COLS; c++) snprintf(cells[0][c], TB_CELL, "%s", tl_head[c]);
+    for (size_t i = 0; i < n; i++) {
+        const lab_run *r = &runs[i];
+        char(*row)[TB_CELL] = cells[i + 1];
+        snprintf(row[0], TB_CELL, "%s", r->strategy);
+        if (r->open_loop.rate > 0) snprintf(row[1], TB_CELL, "%.0f", r->open_loop.rate);
+        else snprintf(row[1], TB_CELL, "-");
+        snprintf(row[2], TB_CELL, "%.0f", r->audit.requests_per_min / 60);
+        if (r->open_loop.rate > 0) tb_i(row[3], r->open_loop.late);
+        else snprintf(row[3], TB_CELL, "-");
+        const lab_hist *h[3] = {&r->lat_all, &r->lat_win, &r->lat_lose};
+        const double ps[3] = {50, 99, 99.9};
+        for (int k = 0; k < 3; k++)
+            for (int q = 0; q < 3; q++)
+                tb_ms(row[4 + 3 * k + q], r->has_hist ? lab_hist_percentile(h[k], ps[q]) : -1);
+        tb_ms(row[13], r->has_hist ? lab_hist_percentile(&r->lat_all, 99.99) : -1);
+        tb_ms(row[14], r->has_hist ? lab_hist_percentile(&r->lat_all, 100) : -1);
+    }
+    int width[TL_COLS] = {0};
+    for (size_t i = 0; i <= n; i++)
+        for (int c = 0; c < TL_COLS; c++) {
+            int w = (int)strlen(cells[i][c]);
+            if (w > width[c]) width[c] = w;
+        }
+    int bad = 0;
+    for (size_t i = 0; i <= n; i++) {
+        for (int c = 0; c < TL_COLS; c++)
+            bad |= fprintf(f, c ? "  %*s" : "%-*s", width[c], cells[i][c]) < 0;
+        bad |= fputc('\n', f) == EOF;
+    }
+    free(cells);
     return bad || ferror(f) ? TR_INTERNAL : TR_OK;
 }
 

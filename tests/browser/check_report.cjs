@@ -30,6 +30,8 @@ const CHARTS = {
   'chart-latency': 'rect.bar-lat',
   'chart-outcomes': 'g.outcome rect',
   'chart-scatter': 'g.points circle',
+  'chart-spectrum': 'g[data-series] circle',
+  'chart-sweep': 'g.sweep-line circle',
 };
 
 async function main() {
@@ -100,8 +102,11 @@ async function main() {
     const runs = a.runs >= 0 ? a.runs : facts.sections.length;
     check(facts.sections.length === runs, `${facts.sections.length} run sections (want ${runs})`);
     check(facts.scripts === 0, `no script element (found ${facts.scripts})`);
-    check(facts.charts.length === 1 + 4 * runs,
-      `${facts.charts.length} SVG charts (want 1 summary + 4 per run = ${1 + 4 * runs})`);
+    const sweeps = facts.charts.filter((c) => c.kind === 'chart-sweep').length;
+    check(sweeps <= 1, `${sweeps} open-loop sweep charts (want at most 1)`);
+    check(facts.charts.length === 1 + sweeps + 5 * runs,
+      `${facts.charts.length} SVG charts (want 1 summary + ${sweeps} sweep + 5 per run = ` +
+      `${1 + sweeps + 5 * runs})`);
     for (const c of facts.charts) {
       check(c.width > 100 && c.height > 50 && c.marks > 0,
         `${c.kind} of ${c.section || 'summary'}: ${Math.round(c.width)}x${Math.round(c.height)} px, ` +

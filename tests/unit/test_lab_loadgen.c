@@ -38,6 +38,7 @@ typedef enum {
     SRV_UNAVAILABLE_ONCE, /* customer 1's first purchase: 503 unavailable with Retry-After: 0,
                              nothing taken; its next is served like the others */
     SRV_BUSY,             /* every answer 503 busy with Retry-After: 0 */
+    SRV_SLOW,             /* as NORMAL, each answer 50 ms after its request */
 } srv_mode;
 
 #define SRV_MAX_CONNS 64
@@ -107,6 +108,7 @@ static void *srv_conn(void *p) {
         len -= head + body;
 
         if (s->mode == SRV_SILENT) continue;
+        if (s->mode == SRV_SLOW) usleep(50 * 1000);
         if (s->mode == SRV_DROP_EVERY_3RD && n % 3 == 0) break;
         char out[1024], js[512];
         if (s->mode == SRV_CHUNKED) {
@@ -633,8 +635,89 @@ static void users_spread_over_several_urls_and_rate_paces(void **state) {
     free(r);
 }
 
+/* 20 requests at 200/s, open loop, from one connection up to max_connections, to a server
+ * that answers each in 50 ms (SRV_SLOW); late means over 10 ms behind. */
+static run *open_loop_run(int max_connections) {
+    run *r = new_run();
+    srv_start(&r->srv, SRV_SLOW, 100);
+    snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d", r->srv.port);
+    for (size_t i = 0; i < 20; i++) r->recs[i] = (lab_record){.customer_id = (int64_t)i + 1};
+    lg_config cfg = {.url = r->url,
+                     .rate = 200,
+                     .max_connections = max_connections,
+                     .late_us = 10000,
+                     .target = LG_TARGET_PURCHASE,
+                     .concert_id = 7,
+                     .vus = 1};
+    assert_int_equal(lg_run(&cfg, r->recs, 20, &r->codes, &r->res, r->err, sizeof r->err), TR_OK);
+    srv_stop(&r->srv);
+    return r;
+}
+
+/* Open loop: 20 requests at 200/s (one every 5 ms) to a server that answers each in 50 ms.
+ * With connections to spare, the generator opens more (about 10 are busy at once), every
+ * request leaves on time and its latency from the schedule is about the server's 50 ms. */
+static void open_loop_opens_connections_and_keeps_the_schedule(void **state) {
+    (void)state;
+    run *r = open_loop_run(40);
+    assert_int_equal(r->res.answered, 20);
+    if (r->res.connections_peak < 5 || r->res.connections_peak > 40)
+        fail_msg("connections used: %d", r->res.connections_peak);
+    assert_int_equal(r->res.conn_waits, 0);
+    assert_int_equal(r->res.reconnects, 0); /* new connections are not reconnects */
+    for (size_t i = 0; i < 20; i++) {
+        const lab_record *x = &r->recs[i];
+        assert_true(x->scheduled);
+        assert_int_equal(x->sched_us, (int64_t)i * 5000);
+        assert_true(x->send_us >= x->sched_us);
+        int64_t lat = lab_record_latency_us(x);
+        if (lat < 50000 || lat > 50000 + 40000)
+            fail_msg("request %zu: latency %lld µs", i, (long long)lat);
+    }
+    free(r);
+}
+
+/* The same load with one connection at most: requests queue behind each other. They are still
+ * all sent (never dropped), counted late, and their latency counts from the schedule, so the
+ * queue shows: the last one waits about 20 × 50 − 19 × 5 ms, where its own round trip is 50 ms
+ * (what a closed loop would report: coordinated omission). */
+static void open_loop_at_the_bound_counts_late_requests_and_their_wait(void **state) {
+    (void)state;
+    run *r = open_loop_run(1);
+    assert_int_equal(r->res.answered, 20);
+    assert_int_equal(r->res.connections_peak, 1);
+    assert_true(r->res.late >= 18); /* every request after the first is 45 ms later each */
+    assert_true(r->res.conn_waits >= 18);
+    const lab_record *last = &r->recs[19];
+    int64_t from_send = last->done_us - last->send_us, from_sched = lab_record_latency_us(last);
+    if (from_send > 90000 || from_sched < 800000)
+        fail_msg("last request: %lld µs from its send, %lld µs from its schedule",
+                 (long long)from_send, (long long)from_sched);
+    assert_true(r->res.max_late_us >= 700000);
+    free(r);
+}
+
+static void open_loop_bad_bound_is_invalid_argument(void **state) {
+    (void)state;
+    lab_record rec = {.customer_id = 1};
+    lab_codes codes = {0};
+    lg_result res;
+    char err[256];
+    lg_config cfg = {.url = "http://127.0.0.1:9",
+                     .rate = 10,
+                     .max_connections = 2,
+                     .target = LG_TARGET_PURCHASE,
+                     .concert_id = 7,
+                     .vus = 4};
+    assert_int_equal(lg_run(&cfg, &rec, 1, &codes, &res, err, sizeof err), TR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err, "max connections"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(open_loop_opens_connections_and_keeps_the_schedule),
+        cmocka_unit_test(open_loop_at_the_bound_counts_late_requests_and_their_wait),
+        cmocka_unit_test(open_loop_bad_bound_is_invalid_argument),
         cmocka_unit_test(every_request_answered_with_distinct_seats_then_sold_out),
         cmocka_unit_test(purchase_request_carries_json_body_and_host),
         cmocka_unit_test(livez_target_sends_get_livez),

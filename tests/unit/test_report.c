@@ -155,14 +155,15 @@ static void small_run(lab_run *run) {
     run->started_wall_us = 1714564800000000LL;
     run->duration_us = 2400000;
     static const lab_record recs[] = {
-        {1, 0, 900, 201, 1, LAB_CODE_NONE, 0},
-        {2, 10, 1000, 201, 1, LAB_CODE_NONE, 0}, /* seat 1 again: naive */
-        {3, 20, 1100000, 201, 2, LAB_CODE_NONE, 0},
-        {4, 1200000, 1300000, 201, 3, LAB_CODE_NONE, 0},
-        {5, 1200100, 1250000, 409, 0, LAB_CODE_SOLD_OUT, 0},
-        {6, 1300100, 2300000, 201, 2, LAB_CODE_NONE, 0}, /* seat 2 after seat 3 answered */
-        {7, 1300200, 2400000, 503, 0, LAB_CODE_BUSY, 0},
-        {8, 1300300, -1, 0, 0, LAB_CODE_CONNECTION_ERROR, 0},
+        {1, 0, 900, 201, 1, LAB_CODE_NONE, 0, false, 0},
+        {2, 10, 1000, 201, 1, LAB_CODE_NONE, 0, false, 0}, /* seat 1 again: naive */
+        {3, 20, 1100000, 201, 2, LAB_CODE_NONE, 0, false, 0},
+        {4, 1200000, 1300000, 201, 3, LAB_CODE_NONE, 0, false, 0},
+        {5, 1200100, 1250000, 409, 0, LAB_CODE_SOLD_OUT, 0, false, 0},
+        {6, 1300100, 2300000, 201, 2, LAB_CODE_NONE, 0, false,
+         0}, /* seat 2 after seat 3 answered */
+        {7, 1300200, 2400000, 503, 0, LAB_CODE_BUSY, 0, false, 0},
+        {8, 1300300, -1, 0, 0, LAB_CODE_CONNECTION_ERROR, 0, false, 0},
     };
     run->nrecords = sizeof recs / sizeof recs[0];
     run->records = malloc(sizeof recs);
@@ -265,7 +266,8 @@ static void report_shows_the_audit_of_the_fixture_runs(void **state) {
     assert_int_equal(rows, N);
     int svgs;
     sum_after((span){html, html + strlen(html)}, "<svg class=\"chart ", &svgs);
-    assert_int_equal(svgs, 1 + 4 * N);
+    assert_int_equal(
+        svgs, 1 + 5 * N); /* summary; per run: throughput, latency, spectrum, outcomes, scatter */
     span head = find_span(html, "<header>", "</header>");
     assert_non_null(
         memmem(head.p, (size_t)(head.e - head.p), "generated 2024-05-01T12:00:00Z", 30));
@@ -316,7 +318,8 @@ static void report_explains_queued_runs(void **state) {
     assert_non_null(run);
     snprintf(run->strategy, sizeof run->strategy, "redis-zset");
     snprintf(run->scenario, sizeof run->scenario, "seed");
-    static const lab_record recs[] = {{1, 0, 500, 202, 0, 0, 0}, {2, 10, 700, 202, 0, 0, 0}};
+    static const lab_record recs[] = {{1, 0, 500, 202, 0, 0, 0, false, 0},
+                                      {2, 10, 700, 202, 0, 0, 0, false, 0}};
     run->records = malloc(sizeof recs);
     assert_non_null(run->records);
     memcpy(run->records, recs, sizeof recs);
@@ -377,11 +380,11 @@ static void report_escapes_labels(void **state) {
 static void report_buckets_count_each_answer_once(void **state) {
     (void)state;
     static const lab_record recs[] = {
-        {1, 0, 999999, 201, 1, 0, 0},
-        {2, 0, 1000000, 409, 0, LAB_CODE_SOLD_OUT, 0},
-        {3, 0, 2500000, 202, 0, 0, 0},
-        {4, 0, -1, 0, 0, LAB_CODE_TIMEOUT, 0},
-        {5, 0, 1500000, 0, 0, LAB_CODE_CONNECTION_ERROR, 0},
+        {1, 0, 999999, 201, 1, 0, 0, false, 0},
+        {2, 0, 1000000, 409, 0, LAB_CODE_SOLD_OUT, 0, false, 0},
+        {3, 0, 2500000, 202, 0, 0, 0, false, 0},
+        {4, 0, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0},
+        {5, 0, 1500000, 0, 0, LAB_CODE_CONNECTION_ERROR, 0, false, 0},
     };
     int64_t *a, *t, *q;
     size_t nb;
@@ -439,6 +442,46 @@ static void report_cli_writes_the_page(void **state) {
     rmdir(dir);
 }
 
+/* Open-loop runs of a sweep: the page gets one sweep chart, one line per strategy with a point
+ * per run at its offered rate, and each run's percentile spectrum draws its three classes. */
+static void report_draws_the_sweep_and_the_spectrum(void **state) {
+    (void)state;
+    enum { N = 3 };
+    lab_run *runs = calloc(N, sizeof *runs);
+    assert_non_null(runs);
+    const char *labels[N] = {"redis-atomic", "redis-atomic", "db-atomic"};
+    const double rates[N] = {2000, 1000, 500};
+    for (size_t i = 0; i < N; i++) {
+        small_run(&runs[i]);
+        snprintf(runs[i].strategy, sizeof runs[i].strategy, "%s", labels[i]);
+        runs[i].open_loop = (run_open_loop){.rate = rates[i], .max_connections = 64};
+        runfile_histograms(&runs[i]);
+    }
+    char *html = NULL;
+    assert_int_equal(report_format(runs, N, NULL, &html), TR_OK);
+    span sweep = find_span(html, "<svg class=\"chart chart-sweep", "</svg>");
+    int lines, points;
+    sum_after(sweep, "<g class=\"sweep-line", &lines);
+    sum_after(sweep, "data-rate=\"", &points);
+    assert_int_equal(lines, 2);
+    assert_int_equal(points, N);
+    /* sorted by strategy, then rate: db-atomic 500, redis-atomic 1000, 2000 */
+    const char *r500 = strstr(sweep.p, "data-rate=\"500\""),
+               *r1000 = strstr(sweep.p, "data-rate=\"1000\""),
+               *r2000 = strstr(sweep.p, "data-rate=\"2000\"");
+    assert_true(r500 && r1000 && r2000 && r500 < r1000 && r1000 < r2000);
+    span spec = find_span(html, "<svg class=\"chart chart-spectrum", "</svg>");
+    assert_int_equal(value_after(spec, "data-series=\"all\" data-count=\""), 7);
+    assert_int_equal(value_after(spec, "data-series=\"win\" data-count=\""), 5);
+    assert_int_equal(value_after(spec, "data-series=\"lose\" data-count=\""), 2);
+    int svgs;
+    sum_after((span){html, html + strlen(html)}, "<svg class=\"chart ", &svgs);
+    assert_int_equal(svgs, 1 + 1 + 5 * N);
+    free(html);
+    for (size_t i = 0; i < N; i++) lab_run_free_records(&runs[i]);
+    free(runs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(report_shows_the_audit_of_a_small_run),
@@ -449,6 +492,7 @@ int main(void) {
         cmocka_unit_test(report_buckets_count_each_answer_once),
         cmocka_unit_test(report_explains_queued_runs),
         cmocka_unit_test(report_cli_writes_the_page),
+        cmocka_unit_test(report_draws_the_sweep_and_the_spectrum),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
