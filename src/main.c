@@ -37,13 +37,13 @@ static void strategies_print(FILE *f) {
 
 static void serve_usage(FILE *f, const tr_opt *opts) {
     fprintf(
-        f,
-        "usage: ticketrush serve [options]\n"
-        "\n"
-        "Serves the ticket-sale API (POST /concert/purchase/ticket, GET /concerts/{id},\n"
-        "GET /concerts/{id}/tickets/{customerId}, GET /livez, GET /readyz) until SIGTERM/SIGINT.\n"
-        "\n"
-        "options (environment variable in brackets):\n");
+        f, "usage: ticketrush serve [options]\n"
+           "\n"
+           "Serves the ticket-sale API (POST /concert/purchase/ticket, GET /concerts/{id},\n"
+           "GET /concerts/{id}/tickets/{customerId}, GET /livez, GET /readyz, GET /metrics) until\n"
+           "SIGTERM/SIGINT.\n"
+           "\n"
+           "options (environment variable in brackets):\n");
     tr_opts_help(f, opts);
     fprintf(f, "\nstrategies:\n");
     strategies_print(f);

@@ -241,7 +241,10 @@ static enum MHD_Result job_send(http_job *j) {
     }
     if (j->status == 405 && j->allow[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, j->allow);
-    if (j->close_after) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    /* Once the server stops, every answer closes its connection, so a keep-alive client does
+     * not send its next request on a connection about to be closed. */
+    if (j->close_after || atomic_load(&j->srv->stopping))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(j->conn, (unsigned)j->status, r);
     MHD_destroy_response(r);
     return ret;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -222,6 +223,12 @@ static void sigterm_is_bounded_with_a_locked_ticket_table(void **state) {
             H_TRUE(r.status == 202 || ((r.status == 500 || r.status == 503) && retry),
                    "%s: purchase %d: %d %s; want 202 (queued), or 500/503 with Retry-After",
                    cfgs[k].strategy, i + 1, r.status, r.body);
+            /* given while the server stops: the connection closes after it, and says so */
+            char connection[16] = "";
+            h_resp_header(&r, "Connection", connection, sizeof connection);
+            H_TRUE(r.status == 202 || strcasecmp(connection, "close") == 0,
+                   "%s: purchase %d: %d without Connection: close (got \"%s\")", cfgs[k].strategy,
+                   i + 1, r.status, connection);
             h_resp_free(&r);
             h_conn_close(c[i]);
         }
