@@ -20,11 +20,12 @@ static const strategy_ops *const registry[] = {
 
 #define REGISTRY_LEN ((int)(sizeof registry / sizeof registry[0]))
 
-/* Registration rejects an entry without its required function, and purchase_batch without a
- * batch_max of at least 1. */
+/* Registration rejects an entry without its required function, purchase_batch without a
+ * batch_max of at least 1, and a default worker count outside 0..1024. */
 static bool strategy_valid(const strategy_ops *s) {
     if (s == NULL || s->name == NULL || s->purchase == NULL) return false;
     if (s->purchase_batch != NULL && s->batch_max < 1) return false;
+    if (s->workers < 0 || s->workers > 1024) return false;
     bool script = s->script != NULL, args = s->script_args != NULL, reply = s->script_reply != NULL;
     return script == args && args == reply && (s->durable != NULL) == (s->watch_durable != NULL);
 }

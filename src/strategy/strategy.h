@@ -143,6 +143,11 @@ typedef struct strategy_ops {
     /* With purchase_batch: the most purchases one call takes, ≥ 1 (registration rejects
      * purchase_batch without it). Unused otherwise. */
     int batch_max;
+    /* Optional: the strategy's own default for serve --workers, 1..1024; 0 takes the server's
+     * (STRATEGY_WORKERS_DEFAULT). A batching strategy wants few workers: the purchases a worker
+     * finds waiting make its batch, and more workers split them into smaller batches that queue
+     * on the same row lock anyway. */
+    int workers;
     /* One-script strategies: the script (cached with SCRIPT LOAD when the server starts);
      * script_args fills a purchase's keys and args (redis_run_id: the run id of the Redis the
      * loop's connection reached, "" when not known yet; see store/sale.h); script_reply reads
@@ -206,6 +211,12 @@ static inline void strategy_purchase_batch(const strategy_ops *s, strategy_ctx *
         return;
     }
     for (int i = 0; i < n; i++) s->purchase(ctx, concert_ids[i], customer_ids[i], &out[i]);
+}
+
+/* The --workers default when none is given: the strategy's own, else this. */
+#define STRATEGY_WORKERS_DEFAULT 32
+static inline int strategy_default_workers(const strategy_ops *s) {
+    return s->workers > 0 ? s->workers : STRATEGY_WORKERS_DEFAULT;
 }
 
 /* Whether purchases are one script call the event loops send (see strategy_ops). */
