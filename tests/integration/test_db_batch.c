@@ -15,31 +15,6 @@
 
 #include "harness.h"
 
-/* ---- GET /metrics ------------------------------------------------------------------------- */
-
-/* The value of the series named exactly series (no labels) in a Prometheus text; -1 when absent. */
-static double metric_value(const char *body, const char *series) {
-    size_t n = strlen(series);
-    for (const char *p = body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') return strtod(p + n + 1, NULL);
-    return -1;
-}
-
-static double server_metric(int port, const char *series) {
-    h_resp r = {0};
-    h_get(port, "/metrics", &r);
-    double v = r.status == 200 && r.body ? metric_value(r.body, series) : -2;
-    h_resp_free(&r);
-    return v;
-}
-
-#define WAIT_UNTIL(cond, ms, ...)                                                                  \
-    do {                                                                                           \
-        int64_t until_ = h_now_ms() + (ms);                                                        \
-        while (!(cond) && h_now_ms() < until_) h_sleep_ms(5);                                      \
-        H_TRUE(cond, __VA_ARGS__);                                                                 \
-    } while (0)
-
 /* ---- a queue in a known order ----------------------------------------------------------------- */
 
 typedef struct queued_req {
@@ -78,13 +53,13 @@ static void queue_send(int port, queued_req *reqs, int n) {
         reqs[i].conn = h_conn_open(port);
         H_TRUE(reqs[i].conn != NULL, "connect to port %d", port);
         H_TRUE(h_conn_send(reqs[i].conn, raw, len), "send request %d", i);
-        WAIT_UNTIL(server_metric(port, "ticketrush_suspended_connections") == i + 1, 5000,
-                   "request %d waiting in the server", i);
+        H_WAIT_UNTIL(h_metric(port, "ticketrush_suspended_connections") == i + 1, 5000,
+                     "request %d waiting in the server", i);
         if (i == 0)
-            WAIT_UNTIL(h_sql_int("SELECT count(*) FROM pg_stat_activity WHERE"
-                                 " application_name = 'ticketrush' AND wait_event_type = 'Lock'") ==
-                           1,
-                       5000, "the worker waiting for the row lock");
+            H_WAIT_UNTIL(
+                h_sql_int("SELECT count(*) FROM pg_stat_activity WHERE"
+                          " application_name = 'ticketrush' AND wait_event_type = 'Lock'") == 1,
+                5000, "the worker waiting for the row lock");
         h_sleep_ms(5); /* the loop that took it pushes it to the pool right after suspending it */
     }
 }
@@ -100,19 +75,6 @@ static void queue_recv(queued_req *reqs, int n) {
 
 static void queue_free(queued_req *reqs, int n) {
     for (int i = 0; i < n; i++) h_resp_free(&reqs[i].resp);
-}
-
-/* The seat a 409 already_owned names (its "ticket"), asserting it names this customer's ticket. */
-static int64_t owned_seat(const h_resp *r, int64_t concert_id, int64_t customer_id) {
-    h_expect_error(r, 409, "already_owned");
-    json_t *j = h_json(r);
-    json_t *t = json_object_get(j, "ticket");
-    H_TRUE(json_is_object(t), "already_owned carries the ticket: %s", r->body);
-    H_EQ(h_json_int(t, "concertId"), concert_id);
-    H_EQ(h_json_int(t, "customerId"), customer_id);
-    int64_t seat = h_json_int(t, "seatNo");
-    json_decref(j);
-    return seat;
 }
 
 /* ---- the batch's answers ------------------------------------------------------------------- */
@@ -174,14 +136,14 @@ static void batch_semantics(void **state) {
             H_EQ(json_is_true(json_object_get(j, "vip")), seat <= vip_seats);
             json_decref(j);
         } else if (strcmp(w->code, "already_owned") == 0) {
-            H_EQ(owned_seat(r, w->concert_id, w->customer_id), w->seat);
+            H_EQ(h_expect_owned(r, w->concert_id, w->customer_id), w->seat);
         } else {
             h_expect_error(r, w->status, w->code);
         }
     }
     /* Two batches: the first request alone, then the other N − 1 together. */
-    H_EQ(server_metric(srv.port, "ticketrush_purchase_batches_total"), 2);
-    H_EQ(server_metric(srv.port, "ticketrush_purchase_batched_total"), N);
+    H_EQ(h_metric(srv.port, "ticketrush_purchase_batches_total"), 2);
+    H_EQ(h_metric(srv.port, "ticketrush_purchase_batched_total"), N);
     h_server_stop(&srv);
     queue_free(reqs, N);
 
@@ -221,8 +183,8 @@ static void bursts_form_batches(void **state) {
         else fail_msg("request %d: %d %s: %s", i, reqs[i].resp.status, code, reqs[i].resp.body);
     }
     H_EQ(created, SEATS);
-    double batches = server_metric(srv.port, "ticketrush_purchase_batches_total");
-    double batched = server_metric(srv.port, "ticketrush_purchase_batched_total");
+    double batches = h_metric(srv.port, "ticketrush_purchase_batches_total");
+    double batched = h_metric(srv.port, "ticketrush_purchase_batched_total");
     print_message("%d purchases in %.0f batches\n", BUYERS, batches);
     H_EQ(batched, BUYERS);
     H_CMP(batches, <, BUYERS);
