@@ -122,7 +122,7 @@ static int cmd_serve(int argc, char **argv) {
         {.name = "workers", .short_name = 'w', .kind = TR_OPT_INT, .dest = &cfg.workers,
          .min = 1, .max = 1024, .env = "TICKETRUSH_WORKERS", .metavar = "N",
          .help = "request workers, each with its own PostgreSQL and Redis\n"
-                 "connection, 1..1024 (default 32; db-batch 4)"},
+                 "connection, 1..1024 (default 32; db-batch 2)"},
         {.name = "io-threads", .kind = TR_OPT_INT, .dest = &cfg.io_threads, .min = 1, .max = 64,
          .metavar = "N", .help = "event loops serving HTTP, 1..64 (default 2)"},
         {.name = "max-connections", .kind = TR_OPT_INT, .dest = &cfg.max_connections, .min = 1,

@@ -31,12 +31,13 @@
  * how long one transaction holds the concert row. */
 #define DB_BATCH_MAX 512
 
-/* serve --workers by default: one worker holds the concert row while the next waits behind it
- * with its batch ready, and the others collect what arrives meanwhile. More workers split the
- * waiting purchases into smaller batches that queue on the same lock: on `scale` (256 clients)
- * 32 workers made batches of about 8 and sold 4,480 tickets/s with 3.6 times the PostgreSQL CPU,
- * 4 workers batches of about 45 and 13,265 tickets/s (same machine, one after the other). */
-#define DB_BATCH_WORKERS 4
+/* serve --workers by default. The purchases a worker finds waiting make its batch; more
+ * workers split them into smaller batches that queue on the same row lock and cost PostgreSQL
+ * more CPU per ticket, which the machine runs short of first. On `scale` (256 clients, 2 cores,
+ * one run after the other): 1 worker 18,860 tickets/s, 2 15,109–15,198, 3 14,420, 4 13,376,
+ * 8 10,118, 32 4,480. Two keep a second worker for a purchase of another concert and for the
+ * other routes while one transaction holds a row (one worker would queue everything behind it). */
+#define DB_BATCH_WORKERS 2
 
 /* Outcome codes of the deciding statement's second column. */
 enum {
