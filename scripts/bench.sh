@@ -8,17 +8,19 @@
 #   P = redis-atomic's persister alone storing a stream of tickets (ticketrush store-ceiling), and
 #   C'' = 1 / (1/L + 1/S' + 1/P), the whole work of a sold ticket (S' = the script while seats
 #   remain)
-# It prints each strategy's requests/s and tickets/s (until sold out) and their ratio to C.
+# It prints each strategy's requests/s and tickets/s (until sold out) and their ratio to C, and
+# db-batch's tickets/s against db-atomic's and redis-atomic strict's from the same run (issue 12).
 # A benchmark, not a test: it never fails on a figure. Loopback only, bounded in count and time.
 # usage: scripts/bench.sh [BIN]
-# environment: BENCH_STRATEGIES (default "db-atomic redis-atomic redis-atomic-strict redis-zset"),
+# environment: BENCH_STRATEGIES (default "db-atomic db-batch redis-atomic redis-atomic-strict
+# redis-zset"),
 # BENCH_REQUESTS (default: the scenario's 1,000,000), BENCH_VUS (default 256), TICKETRUSH_SVC_DIR.
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
 bin=$(realpath -- "${1:-$root/build/ticketrush}")
 [[ -x $bin ]] || { echo "bench.sh: $bin is not built; run make build" >&2; exit 1; }
-strategies=${BENCH_STRATEGIES:-db-atomic redis-atomic redis-atomic-strict redis-zset}
+strategies=${BENCH_STRATEGIES:-db-atomic db-batch redis-atomic redis-atomic-strict redis-zset}
 vus=${BENCH_VUS:-256}
 svc=${TICKETRUSH_SVC_DIR:-$root/.svc}
 out="$root/results/bench-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -120,6 +122,18 @@ for f in "${runs[@]}"; do
 			(su != "" && su > 0) ? sprintf("%.2f s", su / 1e6) : "not sold out"
 	}'
 done | tee "$out/summary.txt"
+# db-batch (PostgreSQL only, group commit) against its plain peer and the durable Redis one
+tickets_per_s() { awk -v s="$1" '$1 == s { print $4 }' "$out/summary.txt"; }
+batch_tps=$(tickets_per_s db-batch)
+if [[ -n $batch_tps ]]; then
+	for peer in db-atomic redis-atomic-strict; do
+		peer_tps=$(tickets_per_s "$peer")
+		[[ -n $peer_tps ]] || continue
+		awk -v b="$batch_tps" -v p="$peer_tps" -v peer="$peer" 'BEGIN {
+			printf "db-batch tickets/s ÷ %-20s %8.2f   (%.0f / %.0f)\n", peer ":", (p > 0) ? b / p : 0, b, p
+		}'
+	done | tee -a "$out/summary.txt"
+fi
 echo
 echo "commands: scripts/bench.sh $bin   (make bench); results in $out"
 "$bin" table "${runs[@]}" | tee "$out/table.txt"

@@ -3,7 +3,7 @@
 # lab's `seed` scenario (1,000 seats, 10 VIP, 10,000 customers, 50,000 requests, 200 virtual
 # users), audit every run against PostgreSQL, and print one comparison table.
 # usage: scripts/demo.sh [BIN]   (BIN defaults to build/ticketrush)
-# environment: DEMO_STRATEGIES (default: all seven — naive db-lock db-atomic redis-lock
+# environment: DEMO_STRATEGIES (default: all eight — naive db-lock db-atomic db-batch redis-lock
 # redis-lock-cache redis-zset redis-atomic; naive runs on the unguarded schema),
 # DEMO_REQUESTS / DEMO_VUS to override the scenario's load, TICKETRUSH_SVC_DIR.
 set -euo pipefail
@@ -11,7 +11,7 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
 bin=$(realpath -- "${1:-$root/build/ticketrush}")
 [[ -x $bin ]] || { echo "demo.sh: $bin is not built; run make build" >&2; exit 1; }
-strategies=${DEMO_STRATEGIES:-naive db-lock db-atomic redis-lock redis-lock-cache redis-zset redis-atomic}
+strategies=${DEMO_STRATEGIES:-naive db-lock db-atomic db-batch redis-lock redis-lock-cache redis-zset redis-atomic}
 svc=${TICKETRUSH_SVC_DIR:-$root/.svc}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="$root/results/demo-$stamp"

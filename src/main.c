@@ -95,7 +95,7 @@ static int cmd_serve(int argc, char **argv) {
     server_config cfg = {
         .bind_addr = "127.0.0.1",
         .port = 8080,
-        .workers = 32,
+        .workers = 0, /* not given: the strategy's default (strategy_default_workers) */
         .io_threads = 2,
         .max_connections = 10000,
         .idle_timeout_s = 120,
@@ -122,7 +122,7 @@ static int cmd_serve(int argc, char **argv) {
         {.name = "workers", .short_name = 'w', .kind = TR_OPT_INT, .dest = &cfg.workers,
          .min = 1, .max = 1024, .env = "TICKETRUSH_WORKERS", .metavar = "N",
          .help = "request workers, each with its own PostgreSQL and Redis\n"
-                 "connection, 1..1024 (default 32)"},
+                 "connection, 1..1024 (default 32; db-batch 2)"},
         {.name = "io-threads", .kind = TR_OPT_INT, .dest = &cfg.io_threads, .min = 1, .max = 64,
          .metavar = "N", .help = "event loops serving HTTP, 1..64 (default 2)"},
         {.name = "max-connections", .kind = TR_OPT_INT, .dest = &cfg.max_connections, .min = 1,
@@ -195,6 +195,7 @@ static int cmd_serve(int argc, char **argv) {
         strategies_print(stderr);
         return 2;
     }
+    if (cfg.workers == 0) cfg.workers = strategy_default_workers(cfg.strategy);
     if (durability_given && strcmp(cfg.strategy->name, "redis-atomic") != 0) {
         fprintf(stderr,
                 "ticketrush: --durability applies only to redis-atomic (strategy %s "

@@ -21,6 +21,7 @@ struct metrics {
     atomic_ullong duration_count[METRICS_MAX_ROUTES + 1];
     atomic_ullong duration_sum_us[METRICS_MAX_ROUTES + 1];
     atomic_ullong purchases[TR_ERR__COUNT + 1]; /* last slot: queued */
+    atomic_ullong batches, batched;             /* purchase batches, and purchases in them */
 };
 
 metrics *metrics_new(int nroutes, const char *const *route_patterns) {
@@ -55,6 +56,12 @@ void metrics_purchase(metrics *m, tr_err outcome, int queued) {
     if (m == NULL || (int)outcome < 0 || outcome >= TR_ERR__COUNT) return;
     int k = outcome == TR_OK && queued ? TR_ERR__COUNT : (int)outcome;
     atomic_fetch_add_explicit(&m->purchases[k], 1, memory_order_relaxed);
+}
+
+void metrics_purchase_batch(metrics *m, int n) {
+    if (m == NULL || n < 1) return;
+    atomic_fetch_add_explicit(&m->batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->batched, (unsigned long long)n, memory_order_relaxed);
 }
 
 static const char *route_label(const metrics *m, int r) {
@@ -114,6 +121,18 @@ bool metrics_render(const metrics *m, dynbuf *o, const char *strategy, int worke
                            : k == TR_OK       ? "issued"
                                               : tr_err_code((tr_err)k);
         dynbuf_printf(o, "ticketrush_purchases_total{outcome=\"%s\"} %llu\n", name, v);
+    }
+    unsigned long long batches = atomic_load_explicit(&m->batches, memory_order_relaxed);
+    if (batches > 0) { /* only strategies that decide purchases in batches */
+        dynbuf_puts(o, "# HELP ticketrush_purchase_batches_total Batches of purchases a worker "
+                       "decided together.\n"
+                       "# TYPE ticketrush_purchase_batches_total counter\n");
+        dynbuf_printf(o, "ticketrush_purchase_batches_total %llu\n", batches);
+        dynbuf_puts(o, "# HELP ticketrush_purchase_batched_total Purchases decided in those "
+                       "batches.\n"
+                       "# TYPE ticketrush_purchase_batched_total counter\n");
+        dynbuf_printf(o, "ticketrush_purchase_batched_total %llu\n",
+                      atomic_load_explicit(&m->batched, memory_order_relaxed));
     }
     dynbuf_puts(o, "# HELP ticketrush_workers Request workers, each with its own connections.\n"
                    "# TYPE ticketrush_workers gauge\n");

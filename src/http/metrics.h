@@ -23,6 +23,9 @@ void metrics_request(metrics *m, int route, int status, int64_t duration_us);
 /* One purchase outcome: TR_OK issued (queued when queued is true), or the refusal's code. */
 void metrics_purchase(metrics *m, tr_err outcome, int queued);
 
+/* One batch of n purchases decided together (strategy_purchase_batch). */
+void metrics_purchase_batch(metrics *m, int n);
+
 /* Appends the exposition text; gauges are passed in. false when the buffer failed. */
 bool metrics_render(const metrics *m, dynbuf *out, const char *strategy, int workers,
                     int suspended);

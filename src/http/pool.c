@@ -4,7 +4,11 @@
  * event loop that holds its connection. Not the event loops (front.c).
  *
  * DESIGN
- * - Queue: one list under one mutex; workers take jobs in arrival order, one at a time.
+ * - Queue: one list under one mutex; workers take jobs in arrival order, one at a time —
+ *   except purchases of a strategy that decides them in batches (strategy_batch_max > 1): a
+ *   worker that takes a purchase also takes the purchases waiting right behind it, in arrival
+ *   order, up to batch_max, without waiting for more; the first job that is not a purchase
+ *   stops the batch, so other jobs keep their place.
  * - A worker connects before its first job (so a fresh server's first burst does not pay for
  *   it) and again when a connection is missing; the store wrappers reconnect after a loss.
  * - With PostgreSQL down, a route flagged ROUTE_WITHOUT_PG is still served when the strategy
@@ -25,6 +29,7 @@ typedef struct worker {
     pthread_t thread;
     bool started;
     strategy_ctx ctx;
+    http_job **batch; /* the jobs taken together, pool.batch_max of them */
 } worker;
 
 struct pool {
@@ -32,6 +37,7 @@ struct pool {
     void (*done)(http_job *j);
     worker *workers;
     int n;
+    int batch_max; /* strategy_batch_max: purchases one worker takes at a time (1: no batches) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     http_job *head, *tail;
@@ -54,16 +60,29 @@ bool pool_push(pool *p, http_job *j) {
     return ok;
 }
 
-static http_job *pool_pop(pool *p) {
+static bool job_is_purchase(const http_job *j) {
+    return j->route != NULL && (j->route->flags & ROUTE_PURCHASE);
+}
+
+/* Waits for a job and takes it into out[0]; when it is a purchase, also the purchases right
+ * behind it, up to p->batch_max in all (see DESIGN). Returns how many; 0 once the pool finished
+ * and the queue is empty. */
+static int pool_pop(pool *p, http_job **out) {
     pthread_mutex_lock(&p->mu);
     while (p->head == NULL && !p->finishing) pthread_cond_wait(&p->cv, &p->mu);
-    http_job *j = p->head;
-    if (j) {
-        p->head = j->next;
+    int n = 0;
+    if (p->head) {
+        out[n++] = p->head;
+        p->head = p->head->next;
+        if (job_is_purchase(out[0]))
+            while (n < p->batch_max && p->head && job_is_purchase(p->head)) {
+                out[n++] = p->head;
+                p->head = p->head->next;
+            }
         if (p->head == NULL) p->tail = NULL;
     }
     pthread_mutex_unlock(&p->mu);
-    return j;
+    return n;
 }
 
 /* Makes sure the worker's connections exist (trying both, so /readyz can tell which is down). */
@@ -100,21 +119,32 @@ static bool worker_can_serve(worker *w, const http_job *j, tr_err rc) {
     return true;
 }
 
+/* Runs the n jobs pool_pop took: one job through its route, or purchases together. */
+static void worker_run(worker *w, http_job **jobs, int n) {
+    pool *p = w->pool;
+    if (atomic_load(&p->drain_over)) {
+        for (int i = 0; i < n; i++) job_shutting_down(jobs[i]);
+        return;
+    }
+    tr_err rc = worker_connect(w);
+    if (!worker_can_serve(w, jobs[0], rc)) { /* the same answer for every job: same route */
+        for (int i = 0; i < n; i++) job_internal(jobs[i], &w->ctx, rc);
+    } else if (p->batch_max > 1 && job_is_purchase(jobs[0])) {
+        routes_purchase_batch(jobs, n, &w->ctx);
+    } else {
+        jobs[0]->route->fn(jobs[0], &w->ctx);
+    }
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     pool *p = w->pool;
-    http_job *j;
+    int n;
     worker_connect(w);
     w->ctx.detail[0] = '\0';
-    while ((j = pool_pop(p)) != NULL) {
-        if (atomic_load(&p->drain_over)) {
-            job_shutting_down(j);
-        } else {
-            tr_err rc = worker_connect(w);
-            if (worker_can_serve(w, j, rc)) j->route->fn(j, &w->ctx);
-            else job_internal(j, &w->ctx, rc);
-        }
-        p->done(j);
+    while ((n = pool_pop(p, w->batch)) > 0) {
+        worker_run(w, w->batch, n);
+        for (int i = 0; i < n; i++) p->done(w->batch[i]);
     }
     atomic_fetch_sub(&p->running, 1);
     return NULL;
@@ -131,11 +161,18 @@ tr_err pool_start(server *s, int n, void (*done)(http_job *j), pool **out, char 
     p->srv = s;
     p->done = done;
     p->n = n;
+    p->batch_max = strategy_batch_max(s->strategy);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     for (int i = 0; i < n; i++) {
         worker *w = &p->workers[i];
         w->pool = p;
+        if ((w->batch = calloc((size_t)p->batch_max, sizeof *w->batch)) == NULL) {
+            snprintf(errbuf, errlen, "out of memory for worker %d", i);
+            pool_finish(p);
+            pool_free(p);
+            return TR_NOMEM;
+        }
         w->ctx.cfg = &s->cfg.strategy_cfg;
         w->ctx.state = s->strategy_state;
         /* unique per worker and process, for lock tokens */
@@ -179,6 +216,7 @@ void pool_free(pool *p) {
     for (int i = 0; i < p->n; i++) {
         pg_conn_free(p->workers[i].ctx.pg);
         redis_conn_free(p->workers[i].ctx.redis);
+        free(p->workers[i].batch);
     }
     free(p->workers);
     pthread_mutex_destroy(&p->mu);

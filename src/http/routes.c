@@ -127,20 +127,46 @@ bool routes_purchase_ids(http_job *j) {
     return false;
 }
 
-/* On a pool worker; the ids were checked on the loop (routes_purchase_ids). A result that must
- * wait for durability is held by the front (JOB_HELD), not answered here. */
+/* A decided purchase: answered, or held by the front (JOB_HELD) while it must wait for
+ * durability. */
+static void purchase_settle(http_job *j, strategy_ctx *ctx, purchase_result *res) {
+    if (res->wait_durable && res->err != TR_OK && res->err != TR_ALREADY_OWNED)
+        res->wait_durable = false;
+    if (res->wait_durable) {
+        j->res = *res;
+        j->state = JOB_HELD;
+        return;
+    }
+    routes_answer_purchase(j, ctx, res);
+}
+
+/* On a pool worker; the ids were checked on the loop (routes_purchase_ids). */
 static void handle_purchase(http_job *j, strategy_ctx *ctx) {
     purchase_result res;
     memset(&res, 0, sizeof res);
     strategy_purchase(j->srv->strategy, ctx, j->ids[0], j->ids[1], &res);
-    if (res.wait_durable && res.err != TR_OK && res.err != TR_ALREADY_OWNED)
-        res.wait_durable = false;
-    if (res.wait_durable) {
-        j->res = res;
-        j->state = JOB_HELD;
-        return;
+    purchase_settle(j, ctx, &res);
+}
+
+void routes_purchase_batch(http_job **jobs, int n, strategy_ctx *ctx) {
+    int64_t *concerts = malloc((size_t)n * sizeof *concerts);
+    int64_t *customers = malloc((size_t)n * sizeof *customers);
+    purchase_result *res = calloc((size_t)n, sizeof *res);
+    if (concerts == NULL || customers == NULL || res == NULL) {
+        for (int i = 0; i < n; i++) job_internal(jobs[i], ctx, TR_NOMEM);
+        goto out;
     }
-    routes_answer_purchase(j, ctx, &res);
+    for (int i = 0; i < n; i++) {
+        concerts[i] = jobs[i]->ids[0];
+        customers[i] = jobs[i]->ids[1];
+    }
+    metrics_purchase_batch(jobs[0]->srv->metrics, n);
+    strategy_purchase_batch(jobs[0]->srv->strategy, ctx, n, concerts, customers, res);
+    for (int i = 0; i < n; i++) purchase_settle(jobs[i], ctx, &res[i]);
+out:
+    free(concerts);
+    free(customers);
+    free(res);
 }
 
 /* Prometheus text; touches nothing external, so it answers on the event loop. */

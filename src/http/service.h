@@ -57,6 +57,11 @@ bool routes_purchase_ids(http_job *j);
 /* Answers a purchase from its result (201, 202, 409, 503 …, or 500 outcome unknown). */
 void routes_answer_purchase(http_job *j, strategy_ctx *ctx, const purchase_result *res);
 
+/* On a pool worker: decides n purchase jobs (1..strategy_batch_max, ids checked, in arrival
+ * order) with one strategy_purchase_batch call and answers each as the purchase route answers
+ * one (or holds it, JOB_HELD, when it waits for durability). */
+void routes_purchase_batch(http_job **jobs, int n, strategy_ctx *ctx);
+
 /* ---- a request in flight (job.c) ------------------------------------------------------------- */
 
 enum job_state {

@@ -36,6 +36,7 @@ static const rp_promise rp_promises[] = {
     {"naive", 0, "nothing: wrong under load"},
     {"db-lock", RP_ALL_RULES, "R1-R8"},
     {"db-atomic", RP_ALL_RULES, "R1-R8"},
+    {"db-batch", RP_ALL_RULES, "R1-R8"},
     {"redis-lock", RP_ALL_RULES & ~RP_R6, "R1-R5, R7, R8 (not FCFS)"},
     {"redis-lock-cache", RP_ALL_RULES & ~RP_R6, "R1-R5, R7, R8 (not FCFS)"},
     {"redis-zset", RP_ALL_RULES, "R1-R8"},

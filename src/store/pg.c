@@ -171,20 +171,25 @@ static bool pg_is_prepared(const pg_conn *c, const pg_stmt *st) {
     return false;
 }
 
+/* Prepares st on this connection unless it already is; false with the error set. */
+static bool pg_prepare_once(pg_conn *c, const pg_stmt *st) {
+    if (pg_is_prepared(c, st)) return true;
+    PGresult *pr = PQprepare(c->conn, st->name, st->sql, st->nparams, NULL);
+    if (!pg_result_ok(pr)) {
+        pg_set_err(c, st->name, pr);
+        PQclear(pr);
+        pg_after_failure(c);
+        return false;
+    }
+    PQclear(pr);
+    if (c->nprepared < PG_MAX_PREPARED) c->prepared[c->nprepared++] = st;
+    return true;
+}
+
 PGresult *pg_exec_stmt(pg_conn *c, const pg_stmt *st, const char *const *params) {
     pg_clear_err(c);
     if (pg_conn_ensure(c) != TR_OK) return NULL;
-    if (!pg_is_prepared(c, st)) {
-        PGresult *pr = PQprepare(c->conn, st->name, st->sql, st->nparams, NULL);
-        if (!pg_result_ok(pr)) {
-            pg_set_err(c, st->name, pr);
-            PQclear(pr);
-            pg_after_failure(c);
-            return NULL;
-        }
-        PQclear(pr);
-        if (c->nprepared < PG_MAX_PREPARED) c->prepared[c->nprepared++] = st;
-    }
+    if (!pg_prepare_once(c, st)) return NULL;
     PGresult *r = PQexecPrepared(c->conn, st->name, st->nparams, params, NULL, NULL, 0);
     if (!pg_result_ok(r)) {
         pg_set_err(c, st->name, r);
@@ -193,6 +198,90 @@ PGresult *pg_exec_stmt(pg_conn *c, const pg_stmt *st, const char *const *params)
         return NULL;
     }
     return r;
+}
+
+#define PG_PIPELINE_MAX 8
+
+/* Reads the pipeline's results up to its Sync: the i-th successful result goes to results[i];
+ * the first failure is recorded in c. Returns whether the Sync arrived (the transaction ended,
+ * committed when *rc is TR_OK); false when the connection broke before it. */
+static bool pg_pipeline_read(pg_conn *c, int n, const pg_stmt *const *stmts, PGresult **results,
+                             tr_err *rc) {
+    int idx = 0;
+    /* each statement gives one result and a NULL; a failed commit one error more; the Sync one */
+    for (int guard = 0; guard < 4 * n + 8; guard++) {
+        PGresult *r = PQgetResult(c->conn);
+        if (r == NULL) {
+            if (PQstatus(c->conn) != CONNECTION_OK) break;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return true;
+        }
+        if ((st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) && idx < n && *rc == TR_OK) {
+            results[idx++] = r;
+            continue;
+        }
+        if (st != PGRES_PIPELINE_ABORTED && *rc == TR_OK)
+            pg_set_err(c, idx < n ? stmts[idx]->name : "commit", r);
+        *rc = TR_PG;
+        idx++;
+        PQclear(r);
+    }
+    if (*rc == TR_OK) pg_set_err(c, "pipeline", NULL);
+    *rc = TR_PG;
+    return false;
+}
+
+tr_err pg_exec_pipeline(pg_conn *c, int n, const pg_stmt *const *stmts,
+                        const char *const *const *params, PGresult **results) {
+    pg_clear_err(c);
+    if (n < 1 || n > PG_PIPELINE_MAX) {
+        snprintf(c->errstr, sizeof c->errstr, "pipeline: %d statements (1..%d)", n,
+                 PG_PIPELINE_MAX);
+        return TR_PG;
+    }
+    for (int i = 0; i < n; i++) results[i] = NULL;
+    if (pg_conn_ensure(c) != TR_OK) return TR_PG;
+    for (int i = 0; i < n; i++)
+        if (!pg_prepare_once(c, stmts[i])) return TR_PG;
+    if (PQtransactionStatus(c->conn) != PQTRANS_IDLE) { /* the Sync would not end it */
+        snprintf(c->errstr, sizeof c->errstr, "pipeline: a transaction is already open");
+        return TR_PG;
+    }
+    if (!PQenterPipelineMode(c->conn)) {
+        pg_set_err(c, "pipeline", NULL);
+        return TR_PG;
+    }
+    tr_err rc = TR_OK;
+    bool sent = true;
+    for (int i = 0; sent && i < n; i++)
+        sent = PQsendQueryPrepared(c->conn, stmts[i]->name, stmts[i]->nparams, params[i], NULL,
+                                   NULL, 0) == 1;
+    sent = sent && PQpipelineSync(c->conn) == 1;
+    if (!sent) {
+        pg_set_err(c, "pipeline", NULL);
+        rc = TR_PG;
+    }
+    bool synced = sent && pg_pipeline_read(c, n, stmts, results, &rc);
+    if (!synced || !PQexitPipelineMode(c->conn)) {
+        /* Broken, or results left unread: drop the session (PostgreSQL rolls back what it had
+         * not committed); the next call reconnects. */
+        if (rc == TR_OK) pg_set_err(c, "pipeline", NULL);
+        rc = TR_PG;
+        pg_close(c);
+        c->nprepared = 0;
+    } else if (rc != TR_OK) {
+        pg_after_failure(c);
+    }
+    if (rc != TR_OK)
+        for (int i = 0; i < n; i++) {
+            PQclear(results[i]);
+            results[i] = NULL;
+        }
+    return rc;
 }
 
 PGresult *pg_exec(pg_conn *c, const char *sql) {

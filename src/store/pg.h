@@ -14,6 +14,7 @@
 #define PG_SQLSTATE_UNIQUE_VIOLATION "23505"
 #define PG_SQLSTATE_FOREIGN_KEY_VIOLATION "23503"
 #define PG_SQLSTATE_CHECK_VIOLATION "23514"
+#define PG_SQLSTATE_QUERY_CANCELED "57014"
 
 typedef struct pg_conn pg_conn;
 
@@ -49,6 +50,19 @@ tr_err pg_conn_ensure(pg_conn *c);
  * pg_conn_errstr/pg_conn_sqlstate describe it and an open transaction is rolled back, so the
  * connection is never left in an aborted transaction. */
 PGresult *pg_exec_stmt(pg_conn *c, const pg_stmt *st, const char *const *params);
+
+/* Runs n prepared statements (1..8) as one transaction in one round trip: libpq pipeline mode
+ * (https://www.postgresql.org/docs/15/libpq-pipeline-mode.html), the statements then a Sync,
+ * which makes them one implicit transaction committed at the Sync (docs, "Pipelining" in the
+ * protocol chapter). The server runs them one after another, so under READ COMMITTED each
+ * statement sees what committed before it started (e.g. after a row lock taken by the one
+ * before it). params[i] are statement i's text parameters. On TR_OK results[i] holds statement
+ * i's result (the caller PQclears each) and the transaction committed. On TR_PG nothing is in
+ * results, pg_conn_errstr/pg_conn_sqlstate describe the first failure, and the transaction
+ * rolled back — unless the connection broke after the Sync was sent (pg_conn_sqlstate ""), when
+ * the commit may or may not have happened. */
+tr_err pg_exec_pipeline(pg_conn *c, int n, const pg_stmt *const *stmts,
+                        const char *const *const *params, PGresult **results);
 
 /* Runs a statement without parameters (BEGIN, COMMIT, DDL). Same ownership and failure rules. */
 PGresult *pg_exec(pg_conn *c, const char *sql);

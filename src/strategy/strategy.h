@@ -113,7 +113,8 @@ typedef struct script_call {
  *   runs on the worker pool only when the reply says the loop cannot decide (the sale is not
  *   loaded or not synced on this run of Redis, see store/sale.h).
  * - blocking (script == NULL): purchase() runs on the worker pool (PostgreSQL transactions,
- *   lease locks), one purchase per worker at a time.
+ *   lease locks), one purchase per worker at a time — or, when the strategy has
+ *   purchase_batch, the purchases waiting in the pool's queue in one call (up to batch_max).
  * Either kind may answer with wait_durable (strict durability): the server then holds the answer
  * on the event loop until durable() says the write is stored, woken by watch_durable; no thread
  * waits and nothing polls PostgreSQL. */
@@ -131,6 +132,22 @@ typedef struct strategy_ops {
      * whatever happens. Required. */
     void (*purchase)(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                      purchase_result *out);
+    /* Optional, blocking strategies: decides n purchases (1..batch_max) at once, on a pool
+     * worker; request i is (concert_ids[i], customer_ids[i]), in arrival order, ids validated as
+     * for purchase. Fills out[i] (zeroed by the caller) for every i, each as purchase would have
+     * answered that request had the requests arrived one after another in this order (R3, R6:
+     * seats in arrival order). The pool calls it with the purchase jobs waiting in its queue
+     * behind the first one it takes. Same connection rule as purchase. */
+    void (*purchase_batch)(strategy_ctx *ctx, int n, const int64_t *concert_ids,
+                           const int64_t *customer_ids, purchase_result *out);
+    /* With purchase_batch: the most purchases one call takes, ≥ 1 (registration rejects
+     * purchase_batch without it). Unused otherwise. */
+    int batch_max;
+    /* Optional: the strategy's own default for serve --workers, 1..1024; 0 takes the server's
+     * (STRATEGY_WORKERS_DEFAULT). A batching strategy wants few workers: the purchases a worker
+     * finds waiting make its batch, and more workers split them into smaller batches that queue
+     * on the same row lock anyway. */
+    int workers;
     /* One-script strategies: the script (cached with SCRIPT LOAD when the server starts);
      * script_args fills a purchase's keys and args (redis_run_id: the run id of the Redis the
      * loop's connection reached, "" when not known yet; see store/sale.h); script_reply reads
@@ -176,6 +193,30 @@ const strategy_ops *strategy_at(int i);
 static inline void strategy_purchase(const strategy_ops *s, strategy_ctx *ctx, int64_t concert_id,
                                      int64_t customer_id, purchase_result *out) {
     s->purchase(ctx, concert_id, customer_id, out);
+}
+
+/* How many purchases one strategy_purchase_batch call takes: batch_max, or 1 for a strategy
+ * without purchase_batch (whose purchases run one at a time). */
+static inline int strategy_batch_max(const strategy_ops *s) {
+    return s->purchase_batch ? s->batch_max : 1;
+}
+
+/* Decides n purchases (1..strategy_batch_max) in arrival order; out has n zeroed results. A
+ * strategy without purchase_batch runs purchase for each, one after another. */
+static inline void strategy_purchase_batch(const strategy_ops *s, strategy_ctx *ctx, int n,
+                                           const int64_t *concert_ids, const int64_t *customer_ids,
+                                           purchase_result *out) {
+    if (s->purchase_batch) {
+        s->purchase_batch(ctx, n, concert_ids, customer_ids, out);
+        return;
+    }
+    for (int i = 0; i < n; i++) s->purchase(ctx, concert_ids[i], customer_ids[i], &out[i]);
+}
+
+/* The --workers default when none is given: the strategy's own, else this. */
+#define STRATEGY_WORKERS_DEFAULT 32
+static inline int strategy_default_workers(const strategy_ops *s) {
+    return s->workers > 0 ? s->workers : STRATEGY_WORKERS_DEFAULT;
 }
 
 /* Whether purchases are one script call the event loops send (see strategy_ops). */

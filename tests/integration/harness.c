@@ -995,6 +995,33 @@ int64_t h_expect_ticket(const h_resp *r, int64_t concert_id, int64_t customer_id
     return seat;
 }
 
+int64_t h_expect_owned(const h_resp *r, int64_t concert_id, int64_t customer_id) {
+    h_expect_error(r, 409, "already_owned");
+    json_t *j = h_json(r);
+    json_t *t = json_object_get(j, "ticket");
+    H_TRUE(json_is_object(t), "already_owned carries the ticket: %s", r->body);
+    H_EQ(h_json_int(t, "concertId"), concert_id);
+    H_EQ(h_json_int(t, "customerId"), customer_id);
+    int64_t seat = h_json_int(t, "seatNo");
+    json_decref(j);
+    return seat;
+}
+
+double h_metric(int port, const char *series) {
+    h_resp r = {0};
+    h_get(port, "/metrics", &r);
+    double v = r.status == 200 && r.body ? -1 : -2;
+    size_t n = strlen(series);
+    for (const char *p = v == -1 ? r.body : NULL; p && *p;
+         p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    h_resp_free(&r);
+    return v;
+}
+
 void h_resp_code(const h_resp *r, char *out, size_t outlen) {
     out[0] = '\0';
     if (r->body == NULL) return;

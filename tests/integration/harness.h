@@ -197,6 +197,12 @@ void h_expect_error(const h_resp *r, int status, const char *code);
 bool h_check_error(const h_resp *r, int status, const char *code, char *why, size_t whylen);
 /* Asserts 201 with a ticket for this concert and customer; returns its seat number. */
 int64_t h_expect_ticket(const h_resp *r, int64_t concert_id, int64_t customer_id);
+/* Asserts 409 already_owned carrying this customer's ticket for this concert; returns its seat. */
+int64_t h_expect_owned(const h_resp *r, int64_t concert_id, int64_t customer_id);
+
+/* The value of a series on the server's GET /metrics, named exactly as it is written there
+ * ("name" or "name{labels}"); -1 when absent, -2 when /metrics did not answer 200. */
+double h_metric(int port, const char *series);
 
 /* ---- concurrent bursts ---------------------------------------------------------------------- */
 
@@ -283,5 +289,13 @@ void h_redis_private_stop(pid_t pid);
 
 int64_t h_now_ms(void); /* CLOCK_MONOTONIC */
 void h_sleep_ms(int ms);
+
+/* Polls cond every 20 ms for at most ms milliseconds; then asserts it (H_TRUE's message). */
+#define H_WAIT_UNTIL(cond, ms, ...)                                                                \
+    do {                                                                                           \
+        int64_t until_ = h_now_ms() + (ms);                                                        \
+        while (!(cond) && h_now_ms() < until_) h_sleep_ms(20);                                     \
+        H_TRUE(cond, __VA_ARGS__);                                                                 \
+    } while (0)
 
 #endif

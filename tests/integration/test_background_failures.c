@@ -91,13 +91,6 @@ static int64_t run_count(const char *line) {
     return n;
 }
 
-#define WAIT_UNTIL(cond, ms, ...)                                                                  \
-    do {                                                                                           \
-        int64_t until_ = h_now_ms() + (ms);                                                        \
-        while (!(cond) && h_now_ms() < until_) h_sleep_ms(20);                                     \
-        H_TRUE(cond, __VA_ARGS__);                                                                 \
-    } while (0)
-
 /* A fresh sale whose tickets PostgreSQL refuses, with Redis holding what fill writes. */
 static void refused_sale(void (*fill)(void)) {
     h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
@@ -121,7 +114,7 @@ static void expect_told_once(const char *worker, const char *about) {
  * (failures[pg_commit]), and no failure of another kind. */
 static void expect_recovery_told(const char *worker, const int64_t *failures, int nkinds,
                                  int pg_commit) {
-    WAIT_UNTIL(lines_count() == 2, 2000, "a second line (the recovery): %d lines", lines_count());
+    H_WAIT_UNTIL(lines_count() == 2, 2000, "a second line (the recovery): %d lines", lines_count());
     char recovered[128], line[512] = "";
     snprintf(recovered, sizeof recovered, "%s: batches commit to PostgreSQL again (", worker);
     H_EQ(lines_with(recovered, line, sizeof line, 1), 1);
@@ -170,26 +163,26 @@ static void persister_counts_a_refused_commit_and_tells_it_once(void **state) {
     H_TRUE(persister_start(&cfg, &p, err, sizeof err) == TR_OK, "persister_start: %s", err);
 
     /* Retried every 100 ms or so: many failures, one line; the backlog is seen and ages. */
-    WAIT_UNTIL(pstats(p).failures[PERSISTER_FAIL_PG_COMMIT] >= 8, 15000,
-               "8 refused commits within 15 s: %" PRId64,
-               pstats(p).failures[PERSISTER_FAIL_PG_COMMIT]);
-    WAIT_UNTIL(pstats(p).pending == 3 && pstats(p).oldest_pending_s >= 1.0, 5000,
-               "backlog 3 entries, the oldest 1 s old or more: %" PRId64 ", %.3f s",
-               pstats(p).pending, pstats(p).oldest_pending_s);
+    H_WAIT_UNTIL(pstats(p).failures[PERSISTER_FAIL_PG_COMMIT] >= 8, 15000,
+                 "8 refused commits within 15 s: %" PRId64,
+                 pstats(p).failures[PERSISTER_FAIL_PG_COMMIT]);
+    H_WAIT_UNTIL(pstats(p).pending == 3 && pstats(p).oldest_pending_s >= 1.0, 5000,
+                 "backlog 3 entries, the oldest 1 s old or more: %" PRId64 ", %.3f s",
+                 pstats(p).pending, pstats(p).oldest_pending_s);
     persister_stats st = pstats(p);
     H_EQ(st.commits + st.rows_stored, 0);
     H_EQ(st.sales, 1);
     expect_told_once("persister", "concert 1, 3 entries");
 
     refuse_tickets(false);
-    WAIT_UNTIL(pstats(p).rows_stored == 3, 10000,
-               "3 rows stored once PostgreSQL accepts them: %" PRId64, pstats(p).rows_stored);
+    H_WAIT_UNTIL(pstats(p).rows_stored == 3, 10000,
+                 "3 rows stored once PostgreSQL accepts them: %" PRId64, pstats(p).rows_stored);
     st = pstats(p);
     expect_recovery_told("persister", st.failures, PERSISTER_FAILURE_KINDS,
                          PERSISTER_FAIL_PG_COMMIT);
     H_CMP(st.commits, >=, 1);
-    WAIT_UNTIL(pstats(p).pending == 0 && pstats(p).oldest_pending_s == 0, 5000,
-               "no backlog once stored: %" PRId64, pstats(p).pending);
+    H_WAIT_UNTIL(pstats(p).pending == 0 && pstats(p).oldest_pending_s == 0, 5000,
+                 "no backlog once stored: %" PRId64, pstats(p).pending);
 
     /* What /metrics will show. */
     dynbuf b;
@@ -242,43 +235,25 @@ static void issuer_counts_a_refused_commit_and_tells_it_once(void **state) {
     char err[256] = "";
     H_TRUE(issuer_start(&cfg, &is, err, sizeof err) == TR_OK, "issuer_start: %s", err);
 
-    WAIT_UNTIL(istats(is).failures[ISSUER_FAIL_PG_COMMIT] >= 8, 15000,
-               "8 refused commits within 15 s: %" PRId64,
-               istats(is).failures[ISSUER_FAIL_PG_COMMIT]);
-    WAIT_UNTIL(istats(is).line_length == 3 && istats(is).leading == 1, 5000,
-               "3 waiting in the line it leads: %" PRId64 ", leading %d", istats(is).line_length,
-               istats(is).leading);
+    H_WAIT_UNTIL(istats(is).failures[ISSUER_FAIL_PG_COMMIT] >= 8, 15000,
+                 "8 refused commits within 15 s: %" PRId64,
+                 istats(is).failures[ISSUER_FAIL_PG_COMMIT]);
+    H_WAIT_UNTIL(istats(is).line_length == 3 && istats(is).leading == 1, 5000,
+                 "3 waiting in the line it leads: %" PRId64 ", leading %d", istats(is).line_length,
+                 istats(is).leading);
     H_EQ(istats(is).tickets, 0);
     expect_told_once("issuer", "concert 1, 3 members");
 
     refuse_tickets(false);
-    WAIT_UNTIL(istats(is).tickets == 3, 10000,
-               "3 tickets issued once PostgreSQL accepts them: %" PRId64, istats(is).tickets);
+    H_WAIT_UNTIL(istats(is).tickets == 3, 10000,
+                 "3 tickets issued once PostgreSQL accepts them: %" PRId64, istats(is).tickets);
     issuer_stats st = istats(is);
     expect_recovery_told("issuer", st.failures, ISSUER_FAILURE_KINDS, ISSUER_FAIL_PG_COMMIT);
     H_CMP(st.batches, >=, 1);
-    WAIT_UNTIL(istats(is).line_length == 0, 5000, "the line empties: %" PRId64,
-               istats(is).line_length);
+    H_WAIT_UNTIL(istats(is).line_length == 0, 5000, "the line empties: %" PRId64,
+                 istats(is).line_length);
     issuer_stop(is);
     H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 1"), 3);
-}
-
-/* A value of a series in a Prometheus text body ("name 3", or "name{labels} 3"); -1 when
- * absent. */
-static double metric_value(const char *body, const char *series) {
-    size_t n = strlen(series);
-    for (const char *p = body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') return strtod(p + n + 1, NULL);
-    }
-    return -1;
-}
-
-static double server_metric(int port, const char *series) {
-    h_resp r = {0};
-    h_get(port, "/metrics", &r);
-    double v = r.status == 200 && r.body ? metric_value(r.body, series) : -2;
-    h_resp_free(&r);
-    return v;
 }
 
 /* Through the server: redis-atomic (fast) answers 201 while PostgreSQL refuses the persister's
@@ -296,17 +271,16 @@ static void server_shows_background_failures_in_metrics_and_log(void **state) {
     H_EQ(h_expect_ticket(&r, H_CONCERT, 1), 1);
     h_resp_free(&r);
     const char *failed = "ticketrush_persister_failures_total{kind=\"pg_commit\"}";
-    WAIT_UNTIL(server_metric(srv.port, failed) >= 2, 5000, "commit failures on /metrics: %g",
-               server_metric(srv.port, failed));
-    H_TRUE(server_metric(srv.port, "ticketrush_persister_commits_total") == 0,
-           "no commit while refused: %g",
-           server_metric(srv.port, "ticketrush_persister_commits_total"));
+    H_WAIT_UNTIL(h_metric(srv.port, failed) >= 2, 5000, "commit failures on /metrics: %g",
+                 h_metric(srv.port, failed));
+    H_TRUE(h_metric(srv.port, "ticketrush_persister_commits_total") == 0,
+           "no commit while refused: %g", h_metric(srv.port, "ticketrush_persister_commits_total"));
     refuse_tickets(false);
-    WAIT_UNTIL(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 1") == 1, 5000,
-               "the ticket is stored once PostgreSQL takes it");
-    WAIT_UNTIL(server_metric(srv.port, "ticketrush_persister_rows_stored_total") == 1, 3000,
-               "rows stored on /metrics: %g",
-               server_metric(srv.port, "ticketrush_persister_rows_stored_total"));
+    H_WAIT_UNTIL(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 1") == 1, 5000,
+                 "the ticket is stored once PostgreSQL takes it");
+    H_WAIT_UNTIL(h_metric(srv.port, "ticketrush_persister_rows_stored_total") == 1, 3000,
+                 "rows stored on /metrics: %g",
+                 h_metric(srv.port, "ticketrush_persister_rows_stored_total"));
     char *log = h_server_log(&srv);
     h_server_stop(&srv);
     int told = 0, again = 0;

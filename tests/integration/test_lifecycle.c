@@ -172,6 +172,7 @@ static void sigterm_does_not_wait_for_a_locked_table(void **state) {
  *  - redis-atomic strict: answers held on the event loops for their commit (a batch on the
  *    worker pool once waited 10 s for each in turn, for minutes);
  *  - db-atomic: purchases blocked on the lock in the workers (the stop waited for the lock);
+ *  - db-batch: the same, a batch's transaction blocked (a cancelled one is not tried again);
  *  - redis-zset: admitted in Redis (202), the issuer blocked on the lock (the same).
  * The sale is not loaded first, so redis-atomic also takes the path that opens it. */
 static void sigterm_is_bounded_with_a_locked_ticket_table(void **state) {
@@ -181,6 +182,7 @@ static void sigterm_is_bounded_with_a_locked_ticket_table(void **state) {
     } cfgs[] = {
         {"redis-atomic", "--durability", "strict", NULL, NULL},
         {"db-atomic", NULL, NULL, NULL, NULL},
+        {"db-batch", NULL, NULL, NULL, NULL},
         {"redis-zset", NULL, NULL, NULL, NULL},
     };
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {

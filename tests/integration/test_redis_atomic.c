@@ -44,19 +44,6 @@ static int64_t wait_tickets(int64_t want) {
     return n;
 }
 
-/* Asserts 409 already_owned carrying this customer's ticket; returns its seat. */
-static int64_t expect_already_owned(const h_resp *r, int64_t customer) {
-    h_expect_error(r, 409, "already_owned");
-    json_t *j = h_json(r);
-    json_t *t = json_object_get(j, "ticket");
-    H_TRUE(json_is_object(t), "already_owned carries the ticket: %s", r->body);
-    H_EQ(h_json_int(t, "concertId"), H_CONCERT);
-    H_EQ(h_json_int(t, "customerId"), customer);
-    int64_t seat = h_json_int(t, "seatNo");
-    json_decref(j);
-    return seat;
-}
-
 /* Rows of concert 1 with this customer and seat (and nothing else for the customer). */
 static int64_t ticket_rows(int64_t customer, int64_t seat) {
     char sql[200];
@@ -89,7 +76,7 @@ static void script_flush_between_purchases_changes_nothing(void **state) {
         H_EQ(h_expect_ticket(&r, H_CONCERT, 2), 2);
         h_redis_exec("SCRIPT FLUSH");
         h_purchase(srv.port, H_CONCERT, 1, &r);
-        H_EQ(expect_already_owned(&r, 1), 1);
+        H_EQ(h_expect_owned(&r, H_CONCERT, 1), 1);
         h_resp_free(&r);
 
         int64_t n = wait_tickets(2);
@@ -192,7 +179,7 @@ static int64_t buy_retrying(int port, int64_t customer, int *errors) {
         }
         int64_t seat;
         if (r.status == 409) {
-            seat = expect_already_owned(&r, customer);
+            seat = h_expect_owned(&r, H_CONCERT, customer);
         } else {
             seat = h_expect_ticket(&r, H_CONCERT, customer);
             /* strict: the ticket is in PostgreSQL before the answer leaves */
@@ -268,7 +255,7 @@ static void redis_restart_in_strict_mode_loses_no_acknowledged_ticket(void **sta
         h_sleep_ms(100);
         h_purchase(srv.port, H_CONCERT, 1, &r);
     }
-    H_EQ(expect_already_owned(&r, 1), 1);
+    H_EQ(h_expect_owned(&r, H_CONCERT, 1), 1);
     h_resp_free(&r);
     for (int k = BEFORE + 1; k <= BEFORE + AFTER; k++)
         seat_of[k] = buy_retrying(srv.port, k, &errors);
