@@ -9,7 +9,7 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
 PROG=${0##*/}
 
-ALL_STRATEGIES="db-lock db-atomic redis-lock redis-lock-cache redis-zset redis-atomic:fast redis-atomic:strict"
+ALL_STRATEGIES="db-lock db-atomic db-batch redis-lock redis-lock-cache redis-zset redis-atomic:fast redis-atomic:strict"
 ALL_FAULTS="server-kill redis-kill redis-behind pg-restart server-stop pg-terminate persister-kill
 script-flush flushall redis-delay redis-stall redis-cut pg-delay pg-stall pg-cut"
 
@@ -59,7 +59,7 @@ faults (applicable cells; the servers are restarted where a fault killed one):
 
 scenario: 20,000 seats (100 VIP), customers 1..40,000 drawn at random, 64 virtual users,
 requests paced (load --rate) so the sale is still open when the fault comes: 1,500/s for
-redis-zset and redis-atomic, 800/s db-atomic, 600/s db-lock, 300/s redis-lock(-cache),
+redis-zset, redis-atomic and db-batch, 800/s db-atomic, 600/s db-lock, 300/s redis-lock(-cache),
 for --seconds; time limit --seconds + 15 s; the load retries a purchase whose connection
 failed (load --retry-connection-errors) and a 500 with Retry-After, as a client would.
 
@@ -136,7 +136,7 @@ applies() { # label fault
 }
 rate_of() {
 	case ${1%%:*} in
-	redis-zset | redis-atomic) echo 1500 ;;
+	redis-zset | redis-atomic | db-batch) echo 1500 ;;
 	db-atomic) echo 800 ;;
 	db-lock) echo 600 ;;
 	*) echo 300 ;;
