@@ -66,8 +66,6 @@ typedef struct pending {
     struct pending *prev, *next; /* prev: older */
 } pending;
 
-static _Thread_local http_loop *current_loop;
-
 /* ---- hiredis event hooks --------------------------------------------------------------------- */
 
 static void redis_interest(http_loop *l) {
@@ -199,7 +197,6 @@ static void loop_flush(http_loop *l) {
 
 static void *loop_main(void *arg) {
     http_loop *l = arg;
-    current_loop = l;
     struct epoll_event evs[16];
     while (!atomic_load(&l->stop)) {
         if (atomic_load(&l->quiesce) && !l->quiesced) {
@@ -246,7 +243,6 @@ static void *loop_main(void *arg) {
         }
         epoll_wait(l->epfd, evs, (int)(sizeof evs / sizeof evs[0]), 1);
     }
-    current_loop = NULL;
     return NULL;
 }
 
@@ -300,9 +296,7 @@ out:
     return rc;
 }
 
-http_loop *http_loop_current(void) { return current_loop; }
 const char *http_loop_redis_run_id(const http_loop *l) { return l->run_id; }
-void *http_loop_owner(const http_loop *l) { return l->owner; }
 int http_loop_inflight(const http_loop *l) { return atomic_load(&l->inflight); }
 
 void http_loop_quiesce(http_loop *l) {

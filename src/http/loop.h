@@ -30,7 +30,7 @@ typedef int (*http_loop_tick_fn)(http_loop *l, void *owner, bool final);
 /* Starts a thread that runs daemon d (started with MHD_USE_EPOLL, no internal thread, and
  * MHD_ALLOW_SUSPEND_RESUME) and a Redis connection to redis_addr ("host:port", connected on the
  * first command and again after a loss). A command unanswered after reply_timeout_ms (≥ 1) ends
- * the connection: every pending reply is handed NULL, as on a loss. owner is handed back by http_loop_owner and to tick
+ * the connection: every pending reply is handed NULL, as on a loss. owner is handed to tick
  * (NULL for none). *out is set to NULL first. Errors: TR_INVALID_ARGUMENT (address), TR_NOMEM, TR_INTERNAL (epoll, thread), with
  * errbuf saying why. The daemon stays the caller's: stop it after http_loop_free. */
 tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, int reply_timeout_ms,
@@ -39,10 +39,6 @@ tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, int reply_t
 
 /* Any thread: makes the loop run a pass (and its tick) soon; cheap (one eventfd write). */
 void http_loop_wake(http_loop *l);
-
-/* The loop whose thread is calling, or NULL on any other thread. */
-http_loop *http_loop_current(void);
-void *http_loop_owner(const http_loop *l);
 
 /* Loop thread only. Queues a Redis command (binary-safe argv; argvlen NULL for C strings); it is
  * written at the end of the current pass together with every other command queued in it, and fn

@@ -39,11 +39,12 @@ redisReply *redis_cmd_argv(redis_conn *c, int argc, const char **argv, const siz
  * different on every server, so a replica promoted after a failover has its own) plus NUL. */
 #define REDIS_RUN_ID_MAX 48
 
-/* Pass this very pointer (not a copy of the string) as a script argument: redis_eval and
- * redis_eval_many send the run id of the server the call goes out to instead, read when that
- * connection was made (nothing reconnects in between). A script compares it with the run id a
- * sale was last synced with PostgreSQL on (store/sale.h), so it can tell a Redis that
- * restarted — and may have come back behind PostgreSQL — from the one it was synced on. */
+/* Pass this very pointer (not a copy of the string) as a script argument: redis_eval sends the
+ * run id of the server the call goes out to instead, read when that connection was made
+ * (nothing reconnects in between; the event loops pass their own connection's run id). A script
+ * compares it with the run id a sale was last synced with PostgreSQL on (store/sale.h), so it
+ * can tell a Redis that restarted — and may have come back behind PostgreSQL — from the one it
+ * was synced on. */
 extern const char REDIS_ARG_RUN_ID[];
 
 /* The run id of the server c is connected to ("" when disconnected). Every connection reads it
@@ -63,24 +64,15 @@ redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const ch
  * For callers that send EVALSHA themselves (the server's event loop). */
 const char *redis_script_load(redis_conn *c, const redis_script *s);
 
-/* The most keys + args one script call takes (redis_eval, redis_eval_many, redis_eval_argv). */
+/* The most keys + args one script call takes (redis_eval, redis_eval_argv). */
 #define REDIS_MAX_EVAL_ARGS 12
 
 /* Fills argv with "EVALSHA sha numkeys keys… args…" (or "EVAL src …" when sha is NULL) for s;
  * numkeys is caller storage (12 bytes) that argv points into. argv needs 3 + nkeys + nargs
  * entries (nkeys + nargs ≤ REDIS_MAX_EVAL_ARGS). Returns argc. For callers that send the call
- * themselves (redis_eval_many's pipeline, the server's event loop). */
+ * themselves (the server's event loops). */
 int redis_eval_argv(const redis_script *s, const char *sha, int nkeys, const char *const *keys,
                     int nargs, const char *const *args, char numkeys[12], const char **argv);
-
-/* Runs the same cached script n times in one pipeline: call i uses keys[i*nkeys …] and
- * args[i*nargs …] (nkeys + nargs ≤ REDIS_MAX_EVAL_ARGS). replies[i] receives each reply (caller
- * frees each; a
- * NOSCRIPT answer is retried with EVAL). TR_OK when every reply arrived; TR_REDIS on an I/O error,
- * after which every replies[i] is NULL and the connection is dropped (the next call reconnects). */
-tr_err redis_eval_many(redis_conn *c, const redis_script *s, int n, int nkeys,
-                       const char *const *keys, int nargs, const char *const *args,
-                       redisReply **replies);
 
 /* The hiredis context, borrowed, for pipelining (redisAppendCommandArgv / redisGetReply); NULL
  * when disconnected. A caller that sees an error on it must not use this connection again. */
