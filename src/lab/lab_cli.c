@@ -234,62 +234,28 @@ static void cli_run_opts_init(cli_run_opts *o, const char *cmd) {
         .name = "strategy", .kind = TR_OPT_STRING, .dest = &(o)->strategy, .metavar = "NAME",      \
         .help = "label of the server's strategy, for the table (required)"                         \
     }
-#define CLI_RUN_OPTS(o, vus_max)                                                                   \
-    {.name = "pg",                                                                                 \
-     .kind = TR_OPT_STRING,                                                                        \
-     .dest = &(o)->pg_info,                                                                        \
-     .env = "TICKETRUSH_PG",                                                                       \
-     .metavar = "CONNINFO",                                                                        \
-     .help = "PostgreSQL conninfo"},                                                               \
-        {.name = "scenario",                                                                       \
-         .kind = TR_OPT_STRING,                                                                    \
-         .dest = &(o)->scenario_name,                                                              \
-         .metavar = "NAME",                                                                        \
-         .help = (o)->scenario_help},                                                              \
-        {.name = "tickets",                                                                        \
-         .kind = TR_OPT_I64,                                                                       \
-         .dest = &(o)->tickets,                                                                    \
-         .min = 0,                                                                                 \
-         .max = INT32_MAX,                                                                         \
-         .metavar = "N",                                                                           \
-         .help = "seats the concert must have (scenario default)"},                                \
-        {.name = "vip",                                                                            \
-         .kind = TR_OPT_I64,                                                                       \
-         .dest = &(o)->vip,                                                                        \
-         .min = 0,                                                                                 \
-         .max = INT32_MAX,                                                                         \
-         .metavar = "V",                                                                           \
-         .help = "VIP seats the concert must have (scenario default)"},                            \
-        {.name = "customers",                                                                      \
-         .kind = TR_OPT_I64,                                                                       \
-         .dest = &(o)->customers,                                                                  \
-         .min = 1,                                                                                 \
-         .max = INT64_MAX,                                                                         \
-         .metavar = "C",                                                                           \
-         .help = "customers drawn from ids 1..C (scenario default)"},                              \
-        {.name = "vus",                                                                            \
-         .kind = TR_OPT_I64,                                                                       \
-         .dest = &(o)->vus,                                                                        \
-         .min = 1,                                                                                 \
-         .max = (vus_max),                                                                         \
-         .metavar = "V",                                                                           \
-         .help = "virtual users = keep-alive connections (scenario default)"},                     \
-        {.name = "concert",                                                                        \
-         .kind = TR_OPT_I64,                                                                       \
-         .dest = &(o)->concert,                                                                    \
-         .min = 1,                                                                                 \
-         .max = INT64_MAX,                                                                         \
-         .metavar = "ID",                                                                          \
-         .help = "concert id (default 1)"},                                                        \
-        {.name = "out",                                                                            \
-         .kind = TR_OPT_STRING,                                                                    \
-         .dest = &(o)->out_path,                                                                   \
-         .metavar = "FILE",                                                                        \
-         .help = "run file (default results/run-<strategy>-<UTC time>.json)"},                     \
-    {                                                                                              \
-        .name = "expect-clean", .kind = TR_OPT_FLAG, .dest = &(o)->expect_clean,                   \
-        .help = "exit 3 when any R1-R8 anomaly count is not zero"                                  \
-    }
+/* clang-format off */
+#define CLI_RUN_OPTS(o, vus_max)                                                               \
+    {.name = "pg", .kind = TR_OPT_STRING, .dest = &(o)->pg_info, .env = "TICKETRUSH_PG",        \
+     .metavar = "CONNINFO", .help = "PostgreSQL conninfo"},                                     \
+    {.name = "scenario", .kind = TR_OPT_STRING, .dest = &(o)->scenario_name,                    \
+     .metavar = "NAME", .help = (o)->scenario_help},                                            \
+    {.name = "tickets", .kind = TR_OPT_I64, .dest = &(o)->tickets, .min = 0,                    \
+     .max = INT32_MAX, .metavar = "N", .help = "seats the concert must have (scenario default)"},\
+    {.name = "vip", .kind = TR_OPT_I64, .dest = &(o)->vip, .min = 0, .max = INT32_MAX,         \
+     .metavar = "V", .help = "VIP seats the concert must have (scenario default)"},             \
+    {.name = "customers", .kind = TR_OPT_I64, .dest = &(o)->customers, .min = 1,                \
+     .max = INT64_MAX, .metavar = "C",                                                          \
+     .help = "customers drawn from ids 1..C (scenario default)"},                               \
+    {.name = "vus", .kind = TR_OPT_I64, .dest = &(o)->vus, .min = 1, .max = (vus_max),         \
+     .metavar = "V", .help = "virtual users = keep-alive connections (scenario default)"},      \
+    {.name = "concert", .kind = TR_OPT_I64, .dest = &(o)->concert, .min = 1, .max = INT64_MAX,  \
+     .metavar = "ID", .help = "concert id (default 1)"},                                        \
+    {.name = "out", .kind = TR_OPT_STRING, .dest = &(o)->out_path, .metavar = "FILE",           \
+     .help = "run file (default results/run-<strategy>-<UTC time>.json)"},                      \
+    {.name = "expect-clean", .kind = TR_OPT_FLAG, .dest = &(o)->expect_clean,                   \
+     .help = "exit 3 when any R1-R8 anomaly count is not zero"}
+/* clang-format on */
 
 /* After the command's own checks: finds the scenario, requires PostgreSQL, and fills in the
  * scenario's seats, VIP seats and customers where not given. NULL after a message. */
