@@ -3,7 +3,10 @@
  * connecting, sending and retrying belong to the caller. */
 #include "store/cluster.h"
 
+#include "store/redis.h"
+
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- key → slot ------------------------------------------------------------------------- */
@@ -271,4 +274,46 @@ const char *cluster_redirect_kind_name(cluster_redirect_kind kind) {
     case CLUSTER_REDIRECT_CLUSTERDOWN: return "clusterdown";
     }
     return "none";
+}
+
+tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n, char *err,
+                           size_t errlen) {
+    char dummy[1];
+    if (err == NULL || errlen == 0) err = dummy, errlen = sizeof dummy;
+    err[0] = '\0';
+    if (n) *n = 0;
+    if (list == NULL || out == NULL || n == NULL || max < 1) {
+        snprintf(err, errlen, "no Redis address given");
+        return TR_INVALID_ARGUMENT;
+    }
+    int count = 0;
+    const char *p = list;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char one[CLUSTER_HOST_MAX + 8];
+        if (len == 0 || len >= sizeof one) {
+            snprintf(err, errlen, "invalid Redis address list \"%.64s\": %s", list,
+                     len == 0 ? "an empty element" : "an address too long");
+            return TR_INVALID_ARGUMENT;
+        }
+        if (count == max) {
+            snprintf(err, errlen, "invalid Redis address list \"%.64s\": more than %d addresses",
+                     list, max);
+            return TR_INVALID_ARGUMENT;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (strchr(one, ' ') != NULL ||
+            redis_parse_addr(one, out[count].host, sizeof out[count].host, &out[count].port) !=
+                TR_OK) {
+            snprintf(err, errlen, "invalid Redis address \"%.64s\": expected host:port", one);
+            return TR_INVALID_ARGUMENT;
+        }
+        count++;
+        if (comma == NULL) break;
+        p = comma + 1;
+    }
+    *n = count;
+    return TR_OK;
 }

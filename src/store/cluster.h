@@ -126,4 +126,22 @@ cluster_redirect_kind cluster_redirect_parse(const char *error, cluster_redirect
 /* The kind's name ("none", "moved", "ask", "tryagain", "clusterdown"), for logs. */
 const char *cluster_redirect_kind_name(cluster_redirect_kind kind);
 
+/* The most seed addresses `--redis` takes. */
+#define CLUSTER_MAX_SEEDS 16
+
+/* One address a client may connect to. */
+typedef struct cluster_addr {
+    char host[CLUSTER_HOST_MAX];
+    int port; /* 1..65535 */
+} cluster_addr;
+
+/* Parses a seed list "host:port[,host:port…]" (the server's --redis: one plain Redis, or some
+ * nodes of a Redis Cluster from which the slot map is learned) into out[0..*n-1], in the order
+ * given. Each address is what redis_parse_addr takes (the port after the last ':', so an IPv6
+ * host passes unbracketed); no spaces, no empty element, at most max (≤ CLUSTER_MAX_SEEDS
+ * makes sense) addresses. TR_INVALID_ARGUMENT on anything else, with the reason in err (may be
+ * NULL), *n set to 0. */
+tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n, char *err,
+                           size_t errlen);
+
 #endif

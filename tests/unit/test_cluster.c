@@ -483,6 +483,41 @@ static void redirect_kind_names(void **state) {
     EXPECT_STREQ(cluster_redirect_kind_name((cluster_redirect_kind)99), "none");
 }
 
+static void seeds_parse_reads_one_or_more_addresses(void **state) {
+    (void)state;
+    cluster_addr a[4];
+    int n = -1;
+    char err[160];
+    EXPECT_EQ(cluster_seeds_parse("127.0.0.1:6379", a, 4, &n, err, sizeof err), TR_OK);
+    EXPECT_EQ(n, 1);
+    EXPECT_STREQ(a[0].host, "127.0.0.1");
+    EXPECT_EQ(a[0].port, 6379);
+    EXPECT_EQ(
+        cluster_seeds_parse("127.0.0.1:61379,localhost:61380,::1:61381", a, 4, &n, err, sizeof err),
+        TR_OK);
+    EXPECT_EQ(n, 3);
+    EXPECT_STREQ(a[1].host, "localhost");
+    EXPECT_EQ(a[1].port, 61380);
+    EXPECT_STREQ(a[2].host, "::1");
+    EXPECT_EQ(a[2].port, 61381);
+}
+
+static void seeds_parse_refuses_malformed_lists(void **state) {
+    (void)state;
+    cluster_addr a[2];
+    const char *bad[] = {"",        ",", "127.0.0.1:1,", ",127.0.0.1:1", "a:1,,b:2",    "a:0",
+                         "a:65536", "a", "a:1, b:2",     ":1",           "a:1,b:2,c:3", "a:x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int n = -1;
+        char err[160] = "";
+        EXPECT_EQ(cluster_seeds_parse(bad[i], a, 2, &n, err, sizeof err), TR_INVALID_ARGUMENT);
+        EXPECT_EQ(n, 0);
+        if (err[0] == '\0') fail_msg("no reason given for \"%s\"", bad[i]);
+    }
+    int n = -1;
+    EXPECT_EQ(cluster_seeds_parse(NULL, a, 2, &n, NULL, 0), TR_INVALID_ARGUMENT);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crc16_matches_the_specification_test_vector),
@@ -497,6 +532,8 @@ int main(void) {
         cmocka_unit_test(redirect_parse_recognises_tryagain_and_clusterdown),
         cmocka_unit_test(redirect_parse_refuses_everything_else),
         cmocka_unit_test(redirect_kind_names),
+        cmocka_unit_test(seeds_parse_reads_one_or_more_addresses),
+        cmocka_unit_test(seeds_parse_refuses_malformed_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
