@@ -93,7 +93,7 @@ static tr_err node_connect(redis_conn *c, redis_node *n) {
     struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
     n->ctx = redisConnectWithTimeout(n->host, n->port, tv);
     if (n->ctx == NULL || n->ctx->err) {
-        snprintf(c->errstr, sizeof c->errstr, "could not connect to Redis at %s:%d: %s", n->host,
+        tr_errf(c->errstr, sizeof c->errstr, "could not connect to Redis at %s:%d: %s", n->host,
                  n->port, n->ctx ? n->ctx->errstr : "out of memory");
         node_drop(n);
         return TR_REDIS;
@@ -107,7 +107,7 @@ static tr_err node_connect(redis_conn *c, redis_node *n) {
     tr_err rc = info && info->type == REDIS_REPLY_STRING ? redis_parse_run_id(info->str, n->run_id)
                                                          : TR_REDIS;
     if (rc != TR_OK) {
-        snprintf(c->errstr, sizeof c->errstr,
+        tr_errf(c->errstr, sizeof c->errstr,
                  "could not read the run id of Redis at %s:%d (INFO server): %s", n->host, n->port,
                  info && info->type == REDIS_REPLY_ERROR ? info->str
                  : n->ctx->err                           ? n->ctx->errstr
@@ -133,7 +133,7 @@ static bool node_ready(redis_conn *c, redis_node *n) {
 
 /* After a NULL reply: the context is unusable after an I/O or protocol error (hiredis README). */
 static void node_failed(redis_conn *c, redis_node *n) {
-    snprintf(c->errstr, sizeof c->errstr, "Redis call to %s:%d failed: %s", n->host, n->port,
+    tr_errf(c->errstr, sizeof c->errstr, "Redis call to %s:%d failed: %s", n->host, n->port,
              n->ctx && n->ctx->err ? n->ctx->errstr : "no reply");
     node_drop(n);
 }
@@ -166,7 +166,7 @@ static const char *node_script_sha(redis_conn *c, redis_node *n, const redis_scr
         return NULL;
     }
     if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-        snprintf(c->errstr, sizeof c->errstr, "could not load script %s: %s", s->name,
+        tr_errf(c->errstr, sizeof c->errstr, "could not load script %s: %s", s->name,
                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         freeReplyObject(r);
         return NULL;
@@ -220,7 +220,7 @@ static bool map_read_from(redis_conn *c, int ni) {
     tr_err rc = cluster_slots_parse(r, c->scratch, err, sizeof err);
     freeReplyObject(r);
     if (rc != TR_OK || c->scratch->slots_served == 0) {
-        snprintf(c->errstr, sizeof c->errstr, "could not read the slot map from %s:%d: %s", n->host,
+        tr_errf(c->errstr, sizeof c->errstr, "could not read the slot map from %s:%d: %s", n->host,
                  n->port, rc != TR_OK ? err : "no slot is served");
         return false;
     }
@@ -521,7 +521,7 @@ static redisReply *routed_fmt(redis_conn *c, int slot, const char *fmt, va_list 
     char *cmd = NULL;
     int len = redisvFormatCommand(&cmd, fmt, ap);
     if (len < 0) {
-        snprintf(c->errstr, sizeof c->errstr, "could not format a Redis command");
+        tr_errf(c->errstr, sizeof c->errstr, "could not format a Redis command");
         return NULL;
     }
     call k = {.cmd = cmd, .len = (size_t)len};
@@ -535,7 +535,7 @@ static redisReply *routed_argv(redis_conn *c, int slot, int argc, const char **a
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
     if (len < 0) {
-        snprintf(c->errstr, sizeof c->errstr, "could not format a Redis command");
+        tr_errf(c->errstr, sizeof c->errstr, "could not format a Redis command");
         return NULL;
     }
     call k = {.cmd = cmd, .len = (size_t)len};
@@ -585,7 +585,7 @@ const char *redis_script_load(redis_conn *c, const redis_script *s) {
     c->errstr[0] = '\0';
     int ni = node_for_slot(c, -1);
     if (ni < 0) {
-        snprintf(c->errstr, sizeof c->errstr, "no master serves any slot of the cluster");
+        tr_errf(c->errstr, sizeof c->errstr, "no master serves any slot of the cluster");
         return NULL;
     }
     return node_ready(c, c->nodes[ni]) ? node_script_sha(c, c->nodes[ni], s) : NULL;
@@ -594,7 +594,7 @@ const char *redis_script_load(redis_conn *c, const redis_script *s) {
 redisReply *redis_eval(redis_conn *c, const redis_script *s, int nkeys, const char *const *keys,
                        int nargs, const char *const *args) {
     if (nkeys < 0 || nargs < 0 || nkeys + nargs > REDIS_MAX_EVAL_ARGS) {
-        snprintf(c->errstr, sizeof c->errstr, "script %s: too many keys and arguments", s->name);
+        tr_errf(c->errstr, sizeof c->errstr, "script %s: too many keys and arguments", s->name);
         return NULL;
     }
     char numkeys[12];
@@ -684,7 +684,7 @@ int redis_conn_masters(redis_conn *c, int *out, int max) {
 redisReply *redis_cmd_node(redis_conn *c, int node, const char *fmt, ...) {
     c->errstr[0] = '\0';
     if (node < 0 || node >= c->nnodes) {
-        snprintf(c->errstr, sizeof c->errstr, "no Redis node %d", node);
+        tr_errf(c->errstr, sizeof c->errstr, "no Redis node %d", node);
         return NULL;
     }
     redis_node *n = c->nodes[node];
@@ -723,7 +723,7 @@ redisContext *redis_conn_raw_key(redis_conn *c, const char *key) {
     c->errstr[0] = '\0';
     int ni = node_for_slot(c, key_slot(key));
     if (ni < 0) {
-        snprintf(c->errstr, sizeof c->errstr, "no master serves the slot of %s", key ? key : "");
+        tr_errf(c->errstr, sizeof c->errstr, "no master serves the slot of %s", key ? key : "");
         return NULL;
     }
     return node_ready(c, c->nodes[ni]) ? c->nodes[ni]->ctx : NULL;
