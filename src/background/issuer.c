@@ -10,7 +10,9 @@
  * - Batches: the lowest persist_batch members, in score order, as one transaction: a multi-row
  *   INSERT … ON CONFLICT DO NOTHING (ticket id = ticket_id_base + seat, so a replay inserts
  *   nothing twice) and remaining −= rows inserted (R8). After the commit: the outcomes go to Redis
- *   (owners for issued, outcomes for rejected) and the members leave the line, in one MULTI.
+ *   (owners for issued, outcomes for rejected) and the members leave the line, in one MULTI
+ *   (redis_multi_exec_key: on a Redis Cluster, on the master of the concert's slot; a transaction
+ *   a slot move redirected ran nothing and is sent whole to the new master).
  * - Crash: between the commit and the removal, the members stay in the line; the next issuer
  *   (this one after a restart, or another process once the lease expires) inserts them again,
  *   which inserts nothing, finds their tickets present and records them issued: no ticket is lost

@@ -24,6 +24,12 @@
  * - Stop: after the last request, read until the streams hold nothing new, then exit; at most
  *   STOP_DRAIN_MS, so a backend that is down cannot hold the process: the rest stays in the
  *   streams for the next persister (Redis keeps it; with AOF, across restarts too).
+ * - Redis Cluster (redis.h): each concert's stream lives on the master of its slot, and one
+ *   command may name keys of one slot only, so the streams are read one by one, each routed to
+ *   its master: a pass without blocking, then (when no stream had anything) one blocking pass of
+ *   BLOCK_MS in all. A stream whose slot moved is followed there (MOVED: the map is read again);
+ *   its consumer group moves with it (MIGRATE carries the stream whole). Plain Redis: one
+ *   XREADGROUP over every stream, as before.
  * - Failures are counted by kind and told once per kind through cfg.log (faultlog.h); the
  *   counters and the backlog (sampled with the open sales, once a second) are read with
  *   persister_stats_read from any thread. */

@@ -94,7 +94,7 @@ static tr_err node_connect(redis_conn *c, redis_node *n) {
     n->ctx = redisConnectWithTimeout(n->host, n->port, tv);
     if (n->ctx == NULL || n->ctx->err) {
         tr_errf(c->errstr, sizeof c->errstr, "could not connect to Redis at %s:%d: %s", n->host,
-                 n->port, n->ctx ? n->ctx->errstr : "out of memory");
+                n->port, n->ctx ? n->ctx->errstr : "out of memory");
         node_drop(n);
         return TR_REDIS;
     }
@@ -108,10 +108,10 @@ static tr_err node_connect(redis_conn *c, redis_node *n) {
                                                          : TR_REDIS;
     if (rc != TR_OK) {
         tr_errf(c->errstr, sizeof c->errstr,
-                 "could not read the run id of Redis at %s:%d (INFO server): %s", n->host, n->port,
-                 info && info->type == REDIS_REPLY_ERROR ? info->str
-                 : n->ctx->err                           ? n->ctx->errstr
-                                                         : "no run_id field");
+                "could not read the run id of Redis at %s:%d (INFO server): %s", n->host, n->port,
+                info && info->type == REDIS_REPLY_ERROR ? info->str
+                : n->ctx->err                           ? n->ctx->errstr
+                                                        : "no run_id field");
         if (info) freeReplyObject(info);
         node_drop(n);
         return TR_REDIS;
@@ -134,7 +134,7 @@ static bool node_ready(redis_conn *c, redis_node *n) {
 /* After a NULL reply: the context is unusable after an I/O or protocol error (hiredis README). */
 static void node_failed(redis_conn *c, redis_node *n) {
     tr_errf(c->errstr, sizeof c->errstr, "Redis call to %s:%d failed: %s", n->host, n->port,
-             n->ctx && n->ctx->err ? n->ctx->errstr : "no reply");
+            n->ctx && n->ctx->err ? n->ctx->errstr : "no reply");
     node_drop(n);
 }
 
@@ -167,7 +167,7 @@ static const char *node_script_sha(redis_conn *c, redis_node *n, const redis_scr
     }
     if (r->type != REDIS_REPLY_STRING || r->len != 40) {
         tr_errf(c->errstr, sizeof c->errstr, "could not load script %s: %s", s->name,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         freeReplyObject(r);
         return NULL;
     }
@@ -221,7 +221,7 @@ static bool map_read_from(redis_conn *c, int ni) {
     freeReplyObject(r);
     if (rc != TR_OK || c->scratch->slots_served == 0) {
         tr_errf(c->errstr, sizeof c->errstr, "could not read the slot map from %s:%d: %s", n->host,
-                 n->port, rc != TR_OK ? err : "no slot is served");
+                n->port, rc != TR_OK ? err : "no slot is served");
         return false;
     }
     /* The map's node indices → ours; the unknown endpoint is the host we asked. */

@@ -66,7 +66,12 @@ typedef struct sale_keys {
     "if redis.call('HLEN', KEYS[2]) < tonumber(meta[7] or '0') then return {-6} end\n"
 /* clang-format on */
 
-/* The Redis set of concert ids whose sale is open; the persister watches their streams. */
+/* The Redis set of concert ids whose sale is open; the persister watches their streams. One key
+ * with no hash tag: on a Redis Cluster it lives in one slot (CRC16 of the whole name), on one
+ * master, and every command that touches it names it alone (SADD, SMEMBERS, SREM), routed by it
+ * (redis_cmd_key) — never in a script or transaction with a concert's keys, which would be
+ * CROSSSLOT. One set for the whole cluster, so a background worker finds every open sale in one
+ * read; the name stays what plain Redis has always used. */
 #define SALE_OPEN_SET "ticketrush:sales"
 /* The persister's consumer group on every concert stream. */
 #define SALE_GROUP "persister"
