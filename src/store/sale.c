@@ -880,8 +880,9 @@ static const redis_script clear_script = {
 /* clang-format on */
 
 /* sale_clear on a Redis Cluster: a script may touch keys of one slot only, so KEYS runs on every
- * master and each key found is deleted by itself (routed: a key whose slot moves meanwhile is
- * followed), then SALE_OPEN_SET. Not atomic: for reseeding, as sale_clear says. */
+ * master and each key found is unlinked by itself (UNLINK, as the script does; routed: a key whose
+ * slot moves meanwhile is followed), then SALE_OPEN_SET. Not atomic: for reseeding, as sale_clear
+ * says. */
 static tr_err clear_cluster(redis_conn *r, const char *pattern, const char *id, char *errbuf,
                             size_t errlen) {
     int masters[CLUSTER_MAX_NODES];
@@ -903,7 +904,7 @@ static tr_err clear_cluster(redis_conn *r, const char *pattern, const char *id, 
         }
         for (size_t i = 0; i < keys->elements; i++) {
             const char *key = keys->element[i]->str;
-            redisReply *rep = key ? redis_cmd_key(r, key, "DEL %s", key) : NULL;
+            redisReply *rep = key ? redis_cmd_key(r, key, "UNLINK %s", key) : NULL;
             bool ok = reply_ok(rep);
             if (!ok)
                 tr_errf(errbuf, errlen, "could not delete Redis key %s: %s", key ? key : "?",
