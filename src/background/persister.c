@@ -177,9 +177,12 @@ static void bring_forward_if_needed(persister *p, int64_t concert_id) {
 
 /* Counts one Redis read (what: the command): no reply (I/O; the connection is dropped and the next
  * call reconnects) or an error reply other than NOGROUP (a stream reset, handled where it is
- * met) is a failure, told once per kind; anything else a success. */
+ * met) and UNBLOCKED (a blocked read whose stream went away: deleted, or its slot migrated to
+ * another master — the next read follows it) is a failure, told once per kind; anything else a
+ * success. */
 static void redis_read_seen(persister *p, const char *what, const redisReply *rep) {
-    if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP") == NULL))
+    if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP") == NULL &&
+                        strncmp(rep->str, "UNBLOCKED", 9) != 0))
         faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_READ, 1, tr_mono_ms(), "%s: %s", what,
                       rep ? rep->str : redis_conn_errstr(p->redis));
     else faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_READ, tr_mono_ms());

@@ -30,13 +30,18 @@ static void handle_livez(http_job *j, strategy_ctx *ctx) {
  * the master of READYZ_KEY's slot only): a concert on a master that does not answer could not be
  * sold. */
 static bool every_master_answers(strategy_ctx *ctx) {
-    int masters[CLUSTER_MAX_NODES];
-    int n = redis_conn_masters(ctx->redis, masters, CLUSTER_MAX_NODES);
-    bool ok = n > 0 && n <= CLUSTER_MAX_NODES;
-    for (int i = 0; ok && i < n; i++) {
-        redisReply *r = redis_cmd_node(ctx->redis, masters[i], "PING");
-        ok = r && r->type == REDIS_REPLY_STATUS;
-        if (r) freeReplyObject(r);
+    bool ok = false;
+    /* A master that does not answer makes the connection read the map again: once more with
+     * it, so a replica promoted since the last map counts, and a master still down does not. */
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        int masters[CLUSTER_MAX_NODES];
+        int n = redis_conn_masters(ctx->redis, masters, CLUSTER_MAX_NODES);
+        ok = n > 0 && n <= CLUSTER_MAX_NODES;
+        for (int i = 0; ok && i < n; i++) {
+            redisReply *r = redis_cmd_node(ctx->redis, masters[i], "PING");
+            ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r) freeReplyObject(r);
+        }
     }
     return ok;
 }

@@ -688,12 +688,18 @@ redisReply *redis_cmd_node(redis_conn *c, int node, const char *fmt, ...) {
         return NULL;
     }
     redis_node *n = c->nodes[node];
-    if (!node_ready(c, n)) return NULL;
+    if (!node_ready(c, n)) {
+        c->map_stale = c->cluster; /* a master that does not answer: read the map again */
+        return NULL;
+    }
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(n->ctx, fmt, ap);
     va_end(ap);
-    if (r == NULL) node_failed(c, n);
+    if (r == NULL) {
+        node_failed(c, n);
+        c->map_stale = c->cluster;
+    }
     return r;
 }
 

@@ -87,7 +87,8 @@ redisReply *redis_multi_exec_key(redis_conn *c, const char *key, int ncmds, cons
  * sale_clear's KEYS, /readyz. */
 int redis_conn_masters(redis_conn *c, int *out, int max);
 /* Runs a command on node number `node` (from redis_conn_masters) and nowhere else: no redirect is
- * followed. Same reply rules as redis_cmd; NULL also for an unknown node number. */
+ * followed. Same reply rules as redis_cmd; NULL also for an unknown node number. A node that does
+ * not answer makes the next redis_conn_masters read the slot map again (a failover). */
 redisReply *redis_cmd_node(redis_conn *c, int node, const char *fmt, ...);
 /* "host:port" of node number node into buf ("?" when unknown); returns buf. */
 const char *redis_conn_node_name(const redis_conn *c, int node, char *buf, size_t len);

@@ -767,8 +767,15 @@ static void sale_goes_on_after_a_failover(void **state) {
     pthread_t t;
     H_EQ(pthread_create(&t, NULL, buyer_main, b), 0);
     H_WAIT_UNTIL(atomic_load(&b->answered) >= 10, 20000, "the first 10 purchases were answered");
+    h_resp ready = {0};
+    h_get(s.port, "/readyz", &ready);
+    H_EQ(ready.status, 200);
     int64_t t_kill = h_now_ms();
     kill_node(port);
+    /* /readyz: every master must answer; the dead one does not */
+    h_get(s.port, "/readyz", &ready);
+    H_EQ(ready.status, 503);
+    print_message("/readyz after the kill: %s\n", ready.body ? ready.body : "");
     /* the replica takes over: the map names another master for the concert's slot */
     char now_master[CLUSTER_HOST_MAX + 8] = "";
     int64_t until = h_now_ms() + 30000;
@@ -793,6 +800,10 @@ static void sale_goes_on_after_a_failover(void **state) {
     H_TRUE(sold_after, "no purchase succeeded on the promoted master %s (last answer %d: %s)",
            now_master, r.status, r.body ? r.body : r.error);
     h_resp_free(&r);
+    /* ready again once every master of the new map answers */
+    h_get(s.port, "/readyz", &ready);
+    H_EQ(ready.status, 200);
+    h_resp_free(&ready);
     h_server_stop(&s);
 
     int ok = 0, busy = 0, unknown = 0, unknown_held = 0, lost = 0;
