@@ -118,7 +118,10 @@ static int cmd_serve(int argc, char **argv) {
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &cfg.pg_conninfo, .env = "TICKETRUSH_PG",
          .metavar = "CONNINFO", .help = "libpq connection string"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &cfg.redis_addr,
-         .env = "TICKETRUSH_REDIS", .metavar = "HOST:PORT", .help = "Redis address"},
+         .env = "TICKETRUSH_REDIS", .metavar = "ADDRS",
+         .help = "Redis: HOST:PORT of one Redis, or HOST:PORT,HOST:PORT...\n"
+                 "of Redis Cluster nodes (seeds: the slot map is read from\n"
+                 "the first that answers; each concert goes to its slot's master)"},
         {.name = "workers", .short_name = 'w', .kind = TR_OPT_INT, .dest = &cfg.workers,
          .min = 1, .max = 1024, .env = "TICKETRUSH_WORKERS", .metavar = "N",
          .help = "request workers, each with its own PostgreSQL and Redis\n"

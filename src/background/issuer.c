@@ -10,7 +10,9 @@
  * - Batches: the lowest persist_batch members, in score order, as one transaction: a multi-row
  *   INSERT … ON CONFLICT DO NOTHING (ticket id = ticket_id_base + seat, so a replay inserts
  *   nothing twice) and remaining −= rows inserted (R8). After the commit: the outcomes go to Redis
- *   (owners for issued, outcomes for rejected) and the members leave the line, in one MULTI.
+ *   (owners for issued, outcomes for rejected) and the members leave the line, in one MULTI
+ *   (redis_multi_exec_key: on a Redis Cluster, on the master of the concert's slot; a transaction
+ *   a slot move redirected ran nothing and is sent whole to the new master).
  * - Crash: between the commit and the removal, the members stay in the line; the next issuer
  *   (this one after a restart, or another process once the lease expires) inserts them again,
  *   which inserts nothing, finds their tickets present and records them issued: no ticket is lost
@@ -110,7 +112,8 @@ static void sample_lines(issuer *is) {
     int64_t members = 0;
     int leading = 0;
     for (int i = 0; i < is->nlines; i++) {
-        redisReply *rep = redis_cmd(is->redis, "ZCARD %s", is->lines[i].keys.line);
+        redisReply *rep =
+            redis_cmd_key(is->redis, is->lines[i].keys.line, "ZCARD %s", is->lines[i].keys.line);
         bool ok = rep && rep->type == REDIS_REPLY_INTEGER;
         if (ok) members += rep->integer;
         if (rep) freeReplyObject(rep);
@@ -123,7 +126,7 @@ static void sample_lines(issuer *is) {
 }
 
 static void refresh_lines(issuer *is) {
-    redisReply *rep = redis_cmd(is->redis, "SMEMBERS %s", SALE_OPEN_SET);
+    redisReply *rep = redis_cmd_key(is->redis, SALE_OPEN_SET, "SMEMBERS %s", SALE_OPEN_SET);
     bool redis_ok = redis_read_seen(is, "SMEMBERS", rep);
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < rep->elements && is->nlines < MAX_CONCERTS; i++) {
@@ -243,12 +246,6 @@ out:
     return ok;
 }
 
-/* Runs one command built from argv, ignoring a NULL / error reply (EXEC reports it). */
-static void send_argv(issuer *is, int argc, const char **argv) {
-    redisReply *rep = redis_cmd_argv(is->redis, argc, argv, NULL);
-    if (rep) freeReplyObject(rep);
-}
-
 /* Records the outcomes in Redis and removes the members from the line, in one MULTI/EXEC:
  * issued ones as owners; the others as rejected sold_out when reject_rest, else they stay in the
  * line. false when EXEC did not apply it (counted; the members stay in the line); *rejected
@@ -278,17 +275,19 @@ static bool record(issuer *is, line *l, member *m, int n, bool reject_rest, int 
         }
         rem[nz++] = m[i].customer;
     }
-    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
     char rejected[16];
     snprintf(rejected, sizeof rejected, "%d", (nr - 2) / 2);
     /* a rejected member leaves the line without becoming an owner: its number is held by no one
      * (the scripts' count check, sale.h SALE_SCRIPT_COUNTS) */
     const char *unheld[] = {"HINCRBY", l->keys.meta, "unheld", rejected};
-    send_argv(is, 1, multi);
-    if (no > 2) send_argv(is, no, own);
-    if (nr > 2) send_argv(is, nr, rej), send_argv(is, 4, unheld);
-    if (nz > 2) send_argv(is, nz, rem);
-    redisReply *rep = redis_cmd_argv(is->redis, 1, exec, NULL);
+    /* One transaction on the master of the concert's slot (every key is {concert:ID}). */
+    const char *const *cmds[4];
+    int argcs[4], ncmds = 0;
+    if (no > 2) cmds[ncmds] = own, argcs[ncmds++] = no;
+    if (nr > 2) cmds[ncmds] = rej, argcs[ncmds++] = nr;
+    if (nr > 2) cmds[ncmds] = unheld, argcs[ncmds++] = 4;
+    if (nz > 2) cmds[ncmds] = rem, argcs[ncmds++] = nz;
+    redisReply *rep = redis_multi_exec_key(is->redis, l->keys.line, ncmds, argcs, cmds);
     ok = rep && rep->type == REDIS_REPLY_ARRAY;
     if (!ok)
         faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_RECORD, 1, tr_mono_ms(),
@@ -314,7 +313,7 @@ static bool admission_times(issuer *is, line *l, member *m, int n) {
     argv[0] = "HMGET";
     argv[1] = l->keys.admitted;
     for (int i = 0; i < n; i++) argv[2 + i] = m[i].customer;
-    redisReply *rep = redis_cmd_argv(is->redis, n + 2, argv, NULL);
+    redisReply *rep = redis_cmd_argv_key(is->redis, l->keys.admitted, n + 2, argv, NULL);
     free(argv);
     bool ok = redis_read_seen(is, "HMGET", rep) && rep->type == REDIS_REPLY_ARRAY &&
               rep->elements == (size_t)n;
@@ -331,7 +330,8 @@ static int pass(issuer *is, line *l) {
     if (!lead(is, l)) return 0;
     char count[16];
     snprintf(count, sizeof count, "%d", is->cfg.batch - 1);
-    redisReply *rep = redis_cmd(is->redis, "ZRANGE %s 0 %s WITHSCORES", l->keys.line, count);
+    redisReply *rep =
+        redis_cmd_key(is->redis, l->keys.line, "ZRANGE %s 0 %s WITHSCORES", l->keys.line, count);
     redis_read_seen(is, "ZRANGE", rep);
     int n = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY) {

@@ -16,7 +16,7 @@ typedef struct issuer issuer;
 /* What an issuer needs; redis-zset fills it from its strategy settings. */
 typedef struct issuer_config {
     const char *pg_conninfo; /* libpq connection string (its own connection) */
-    const char *redis_addr;  /* "host:port" (its own connection) */
+    const char *redis_addr;  /* --redis: "host:port[,host:port…]" (its own connection, redis.h) */
     int batch;               /* members of the line per PostgreSQL transaction (< 1: 1000) */
     faultlog_fn log;         /* where failures are told, once per kind (faultlog.h); NULL: only
                                 counted (issuer_stats_read). Called from the issuer's thread */

@@ -24,6 +24,12 @@
  * - Stop: after the last request, read until the streams hold nothing new, then exit; at most
  *   STOP_DRAIN_MS, so a backend that is down cannot hold the process: the rest stays in the
  *   streams for the next persister (Redis keeps it; with AOF, across restarts too).
+ * - Redis Cluster (redis.h): each concert's stream lives on the master of its slot, and one
+ *   command may name keys of one slot only, so the streams are read one by one, each routed to
+ *   its master: a pass without blocking, then (when no stream had anything) one blocking pass of
+ *   BLOCK_MS in all. A stream whose slot moved is followed there (MOVED: the map is read again);
+ *   its consumer group moves with it (MIGRATE carries the stream whole). Plain Redis: one
+ *   XREADGROUP over every stream, as before.
  * - Failures are counted by kind and told once per kind through cfg.log (faultlog.h); the
  *   counters and the backlog (sampled with the open sales, once a second) are read with
  *   persister_stats_read from any thread. */
@@ -171,9 +177,12 @@ static void bring_forward_if_needed(persister *p, int64_t concert_id) {
 
 /* Counts one Redis read (what: the command): no reply (I/O; the connection is dropped and the next
  * call reconnects) or an error reply other than NOGROUP (a stream reset, handled where it is
- * met) is a failure, told once per kind; anything else a success. */
+ * met) and UNBLOCKED (a blocked read whose stream went away: deleted, or its slot migrated to
+ * another master — the next read follows it) is a failure, told once per kind; anything else a
+ * success. */
 static void redis_read_seen(persister *p, const char *what, const redisReply *rep) {
-    if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP") == NULL))
+    if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP") == NULL &&
+                        strncmp(rep->str, "UNBLOCKED", 9) != 0))
         faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_READ, 1, tr_mono_ms(), "%s: %s", what,
                       rep ? rep->str : redis_conn_errstr(p->redis));
     else faultlog_ok(&p->faults, PERSISTER_FAIL_REDIS_READ, tr_mono_ms());
@@ -182,7 +191,7 @@ static void redis_read_seen(persister *p, const char *what, const redisReply *re
 static void sample_backlog(persister *p);
 
 static void refresh_watches(persister *p) {
-    redisReply *rep = redis_cmd(p->redis, "SMEMBERS %s", SALE_OPEN_SET);
+    redisReply *rep = redis_cmd_key(p->redis, SALE_OPEN_SET, "SMEMBERS %s", SALE_OPEN_SET);
     redis_read_seen(p, "SMEMBERS", rep);
     bool redis_ok = rep && rep->type == REDIS_REPLY_ARRAY;
     if (redis_ok) {
@@ -238,7 +247,7 @@ static uint64_t first_id_ms(const redisReply *rep, bool summary) {
  * last-delivered-id. -1 when Redis failed. */
 static int64_t stream_backlog(persister *p, const watch *w, uint64_t *oldest_ms) {
     *oldest_ms = 0;
-    redisReply *rep = redis_cmd(p->redis, "XINFO GROUPS %s", w->stream);
+    redisReply *rep = redis_cmd_key(p->redis, w->stream, "XINFO GROUPS %s", w->stream);
     if (rep == NULL) return -1;
     const redisReply *g = NULL;
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
@@ -256,9 +265,10 @@ static int64_t stream_backlog(persister *p, const watch *w, uint64_t *oldest_ms)
     freeReplyObject(rep);
     if (g == NULL) return 0; /* no group (yet): nothing to store */
     redisReply *first = NULL;
-    if (npending > 0) first = redis_cmd(p->redis, "XPENDING %s %s", w->stream, SALE_GROUP);
+    if (npending > 0)
+        first = redis_cmd_key(p->redis, w->stream, "XPENDING %s %s", w->stream, SALE_GROUP);
     else if (nlag != 0 && after[0])
-        first = redis_cmd(p->redis, "XRANGE %s %s + COUNT 1", w->stream, after);
+        first = redis_cmd_key(p->redis, w->stream, "XRANGE %s %s + COUNT 1", w->stream, after);
     *oldest_ms = first_id_ms(first, npending > 0);
     if (nlag < 0) nlag = npending == 0 && *oldest_ms > 0; /* Redis cannot tell: at least one */
     if (first) freeReplyObject(first);
@@ -547,7 +557,7 @@ static void ack(persister *p, const watch *w, entry *e, int n) {
     argv[1] = w->stream;
     argv[2] = SALE_GROUP;
     for (int i = 0; i < n; i++) argv[3 + i] = e[i].id_text;
-    redisReply *rep = redis_cmd_argv(p->redis, n + 3, argv, NULL);
+    redisReply *rep = redis_cmd_argv_key(p->redis, w->stream, n + 3, argv, NULL);
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
         faultlog_fail(&p->faults, PERSISTER_FAIL_REDIS_ACK, 1, tr_mono_ms(), "%s, %d entries: %s",
                       w->stream, n, rep ? rep->str : redis_conn_errstr(p->redis));
@@ -557,7 +567,7 @@ static void ack(persister *p, const watch *w, entry *e, int n) {
 }
 
 static void trim(persister *p, watch *w, const entry *last) {
-    redisReply *rep = redis_cmd(p->redis, "XPENDING %s %s", w->stream, SALE_GROUP);
+    redisReply *rep = redis_cmd_key(p->redis, w->stream, "XPENDING %s %s", w->stream, SALE_GROUP);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2) {
         if (rep) freeReplyObject(rep);
         return;
@@ -567,7 +577,7 @@ static void trim(persister *p, watch *w, const entry *last) {
         snprintf(minid, sizeof minid, "%s", rep->element[1]->str);
     else snprintf(minid, sizeof minid, "%s", last->id_text);
     freeReplyObject(rep);
-    rep = redis_cmd(p->redis, "XTRIM %s MINID %s", w->stream, minid);
+    rep = redis_cmd_key(p->redis, w->stream, "XTRIM %s MINID %s", w->stream, minid);
     if (rep) freeReplyObject(rep);
 }
 
@@ -651,7 +661,7 @@ static void read_own_pending(persister *p, watch *w) {
     snprintf(count, sizeof count, "%d", p->cfg.batch);
     const char *argv[] = {"XREADGROUP", "GROUP",   SALE_GROUP, p->consumer, "COUNT",
                           count,        "STREAMS", w->stream,  "0"};
-    redisReply *rep = redis_cmd_argv(p->redis, 9, argv, NULL);
+    redisReply *rep = redis_cmd_argv_key(p->redis, w->stream, 9, argv, NULL);
     redis_read_seen(p, "XREADGROUP", rep);
     bool empty = true;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
@@ -682,7 +692,7 @@ static void reclaim(persister *p) {
         for (int page = 0; page < RECLAIM_PAGES; page++) {
             const char *argv[] = {"XAUTOCLAIM", w->stream, SALE_GROUP, p->consumer,
                                   idle,         cursor,    "COUNT",    count};
-            redisReply *rep = redis_cmd_argv(p->redis, 8, argv, NULL);
+            redisReply *rep = redis_cmd_argv_key(p->redis, w->stream, 8, argv, NULL);
             redis_read_seen(p, "XAUTOCLAIM", rep);
             bool more = false;
             if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 &&
@@ -700,14 +710,38 @@ static void reclaim(persister *p) {
     p->next_reclaim_ms = tr_mono_ms() + (every < 200 ? 200 : every);
 }
 
-/* One XREADGROUP over every watched stream. Returns the number of entries read. */
-static int read_new(persister *p, bool block) {
-    if (p->nwatches == 0) return 0;
-    const char **argv = malloc(sizeof *argv * (size_t)(9 + 2 * p->nwatches));
-    if (argv == NULL) return 0;
+/* Hands the entries of an XREADGROUP reply ([[stream, entries], …]) to their watches. */
+static int take_read(persister *p, redisReply *rep) {
+    int total = 0;
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        redisReply *s = rep->element[i];
+        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2) continue;
+        watch *w = NULL;
+        for (int k = 0; k < p->nwatches; k++)
+            if (strcmp(p->watches[k].stream, s->element[0]->str) == 0) w = &p->watches[k];
+        if (w == NULL) continue;
+        total += (int)s->element[1]->elements;
+        handle_entries(p, w, s->element[1], true);
+    }
+    return total;
+}
+
+/* A watched stream was deleted (a sale reset by `db seed`, or re-opened): its missing group fails
+ * the read, so give the stream its group back (an empty stream if it is gone; BUSYGROUP where it
+ * exists). */
+static void recreate_group(persister *p, const watch *w) {
+    redisReply *g =
+        redis_cmd_key(p->redis, w->stream, "XGROUP CREATE %s %s 0 MKSTREAM", w->stream, SALE_GROUP);
+    if (g) freeReplyObject(g);
+}
+
+/* XREADGROUP of new entries ('>') of watches[first .. first+n-1], blocking block_ms when > 0. */
+static redisReply *xreadgroup(persister *p, int first, int n, int block_ms) {
+    const char **argv = malloc(sizeof *argv * (size_t)(9 + 2 * n));
+    if (argv == NULL) return NULL;
     char count[16], blockms[16];
     snprintf(count, sizeof count, "%d", p->cfg.batch);
-    snprintf(blockms, sizeof blockms, "%d", BLOCK_MS);
+    snprintf(blockms, sizeof blockms, "%d", block_ms);
     int argc = 0;
     argv[argc++] = "XREADGROUP";
     argv[argc++] = "GROUP";
@@ -715,37 +749,58 @@ static int read_new(persister *p, bool block) {
     argv[argc++] = p->consumer;
     argv[argc++] = "COUNT";
     argv[argc++] = count;
-    if (block) {
+    if (block_ms > 0) {
         argv[argc++] = "BLOCK";
         argv[argc++] = blockms;
     }
     argv[argc++] = "STREAMS";
-    for (int i = 0; i < p->nwatches; i++) argv[argc++] = p->watches[i].stream;
-    for (int i = 0; i < p->nwatches; i++) argv[argc++] = ">";
-    redisReply *rep = redis_cmd_argv(p->redis, argc, argv, NULL);
+    for (int i = first; i < first + n; i++) argv[argc++] = p->watches[i].stream;
+    for (int i = first; i < first + n; i++) argv[argc++] = ">";
+    redisReply *rep = redis_cmd_argv_key(p->redis, p->watches[first].stream, argc, argv, NULL);
     free(argv);
     redis_read_seen(p, "XREADGROUP", rep);
+    return rep;
+}
+
+/* On a Redis Cluster every concert's stream is in a slot of its own, and one command may name
+ * keys of one slot only (CROSSSLOT): each stream is read by itself, routed to the master that
+ * serves it (a stream whose slot moved is followed there: MOVED, the map read again). First one
+ * pass without blocking; only when no stream had anything, one blocking pass that waits at most
+ * BLOCK_MS in all (BLOCK_MS / streams each, at least 1 ms), so an entry waits about as long as
+ * on a plain Redis and a busy concert is never held up by idle ones. */
+static int read_new_per_stream(persister *p, bool block) {
+    int total = 0;
+    for (int pass = 0; pass < (block ? 2 : 1) && total == 0; pass++) {
+        int block_ms = pass == 0 ? 0 : BLOCK_MS / p->nwatches;
+        if (pass == 1 && block_ms < 1) block_ms = 1;
+        for (int i = 0; i < p->nwatches && !is_past_drain(p); i++) {
+            redisReply *rep = xreadgroup(p, i, 1, block_ms);
+            if (rep && rep->type == REDIS_REPLY_ARRAY) total += take_read(p, rep);
+            else if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP"))
+                recreate_group(p, &p->watches[i]);
+            if (rep) freeReplyObject(rep);
+            else {
+                usleep(100 * 1000); /* that master is away; the next call reconnects */
+                return total;
+            }
+        }
+    }
+    return total;
+}
+
+/* Reads the new entries of every watched stream: one XREADGROUP over all of them on a plain
+ * Redis (blocking BLOCK_MS when block), per stream on a cluster (read_new_per_stream). Returns
+ * the number of entries read. */
+static int read_new(persister *p, bool block) {
+    if (p->nwatches == 0) return 0;
+    if (redis_conn_is_cluster(p->redis)) return read_new_per_stream(p, block);
+    redisReply *rep = xreadgroup(p, 0, p->nwatches, block ? BLOCK_MS : 0);
     int total = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < rep->elements; i++) {
-            redisReply *s = rep->element[i];
-            if (s->type != REDIS_REPLY_ARRAY || s->elements < 2) continue;
-            watch *w = NULL;
-            for (int k = 0; k < p->nwatches; k++)
-                if (strcmp(p->watches[k].stream, s->element[0]->str) == 0) w = &p->watches[k];
-            if (w == NULL) continue;
-            total += (int)s->element[1]->elements;
-            handle_entries(p, w, s->element[1], true);
-        }
+        total = take_read(p, rep);
     } else if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP")) {
-        /* A watched stream was deleted (a sale reset by `db seed`, or re-opened): one missing
-         * group fails the whole read, so give every watched stream its group back (an empty
-         * stream if it is gone; BUSYGROUP where it exists) and read again. */
-        for (int i = 0; i < p->nwatches; i++) {
-            redisReply *g = redis_cmd(p->redis, "XGROUP CREATE %s %s 0 MKSTREAM",
-                                      p->watches[i].stream, SALE_GROUP);
-            if (g) freeReplyObject(g);
-        }
+        /* one missing group fails the whole read: give every watched stream its group back */
+        for (int i = 0; i < p->nwatches; i++) recreate_group(p, &p->watches[i]);
     } else if (rep == NULL) {
         usleep(100 * 1000); /* Redis is away; the wrapper reconnects on the next call */
     }

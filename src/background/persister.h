@@ -16,7 +16,7 @@ typedef struct persister persister;
 /* What a persister needs; redis-atomic fills it from its strategy settings. */
 typedef struct persister_config {
     const char *pg_conninfo; /* libpq connection string (its own connection) */
-    const char *redis_addr;  /* "host:port" (its own connection) */
+    const char *redis_addr;  /* --redis: "host:port[,host:port…]" (its own connection, redis.h) */
     int batch;               /* stream entries per PostgreSQL transaction, 1..10000 (< 1: 1000) */
     int reclaim_idle_ms;     /* pending entries idle this long (ms) belong to a dead persister and
                                 are reclaimed (XAUTOCLAIM); < 1: 30000 */

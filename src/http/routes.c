@@ -11,6 +11,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "http/service.h"
+#include "store/cluster.h"
 #include "store/queries.h"
 
 static void handle_livez(http_job *j, strategy_ctx *ctx) {
@@ -25,6 +26,26 @@ static void handle_livez(http_job *j, strategy_ctx *ctx) {
  * ready only when it takes a write: a PING is answered by a Redis that refuses every write (out
  * of memory under noeviction, a read-only replica, min-replicas-to-write unmet, a failed RDB
  * save with stop-writes-on-bgsave-error), and every purchase writes. */
+/* A Redis Cluster is ready when every master of its slot map answers PING (the SET above reached
+ * the master of READYZ_KEY's slot only): a concert on a master that does not answer could not be
+ * sold. */
+static bool every_master_answers(strategy_ctx *ctx) {
+    bool ok = false;
+    /* A master that does not answer makes the connection read the map again: once more with
+     * it, so a replica promoted since the last map counts, and a master still down does not. */
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        int masters[CLUSTER_MAX_NODES];
+        int n = redis_conn_masters(ctx->redis, masters, CLUSTER_MAX_NODES);
+        ok = n > 0 && n <= CLUSTER_MAX_NODES;
+        for (int i = 0; ok && i < n; i++) {
+            redisReply *r = redis_cmd_node(ctx->redis, masters[i], "PING");
+            ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r) freeReplyObject(r);
+        }
+    }
+    return ok;
+}
+
 static void handle_readyz(http_job *j, strategy_ctx *ctx) {
     const char *redis_addr = j->srv->cfg.redis_addr;
     bool redis_used = redis_addr && redis_addr[0];
@@ -33,7 +54,7 @@ static void handle_readyz(http_job *j, strategy_ctx *ctx) {
     const char *redis_state = redis_used ? "down" : "unused";
     char refusal[64] = "";
     if (redis_used && ctx->redis) {
-        redisReply *r = redis_cmd(ctx->redis, "SET %s 1 PX 10000", READYZ_KEY);
+        redisReply *r = redis_cmd_key(ctx->redis, READYZ_KEY, "SET %s 1 PX 10000", READYZ_KEY);
         redis_ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
         if (redis_ok) {
             redis_state = "ok";
@@ -43,6 +64,8 @@ static void handle_readyz(http_job *j, strategy_ctx *ctx) {
             snprintf(refusal, sizeof refusal, " (%.*s)", (int)strcspn(r->str, " "), r->str);
         }
         if (r) freeReplyObject(r);
+        if (redis_ok && redis_conn_is_cluster(ctx->redis)) redis_ok = every_master_answers(ctx);
+        if (!redis_ok && strcmp(redis_state, "ok") == 0) redis_state = "master down";
     }
     char buf[160];
     snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\"}",

@@ -27,6 +27,7 @@
 
 #include "http/metrics.h"
 #include "http/service.h"
+#include "store/cluster.h"
 
 /* The background workers' log (strategy_config.log) into the server's. */
 static void background_log(void *arg, const char *fmt, va_list ap) {
@@ -68,6 +69,16 @@ static tr_err load_script(server *s, char *errbuf, size_t errlen) {
         rc = TR_REDIS;
     } else {
         snprintf(s->script_sha, sizeof s->script_sha, "%s", sha);
+        /* A Redis Cluster: into every master's cache too (the SHA1 is the same everywhere), so
+         * the first EVALSHA on each finds it. Best effort: a master that missed it answers
+         * NOSCRIPT, and that purchase goes to the pool, which loads it. */
+        int masters[CLUSTER_MAX_NODES];
+        int n = redis_conn_is_cluster(r) ? redis_conn_masters(r, masters, CLUSTER_MAX_NODES) : 0;
+        for (int i = 0; i < n && i < CLUSTER_MAX_NODES; i++) {
+            redisReply *rep =
+                redis_cmd_node(r, masters[i], "SCRIPT LOAD %s", s->strategy->script->src);
+            if (rep) freeReplyObject(rep);
+        }
     }
     redis_conn_free(r);
     return rc;

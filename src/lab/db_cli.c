@@ -16,11 +16,11 @@
 
 static void db_usage(FILE *f, const tr_opt *opts) {
     fprintf(f,
-            "usage: ticketrush db schema [--unguarded] [--pg CONNINFO] [--redis HOST:PORT]\n"
+            "usage: ticketrush db schema [--unguarded] [--pg CONNINFO] [--redis ADDRS]\n"
             "       ticketrush db seed [--scenario NAME] [--concert ID] [--tickets N] [--vip V]\n"
             "                          [--customers C] [--sales-open S] [--pg CONNINFO]\n"
-            "                          [--redis HOST:PORT]\n"
-            "       ticketrush db open-sale [--concert ID] [--pg CONNINFO] [--redis HOST:PORT]\n"
+            "                          [--redis ADDRS]\n"
+            "       ticketrush db open-sale [--concert ID] [--pg CONNINFO] [--redis ADDRS]\n"
             "\n"
             "schema  drops and recreates the tables; guarded (UNIQUE and CHECK guards) unless\n"
             "        --unguarded, which exists only to show what the unsafe strategies do\n"
@@ -153,7 +153,8 @@ int lab_cli_db(int argc, char **argv) {
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &pg, .env = "TICKETRUSH_PG",
          .metavar = "CONNINFO", .help = "libpq connection string"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &redis, .env = "TICKETRUSH_REDIS",
-         .metavar = "HOST:PORT", .help = "Redis address"},
+         .metavar = "ADDRS",
+         .help = "Redis HOST:PORT, or HOST:PORT,… of Redis Cluster nodes"},
         {.name = "scenario", .kind = TR_OPT_STRING, .dest = &scenario_name, .metavar = "NAME",
          .help = "seed: the scenario whose numbers to seed (default seed)"},
         {.name = "concert", .kind = TR_OPT_I64, .dest = &concert_id, .min = 1,

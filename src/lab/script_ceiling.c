@@ -32,7 +32,10 @@ static void *sc_main(void *arg) {
         t->errors++;
         return NULL;
     }
-    redisContext *ctx = redis_conn_raw(rc);
+    /* On a Redis Cluster: the master of the concert's slot (pipelined, so nothing follows a
+     * redirect: a slot moved during the run shows as errors). */
+    redisContext *ctx = redis_conn_raw_key(rc, t->keys.meta);
+    const char *run_id = redis_conn_run_id_key(rc, t->keys.meta);
     for (;;) {
         size_t start = atomic_fetch_add(t->next, (size_t)t->cfg->in_flight);
         if (start >= t->cfg->requests || ctx == NULL) break;
@@ -41,16 +44,9 @@ static void *sc_main(void *arg) {
         char uid[24];
         for (size_t i = start; i < end; i++) {
             snprintf(uid, sizeof uid, "%" PRId64, t->cfg->customers[i].customer_id);
-            const char *argv[] = {"EVALSHA",
-                                  t->sha,
-                                  "5",
-                                  t->keys.meta,
-                                  t->keys.customers,
-                                  t->keys.owners,
-                                  t->keys.sold,
-                                  t->keys.stream,
-                                  uid,
-                                  redis_conn_run_id(rc)};
+            const char *argv[] = {
+                "EVALSHA",    t->sha,         "5", t->keys.meta, t->keys.customers, t->keys.owners,
+                t->keys.sold, t->keys.stream, uid, run_id};
             redisAppendCommandArgv(ctx, 10, argv, NULL);
         }
         for (size_t i = start; i < end; i++) {
@@ -97,7 +93,11 @@ tr_err script_ceiling_run(pg_conn *pg, const script_ceiling_config *cfg, script_
         return rc;
     }
     char sha[41] = "";
-    redisReply *rep = redis_cmd(r, "SCRIPT LOAD %s", redis_atomic_purchase_script()->src);
+    sale_keys k;
+    sale_keys_init(&k, cfg->concert_id);
+    /* SCRIPT LOAD names no key: sent to the master of the concert's slot, where the calls go */
+    redisReply *rep =
+        redis_cmd_key(r, k.meta, "SCRIPT LOAD %s", redis_atomic_purchase_script()->src);
     if (rep && rep->type == REDIS_REPLY_STRING && rep->len == 40) memcpy(sha, rep->str, 41);
     if (rep) freeReplyObject(rep);
     redis_conn_free(r);

@@ -19,7 +19,7 @@
  * persister's once-a-second check finds nothing to bring forward. */
 static tr_err fill(redis_conn *r, const sale_keys *k, int64_t n, int64_t vip, int64_t id_base,
                    char *errbuf, size_t errlen) {
-    redisContext *ctx = redis_conn_raw(r);
+    redisContext *ctx = redis_conn_raw_key(r, k->meta); /* the concert's master */
     if (ctx == NULL) {
         snprintf(errbuf, errlen, "Redis: %s", redis_conn_errstr(r));
         return TR_REDIS;
@@ -56,7 +56,7 @@ static tr_err fill(redis_conn *r, const sale_keys *k, int64_t n, int64_t vip, in
     char count[24];
     snprintf(count, sizeof count, "%" PRId64, n);
     const char *set[] = {"SET", k->sold, count};
-    redisReply *rep = redis_cmd_argv(r, 3, set, NULL);
+    redisReply *rep = redis_cmd_argv_key(r, set[1], 3, set, NULL);
     tr_err rc = rep && rep->type != REDIS_REPLY_ERROR ? TR_OK : TR_REDIS;
     if (rc != TR_OK) snprintf(errbuf, errlen, "Redis: %s", rep ? rep->str : redis_conn_errstr(r));
     if (rep) freeReplyObject(rep);
@@ -66,7 +66,7 @@ static tr_err fill(redis_conn *r, const sale_keys *k, int64_t n, int64_t vip, in
 /* One integer field of the sale's meta hash; -1 when missing. */
 static int64_t meta_i64(redis_conn *r, const sale_keys *k, const char *field) {
     const char *argv[] = {"HGET", k->meta, field};
-    redisReply *rep = redis_cmd_argv(r, 3, argv, NULL);
+    redisReply *rep = redis_cmd_argv_key(r, k->meta, 3, argv, NULL);
     int64_t v = rep && rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : -1;
     if (rep) freeReplyObject(rep);
     return v;
@@ -87,7 +87,7 @@ tr_err store_ceiling_run(pg_conn *pg, const store_ceiling_config *cfg, store_cei
     int64_t base = meta_i64(r, &k, "ticket_id_base"), customers = meta_i64(r, &k, "customers");
     int64_t n = cfg->tickets > 0 ? cfg->tickets : total;
     const char *get[] = {"GET", k.sold};
-    redisReply *sold = redis_cmd_argv(r, 2, get, NULL);
+    redisReply *sold = redis_cmd_argv_key(r, get[1], 2, get, NULL);
     int64_t already = sold && sold->type == REDIS_REPLY_STRING ? strtoll(sold->str, NULL, 10) : 0;
     if (sold) freeReplyObject(sold);
     if (already != 0) {

@@ -317,3 +317,41 @@ tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n,
     *n = count;
     return TR_OK;
 }
+
+/* ---- what a client does with one reply ---------------------------------------------------- */
+
+cluster_step cluster_next_step(const char *error, int redirects, int retries, int asking,
+                               cluster_redirect *redirect, int *backoff_ms) {
+    cluster_redirect local;
+    cluster_redirect *r = redirect ? redirect : &local;
+    if (backoff_ms) *backoff_ms = 0;
+    switch (cluster_redirect_parse(error, r)) {
+    case CLUSTER_REDIRECT_NONE: return CLUSTER_STEP_DONE;
+    case CLUSTER_REDIRECT_MOVED:
+        return redirects < CLUSTER_MAX_REDIRECTS ? CLUSTER_STEP_MOVED : CLUSTER_STEP_FAIL;
+    case CLUSTER_REDIRECT_ASK:
+        return redirects < CLUSTER_MAX_REDIRECTS && !asking ? CLUSTER_STEP_ASK : CLUSTER_STEP_FAIL;
+    case CLUSTER_REDIRECT_TRYAGAIN:
+        if (retries < 0 || retries >= CLUSTER_TRYAGAIN_MAX) return CLUSTER_STEP_FAIL;
+        if (backoff_ms) *backoff_ms = CLUSTER_TRYAGAIN_BACKOFF_MS << retries;
+        return CLUSTER_STEP_RETRY;
+    case CLUSTER_REDIRECT_CLUSTERDOWN: return CLUSTER_STEP_FAIL;
+    }
+    return CLUSTER_STEP_DONE;
+}
+
+const char *cluster_step_name(cluster_step step) {
+    switch (step) {
+    case CLUSTER_STEP_DONE: return "done";
+    case CLUSTER_STEP_MOVED: return "moved";
+    case CLUSTER_STEP_ASK: return "ask";
+    case CLUSTER_STEP_RETRY: return "retry";
+    case CLUSTER_STEP_FAIL: return "fail";
+    }
+    return "unknown";
+}
+
+int cluster_error_busy(const char *error) {
+    cluster_redirect_kind k = cluster_redirect_parse(error, NULL);
+    return k == CLUSTER_REDIRECT_CLUSTERDOWN || k == CLUSTER_REDIRECT_TRYAGAIN;
+}

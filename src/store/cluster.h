@@ -144,4 +144,44 @@ typedef struct cluster_addr {
 tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n, char *err,
                            size_t errlen);
 
+/* ---- what a client does with one reply ---------------------------------------------------- */
+
+/* The most redirects (MOVED and ASK together) one call follows before it gives up: a slot moves
+ * at most once or twice while a call is in flight; more means the nodes disagree (a map being
+ * rewritten) and the caller is better told to retry. */
+#define CLUSTER_MAX_REDIRECTS 5
+/* The most times one call is sent again after TRYAGAIN, and the first wait (doubled each time:
+ * 10, 20, 40 ms): a multi-key command waits for a slot migration to move its keys together. */
+#define CLUSTER_TRYAGAIN_MAX 3
+#define CLUSTER_TRYAGAIN_BACKOFF_MS 10
+
+/* The next step of one call after a reply, as "Redirection and resharding" describes it. */
+typedef enum cluster_step {
+    CLUSTER_STEP_DONE = 0, /* the reply is the answer (not an error, or an ordinary error) */
+    CLUSTER_STEP_MOVED,    /* refresh the slot map and send the command to redirect->host:port */
+    CLUSTER_STEP_ASK,      /* send ASKING then the command to redirect->host:port, this once;
+                              the map stays as it is */
+    CLUSTER_STEP_RETRY,    /* send it to the same node again after *backoff_ms */
+    CLUSTER_STEP_FAIL,     /* stop and hand the reply (a cluster error) to the caller: CLUSTERDOWN,
+                              TRYAGAIN past CLUSTER_TRYAGAIN_MAX, too many redirects, or an ASK
+                              while already following one */
+} cluster_step;
+
+/* Decides what a client does with a reply. error: the error reply's text (reply->str), NULL when
+ * the reply is not an error. redirects: MOVED and ASK followed so far by this call; retries:
+ * TRYAGAIN retries so far; asking: the reply came from a node sent ASKING (an ASK answered by
+ * ASK again is not followed). *redirect (may be NULL) gets the parsed error; *backoff_ms (may be
+ * NULL) the wait before a CLUSTER_STEP_RETRY (0 otherwise). Pure: no I/O, no clock. */
+cluster_step cluster_next_step(const char *error, int redirects, int retries, int asking,
+                               cluster_redirect *redirect, int *backoff_ms);
+
+/* The step's name ("done", "moved", "ask", "retry", "fail"), for logs and tests. */
+const char *cluster_step_name(cluster_step step);
+
+/* Whether an error reply means the cluster cannot serve the call right now and nothing ran:
+ * CLUSTERDOWN (fail state, slot not served, or ticketrush's own "CLUSTERDOWN … could not
+ * reach …" for a master that does not answer after a map refresh) or TRYAGAIN. The strategies
+ * answer these 503 busy with Retry-After (SPEC §2: busy, retry shortly); issue 11. NULL: false. */
+int cluster_error_busy(const char *error);
+
 #endif

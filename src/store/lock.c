@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "store/cluster.h"
 
 /* KEYS[1] lock, KEYS[2] fencing counter; ARGV[1] token, ARGV[2] lease ms.
  * Returns the new fencing token, or 0 when the lock is held by someone else. */
@@ -66,8 +67,12 @@ tr_err lock_acquire(redis_conn *r, redis_lock *l, int wait_ms, int lease_ms) {
         redisReply *rep = redis_eval(r, &acquire_script, 2, keys, 2, args);
         if (rep == NULL) return TR_REDIS;
         if (rep->type != REDIS_REPLY_INTEGER) {
+            /* The cluster cannot serve the lock's slot now (CLUSTERDOWN, TRYAGAIN): nothing
+             * ran, so "busy, retry shortly" (cluster.h cluster_error_busy). */
+            tr_err rc =
+                rep->type == REDIS_REPLY_ERROR && cluster_error_busy(rep->str) ? TR_BUSY : TR_REDIS;
             freeReplyObject(rep);
-            return TR_REDIS;
+            return rc;
         }
         int64_t fence = rep->integer;
         freeReplyObject(rep);

@@ -28,7 +28,8 @@ void lock_init_keys(redis_lock *l, const char *key, const char *fence_key, uint6
 
 /* Tries to acquire for up to wait_ms (0 = one try), holding a lease of lease_ms once acquired.
  * Polls with backoff from 1 ms doubling to 50 ms, jittered, never past the deadline.
- * TR_OK (l->fence set), TR_BUSY when the wait ran out, TR_REDIS on failure. */
+ * TR_OK (l->fence set), TR_BUSY when the wait ran out or a Redis Cluster cannot serve the lock's
+ * slot now (CLUSTERDOWN, TRYAGAIN: nothing ran), TR_REDIS on failure. */
 tr_err lock_acquire(redis_conn *r, redis_lock *l, int wait_ms, int lease_ms);
 
 /* Extends the lease to lease_ms if the lock is still ours (compare-and-PEXPIRE in Lua).

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/cluster.h"
 #include "store/queries.h"
 #include "store/lock.h"
 
@@ -75,7 +76,7 @@ static tr_err hset_rows(redis_conn *r, const char *key, PGresult *res, bool owne
                 argv[argc++] = PQgetvalue(res, j, 1);
             }
         }
-        redisReply *rep = redis_cmd_argv(r, argc, argv, NULL);
+        redisReply *rep = redis_cmd_argv_key(r, key, argc, argv, NULL);
         if (!reply_ok(rep)) {
             snprintf(err, errlen, "could not load %s: %s", key,
                      rep ? rep->str : redis_conn_errstr(r));
@@ -205,8 +206,9 @@ static tr_err sale_load(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t 
     PQclear(res);
 
     /* A sale being rebuilt starts from what PostgreSQL holds; nothing else survives. */
-    redisReply *rep = redis_cmd(r, "DEL %s %s %s %s %s %s %s %s", k->customers, k->owners, k->sold,
-                                k->stream, k->meta, k->line, k->outcomes, k->admitted);
+    redisReply *rep =
+        redis_cmd_key(r, k->customers, "DEL %s %s %s %s %s %s %s %s", k->customers, k->owners,
+                      k->sold, k->stream, k->meta, k->line, k->outcomes, k->admitted);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
     if ((res = pg_exec_stmt(pg, &owners_stmt, params)) == NULL) goto pg_failed;
@@ -217,20 +219,20 @@ static tr_err sale_load(pg_conn *pg, redis_conn *r, const sale_keys *k, int64_t 
     if ((rc = load_customers(pg, r, k->customers, &ncustomers, err, errlen)) != TR_OK) return rc;
     char customers[24];
     snprintf(customers, sizeof customers, "%" PRId64, ncustomers);
-    rep = redis_cmd(r, "XGROUP CREATE %s %s 0 MKSTREAM", k->stream, SALE_GROUP);
+    rep = redis_cmd_key(r, k->stream, "XGROUP CREATE %s %s 0 MKSTREAM", k->stream, SALE_GROUP);
     if (!reply_ok(rep) && !(rep && strncmp(rep->str, "BUSYGROUP", 9) == 0)) goto redis_failed_rep;
     freeReplyObject(rep);
-    rep = redis_cmd(r, "SET %s %s", k->sold, sold);
+    rep = redis_cmd_key(r, k->sold, "SET %s %s", k->sold, sold);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
-    rep = redis_cmd(r, "SADD %s %s", SALE_OPEN_SET, cid);
+    rep = redis_cmd_key(r, SALE_OPEN_SET, "SADD %s %s", SALE_OPEN_SET, cid);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
-    rep =
-        redis_cmd(r,
-                  "HSET %s name %s starts_at_us %s total %s vip %s ticket_id_base %s customers %s "
-                  "unheld 0",
-                  k->meta, name, starts, total, vip, base, customers);
+    rep = redis_cmd_key(
+        r, k->meta,
+        "HSET %s name %s starts_at_us %s total %s vip %s ticket_id_base %s customers %s "
+        "unheld 0",
+        k->meta, name, starts, total, vip, base, customers);
     if (!reply_ok(rep)) goto redis_failed_rep;
     freeReplyObject(rep);
     /* Last: the scripts refuse a sale until it is marked synced on this run of Redis. */
@@ -298,7 +300,7 @@ typedef struct cmd_batch {
 
 static void batch_flush(cmd_batch *b) {
     if (b->argc > 2 && b->rc == TR_OK) {
-        redisReply *rep = redis_cmd_argv(b->r, b->argc, b->argv, NULL);
+        redisReply *rep = redis_cmd_argv_key(b->r, b->key, b->argc, b->argv, NULL);
         if (!reply_ok(rep)) {
             snprintf(b->err, b->errlen, "could not %s %s: %s", b->verb, b->key,
                      rep ? rep->str : redis_conn_errstr(b->r));
@@ -338,7 +340,7 @@ static tr_err batch_done(cmd_batch *b) {
 
 /* Whether key exists; true when that cannot be told (the caller then does the harmless work). */
 static bool key_exists(redis_conn *r, const char *key) {
-    redisReply *rep = redis_cmd(r, "EXISTS %s", key);
+    redisReply *rep = redis_cmd_key(r, key, "EXISTS %s", key);
     bool yes = !(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0);
     if (rep) freeReplyObject(rep);
     return yes;
@@ -366,7 +368,7 @@ static tr_err raise_counter(redis_conn *r, const char *key, const char *floor, i
 static tr_err renumber_line(redis_conn *r, const sale_keys *k, const int64_t *seat_owner,
                             int64_t total, sale_sync_report *st, int64_t *max_kept, char *err,
                             size_t errlen) {
-    redisReply *line = redis_cmd(r, "ZRANGE %s 0 -1 WITHSCORES", k->line);
+    redisReply *line = redis_cmd_key(r, k->line, "ZRANGE %s 0 -1 WITHSCORES", k->line);
     if (line == NULL || line->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "could not read %s: %s", k->line,
                  line && line->type == REDIS_REPLY_ERROR ? line->str : redis_conn_errstr(r));
@@ -390,12 +392,12 @@ static tr_err renumber_line(redis_conn *r, const sale_keys *k, const int64_t *se
         if (st->sold_after < total) {
             char score[24];
             snprintf(score, sizeof score, "%" PRId64, ++st->sold_after);
-            rep = redis_cmd(r, "ZADD %s XX %s %s", k->line, score, member);
+            rep = redis_cmd_key(r, k->line, "ZADD %s XX %s %s", k->line, score, member);
         } else {
-            rep = redis_cmd(r, "EVAL %s 2 %s %s %s",
-                            "redis.call('ZREM', KEYS[1], ARGV[1]) "
-                            "return redis.call('HSET', KEYS[2], ARGV[1], 'rejected:sold_out')",
-                            k->line, k->outcomes, member);
+            rep = redis_cmd_key(r, k->line, "EVAL %s 2 %s %s %s",
+                                "redis.call('ZREM', KEYS[1], ARGV[1]) "
+                                "return redis.call('HSET', KEYS[2], ARGV[1], 'rejected:sold_out')",
+                                k->line, k->outcomes, member);
         }
         if (!reply_ok(rep)) {
             snprintf(err, errlen, "could not renumber %s in %s: %s", member, k->line,
@@ -427,7 +429,7 @@ static tr_err read_stream_tickets(redis_conn *r, const sale_keys *k, stream_tick
                                   char *err, size_t errlen) {
     *out = NULL;
     *n = 0;
-    redisReply *rep = redis_cmd(r, "XRANGE %s - +", k->stream);
+    redisReply *rep = redis_cmd_key(r, k->stream, "XRANGE %s - +", k->stream);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "could not read %s: %s", k->stream,
                  rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(r));
@@ -492,7 +494,7 @@ static tr_err sync_customers(pg_conn *pg, redis_conn *r, const sale_keys *k, con
     }
     int64_t want = pg_get_i64(res, 0, 0);
     PQclear(res);
-    redisReply *rep = redis_cmd(r, "HLEN %s", k->customers);
+    redisReply *rep = redis_cmd_key(r, k->customers, "HLEN %s", k->customers);
     int64_t have = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
     if (rep) freeReplyObject(rep);
     if (have < 0) {
@@ -508,7 +510,7 @@ static tr_err sync_customers(pg_conn *pg, redis_conn *r, const sale_keys *k, con
     }
     char count[24];
     snprintf(count, sizeof count, "%" PRId64, want);
-    rep = redis_cmd(r, "HSET %s customers %s", k->meta, count);
+    rep = redis_cmd_key(r, k->meta, "HSET %s customers %s", k->meta, count);
     if (!reply_ok(rep)) rc = TR_REDIS, snprintf(err, errlen, "could not write %s", k->meta);
     if (rep) freeReplyObject(rep);
     return rc;
@@ -580,7 +582,7 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
         if (seat > max_seat) max_seat = seat;
         snprintf(vals[i], sizeof vals[i], "%s:%s", PQgetvalue(tr, i, 1), PQgetvalue(tr, i, 2));
     }
-    owners = redis_cmd(r, "HGETALL %s", k->owners);
+    owners = redis_cmd_key(r, k->owners, "HGETALL %s", k->owners);
     if (owners == NULL || owners->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "could not read %s: %s", k->owners,
                  owners && owners->type == REDIS_REPLY_ERROR ? owners->str : redis_conn_errstr(r));
@@ -693,10 +695,10 @@ tr_err sale_open(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_repor
     tr_err rc = sale_check(r, &k, &exists, &trusted, err, errlen);
     if (rc != TR_OK) return rc;
     if (exists && trusted) return TR_OK;
-    /* The run id of the server this connection reached when the sale was checked: the sync is
-     * marked for it, and only if the server is still that run at the end (mark_synced). */
+    /* The run id of the server this connection reached when the sale was checked (on a cluster:
+     * the master serving the concert's slot): the sync is marked for it, and only if the server is still that run at the end (mark_synced). */
     char run_id[REDIS_RUN_ID_MAX];
-    snprintf(run_id, sizeof run_id, "%s", redis_conn_run_id(r));
+    snprintf(run_id, sizeof run_id, "%s", redis_conn_run_id_key(r, k.meta));
     if (pg == NULL) {
         snprintf(err, errlen,
                  "the sale of concert %" PRId64 " must be %s from PostgreSQL, which "
@@ -758,7 +760,8 @@ int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_
         snprintf(cid, sizeof cid, "%" PRId64, concert_id);
         const char *params[] = {cid};
         PGresult *res = pg_exec_stmt(pg, &issued_stmt, params);
-        redisReply *sold = res && PQntuples(res) == 1 ? redis_cmd(r, "GET %s", k.sold) : NULL;
+        redisReply *sold =
+            res && PQntuples(res) == 1 ? redis_cmd_key(r, k.sold, "GET %s", k.sold) : NULL;
         if (sold && (sold->type == REDIS_REPLY_NIL ||
                      (sold->type == REDIS_REPLY_STRING &&
                       strtoll(sold->str, NULL, 10) < pg_get_i64(res, 0, 0))))
@@ -778,7 +781,7 @@ int sale_keep_current(pg_conn *pg, redis_conn *r, int64_t concert_id, sale_sync_
 tr_err sale_mark_unsynced(redis_conn *r, int64_t concert_id) {
     sale_keys k;
     sale_keys_init(&k, concert_id);
-    redisReply *rep = redis_cmd(r, "HDEL %s synced", k.meta);
+    redisReply *rep = redis_cmd_key(r, k.meta, "HDEL %s synced", k.meta);
     bool ok = reply_ok(rep);
     if (rep) freeReplyObject(rep);
     return ok ? TR_OK : TR_REDIS;
@@ -832,6 +835,10 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
             *rc = rep && rep->type == REDIS_REPLY_ERROR && sale_refused_unrun(rep->str)
                       ? TR_UNAVAILABLE
                       : TR_REDIS;
+            /* A Redis Cluster that cannot serve the concert's slot now (fail state, a failover
+             * under way, a slot being moved): 503 busy with Retry-After (issue 11). */
+            if (rep && rep->type == REDIS_REPLY_ERROR && cluster_error_busy(rep->str))
+                *rc = TR_BUSY;
             if (rep) freeReplyObject(rep);
             return NULL;
         }
@@ -872,11 +879,61 @@ static const redis_script clear_script = {
     "return n\n"};
 /* clang-format on */
 
+/* sale_clear on a Redis Cluster: a script may touch keys of one slot only, so KEYS runs on every
+ * master and each key found is unlinked by itself (UNLINK, as the script does; routed: a key whose
+ * slot moves meanwhile is followed), then SALE_OPEN_SET. Not atomic: for reseeding, as sale_clear
+ * says. */
+static tr_err clear_cluster(redis_conn *r, const char *pattern, const char *id, char *errbuf,
+                            size_t errlen) {
+    int masters[CLUSTER_MAX_NODES];
+    int n = redis_conn_masters(r, masters, CLUSTER_MAX_NODES);
+    if (n == 0 || n > CLUSTER_MAX_NODES) {
+        tr_errf(errbuf, errlen, "could not clear Redis keys %s: no master in the slot map: %s",
+                pattern, redis_conn_errstr(r));
+        return TR_REDIS;
+    }
+    for (int m = 0; m < n; m++) {
+        char node[CLUSTER_HOST_MAX + 8];
+        redis_conn_node_name(r, masters[m], node, sizeof node);
+        redisReply *keys = redis_cmd_node(r, masters[m], "KEYS %s", pattern);
+        if (keys == NULL || keys->type != REDIS_REPLY_ARRAY) {
+            tr_errf(errbuf, errlen, "could not list Redis keys %s on %s: %s", pattern, node,
+                    keys && keys->type == REDIS_REPLY_ERROR ? keys->str : redis_conn_errstr(r));
+            if (keys) freeReplyObject(keys);
+            return TR_REDIS;
+        }
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *key = keys->element[i]->str;
+            redisReply *rep = key ? redis_cmd_key(r, key, "UNLINK %s", key) : NULL;
+            bool ok = reply_ok(rep);
+            if (!ok)
+                tr_errf(errbuf, errlen, "could not delete Redis key %s: %s", key ? key : "?",
+                        rep ? rep->str : redis_conn_errstr(r));
+            if (rep) freeReplyObject(rep);
+            if (!ok) {
+                freeReplyObject(keys);
+                return TR_REDIS;
+            }
+        }
+        freeReplyObject(keys);
+    }
+    redisReply *rep = strcmp(id, "0") == 0
+                          ? redis_cmd_key(r, SALE_OPEN_SET, "DEL %s", SALE_OPEN_SET)
+                          : redis_cmd_key(r, SALE_OPEN_SET, "SREM %s %s", SALE_OPEN_SET, id);
+    bool ok = reply_ok(rep);
+    if (!ok)
+        tr_errf(errbuf, errlen, "could not update %s: %s", SALE_OPEN_SET,
+                rep ? rep->str : redis_conn_errstr(r));
+    if (rep) freeReplyObject(rep);
+    return ok ? TR_OK : TR_REDIS;
+}
+
 tr_err sale_clear(redis_conn *r, int64_t concert_id, char *errbuf, size_t errlen) {
     char pattern[64], id[24];
     if (concert_id > 0) snprintf(pattern, sizeof pattern, "{concert:%" PRId64 "}:*", concert_id);
     else snprintf(pattern, sizeof pattern, "{concert:*");
     snprintf(id, sizeof id, "%" PRId64, concert_id > 0 ? concert_id : 0);
+    if (redis_conn_is_cluster(r)) return clear_cluster(r, pattern, id, errbuf, errlen);
     const char *keys[] = {SALE_OPEN_SET}, *args[] = {pattern, id};
     redisReply *rep = redis_eval(r, &clear_script, 1, keys, 2, args);
     tr_err rc = TR_OK;

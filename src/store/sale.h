@@ -66,7 +66,12 @@ typedef struct sale_keys {
     "if redis.call('HLEN', KEYS[2]) < tonumber(meta[7] or '0') then return {-6} end\n"
 /* clang-format on */
 
-/* The Redis set of concert ids whose sale is open; the persister watches their streams. */
+/* The Redis set of concert ids whose sale is open; the persister watches their streams. One key
+ * with no hash tag: on a Redis Cluster it lives in one slot (CRC16 of the whole name), on one
+ * master, and every command that touches it names it alone (SADD, SMEMBERS, SREM), routed by it
+ * (redis_cmd_key) — never in a script or transaction with a concert's keys, which would be
+ * CROSSSLOT. One set for the whole cluster, so a background worker finds every open sale in one
+ * read; the name stays what plain Redis has always used. */
 #define SALE_OPEN_SET "ticketrush:sales"
 /* The persister's consumer group on every concert stream. */
 #define SALE_GROUP "persister"
@@ -169,7 +174,8 @@ bool sale_refused_unrun(const char *error);
  * cannot decide; then the sale is opened (sale_open) and the script runs again. Returns the reply
  * (caller frees; an array with ≥ 1 element) or NULL with *rc set: TR_REDIS (the call failed: it
  * may have run), TR_CONCERT_NOT_FOUND, TR_BUSY when another process held the sale's loading lock
- * past SALE_SYNC_WAIT_MS, or TR_UNAVAILABLE when nothing ran because Redis refused the call
+ * past SALE_SYNC_WAIT_MS or a Redis Cluster cannot serve the concert's slot now (CLUSTERDOWN,
+ * TRYAGAIN: cluster_error_busy; nothing ran), or TR_UNAVAILABLE when nothing ran because Redis refused the call
  * (sale_refused_unrun: loading its data, out of memory, read-only…) or the sale could not be
  * opened (PostgreSQL down, a failure — detail says why). */
 redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,

@@ -226,7 +226,7 @@ static bool redis_atomic_sold(strategy_ctx *ctx, int64_t concert_id, int64_t *so
     if (st == NULL || st->durability == DURABILITY_STRICT) return false;
     sale_keys k;
     sale_keys_init(&k, concert_id);
-    redisReply *rep = redis_cmd(ctx->redis, "GET %s", k.sold);
+    redisReply *rep = redis_cmd_key(ctx->redis, k.sold, "GET %s", k.sold);
     bool ok = rep && rep->type == REDIS_REPLY_STRING;
     if (ok) {
         char *end = NULL;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/cluster.h"
 #include "strategy/redis_lock.h"
 #include "strategy/strategy.h"
 
@@ -64,8 +65,12 @@ static tr_err cache_peek(strategy_ctx *ctx, const char *key, int64_t concert_id,
             snprintf(ctx->detail, sizeof ctx->detail, "cache peek: %s",
                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str
                                                            : redis_conn_errstr(ctx->redis));
+            /* a Redis Cluster that cannot serve the slot now: busy, retry (cluster.h) */
+            tr_err rc = rep && rep->type == REDIS_REPLY_ERROR && cluster_error_busy(rep->str)
+                            ? TR_BUSY
+                            : TR_REDIS;
             if (rep) freeReplyObject(rep);
-            return TR_REDIS;
+            return rc;
         }
         if (rep->element[0]->integer >= 0 && rep->elements >= 2) {
             *remaining = rep->element[0]->integer;
@@ -87,8 +92,8 @@ static tr_err cache_peek(strategy_ctx *ctx, const char *key, int64_t concert_id,
             return TR_CONCERT_NOT_FOUND;
         }
         redisReply *set =
-            redis_cmd(ctx->redis, "HSET %s remaining %s starts_at_us %s total %s", key,
-                      PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+            redis_cmd_key(ctx->redis, key, "HSET %s remaining %s starts_at_us %s total %s", key,
+                          PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
         PQclear(r);
         if (set == NULL || set->type == REDIS_REPLY_ERROR) {
             if (set) freeReplyObject(set);

@@ -134,7 +134,7 @@ static void node_addr(const cluster_node *n, char *out, size_t len) {
 static redis_conn *conn_at(const char *addr) {
     redis_conn *c = NULL;
     char err[256] = "";
-    if (redis_conn_open(addr, 5000, &c, err, sizeof err) != TR_OK)
+    if (redis_conn_open_node(addr, 5000, &c, err, sizeof err) != TR_OK)
         fail_msg("cannot connect to cluster node %s: %s", addr, err);
     return c;
 }

@@ -518,6 +518,129 @@ static void seeds_parse_refuses_malformed_lists(void **state) {
     EXPECT_EQ(cluster_seeds_parse(NULL, a, 2, &n, NULL, 0), TR_INVALID_ARGUMENT);
 }
 
+/* ---- what a client does with one reply (cluster_next_step) --------------------------------- */
+
+static void next_step_returns_ordinary_replies_and_errors(void **state) {
+    (void)state;
+    cluster_redirect r;
+    int backoff = -1;
+    EXPECT_EQ(cluster_next_step(NULL, 0, 0, 0, &r, &backoff), CLUSTER_STEP_DONE);
+    EXPECT_EQ(backoff, 0);
+    EXPECT_EQ(r.kind, CLUSTER_REDIRECT_NONE);
+    EXPECT_EQ(cluster_next_step("ERR wrong number of arguments", 0, 0, 0, &r, &backoff),
+              CLUSTER_STEP_DONE);
+    EXPECT_EQ(cluster_next_step("NOSCRIPT No matching script", 0, 0, 0, NULL, NULL),
+              CLUSTER_STEP_DONE);
+    /* A MOVED that does not parse is an ordinary error: never followed. */
+    EXPECT_EQ(cluster_next_step("MOVED 99999 127.0.0.1:7000", 0, 0, 0, &r, NULL),
+              CLUSTER_STEP_DONE);
+    EXPECT_EQ(cluster_next_step("MOVED 12 127.0.0.1", 0, 0, 0, &r, NULL), CLUSTER_STEP_DONE);
+}
+
+static void next_step_follows_moved_up_to_the_redirect_limit(void **state) {
+    (void)state;
+    cluster_redirect r;
+    int backoff = -1;
+    EXPECT_EQ(cluster_next_step("MOVED 3999 127.0.0.1:6381", 0, 0, 0, &r, &backoff),
+              CLUSTER_STEP_MOVED);
+    EXPECT_EQ(r.slot, 3999);
+    EXPECT_STREQ(r.host, "127.0.0.1");
+    EXPECT_EQ(r.port, 6381);
+    EXPECT_EQ(backoff, 0);
+    /* An ASK target that answers MOVED (the migration ended meanwhile): followed. */
+    EXPECT_EQ(cluster_next_step("MOVED 3999 127.0.0.1:6381", 1, 0, 1, &r, NULL),
+              CLUSTER_STEP_MOVED);
+    EXPECT_EQ(
+        cluster_next_step("MOVED 3999 127.0.0.1:6381", CLUSTER_MAX_REDIRECTS - 1, 0, 0, &r, NULL),
+        CLUSTER_STEP_MOVED);
+    EXPECT_EQ(cluster_next_step("MOVED 3999 127.0.0.1:6381", CLUSTER_MAX_REDIRECTS, 0, 0, &r, NULL),
+              CLUSTER_STEP_FAIL);
+    /* The unknown endpoint: host "", the caller uses the node that answered. */
+    EXPECT_EQ(cluster_next_step("MOVED 1 :6390", 0, 0, 0, &r, NULL), CLUSTER_STEP_MOVED);
+    EXPECT_STREQ(r.host, "");
+    EXPECT_EQ(r.port, 6390);
+}
+
+static void next_step_follows_ask_once(void **state) {
+    (void)state;
+    cluster_redirect r;
+    EXPECT_EQ(cluster_next_step("ASK 15456 127.0.0.1:7002", 0, 0, 0, &r, NULL), CLUSTER_STEP_ASK);
+    EXPECT_EQ(r.kind, CLUSTER_REDIRECT_ASK);
+    EXPECT_EQ(r.slot, 15456);
+    EXPECT_EQ(r.port, 7002);
+    /* The node we were sent to with ASKING sends us on again: not followed. */
+    EXPECT_EQ(cluster_next_step("ASK 15456 127.0.0.1:7003", 1, 0, 1, &r, NULL), CLUSTER_STEP_FAIL);
+    EXPECT_EQ(cluster_next_step("ASK 15456 127.0.0.1:7002", CLUSTER_MAX_REDIRECTS, 0, 0, &r, NULL),
+              CLUSTER_STEP_FAIL);
+}
+
+static void next_step_retries_tryagain_with_a_doubling_bounded_backoff(void **state) {
+    (void)state;
+    int backoff = -1, total = 0;
+    for (int i = 0; i < CLUSTER_TRYAGAIN_MAX; i++) {
+        EXPECT_EQ(cluster_next_step("TRYAGAIN Multiple keys request during rehashing of slot", 0, i,
+                                    0, NULL, &backoff),
+                  CLUSTER_STEP_RETRY);
+        EXPECT_EQ(backoff, CLUSTER_TRYAGAIN_BACKOFF_MS << i);
+        total += backoff;
+    }
+    EXPECT_EQ(total, 70); /* 10 + 20 + 40 ms: a call gives up within a tenth of a second */
+    EXPECT_EQ(
+        cluster_next_step("TRYAGAIN Multiple keys", 0, CLUSTER_TRYAGAIN_MAX, 0, NULL, &backoff),
+        CLUSTER_STEP_FAIL);
+    EXPECT_EQ(backoff, 0);
+    EXPECT_EQ(cluster_next_step("TRYAGAIN x", 0, -1, 0, NULL, &backoff), CLUSTER_STEP_FAIL);
+}
+
+static void next_step_gives_clusterdown_to_the_caller(void **state) {
+    (void)state;
+    int backoff = -1;
+    EXPECT_EQ(cluster_next_step("CLUSTERDOWN The cluster is down", 0, 0, 0, NULL, &backoff),
+              CLUSTER_STEP_FAIL);
+    EXPECT_EQ(backoff, 0);
+    EXPECT_EQ(cluster_next_step("CLUSTERDOWN Hash slot not served", 0, 0, 0, NULL, NULL),
+              CLUSTER_STEP_FAIL);
+}
+
+static void step_names(void **state) {
+    (void)state;
+    EXPECT_STREQ(cluster_step_name(CLUSTER_STEP_DONE), "done");
+    EXPECT_STREQ(cluster_step_name(CLUSTER_STEP_MOVED), "moved");
+    EXPECT_STREQ(cluster_step_name(CLUSTER_STEP_ASK), "ask");
+    EXPECT_STREQ(cluster_step_name(CLUSTER_STEP_RETRY), "retry");
+    EXPECT_STREQ(cluster_step_name(CLUSTER_STEP_FAIL), "fail");
+    EXPECT_STREQ(cluster_step_name((cluster_step)42), "unknown");
+}
+
+/* CLUSTERDOWN and TRYAGAIN (Redis's, or redis.c's own for an unreachable master) are "busy,
+ * retry": the strategies answer 503 busy with Retry-After; anything else is not. */
+static void busy_errors_are_clusterdown_and_tryagain(void **state) {
+    (void)state;
+    EXPECT_EQ(cluster_error_busy("CLUSTERDOWN The cluster is down"), 1);
+    EXPECT_EQ(cluster_error_busy("CLUSTERDOWN could not reach the master of slot 3 after "
+                                 "refreshing the slot map: connection refused"),
+              1);
+    EXPECT_EQ(cluster_error_busy("TRYAGAIN Multiple keys request during rehashing of slot"), 1);
+    EXPECT_EQ(cluster_error_busy("MOVED 1 127.0.0.1:7000"), 0);
+    EXPECT_EQ(cluster_error_busy("ASK 1 127.0.0.1:7000"), 0);
+    EXPECT_EQ(cluster_error_busy("LOADING Redis is loading the dataset in memory"), 0);
+    EXPECT_EQ(cluster_error_busy("CLUSTERDOWNX"), 0);
+    EXPECT_EQ(cluster_error_busy(NULL), 0);
+    /* the sale scripts treat them as refused before running, too */
+    EXPECT_EQ(sale_refused_unrun("CLUSTERDOWN The cluster is down"), 1);
+    EXPECT_EQ(sale_refused_unrun("TRYAGAIN Multiple keys"), 1);
+}
+
+/* What redis_conn_open reads to tell a cluster node from a plain Redis (INFO cluster). */
+static void info_cluster_enabled_tells_a_cluster_node(void **state) {
+    (void)state;
+    EXPECT_EQ(redis_info_cluster_enabled("# Cluster\r\ncluster_enabled:1\r\n"), 1);
+    EXPECT_EQ(redis_info_cluster_enabled("# Cluster\r\ncluster_enabled:0\r\n"), 0);
+    EXPECT_EQ(redis_info_cluster_enabled("# Server\r\nredis_version:7.0.15\r\n"), 0);
+    EXPECT_EQ(redis_info_cluster_enabled(""), 0);
+    EXPECT_EQ(redis_info_cluster_enabled(NULL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crc16_matches_the_specification_test_vector),
@@ -534,6 +657,14 @@ int main(void) {
         cmocka_unit_test(redirect_kind_names),
         cmocka_unit_test(seeds_parse_reads_one_or_more_addresses),
         cmocka_unit_test(seeds_parse_refuses_malformed_lists),
+        cmocka_unit_test(next_step_returns_ordinary_replies_and_errors),
+        cmocka_unit_test(next_step_follows_moved_up_to_the_redirect_limit),
+        cmocka_unit_test(next_step_follows_ask_once),
+        cmocka_unit_test(next_step_retries_tryagain_with_a_doubling_bounded_backoff),
+        cmocka_unit_test(next_step_gives_clusterdown_to_the_caller),
+        cmocka_unit_test(step_names),
+        cmocka_unit_test(busy_errors_are_clusterdown_and_tryagain),
+        cmocka_unit_test(info_cluster_enabled_tells_a_cluster_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
