@@ -20,10 +20,19 @@
  * it gives up with 500 (ms). */
 #define STRATEGY_STRICT_WAIT_MS 10000
 
-/* --durability for redis-atomic: when a purchase is answered (SPEC §3). */
+/* With --durability replicated, how long (ms) the WAIT after a purchase that wrote waits for a
+ * replica's acknowledgement before the answer gives up with 500 (outcome unknown). Below the
+ * event loops' 2000 ms reply timeout, so a WAIT that runs out does not drop the connection. */
+#define STRATEGY_REPLICA_WAIT_MS 1000
+
+/* --durability for redis-atomic: when a purchase is answered (SPEC §1 "Durability"). */
 typedef enum {
     DURABILITY_FAST, /* after the Redis script; loss window = Redis AOF fsync (everysec: ≤ 1 s) */
     DURABILITY_STRICT, /* after the PostgreSQL commit that holds the ticket (group commit) */
+    /* after the script's write reached at least one replica of the Redis (master) it ran on:
+     * WAIT 1 STRATEGY_REPLICA_WAIT_MS on the same connection; the server refuses to start
+     * when that Redis (every master of a cluster) has no replica connected */
+    DURABILITY_REPLICATED,
 } durability_mode;
 
 /* Settings shared by all strategies; each reads the fields it needs. */
@@ -85,6 +94,11 @@ typedef struct purchase_result {
      * answer, never a thread (see strategy_ops.durable). */
     bool wait_durable;
     uint64_t durable_token[2];
+    /* With TR_OK under replicated durability, from strategy_script_reply: the script wrote the
+     * ticket, and the answer waits until a WAIT on the connection the call ran on says a replica
+     * holds it; the event loop sends that WAIT (one per connection and pass). A purchase run
+     * through purchase() on a worker has waited already and never sets it. */
+    bool wait_replicas;
 } purchase_result;
 
 /* A customer's outcome for GET /concerts/{id}/tickets/{customerId} (SPEC §2). */
