@@ -161,10 +161,10 @@ static void slot_migrating(unsigned slot, int from, int to) {
 }
 
 static void migrate_key(int from, int to, const char *key) {
-    master_ok(from,
-              redis_cmd(ms[from].c, "MIGRATE %s %d %s 0 5000 KEYS %s", ms[to].host, ms[to].port,
-                        "", key),
-              "MIGRATE");
+    master_ok(
+        from,
+        redis_cmd(ms[from].c, "MIGRATE %s %d %s 0 5000 KEYS %s", ms[to].host, ms[to].port, "", key),
+        "MIGRATE");
 }
 
 /* The end of a move: SETSLOT NODE on the new owner, the old one, then the third. */
@@ -215,9 +215,8 @@ static void on_wait(redisReply *reply, http_loop_outcome how, void *priv) {
     (void)priv;
     pthread_mutex_lock(&ex.mu);
     ex.wait_how = how;
-    ex.wait_replicas = how == HTTP_LOOP_REPLIED && reply->type == REDIS_REPLY_INTEGER
-                           ? reply->integer
-                           : -1;
+    ex.wait_replicas =
+        how == HTTP_LOOP_REPLIED && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
     ex.waited = true;
     ex.done = true;
     ex.done_ms = h_now_ms();
@@ -250,7 +249,7 @@ static void on_result(redisReply *reply, http_loop_outcome how, void *priv) {
 
 static int tick(http_loop *l, void *owner, bool final) {
     (void)owner;
-    (void)final;
+    (void) final;
     pthread_mutex_lock(&ex.mu);
     if (!ex.want) {
         pthread_mutex_unlock(&ex.mu);
