@@ -516,8 +516,9 @@ tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t err
             s->port = info ? info->port : s->cfg.port;
             sa.sin_port = htons((uint16_t)s->port);
         }
-        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, s->cluster_map,
-                                    LOOP_REDIS_TIMEOUT_MS, f, front_tick, &f->loop, errbuf, errlen);
+        tr_err rc = http_loop_start(f->mhd, s->cluster_map ? s->cluster_seed : s->cfg.redis_addr,
+                                    s->cluster_map, LOOP_REDIS_TIMEOUT_MS, f, front_tick, &f->loop,
+                                    errbuf, errlen);
         if (rc != TR_OK) return rc;
         if (!strategy_watch_durable(s->strategy, s->strategy_state, front_wake, f, true)) {
             snprintf(errbuf, errlen, "too many event loops for the persister");

@@ -92,9 +92,11 @@ static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
     if (rc != TR_OK) return rc;
     redis_conn *r = NULL;
     char addr[CLUSTER_HOST_MAX + 16] = "";
+    int seed = 0; /* the one that answered: its host stands for nodes named without one */
     for (int i = 0; i < nseeds && r == NULL; i++) {
         snprintf(addr, sizeof addr, "%.255s:%d", seeds[i].host, seeds[i].port);
         rc = redis_conn_open(addr, 2000, &r, errbuf, errlen); /* the last seed's error stays */
+        seed = i;
     }
     if (r == NULL) return rc;
     redisReply *rep = redis_cmd(r, "INFO cluster");
@@ -124,6 +126,7 @@ static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
         rc = TR_NOMEM;
         goto out;
     }
+    snprintf(s->cluster_seed, sizeof s->cluster_seed, "%s", addr);
     char why[256];
     rep = redis_cmd(r, "CLUSTER SLOTS");
     if ((rc = cluster_slots_parse(rep, s->cluster_map, why, sizeof why)) != TR_OK ||
@@ -138,7 +141,7 @@ static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
     for (int i = 0; i < s->cluster_map->nnodes; i++) {
         const cluster_node *n = &s->cluster_map->nodes[i];
         if (n->master >= 0) continue;
-        snprintf(addr, sizeof addr, "%s:%d", n->host[0] ? n->host : seeds[0].host, n->port);
+        snprintf(addr, sizeof addr, "%.255s:%d", n->host[0] ? n->host : seeds[seed].host, n->port);
         if ((rc = redis_conn_open(addr, 2000, &r, errbuf, errlen)) != TR_OK ||
             (rc = prepare_redis(s, r, addr, errbuf, errlen)) != TR_OK)
             goto out;

@@ -153,8 +153,11 @@ struct server {
     char script_sha[41];      /* one-script strategies: SHA1 of strategy->script, for EVALSHA */
     cluster_map *cluster_map; /* --redis reached a Redis Cluster: its slot map at start (the
                                  event loops keep their own copies up to date); NULL: plain */
-    front *fronts;            /* cfg.io_threads event loops */
-    conn_tracker **trackers;  /* each loop's connection tracker (nfronts), for /metrics */
+    char cluster_seed[CLUSTER_HOST_MAX + 16]; /* with cluster_map: the seed that answered
+                                                 ("host:port"); its host stands for nodes the
+                                                 map names without an endpoint */
+    front *fronts;                            /* cfg.io_threads event loops */
+    conn_tracker **trackers; /* each loop's connection tracker (nfronts), for /metrics */
     int nfronts;
     int port;
     pool *pool;
