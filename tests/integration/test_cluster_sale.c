@@ -13,6 +13,7 @@
  *   bursts), seeded with the whole seed list: these need the blocking side of the server
  *   (store/redis.c's connection for sale_open, the persister and the workers) to reach a cluster
  *   too; while it cannot, serve refuses the seed list at start and the tests skip, saying so.
+ * - A slot without a master (the cluster down): 503 busy with Retry-After, then sales again.
  * - replicated on a plain Redis without a replica: serve refuses to start, with a clear error.
  * Skipped when this Redis cannot run a cluster (services.sh exits 4). */
 #include <inttypes.h>
@@ -493,6 +494,90 @@ static void cluster_replicated_without_ack(void **state) {
     H_EQ(h_sql_int(sql), 3);
 }
 
+/* cluster_state of master m (CLUSTER INFO): "ok", "fail", or "" when unreadable. */
+static void cluster_state(int m, char out[16]) {
+    out[0] = '\0';
+    redisReply *rep = redis_cmd(m_conn[m], "CLUSTER INFO");
+    const char *p =
+        rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "cluster_state:") : NULL;
+    if (p) sscanf(p + 14, "%15[a-z]", out);
+    if (rep) freeReplyObject(rep);
+}
+
+static int slot_restore_m = -1;
+static unsigned slot_restore;
+
+/* The slot taken back by its master if a failed test left it unassigned. */
+static int teardown_slot(void **state) {
+    if (slot_restore_m >= 0) {
+        redisReply *rep = redis_cmd(m_conn[slot_restore_m], "CLUSTER ADDSLOTS %u", slot_restore);
+        if (rep) freeReplyObject(rep);
+    }
+    slot_restore_m = -1;
+    return h_teardown(state);
+}
+
+/* A slot without a master (CLUSTER DELSLOTS on its owner: the cluster goes down, every node
+ * answers CLUSTERDOWN, and CLUSTER SLOTS serves no one there): purchases are answered 503 busy
+ * with Retry-After — never 500, never a stale answer — and sell again once the slot is served
+ * (the loops read the map again). Nothing refused was written. */
+static void cluster_down_answers_busy(void **state) {
+    (void)state;
+    NEEDS_CLUSTER();
+    int m = master_of(SALE_OPEN_SET);
+    int64_t concert;
+    concerts_on(m, &concert, 1);
+    fresh(&concert, 1);
+    h_server s;
+    h_server_start(&s, "redis-atomic", 2, "--redis", m_addr[m], "--durability", "fast", NULL);
+    h_resp r = {0};
+    h_purchase(s.port, concert, 1, &r);
+    H_EQ(h_expect_ticket(&r, concert, 1), 1);
+    char key[64], st[16];
+    snprintf(key, sizeof key, "{concert:%" PRId64 "}:meta", concert);
+    unsigned slot = cluster_key_slot(key, strlen(key));
+    redisReply *rep = redis_cmd(m_conn[m], "CLUSTER DELSLOTS %u", slot);
+    H_TRUE(rep && rep->type == REDIS_REPLY_STATUS, "DELSLOTS %u: %s", slot,
+           rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no OK");
+    freeReplyObject(rep);
+    slot_restore_m = m;
+    slot_restore = slot;
+    H_WAIT_UNTIL((cluster_state(m, st), strcmp(st, "fail") == 0), 10000,
+                 "cluster_state of %s is \"%s\" after DELSLOTS", m_addr[m], st);
+    for (int i = 0; i < 5; i++) { /* CLUSTERDOWN, then (map read again) no master */
+        h_purchase(s.port, concert, 2, &r);
+        h_expect_error(&r, 503, "busy");
+        char ra[16] = "";
+        H_TRUE(h_resp_header(&r, "Retry-After", ra, sizeof ra), "no Retry-After: %s", r.head);
+        h_sleep_ms(60);
+    }
+    rep = redis_cmd(m_conn[m], "CLUSTER ADDSLOTS %u", slot);
+    H_TRUE(rep && rep->type == REDIS_REPLY_STATUS, "ADDSLOTS %u: %s", slot,
+           rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no OK");
+    freeReplyObject(rep);
+    slot_restore_m = -1;
+    H_WAIT_UNTIL((cluster_state(m, st), strcmp(st, "ok") == 0), 10000,
+                 "cluster_state of %s is \"%s\" after ADDSLOTS", m_addr[m], st);
+    int64_t until = h_now_ms() + 5000;
+    for (;;) {
+        h_purchase(s.port, concert, 2, &r);
+        if (r.status != 503 || h_now_ms() > until) break;
+        h_expect_error(&r, 503, "busy");
+        h_sleep_ms(60);
+    }
+    H_EQ(h_expect_ticket(&r, concert, 2), 2);
+    h_resp_free(&r);
+    h_server_stop(&s);
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ticket WHERE concert_id = %" PRId64
+             " AND seat_no = customer_id AND customer_id IN (1, 2)",
+             concert);
+    H_EQ(h_sql_int(sql), 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM ticket WHERE concert_id = %" PRId64, concert);
+    H_EQ(h_sql_int(sql), 2);
+}
+
 /* replicated on a plain Redis without a replica: serve refuses at start and says why, rather
  * than have every purchase wait out its WAIT. */
 static void replicated_refuses_a_redis_without_replica(void **state) {
@@ -516,6 +601,7 @@ int main(void) {
         cmocka_unit_test_teardown(cluster_sale_strict, h_teardown),
         cmocka_unit_test_teardown(cluster_sale_replicated, h_teardown),
         cmocka_unit_test_teardown(cluster_replicated_without_ack, teardown_replica),
+        cmocka_unit_test_teardown(cluster_down_answers_busy, teardown_slot),
         cmocka_unit_test_teardown(cluster_every_master_fast, h_teardown),
         cmocka_unit_test_teardown(cluster_every_master_strict, h_teardown),
         cmocka_unit_test_teardown(cluster_moved_fast, h_teardown),
