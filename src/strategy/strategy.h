@@ -163,8 +163,10 @@ typedef struct strategy_ops {
      * on the same row lock anyway. */
     int workers;
     /* One-script strategies: the script (cached with SCRIPT LOAD when the server starts);
-     * script_args fills a purchase's keys and args (redis_run_id: the run id of the Redis the
-     * loop's connection reached, "" when not known yet; see store/sale.h); script_reply reads
+     * script_args fills a purchase's keys and args (keys[0] routes the call on a Redis Cluster;
+     * redis_run_id goes into the args as given: the event loops pass REDIS_ARG_RUN_ID's text
+     * and send, in its place, the run id of the node the call goes to, see store/sale.h);
+     * script_reply reads
      * the reply without any I/O and returns false when the purchase must run through purchase()
      * on a worker instead (the sale is not loaded or not synced, the script is not cached, Redis
      * refused it unrun): the script wrote nothing then. All three or none. */
