@@ -20,9 +20,11 @@
  *   named node at once, and CLUSTER SLOTS is asked again (on a connection already open, without
  *   blocking) to replace the map; ASK → ASKING and the command on the named node, the map
  *   unchanged; TRYAGAIN → the deferred list, sent again by the map after 10, 20, 40 … ms on a
- *   later pass (no sleeping); CLUSTERDOWN, a slot without a master or more than
- *   HTTP_LOOP_MAX_REDIRECTS redirects → HTTP_LOOP_NOT_RUN (a redirect means the command did not
- *   run). A plain Redis never takes this path: no copy, no slot computed.
+ *   later pass (no sleeping); CLUSTERDOWN, a slot without a master, a master that cannot be
+ *   reached or more than HTTP_LOOP_MAX_REDIRECTS redirects → HTTP_LOOP_NOT_RUN (a redirect means
+ *   the command did not run). A lost or unreachable node also has the map read again: after a
+ *   failover it names the promoted replica. A plain Redis never takes this path: no copy, no
+ *   slot computed.
  * - Wake-ups from other threads (http_loop_wake: a pool worker handing a request back, the
  *   persister's commit, quiesce, stop) write an eventfd in our epoll set; the pass that follows
  *   runs the owner's tick. Connections are suspended and resumed on this thread only. */
@@ -70,6 +72,8 @@ typedef struct node_conn {
     int fd;                /* registered in epfd, or -1 */
     bool want_read, want_write;
     int64_t last_connect_ms;
+    bool connected; /* the current connection's TCP connect completed (nothing was written
+                       before: a connect that fails loses no command) */
     char run_id[REDIS_RUN_ID_MAX]; /* of the connected server, "" until INFO answered */
     pending *oldest, *newest;      /* commands sent, in order (hiredis answers in order) */
     uint64_t generation;           /* counts connections made: a new one covers no old write */
@@ -154,14 +158,21 @@ static void ev_del_write(void *p) {
     node_conn *n = p;
     if (n->want_write) n->want_write = false, redis_interest(n);
 }
-/* hiredis frees the context after this (also when it never connected, without onDisconnect). */
+/* hiredis frees the context after this (also when it never connected, without onDisconnect).
+ * On a cluster a lost node may have failed over: the map is read again. */
 static void ev_cleanup(void *p) {
     node_conn *n = p;
+    if (n->loop->cluster) n->loop->refresh_wanted = true;
     n->ac = NULL;
     n->run_id[0] = '\0';
     if (n->fd >= 0) epoll_ctl(n->loop->epfd, EPOLL_CTL_DEL, n->fd, NULL);
     n->fd = -1;
     n->want_read = n->want_write = false;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+    node_conn *n = ac->data;
+    if (n->ac == ac) n->connected = status == REDIS_OK;
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
@@ -197,6 +208,7 @@ static bool node_connect(node_conn *n) {
     ac->ev.addWrite = ev_add_write;
     ac->ev.delWrite = ev_del_write;
     ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     struct epoll_event ev = {.events = 0, .data.u64 = TAG_NODE0 + (uint64_t)n->index};
     if (epoll_ctl(n->loop->epfd, EPOLL_CTL_ADD, ac->c.fd, &ev) != 0) {
@@ -207,6 +219,7 @@ static bool node_connect(node_conn *n) {
     n->fd = ac->c.fd;
     n->want_read = n->want_write = false;
     n->ac = ac;
+    n->connected = false;
     n->generation++;
     n->run_id[0] = '\0';
     redisAsyncCommand(ac, on_info, NULL, "INFO server");
@@ -321,8 +334,11 @@ static bool follow_redirect(http_loop *l, node_conn *n, pending *p, const redisR
     }
     node_conn *to =
         next == CLUSTER_NEXT_GIVE_UP ? NULL : node_get(l, rd.host[0] ? rd.host : n->host, rd.port);
-    if (to == NULL || !pending_send(to, p, p->argc, p->argv, p->argvlen, next == CLUSTER_NEXT_ASK))
+    if (to == NULL ||
+        !pending_send(to, p, p->argc, p->argv, p->argvlen, next == CLUSTER_NEXT_ASK)) {
+        if (next != CLUSTER_NEXT_GIVE_UP) l->refresh_wanted = true; /* the node is unreachable */
         pending_finish(p, NULL, HTTP_LOOP_NOT_RUN); /* it did not run where it was sent */
+    }
     return true;
 }
 
@@ -331,12 +347,18 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     node_conn *n = ac->data;
     http_loop *l = p->loop;
     redisReply *r = reply;
+    bool never_sent = r == NULL && !n->connected; /* the connect failed: nothing went out */
     pending_unlink(n, p);
     if (r && l->cluster && p->argv && r->type == REDIS_REPLY_ERROR && follow_redirect(l, n, p, r))
         return;
+    if (never_sent && l->cluster) l->refresh_wanted = true; /* a failed node? */
     node_conn *outer = l->replying;
     l->replying = n;
-    pending_finish(p, r, r ? HTTP_LOOP_REPLIED : HTTP_LOOP_LOST);
+    /* A plain Redis keeps its old answer (unknown outcome) for a failed connect. */
+    pending_finish(p, r,
+                   r                                     ? HTTP_LOOP_REPLIED
+                   : never_sent && l->cluster && p->argv ? HTTP_LOOP_NOT_RUN
+                                                         : HTTP_LOOP_LOST);
     l->replying = outer;
 }
 
@@ -397,9 +419,9 @@ bool http_loop_redis(http_loop *l, const char *route_key, int argc, const char *
         l->refresh_wanted = true; /* the map may be behind the cluster */
         pending_defer(l, p, 0, true);
     } else if (!pending_route(l, p)) {
-        free(p->argv);
-        free(p);
-        return false;
+        /* its master cannot be reached now: perhaps failed, its replica about to be promoted */
+        l->refresh_wanted = true;
+        pending_defer(l, p, 0, true);
     }
     atomic_fetch_add(&l->inflight, 1);
     return true;
@@ -524,6 +546,7 @@ static void run_deferred(http_loop *l, bool final) {
             p->next = keep;
             keep = p;
         } else if (final || p->not_run || !pending_route(l, p)) {
+            if (!final && !p->not_run) l->refresh_wanted = true;
             pending_finish(p, NULL, HTTP_LOOP_NOT_RUN);
         }
     }

@@ -23,9 +23,10 @@ typedef enum http_loop_outcome {
     HTTP_LOOP_LOST,    /* the connection was lost or timed out after the command was sent: it may
                           or may not have run */
     HTTP_LOOP_NOT_RUN  /* Redis Cluster only: the command did not run and will not — the cluster
-                          is down (CLUSTERDOWN), no master serves its slot, the redirects (MOVED,
-                          ASK, TRYAGAIN) ran out, or the loop stopped before a retry. The caller
-                          answers "try again later" (503 busy) */
+                          is down (CLUSTERDOWN), no master serves its slot, its master cannot be
+                          reached, the redirects (MOVED, ASK, TRYAGAIN) ran out, or the loop
+                          stopped before a retry. The caller answers "try again later" (503
+                          busy) */
 } http_loop_outcome;
 
 /* Called on the loop thread once per command: reply is Redis's answer (owned by hiredis, valid
@@ -72,12 +73,14 @@ void http_loop_wake(http_loop *l);
  * while that is not known yet, which the sale scripts refuse unrun.
  * route_key (NUL-terminated; NULL: any node) picks the node on a Redis Cluster: the master of its
  * hash slot (store/cluster.h); the loop follows MOVED (to the named node; the map is refreshed),
- * ASK (ASKING + the command on the named node, once) and TRYAGAIN (the same node again after 10,
- * 20, 40 … ms, on a later pass), HTTP_LOOP_MAX_REDIRECTS times at most, each time with the run id
- * of the node it goes to; CLUSTERDOWN, a slot no master serves, or redirects run out end it as
- * HTTP_LOOP_NOT_RUN (on a later pass, never inside this call). On a plain Redis route_key is
- * unused. Returns false, with nothing sent and fn never called, when the node's connection is
- * down and cannot be started now (each connection is tried again at most every 100 ms). */
+ * ASK (ASKING + the command on the named node, once) and TRYAGAIN (by the map again after 10, 20,
+ * 40 … ms, on a later pass), HTTP_LOOP_MAX_REDIRECTS times at most, each time with the run id of
+ * the node it goes to; CLUSTERDOWN, a slot no master serves, redirects run out, or a master that
+ * cannot be reached now end it as HTTP_LOOP_NOT_RUN (on a later pass, never inside this call;
+ * an unreachable or lost node has the map read again: a failover promotes its replica). On a
+ * plain Redis route_key is unused, and the call returns false, with nothing sent and fn never
+ * called, when the connection is down and cannot be started now (tried again at most every
+ * 100 ms); on a cluster it returns false only when out of memory. */
 bool http_loop_redis(http_loop *l, const char *route_key, int argc, const char **argv,
                      const size_t *argvlen, http_loop_reply_fn fn, void *priv);
 

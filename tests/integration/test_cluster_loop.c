@@ -6,12 +6,14 @@
  * master of its key's slot; after a slot move (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT
  * NODE) through MOVED to the new owner with the new owner's run id; during a migration through
  * ASK (ASKING) to the importing node for a key already moved; TRYAGAIN retried until the
- * migration ends, or given up (HTTP_LOOP_NOT_RUN) when it does not; and one WAIT after a write
- * counts the master's replica. Does not use the server or PostgreSQL. */
+ * migration ends, or given up (HTTP_LOOP_NOT_RUN) when it does not; one WAIT after a write
+ * counts the master's replica; and after a master is killed its commands go, once the replica is
+ * promoted, to that replica. Does not use the server or PostgreSQL. */
 #include "harness.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,6 +457,54 @@ static void loop_routes_and_follows_redirects_on_a_cluster(void **state) {
     /* the other masters' keys never moved */
     expect_ran_on(keys[1], 1, "v1");
     expect_ran_on(keys[2], 2, "v2");
+
+    /* Failover: master 1 killed; its replica is promoted (cluster-node-timeout 5 s). Meanwhile
+     * its commands are lost (sent, unknown outcome) or not run (its connect refused, the slot
+     * unserved); then the loop, having read the map again, sends them to the promoted replica,
+     * which holds what the WAIT above confirmed. */
+    int mi = -1;
+    for (int i = 0; i < map->nnodes; i++)
+        if (map->nodes[i].master < 0 && map->nodes[i].port == ms[1].port) mi = i;
+    master replica = {0};
+    for (int i = 0; i < map->nnodes && replica.port == 0; i++) {
+        if (mi < 0 || map->nodes[i].master != mi) continue;
+        replica.port = map->nodes[i].port;
+        snprintf(replica.addr, sizeof replica.addr, "%.255s:%d",
+                 map->nodes[i].host[0] ? map->nodes[i].host : "127.0.0.1", replica.port);
+    }
+    H_TRUE(replica.port != 0, "master %s has no replica in the map", ms[1].addr);
+    H_TRUE(redis_conn_open(replica.addr, 5000, &replica.c, err, sizeof err) == TR_OK,
+           "connect %s: %s", replica.addr, err);
+    snprintf(replica.run_id, sizeof replica.run_id, "%s", redis_conn_run_id(replica.c));
+    redis_conn_free(replica.c);
+    redisReply *info = redis_cmd(ms[1].c, "INFO server");
+    long long pid = 0;
+    H_TRUE(info && info->type == REDIS_REPLY_STRING &&
+               cluster_info_int(info->str, "process_id", &pid) && pid > 1,
+           "no process_id from %s", ms[1].addr);
+    freeReplyObject(info);
+    H_EQ(kill((pid_t)pid, SIGKILL), 0);
+    int lost = 0, not_run = 0, other = 0;
+    int64_t t0 = h_now_ms();
+    snprintf(words, sizeof words, WHO_AND_GET, keys[1]);
+    for (;;) {
+        loop_cmd(keys[1], words);
+        if (ex.how == HTTP_LOOP_REPLIED && ex.type == REDIS_REPLY_ARRAY &&
+            strcmp(ex.str[0], replica.run_id) == 0)
+            break;
+        if (ex.how == HTTP_LOOP_LOST) lost++;
+        else if (ex.how == HTTP_LOOP_NOT_RUN) not_run++;
+        else other++; /* e.g. "" for the run id while the new connection reads it */
+        H_TRUE(h_now_ms() - t0 < 30000,
+               "no answer from the promoted replica %s within 30 s (lost %d, not run %d, other "
+               "%d; last: outcome %d, \"%s\")",
+               replica.addr, lost, not_run, other, ex.how, ex.str[0]);
+        h_sleep_ms(50);
+    }
+    print_message("failover: the promoted replica answered after %lld ms (lost %d, not run %d, "
+                  "other %d)\n",
+                  (long long)(h_now_ms() - t0), lost, not_run, other);
+    H_STREQ(ex.str[1], "v1");
 }
 
 int main(void) {
