@@ -87,7 +87,8 @@ static bool drop_root(const char *user, bool user_given) {
     return true;
 }
 
-static const char *const durability_names[] = {"fast", "strict", NULL};
+/* In durability_mode order (strategy.h). */
+static const char *const durability_names[] = {"fast", "strict", "replicated", NULL};
 
 static int cmd_serve(int argc, char **argv) {
     const char *strategy_name = "db-atomic", *user = NULL;
@@ -153,8 +154,11 @@ static int cmd_serve(int argc, char **argv) {
         {.name = "durability", .kind = TR_OPT_CHOICE, .dest = &durability,
          .choices = durability_names, .metavar = "MODE", .count = &durability_given,
          .help = "redis-atomic: fast (answer after Redis; loss window = Redis\n"
-                 "AOF fsync, 1 s with everysec) or strict (answer after the\n"
-                 "PostgreSQL commit, group commit) (default fast)"},
+                 "AOF fsync, 1 s with everysec), replicated (answer after a\n"
+                 "replica has the write: WAIT 1 1000 on the same connection,\n"
+                 "else 500 outcome unknown; needs a Redis with a replica) or\n"
+                 "strict (answer after the PostgreSQL commit, group commit)\n"
+                 "(default fast)"},
         {.name = "persist-batch", .kind = TR_OPT_INT, .dest = &sc->persist_batch, .min = 1,
          .max = 10000, .metavar = "N",
          .help = "redis-atomic: stream entries per PostgreSQL transaction,\n"
@@ -189,7 +193,9 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "ticketrush: unexpected argument \"%s\"\n", argv[1]);
         return 2;
     }
-    sc->durability = durability == 1 ? DURABILITY_STRICT : DURABILITY_FAST;
+    sc->durability = durability == 1   ? DURABILITY_STRICT
+                     : durability == 2 ? DURABILITY_REPLICATED
+                                       : DURABILITY_FAST;
     bool user_given = user != NULL;
     if (user == NULL) user = "nobody";
     cfg.strategy = strategy_find(strategy_name);
@@ -234,6 +240,7 @@ static int cmd_serve(int argc, char **argv) {
             cfg.bind_addr, server_port(srv), cfg.strategy->name,
             strcmp(cfg.strategy->name, "redis-atomic") != 0 ? ""
             : sc->durability == DURABILITY_STRICT           ? " (durability strict)"
+            : sc->durability == DURABILITY_REPLICATED       ? " (durability replicated)"
                                                             : " (durability fast)",
             cfg.workers,
             strategy_is_one_script(cfg.strategy) ? "as script calls on the event loops"

@@ -113,22 +113,53 @@ static void job_to_pool(http_job *j) {
 
 /* ---- one-script purchases ------------------------------------------------------------------ */
 
+/* replicated durability: WAIT's answer for a purchase that wrote its ticket. Fewer than one
+ * replica (WAIT ran out), an error or a lost connection: the ticket is in the master but not
+ * known to be on a replica, so the answer does not claim it — 500, outcome unknown, Retry-After
+ * (a retry answers 409 already_owned with the ticket). */
+static void replica_reply(redisReply *reply, http_loop_outcome how, void *priv) {
+    http_job *j = priv;
+    front *f = j->front;
+    if (how != HTTP_LOOP_REPLIED || reply->type != REDIS_REPLY_INTEGER || reply->integer < 1) {
+        snprintf(f->ctx.detail, sizeof f->ctx.detail,
+                 "ticket %" PRId64 " was not confirmed on a replica within %d ms (WAIT: %s)",
+                 j->res.t.ticket_id, STRATEGY_REPLICA_WAIT_MS,
+                 how == HTTP_LOOP_LOST              ? "Redis connection lost"
+                 : how != HTTP_LOOP_REPLIED         ? "not run"
+                 : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                    : "no replica acknowledged");
+        j->res.err = TR_INTERNAL;
+    }
+    routes_answer_purchase(j, &f->ctx, &j->res);
+    job_resume(j);
+}
+
 /* The script's reply, on the loop thread: answer, hold, or let a worker run the purchase the
  * slow way (opening the sale). */
-static void script_reply(redisReply *reply, void *priv) {
+static void script_reply(redisReply *reply, http_loop_outcome how, void *priv) {
     http_job *j = priv;
     server *s = j->srv;
     front *f = j->front;
     purchase_result res;
     memset(&res, 0, sizeof res);
-    if (reply == NULL) {
+    if (how == HTTP_LOOP_LOST) {
         /* The connection broke after the call was sent: it may have run, so never run it again
          * (as a worker's synchronous call would answer). */
         snprintf(f->ctx.detail, sizeof f->ctx.detail, "Redis connection lost during a purchase");
         res.err = TR_REDIS;
+    } else if (how == HTTP_LOOP_NOT_RUN) {
+        /* Redis Cluster: down, the slot without a master, or redirected too often: it did not
+         * run; the client tries again shortly (never a stale answer). */
+        res.err = TR_BUSY;
+        res.retry_after_s = 1;
     } else if (!strategy_script_reply(s->strategy, &f->ctx, j->ids[0], j->ids[1], reply, &res)) {
         job_to_pool(j);
         return;
+    } else if (res.wait_replicas && res.err == TR_OK) {
+        j->res = res;
+        if (http_loop_wait_replicas(f->loop, 1, STRATEGY_REPLICA_WAIT_MS, replica_reply, j)) return;
+        snprintf(f->ctx.detail, sizeof f->ctx.detail, "could not ask for WAIT (out of memory)");
+        res.err = TR_INTERNAL;
     } else if (res.wait_durable && (res.err == TR_OK || res.err == TR_ALREADY_OWNED)) {
         j->res = res;
         held_add(f, j);
@@ -138,23 +169,28 @@ static void script_reply(redisReply *reply, void *priv) {
     job_resume(j);
 }
 
-/* Suspends the connection and sends the purchase as one script call, or hands it to the pool
- * when Redis is not connected. */
+/* Suspends the connection and sends the purchase as one script call — to the Redis Cluster
+ * master of its concert's slot (keys[0]; every key shares the hash tag {concert:ID}), with that
+ * node's run id — or hands it to the pool when Redis is not connected. */
 static void script_send(http_job *j, front *f) {
     server *s = j->srv;
     script_call call;
-    strategy_script_args(s->strategy, &f->ctx, j->ids[0], j->ids[1],
-                         http_loop_redis_run_id(f->loop), &call);
+    strategy_script_args(s->strategy, &f->ctx, j->ids[0], j->ids[1], REDIS_ARG_RUN_ID, &call);
     const char *keys[SCRIPT_CALL_MAX_KEYS], *args[SCRIPT_CALL_MAX_ARGS];
     for (int i = 0; i < call.nkeys; i++) keys[i] = call.keys[i];
-    for (int i = 0; i < call.nargs; i++) args[i] = call.args[i];
+    /* The run id argument goes as the pointer REDIS_ARG_RUN_ID: the loop sends the run id of the
+     * node the call goes to (again after a redirect). */
+    for (int i = 0; i < call.nargs; i++)
+        args[i] = strcmp(call.args[i], REDIS_ARG_RUN_ID) == 0 ? REDIS_ARG_RUN_ID : call.args[i];
     char numkeys[12];
     const char *argv[3 + REDIS_MAX_EVAL_ARGS];
     int argc = redis_eval_argv(s->strategy->script, s->script_sha, call.nkeys, keys, call.nargs,
                                args, numkeys, argv);
     j->state = JOB_QUEUED;
     job_suspend(j, f);
-    if (!http_loop_redis(f->loop, argc, argv, NULL, script_reply, j)) job_to_pool(j);
+    if (!http_loop_redis(f->loop, call.nkeys > 0 ? call.keys[0] : NULL, argc, argv, NULL,
+                         script_reply, j))
+        job_to_pool(j);
 }
 
 /* ---- each loop pass ------------------------------------------------------------------------ */
@@ -480,8 +516,9 @@ tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t err
             s->port = info ? info->port : s->cfg.port;
             sa.sin_port = htons((uint16_t)s->port);
         }
-        tr_err rc = http_loop_start(f->mhd, s->cfg.redis_addr, LOOP_REDIS_TIMEOUT_MS, f, front_tick,
-                                    &f->loop, errbuf, errlen);
+        tr_err rc = http_loop_start(f->mhd, s->cluster_map ? s->cluster_seed : s->cfg.redis_addr,
+                                    s->cluster_map, LOOP_REDIS_TIMEOUT_MS, f, front_tick, &f->loop,
+                                    errbuf, errlen);
         if (rc != TR_OK) return rc;
         if (!strategy_watch_durable(s->strategy, s->strategy_state, front_wake, f, true)) {
             snprintf(errbuf, errlen, "too many event loops for the persister");

@@ -35,51 +35,126 @@ static void background_log(void *arg, const char *fmt, va_list ap) {
     s->cfg.log(fmt, ap);
 }
 
-static tr_err check_backends(const server_config *cfg, char *errbuf, size_t errlen) {
+static tr_err check_pg(const server_config *cfg, char *errbuf, size_t errlen) {
     pg_conn *pg = NULL;
     tr_err rc = pg_conn_open(cfg->pg_conninfo, &pg, errbuf, errlen);
     pg_conn_free(pg);
-    if (rc != TR_OK) return rc;
-    if (cfg->redis_addr && cfg->redis_addr[0]) {
-        redis_conn *r = NULL;
-        rc = redis_conn_open(cfg->redis_addr, 2000, &r, errbuf, errlen);
-        if (rc == TR_OK) {
-            redisReply *rep = redis_cmd(r, "PING");
-            if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-                snprintf(errbuf, errlen, "Redis at %s does not answer PING: %s", cfg->redis_addr,
-                         rep ? rep->str : redis_conn_errstr(r));
-                rc = TR_REDIS;
-            }
-            if (rep) freeReplyObject(rep);
-        }
-        redis_conn_free(r);
-    }
     return rc;
 }
 
-/* One-script strategies: caches the script in Redis and keeps its SHA1 for EVALSHA (a Redis
- * that lost it answers NOSCRIPT, and the purchase goes to the pool, which loads it again). */
-static tr_err load_script(server *s, char *errbuf, size_t errlen) {
-    redis_conn *r = NULL;
-    tr_err rc = redis_conn_open(s->cfg.redis_addr, 2000, &r, errbuf, errlen);
-    if (rc != TR_OK) return rc;
-    const char *sha = redis_script_load(r, s->strategy->script);
-    if (sha == NULL) {
-        snprintf(errbuf, errlen, "%s", redis_conn_errstr(r));
-        rc = TR_REDIS;
-    } else {
-        snprintf(s->script_sha, sizeof s->script_sha, "%s", sha);
-        /* A Redis Cluster: into every master's cache too (the SHA1 is the same everywhere), so
-         * the first EVALSHA on each finds it. Best effort: a master that missed it answers
-         * NOSCRIPT, and that purchase goes to the pool, which loads it. */
-        int masters[CLUSTER_MAX_NODES];
-        int n = redis_conn_is_cluster(r) ? redis_conn_masters(r, masters, CLUSTER_MAX_NODES) : 0;
-        for (int i = 0; i < n && i < CLUSTER_MAX_NODES; i++) {
-            redisReply *rep =
-                redis_cmd_node(r, masters[i], "SCRIPT LOAD %s", s->strategy->script->src);
-            if (rep) freeReplyObject(rep);
+/* --durability replicated: the Redis at addr (a plain Redis, or a cluster master) has a replica
+ * connected (INFO replication connected_slaves ≥ 1); otherwise every purchase would wait out its
+ * WAIT, so the server does not start. */
+static tr_err check_replicas(redis_conn *r, const char *addr, char *errbuf, size_t errlen) {
+    redisReply *rep = redis_cmd(r, "INFO replication");
+    long long n = -1;
+    bool ok = rep && rep->type == REDIS_REPLY_STRING &&
+              cluster_info_int(rep->str, "connected_slaves", &n) && n >= 1;
+    if (!ok)
+        snprintf(errbuf, errlen,
+                 "--durability replicated needs a Redis with a replica: Redis at %s has %s "
+                 "(INFO replication connected_slaves); use fast or strict, or give it a replica",
+                 addr,
+                 n == 0                           ? "none connected"
+                 : rep == NULL                    ? redis_conn_errstr(r)
+                 : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                  : "no connected_slaves field");
+    if (rep) freeReplyObject(rep);
+    return ok ? TR_OK : TR_REDIS;
+}
+
+/* What one Redis the server starts with needs: the purchase script cached (one-script
+ * strategies; its SHA1 kept for EVALSHA — a Redis that lost it answers NOSCRIPT and the purchase
+ * goes to the pool, which loads it again), and a replica under --durability replicated. */
+static tr_err prepare_redis(server *s, redis_conn *r, const char *addr, char *errbuf,
+                            size_t errlen) {
+    if (strategy_is_one_script(s->strategy)) {
+        const char *sha = redis_script_load(r, s->strategy->script);
+        if (sha == NULL) {
+            snprintf(errbuf, errlen, "%s", redis_conn_errstr(r));
+            return TR_REDIS;
         }
+        snprintf(s->script_sha, sizeof s->script_sha, "%s", sha);
     }
+    if (s->cfg.strategy_cfg.durability == DURABILITY_REPLICATED)
+        return check_replicas(r, addr, errbuf, errlen);
+    return TR_OK;
+}
+
+/* The Redis --redis names ("host:port[,host:port…]", store/cluster.h's seed list): the first
+ * seed that answers decides. cluster_enabled:1 (INFO cluster) makes it a Redis Cluster: its slot
+ * map (CLUSTER SLOTS) goes to s->cluster_map for the event loops, and every master is prepared;
+ * otherwise it is a plain Redis (one address only) and is prepared alone. */
+static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
+    cluster_addr seeds[CLUSTER_MAX_SEEDS];
+    int nseeds = 0;
+    tr_err rc =
+        cluster_seeds_parse(s->cfg.redis_addr, seeds, CLUSTER_MAX_SEEDS, &nseeds, errbuf, errlen);
+    if (rc != TR_OK) return rc;
+    redis_conn *r = NULL;
+    char addr[CLUSTER_HOST_MAX + 16] = "";
+    int seed = 0; /* the one that answered: its host stands for nodes named without one */
+    for (int i = 0; i < nseeds && r == NULL; i++) {
+        snprintf(addr, sizeof addr, "%.255s:%d", seeds[i].host, seeds[i].port);
+        /* one node, not a routing connection: INFO cluster is that seed's answer */
+        rc = redis_conn_open_node(addr, 2000, &r, errbuf, errlen); /* the last seed's error stays */
+        seed = i;
+    }
+    if (r == NULL) return rc;
+    redisReply *rep = redis_cmd(r, "INFO cluster");
+    long long enabled = 0;
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        snprintf(errbuf, errlen, "Redis at %s does not answer INFO cluster: %s", addr,
+                 rep ? rep->str : redis_conn_errstr(r));
+        rc = TR_REDIS;
+        goto out;
+    }
+    if (rep->type == REDIS_REPLY_STRING) cluster_info_int(rep->str, "cluster_enabled", &enabled);
+    freeReplyObject(rep);
+    rep = NULL;
+    if (enabled != 1) {
+        if (nseeds > 1) {
+            snprintf(errbuf, errlen,
+                     "--redis names %d addresses, but Redis at %s is not a Redis Cluster node "
+                     "(INFO cluster: cluster_enabled is not 1); give one address for a plain Redis",
+                     nseeds, addr);
+            rc = TR_INVALID_ARGUMENT;
+            goto out;
+        }
+        rc = prepare_redis(s, r, addr, errbuf, errlen);
+        goto out;
+    }
+    if ((s->cluster_map = malloc(sizeof *s->cluster_map)) == NULL) {
+        rc = TR_NOMEM;
+        goto out;
+    }
+    snprintf(s->cluster_seed, sizeof s->cluster_seed, "%s", addr);
+    char why[256];
+    rep = redis_cmd(r, "CLUSTER SLOTS");
+    if ((rc = cluster_slots_parse(rep, s->cluster_map, why, sizeof why)) != TR_OK ||
+        s->cluster_map->nmasters == 0) {
+        snprintf(errbuf, errlen, "could not read the slot map of the Redis Cluster at %s: %s", addr,
+                 rc != TR_OK ? why : "no master serves any slot");
+        rc = TR_REDIS;
+        goto out;
+    }
+    server_log(s, "Redis Cluster at %s: %d masters serve %d of %d slots", addr,
+               s->cluster_map->nmasters, s->cluster_map->slots_served, CLUSTER_SLOTS);
+    redis_conn_free(r);
+    r = NULL;
+    for (int i = 0; i < s->cluster_map->nnodes; i++) {
+        const cluster_node *n = &s->cluster_map->nodes[i];
+        if (n->master >= 0) continue;
+        snprintf(addr, sizeof addr, "%.255s:%d", n->host[0] ? n->host : seeds[seed].host, n->port);
+        /* that master itself (its script cache, its replicas), not the cluster behind it */
+        if ((rc = redis_conn_open_node(addr, 2000, &r, errbuf, errlen)) != TR_OK ||
+            (rc = prepare_redis(s, r, addr, errbuf, errlen)) != TR_OK)
+            goto out;
+        redis_conn_free(r);
+        r = NULL;
+    }
+out:
+    if (rep) freeReplyObject(rep);
     redis_conn_free(r);
     return rc;
 }
@@ -114,7 +189,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         snprintf(errbuf, errlen, "invalid listen address \"%s\"", cfg->bind_addr);
         return TR_INVALID_ARGUMENT;
     }
-    if ((rc = check_backends(cfg, errbuf, errlen)) != TR_OK) return rc;
+    if ((rc = check_pg(cfg, errbuf, errlen)) != TR_OK) return rc;
 
     if ((s = calloc(1, sizeof *s)) == NULL) return TR_NOMEM;
     s->cfg = *cfg;
@@ -127,6 +202,8 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         s->cfg.strategy_cfg.log = background_log;
         s->cfg.strategy_cfg.log_arg = s;
     }
+    if (cfg->redis_addr && cfg->redis_addr[0] && (rc = discover_redis(s, errbuf, errlen)) != TR_OK)
+        goto out;
     if ((rc = strategy_start(s->strategy, &s->cfg.strategy_cfg, &s->strategy_state, errbuf,
                              errlen)) != TR_OK)
         goto out;
@@ -136,8 +213,6 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
         rc = TR_NOMEM;
         goto out;
     }
-    if (strategy_is_one_script(s->strategy) && (rc = load_script(s, errbuf, errlen)) != TR_OK)
-        goto out;
     if ((rc = pool_start(s, cfg->workers, front_job_done, &s->pool, errbuf, errlen)) != TR_OK)
         goto out;
     if ((rc = fronts_start(s, &sa, errbuf, errlen)) != TR_OK) goto out;
@@ -177,5 +252,6 @@ void server_stop(server *s, int drain_ms) {
     /* After the last request: background workers drain what they hold, then stop. */
     strategy_stop(s->strategy, s->strategy_state);
     metrics_free(s->metrics);
+    free(s->cluster_map);
     free(s);
 }

@@ -13,6 +13,7 @@
 
 #include "http/conntrack.h"
 #include "http/server.h"
+#include "store/cluster.h"
 #include "strategy/strategy.h"
 
 typedef struct http_job http_job;
@@ -148,9 +149,14 @@ void fronts_stop(server *s);
 struct server {
     server_config cfg;
     const strategy_ops *strategy;
-    void *strategy_state;    /* from strategy_start, shared by every thread */
-    char script_sha[41];     /* one-script strategies: SHA1 of strategy->script, for EVALSHA */
-    front *fronts;           /* cfg.io_threads event loops */
+    void *strategy_state;     /* from strategy_start, shared by every thread */
+    char script_sha[41];      /* one-script strategies: SHA1 of strategy->script, for EVALSHA */
+    cluster_map *cluster_map; /* --redis reached a Redis Cluster: its slot map at start (the
+                                 event loops keep their own copies up to date); NULL: plain */
+    char cluster_seed[CLUSTER_HOST_MAX + 16]; /* with cluster_map: the seed that answered
+                                                 ("host:port"); its host stands for nodes the
+                                                 map names without an endpoint */
+    front *fronts;                            /* cfg.io_threads event loops */
     conn_tracker **trackers; /* each loop's connection tracker (nfronts), for /metrics */
     int nfronts;
     int port;

@@ -3,8 +3,8 @@
  * (R2), takes seat = next number (R1, R3), VIP = seat ≤ V (R4), and appends the ticket to the
  * concert's stream — validating everything before writing anything, so an error leaves no partial
  * state. A persister (background/persister.c) drains the stream into PostgreSQL (R7, R8).
- * --durability fast answers after the script; strict answers after the PostgreSQL commit that
- * holds the ticket. The sale is loaded into Redis on first use (sale.h). */
+ * --durability fast answers after the script; replicated after a replica acknowledged the
+ * script's write (WAIT); strict after the PostgreSQL commit that holds the ticket. The sale is loaded into Redis on first use (sale.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +121,11 @@ static bool is_strict(const strategy_ctx *ctx) {
     return st && st->durability == DURABILITY_STRICT;
 }
 
+static bool is_replicated(const strategy_ctx *ctx) {
+    const ra_state *st = ctx->state;
+    return st && st->durability == DURABILITY_REPLICATED;
+}
+
 /* The stream entry id of a ticket answer (element 8); false when missing or nil. */
 static bool reply_stream_id(const redisReply *rep, stream_id *sid) {
     return rep->elements >= 8 && rep->element[7]->type == REDIS_REPLY_STRING &&
@@ -150,6 +155,9 @@ static bool purchase_answer(strategy_ctx *ctx, int64_t concert_id, int64_t custo
         out->err = TR_INTERNAL;
         return true;
     }
+    /* replicated: a ticket this call wrote waits for a replica (a 409's ticket was written by an
+     * earlier call, answered after its own WAIT or with an unknown outcome) */
+    if (is_replicated(ctx) && code == 1) out->wait_replicas = true;
     if (!is_strict(ctx) || (code != 1 && code != -3)) return true;
     if (code == -3 && rep->elements >= 9 && sale_reply_i64(rep->element[8]) == 1) return true;
     stream_id sid;
@@ -175,6 +183,27 @@ static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t 
                      is_strict(ctx) ? "1" : "0", rc, ctx->detail, sizeof ctx->detail);
 }
 
+/* replicated, on a pool worker: WAIT on the connection the script ran on (it covers that
+ * connection's every earlier write, https://redis.io/commands/wait/); a ticket no replica
+ * acknowledged in STRATEGY_REPLICA_WAIT_MS is not claimed: 500, outcome unknown (it is in the
+ * master, and stored in PostgreSQL unless the master is lost first). */
+static void replica_wait(strategy_ctx *ctx, purchase_result *out) {
+    out->wait_replicas = false;
+    redisReply *w = redis_cmd(ctx->redis, "WAIT 1 %d", STRATEGY_REPLICA_WAIT_MS);
+    if (w && w->type == REDIS_REPLY_INTEGER && w->integer >= 1) {
+        freeReplyObject(w);
+        return;
+    }
+    snprintf(ctx->detail, sizeof ctx->detail,
+             "ticket %" PRId64 " was not confirmed on a replica within %d ms (WAIT: %s)",
+             out->t.ticket_id, STRATEGY_REPLICA_WAIT_MS,
+             w == NULL                      ? redis_conn_errstr(ctx->redis)
+             : w->type == REDIS_REPLY_ERROR ? w->str
+                                            : "no replica acknowledged");
+    if (w) freeReplyObject(w);
+    out->err = TR_INTERNAL;
+}
+
 /* On a pool worker: when the event loop's call could not decide (the sale must be opened). */
 static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,
                                   purchase_result *out) {
@@ -190,6 +219,7 @@ static void redis_atomic_purchase(strategy_ctx *ctx, int64_t concert_id, int64_t
         out->err = TR_UNAVAILABLE;
     }
     freeReplyObject(rep);
+    if (out->wait_replicas) replica_wait(ctx, out);
 }
 
 static tr_err redis_atomic_outcome(strategy_ctx *ctx, int64_t concert_id, int64_t customer_id,

@@ -20,10 +20,19 @@
  * it gives up with 500 (ms). */
 #define STRATEGY_STRICT_WAIT_MS 10000
 
-/* --durability for redis-atomic: when a purchase is answered (SPEC §3). */
+/* With --durability replicated, how long (ms) the WAIT after a purchase that wrote waits for a
+ * replica's acknowledgement before the answer gives up with 500 (outcome unknown). Below the
+ * event loops' 2000 ms reply timeout, so a WAIT that runs out does not drop the connection. */
+#define STRATEGY_REPLICA_WAIT_MS 1000
+
+/* --durability for redis-atomic: when a purchase is answered (SPEC §1 "Durability"). */
 typedef enum {
     DURABILITY_FAST, /* after the Redis script; loss window = Redis AOF fsync (everysec: ≤ 1 s) */
     DURABILITY_STRICT, /* after the PostgreSQL commit that holds the ticket (group commit) */
+    /* after the script's write reached at least one replica of the Redis (master) it ran on:
+     * WAIT 1 STRATEGY_REPLICA_WAIT_MS on the same connection; the server refuses to start
+     * when that Redis (every master of a cluster) has no replica connected */
+    DURABILITY_REPLICATED,
 } durability_mode;
 
 /* Settings shared by all strategies; each reads the fields it needs. */
@@ -85,6 +94,11 @@ typedef struct purchase_result {
      * answer, never a thread (see strategy_ops.durable). */
     bool wait_durable;
     uint64_t durable_token[2];
+    /* With TR_OK under replicated durability, from strategy_script_reply: the script wrote the
+     * ticket, and the answer waits until a WAIT on the connection the call ran on says a replica
+     * holds it; the event loop sends that WAIT (one per connection and pass). A purchase run
+     * through purchase() on a worker has waited already and never sets it. */
+    bool wait_replicas;
 } purchase_result;
 
 /* A customer's outcome for GET /concerts/{id}/tickets/{customerId} (SPEC §2). */
@@ -149,8 +163,10 @@ typedef struct strategy_ops {
      * on the same row lock anyway. */
     int workers;
     /* One-script strategies: the script (cached with SCRIPT LOAD when the server starts);
-     * script_args fills a purchase's keys and args (redis_run_id: the run id of the Redis the
-     * loop's connection reached, "" when not known yet; see store/sale.h); script_reply reads
+     * script_args fills a purchase's keys and args (keys[0] routes the call on a Redis Cluster;
+     * redis_run_id goes into the args as given: the event loops pass REDIS_ARG_RUN_ID's text
+     * and send, in its place, the run id of the node the call goes to, see store/sale.h);
+     * script_reply reads
      * the reply without any I/O and returns false when the purchase must run through purchase()
      * on a worker instead (the sale is not loaded or not synced, the script is not cached, Redis
      * refused it unrun): the script wrote nothing then. All three or none. */
