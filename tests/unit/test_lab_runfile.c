@@ -77,10 +77,10 @@ static int setup(void **state) {
     r->nrecords = 4;
     r->records = calloc(4, sizeof *r->records);
     if (r->records == NULL) return -1;
-    r->records[0] = (lab_record){101, 0, 150, 201, 17, LAB_CODE_NONE, 0, false, 0};
-    r->records[1] = (lab_record){102, 5, 160, 409, 0, odd, 0, false, 0};
-    r->records[2] = (lab_record){103, 6, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0};
-    r->records[3] = (lab_record){104, -1, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0};
+    r->records[0] = (lab_record){101, 0, 150, 201, 17, LAB_CODE_NONE, 0, false, 0, 0};
+    r->records[1] = (lab_record){102, 5, 160, 409, 0, odd, 0, false, 0, 0};
+    r->records[2] = (lab_record){103, 6, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0, 0};
+    r->records[3] = (lab_record){104, -1, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0, 0};
     *state = f;
     return 0;
 }
