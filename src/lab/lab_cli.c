@@ -566,18 +566,23 @@ int lab_cli_load(int argc, char **argv) {
 /* --- table --------------------------------------------------------------------------- */
 
 static void table_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f, "usage: ticketrush table [--latency] FILE...\n"
+    fprintf(f, "usage: ticketrush table [--latency | --concerts] FILE...\n"
                "\n"
                "Prints one row per run file written by `ticketrush load`: throughput, every\n"
                "R1-R8 anomaly count, latency (with the winners' and losers' p99 when a run is\n"
-               "open-loop) and errors by code.\n");
+               "open-loop) and errors by code. A festival run (many concerts) is its totals\n"
+               "row, its headliner's row, and a line: concerts clean, sold out, seats sold.\n");
     tr_opts_help(f, opts);
 }
 
 int lab_cli_table(int argc, char **argv) {
-    bool latency = false;
+    bool latency = false, concerts = false;
     /* clang-format off */
     const tr_opt opts[] = {
+        {.name = "concerts", .kind = TR_OPT_FLAG, .dest = &concerts,
+         .help = "a festival run's per-concert audit instead: per concert\n"
+                 "its share of the requests, sold/seats, when it sold out,\n"
+                 "201/202 answers and the R1-R8 rules it broke"},
         {.name = "latency", .kind = TR_OPT_FLAG, .dest = &latency,
          .help = "the latency table instead: offered rate, late requests,\n"
                  "p50/p99/p99.9 of all answers, winners (201/202) and\n"
@@ -607,7 +612,14 @@ int lab_cli_table(int argc, char **argv) {
             break;
         }
     }
-    if (rc == LAB_EXIT_OK &&
+    if (latency && concerts) {
+        fprintf(stderr, "ticketrush table: --latency and --concerts are two tables; pick one\n");
+        rc = LAB_EXIT_USAGE;
+    }
+    for (size_t i = 0; rc == LAB_EXIT_OK && concerts && i < n; i++)
+        if ((i > 0 && fputc('\n', stdout) == EOF) || table_write_concerts(stdout, &runs[i]) != TR_OK)
+            rc = LAB_EXIT_FAILURE;
+    if (rc == LAB_EXIT_OK && !concerts &&
         (latency ? table_write_latency(stdout, runs, n) : table_write(stdout, runs, n)) != TR_OK)
         rc = LAB_EXIT_FAILURE;
     free(runs);
