@@ -617,7 +617,8 @@ int lab_cli_table(int argc, char **argv) {
         rc = LAB_EXIT_USAGE;
     }
     for (size_t i = 0; rc == LAB_EXIT_OK && concerts && i < n; i++)
-        if ((i > 0 && fputc('\n', stdout) == EOF) || table_write_concerts(stdout, &runs[i]) != TR_OK)
+        if ((i > 0 && fputc('\n', stdout) == EOF) ||
+            table_write_concerts(stdout, &runs[i]) != TR_OK)
             rc = LAB_EXIT_FAILURE;
     if (rc == LAB_EXIT_OK && !concerts &&
         (latency ? table_write_latency(stdout, runs, n) : table_write(stdout, runs, n)) != TR_OK)

@@ -1144,8 +1144,8 @@ static void section_concerts(rp *w, const lab_run *r) {
     }
     out(w,
         "<h3>Festival: %" PRId32 " concerts, audited one by one</h3>\n<p class=\"meta\" "
-        "data-key=\"festival\" data-concerts=\"%" PRId32 "\" data-clean=\"%" PRId32
-        "\">%" PRId32 " of %" PRId32 " concerts clean (R1–R8 each), %" PRId32
+        "data-key=\"festival\" data-concerts=\"%" PRId32 "\" data-clean=\"%" PRId32 "\">%" PRId32
+        " of %" PRId32 " concerts clean (R1–R8 each), %" PRId32
         " sold out, %s of %s seats sold. Each request's concert was drawn by a Zipf law, "
         "s = %.2f (concert k with probability ∝ k<sup>−s</sup>); the first concert is the "
         "headliner. The totals above sum the concerts' audits; the arrival-order chart "
@@ -1153,15 +1153,15 @@ static void section_concerts(rp *w, const lab_run *r) {
         r->nconcerts, r->nconcerts, clean, clean, r->nconcerts, sold_out, fmt_int(tickets).s,
         fmt_int(seats).s, r->zipf_s);
     int64_t head_requests = r->concerts[0].requests; /* the demand bars' scale */
-    out(w, "<table class=\"concerts\"><thead><tr><th>concert</th><th>requests</th>"
-           "<th>share of demand (bar: against the headliner's)</th><th>sold / seats</th><th></th><th>sold out after</th>"
-           "<th>201</th><th>202</th><th>audit</th></tr></thead><tbody>\n");
+    out(w,
+        "<table class=\"concerts\"><thead><tr><th>concert</th><th>requests</th>"
+        "<th>share of demand (bar: against the headliner's)</th><th>sold / seats</th><th></th><th>sold out after</th>"
+        "<th>201</th><th>202</th><th>audit</th></tr></thead><tbody>\n");
     for (int32_t i = 0; i < r->nconcerts && i < RUN_MAX_CONCERTS; i++) {
         const audit_concert_row *c = &r->concerts[i];
         bool bad = audit_concert_row_has_anomalies(c);
-        double share = r->audit.requests > 0
-                           ? 100.0 * (double)c->requests / (double)r->audit.requests
-                           : 0;
+        double share =
+            r->audit.requests > 0 ? 100.0 * (double)c->requests / (double)r->audit.requests : 0;
         char label[96];
         out(w, "<tr data-concert=\"%" PRId64 "\"><td>%" PRId64 "%s</td><td>%s</td><td>",
             c->concert_id, c->concert_id, i == 0 ? " (headliner)" : "", fmt_int(c->requests).s);

@@ -94,8 +94,8 @@ static void tb_fill_headliner(tb_row *row, const lab_run *run) {
     tb_i(row->cell[11], c->phantom);
     tb_i(row->cell[12], c->count_drift);
     for (int col = 13; col <= TB_LOSE; col++) snprintf(row->cell[col], TB_CELL, "-");
-    snprintf(row->errors, sizeof row->errors, "%" PRId64 " of %" PRId64 " requests",
-             c->requests, run->audit.requests);
+    snprintf(row->errors, sizeof row->errors, "%" PRId64 " of %" PRId64 " requests", c->requests,
+             run->audit.requests);
 }
 
 void table_festival_summary(const lab_run *run, table_festival *out) {
@@ -246,9 +246,9 @@ tr_err table_write_concerts(FILE *f, const lab_run *run) {
                        run->params.concert_id) < 0;
         return bad || ferror(f) ? TR_INTERNAL : TR_OK;
     }
-    bad |= fprintf(f, "%s, %s: %" PRId32 " concerts (Zipf s = %.2f), %" PRId64 " requests\n",
-                   run->strategy, run->scenario, run->nconcerts, run->zipf_s,
-                   run->audit.requests) < 0;
+    bad |=
+        fprintf(f, "%s, %s: %" PRId32 " concerts (Zipf s = %.2f), %" PRId64 " requests\n",
+                run->strategy, run->scenario, run->nconcerts, run->zipf_s, run->audit.requests) < 0;
     bad |= fprintf(f, "%8s  %6s  %8s  %11s  %9s  %7s  %7s  %9s  %s\n", "concert", "share",
                    "requests", "sold/seats", "sold out", "201", "202", "anomalies", "rules") < 0;
     for (int32_t i = 0; i < run->nconcerts && i < RUN_MAX_CONCERTS; i++) {
@@ -261,11 +261,11 @@ tr_err table_write_concerts(FILE *f, const lab_run *run) {
                             c->sales_after_close + c->fcfs_violations + c->lost + c->phantom +
                             (c->count_drift < 0 ? -c->count_drift : c->count_drift);
         tb_rules(c, rules, sizeof rules);
-        double share = run->audit.requests > 0
-                           ? 100.0 * (double)c->requests / (double)run->audit.requests
-                           : 0;
-        bad |= fprintf(f, "%8" PRId64 "  %5.1f%%  %8" PRId64 "  %11s  %9s  %7" PRId64 "  %7" PRId64
-                          "  %9" PRId64 "  %s\n",
+        double share =
+            run->audit.requests > 0 ? 100.0 * (double)c->requests / (double)run->audit.requests : 0;
+        bad |= fprintf(f,
+                       "%8" PRId64 "  %5.1f%%  %8" PRId64 "  %11s  %9s  %7" PRId64 "  %7" PRId64
+                       "  %9" PRId64 "  %s\n",
                        c->concert_id, share, c->requests, sold, after, c->acknowledged, c->queued,
                        anomalies, rules) < 0;
     }
