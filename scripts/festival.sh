@@ -37,7 +37,8 @@ options:
   --cluster        run on a private Redis Cluster (scripts/services.sh start --cluster 3) and
                    pass its masters to --redis as "host:port,host:port,...". NOT the default
                    yet: the server does not route to a cluster until the routing work of issue 11
-                   lands (it would get MOVED answers); then this becomes the default. The
+                   lands: today it stops at the first Redis command (could not connect
+                   to Redis at host:port,host:port,...). Then this becomes the default. The
                    default today is one plain Redis.
   -h, --help       this text
 
