@@ -9,12 +9,16 @@
 #   C'' = 1 / (1/L + 1/S' + 1/P), the whole work of a sold ticket (S' = the script while seats
 #   remain)
 # It prints each strategy's requests/s and tickets/s (until sold out) and their ratio to C, and
-# db-batch's tickets/s against db-atomic's and redis-atomic strict's from the same run (issue 12).
+# db-batch's tickets/s against db-atomic's and redis-atomic strict's from the same run (issue 12),
+# tickets/s until durable (PostgreSQL holds every acknowledged ticket) against C'', an all-sell
+# case (a seat for every request) and an open-loop rate sweep.
 # A benchmark, not a test: it never fails on a figure. Loopback only, bounded in count and time.
 # usage: scripts/bench.sh [BIN]
 # environment: BENCH_STRATEGIES (default "db-atomic db-batch redis-atomic redis-atomic-strict
 # redis-zset"),
-# BENCH_REQUESTS (default: the scenario's 1,000,000), BENCH_VUS (default 256), TICKETRUSH_SVC_DIR.
+# BENCH_REQUESTS (default: the scenario's 1,000,000), BENCH_VUS (default 256), TICKETRUSH_SVC_DIR,
+# BENCH_ALLSELL (0 skips the all-sell runs), BENCH_ALLSELL_REQUESTS, BENCH_SWEEP (0 skips the
+# rate sweep), BENCH_SWEEP_SECONDS, BENCH_SWEEP_PCTS.
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
@@ -107,21 +111,32 @@ done
 
 echo
 echo "== scale: each strategy against the ceilings measured above"
-printf '%-22s %12s %8s %14s %8s %8s %8s %9s %s\n' strategy "requests/s" "÷ C" "tickets/s" "÷ C" "÷ C'" "÷ C''" "p99 ms" "sold out after"
-for f in "${runs[@]}"; do
-	s=$(basename "$f" .json)
-	s=${s#run-}
-	rpm=$(json_num "$f" requests_per_min)
-	tickets=$(json_num "$f" tickets last)
-	sold_us=$(json_num "$f" sold_out_after_us)
-	p99=$(json_num "$f" p99)
-	awk -v s="$s" -v rpm="$rpm" -v t="$tickets" -v su="$sold_us" -v p99="$p99" -v c="$C" -v cs="$C_sale" -v cw="$C_whole" 'BEGIN {
-		rps = rpm / 60
-		tps = (su != "" && su > 0) ? t / (su / 1e6) : 0
-		printf "%-22s %12.0f %8.2f %14.0f %8.2f %8.2f %8.2f %9.2f %s\n", s, rps, rps / c, tps, tps / c, (cs > 0) ? tps / cs : 0, (cw > 0) ? tps / cw : 0, p99 / 1000,
-			(su != "" && su > 0) ? sprintf("%.2f s", su / 1e6) : "not sold out"
-	}'
-done | tee "$out/summary.txt"
+# summary_table RUN…: one row per run file. tickets/s counts until sold out (the answers); durable
+# t/s until PostgreSQL held every acknowledged ticket (the audit's drain: drained_after_us), the
+# figure the whole-work ceiling C'' is about — a write-behind strategy answers faster than it
+# stores, and its tickets/s ÷ C'' can pass 1 while the write-behind catches up after the sale.
+summary_table() {
+	printf '%-22s %12s %8s %14s %8s %8s %8s %12s %8s %9s %s\n' strategy "requests/s" "÷ C" "tickets/s" "÷ C" "÷ C'" "÷ C''" "durable t/s" "÷ C''" "p99 ms" "sold out after"
+	local f s rpm tickets sold_us drained_us p99
+	for f in "$@"; do
+		s=$(basename "$f" .json)
+		s=${s#run-}
+		s=${s#allsell-}
+		rpm=$(json_num "$f" requests_per_min)
+		tickets=$(json_num "$f" tickets last)
+		sold_us=$(json_num "$f" sold_out_after_us)
+		drained_us=$(json_num "$f" drained_after_us)
+		p99=$(json_num "$f" p99)
+		awk -v s="$s" -v rpm="$rpm" -v t="$tickets" -v su="$sold_us" -v du="$drained_us" -v p99="$p99" -v c="$C" -v cs="$C_sale" -v cw="$C_whole" 'BEGIN {
+			rps = rpm / 60
+			tps = (su != "" && su > 0) ? t / (su / 1e6) : 0
+			dps = (du != "" && du > 0) ? t / (du / 1e6) : 0
+			printf "%-22s %12.0f %8.2f %14.0f %8.2f %8.2f %8.2f %12.0f %8.2f %9.2f %s\n", s, rps, rps / c, tps, tps / c, (cs > 0) ? tps / cs : 0, (cw > 0) ? tps / cw : 0, dps, (cw > 0) ? dps / cw : 0, p99 / 1000,
+				(su != "" && su > 0) ? sprintf("%.2f s", su / 1e6) : "not sold out"
+		}'
+	done
+}
+summary_table "${runs[@]}" | tee "$out/summary.txt"
 # db-batch (PostgreSQL only, group commit) against its plain peer and the durable Redis one
 tickets_per_s() { awk -v s="$1" '$1 == s { print $4 }' "$out/summary.txt"; }
 batch_tps=$(tickets_per_s db-batch)
@@ -138,6 +153,43 @@ echo
 echo "commands: scripts/bench.sh $bin   (make bench); results in $out"
 "$bin" table "${runs[@]}" | tee "$out/table.txt"
 "$bin" report "${runs[@]}" --ceiling "$out/ceiling-livez.txt" --ceiling "$out/ceiling-script.txt" --out "$out/report.html"
+
+# ---- all-sell (issue 12 §3): every request sells ---------------------------------------------
+# The scale scenario's customers each buy once and the concert has a seat for every request, so
+# each answer is a 201 and each costs the whole work of a sold ticket (script writes, the
+# write-behind, PostgreSQL's insert): the figure to watch when making a sold ticket cheaper.
+# redis-atomic fast and strict (when listed in BENCH_STRATEGIES) and db-batch; BENCH_ALLSELL=0
+# skips it, BENCH_ALLSELL_REQUESTS (default BENCH_REQUESTS, else 1,000,000) sets its size.
+if [[ ${BENCH_ALLSELL:-1} != 0 ]]; then
+	allsell_requests=${BENCH_ALLSELL_REQUESTS:-$ceiling_requests}
+	allsell_runs=()
+	for s in redis-atomic redis-atomic-strict db-batch; do
+		[[ " $strategies " == *" $s "* ]] || continue
+		case $s in
+		redis-atomic-strict) args=(--strategy redis-atomic --durability strict) ;;
+		redis-atomic) args=(--strategy redis-atomic --durability fast) ;;
+		*) args=(--strategy "$s") ;;
+		esac
+		echo
+		echo "== all-sell $s: $allsell_requests requests, as many seats"
+		"$bin" db schema >/dev/null
+		"$bin" db seed --scenario scale --concert 1 --tickets "$allsell_requests" >/dev/null
+		case $s in redis-*) "$bin" db open-sale --concert 1 >/dev/null ;; esac
+		compact_aof
+		start_server "allsell-$s" "$port" "${args[@]}"
+		"$bin" load --scenario scale --tickets "$allsell_requests" --requests "$allsell_requests" \
+			--vus "$vus" --strategy "$s" --url "http://127.0.0.1:$port" --time-limit-s 900 \
+			--out "$out/allsell-$s.json" | tail -n 1
+		allsell_runs+=("$out/allsell-$s.json")
+		stop_server
+	done
+	if ((${#allsell_runs[@]})); then
+		echo
+		echo "== all-sell: every request sells (requests/s = tickets/s; the ceiling is C'' = $C_whole)"
+		summary_table "${allsell_runs[@]}" | tee "$out/allsell.txt"
+		echo "commands: BENCH_ALLSELL_REQUESTS=$allsell_requests scripts/bench.sh $bin"
+	fi
+fi
 
 # ---- rate sweep (issue 12 §2): open-loop latency, without coordinated omission ----------------
 # For redis-atomic fast and strict, db-atomic and db-batch (when `ticketrush strategies` lists it

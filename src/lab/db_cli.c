@@ -55,7 +55,7 @@ static void db_usage(FILE *f, const tr_opt *opts) {
 /* Clears the Redis state of one concert's sale (0: of every sale) at addr. */
 static tr_err db_clear_redis(const char *addr, int64_t concert_id, char *err, size_t errlen) {
     redis_conn *r = NULL;
-    tr_err rc = redis_conn_open(addr, 2000, &r, err, errlen);
+    tr_err rc = redis_conn_open(addr, 30000, &r, err, errlen); /* a busy Redis: wait */
     if (rc == TR_OK) rc = sale_clear(r, concert_id, err, errlen);
     redis_conn_free(r);
     return rc;

@@ -82,6 +82,24 @@ static tr_err pg_connect(pg_conn *c) {
         c->conn = NULL;
         return TR_PG;
     }
+    /* Every statement planned for its parameters and the tables as they are now (custom plans).
+     * A cached generic plan is made once per connection — in a sale, while the ticket table is
+     * still (nearly) empty, where a sequential scan costs nothing — and then kept: db-atomic's
+     * ownership probe scanned every ticket of the concert on each purchase (8,415 scans reading
+     * 48.7 million rows in a 20,000-request run); db-batch's deciding statement the same way.
+     * Planning one of our statements costs well under a millisecond.
+     * https://www.postgresql.org/docs/15/sql-prepare.html ("Notes": generic and custom plans) */
+    PGresult *set = PQexec(c->conn, "SET plan_cache_mode = force_custom_plan");
+    bool set_ok = PQresultStatus(set) == PGRES_COMMAND_OK;
+    if (!set_ok)
+        snprintf(c->errstr, sizeof c->errstr, "could not set plan_cache_mode: %s",
+                 PQerrorMessage(c->conn));
+    PQclear(set);
+    if (!set_ok) {
+        PQfinish(c->conn);
+        c->conn = NULL;
+        return TR_PG;
+    }
     c->connects++;
     PGcancel *k = PQgetCancel(c->conn);
     pthread_mutex_lock(&c->cancel_mu);

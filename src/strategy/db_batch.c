@@ -8,7 +8,7 @@
  * Redis. Not a queue: nothing is deferred, a request waits only for its group's commit.
  *
  * DESIGN
- * - One round trip per group: a planner setting, the row lock and the deciding statement go
+ * - One round trip per group: the row lock and the deciding statement go
  *   out together in libpq pipeline mode and commit at the pipeline's Sync (pg_exec_pipeline). Under READ COMMITTED the
  *   deciding statement takes its snapshot after the lock is granted, so it sees every ticket the
  *   previous holder committed; the lock is held only while PostgreSQL itself works, never across
@@ -48,16 +48,6 @@ enum {
     DECIDED_CLOSED,
     DECIDED_SOLD_OUT
 };
-
-/* First in each transaction: the deciding statement is planned for the table as it is now.
- * A generic plan is made once per connection, in a sale usually while the ticket table is still
- * empty and its statistics say so (`db seed` analyzes it then; autovacuum only a minute later):
- * that plan looks the owned tickets up with a scan of every ticket of the concert (the seat
- * index, or the whole table), so each batch cost more as the sale went on — 40 ms for 128
- * purchases at 15,000 tickets sold (auto_explain). A custom plan sees the table's real size and
- * takes the (concert_id, customer_id) index; planning costs well under a millisecond. */
-static const pg_stmt plan_stmt = {
-    "db_batch_plan", "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)", 0};
 
 /* Taken first; the deciding statement, sent right behind it, starts once it is granted. */
 static const pg_stmt lock_stmt = {"db_batch_lock", "SELECT 1 FROM concert WHERE id = $1 FOR UPDATE",
@@ -149,21 +139,25 @@ static void group_decide(strategy_ctx *ctx, int64_t concert_id, int k, const int
     dynbuf_puts(&arr, "}");
     tr_err err = TR_NOMEM;
     if (!arr.failed) {
-        const pg_stmt *const stmts[] = {&plan_stmt, &lock_stmt, &decide_stmt};
+        /* Planned for the ticket table as it is now: every connection of ours uses custom
+         * plans (store/pg.c). A generic plan made while the table was empty looked the owned
+         * tickets up with a scan of every ticket of the concert — 40 ms for 128 purchases at
+         * 15,000 tickets sold (auto_explain). */
+        const pg_stmt *const stmts[] = {&lock_stmt, &decide_stmt};
         const char *const lock_params[] = {cid};
         const char *const decide_params[] = {cid, arr.data};
-        const char *const *const params[] = {NULL, lock_params, decide_params};
+        const char *const *const params[] = {lock_params, decide_params};
         for (int attempt = 0; attempt < 2; attempt++) {
-            PGresult *res[3];
-            if (pg_exec_pipeline(ctx->pg, 3, stmts, params, res) != TR_OK) {
+            PGresult *res[2];
+            if (pg_exec_pipeline(ctx->pg, 2, stmts, params, res) != TR_OK) {
                 snprintf(ctx->detail, sizeof ctx->detail, "db-batch: %s", pg_conn_errstr(ctx->pg));
                 err = TR_PG;
                 /* cancelled (the server stops and cancels what still runs): not again */
                 if (strcmp(pg_conn_sqlstate(ctx->pg), PG_SQLSTATE_QUERY_CANCELED) == 0) break;
                 continue;
             }
-            bool ok = group_read(res[2], k, group, out);
-            for (int i = 0; i < 3; i++) PQclear(res[i]);
+            bool ok = group_read(res[1], k, group, out);
+            for (int i = 0; i < 2; i++) PQclear(res[i]);
             if (ok) {
                 dynbuf_free(&arr);
                 return;
@@ -171,7 +165,7 @@ static void group_decide(strategy_ctx *ctx, int64_t concert_id, int k, const int
             /* Committed, but not readable: what it stored is unknown to us (never a 201). */
             snprintf(ctx->detail, sizeof ctx->detail,
                      "db-batch: the deciding statement answered %d rows for %d requests",
-                     PQntuples(res[2]), k);
+                     PQntuples(res[1]), k);
             err = TR_INTERNAL;
             break;
         }

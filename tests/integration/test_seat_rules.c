@@ -102,10 +102,51 @@ static void concurrent_seats(void **state) {
     free(reqs);
 }
 
+/* Runs sql, which the schema must refuse with sqlstate, and checks that nothing changed. */
+static void expect_refused(const char *sql, const char *sqlstate) {
+    char *before = h_db_snapshot();
+    if (pg_exec_ok(h_pg(), sql) == TR_OK) fail_msg("the schema took: %s", sql);
+    const char *got = pg_conn_sqlstate(h_pg());
+    if (strcmp(got, sqlstate) != 0)
+        fail_msg("%s: SQLSTATE %s (%s), want %s", sql, got, pg_conn_errstr(h_pg()), sqlstate);
+    char *after = h_db_snapshot();
+    if (strcmp(before, after) != 0) fail_msg("%s was refused but changed the database", sql);
+    free(before);
+    free(after);
+}
+
+/* The schema's rule that a ticket names a customer that exists (store/schema.c: checked once per
+ * statement, customers permanent) refuses what a foreign key refuses, whole statements at once,
+ * and the customers under tickets can be neither deleted, re-keyed nor truncated. */
+static void tickets_name_customers_that_exist(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 5});
+    h_sql_exec("INSERT INTO ticket (concert_id, customer_id, seat_no, vip) VALUES (1, 1, 1, true)");
+    expect_refused(
+        "INSERT INTO ticket (concert_id, customer_id, seat_no, vip) VALUES (1, 6, 2, true)",
+        "23503");
+    /* one unknown customer among several: the persister's multi-row insert stores none */
+    expect_refused(
+        "INSERT INTO ticket (concert_id, customer_id, seat_no, vip)"
+        " SELECT 1, c, c, c <= 2 FROM unnest(ARRAY[2, 3, 99, 4]) WITH ORDINALITY u(c, o)",
+        "23503");
+    expect_refused("UPDATE ticket SET customer_id = 77 WHERE customer_id = 1", "23503");
+    expect_refused("DELETE FROM customer WHERE id = 1", "23001");
+    expect_refused("DELETE FROM customer WHERE id = 5", "23001");
+    expect_refused("UPDATE customer SET id = 50 WHERE id = 1", "23001");
+    expect_refused("TRUNCATE customer CASCADE", "23001");
+    h_sql_exec("UPDATE customer SET name = 'renamed' WHERE id = 1"); /* not its key: allowed */
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket"), 1);
+    h_sql_exec("INSERT INTO ticket (concert_id, customer_id, seat_no, vip)"
+               " SELECT 1, c, c, c <= 2 FROM generate_series(2, 5) c");
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket"), 5);
+}
+
 int main(void) {
     const h_test tests[] = {
         {"seats_in_order", sequential_seats, h_all_strategies()},
         {"seats_dense_under_a_burst", concurrent_seats, h_correct_strategies()},
+        {"tickets_name_customers_that_exist", tickets_name_customers_that_exist, NULL},
     };
     return h_run_tests("seat_rules", tests, sizeof tests / sizeof tests[0]);
 }
