@@ -11,13 +11,17 @@
 #               Redis and PostgreSQL crashes and restarts, network delay/stall/cut through the
 #               suite's proxy), two server processes each, audited; CHAOS_ARGS="--strategy
 #               redis-atomic --fault redis-behind" runs one cell (scripts/chaos.sh --help)
+#   make festival  30 concerts at once (a Zipf-drawn headliner and a long tail) on 3 server
+#               processes sharing one port (serve --reuse-port), for redis-atomic (fast, strict),
+#               redis-zset and db-atomic, each concert audited alone; exit 3 on an anomaly
+#               (scripts/festival.sh --help; FESTIVAL_ARGS adds options)
 # Other targets: build, bootstrap, services-start, services-stop, clean.
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 JOBS       ?= 2
 
-.PHONY: all build build-asan bootstrap demo bench chaos test fuzz services-start services-stop clean
+.PHONY: all build build-asan bootstrap demo bench chaos festival test fuzz services-start services-stop clean
 
 all: build
 
@@ -40,6 +44,9 @@ bench: build
 
 chaos: build
 	@scripts/chaos.sh $(CHAOS_ARGS) $(BUILD)/ticketrush
+
+festival: build
+	@scripts/festival.sh $(FESTIVAL_ARGS) $(BUILD)/ticketrush
 
 test: build build-asan
 	@scripts/test.sh $(BUILD_ASAN) $(BUILD)

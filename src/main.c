@@ -114,6 +114,10 @@ static int cmd_serve(int argc, char **argv) {
         {.name = "port", .short_name = 'p', .kind = TR_OPT_INT, .dest = &cfg.port, .min = 0,
          .max = 65535, .env = "TICKETRUSH_PORT", .metavar = "N",
          .help = "TCP port, 0 = any free one (default 8080)"},
+        {.name = "reuse-port", .kind = TR_OPT_FLAG, .dest = &cfg.reuse_port,
+         .help = "join the --port other ticketrush serve processes listen on\n"
+                 "(SO_REUSEPORT: the kernel spreads connections over them);\n"
+                 "without it a port in use is refused"},
         {.name = "bind", .kind = TR_OPT_STRING, .dest = &cfg.bind_addr, .env = "TICKETRUSH_BIND",
          .metavar = "ADDR", .help = "IPv4 address to listen on (default 127.0.0.1)"},
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &cfg.pg_conninfo, .env = "TICKETRUSH_PG",
@@ -202,6 +206,10 @@ static int cmd_serve(int argc, char **argv) {
     if (cfg.strategy == NULL) {
         fprintf(stderr, "ticketrush: unknown strategy \"%s\"; known strategies:\n", strategy_name);
         strategies_print(stderr);
+        return 2;
+    }
+    if (cfg.reuse_port && cfg.port == 0) {
+        fprintf(stderr, "ticketrush: --reuse-port needs the port to join: give --port N\n");
         return 2;
     }
     if (cfg.workers == 0) cfg.workers = strategy_default_workers(cfg.strategy);

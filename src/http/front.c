@@ -457,7 +457,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* The loops' daemons share their port through SO_REUSEPORT, which would also let them join a
  * port another process listens on with SO_REUSEPORT (another server). A plain bind without
- * it fails on any port in use, so try that first. */
+ * it fails on any port in use, so try that first — unless the server was asked to join other
+ * processes on the port (server_config.reuse_port, `serve --reuse-port`): then joining them is
+ * the point, and a port held by a socket without SO_REUSEPORT (or by another user) still fails
+ * in MHD_start_daemon below. */
 static bool port_free(const struct sockaddr_in *sa) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
@@ -472,7 +475,7 @@ tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t err
     const struct sockaddr_in *sa0 = sockaddr_in;
     int n = s->cfg.io_threads;
     const char *bind_addr = s->cfg.bind_addr ? s->cfg.bind_addr : "127.0.0.1";
-    if (sa0->sin_port != 0 && !port_free(sa0)) {
+    if (sa0->sin_port != 0 && !s->cfg.reuse_port && !port_free(sa0)) {
         snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)", bind_addr,
                  ntohs(sa0->sin_port));
         return TR_INTERNAL;
@@ -505,8 +508,9 @@ tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t err
             (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
             MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_END);
         if (f->mhd == NULL) {
-            snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)", bind_addr,
-                     ntohs(sa.sin_port));
+            snprintf(errbuf, errlen, "could not listen on %s:%d (port in use%s?)", bind_addr,
+                     ntohs(sa.sin_port),
+                     s->cfg.reuse_port ? " by a socket without SO_REUSEPORT or another user" : "");
             return TR_INTERNAL;
         }
         if (i == 0) {

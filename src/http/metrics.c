@@ -1,6 +1,8 @@
 /* metrics.c — fixed Prometheus series behind metrics.h. */
 #include "http/metrics.h"
 
+#include <unistd.h>
+
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -72,6 +74,10 @@ bool metrics_render(const metrics *m, dynbuf *o, const char *strategy, int worke
     dynbuf_puts(o, "# HELP ticketrush_info The running server's purchase strategy.\n"
                    "# TYPE ticketrush_info gauge\n");
     dynbuf_printf(o, "ticketrush_info{strategy=\"%s\"} 1\n", strategy);
+    dynbuf_puts(o, "# HELP ticketrush_process_id The server process's id (tells apart the "
+                   "processes that share a port with serve --reuse-port).\n"
+                   "# TYPE ticketrush_process_id gauge\n");
+    dynbuf_printf(o, "ticketrush_process_id %ld\n", (long)getpid());
     dynbuf_puts(
         o, "# HELP ticketrush_http_requests_total HTTP requests answered, by route and status.\n"
            "# TYPE ticketrush_http_requests_total counter\n");

@@ -24,10 +24,14 @@ typedef struct server server;
 typedef struct server_config {
     const char *bind_addr; /* IPv4 address to listen on, e.g. "127.0.0.1" */
     int port;              /* 0..65535; 0 picks a free port (see server_port) */
-    int workers;           /* request workers, 1..1024; each holds one PG + one Redis connection */
-    int io_threads;        /* event loops (each one thread and one libmicrohttpd daemon), 1..64 */
-    int max_connections;   /* concurrent HTTP connections accepted, ≥ 1 */
-    int idle_timeout_s;    /* keep-alive idle timeout in seconds, ≥ 1 */
+    /* true: join a port other processes (other ticketrush servers) listen on with SO_REUSEPORT,
+     * the kernel spreading new connections over every listener (issue 11 §1); the port must be
+     * given (not 0). false: a port any other socket is bound to is refused (TR_INTERNAL). */
+    bool reuse_port;
+    int workers;         /* request workers, 1..1024; each holds one PG + one Redis connection */
+    int io_threads;      /* event loops (each one thread and one libmicrohttpd daemon), 1..64 */
+    int max_connections; /* concurrent HTTP connections accepted, ≥ 1 */
+    int idle_timeout_s;  /* keep-alive idle timeout in seconds, ≥ 1 */
     /* Bounds on receiving a request (conntrack.h), in seconds, ≥ 1; 0 takes the default (15):
      * the header block, from accept or from the first byte after the previous request, and the
      * body, from the end of the header block. A connection over either is closed. */

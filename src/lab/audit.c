@@ -15,6 +15,37 @@ bool audit_has_anomalies(const audit_report *r) {
            r->sales_after_close || r->fcfs_violations || r->lost || r->phantom || r->count_drift;
 }
 
+void audit_concert_row_of(int64_t concert_id, const audit_report *r, audit_concert_row *out) {
+    *out = (audit_concert_row){.concert_id = concert_id,
+                               .total_seats = r->total_seats,
+                               .vip_seats = r->vip_seats,
+                               .remaining = r->remaining,
+                               .requests = r->requests,
+                               .answered = r->answered,
+                               .acknowledged = r->acknowledged,
+                               .queued = r->queued,
+                               .tickets = r->tickets,
+                               .oversold = r->oversold,
+                               .duplicate_customers = r->duplicate_customers,
+                               .seat_errors = r->seat_errors,
+                               .vip_errors = r->vip_errors,
+                               .sales_after_close = r->sales_after_close,
+                               .fcfs_violations = r->fcfs_violations,
+                               .lost = r->lost,
+                               .phantom = r->phantom,
+                               .count_drift = r->count_drift,
+                               .contradicted = r->contradicted,
+                               .phantom_unknown = r->phantom_unknown,
+                               .queued_unissued = r->queued_unissued,
+                               .sold_out_after_us = r->sold_out_after_us,
+                               .last_issued_after_us = r->last_issued_after_us};
+}
+
+bool audit_concert_row_has_anomalies(const audit_concert_row *r) {
+    return r->oversold || r->duplicate_customers || r->seat_errors || r->vip_errors ||
+           r->sales_after_close || r->fcfs_violations || r->lost || r->phantom || r->count_drift;
+}
+
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
@@ -523,6 +554,54 @@ tr_err audit_compute(const audit_concert *c, const audit_ticket *t, size_t m,
     return TR_OK;
 }
 
+tr_err audit_festival_totals(const audit_concert_row *rows, size_t k, const lab_record *recs,
+                             size_t n, const lab_codes *codes, int64_t duration_us,
+                             audit_report *out) {
+    memset(out, 0, sizeof *out);
+    if (k == 0) return TR_INVALID_ARGUMENT;
+    out->last_issued_after_us = -1;
+    for (size_t i = 0; i < k; i++) {
+        const audit_concert_row *r = &rows[i];
+        out->total_seats += r->total_seats;
+        out->vip_seats += r->vip_seats;
+        out->remaining += r->remaining;
+        out->tickets += r->tickets;
+        out->oversold += r->oversold;
+        out->duplicate_customers += r->duplicate_customers;
+        out->seat_errors += r->seat_errors;
+        out->vip_errors += r->vip_errors;
+        out->sales_after_close += r->sales_after_close;
+        out->fcfs_violations += r->fcfs_violations;
+        out->lost += r->lost;
+        out->phantom += r->phantom;
+        out->count_drift += r->count_drift;
+        out->contradicted += r->contradicted;
+        out->phantom_unknown += r->phantom_unknown;
+        out->queued_unissued += r->queued_unissued;
+        if (r->last_issued_after_us > out->last_issued_after_us)
+            out->last_issued_after_us = r->last_issued_after_us;
+    }
+    /* The split of R3 and R6 is not kept per concert: the totals carry it in the first part. */
+    out->seat_duplicates = out->seat_errors;
+    out->fcfs_refused_beaten = out->fcfs_violations;
+    out->sold_out_after_us = rows[0].sold_out_after_us;
+    out->drained_after_us = -1;
+    out->requests = (int64_t)n;
+    for (size_t i = 0; i < n; i++) {
+        out->answered += lab_record_answered(&recs[i]);
+        out->acknowledged += recs[i].status == 201;
+        out->queued += recs[i].status == 202;
+    }
+    tr_err rc = audit_latency_of(recs, n, &out->latency);
+    if (rc != TR_OK) return rc;
+    if (duration_us > 0) {
+        out->requests_per_min = (double)out->answered * 60e6 / (double)duration_us;
+        out->tickets_per_min = (double)out->tickets * 60e6 / (double)duration_us;
+    }
+    audit_outcomes(recs, n, codes, out);
+    return TR_OK;
+}
+
 /* --- PostgreSQL ---------------------------------------------------------------------- */
 
 static const pg_stmt audit_concert_stmt = {
@@ -610,11 +689,20 @@ tr_err audit_run(pg_conn *pg, int64_t concert_id, const lab_record *recs, size_t
 
 tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged, int stable_ms,
                           int timeout_ms, int64_t started_wall_us, int64_t *drained_after_us) {
-    static const pg_stmt count_stmt = {"audit_drain_count",
-                                       "SELECT count(*) FROM ticket WHERE concert_id = $1", 1};
-    char cid[24];
-    snprintf(cid, sizeof cid, "%" PRId64, concert_id);
-    const char *params[] = {cid};
+    return audit_wait_drained_range(pg, concert_id, concert_id, acknowledged, stable_ms, timeout_ms,
+                                    started_wall_us, drained_after_us);
+}
+
+tr_err audit_wait_drained_range(pg_conn *pg, int64_t first, int64_t last, int64_t acknowledged,
+                                int stable_ms, int timeout_ms, int64_t started_wall_us,
+                                int64_t *drained_after_us) {
+    static const pg_stmt count_stmt = {
+        "audit_drain_count_range", "SELECT count(*) FROM ticket WHERE concert_id BETWEEN $1 AND $2",
+        2};
+    char c1[24], c2[24];
+    snprintf(c1, sizeof c1, "%" PRId64, first);
+    snprintf(c2, sizeof c2, "%" PRId64, last);
+    const char *params[] = {c1, c2};
     int64_t start = tr_wall_us(), last_count = -1, last_change = start;
     for (;;) {
         PGresult *r = pg_exec_stmt(pg, &count_stmt, params);

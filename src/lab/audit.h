@@ -97,6 +97,37 @@ typedef struct audit_report {
 /* true when an R1–R8 count is non-zero. */
 bool audit_has_anomalies(const audit_report *r);
 
+/* One concert of a festival (many concerts at once, SPEC §4): what its own audit found — the
+ * rules hold per concert, so each concert is audited alone on its own requests — kept small so a
+ * run can carry a row per concert. Counts as audit_report's. */
+typedef struct audit_concert_row {
+    int64_t concert_id;
+    int32_t total_seats, vip_seats, remaining;
+    int64_t requests, answered, acknowledged, queued, tickets;
+    int64_t oversold, duplicate_customers, seat_errors, vip_errors, sales_after_close;
+    int64_t fcfs_violations, lost, phantom, count_drift;
+    int64_t contradicted, phantom_unknown, queued_unissued; /* details, as audit_report's */
+    int64_t sold_out_after_us;                              /* -1: not sold out */
+    int64_t last_issued_after_us;                           /* -1: no ticket */
+} audit_concert_row;
+
+/* The row of concert_id out of its audit report. */
+void audit_concert_row_of(int64_t concert_id, const audit_report *r, audit_concert_row *out);
+
+/* true when one of the row's R1–R8 counts is non-zero (as audit_has_anomalies). */
+bool audit_concert_row_has_anomalies(const audit_concert_row *r);
+
+/* A festival's totals into *out (overwritten), from its k concert rows (rows[0] the headliner)
+ * and every request recs[0..n) of the run: seats, VIP seats, remaining, tickets and every
+ * anomaly count are the rows' sums (so audit_has_anomalies(out) is true exactly when a concert
+ * has one); requests, answers, latency, requests/min, tickets/min and outcomes are the run's,
+ * over all requests; sold_out_after_us is the headliner's; last_issued_after_us the latest.
+ * drained_after_us is left -1 (the caller measures it). Errors: TR_INVALID_ARGUMENT (k == 0),
+ * TR_NOMEM. */
+tr_err audit_festival_totals(const audit_concert_row *rows, size_t k, const lab_record *recs,
+                             size_t n, const lab_codes *codes, int64_t duration_us,
+                             audit_report *out);
+
 /* --- Pure computations (no I/O). Allocation failures give TR_NOMEM. --------------------- */
 
 /* Nearest-rank percentile (p in (0, 100]) of sorted[0..n); -1 when n == 0. */
@@ -163,6 +194,12 @@ tr_err audit_load_tickets(pg_conn *pg, int64_t concert_id, audit_ticket **out, s
  * or TR_PG when PostgreSQL did not answer until the timeout. */
 tr_err audit_wait_drained(pg_conn *pg, int64_t concert_id, int64_t acknowledged, int stable_ms,
                           int timeout_ms, int64_t started_wall_us, int64_t *drained_after_us);
+
+/* audit_wait_drained over the concerts first..last together (a festival): their tickets are
+ * counted as one. */
+tr_err audit_wait_drained_range(pg_conn *pg, int64_t first, int64_t last, int64_t acknowledged,
+                                int stable_ms, int timeout_ms, int64_t started_wall_us,
+                                int64_t *drained_after_us);
 
 tr_err audit_run(pg_conn *pg, int64_t concert_id, const lab_record *recs, size_t n,
                  const lab_codes *codes, int64_t duration_us, int64_t started_wall_us,

@@ -17,24 +17,34 @@
 static void db_usage(FILE *f, const tr_opt *opts) {
     fprintf(f,
             "usage: ticketrush db schema [--unguarded] [--pg CONNINFO] [--redis ADDRS]\n"
-            "       ticketrush db seed [--scenario NAME] [--concert ID] [--tickets N] [--vip V]\n"
-            "                          [--customers C] [--sales-open S] [--pg CONNINFO]\n"
+            "       ticketrush db seed [--scenario NAME] [--concert ID] [--concerts K]\n"
+            "                          [--tickets N] [--vip V] [--customers C] [--sales-open S]\n"
+            "                          [--pg CONNINFO] [--redis ADDRS]\n"
+            "       ticketrush db open-sale [--concert ID] [--concerts K] [--pg CONNINFO]\n"
             "                          [--redis ADDRS]\n"
-            "       ticketrush db open-sale [--concert ID] [--pg CONNINFO] [--redis ADDRS]\n"
             "\n"
             "schema  drops and recreates the tables; guarded (UNIQUE and CHECK guards) unless\n"
             "        --unguarded, which exists only to show what the unsafe strategies do\n"
-            "seed    replaces one concert (default id 1) and adds customers 1..C; sales stay open\n"
-            "        for S seconds (default 3600). Scenario defaults (SPEC §4):\n");
+            "seed    replaces one concert (default id 1), or a festival's K concerts ID..ID+K-1\n"
+            "        (each with N seats, V VIP), and adds customers 1..C; sales stay open for S\n"
+            "        seconds (default 3600). Scenario defaults (SPEC §4):\n");
     for (size_t i = 0; scenario_at(i); i++) {
         const scenario *s = scenario_at(i);
-        fprintf(f, "          %-9s %" PRId32 " ticket%s, %" PRId32 " VIP, %" PRId64 " customers\n",
-                s->name, s->tickets, s->tickets == 1 ? "" : "s", s->vip, s->customers);
+        if (s->concerts > 1)
+            fprintf(f,
+                    "          %-9s %" PRId32 " concerts of %" PRId32 " tickets, %" PRId32
+                    " VIP each, %" PRId64 " customers\n",
+                    s->name, s->concerts, s->tickets, s->vip, s->customers);
+        else
+            fprintf(f,
+                    "          %-9s %" PRId32 " ticket%s, %" PRId32 " VIP, %" PRId64 " customers\n",
+                    s->name, s->tickets, s->tickets == 1 ? "" : "s", s->vip, s->customers);
     }
     fprintf(
         f,
         "        With Redis configured it also deletes the concert's Redis keys ({concert:ID}:*).\n"
-        "open-sale  loads the concert, its tickets and every customer into Redis for the\n"
+        "open-sale  loads the concert (ID..ID+K-1 with --concerts K), its tickets and every\n"
+        "        customer into Redis for the\n"
         "        Redis strategies (redis-zset, redis-atomic), as their first purchase would;\n"
         "        run it before the rush so the first buyers do not wait for it\n"
         "\n"
@@ -66,6 +76,21 @@ static int db_schema(pg_conn *conn, bool guarded, const char *redis) {
     if (db_clear_redis(redis, 0, err, sizeof err) != TR_OK) {
         fprintf(stderr, "ticketrush: %s\n", err);
         return 1;
+    }
+    return 0;
+}
+
+static int db_open_sale(pg_conn *conn, const char *redis, int64_t concert_id);
+
+/* open-sale of the concerts first..first+k-1, one after the other; stops at the first failure. */
+static int db_open_sales(pg_conn *conn, const char *redis, int64_t first, int64_t k) {
+    if (first > INT64_MAX - k) {
+        fprintf(stderr, "ticketrush: concert ids from %" PRId64 " do not fit\n", first);
+        return 2;
+    }
+    for (int64_t i = 0; i < k; i++) {
+        int rc = db_open_sale(conn, redis, first + i);
+        if (rc != 0) return rc;
     }
     return 0;
 }
@@ -102,9 +127,9 @@ static int db_open_sale(pg_conn *conn, const char *redis, int64_t concert_id) {
     return 0;
 }
 
-/* The scenario's seats, VIP seats and customers unless given (-1: not given). */
+/* The scenario's seats, VIP seats, customers and concerts unless given (-1: not given). */
 static int db_seed(pg_conn *conn, const char *redis, const char *scenario_name, seed_params *p,
-                   int64_t tickets, int64_t vip, int64_t customers) {
+                   int64_t tickets, int64_t vip, int64_t customers, int64_t concerts) {
     char err[512];
     const scenario *sc = scenario_find(scenario_name);
     if (sc == NULL) {
@@ -122,30 +147,50 @@ static int db_seed(pg_conn *conn, const char *redis, const char *scenario_name, 
                 p->vip_seats, vip >= 0 ? "--vip" : "the scenario's default", p->total_seats);
         return 2;
     }
-    tr_err rc = schema_seed(conn, p);
-    if (rc != TR_OK) {
-        fprintf(stderr, "ticketrush: could not seed: %s\n",
-                rc == TR_PG ? pg_conn_errstr(conn) : tr_strerror(rc));
-        return 1;
+    if (concerts < 0) concerts = sc->concerts;
+    if (p->concert_id > INT64_MAX - concerts) {
+        fprintf(stderr, "ticketrush: concert ids from %" PRId64 " do not fit\n", p->concert_id);
+        return 2;
     }
-    if (redis && db_clear_redis(redis, p->concert_id, err, sizeof err) != TR_OK) {
-        fprintf(stderr, "ticketrush: %s\n", err);
-        return 1;
+    int64_t first = p->concert_id, all_customers = p->customers;
+    /* One concert after the other, each in its own transaction (schema_seed); the customers
+     * come with the first. */
+    for (int64_t k = 0; k < concerts; k++) {
+        p->concert_id = first + k;
+        p->customers = k == 0 ? all_customers : 0;
+        tr_err rc = schema_seed(conn, p);
+        if (rc != TR_OK) {
+            fprintf(stderr, "ticketrush: could not seed concert %" PRId64 ": %s\n", p->concert_id,
+                    rc == TR_PG ? pg_conn_errstr(conn) : tr_strerror(rc));
+            return 1;
+        }
+        if (redis && db_clear_redis(redis, p->concert_id, err, sizeof err) != TR_OK) {
+            fprintf(stderr, "ticketrush: %s\n", err);
+            return 1;
+        }
     }
+    p->concert_id = first;
+    p->customers = all_customers;
     if (redis == NULL)
         fprintf(stderr,
                 "ticketrush: warning: Redis is not configured (--redis or TICKETRUSH_REDIS), "
-                "so this concert's sale cached there was not cleared\n");
-    printf("seeded concert %" PRId64 ": %" PRId32 " seats, %" PRId32 " VIP, customers 1..%" PRId64
-           ", sales open %" PRId64 " s\n",
-           p->concert_id, p->total_seats, p->vip_seats, p->customers, p->sales_open_s);
+                "so the sale cached there was not cleared\n");
+    if (concerts > 1)
+        printf("seeded concerts %" PRId64 "..%" PRId64 ": %" PRId32 " seats, %" PRId32
+               " VIP each, customers 1..%" PRId64 ", sales open %" PRId64 " s\n",
+               first, first + concerts - 1, p->total_seats, p->vip_seats, p->customers,
+               p->sales_open_s);
+    else
+        printf("seeded concert %" PRId64 ": %" PRId32 " seats, %" PRId32
+               " VIP, customers 1..%" PRId64 ", sales open %" PRId64 " s\n",
+               p->concert_id, p->total_seats, p->vip_seats, p->customers, p->sales_open_s);
     return 0;
 }
 
 int lab_cli_db(int argc, char **argv) {
     bool unguarded = false;
     const char *pg = NULL, *redis = NULL, *scenario_name = "seed";
-    int64_t tickets = -1, vip = -1, customers = -1, concert_id = 1, open_s = 3600;
+    int64_t tickets = -1, vip = -1, customers = -1, concert_id = 1, open_s = 3600, concerts = -1;
     /* clang-format off */
     const tr_opt opts[] = {
         {.name = "unguarded", .kind = TR_OPT_FLAG, .dest = &unguarded,
@@ -159,6 +204,10 @@ int lab_cli_db(int argc, char **argv) {
          .help = "seed: the scenario whose numbers to seed (default seed)"},
         {.name = "concert", .kind = TR_OPT_I64, .dest = &concert_id, .min = 1,
          .max = INT64_MAX, .metavar = "ID", .help = "concert id (default 1)"},
+        {.name = "concerts", .kind = TR_OPT_I64, .dest = &concerts, .min = 1,
+         .max = SCENARIO_MAX_CONCERTS, .metavar = "K",
+         .help = "seed, open-sale: the concerts ID..ID+K-1 (default: the\n"
+                 "scenario's for seed, festival 30; 1 for open-sale)"},
         {.name = "tickets", .kind = TR_OPT_I64, .dest = &tickets, .min = 0, .max = INT32_MAX,
          .metavar = "N", .help = "seed: seats (default: the scenario's)"},
         {.name = "vip", .kind = TR_OPT_I64, .dest = &vip, .min = 0, .max = INT32_MAX,
@@ -199,8 +248,9 @@ int lab_cli_db(int argc, char **argv) {
     }
     seed_params p = {.concert_id = concert_id, .sales_open_s = open_s};
     if (strcmp(sub, "schema") == 0) rc = db_schema(conn, !unguarded, redis);
-    else if (strcmp(sub, "open-sale") == 0) rc = db_open_sale(conn, redis, concert_id);
-    else rc = db_seed(conn, redis, scenario_name, &p, tickets, vip, customers);
+    else if (strcmp(sub, "open-sale") == 0)
+        rc = db_open_sales(conn, redis, concert_id, concerts > 0 ? concerts : 1);
+    else rc = db_seed(conn, redis, scenario_name, &p, tickets, vip, customers, concerts);
     pg_conn_free(conn);
     return rc;
 }

@@ -38,6 +38,15 @@ tr_err experiment_check(const experiment_config *cfg, char *errbuf, size_t errle
                 LG_MAX_URLS);
         return TR_INVALID_ARGUMENT;
     }
+    if (cfg->concerts < 0 || cfg->concerts > SCENARIO_MAX_CONCERTS ||
+        (cfg->concerts > 1 &&
+         (!(cfg->zipf_s >= 0 && cfg->zipf_s <= 10) || cfg->concert_id > INT64_MAX - 100))) {
+        tr_errf(errbuf, errlen,
+                "a festival has 1..%d concerts and a draw exponent in 0..10 (got %" PRId32
+                " concerts, exponent %g)",
+                SCENARIO_MAX_CONCERTS, cfg->concerts, cfg->zipf_s);
+        return TR_INVALID_ARGUMENT;
+    }
     const scenario *sc = cfg->scenario;
     if (sc->draw == SCENARIO_DRAW_EACH_ONCE &&
         (cfg->requests > cfg->customers || cfg->customers > SCENARIO_EACH_ONCE_MAX_CUSTOMERS)) {
@@ -151,14 +160,20 @@ static int64_t pg_count(pg_conn *pg, const pg_stmt *st, int64_t arg) {
     return n;
 }
 
-static int cmp_customer(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+typedef struct concert_customer {
+    int64_t concert, customer;
+} concert_customer;
+
+static int cmp_concert_customer(const void *a, const void *b) {
+    const concert_customer *x = a, *y = b;
+    if (x->concert != y->concert) return x->concert < y->concert ? -1 : 1;
+    return x->customer < y->customer ? -1 : x->customer > y->customer;
 }
 
 /* How many tickets PostgreSQL should hold once the system drained: every 201, and a ticket for
- * every customer a waiting line admitted (202) — counting 202s alone would end the wait while the
- * issuer still works (a fresh-clone tester saw the audit run with 17,313 of 20,000 tickets). */
+ * every customer a waiting line admitted (202) at each concert — counting 202s alone would end
+ * the wait while the issuer still works (a fresh-clone tester saw the audit run with 17,313 of
+ * 20,000 tickets). */
 static int64_t drain_target(const lab_record *recs, size_t n) {
     int64_t target = 0;
     size_t nq = 0;
@@ -166,13 +181,14 @@ static int64_t drain_target(const lab_record *recs, size_t n) {
         target += recs[i].status == 201;
         nq += recs[i].status == 202;
     }
-    int64_t *q = malloc((nq ? nq : 1) * sizeof *q);
+    concert_customer *q = malloc((nq ? nq : 1) * sizeof *q);
     if (q == NULL) return target + (int64_t)nq; /* an upper bound: the wait ends on its timeout */
     nq = 0;
     for (size_t i = 0; i < n; i++)
-        if (recs[i].status == 202) q[nq++] = recs[i].customer_id;
-    qsort(q, nq, sizeof *q, cmp_customer);
-    for (size_t i = 0; i < nq; i++) target += i == 0 || q[i] != q[i - 1];
+        if (recs[i].status == 202)
+            q[nq++] = (concert_customer){recs[i].concert_id, recs[i].customer_id};
+    qsort(q, nq, sizeof *q, cmp_concert_customer);
+    for (size_t i = 0; i < nq; i++) target += i == 0 || cmp_concert_customer(&q[i], &q[i - 1]);
     free(q);
     return target;
 }
@@ -185,13 +201,15 @@ static void warn_before_load(const experiment_config *cfg, pg_conn *pg, const au
         exp_log(cfg, EXPERIMENT_WARNING,
                 "only %" PRId64 " of customers 1..%" PRId64 " exist; the others will be refused",
                 have, cfg->customers);
-    int64_t before = pg_count(pg, &tickets_stmt, cfg->concert_id);
-    if (before > 0)
-        exp_log(cfg, EXPERIMENT_WARNING,
-                "concert %" PRId64 " already has %" PRId64
-                " tickets; the audit will count them as phantom (seed "
-                "again first)",
-                cfg->concert_id, before);
+    for (int32_t k = 0; k < (cfg->concerts > 1 ? cfg->concerts : 1); k++) {
+        int64_t before = pg_count(pg, &tickets_stmt, cfg->concert_id + k);
+        if (before > 0)
+            exp_log(cfg, EXPERIMENT_WARNING,
+                    "concert %" PRId64 " already has %" PRId64
+                    " tickets; the audit will count them as phantom (seed "
+                    "again first)",
+                    cfg->concert_id + k, before);
+    }
     if (c->starts_at_us <= (int64_t)time(NULL) * 1000000)
         exp_log(cfg, EXPERIMENT_WARNING,
                 "sales for concert %" PRId64 " have closed; expect "
@@ -211,10 +229,40 @@ static void describe_run(const experiment_config *cfg, bool guarded, lab_run *ru
                                .vus = (int32_t)cfg->vus,
                                .seed = (int64_t)cfg->seed,
                                .concert_id = cfg->concert_id};
+    run->nconcerts = cfg->concerts > 1 ? cfg->concerts : 0;
+    run->zipf_s = cfg->concerts > 1 ? cfg->zipf_s : 0;
     size_t ulen = 0;
     for (int u = 0; u < cfg->nurls && ulen < sizeof run->params.url; u++)
         ulen += (size_t)snprintf(run->params.url + ulen, sizeof run->params.url - ulen, "%s%s",
                                  u ? "," : "", cfg->urls[u]);
+}
+
+_Static_assert(RUN_MAX_CONCERTS >= SCENARIO_MAX_CONCERTS, "a run keeps every festival concert");
+
+/* A festival's audit: each concert alone, on its own requests (the rules hold per concert:
+ * R6 compares a concert's requests with each other only), into run->concerts; the totals into
+ * run->audit. */
+static tr_err audit_festival(pg_conn *pg, int64_t first, int32_t nconcerts, lab_run *run,
+                             int64_t duration_us, int64_t started_wall_us) {
+    lab_record *sub = malloc((run->nrecords ? run->nrecords : 1) * sizeof *sub);
+    audit_report *rep = malloc(sizeof *rep);
+    tr_err e = sub && rep ? TR_OK : TR_NOMEM;
+    for (int32_t k = 0; e == TR_OK && k < nconcerts; k++) {
+        int64_t id = first + k;
+        size_t m = 0;
+        for (size_t i = 0; i < run->nrecords; i++)
+            if (lab_record_concert(&run->records[i], first) == id) sub[m++] = run->records[i];
+        e = audit_run(pg, id, sub, m, &run->codes, duration_us, started_wall_us, rep);
+        if (e == TR_OK) audit_concert_row_of(id, rep, &run->concerts[k]);
+    }
+    if (e == TR_OK) {
+        run->nconcerts = nconcerts;
+        e = audit_festival_totals(run->concerts, (size_t)nconcerts, run->records, run->nrecords,
+                                  &run->codes, duration_us, &run->audit);
+    }
+    free(sub);
+    free(rep);
+    return e;
 }
 
 tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, size_t pathlen,
@@ -225,9 +273,12 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
     if ((e = pg_conn_open(cfg->pg_conninfo, &pg, errbuf, errlen)) != TR_OK) return e;
     audit_concert concert_row;
     bool guarded = false;
-    e = experiment_check_concert(pg, cfg->concert_id, cfg->tickets, cfg->vip, cfg->scenario->name,
-                                 &concert_row, &guarded, errbuf, errlen);
-    if (e != TR_OK) goto out;
+    int32_t nconcerts = cfg->concerts > 1 ? cfg->concerts : 1;
+    for (int32_t k = nconcerts - 1; k >= 0; k--) { /* ends on the headliner's row */
+        e = experiment_check_concert(pg, cfg->concert_id + k, cfg->tickets, cfg->vip,
+                                     cfg->scenario->name, &concert_row, &guarded, errbuf, errlen);
+        if (e != TR_OK) goto out;
+    }
     warn_before_load(cfg, pg, &concert_row);
     describe_run(cfg, guarded, run);
     run->nrecords = (size_t)cfg->requests;
@@ -241,6 +292,12 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
                                  cfg->scenario->draw)) {
         tr_errf(errbuf, errlen, "could not draw the customers (out of memory)");
         e = TR_NOMEM;
+        goto out;
+    }
+    if (nconcerts > 1 && !scenario_draw_concerts(run->records, run->nrecords, cfg->concert_id,
+                                                 nconcerts, cfg->zipf_s, cfg->seed)) {
+        tr_errf(errbuf, errlen, "could not draw the concerts");
+        e = TR_INVALID_ARGUMENT;
         goto out;
     }
 
@@ -292,8 +349,9 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
 
     /* Drain: write-behind and waiting-line strategies store tickets after answering. */
     int64_t acknowledged = drain_target(run->records, run->nrecords), drained_after_us = -1;
-    e = audit_wait_drained(pg, cfg->concert_id, acknowledged, cfg->drain_stable_ms,
-                           cfg->drain_timeout_ms, res.started_wall_us, &drained_after_us);
+    e = audit_wait_drained_range(pg, cfg->concert_id, cfg->concert_id + nconcerts - 1, acknowledged,
+                                 cfg->drain_stable_ms, cfg->drain_timeout_ms, res.started_wall_us,
+                                 &drained_after_us);
     if (e == TR_PG) {
         tr_errf(errbuf, errlen, "could not wait for the drain: %s", pg_conn_errstr(pg));
         goto out;
@@ -303,8 +361,12 @@ tr_err experiment_run(const experiment_config *cfg, lab_run *run, char *path, si
                 "PostgreSQL did not hold every acknowledged ticket "
                 "within %d s; auditing what is there",
                 cfg->drain_timeout_ms / 1000);
-    e = audit_run(pg, cfg->concert_id, run->records, run->nrecords, &run->codes, res.duration_us,
-                  res.started_wall_us, &run->audit);
+    if (nconcerts > 1)
+        e = audit_festival(pg, cfg->concert_id, nconcerts, run, res.duration_us,
+                           res.started_wall_us);
+    else
+        e = audit_run(pg, cfg->concert_id, run->records, run->nrecords, &run->codes,
+                      res.duration_us, res.started_wall_us, &run->audit);
     run->audit.drained_after_us = drained_after_us;
     if (e != TR_OK) {
         tr_errf(errbuf, errlen, "could not audit concert %" PRId64 ": %s", cfg->concert_id,

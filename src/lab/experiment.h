@@ -29,8 +29,15 @@ typedef struct experiment_config {
                                  i mod nurls */
     int nurls;
     const char *pg_conninfo;      /* the PostgreSQL the servers write to; required */
-    int64_t concert_id;           /* > 0, seeded */
-    int64_t tickets, vip;         /* the seats and VIP seats the concert must have */
+    int64_t concert_id;           /* > 0, seeded; a festival's first concert, its headliner */
+    int32_t concerts;             /* 0 or 1: one concert; 2..SCENARIO_MAX_CONCERTS: a festival of
+                                     the concerts concert_id.. concert_id + concerts − 1, each
+                                     request's concert drawn by scenario_draw_concerts, each
+                                     concert audited alone (run.concerts) and the totals in
+                                     run.audit */
+    double zipf_s;                /* a festival's draw exponent, 0..10 */
+    int64_t tickets, vip;         /* the seats and VIP seats the concert (each concert of a
+                                     festival) must have */
     int64_t customers;            /* requests buy for customers drawn from 1..customers */
     int64_t requests;             /* ≥ 1; the scenario's EACH_ONCE draw needs ≤ customers */
     int64_t vus;                  /* 1..LG_MAX_VUS connections */

@@ -284,13 +284,23 @@ static void cli_scenarios_help(FILE *f) {
     fprintf(f, "scenarios (SPEC 4):\n");
     for (size_t i = 0; scenario_at(i); i++) {
         const scenario *s = scenario_at(i);
-        fprintf(f,
-                "  %-9s %" PRId32 " seat%s, %" PRId32 " VIP, %" PRId64 " customers,\n"
-                "            %" PRId64 " requests %s, %" PRId32 " VUs\n",
-                s->name, s->tickets, s->tickets == 1 ? "" : "s", s->vip, s->customers, s->requests,
-                s->draw == SCENARIO_DRAW_RANDOM ? "drawn at random with repeats"
-                                                : "each customer once",
-                s->vus);
+        if (s->concerts > 1)
+            fprintf(f,
+                    "  %-9s %" PRId32 " concerts of %" PRId32 " seats, %" PRId32
+                    " VIP each, %" PRId64 " customers,\n"
+                    "            %" PRId64 " requests, customers drawn at random with repeats,\n"
+                    "            concerts by a Zipf law (s = %.1f), %" PRId32 " VUs\n",
+                    s->name, s->concerts, s->tickets, s->vip, s->customers, s->requests, s->zipf_s,
+                    s->vus);
+        else
+            fprintf(f,
+                    "  %-9s %" PRId32 " seat%s, %" PRId32 " VIP, %" PRId64 " customers,\n"
+                    "            %" PRId64 " requests %s, %" PRId32 " VUs\n",
+                    s->name, s->tickets, s->tickets == 1 ? "" : "s", s->vip, s->customers,
+                    s->requests,
+                    s->draw == SCENARIO_DRAW_RANDOM ? "drawn at random with repeats"
+                                                    : "each customer once",
+                    s->vus);
     }
 }
 
@@ -362,6 +372,8 @@ int lab_cli_load(int argc, char **argv) {
             drain_timeout_s = 120, ramp_from = -1, ramp_s = 0, max_conns = 0,
             late_ms = LG_DEFAULT_LATE_US / 1000;
     bool quiet = false, retry_conn = false;
+    int64_t concerts = -1;
+    const char *zipf_arg = NULL;
     /* clang-format off */
     const tr_opt opts[] = {
         CLI_RUN_OPT_STRATEGY(&o),
@@ -373,6 +385,16 @@ int lab_cli_load(int argc, char **argv) {
         CLI_RUN_OPTS(&o, LG_MAX_VUS),
         {.name = "requests", .kind = TR_OPT_I64, .dest = &requests, .min = 1,
          .max = CLI_MAX_REQUESTS, .metavar = "R", .help = "requests to send (scenario default)"},
+        {.name = "concerts", .kind = TR_OPT_I64, .dest = &concerts, .min = 1,
+         .max = SCENARIO_MAX_CONCERTS, .metavar = "K",
+         .help = "concerts on sale at once, ids --concert.. --concert+K-1,\n"
+                 "each request's concert drawn by a Zipf law (the first one,\n"
+                 "the headliner, the most wanted), each audited alone\n"
+                 "(default: the scenario's; festival 30, the others 1)"},
+        {.name = "zipf-s", .kind = TR_OPT_STRING, .dest = &zipf_arg, .metavar = "S",
+         .help = "the concert draw's exponent: concert k is drawn with\n"
+                 "probability k^-S / sum of j^-S, 0..10 (default 1.2: with\n"
+                 "30 concerts the headliner gets 33 %, the 30th 0.55 %)"},
         {.name = "rate", .kind = TR_OPT_I64, .dest = &rate, .min = 0, .max = 10000000,
          .metavar = "R",
          .help = "open loop: request i is sent at its scheduled time\n"
@@ -441,6 +463,23 @@ int lab_cli_load(int argc, char **argv) {
     if (sc == NULL) return LAB_EXIT_USAGE;
     if (requests < 0) requests = sc->requests;
     if (o.vus < 0) o.vus = sc->vus;
+    if (concerts < 0) concerts = sc->concerts;
+    double zipf_s = sc->zipf_s > 0 ? sc->zipf_s : SCENARIO_FESTIVAL_ZIPF_S;
+    if (zipf_arg != NULL) {
+        char *end = NULL;
+        errno = 0;
+        zipf_s = strtod(zipf_arg, &end);
+        if (errno != 0 || end == zipf_arg || *end != '\0' || !(zipf_s >= 0 && zipf_s <= 10)) {
+            fprintf(stderr, "ticketrush load: --zipf-s must be a number in 0..10, not \"%s\"\n",
+                    zipf_arg);
+            return LAB_EXIT_USAGE;
+        }
+        if (concerts < 2) {
+            fprintf(stderr, "ticketrush load: --zipf-s needs several concerts (--concerts K, "
+                            "K >= 2, or --scenario festival)\n");
+            return LAB_EXIT_USAGE;
+        }
+    }
     if (rate == 0 && (ramp_s > 0 || ramp_from >= 0 || max_conns > 0)) {
         fprintf(stderr, "ticketrush load: --ramp-s, --ramp-from and --max-connections need "
                         "--rate (an open loop)\n");
@@ -468,13 +507,15 @@ int lab_cli_load(int argc, char **argv) {
     st.ps = (cli_progress_state){.cmd = cmd,
                                  .mode = quiet ? PROGRESS_OFF : cli_progress_pick(progress),
                                  .run = run,
-                                 .seats = o.tickets};
+                                 .seats = o.tickets * concerts};
     experiment_config cfg = {.strategy = o.strategy,
                              .scenario = sc,
                              .urls = urls,
                              .nurls = nurls,
                              .pg_conninfo = o.pg_info,
                              .concert_id = o.concert,
+                             .concerts = (int32_t)concerts,
+                             .zipf_s = zipf_s,
                              .tickets = o.tickets,
                              .vip = o.vip,
                              .customers = o.customers,
@@ -525,18 +566,23 @@ int lab_cli_load(int argc, char **argv) {
 /* --- table --------------------------------------------------------------------------- */
 
 static void table_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f, "usage: ticketrush table [--latency] FILE...\n"
+    fprintf(f, "usage: ticketrush table [--latency | --concerts] FILE...\n"
                "\n"
                "Prints one row per run file written by `ticketrush load`: throughput, every\n"
                "R1-R8 anomaly count, latency (with the winners' and losers' p99 when a run is\n"
-               "open-loop) and errors by code.\n");
+               "open-loop) and errors by code. A festival run (many concerts) is its totals\n"
+               "row, its headliner's row, and a line: concerts clean, sold out, seats sold.\n");
     tr_opts_help(f, opts);
 }
 
 int lab_cli_table(int argc, char **argv) {
-    bool latency = false;
+    bool latency = false, concerts = false;
     /* clang-format off */
     const tr_opt opts[] = {
+        {.name = "concerts", .kind = TR_OPT_FLAG, .dest = &concerts,
+         .help = "a festival run's per-concert audit instead: per concert\n"
+                 "its share of the requests, sold/seats, when it sold out,\n"
+                 "201/202 answers and the R1-R8 rules it broke"},
         {.name = "latency", .kind = TR_OPT_FLAG, .dest = &latency,
          .help = "the latency table instead: offered rate, late requests,\n"
                  "p50/p99/p99.9 of all answers, winners (201/202) and\n"
@@ -566,7 +612,15 @@ int lab_cli_table(int argc, char **argv) {
             break;
         }
     }
-    if (rc == LAB_EXIT_OK &&
+    if (latency && concerts) {
+        fprintf(stderr, "ticketrush table: --latency and --concerts are two tables; pick one\n");
+        rc = LAB_EXIT_USAGE;
+    }
+    for (size_t i = 0; rc == LAB_EXIT_OK && concerts && i < n; i++)
+        if ((i > 0 && fputc('\n', stdout) == EOF) ||
+            table_write_concerts(stdout, &runs[i]) != TR_OK)
+            rc = LAB_EXIT_FAILURE;
+    if (rc == LAB_EXIT_OK && !concerts &&
         (latency ? table_write_latency(stdout, runs, n) : table_write(stdout, runs, n)) != TR_OK)
         rc = LAB_EXIT_FAILURE;
     free(runs);

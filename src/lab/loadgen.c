@@ -387,7 +387,7 @@ static bool lg_send_request(lg_loop *L, lg_conn *c) {
         char body[96];
         int blen =
             snprintf(body, sizeof body, "{\"customerId\":%" PRId64 ",\"concertId\":%" PRId64 "}",
-                     r->customer_id, L->cfg->concert_id);
+                     r->customer_id, lab_record_concert(r, L->cfg->concert_id));
         int wlen = snprintf(c->wbuf, sizeof c->wbuf,
                             "POST /concert/purchase/ticket HTTP/1.1\r\nHost: %s\r\n"
                             "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",

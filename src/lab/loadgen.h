@@ -71,7 +71,8 @@ typedef struct lg_config {
                                      LG_MAX_RETRIES times), as a client that wants its ticket
                                      would; off: recorded as connection_error at once */
     lg_target target;
-    int64_t concert_id;      /* > 0 for LG_TARGET_PURCHASE */
+    int64_t concert_id;      /* > 0 for LG_TARGET_PURCHASE: the concert of every record whose
+                                own concert_id is 0 (a festival's records carry theirs) */
     int vus;                 /* 1..LG_MAX_VUS; min(vus, n) connections are opened before t = 0
                                 (in an open loop, the first of up to max_connections) */
     int64_t time_limit_us;   /* from t = 0; ≤ 0 means LG_DEFAULT_TIME_LIMIT_US */

@@ -80,6 +80,10 @@ typedef struct lab_record {
     int64_t sched_us;    /* when scheduled: when the schedule said to send it (t_i = i / rate,
                             or the ramp's), µs from t = 0; latency counts from here, so time
                             spent waiting to be sent is not hidden. Unused otherwise (0) */
+    int64_t concert_id;  /* input: the concert it buys at (> 0: a festival's draw,
+                            scenario_draw_concerts); 0: the run's one concert
+                            (lg_config.concert_id, run_params.concert_id). Last, so positional
+                            initialisers written before it still compile */
 } lab_record;
 
 /* true when the answer acknowledged a ticket to the client: a 201, or a 409 already_owned that
@@ -100,5 +104,10 @@ static inline int64_t lab_record_latency_us(const lab_record *r) {
 
 /* true when the record holds an HTTP answer (status ≠ 0). */
 static inline bool lab_record_answered(const lab_record *r) { return r->status != 0; }
+
+/* The concert record r bought at: its own concert_id, or run_concert when it has none. */
+static inline int64_t lab_record_concert(const lab_record *r, int64_t run_concert) {
+    return r->concert_id > 0 ? r->concert_id : run_concert;
+}
 
 #endif

@@ -1116,6 +1116,116 @@ static void figure_row(rp *w, const char *name, const char *key, int64_t raw, co
         key, raw, text);
 }
 
+/* A bar of value/total, 120 × 10 px (a festival's per-concert table). */
+static void concert_bar(rp *w, const char *kind, double value, double total, const char *label) {
+    double f = total > 0 ? fmin(1, fmax(0, value / total)) : 0;
+    out(w,
+        "<svg class=\"bar %s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"120\" height=\"10\" "
+        "viewBox=\"0 0 120 10\" role=\"img\" aria-label=\"",
+        kind);
+    esc(w, label);
+    out(w,
+        "\"><rect x=\"0\" y=\"0\" width=\"120\" height=\"10\" fill=\"#eee\"/>"
+        "<rect x=\"0\" y=\"0\" width=\"%.1f\" height=\"10\" fill=\"%s\"/></svg>",
+        120 * f, strcmp(kind, "bar-demand") == 0 ? "#8aa4c8" : "#3b7d3b");
+}
+
+/* A festival's concerts, one row each: share of the requests, sold/seats, when it sold out, the
+ * answers, and the R1–R8 rules its own audit found broken. */
+static void section_concerts(rp *w, const lab_run *r) {
+    int32_t clean = 0, sold_out = 0;
+    int64_t seats = 0, tickets = 0;
+    for (int32_t i = 0; i < r->nconcerts && i < RUN_MAX_CONCERTS; i++) {
+        const audit_concert_row *c = &r->concerts[i];
+        clean += !audit_concert_row_has_anomalies(c);
+        sold_out += c->total_seats > 0 && c->tickets >= c->total_seats;
+        seats += c->total_seats;
+        tickets += c->tickets;
+    }
+    out(w,
+        "<h3>Festival: %" PRId32 " concerts, audited one by one</h3>\n<p class=\"meta\" "
+        "data-key=\"festival\" data-concerts=\"%" PRId32 "\" data-clean=\"%" PRId32 "\">%" PRId32
+        " of %" PRId32 " concerts clean (R1–R8 each), %" PRId32
+        " sold out, %s of %s seats sold. Each request's concert was drawn by a Zipf law, "
+        "s = %.2f (concert k with probability ∝ k<sup>−s</sup>); the first concert is the "
+        "headliner. The totals above sum the concerts' audits; the arrival-order chart "
+        "below shows the headliner alone.</p>\n",
+        r->nconcerts, r->nconcerts, clean, clean, r->nconcerts, sold_out, fmt_int(tickets).s,
+        fmt_int(seats).s, r->zipf_s);
+    int64_t head_requests = r->concerts[0].requests; /* the demand bars' scale */
+    out(w,
+        "<table class=\"concerts\"><thead><tr><th>concert</th><th>requests</th>"
+        "<th>share of demand (bar: against the headliner's)</th><th>sold / seats</th><th></th><th>sold out after</th>"
+        "<th>201</th><th>202</th><th>audit</th></tr></thead><tbody>\n");
+    for (int32_t i = 0; i < r->nconcerts && i < RUN_MAX_CONCERTS; i++) {
+        const audit_concert_row *c = &r->concerts[i];
+        bool bad = audit_concert_row_has_anomalies(c);
+        double share =
+            r->audit.requests > 0 ? 100.0 * (double)c->requests / (double)r->audit.requests : 0;
+        char label[96];
+        out(w, "<tr data-concert=\"%" PRId64 "\"><td>%" PRId64 "%s</td><td>%s</td><td>",
+            c->concert_id, c->concert_id, i == 0 ? " (headliner)" : "", fmt_int(c->requests).s);
+        snprintf(label, sizeof label, "%.1f %% of the requests", share);
+        concert_bar(w, "bar-demand", (double)c->requests, (double)head_requests, label);
+        out(w, " %.1f %%</td><td>%s / %s</td><td>", share, fmt_int(c->tickets).s,
+            fmt_int(c->total_seats).s);
+        snprintf(label, sizeof label, "%" PRId64 " of %" PRId32 " seats sold", c->tickets,
+                 c->total_seats);
+        concert_bar(w, "bar-sold", (double)c->tickets, (double)c->total_seats, label);
+        out(w, "</td><td>%s</td><td>%s</td><td>%s</td>", fmt_us(c->sold_out_after_us).s,
+            fmt_int(c->acknowledged).s, fmt_int(c->queued).s);
+        if (!bad) {
+            out(w, "<td class=\"pass\">clean</td></tr>\n");
+            continue;
+        }
+        out(w, "<td class=\"fail\">");
+        const struct {
+            const char *rule;
+            int64_t v;
+        } rules[] = {{"R1 oversold", c->oversold},
+                     {"R2 duplicate customers", c->duplicate_customers},
+                     {"R3 seat errors", c->seat_errors},
+                     {"R4 VIP errors", c->vip_errors},
+                     {"R5 after close", c->sales_after_close},
+                     {"R6 FCFS", c->fcfs_violations},
+                     {"R7 lost", c->lost},
+                     {"R7 phantom", c->phantom},
+                     {"R8 drift", c->count_drift}};
+        bool first = true;
+        for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
+            if (rules[k].v == 0) continue;
+            out(w, "%s%s %s", first ? "" : ", ", rules[k].rule, fmt_int(rules[k].v).s);
+            first = false;
+        }
+        out(w, "</td></tr>\n");
+    }
+    out(w, "</tbody></table>\n");
+}
+
+/* The headliner's requests of a festival run as a run of their own (for the arrival-order
+ * chart: seats are per concert); *out is malloc'd with its records, the caller frees both. */
+static tr_err headliner_run(const lab_run *r, lab_run **out) {
+    *out = NULL;
+    lab_run *h = malloc(sizeof *h);
+    if (h == NULL) return TR_NOMEM;
+    memcpy(h, r, sizeof *h);
+    h->records = malloc((r->nrecords ? r->nrecords : 1) * sizeof *h->records);
+    if (h->records == NULL) {
+        free(h);
+        return TR_NOMEM;
+    }
+    h->nrecords = 0;
+    int64_t id = r->concerts[0].concert_id;
+    for (size_t i = 0; i < r->nrecords; i++)
+        if (lab_record_concert(&r->records[i], r->params.concert_id) == id)
+            h->records[h->nrecords++] = r->records[i];
+    h->audit.total_seats = r->concerts[0].total_seats;
+    h->audit.vip_seats = r->concerts[0].vip_seats;
+    h->audit.queued = r->concerts[0].queued;
+    *out = h;
+    return TR_OK;
+}
+
 static tr_err section_run(rp *w, const lab_run *r, size_t idx) {
     const audit_report *a = &r->audit;
     char started[40];
@@ -1174,6 +1284,7 @@ static tr_err section_run(rp *w, const lab_run *r, size_t idx) {
                    fmt_us(lab_hist_percentile(&r->lat_all, 99.99)).s);
     }
     out(w, "</dl>\n");
+    if (r->nconcerts > 0) section_concerts(w, r);
 
     if (r->records == NULL || r->nrecords == 0) {
         out(w, "<p class=\"muted\">This run file holds no request rows, so its charts are "
@@ -1203,10 +1314,21 @@ static tr_err section_run(rp *w, const lab_run *r, size_t idx) {
            "class=\"sw o-ok\"></i>2xx <i class=\"sw o-ref\"></i>refused <i class=\"sw "
            "o-busy\"></i>busy <i class=\"sw o-err\"></i>error</span></figcaption>\n");
     chart_outcomes(w, r);
-    out(w, "</figure>\n<figure><figcaption>Arrival order against seat: FCFS is a clean "
-           "diagonal <span class=\"legend\"><i class=\"sw pt\"></i>seat <i class=\"sw "
-           "pt-vip\"></i>VIP seat</span></figcaption>\n");
-    if ((rc = chart_scatter(w, r)) != TR_OK) return rc;
+    out(w,
+        "</figure>\n<figure><figcaption>Arrival order against seat%s: FCFS is a clean "
+        "diagonal <span class=\"legend\"><i class=\"sw pt\"></i>seat <i class=\"sw "
+        "pt-vip\"></i>VIP seat</span></figcaption>\n",
+        r->nconcerts > 0 ? " (the headliner)" : "");
+    if (r->nconcerts > 0) {
+        lab_run *h = NULL;
+        if ((rc = headliner_run(r, &h)) != TR_OK) return rc;
+        rc = chart_scatter(w, h);
+        lab_run_free_records(h);
+        free(h);
+    } else {
+        rc = chart_scatter(w, r);
+    }
+    if (rc != TR_OK) return rc;
     out(w, "</figure>\n</div>\n</section>\n");
     return TR_OK;
 }
@@ -1227,6 +1349,7 @@ static const char rp_css[] =
     "a{color:#1f5fa8;text-decoration:none}a:hover{text-decoration:underline}\n"
     ".scroll{overflow-x:auto}\n"
     "table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}\n"
+    "table.concerts td{white-space:nowrap}table.concerts svg.bar{vertical-align:middle}\n"
     "th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;"
     "vertical-align:top}\n"
     "thead th{background:#f5f7fa;font-size:12px;white-space:nowrap}\n"

@@ -201,6 +201,46 @@ static json_t *rf_summary(const lab_run *run) {
             bad |= set_i(ol, "conn_waits", o->conn_waits);
         }
     }
+    if (run->nconcerts > 0) {
+        json_t *fest = json_object(), *rows = json_array();
+        bad |= fest == NULL || rows == NULL || json_object_set_new(root, "festival", fest);
+        if (fest && rows) {
+            bad |= set_i(fest, "concerts", run->nconcerts);
+            bad |= json_object_set_new(fest, "zipf_s", json_real(run->zipf_s));
+            for (int32_t i = 0; i < run->nconcerts && i < RUN_MAX_CONCERTS; i++) {
+                const audit_concert_row *c = &run->concerts[i];
+                json_t *o = json_object();
+                bad |= o == NULL || json_array_append_new(rows, o);
+                if (o == NULL) break;
+                bad |= set_i(o, "concert_id", c->concert_id);
+                bad |= set_i(o, "total_seats", c->total_seats);
+                bad |= set_i(o, "vip_seats", c->vip_seats);
+                bad |= set_i(o, "remaining", c->remaining);
+                bad |= set_i(o, "requests", c->requests);
+                bad |= set_i(o, "answered", c->answered);
+                bad |= set_i(o, "acknowledged", c->acknowledged);
+                bad |= set_i(o, "queued", c->queued);
+                bad |= set_i(o, "tickets", c->tickets);
+                bad |= set_i(o, "oversold", c->oversold);
+                bad |= set_i(o, "duplicate_customers", c->duplicate_customers);
+                bad |= set_i(o, "seat_errors", c->seat_errors);
+                bad |= set_i(o, "vip_errors", c->vip_errors);
+                bad |= set_i(o, "sales_after_close", c->sales_after_close);
+                bad |= set_i(o, "fcfs_violations", c->fcfs_violations);
+                bad |= set_i(o, "lost", c->lost);
+                bad |= set_i(o, "phantom", c->phantom);
+                bad |= set_i(o, "count_drift", c->count_drift);
+                bad |= set_i(o, "contradicted", c->contradicted);
+                bad |= set_i(o, "phantom_unknown", c->phantom_unknown);
+                bad |= set_i(o, "queued_unissued", c->queued_unissued);
+                bad |= set_i_or_null(o, "sold_out_after_us", c->sold_out_after_us);
+                bad |= set_i_or_null(o, "last_issued_after_us", c->last_issued_after_us);
+            }
+            bad |= json_object_set_new(fest, "per_concert", rows);
+        } else {
+            json_decref(rows);
+        }
+    }
     if (run->nmarks > 0) {
         json_t *marks = json_object();
         for (int i = 0; marks && i < run->nmarks; i++)
@@ -280,13 +320,16 @@ tr_err runfile_write(const lab_run *run, const char *path, char *errbuf, size_t 
     fputs(",\n \"requests\": [", f);
     bool open = run->open_loop.rate > 0; /* rows carry sched_us */
     for (size_t i = 0; !open && i < run->nrecords; i++) open = run->records[i].scheduled;
+    bool fest = false; /* rows carry their concert (after sched_us, -1 in a closed loop) */
+    for (size_t i = 0; !fest && i < run->nrecords; i++) fest = run->records[i].concert_id > 0;
     for (size_t i = 0; i < run->nrecords; i++) {
         const lab_record *r = &run->records[i];
         fprintf(f, "%s\n  [%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId32 ",\"%s\",%" PRId32,
                 i ? "," : "", r->customer_id, r->send_us, r->done_us, r->status,
                 lab_codes_name(&run->codes, r->code), r->seat_no);
-        if (open) fprintf(f, ",%" PRId64 "]", r->scheduled ? r->sched_us : -1);
-        else fputs("]", f);
+        if (open || fest) fprintf(f, ",%" PRId64, r->scheduled ? r->sched_us : -1);
+        if (fest) fprintf(f, ",%" PRId64, r->concert_id);
+        fputs("]", f);
     }
     fputs("\n ]\n}\n", f);
     if (fflush(f) != 0 || ferror(f)) {
@@ -372,6 +415,52 @@ static json_t *rf_obj(rf_reader *rd, json_t *o, const char *key) {
         return NULL;
     }
     return v;
+}
+
+/* The "festival" member: 1..RUN_MAX_CONCERTS concert rows, as many as "concerts" says. */
+static void rf_festival_read(rf_reader *rd, json_t *fest, lab_run *out) {
+    json_t *rows = json_object_get(fest, "per_concert");
+    int64_t k = json_is_object(fest) ? rf_int(rd, fest, "festival", "concerts") : 0;
+    if (!json_is_object(fest) || !json_is_array(rows) || k < 1 || k > RUN_MAX_CONCERTS ||
+        json_array_size(rows) != (size_t)k) {
+        rf_bad(rd, NULL, "festival",
+               "an object with 1..100 \"concerts\" and as many \"per_concert\" rows");
+        return;
+    }
+    out->zipf_s = rf_num(rd, fest, "festival", "zipf_s");
+    out->nconcerts = (int32_t)k;
+    for (size_t i = 0; i < (size_t)k && !rd->bad; i++) {
+        json_t *o = json_array_get(rows, i);
+        audit_concert_row *c = &out->concerts[i];
+        if (!json_is_object(o)) {
+            rf_bad(rd, "festival", "per_concert", "an array of objects");
+            return;
+        }
+        const char *obj = "festival.per_concert";
+        c->concert_id = rf_int(rd, o, obj, "concert_id");
+        c->total_seats = (int32_t)rf_int(rd, o, obj, "total_seats");
+        c->vip_seats = (int32_t)rf_int(rd, o, obj, "vip_seats");
+        c->remaining = (int32_t)rf_int(rd, o, obj, "remaining");
+        c->requests = rf_int(rd, o, obj, "requests");
+        c->answered = rf_int(rd, o, obj, "answered");
+        c->acknowledged = rf_int(rd, o, obj, "acknowledged");
+        c->queued = rf_int(rd, o, obj, "queued");
+        c->tickets = rf_int(rd, o, obj, "tickets");
+        c->oversold = rf_int(rd, o, obj, "oversold");
+        c->duplicate_customers = rf_int(rd, o, obj, "duplicate_customers");
+        c->seat_errors = rf_int(rd, o, obj, "seat_errors");
+        c->vip_errors = rf_int(rd, o, obj, "vip_errors");
+        c->sales_after_close = rf_int(rd, o, obj, "sales_after_close");
+        c->fcfs_violations = rf_int(rd, o, obj, "fcfs_violations");
+        c->lost = rf_int(rd, o, obj, "lost");
+        c->phantom = rf_int(rd, o, obj, "phantom");
+        c->count_drift = rf_int(rd, o, obj, "count_drift");
+        c->contradicted = rf_int(rd, o, obj, "contradicted");
+        c->phantom_unknown = rf_int(rd, o, obj, "phantom_unknown");
+        c->queued_unissued = rf_int(rd, o, obj, "queued_unissued");
+        c->sold_out_after_us = rf_int_or_null(rd, o, obj, "sold_out_after_us");
+        c->last_issued_after_us = rf_int_or_null(rd, o, obj, "last_issued_after_us");
+    }
 }
 
 static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
@@ -486,6 +575,8 @@ static void rf_summary_read(rf_reader *rd, json_t *root, lab_run *out) {
         o->conn_waits = rf_int(rd, ol, "open_loop", "conn_waits");
         if (!rd->bad && !(o->rate > 0)) rf_bad(rd, "open_loop", "rate", "a positive number");
     }
+    json_t *fest = json_object_get(root, "festival");
+    if (fest != NULL) rf_festival_read(rd, fest, out);
     json_t *oc = rf_obj(rd, root, "outcomes");
     if (oc) {
         const char *key;
@@ -541,7 +632,7 @@ static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run 
         p += jerr.position;
         json_t *c = json_array_get(row, 4);
         size_t cols = json_array_size(row);
-        bool ok = json_is_array(row) && (cols == 6 || cols == 7) && json_is_string(c);
+        bool ok = json_is_array(row) && cols >= 6 && cols <= 8 && json_is_string(c);
         for (size_t k = 0; ok && k < cols; k++)
             if (k != 4 && !json_is_integer(json_array_get(row, k))) ok = false;
         if (!ok) {
@@ -566,9 +657,15 @@ static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run 
         r->code = lab_codes_intern(&out->codes, json_string_value(c), json_string_length(c));
         r->seat_no = (int32_t)json_integer_value(json_array_get(row, 5));
         r->retries = 0;
-        r->sched_us = cols == 7 ? (int64_t)json_integer_value(json_array_get(row, 6)) : 0;
-        r->scheduled = cols == 7 && r->sched_us >= 0;
+        r->sched_us = cols >= 7 ? (int64_t)json_integer_value(json_array_get(row, 6)) : 0;
+        r->scheduled = cols >= 7 && r->sched_us >= 0;
         if (!r->scheduled) r->sched_us = 0;
+        r->concert_id = cols == 8 ? (int64_t)json_integer_value(json_array_get(row, 7)) : 0;
+        if (r->concert_id < 0) {
+            json_decref(row);
+            out->nrecords--;
+            goto bad;
+        }
         json_decref(row);
         p = rf_ws(p, e);
         if (p < e && *p == ']') return TR_OK;
@@ -578,7 +675,7 @@ static tr_err rf_rows_read(rf_reader *rd, const char *val, size_t vlen, lab_run 
 bad:
     tr_errf(rd->errbuf, rd->errlen,
             "run file %s: request row %zu is not [customer, send_us, "
-            "done_us, status, code, seat] (and sched_us)",
+            "done_us, status, code, seat] (and sched_us, and a festival's concert)",
             rd->path, out->nrecords + 1);
     return TR_INVALID_ARGUMENT;
 }

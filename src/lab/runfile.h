@@ -20,7 +20,13 @@
  *                 "late","max_late_us","conn_waits"}   (only for an open-loop run, load --rate),
  *    "requests":[[4711,12,1530,201,"",1],…]}
  * An open-loop run's rows carry a seventh value, the scheduled send time sched_us, and its
- * latencies count from it. */
+ * latencies count from it. A festival's rows carry an eighth, the concert (the seventh is then
+ * -1 in a closed loop), and the file a "festival" member:
+ *   "festival":{"concerts":30,"zipf_s":1.2,"per_concert":[{"concert_id","total_seats",
+ *       "vip_seats","remaining","requests","answered","acknowledged","queued","tickets",
+ *       "oversold","duplicate_customers","seat_errors","vip_errors","sales_after_close",
+ *       "fcfs_violations","lost","phantom","count_drift","contradicted","phantom_unknown",
+ *       "queued_unissued","sold_out_after_us","last_issued_after_us"},…]}   (headliner first) */
 #ifndef TR_LAB_RUNFILE_H
 #define TR_LAB_RUNFILE_H
 
@@ -57,6 +63,8 @@ typedef struct run_mark {
     char value[RUN_MARK_VALUE_LEN];
 } run_mark;
 
+#define RUN_MAX_CONCERTS 100 /* a festival's concerts kept (SCENARIO_MAX_CONCERTS) */
+
 /* How an open-loop run was driven (loadgen.h); all 0 for a closed loop. */
 typedef struct run_open_loop {
     double rate;             /* offered requests/s (> 0 for an open loop) */
@@ -84,6 +92,12 @@ typedef struct lab_run {
     int nmarks; /* "marks" in the file; absent when 0 */
     run_mark marks[RUN_MAX_MARKS];
     run_open_loop open_loop;
+    /* A festival (many concerts at once): nconcerts ≥ 1 concert rows, concerts[0] the headliner
+     * (params.concert_id; the others follow it consecutively), each row its own concert's audit;
+     * audit then holds the totals (audit_festival_totals). 0 for a one-concert run. */
+    int32_t nconcerts;
+    double zipf_s; /* the exponent of the concert draw (scenario_draw_concerts) */
+    audit_concert_row concerts[RUN_MAX_CONCERTS];
     bool has_hist;     /* the three histograms below are filled (runfile_histograms, or read) */
     lab_hist lat_all;  /* latency of every answer, µs (from the scheduled time in an open loop) */
     lab_hist lat_win;  /* of the winners: 201 and 202 answers */

@@ -77,16 +77,54 @@ static void tb_fill(tb_row *row, const lab_run *run) {
     if (off == 0) snprintf(row->errors, sizeof row->errors, "-");
 }
 
+/* A festival's headliner under its run's totals: its own audit, no latency of its own. */
+static void tb_fill_headliner(tb_row *row, const lab_run *run) {
+    const audit_concert_row *c = &run->concerts[0];
+    snprintf(row->cell[0], TB_CELL, "  headliner %" PRId64, c->concert_id);
+    snprintf(row->cell[1], TB_CELL, "%s", "");
+    snprintf(row->cell[2], TB_CELL, "-");
+    tb_i(row->cell[3], c->tickets);
+    tb_i(row->cell[4], c->oversold);
+    tb_i(row->cell[5], c->duplicate_customers);
+    tb_i(row->cell[6], c->seat_errors);
+    tb_i(row->cell[7], c->vip_errors);
+    tb_i(row->cell[8], c->sales_after_close);
+    tb_i(row->cell[9], c->fcfs_violations);
+    tb_i(row->cell[10], c->lost);
+    tb_i(row->cell[11], c->phantom);
+    tb_i(row->cell[12], c->count_drift);
+    for (int col = 13; col <= TB_LOSE; col++) snprintf(row->cell[col], TB_CELL, "-");
+    snprintf(row->errors, sizeof row->errors, "%" PRId64 " of %" PRId64 " requests", c->requests,
+             run->audit.requests);
+}
+
+void table_festival_summary(const lab_run *run, table_festival *out) {
+    *out = (table_festival){.concerts = run->nconcerts};
+    for (int32_t i = 0; i < run->nconcerts && i < RUN_MAX_CONCERTS; i++) {
+        const audit_concert_row *c = &run->concerts[i];
+        out->clean += !audit_concert_row_has_anomalies(c);
+        out->sold_out += c->total_seats > 0 && c->tickets >= c->total_seats;
+        out->seats += c->total_seats;
+        out->tickets += c->tickets;
+    }
+}
+
 tr_err table_write(FILE *f, const lab_run *runs, size_t n) {
-    tb_row *rows = calloc(n + 1, sizeof *rows);
+    size_t nrows = n;
+    for (size_t i = 0; i < n; i++) nrows += runs[i].nconcerts > 0;
+    tb_row *rows = calloc(nrows + 1, sizeof *rows);
     if (rows == NULL) return TR_NOMEM;
     for (int c = 0; c < TB_COLS - 1; c++) snprintf(rows[0].cell[c], TB_CELL, "%s", tb_head[c]);
     snprintf(rows[0].errors, sizeof rows[0].errors, "%s", tb_head[TB_COLS - 1]);
     bool open = false;
+    size_t at = 1;
     for (size_t i = 0; i < n; i++) {
-        tb_fill(&rows[i + 1], &runs[i]);
+        tb_fill(&rows[at++], &runs[i]);
+        if (runs[i].nconcerts > 0) tb_fill_headliner(&rows[at++], &runs[i]);
         open |= runs[i].open_loop.rate > 0;
     }
+    size_t nruns = n;
+    n = nrows;
 
     int width[TB_COLS] = {0};
     for (size_t i = 0; i <= n; i++)
@@ -105,6 +143,15 @@ tr_err table_write(FILE *f, const lab_run *runs, size_t n) {
         }
     }
     free(rows);
+    for (size_t i = 0; i < nruns; i++) {
+        if (runs[i].nconcerts == 0) continue;
+        table_festival t;
+        table_festival_summary(&runs[i], &t);
+        bad |= fprintf(f,
+                       "festival %s: %" PRId32 " of %" PRId32 " concerts clean (R1-R8), %" PRId32
+                       " sold out, %" PRId64 " of %" PRId64 " seats sold\n",
+                       runs[i].strategy, t.clean, t.concerts, t.sold_out, t.tickets, t.seats) < 0;
+    }
     return bad || ferror(f) ? TR_INTERNAL : TR_OK;
 }
 
@@ -168,4 +215,65 @@ tr_err table_format(const lab_run *runs, size_t n, char **out) {
     }
     *out = buf;
     return TR_OK;
+}
+
+/* --- a festival's concerts ---------------------------------------------------------- */
+
+/* "R1 R3" — the rules a concert row breaks; "-" when none. */
+static void tb_rules(const audit_concert_row *c, char *buf, size_t len) {
+    struct {
+        const char *rule;
+        int64_t v;
+    } r[] = {{"R1", c->oversold},          {"R2", c->duplicate_customers},
+             {"R3", c->seat_errors},       {"R4", c->vip_errors},
+             {"R5", c->sales_after_close}, {"R6", c->fcfs_violations},
+             {"R7", c->lost + c->phantom}, {"R8", c->count_drift}};
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+        if (r[i].v == 0) continue;
+        int w = snprintf(buf + off, len - off, "%s%s=%" PRId64, off ? " " : "", r[i].rule, r[i].v);
+        if (w < 0 || (size_t)w >= len - off) break;
+        off += (size_t)w;
+    }
+    if (off == 0) snprintf(buf, len, "-");
+}
+
+tr_err table_write_concerts(FILE *f, const lab_run *run) {
+    int bad = 0;
+    if (run->nconcerts <= 0) {
+        bad |= fprintf(f, "%s: not a festival run (one concert, %" PRId64 ")\n", run->strategy,
+                       run->params.concert_id) < 0;
+        return bad || ferror(f) ? TR_INTERNAL : TR_OK;
+    }
+    bad |=
+        fprintf(f, "%s, %s: %" PRId32 " concerts (Zipf s = %.2f), %" PRId64 " requests\n",
+                run->strategy, run->scenario, run->nconcerts, run->zipf_s, run->audit.requests) < 0;
+    bad |= fprintf(f, "%8s  %6s  %8s  %11s  %9s  %7s  %7s  %9s  %s\n", "concert", "share",
+                   "requests", "sold/seats", "sold out", "201", "202", "anomalies", "rules") < 0;
+    for (int32_t i = 0; i < run->nconcerts && i < RUN_MAX_CONCERTS; i++) {
+        const audit_concert_row *c = &run->concerts[i];
+        char sold[32], after[24], rules[128];
+        snprintf(sold, sizeof sold, "%" PRId64 "/%" PRId32, c->tickets, c->total_seats);
+        if (c->sold_out_after_us < 0) snprintf(after, sizeof after, "-");
+        else snprintf(after, sizeof after, "%.2f s", (double)c->sold_out_after_us / 1e6);
+        int64_t anomalies = c->oversold + c->duplicate_customers + c->seat_errors + c->vip_errors +
+                            c->sales_after_close + c->fcfs_violations + c->lost + c->phantom +
+                            (c->count_drift < 0 ? -c->count_drift : c->count_drift);
+        tb_rules(c, rules, sizeof rules);
+        double share =
+            run->audit.requests > 0 ? 100.0 * (double)c->requests / (double)run->audit.requests : 0;
+        bad |= fprintf(f,
+                       "%8" PRId64 "  %5.1f%%  %8" PRId64 "  %11s  %9s  %7" PRId64 "  %7" PRId64
+                       "  %9" PRId64 "  %s\n",
+                       c->concert_id, share, c->requests, sold, after, c->acknowledged, c->queued,
+                       anomalies, rules) < 0;
+    }
+    table_festival t;
+    table_festival_summary(run, &t);
+    bad |= fprintf(f,
+                   "total: %" PRId32 " of %" PRId32 " concerts clean, %" PRId32
+                   " sold out, %" PRId64 " of %" PRId64 " seats sold\n",
+                   t.clean, t.concerts, t.sold_out, t.tickets, t.seats) < 0;
+    return bad || ferror(f) ? TR_INTERNAL : TR_OK;
 }

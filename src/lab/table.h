@@ -5,6 +5,7 @@
 #define TR_LAB_TABLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/error.h"
@@ -16,8 +17,25 @@
  * winners' (201/202) and losers' (409/503) p99 from the histograms, shown when a run is
  * open-loop, "-" for the others], errors by code
  * ("sold_out=48990 busy=12"; "-" when none; 2xx outcomes are not errors).
+ * A festival run (nconcerts > 0) is its totals row (anomalies summed over its concerts, each
+ * audited alone), then its headliner's own row, and after the table a line per festival run:
+ * how many of its concerts were clean and sold out, seats sold of seats.
  * Errors: TR_INTERNAL when writing to f fails. */
 tr_err table_write(FILE *f, const lab_run *runs, size_t n);
+
+/* A festival run's concerts at a glance (run->nconcerts > 0; all 0 otherwise). */
+typedef struct table_festival {
+    int32_t concerts, clean, sold_out; /* clean: no R1–R8 count; sold out: tickets ≥ seats */
+    int64_t seats, tickets;            /* summed over the concerts */
+} table_festival;
+
+void table_festival_summary(const lab_run *run, table_festival *out);
+
+/* The per-concert table of a festival run (`ticketrush table --concerts`): one line per concert
+ * — id, share of the requests, requests, sold/seats, sold out after (s), answers 201/202, every
+ * R1–R8 count summed as "anomalies" with the rules that failed named — then the totals line.
+ * A run that is not a festival writes one line saying so. Errors: TR_INTERNAL (writing). */
+tr_err table_write_concerts(FILE *f, const lab_run *run);
 
 /* The latency table (`ticketrush table --latency`): one line per run with its offered rate
  * (open loop; "-" otherwise), answered requests/s, requests sent late, then p50/p99/p99.9 in ms

@@ -1,14 +1,17 @@
 /* pg.c — libpq wrapper behind pg.h: sticky error text, lazy prepare, rollback on failure. */
 #include "store/pg.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/conncheck.h"
 
 #define PG_MAX_PREPARED 64
+#define PG_MAX_KEPT_NOTES 4096 /* notifications kept between two pg_conn_notifications */
 
 struct pg_conn {
     PGconn *conn;
@@ -21,6 +24,10 @@ struct pg_conn {
     char constraint[64];
     int64_t last_used_ms; /* CLOCK_MONOTONIC_COARSE */
     uint64_t connects;    /* successful connects so far (a new session forgets its LISTENs) */
+    /* Notifications read off the socket by the idle check (pg_conn_ensure), oldest first, for
+     * pg_conn_notifications; each PQfreemem'd when handed over (they outlive the session). */
+    PGnotify *kept[PG_MAX_KEPT_NOTES];
+    int nkept;
     /* For pg_conn_cancel from another thread: made after each connect, under cancel_mu. */
     pthread_mutex_t cancel_mu;
     PGcancel *cancel;
@@ -134,6 +141,7 @@ out:
 void pg_conn_free(pg_conn *c) {
     if (c == NULL) return;
     pg_close(c);
+    for (int i = 0; i < c->nkept; i++) PQfreemem(c->kept[i]);
     pthread_mutex_destroy(&c->cancel_mu);
     free(c->conninfo);
     free(c);
@@ -149,13 +157,39 @@ void pg_conn_cancel(pg_conn *c) {
     pthread_mutex_unlock(&c->cancel_mu);
 }
 
+/* Bytes wait on an idle session's socket: a LISTENing session's notifications (NOTIFY from
+ * another session while this one sat idle), or the server's goodbye (a FATAL message, then the
+ * close). Reads them: notifications are kept for pg_conn_notifications. true when the session is
+ * still good — it read at least one notification and the link is neither closed nor broken
+ * (more notifications may already be on their way: a busy channel never leaves the socket
+ * empty); false when it read no notification (a goodbye: reconnect, as before, so a statement is
+ * not sent into a closing session). */
+static void pg_quiet_notice(void *arg, const char *message) { (void)arg, (void)message; }
+
+static bool pg_idle_bytes_were_notifications(pg_conn *c) {
+    /* A goodbye read here reaches libpq's notice processor, which would print it: hush it. */
+    PQnoticeProcessor was = PQsetNoticeProcessor(c->conn, pg_quiet_notice, NULL);
+    int ok = PQconsumeInput(c->conn);
+    PQsetNoticeProcessor(c->conn, was, NULL);
+    if (ok == 0 || PQstatus(c->conn) != CONNECTION_OK) return false;
+    int got = 0;
+    for (PGnotify *note; (note = PQnotifies(c->conn)) != NULL; got++) {
+        if (c->nkept < PG_MAX_KEPT_NOTES) c->kept[c->nkept++] = note;
+        else PQfreemem(note); /* a listener that never reads: the oldest are kept */
+    }
+    if (got == 0) return false;
+    char b;
+    ssize_t n = recv(PQsocket(c->conn), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+}
+
 tr_err pg_conn_ensure(pg_conn *c) {
     int64_t now = tr_coarse_ms();
     bool idle = now - c->last_used_ms > TR_IDLE_CHECK_MS;
     c->last_used_ms = now;
     if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
         if (!idle || PQtransactionStatus(c->conn) != PQTRANS_IDLE ||
-            !tr_idle_peer_gone(PQsocket(c->conn)))
+            !tr_idle_peer_gone(PQsocket(c->conn)) || pg_idle_bytes_were_notifications(c))
             return TR_OK;
     }
     return pg_connect(c);
@@ -331,8 +365,13 @@ uint64_t pg_conn_connects(const pg_conn *c) { return c->connects; }
 int pg_conn_notifications(pg_conn *c,
                           void (*fn)(const char *channel, const char *payload, void *arg),
                           void *arg) {
-    if (c->conn == NULL || PQconsumeInput(c->conn) == 0) return 0;
     int n = 0;
+    for (; n < c->nkept; n++) { /* what the idle check read off the socket first */
+        fn(c->kept[n]->relname, c->kept[n]->extra ? c->kept[n]->extra : "", arg);
+        PQfreemem(c->kept[n]);
+    }
+    c->nkept = 0;
+    if (c->conn == NULL || PQconsumeInput(c->conn) == 0) return n;
     for (PGnotify *note; (note = PQnotifies(c->conn)) != NULL; PQfreemem(note), n++)
         fn(note->relname, note->extra ? note->extra : "", arg);
     return n;

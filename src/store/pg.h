@@ -77,7 +77,10 @@ uint64_t pg_conn_connects(const pg_conn *c);
 /* Hands fn every notification the session received (LISTEN/NOTIFY,
  * https://www.postgresql.org/docs/15/libpq-notify.html): what earlier statements brought along
  * and what the socket holds now, without blocking. channel and payload are valid during the
- * call. Returns how many; 0 when disconnected. */
+ * call. Returns how many; 0 when disconnected. Notifications that arrived while the session sat
+ * idle are kept across the wrappers' idle check (they are not taken for the server closing the
+ * session), and those read just before a lost session was replaced are still handed over; a
+ * new session has no LISTEN (pg_conn_connects). */
 int pg_conn_notifications(pg_conn *c,
                           void (*fn)(const char *channel, const char *payload, void *arg),
                           void *arg);

@@ -502,7 +502,37 @@ static pid_t spawn(char *const argv[], const char *log_path) {
     return pid;
 }
 
+static void server_start_va(h_server *s, int fixed_port, const char *strategy, int workers,
+                            va_list ap);
+
 void h_server_start(h_server *s, const char *strategy, int workers, ...) {
+    va_list ap;
+    va_start(ap, workers);
+    server_start_va(s, 0, strategy, workers, ap);
+    va_end(ap);
+}
+
+void h_server_start_on(h_server *s, int port, const char *strategy, int workers, ...) {
+    va_list ap;
+    va_start(ap, workers);
+    server_start_va(s, port, strategy, workers, ap);
+    va_end(ap);
+}
+
+/* true once the child's output says it serves (another process on a shared port may answer
+ * GET /livez before this one listens). */
+static bool log_says_serving(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return false;
+    char line[512];
+    bool serving = false;
+    while (!serving && fgets(line, sizeof line, f)) serving = strstr(line, "serving on") != NULL;
+    fclose(f);
+    return serving;
+}
+
+static void server_start_va(h_server *s, int fixed_port, const char *strategy, int workers,
+                            va_list ap) {
     const char *argv[H_MAX_ARGS];
     char port_s[16], workers_s[16];
     int argc = 0;
@@ -520,19 +550,13 @@ void h_server_start(h_server *s, const char *strategy, int workers, ...) {
     argv[argc++] = h_env_pg();
     argv[argc++] = "--redis";
     argv[argc++] = h_env_redis();
-    va_list ap;
-    va_start(ap, workers);
     const char *a;
     bool durability = false;
     while ((a = va_arg(ap, const char *)) != NULL) {
-        if (argc >= H_MAX_ARGS - 3) {
-            va_end(ap);
-            fail_msg("harness: too many server arguments");
-        }
+        if (argc >= H_MAX_ARGS - 3) fail_msg("harness: too many server arguments");
         durability = durability || strncmp(a, "--durability", 12) == 0;
         argv[argc++] = a;
     }
-    va_end(ap);
     if (strcmp(strategy, "redis-atomic") == 0 && !durability) {
         argv[argc++] = "--durability";
         argv[argc++] = "strict";
@@ -546,7 +570,7 @@ void h_server_start(h_server *s, const char *strategy, int workers, ...) {
 
     /* A port picked by binding port 0 can be taken again before the server binds it: retry. */
     for (int attempt = 0; attempt < 3; attempt++) {
-        s->port = h_free_port();
+        s->port = fixed_port > 0 ? fixed_port : h_free_port();
         snprintf(port_s, sizeof port_s, "%d", s->port);
         s->pid = spawn((char *const *)argv, s->log_path);
         live_add(s->pid, s->log_path);
@@ -558,14 +582,14 @@ void h_server_start(h_server *s, const char *strategy, int workers, ...) {
                 exited = true;
                 break;
             }
-            if (livez_ok(s->port)) return;
+            if (livez_ok(s->port) && (fixed_port == 0 || log_says_serving(s->log_path))) return;
             h_sleep_ms(20);
         }
         const char *log = log_tail(s->log_path);
         if (exited) {
             live_remove(s->pid);
             s->pid = 0;
-            if (strstr(log, "could not listen") != NULL && attempt < 2) continue;
+            if (strstr(log, "could not listen") != NULL && attempt < 2 && fixed_port == 0) continue;
             unlink(s->log_path);
             fail_msg("harness: server (%s, %d workers) exited during start with status %d; "
                      "output:\n%s",

@@ -125,6 +125,9 @@ typedef struct h_server {
  * gets --durability strict unless EXTRA names a durability: a 201 then means the ticket is in
  * PostgreSQL, so a test can read it back at once (h_server_stop drains either way). */
 void h_server_start(h_server *s, const char *strategy, int workers, ...);
+/* The same on a given port (one other processes may share: pass "--reuse-port"); returns once
+ * this process says it serves, not when another answers GET /livez on the port. */
+void h_server_start_on(h_server *s, int port, const char *strategy, int workers, ...);
 /* SIGTERM; asserts exit status 0 within 10 s and no sanitizer report in the child's output. */
 void h_server_stop(h_server *s);
 /* SIGKILL (a crash, not a shutdown) and reap; asserts only that it was running. */

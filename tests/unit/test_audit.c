@@ -448,6 +448,76 @@ static void readmitted_customer_counts_from_its_second_admission(void **state) {
     assert_int_equal(a.fcfs_inverted, 1);
 }
 
+/* A festival's totals: every anomaly count is the sum of the concerts' own audits (so one bad
+ * concert makes the festival fail), seats and tickets add up, the figures are the whole run's,
+ * and the sell-out time is the headliner's. */
+static void festival_totals_sum_each_concerts_audit(void **state) {
+    (void)state;
+    audit_report head = {.total_seats = 3,
+                         .vip_seats = 1,
+                         .remaining = 0,
+                         .tickets = 3,
+                         .sold_out_after_us = 700,
+                         .last_issued_after_us = 650};
+    audit_report tail = {.total_seats = 3,
+                         .vip_seats = 1,
+                         .remaining = 1,
+                         .tickets = 2,
+                         .oversold = 0,
+                         .duplicate_customers = 1,
+                         .seat_errors = 2,
+                         .fcfs_violations = 3,
+                         .lost = 4,
+                         .phantom = 5,
+                         .count_drift = -1,
+                         .sold_out_after_us = -1,
+                         .last_issued_after_us = 900};
+    audit_concert_row rows[2];
+    audit_concert_row_of(10, &head, &rows[0]);
+    audit_concert_row_of(11, &tail, &rows[1]);
+    assert_int_equal(rows[0].concert_id, 10);
+    assert_int_equal(rows[1].fcfs_violations, 3);
+    assert_false(audit_concert_row_has_anomalies(&rows[0]));
+    assert_true(audit_concert_row_has_anomalies(&rows[1]));
+    lab_record recs[] = {
+        ok201(1, 0, 100, 1),
+        ok201(2, 10, 200, 2),
+        ans(3, 20, 300, 409, LAB_CODE_SOLD_OUT, 0),
+        {.customer_id = 4, .send_us = 30, .done_us = -1, .code = LAB_CODE_TIMEOUT},
+    };
+    recs[0].concert_id = 10, recs[1].concert_id = 11, recs[2].concert_id = 10;
+    recs[3].concert_id = 11;
+    lab_codes codes = {0};
+    audit_report t;
+    assert_int_equal(audit_festival_totals(rows, 2, recs, 4, &codes, 60000000, &t), TR_OK);
+    assert_int_equal(t.total_seats, 6);
+    assert_int_equal(t.vip_seats, 2);
+    assert_int_equal(t.remaining, 1);
+    assert_int_equal(t.tickets, 5);
+    assert_int_equal(t.duplicate_customers, 1);
+    assert_int_equal(t.seat_errors, 2);
+    assert_int_equal(t.fcfs_violations, 3);
+    assert_int_equal(t.lost, 4);
+    assert_int_equal(t.phantom, 5);
+    assert_int_equal(t.count_drift, -1);
+    assert_true(audit_has_anomalies(&t));
+    assert_int_equal(t.requests, 4);
+    assert_int_equal(t.answered, 3);
+    assert_int_equal(t.acknowledged, 2);
+    assert_int_equal(t.sold_out_after_us, 700);    /* the headliner's */
+    assert_int_equal(t.last_issued_after_us, 900); /* the latest */
+    assert_int_equal(t.drained_after_us, -1);
+    assert_int_equal((int64_t)t.requests_per_min, 3); /* 3 answers in 60 s */
+    assert_int_equal((int64_t)t.tickets_per_min, 5);
+    assert_int_equal(t.latency.max, 280);
+    /* clean concerts make clean totals */
+    audit_concert_row clean[2] = {rows[0], rows[0]};
+    assert_int_equal(audit_festival_totals(clean, 2, recs, 4, &codes, 60000000, &t), TR_OK);
+    assert_false(audit_has_anomalies(&t));
+    assert_int_equal(t.tickets, 6);
+    assert_int_equal(audit_festival_totals(rows, 0, recs, 4, &codes, 1, &t), TR_INVALID_ARGUMENT);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(lost_ticket_is_not_also_an_fcfs_inversion),
@@ -482,6 +552,7 @@ int main(void) {
         cmocka_unit_test(sold_out_time_is_last_seat_or_first_sold_out),
         cmocka_unit_test(outcomes_key_by_code_else_status_sorted_by_count),
         cmocka_unit_test(compute_reports_drift_rates_and_anomalies),
+        cmocka_unit_test(festival_totals_sum_each_concerts_audit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,10 +77,10 @@ static int setup(void **state) {
     r->nrecords = 4;
     r->records = calloc(4, sizeof *r->records);
     if (r->records == NULL) return -1;
-    r->records[0] = (lab_record){101, 0, 150, 201, 17, LAB_CODE_NONE, 0, false, 0};
-    r->records[1] = (lab_record){102, 5, 160, 409, 0, odd, 0, false, 0};
-    r->records[2] = (lab_record){103, 6, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0};
-    r->records[3] = (lab_record){104, -1, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0};
+    r->records[0] = (lab_record){101, 0, 150, 201, 17, LAB_CODE_NONE, 0, false, 0, 0};
+    r->records[1] = (lab_record){102, 5, 160, 409, 0, odd, 0, false, 0, 0};
+    r->records[2] = (lab_record){103, 6, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0, 0};
+    r->records[3] = (lab_record){104, -1, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0, 0};
     *state = f;
     return 0;
 }
@@ -155,6 +155,53 @@ static void write_file(const char *path, const char *text) {
     assert_non_null(fp);
     fputs(text, fp);
     fclose(fp);
+}
+
+/* A festival run keeps each concert's audit row and each request's concert; the table reads
+ * them back as written. */
+static void festival_concerts_read_back_as_written(void **state) {
+    fixture *f = *state;
+    char err[256];
+    f->run.nconcerts = 2;
+    f->run.zipf_s = 1.2;
+    f->run.concerts[0] = (audit_concert_row){.concert_id = 3,
+                                             .total_seats = 500,
+                                             .vip_seats = 5,
+                                             .requests = 3,
+                                             .tickets = 500,
+                                             .fcfs_violations = 2,
+                                             .sold_out_after_us = 1234,
+                                             .last_issued_after_us = 99};
+    f->run.concerts[1] = (audit_concert_row){.concert_id = 4,
+                                             .total_seats = 500,
+                                             .remaining = 498,
+                                             .requests = 1,
+                                             .tickets = 2,
+                                             .count_drift = -3,
+                                             .sold_out_after_us = -1,
+                                             .last_issued_after_us = -1};
+    for (int i = 0; i < 4; i++) f->run.records[i].concert_id = i == 2 ? 4 : 3;
+    f->run.records[1].scheduled = false; /* closed loop: sched_us is written -1 */
+    assert_int_equal(runfile_write(&f->run, f->path, err, sizeof err), TR_OK);
+    lab_run *back = calloc(1, sizeof *back);
+    assert_non_null(back);
+    assert_int_equal(runfile_read(f->path, true, back, err, sizeof err), TR_OK);
+    assert_int_equal(back->nconcerts, 2);
+    assert_true(back->zipf_s > 1.1999 && back->zipf_s < 1.2001);
+    assert_memory_equal(&back->concerts[0], &f->run.concerts[0], sizeof back->concerts[0]);
+    assert_memory_equal(&back->concerts[1], &f->run.concerts[1], sizeof back->concerts[1]);
+    assert_int_equal(back->nrecords, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(back->records[i].concert_id, f->run.records[i].concert_id);
+        assert_false(back->records[i].scheduled);
+        assert_int_equal(back->records[i].customer_id, f->run.records[i].customer_id);
+    }
+    lab_run_free_records(back);
+    /* a festival member that does not add up is refused, and named */
+    write_file(f->path, "{\"version\":1,\"festival\":{\"concerts\":3,\"zipf_s\":1,"
+                        "\"per_concert\":[]},\"requests\":[]}");
+    assert_int_equal(runfile_read(f->path, false, back, err, sizeof err), TR_INVALID_ARGUMENT);
+    free(back);
 }
 
 static void other_version_is_refused(void **state) {
@@ -282,6 +329,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(run_reads_back_as_written, setup, teardown),
         cmocka_unit_test_setup_teardown(summary_reads_without_the_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(festival_concerts_read_back_as_written, setup, teardown),
         cmocka_unit_test_setup_teardown(other_version_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_field_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_rows_and_non_json_are_refused, setup, teardown),

@@ -95,10 +95,71 @@ static void missing_latency_shows_a_dash(void **state) {
     free(text);
 }
 
+/* A festival run: its totals row, then the headliner's own row, and after the table how many
+ * concerts were clean and sold out; --concerts lists each concert with the rules it broke. */
+static void festival_shows_totals_headliner_and_clean_concerts(void **state) {
+    (void)state;
+    lab_run *run = calloc(1, sizeof *run);
+    assert_non_null(run);
+    fill(run, "redis-zset", true);
+    run->audit.tickets = 1200;
+    run->audit.fcfs_violations = 2;
+    run->audit.requests = 4000;
+    run->nconcerts = 3;
+    run->zipf_s = 1.2;
+    run->concerts[0] = (audit_concert_row){.concert_id = 1,
+                                           .total_seats = 500,
+                                           .tickets = 500,
+                                           .requests = 2000,
+                                           .acknowledged = 0,
+                                           .queued = 900,
+                                           .sold_out_after_us = 1500000};
+    run->concerts[1] = (audit_concert_row){.concert_id = 2,
+                                           .total_seats = 500,
+                                           .tickets = 500,
+                                           .requests = 1500,
+                                           .fcfs_violations = 2,
+                                           .sold_out_after_us = -1};
+    run->concerts[2] = (audit_concert_row){.concert_id = 3,
+                                           .total_seats = 500,
+                                           .tickets = 200,
+                                           .requests = 500,
+                                           .sold_out_after_us = -1};
+    char *text = NULL;
+    assert_int_equal(table_format(run, 1, &text), TR_OK);
+    char total[512], head[512], note[512];
+    line_of(text, 1, total, sizeof total);
+    line_of(text, 2, head, sizeof head);
+    line_of(text, 3, note, sizeof note);
+    assert_non_null(strstr(total, "redis-zset"));
+    assert_non_null(strstr(head, "headliner 1"));
+    assert_non_null(strstr(head, "2000 of 4000 requests"));
+    assert_string_equal(note, "festival redis-zset: 2 of 3 concerts clean (R1-R8), 2 sold out, "
+                              "1200 of 1500 seats sold");
+    free(text);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(table_write_concerts(f, run), TR_OK);
+    rewind(f);
+    char buf[4096] = "";
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+    char line[512];
+    line_of(buf, 3, line, sizeof line); /* the concert that broke R6 */
+    assert_non_null(strstr(line, "R6=2"));
+    assert_non_null(strstr(line, "500/500"));
+    line_of(buf, 2, line, sizeof line);
+    assert_non_null(strstr(line, "1.50 s"));
+    assert_non_null(strstr(buf, "total: 2 of 3 concerts clean, 2 sold out, 1200 of 1500 seats"));
+    free(run);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rows_show_counts_latency_and_errors_by_code),
         cmocka_unit_test(missing_latency_shows_a_dash),
+        cmocka_unit_test(festival_shows_totals_headliner_and_clean_concerts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,15 +155,15 @@ static void small_run(lab_run *run) {
     run->started_wall_us = 1714564800000000LL;
     run->duration_us = 2400000;
     static const lab_record recs[] = {
-        {1, 0, 900, 201, 1, LAB_CODE_NONE, 0, false, 0},
-        {2, 10, 1000, 201, 1, LAB_CODE_NONE, 0, false, 0}, /* seat 1 again: naive */
-        {3, 20, 1100000, 201, 2, LAB_CODE_NONE, 0, false, 0},
-        {4, 1200000, 1300000, 201, 3, LAB_CODE_NONE, 0, false, 0},
-        {5, 1200100, 1250000, 409, 0, LAB_CODE_SOLD_OUT, 0, false, 0},
-        {6, 1300100, 2300000, 201, 2, LAB_CODE_NONE, 0, false,
+        {1, 0, 900, 201, 1, LAB_CODE_NONE, 0, false, 0, 0},
+        {2, 10, 1000, 201, 1, LAB_CODE_NONE, 0, false, 0, 0}, /* seat 1 again: naive */
+        {3, 20, 1100000, 201, 2, LAB_CODE_NONE, 0, false, 0, 0},
+        {4, 1200000, 1300000, 201, 3, LAB_CODE_NONE, 0, false, 0, 0},
+        {5, 1200100, 1250000, 409, 0, LAB_CODE_SOLD_OUT, 0, false, 0, 0},
+        {6, 1300100, 2300000, 201, 2, LAB_CODE_NONE, 0, false, 0,
          0}, /* seat 2 after seat 3 answered */
-        {7, 1300200, 2400000, 503, 0, LAB_CODE_BUSY, 0, false, 0},
-        {8, 1300300, -1, 0, 0, LAB_CODE_CONNECTION_ERROR, 0, false, 0},
+        {7, 1300200, 2400000, 503, 0, LAB_CODE_BUSY, 0, false, 0, 0},
+        {8, 1300300, -1, 0, 0, LAB_CODE_CONNECTION_ERROR, 0, false, 0, 0},
     };
     run->nrecords = sizeof recs / sizeof recs[0];
     run->records = malloc(sizeof recs);
@@ -318,8 +318,8 @@ static void report_explains_queued_runs(void **state) {
     assert_non_null(run);
     snprintf(run->strategy, sizeof run->strategy, "redis-zset");
     snprintf(run->scenario, sizeof run->scenario, "seed");
-    static const lab_record recs[] = {{1, 0, 500, 202, 0, 0, 0, false, 0},
-                                      {2, 10, 700, 202, 0, 0, 0, false, 0}};
+    static const lab_record recs[] = {{1, 0, 500, 202, 0, 0, 0, false, 0, 0},
+                                      {2, 10, 700, 202, 0, 0, 0, false, 0, 0}};
     run->records = malloc(sizeof recs);
     assert_non_null(run->records);
     memcpy(run->records, recs, sizeof recs);
@@ -380,11 +380,11 @@ static void report_escapes_labels(void **state) {
 static void report_buckets_count_each_answer_once(void **state) {
     (void)state;
     static const lab_record recs[] = {
-        {1, 0, 999999, 201, 1, 0, 0, false, 0},
-        {2, 0, 1000000, 409, 0, LAB_CODE_SOLD_OUT, 0, false, 0},
-        {3, 0, 2500000, 202, 0, 0, 0, false, 0},
-        {4, 0, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0},
-        {5, 0, 1500000, 0, 0, LAB_CODE_CONNECTION_ERROR, 0, false, 0},
+        {1, 0, 999999, 201, 1, 0, 0, false, 0, 0},
+        {2, 0, 1000000, 409, 0, LAB_CODE_SOLD_OUT, 0, false, 0, 0},
+        {3, 0, 2500000, 202, 0, 0, 0, false, 0, 0},
+        {4, 0, -1, 0, 0, LAB_CODE_TIMEOUT, 0, false, 0, 0},
+        {5, 0, 1500000, 0, 0, LAB_CODE_CONNECTION_ERROR, 0, false, 0, 0},
     };
     int64_t *a, *t, *q;
     size_t nb;
