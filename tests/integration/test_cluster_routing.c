@@ -7,7 +7,6 @@
  * this Redis cannot run a cluster (services.sh exits 4). Does not use the server. */
 #include "harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,38 +22,11 @@
 
 typedef struct cluster_fixture {
     char dir[512];                       /* the cluster's state directory; "" when not started */
-    char script[512];                    /* scripts/services.sh */
     cluster_map *map;                    /* from the first seed */
     redis_conn *conn[CLUSTER_MAX_NODES]; /* by node index in map, opened on first use */
 } cluster_fixture;
 
 static cluster_fixture fx;
-
-/* The redis-server processes working inside dir (services.sh runs each node there). */
-static int processes_in(const char *dir) {
-    int n = 0;
-    DIR *proc = opendir("/proc");
-    if (proc == NULL) return -1;
-    size_t dlen = strlen(dir);
-    struct dirent *e;
-    while ((e = readdir(proc)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        char path[300], comm[64] = "", cwd[1024];
-        snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL) continue;
-        if (fgets(comm, sizeof comm, f) == NULL) comm[0] = '\0';
-        fclose(f);
-        if (strncmp(comm, "redis-server", 12) != 0) continue;
-        snprintf(path, sizeof path, "/proc/%s/cwd", e->d_name);
-        ssize_t k = readlink(path, cwd, sizeof cwd - 1);
-        if (k <= 0) continue;
-        cwd[k] = '\0';
-        if (strncmp(cwd, dir, dlen) == 0 && (cwd[dlen] == '/' || cwd[dlen] == '\0')) n++;
-    }
-    closedir(proc);
-    return n;
-}
 
 /* `services.sh stop --purge` of our directory; asserts nothing of ours is left behind. */
 static void cluster_stop(void) {
@@ -67,13 +39,9 @@ static void cluster_stop(void) {
     fx.map = NULL;
     char dir[sizeof fx.dir];
     snprintf(dir, sizeof dir, "%s", fx.dir);
-    fx.dir[0] = '\0';
-    const char *argv[] = {fx.script, "stop", "--purge", "--dir", dir, NULL};
-    char *out = NULL;
-    int rc = h_run(argv, 60000, &out);
-    if (rc != 0) fail_msg("services.sh stop --purge exited %d: %s", rc, out ? out : "");
-    free(out);
-    H_EQ(processes_in(dir), 0);
+    int rc = h_cluster_stop(fx.dir);
+    if (rc != 0) fail_msg("services.sh stop --purge --dir %s exited %d", dir, rc);
+    H_EQ(h_redis_processes_in(dir), 0);
     H_TRUE(access(dir, F_OK) != 0, "%s still exists after stop --purge", dir);
 }
 
@@ -87,43 +55,13 @@ static int teardown(void **state) {
  * set it (its final `stop --purge` then also ends any node a crashed test left), else in /tmp.
  * Fills seeds (comma-separated host:port) from its env file. Skips the test on exit 4. */
 static void cluster_start(char *seeds, size_t seedslen) {
-    h_services_script(fx.script, sizeof fx.script);
-    const char *svc = getenv("TICKETRUSH_SVC_DIR");
-    char tmpl[sizeof fx.dir];
-    snprintf(tmpl, sizeof tmpl, "%s/cluster-test.XXXXXX", svc && svc[0] ? svc : "/tmp");
-    if (mkdtemp(tmpl) == NULL) fail_msg("mkdtemp %s: %s", tmpl, strerror(errno));
-    chmod(tmpl, 0755); /* PostgreSQL runs as its own user when we are root: let it in */
-    /* services.sh refuses a non-empty directory it did not make; an empty one it takes. */
-    const char *argv[] = {fx.script, "start", "--cluster", "3", "--dir", tmpl, NULL};
-    char *out = NULL;
+    char why[1024] = "";
     int64_t t0 = h_now_ms();
-    int rc = h_run(argv, 120000, &out);
-    if (rc == 4) {
-        print_message("services.sh cannot run a cluster here: %s", out ? out : "");
-        free(out);
-        rmdir(tmpl);
-        skip();
-    }
-    snprintf(fx.dir, sizeof fx.dir, "%s", tmpl);
-    if (rc != 0) fail_msg("services.sh start --cluster 3 exited %d: %s", rc, out ? out : "");
+    int rc =
+        h_cluster_start(3, "cluster-test", fx.dir, sizeof fx.dir, seeds, seedslen, why, sizeof why);
+    if (rc == 4) skip();
+    if (rc != 0) fail_msg("%s", why);
     print_message("cluster started in %lld ms\n", (long long)(h_now_ms() - t0));
-    free(out);
-
-    char env_path[sizeof fx.dir + 8];
-    snprintf(env_path, sizeof env_path, "%s/env", fx.dir);
-    FILE *f = fopen(env_path, "r");
-    if (f == NULL) fail_msg("cannot read %s: %s", env_path, strerror(errno));
-    char line[1024];
-    seeds[0] = '\0';
-    const char *key = "export TICKETRUSH_REDIS_CLUSTER='";
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, strlen(key)) != 0) continue;
-        char *v = line + strlen(key), *end = strchr(v, '\'');
-        if (end != NULL) *end = '\0';
-        snprintf(seeds, seedslen, "%s", v);
-    }
-    fclose(f);
-    H_TRUE(seeds[0] != '\0', "%s names no TICKETRUSH_REDIS_CLUSTER", env_path);
 }
 
 /* host:port of a node; the unknown endpoint ("") is the host we asked: loopback. */
