@@ -60,8 +60,8 @@ tr_err redis_parse_run_id(const char *info, char out[REDIS_RUN_ID_MAX]) {
 }
 
 int redis_info_cluster_enabled(const char *info) {
-    const char *p = info ? strstr(info, "cluster_enabled:") : NULL;
-    return p != NULL && p[16] == '1';
+    long long enabled = 0; /* one reader of INFO fields: store/cluster.h */
+    return cluster_info_int(info, "cluster_enabled", &enabled) && enabled == 1;
 }
 
 tr_err redis_parse_addr(const char *addr, char *host, size_t hostlen, int *port) {
