@@ -3,10 +3,10 @@
  * connecting, sending and retrying belong to the caller. */
 #include "store/cluster.h"
 
-#include "store/redis.h"
-
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- key → slot ------------------------------------------------------------------------- */
@@ -276,6 +276,22 @@ const char *cluster_redirect_kind_name(cluster_redirect_kind kind) {
     return "none";
 }
 
+tr_err cluster_parse_addr(const char *addr, char *host, size_t hostlen, int *port) {
+    if (addr == NULL) return TR_INVALID_ARGUMENT;
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
+        return TR_INVALID_ARGUMENT;
+    char *end = NULL;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || p < 1 || p > 65535)
+        return TR_INVALID_ARGUMENT;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (int)p;
+    return TR_OK;
+}
+
 tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n, char *err,
                            size_t errlen) {
     char dummy[1];
@@ -305,7 +321,7 @@ tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n,
         memcpy(one, p, len);
         one[len] = '\0';
         if (strchr(one, ' ') != NULL ||
-            redis_parse_addr(one, out[count].host, sizeof out[count].host, &out[count].port) !=
+            cluster_parse_addr(one, out[count].host, sizeof out[count].host, &out[count].port) !=
                 TR_OK) {
             snprintf(err, errlen, "invalid Redis address \"%.64s\": expected host:port", one);
             return TR_INVALID_ARGUMENT;

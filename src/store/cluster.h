@@ -136,9 +136,14 @@ typedef struct cluster_addr {
     int port; /* 1..65535 */
 } cluster_addr;
 
+/* Parses "host:port" (host: an IPv4 address or a name, or an IPv6 address unbracketed — the port
+ * is after the last ':'; port 1..65535) into host (hostlen bytes with its NUL) and *port.
+ * TR_INVALID_ARGUMENT on a malformed address or a host that does not fit. */
+tr_err cluster_parse_addr(const char *addr, char *host, size_t hostlen, int *port);
+
 /* Parses a seed list "host:port[,host:port…]" (the server's --redis: one plain Redis, or some
  * nodes of a Redis Cluster from which the slot map is learned) into out[0..*n-1], in the order
- * given. Each address is what redis_parse_addr takes (the port after the last ':', so an IPv6
+ * given. Each address is what cluster_parse_addr takes (the port after the last ':', so an IPv6
  * host passes unbracketed); no spaces, no empty element, at most max (≤ CLUSTER_MAX_SEEDS
  * makes sense) addresses. TR_INVALID_ARGUMENT on anything else, with the reason in err (may be
  * NULL), *n set to 0. */

@@ -65,19 +65,7 @@ int redis_info_cluster_enabled(const char *info) {
 }
 
 tr_err redis_parse_addr(const char *addr, char *host, size_t hostlen, int *port) {
-    if (addr == NULL) return TR_INVALID_ARGUMENT;
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
-        return TR_INVALID_ARGUMENT;
-    char *end = NULL;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno != 0 || end == colon + 1 || *end != '\0' || p < 1 || p > 65535)
-        return TR_INVALID_ARGUMENT;
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    *port = (int)p;
-    return TR_OK;
+    return cluster_parse_addr(addr, host, hostlen, port);
 }
 
 /* ---- one node ---------------------------------------------------------------------------- */
