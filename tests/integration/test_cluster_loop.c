@@ -61,7 +61,7 @@ static master ms[MASTERS];
 static cluster_map *map;
 
 static void masters_open(const char *seeds) {
-    char first[256];
+    char first[1024];
     snprintf(first, sizeof first, "%s", seeds);
     char *comma = strchr(first, ',');
     if (comma) *comma = '\0';
