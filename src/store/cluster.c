@@ -372,38 +372,6 @@ int cluster_error_busy(const char *error) {
     return k == CLUSTER_REDIRECT_CLUSTERDOWN || k == CLUSTER_REDIRECT_TRYAGAIN;
 }
 
-cluster_next cluster_redirect_next(const cluster_redirect *r, int followed, int max_redirects,
-                                   int base_ms, int *delay_ms, bool *refresh) {
-    cluster_next next = CLUSTER_NEXT_ANSWER;
-    bool again = false;
-    int delay = 0;
-    switch (r ? r->kind : CLUSTER_REDIRECT_NONE) {
-    case CLUSTER_REDIRECT_NONE: break;
-    case CLUSTER_REDIRECT_CLUSTERDOWN:
-        next = CLUSTER_NEXT_GIVE_UP;
-        again = true;
-        break;
-    case CLUSTER_REDIRECT_MOVED:
-        next = CLUSTER_NEXT_SEND;
-        again = true;
-        break;
-    case CLUSTER_REDIRECT_ASK: next = CLUSTER_NEXT_ASK; break;
-    case CLUSTER_REDIRECT_TRYAGAIN: {
-        next = CLUSTER_NEXT_RETRY;
-        long long d = base_ms > 0 ? base_ms : 0;
-        for (int i = 0; i < followed && d < CLUSTER_RETRY_MAX_MS; i++) d *= 2;
-        delay = d > CLUSTER_RETRY_MAX_MS ? CLUSTER_RETRY_MAX_MS : (int)d;
-        break;
-    }
-    }
-    if (next != CLUSTER_NEXT_ANSWER && next != CLUSTER_NEXT_GIVE_UP && followed >= max_redirects)
-        next = CLUSTER_NEXT_GIVE_UP;
-    if (next != CLUSTER_NEXT_RETRY) delay = 0;
-    if (refresh) *refresh = again;
-    if (delay_ms) *delay_ms = delay;
-    return next;
-}
-
 bool cluster_info_int(const char *info, const char *name, long long *out) {
     if (info == NULL || name == NULL || name[0] == '\0') return false;
     size_t nlen = strlen(name);
