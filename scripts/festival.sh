@@ -25,8 +25,10 @@ the drain, and the audit of every concert alone. Prints each strategy's per-conc
 
 options:
   --strategy S     a strategy to run; repeat for several (default: redis-atomic,
-                   redis-atomic-strict (= redis-atomic --durability strict), redis-zset and
-                   db-atomic, the no-Redis baseline). naive runs on the unguarded schema and
+                   redis-atomic-replicated and redis-atomic-strict (= redis-atomic
+                   --durability replicated / strict; redis-atomic-fast is redis-atomic),
+                   redis-zset and db-atomic, the no-Redis baseline). naive runs on the
+                   unguarded schema and
                    its anomalies are shown, not failed on; redis-lock and redis-lock-cache do
                    not promise R6, so their FCFS violations fail the run
   --processes N    server processes on the shared port, 1..8 (default 3)
@@ -34,16 +36,16 @@ options:
   --requests R     purchases (default 40000)
   --zipf-s S       the concert draw's exponent (default 1.2)
   --seed S         the load's PRNG seed (default 1)
-  --cluster        run on a private Redis Cluster (scripts/services.sh start --cluster 3) and
-                   pass its masters to --redis as "host:port,host:port,...". NOT the default
-                   yet: the server does not route to a cluster until the routing work of issue 11
-                   lands: today it stops at the first Redis command (could not connect
-                   to Redis at host:port,host:port,...). Then this becomes the default. The
-                   default today is one plain Redis.
+  --cluster        (the default) run on a private Redis Cluster: 3 masters, a replica each,
+                   AOF on (scripts/services.sh start --cluster 3); the servers and the db
+                   commands get its masters as seeds, --redis host:port,host:port,...; each
+                   concert lives on the master of its slot ({concert:ID})
+  --plain          run on one plain Redis instead (scripts/services.sh start);
+                   redis-atomic-replicated needs a replica and is skipped there
   -h, --help       this text
 
-environment: TICKETRUSH_SVC_DIR (the services' directory, default .svc, or .svc-cluster with
---cluster).
+environment: TICKETRUSH_SVC_DIR (the services' directory, default .svc-cluster, or .svc with
+--plain).
 output: results/festival-<UTC time>/: run-<strategy>.json, concerts-<strategy>.txt,
 server-<strategy>-<i>.log, table.txt, report.html.
 exit status: 0 every strategy clean, 3 a correct strategy showed an R1-R8 anomaly in a concert,
@@ -57,7 +59,7 @@ concerts=30
 requests=40000
 zipf_s=1.2
 seed=1
-cluster=0
+cluster=1
 bin=
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -69,19 +71,30 @@ while [[ $# -gt 0 ]]; do
 	--zipf-s) zipf_s=${2:?}; shift 2 ;;
 	--seed) seed=${2:?}; shift 2 ;;
 	--cluster) cluster=1; shift ;;
+	--plain) cluster=0; shift ;;
 	-*) echo "$PROG: unknown option $1 ($PROG --help lists them)" >&2; exit 2 ;;
 	*) [[ -z $bin ]] || { echo "$PROG: one BIN only" >&2; exit 2; }; bin=$1; shift ;;
 	esac
 done
-[[ ${#strategies[@]} -gt 0 ]] || strategies=(redis-atomic redis-atomic-strict redis-zset db-atomic)
+if [[ ${#strategies[@]} -eq 0 ]]; then
+	strategies=(redis-atomic redis-atomic-replicated redis-atomic-strict redis-zset db-atomic)
+	((cluster)) || strategies=(redis-atomic redis-atomic-strict redis-zset db-atomic) # no replica
+fi
 [[ $processes =~ ^[1-8]$ ]] || { echo "$PROG: --processes must be 1..8" >&2; exit 2; }
 [[ $concerts =~ ^[0-9]+$ ]] && ((concerts >= 2 && concerts <= 100)) ||
 	{ echo "$PROG: --concerts must be 2..100" >&2; exit 2; }
 [[ $requests =~ ^[0-9]+$ ]] && ((requests >= 1)) || { echo "$PROG: --requests must be a positive number" >&2; exit 2; }
 bin=$(realpath -- "${bin:-$root/build/ticketrush}")
 [[ -x $bin ]] || { echo "$PROG: $bin is not built; run make build" >&2; exit 1; }
+# strategy_base LABEL / strategy_durability LABEL: redis-atomic-strict -> redis-atomic / strict
+strategy_base() {
+	case $1 in redis-atomic-fast | redis-atomic-replicated | redis-atomic-strict) echo redis-atomic ;; *) echo "$1" ;; esac
+}
+strategy_durability() {
+	case $1 in redis-atomic-fast | redis-atomic-replicated | redis-atomic-strict) echo "${1##*-}" ;; esac
+}
 for s in "${strategies[@]}"; do
-	base=${s%-strict}
+	base=$(strategy_base "$s")
 	"$bin" strategies | grep -qw -- "$base" || { echo "$PROG: unknown strategy $s" >&2; exit 2; }
 done
 
@@ -156,9 +169,10 @@ per_process() {
 runs=()
 anomalies=()
 for s in "${strategies[@]}"; do
-	base=${s%-strict}
+	base=$(strategy_base "$s")
 	serve=(--strategy "$base")
-	[[ $s == *-strict ]] && serve+=(--durability strict)
+	dur=$(strategy_durability "$s")
+	[[ -n $dur ]] && serve+=(--durability "$dur")
 	echo
 	echo "== $s: $concerts concerts, $requests purchases, $processes processes on port $port (--reuse-port)"
 	schema=()
