@@ -41,7 +41,7 @@ options:
                    commands get its masters as seeds, --redis host:port,host:port,...; each
                    concert lives on the master of its slot ({concert:ID})
   --plain          run on one plain Redis instead (scripts/services.sh start);
-                   redis-atomic-replicated needs a replica and is skipped there
+                   (redis-atomic-replicated needs a replica: not among its defaults)
   -h, --help       this text
 
 environment: TICKETRUSH_SVC_DIR (the services' directory, default .svc-cluster, or .svc with
