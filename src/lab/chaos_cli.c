@@ -129,6 +129,11 @@ static void chaos_table_usage(FILE *f, const tr_opt *opts) {
                "             (over max(1 s, 2 x the p99 before the fault); a purchase retried\n"
                "             after a lost connection or a 500 is slow) ended: after it every\n"
                "             answer was normal (never: one was still unanswered)\n"
+               "  sale-on    ms from the fault to the first 201/202 answered to a request sent\n"
+               "             after it, for the concert the fault hit (mark fault_concert; the\n"
+               "             festival's headliner) or any: how long that sale stood still\n"
+               "  req/s      answered requests per second of the load phase (paced runs: about\n"
+               "             the rate when the system kept up)\n"
                "  result     PASS or FAIL against the strategy's promise for that fault\n"
                "Then, per row, what was allowed or what broke the promise.\n"
                "\n");
