@@ -495,7 +495,11 @@ run_cell() { # label fault
 	return 0
 }
 
-echo "== ${#cells[@]} cells, $seconds s of load each, fault at ${fault_after} s; results in $out"
+if ((${#plain_cells[@]})); then
+	echo "== ${#cells[@]} cells, $seconds s of load each, fault at ${fault_after} s; results in $out"
+else
+	echo "== ${#cells[@]} cells on a Redis Cluster (festival.sh --fault; its --help); results in $out"
+fi
 started=$SECONDS
 runs=() failed_runs=() broken=()
 i=0
