@@ -49,8 +49,10 @@ fault cells (make chaos runs them after its own cells; the cluster only):
                    on the master that serves the headliner's slot (concert 1, {concert:1}):
      master-kill   SIGKILL of that master; its replica is promoted by the cluster itself
                    after cluster-node-timeout (5 s); once the slot has its new master, the
-                   killed node is restarted (services.sh start) and rejoins as the new
-                   master's replica (so the next cell, and replicated's WAIT, have one again)
+                   killed node is started again on its own config (as a supervisor would)
+                   and rejoins as the new master's replica (so the next cell, and
+                   replicated's WAIT, have one again); if it cannot (its port taken by
+                   someone else meanwhile) it is left down and the note says so
      reshard       the slot moved to another master while the sale runs (the Redis Cluster
                    specification's live resharding): CLUSTER SETSLOT IMPORTING on the target,
                    MIGRATING on the source, MIGRATE of every key of the slot (GETKEYSINSLOT,
@@ -275,6 +277,31 @@ masters_now() { # the ports of every master that answers, one a line
 	return 0
 }
 rcli_p() { local p=$1; shift; timeout 15 redis-cli -h 127.0.0.1 -p "$p" "$@"; }
+# cluster_healthy: every node answers cluster_state:ok, and every replica's link is up
+cluster_healthy() {
+	local p
+	for p in $(node_ports); do
+		rcli_p "$p" cluster info 2>/dev/null | tr -d '\r' | grep -qx 'cluster_state:ok' || return 1
+		if [[ $(rcli_p "$p" role 2>/dev/null | head -n 1) == slave ]]; then
+			rcli_p "$p" info replication 2>/dev/null | tr -d '\r' | grep -qx 'master_link_status:up' || return 1
+		fi
+	done
+}
+# wait_replica PORT T0-MS: waits (60 s at most) until the node on PORT is a replica whose link to
+# its master is up, and says when (ms after T0).
+wait_replica() {
+	local i
+	for i in $(seq 1 600); do
+		if [[ $(rcli_p "$1" role 2>/dev/null | head -n 1) == slave ]] &&
+			rcli_p "$1" info replication 2>/dev/null | tr -d '\r' | grep -qx 'master_link_status:up'; then
+			echo "festival.sh: 127.0.0.1:$1 is a replica again, its link up, $(($(now_ms) - $2)) ms after the kill"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "festival.sh: 127.0.0.1:$1 is not a linked replica 60 s after its restart"
+	return 1
+}
 
 mark() { printf '%s=%s\n' "$1" "$2" >>"$marks"; }
 
@@ -304,11 +331,17 @@ inject() { # fault
 		local promoted
 		promoted=$(now_ms)
 		mark promoted_at_ms "$promoted"
-		mark note "master 127.0.0.1:$victim (node $node, slot $slot) killed; replica 127.0.0.1:$now promoted after $((promoted - t0)) ms; the killed node restarted then, to rejoin as its replica"
-		# services.sh start restarts what is not running and waits until the cluster is ok with
-		# every replica linked (several seconds): in the background, waited for after the load
-		"$here/services.sh" start --cluster 3 --dir "$svc" >>"$out/services-restart.log" 2>&1 &
-		restart_pid=$!
+		# The killed node started again on its own config (as a supervisor would), and waited for
+		# in the background until it is a replica with its link up. Not `services.sh start`: if
+		# another user took the port meanwhile, its rollback stops every node of the cluster.
+		local nd=$svc/cluster/node-$node
+		if (cd "$nd" && redis-server "$nd/redis.conf" </dev/null >>"$out/services-restart.log" 2>&1); then
+			mark note "master 127.0.0.1:$victim (node $node, slot $slot) killed; replica 127.0.0.1:$now promoted after $((promoted - t0)) ms; the killed node restarted then, to rejoin as its replica"
+			wait_replica "$victim" "$t0" >>"$out/services-restart.log" 2>&1 &
+			restart_pid=$!
+		else
+			mark note "master 127.0.0.1:$victim (node $node, slot $slot) killed; replica 127.0.0.1:$now promoted after $((promoted - t0)) ms; the killed node did not restart (port taken? $out/services-restart.log): left down"
+		fi
 		;;
 	reshard)
 		read -r to to_id < <(other_master "$victim")
@@ -348,9 +381,12 @@ run_cell() {
 	tag=$s-$f
 	marks=$out/marks-$tag.txt
 	rm -f "$marks"
-	# every node up, replicas linked (a killed node of the previous cell is back by now)
-	"$here/services.sh" start --cluster 3 --dir "$svc" >>"$out/services-restart.log" 2>&1 ||
-		{ echo "$PROG: the cluster is not healthy before $tag (see $out/services-restart.log)" >&2; return 1; }
+	# every node up, replicas linked (a killed node of the previous cell is back by now); else
+	# services.sh start brings up what is down
+	if ! cluster_healthy; then
+		"$here/services.sh" start --cluster 3 --dir "$svc" >>"$out/services-restart.log" 2>&1 ||
+			{ echo "$PROG: the cluster is not healthy before $tag (see $out/services-restart.log)" >&2; return 1; }
+	fi
 	serve=(--strategy "$base")
 	[[ $base == redis-atomic ]] && serve+=(--durability "$dur")
 	"$bin" db schema --redis "$redis" >/dev/null
@@ -377,11 +413,8 @@ run_cell() {
 	per_process
 	stop_servers
 	if [[ -n $restart_pid ]]; then
-		if wait "$restart_pid"; then
-			echo "   the killed node rejoined: $(date -u +%H:%M:%S)" >>"$out/load-$tag.txt"
-		else
-			echo "$PROG: the killed node did not restart (see $out/services-restart.log)" >&2
-		fi
+		wait "$restart_pid" || echo "$PROG: the killed node did not rejoin as a replica (see $out/services-restart.log)" >&2
+		tail -n 1 "$out/services-restart.log" | sed 's/^festival.sh: /   /' >>"$out/load-$tag.txt"
 		restart_pid=''
 	fi
 	if [[ $rc != 0 && $rc != 3 ]] || [[ ! -f $out/run-$tag.json ]]; then
