@@ -62,6 +62,23 @@ static void phantom_unknown_is_a_row_of_an_unanswered_request(void **state) {
     assert_int_equal(lost, 0);
 }
 
+/* A purchase whose first attempt got a 500 (unknown: it may have written) and whose retries
+ * then got 503 unavailable (nothing ran) is still of unknown outcome: its row is no anomaly.
+ * Without the retry, a 503 said nothing ran: a row for it is a real phantom. */
+static void a_503_after_a_retried_unknown_outcome_stays_unknown(void **state) {
+    (void)state;
+    lab_record r[2] = {ans(50, 0, 5, 503, LAB_CODE_UNAVAILABLE, 0),
+                       ans(51, 0, 5, 503, LAB_CODE_UNAVAILABLE, 0)};
+    r[0].retries = 3;
+    audit_ticket t[2] = {row(50, 1), row(51, 2)};
+    int64_t lost, phantom, contra, unknown, unissued;
+    assert_int_equal(audit_match_detail(r, 2, t, 2, &lost, &phantom, &contra, &unknown, &unissued),
+                     TR_OK);
+    assert_int_equal(phantom, 2);
+    assert_int_equal(unknown, 1); /* 50's, not 51's */
+    assert_int_equal(lost, 0);
+}
+
 static void queued_unissued_counts_customers_answered_202_without_a_ticket(void **state) {
     (void)state;
     lab_record r[4] = {ans(40, 0, 1, 202, LAB_CODE_NONE, 0), ans(40, 2, 3, 202, LAB_CODE_NONE, 0),
@@ -251,6 +268,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(contradicted_is_an_acknowledged_seat_held_by_another),
         cmocka_unit_test(phantom_unknown_is_a_row_of_an_unanswered_request),
+        cmocka_unit_test(a_503_after_a_retried_unknown_outcome_stays_unknown),
         cmocka_unit_test(queued_unissued_counts_customers_answered_202_without_a_ticket),
         cmocka_unit_test(in_flight_and_recovery_come_from_the_records),
         cmocka_unit_test(fast_may_lose_only_where_redis_lost_writes),
