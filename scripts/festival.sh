@@ -315,11 +315,9 @@ inject() { # fault
 		node=$(awk -v p="$victim" '$2 == p { print $1 }' "$svc/cluster/ports")
 		pid=$(tr -dc 0-9 <"$svc/cluster/node-$node/redis.pid" 2>/dev/null || true)
 		[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || { mark fault_error "no pid for the master on port $victim"; return 0; }
-		# the fault's time once the process is gone, so no request sent after it reached the master
-		kill -KILL "$pid"
-		while kill -0 "$pid" 2>/dev/null; do sleep 0.005; done
 		t0=$(now_ms)
 		mark fault_at_ms "$t0"
+		kill -KILL "$pid"
 		now=''
 		for _ in $(seq 1 300); do # 30 s at most
 			read -r now _ < <(master_of_slot "$slot" "$victim") || true

@@ -26,6 +26,36 @@ static bool is_failure(const lab_record *r) {
     return r->status >= 500;
 }
 
+/* ms from the fault (f, µs from t = 0) to the end of the concert's longest pause in sales after
+ * it: the sales (201/202) of `concert` (0: any) that ended after f, in time order; the pause
+ * before the first counts from f. A request that raced the fault by a few ms and sold does not
+ * hide a stop of seconds behind it. -1 when nothing sold after the fault. */
+static int64_t sale_on(const lab_run *run, int64_t f, long long concert) {
+    size_t n = 0;
+    for (size_t i = 0; i < run->nrecords; i++) {
+        const lab_record *r = &run->records[i];
+        bool ours = concert == 0 || lab_record_concert(r, run->params.concert_id) == concert;
+        n += ours && (r->status == 201 || r->status == 202) && r->done_us >= f;
+    }
+    if (n == 0) return -1;
+    int64_t *t = malloc(n * sizeof *t);
+    if (t == NULL) return -1;
+    n = 0;
+    for (size_t i = 0; i < run->nrecords; i++) {
+        const lab_record *r = &run->records[i];
+        bool ours = concert == 0 || lab_record_concert(r, run->params.concert_id) == concert;
+        if (ours && (r->status == 201 || r->status == 202) && r->done_us >= f) t[n++] = r->done_us;
+    }
+    qsort(t, n, sizeof *t, cmp_i64);
+    int64_t prev = f, gap = -1, end = t[0];
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] - prev > gap) gap = t[i] - prev, end = t[i];
+        prev = t[i];
+    }
+    free(t);
+    return (end - f) / 1000;
+}
+
 tr_err chaos_cell_compute(const lab_run *run, chaos_cell *c) {
     memset(c, 0, sizeof *c);
     if (run->records == NULL) return TR_INVALID_ARGUMENT;
@@ -94,13 +124,8 @@ tr_err chaos_cell_compute(const lab_run *run, chaos_cell *c) {
             if (!failed && r->status != 0 && r->send_us >= f &&
                 (first_ok < 0 || r->done_us - f < first_ok))
                 first_ok = r->done_us - f;
-            bool sold = r->status == 201 || r->status == 202;
-            bool ours = fault_concert == 0 ||
-                        lab_record_concert(r, run->params.concert_id) == (int64_t)fault_concert;
-            if (sold && ours && r->send_us >= f && r->done_us >= f &&
-                (c->sale_on_ms < 0 || (r->done_us - f) / 1000 < c->sale_on_ms))
-                c->sale_on_ms = (r->done_us - f) / 1000;
         }
+        c->sale_on_ms = sale_on(run, f, fault_concert);
         c->first_ok_ms = first_ok < 0 ? -1 : first_ok / 1000;
         c->recovered_ms = never ? -1 : last_bad / 1000;
     }

@@ -50,10 +50,11 @@ typedef struct chaos_cell {
                                 Slow: over slow_ms. A request the client retried (connection
                                 lost, 500) and that succeeded counts as slow, not failed */
     int64_t slow_ms;         /* max(1 s, 2 × p99 latency of the answers before the fault) */
-    int64_t sale_on_ms;      /* fault → the end of the first 201 or 202 (a ticket sold or a
-                                place in line) answered to a request sent after the fault, for
-                                the fault's concert (CHAOS_MARK_CONCERT) or any; -1 when none:
-                                how long the sale that the fault hit stood still */
+    int64_t sale_on_ms;      /* fault → the end of the longest pause in sales (201 or 202
+                                answers, by completion time) of the fault's concert
+                                (CHAOS_MARK_CONCERT; absent: any) after the fault, the first
+                                pause counted from the fault; -1 when nothing sold after it:
+                                when the sale that the fault hit went on */
     double requests_per_s;   /* the run's answered requests ÷ its load phase (a paced run:
                                 about its rate when the system kept up) */
     bool pass;
