@@ -9,7 +9,9 @@
 #               for FUZZ_SECONDS (default 60) per target (scripts/fuzz.sh; FUZZ_ARGS adds options)
 #   make chaos  the fault suite: every correct strategy x one fault injected mid-load (server,
 #               Redis and PostgreSQL crashes and restarts, network delay/stall/cut through the
-#               suite's proxy), two server processes each, audited; CHAOS_ARGS="--strategy
+#               suite's proxy), two server processes each, audited; then, on a private Redis
+#               Cluster mid-festival, a master killed and a slot moved (festival.sh --fault)
+#               for redis-atomic fast/replicated/strict and redis-zset; CHAOS_ARGS="--strategy
 #               redis-atomic --fault redis-behind" runs one cell (scripts/chaos.sh --help)
 #   make festival  30 concerts at once (a Zipf-drawn headliner and a long tail) on a private
 #               3-master Redis Cluster, 3 server processes sharing one port (serve --reuse-port),
