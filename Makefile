@@ -9,11 +9,14 @@
 #               for FUZZ_SECONDS (default 60) per target (scripts/fuzz.sh; FUZZ_ARGS adds options)
 #   make chaos  the fault suite: every correct strategy x one fault injected mid-load (server,
 #               Redis and PostgreSQL crashes and restarts, network delay/stall/cut through the
-#               suite's proxy), two server processes each, audited; CHAOS_ARGS="--strategy
+#               suite's proxy), two server processes each, audited; then, on a private Redis
+#               Cluster mid-festival, a master killed and a slot moved (festival.sh --fault)
+#               for redis-atomic fast/replicated/strict and redis-zset; CHAOS_ARGS="--strategy
 #               redis-atomic --fault redis-behind" runs one cell (scripts/chaos.sh --help)
-#   make festival  30 concerts at once (a Zipf-drawn headliner and a long tail) on 3 server
-#               processes sharing one port (serve --reuse-port), for redis-atomic (fast, strict),
-#               redis-zset and db-atomic, each concert audited alone; exit 3 on an anomaly
+#   make festival  30 concerts at once (a Zipf-drawn headliner and a long tail) on a private
+#               3-master Redis Cluster, 3 server processes sharing one port (serve --reuse-port),
+#               for redis-atomic (fast, replicated, strict), redis-zset and db-atomic, each
+#               concert audited alone; exit 3 on an anomaly
 #               (scripts/festival.sh --help; FESTIVAL_ARGS adds options)
 # Other targets: build, bootstrap, services-start, services-stop, clean.
 

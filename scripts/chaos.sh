@@ -9,9 +9,10 @@ here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
 PROG=${0##*/}
 
-ALL_STRATEGIES="db-lock db-atomic db-batch redis-lock redis-lock-cache redis-zset redis-atomic:fast redis-atomic:strict"
+ALL_STRATEGIES="db-lock db-atomic db-batch redis-lock redis-lock-cache redis-zset redis-atomic:fast redis-atomic:strict redis-atomic:replicated"
 ALL_FAULTS="server-kill redis-kill redis-behind pg-restart server-stop pg-terminate persister-kill
-script-flush flushall redis-delay redis-stall redis-cut pg-delay pg-stall pg-cut"
+script-flush flushall redis-delay redis-stall redis-cut pg-delay pg-stall pg-cut master-kill reshard"
+CLUSTER_FAULTS="master-kill reshard" # run by festival.sh --fault on a private Redis Cluster
 
 usage() {
 	cat <<EOF
@@ -27,7 +28,8 @@ drain and the audit. The fault's name and time go into the run file (load --mark
 options:
   --strategy S   only S (repeatable): $ALL_STRATEGIES
                  (redis-atomic alone means both durabilities; or --durability)
-  --durability D only this redis-atomic durability: fast or strict
+  --durability D only this redis-atomic durability: fast, strict or replicated (replicated
+                 needs a replica: cluster faults only)
   --fault F      only F (repeatable; default: all that apply to the strategy):
 $(printf '%s\n' $ALL_FAULTS | sed 's/^/                   /')
   --quick        a smaller, shorter cell (make test uses it)
@@ -56,6 +58,13 @@ faults (applicable cells; the servers are restarted where a fault killed one):
   redis-delay / pg-delay   50 ms added each way for 4 s, through the proxy
   redis-stall / pg-stall   no byte forwarded for 5 s
   redis-cut / pg-cut       every proxied connection closed at once (both sides)
+  master-kill, reshard     on a private Redis Cluster, mid-festival: these cells run after the
+                  others, all in one 'scripts/festival.sh --fault ...' (its --help says how):
+                  30 concerts, 3 server processes on one port, no proxies; master-kill
+                  SIGKILLs the master of the headliner's slot (its replica is promoted by the
+                  cluster, the killed node restarted as a replica), reshard moves that slot
+                  to another master (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE).
+                  For redis-atomic fast, replicated and strict, and redis-zset
 
 scenario: 20,000 seats (100 VIP), customers 1..40,000 drawn at random, 64 virtual users,
 requests paced (load --rate) so the sale is still open when the fault comes: 1,500/s for
@@ -66,8 +75,11 @@ failed (load --retry-connection-errors) and a 500 with Retry-After, as a client 
 PASS means: no acknowledged ticket lost or contradicted, no 202 left unissued, no other
 anomaly (R1-R5, R8, phantoms no unknown outcome explains), no R6 violation — except that
 redis-atomic fast may lose acknowledged tickets and redis-zset admissions in redis-kill,
-redis-behind and flushall (Redis itself lost writes; counted and printed), and redis-lock /
-redis-lock-cache do not promise R6. The table's columns: ticketrush chaos-table --help.
+redis-behind, flushall and master-kill (Redis itself lost writes: the replica promoted without
+what its master had not sent yet; counted and printed), and redis-lock / redis-lock-cache do
+not promise R6. replicated and strict lose nothing acknowledged in any fault. The cluster
+cells' run files and logs are under OUT/festival/. The table's columns: ticketrush
+chaos-table --help.
 
 exit status: 0 every cell PASS, 3 a cell FAIL, 1 the suite itself failed, 2 bad options.
 EOF
@@ -95,7 +107,7 @@ while (($#)); do
 done
 bin=$(realpath -- "${bin:-$root/build/ticketrush}")
 [[ -x $bin ]] || die "$bin is not built; run make build"
-[[ -z $durability || $durability == fast || $durability == strict ]] || { echo "$PROG: --durability is fast or strict" >&2; exit 2; }
+[[ -z $durability || $durability == fast || $durability == strict || $durability == replicated ]] || { echo "$PROG: --durability is fast, strict or replicated" >&2; exit 2; }
 if ((quick)); then
 	: "${seconds:=6}" "${fault_after:=2}"
 	tickets=5000 vip=50 customers=10000
@@ -125,9 +137,13 @@ for w in "${want_strategies[@]}"; do
 done
 
 uses_redis() { [[ $1 == redis-* ]]; }
+is_cluster_fault() { [[ " $CLUSTER_FAULTS " == *" $1 "* ]]; }
 applies() { # label fault
 	local s=${1%%:*}
+	# replicated needs a replica: only the cluster has one
+	[[ $1 == *:replicated ]] && ! is_cluster_fault "$2" && return 1
 	case $2 in
+	master-kill | reshard) [[ $s == redis-zset || $s == redis-atomic ]] ;;
 	redis-kill | redis-behind | script-flush | flushall | redis-delay | redis-stall | redis-cut) uses_redis "$s" ;;
 	pg-terminate) [[ $s == redis-zset || $s == redis-atomic ]] ;;
 	persister-kill) [[ $s == redis-atomic ]] ;;
@@ -155,6 +171,10 @@ for l in "${labels[@]}"; do
 	done
 done
 ((${#cells[@]})) || die "no cell matches (see --list and --help)"
+plain_cells=() cluster_cells=()
+for cell in "${cells[@]}"; do
+	if is_cluster_fault "${cell#* }"; then cluster_cells+=("$cell"); else plain_cells+=("$cell"); fi
+done
 if ((list)); then
 	printf '%s\n' "${cells[@]}"
 	exit 0
@@ -210,6 +230,7 @@ free_port() { # first port from $1 on that nothing uses
 now_ms() { date +%s%3N; }
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
+if ((${#plain_cells[@]})); then # the plain Redis, PostgreSQL and proxies
 echo "== private PostgreSQL and Redis ($svc)"
 "$here/services.sh" start --dir "$svc" >"$out/logs/services.log" 2>&1 || { cat "$out/logs/services.log" >&2; die "could not start the services"; }
 # shellcheck disable=SC1091
@@ -221,6 +242,7 @@ PG_ROOT=$(sed -n 's/^PG_ROOT=//p' "$svc/state" | tail -n 1)
 PG_BIN=${TICKETRUSH_PG_BIN:-/usr/lib/postgresql/15/bin}
 [[ -x $PG_BIN/pg_ctl ]] || PG_BIN=$(pg_config --bindir)
 REDIS_DIR=$svc/redis
+fi
 
 as_pg() { if ((EUID == 0)); then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
@@ -242,12 +264,14 @@ start_proxy() { # name backend-port first-port -> sets ${name}_PORT ${name}_CTL
 	printf -v "${name}_PORT" '%s' "$lp"
 	printf -v "${name}_CTL" '%s' "$cp"
 }
+if ((${#plain_cells[@]})); then # the plain Redis, PostgreSQL and proxies
 start_proxy redis "$REDIS_PORT" 17100
 start_proxy pg "$PG_PORT" 17200
 # shellcheck disable=SC2154
 echo "   Redis 127.0.0.1:$REDIS_PORT via proxy :$redis_PORT (control :$redis_CTL)"
 # shellcheck disable=SC2154
 echo "   PostgreSQL 127.0.0.1:$PG_PORT via proxy :$pg_PORT (control :$pg_CTL)"
+fi
 
 proxy_ctl() { # proxy command -> prints the answer
 	local port
@@ -262,10 +286,12 @@ proxy_ctl() { # proxy command -> prints the answer
 	[[ $answer == ok* ]]
 }
 
+if ((${#plain_cells[@]})); then # the plain Redis, PostgreSQL and proxies
 SERVER_PG="host=127.0.0.1 port=$pg_PORT dbname=ticketrush user=postgres"
 SERVER_REDIS="127.0.0.1:$redis_PORT"
 server_port[0]=$(free_port 18300)
 server_port[1]=$(free_port $((server_port[0] + 1)))
+fi
 
 start_server() { # index strategy durability logfile
 	local i=$1 s=$2 d=$3 log=$4 args=(--strategy "$2" --port "${server_port[$1]}")
@@ -469,11 +495,15 @@ run_cell() { # label fault
 	return 0
 }
 
-echo "== ${#cells[@]} cells, $seconds s of load each, fault at ${fault_after} s; results in $out"
+if ((${#plain_cells[@]})); then
+	echo "== ${#cells[@]} cells, $seconds s of load each, fault at ${fault_after} s; results in $out"
+else
+	echo "== ${#cells[@]} cells on a Redis Cluster (festival.sh --fault; its --help); results in $out"
+fi
 started=$SECONDS
 runs=() failed_runs=() broken=()
 i=0
-for cell in "${cells[@]}"; do
+for cell in "${plain_cells[@]}"; do
 	i=$((i + 1))
 	read -r label fault <<<"$cell"
 	tag=${label/:/-}-$fault
@@ -488,6 +518,38 @@ for cell in "${cells[@]}"; do
 	fi
 done
 
+# The cluster cells: one festival.sh run for all of them (its own private cluster and PostgreSQL).
+festival_label() { case $1 in redis-atomic:*) echo "redis-atomic-${1#*:}" ;; *) echo "$1" ;; esac; }
+if ((${#cluster_cells[@]})); then
+	fargs=()
+	for cell in "${cluster_cells[@]}"; do
+		read -r label fault <<<"$cell"
+		fs=$(festival_label "$label")
+		[[ " ${fargs[*]} " == *" --strategy $fs "* ]] || fargs+=(--strategy "$fs")
+		[[ " ${fargs[*]} " == *" --fault $fault "* ]] || fargs+=(--fault "$fault")
+	done
+	((quick)) && fargs+=(--seconds 10 --fault-after 2 --rate 1000 --tickets 2000)
+	log "[$((i + 1))..${#cells[@]}/${#cells[@]}] on a private Redis Cluster: scripts/festival.sh ${fargs[*]}"
+	fsvc=$(mktemp -d /tmp/ticketrush-chaos-cluster.XXXXXX)
+	chmod 755 "$fsvc"
+	frc=0
+	TICKETRUSH_SVC_DIR=$fsvc "$here/festival.sh" "${fargs[@]}" --out "$out/festival" "$bin" \
+		>"$out/logs/festival.log" 2>&1 || frc=$?
+	"$here/services.sh" stop --purge --dir "$fsvc" >/dev/null 2>&1 || true
+	grep -E '^[0-9:]+ \[|^ {9}' "$out/logs/festival.log" | grep -v '^ *process ' || true
+	((frc == 0 || frc == 3)) || echo "$PROG: festival.sh exited $frc; see $out/logs/festival.log" >&2
+	for cell in "${cluster_cells[@]}"; do
+		read -r label fault <<<"$cell"
+		r=$out/festival/run-$(festival_label "$label")-$fault.json
+		if [[ -f $r ]]; then
+			runs+=("$r")
+			"$bin" chaos-table --rows-only "$r" >/dev/null || failed_runs+=("$r")
+		else
+			broken+=("$cell")
+		fi
+	done
+fi
+
 echo
 echo "== fault suite: $((SECONDS - started)) s for ${#cells[@]} cells ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
 rc=0
@@ -500,7 +562,8 @@ if ((${#broken[@]})); then
 fi
 {
 	echo
-	echo "scenario: $tickets seats ($vip VIP), customers 1..$customers, 64 virtual users, $seconds s paced, fault at $fault_after s; two servers through the proxies"
+	((${#plain_cells[@]} == 0)) || echo "scenario: $tickets seats ($vip VIP), customers 1..$customers, 64 virtual users, $seconds s paced, fault at $fault_after s; two servers through the proxies"
+	((${#cluster_cells[@]} == 0)) || grep '^scenario: festival' "$out/festival/chaos-table.txt" 2>/dev/null || true
 	echo "suite time: $((SECONDS - started)) s"
 } | tee -a "$out/table.txt"
 

@@ -149,8 +149,10 @@ static void script_reply(redisReply *reply, http_loop_outcome how, void *priv) {
         res.err = TR_REDIS;
     } else if (how == HTTP_LOOP_NOT_RUN) {
         /* Redis Cluster: down, the slot without a master, or redirected too often: it did not
-         * run; the client tries again shortly (never a stale answer). */
-        res.err = TR_BUSY;
+         * run; the client tries again shortly (never a stale answer). 503 unavailable, not
+         * busy: busy is SPEC §2's refusal for contention, which R6 counts against every later
+         * ticket; here the backend does not answer (a failover mid-sale, issue 11 §5). */
+        res.err = TR_UNAVAILABLE;
         res.retry_after_s = 1;
     } else if (!strategy_script_reply(s->strategy, &f->ctx, j->ids[0], j->ids[1], reply, &res)) {
         job_to_pool(j);

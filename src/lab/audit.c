@@ -203,9 +203,13 @@ static int cmp_customer_only(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* true when a record says nothing about the purchase's outcome: no answer, or a 5xx. */
+/* true when a record says nothing about the purchase's outcome: no answer, or a 5xx — or a 503
+ * (nothing ran) to a retry of an attempt whose outcome was unknown (a 500, a lost connection):
+ * that first attempt may have stored a ticket (a master killed between a purchase's write and
+ * its WAIT, issue 11 §5). The record keeps only the last answer; retries counts the others. */
 static bool record_unknown(const lab_record *r) {
-    return r->status == 0 || (r->status >= 500 && r->status != 503);
+    return r->status == 0 || (r->status >= 500 && r->status != 503) ||
+           (r->status == 503 && r->retries > 0);
 }
 
 tr_err audit_match(const lab_record *recs, size_t n, const audit_ticket *t, size_t m, int64_t *lost,

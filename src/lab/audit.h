@@ -75,7 +75,8 @@ typedef struct audit_report {
                                 customer */
     int64_t phantom_unknown; /* of phantom: rows whose customer had a request with an
                                 unknown outcome (no answer: connection error or timeout; or
-                                a 500) */
+                                a 500; or retried after one of those and last answered 503,
+                                which decided nothing: the first attempt may have written) */
     int64_t queued_unissued; /* customers answered 202 (queued) with no ticket at all */
 
     /* Figures of the run. */

@@ -14,11 +14,16 @@
 #include "lab/runfile.h"
 
 /* Marks the suite writes (runfile.h's marks): */
-#define CHAOS_MARK_FAULT "fault"           /* the fault's name, e.g. "redis-kill" */
-#define CHAOS_MARK_FAULT_AT "fault_at_ms"  /* when it was injected, ms since the Unix epoch */
-#define CHAOS_MARK_DURABILITY "durability" /* redis-atomic's --durability, "fast"/"strict" */
-#define CHAOS_MARK_ERROR "fault_error"     /* set when the fault could not be injected */
-#define CHAOS_MARK_NOTE "note"             /* a remark printed under the table */
+#define CHAOS_MARK_FAULT "fault"          /* the fault's name, e.g. "redis-kill" */
+#define CHAOS_MARK_FAULT_AT "fault_at_ms" /* when it was injected, ms since the Unix epoch */
+#define CHAOS_MARK_DURABILITY                                                                      \
+    "durability" /* redis-atomic's --durability: fast, replicated,
+                                              strict */
+#define CHAOS_MARK_CONCERT                                                                         \
+    "fault_concert"                    /* the concert whose Redis the fault hit (a festival's
+                                              headliner); absent: every request of the run */
+#define CHAOS_MARK_ERROR "fault_error" /* set when the fault could not be injected */
+#define CHAOS_MARK_NOTE "note"         /* a remark printed under the table */
 
 typedef struct chaos_cell {
     char label[80]; /* strategy, with " strict"/" fast" for redis-atomic */
@@ -45,6 +50,13 @@ typedef struct chaos_cell {
                                 Slow: over slow_ms. A request the client retried (connection
                                 lost, 500) and that succeeded counts as slow, not failed */
     int64_t slow_ms;         /* max(1 s, 2 × p99 latency of the answers before the fault) */
+    int64_t sale_on_ms;      /* fault → the end of the longest pause in sales (201 or 202
+                                answers, by completion time) of the fault's concert
+                                (CHAOS_MARK_CONCERT; absent: any) after the fault, the first
+                                pause counted from the fault; -1 when nothing sold after it:
+                                when the sale that the fault hit went on */
+    double requests_per_s;   /* the run's answered requests ÷ its load phase (a paced run:
+                                about its rate when the system kept up) */
     bool pass;
     char why[200]; /* when !pass: what broke the promise; else what was allowed */
 } chaos_cell;
@@ -52,6 +64,15 @@ typedef struct chaos_cell {
 /* Computes the cell of run (read with its records). Errors: TR_INVALID_ARGUMENT when the run
  * has no records. */
 tr_err chaos_cell_compute(const lab_run *run, chaos_cell *out);
+
+/* The promises (issue 9 §3, issue 11 §5; README "promises"): no lost, contradicted, q-lost,
+ * other or R6 anomaly in any cell, except that redis-atomic --durability fast may lose
+ * acknowledged tickets, and redis-zset admissions, when Redis itself lost writes: redis-kill,
+ * redis-behind, flushall, and master-kill on a Redis Cluster (a master killed before its
+ * replica got the write; the replica is promoted without it). replicated (answered after a
+ * replica acknowledged) and strict (after PostgreSQL's commit) may lose nothing; nor may any
+ * mode under reshard (MIGRATE moves a key whole). redis-lock and redis-lock-cache do not
+ * promise R6. */
 
 /* Prints the table of cells[0..n) with a header and a legend; returns the number of FAILs. */
 int chaos_table_write(FILE *f, const chaos_cell *cells, int n);

@@ -129,6 +129,11 @@ static void chaos_table_usage(FILE *f, const tr_opt *opts) {
                "             (over max(1 s, 2 x the p99 before the fault); a purchase retried\n"
                "             after a lost connection or a 500 is slow) ended: after it every\n"
                "             answer was normal (never: one was still unanswered)\n"
+               "  sale-on    ms from the fault to the end of the longest pause in sales\n"
+               "             (201/202) after it of the concert the fault hit (mark\n"
+               "             fault_concert; the festival's headliner) or any: when it went on\n"
+               "  req/s      answered requests per second of the load phase (paced runs: about\n"
+               "             the rate when the system kept up)\n"
                "  result     PASS or FAIL against the strategy's promise for that fault\n"
                "Then, per row, what was allowed or what broke the promise.\n"
                "\n");

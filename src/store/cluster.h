@@ -187,7 +187,9 @@ const char *cluster_step_name(cluster_step step);
 /* Whether an error reply means the cluster cannot serve the call right now and nothing ran:
  * CLUSTERDOWN (fail state, slot not served, or ticketrush's own "CLUSTERDOWN … could not
  * reach …" for a master that does not answer after a map refresh) or TRYAGAIN. The strategies
- * answer these 503 busy with Retry-After (SPEC §2: busy, retry shortly); issue 11. NULL: false. */
+ * answer these with Retry-After (issue 11): 503 unavailable (redis-atomic, redis-zset: the backend
+ * does not answer; not busy, which R6 counts as a refusal), 503 busy for the lease lock (its
+ * strategies do not promise R6). NULL: false. */
 int cluster_error_busy(const char *error);
 /* Reads the integer field `name` (e.g. "cluster_enabled" of INFO cluster, "connected_slaves" of
  * INFO replication) from the text of an INFO reply (https://redis.io/commands/info/): a line

@@ -16,8 +16,8 @@
  * unchanged; TRYAGAIN — the same node again after 10, 20, 40 ms; CLUSTERDOWN — handed to the
  * caller as is. When no master serves the slot, or the master cannot be reached even after the map
  * was read again (a failover under way), nothing is sent and the caller gets an error reply made
- * here that starts with "CLUSTERDOWN " (cluster_error_busy: the strategies answer 503 busy with
- * Retry-After). On a plain Redis every call goes to that one server and nothing is followed. */
+ * here that starts with "CLUSTERDOWN " (cluster_error_busy: redis-atomic and redis-zset answer
+ * 503 unavailable with Retry-After, the lock strategies 503 busy). On a plain Redis every call goes to that one server and nothing is followed. */
 #ifndef TR_REDIS_H
 #define TR_REDIS_H
 

@@ -836,9 +836,10 @@ redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t
                       ? TR_UNAVAILABLE
                       : TR_REDIS;
             /* A Redis Cluster that cannot serve the concert's slot now (fail state, a failover
-             * under way, a slot being moved): 503 busy with Retry-After (issue 11). */
+             * under way, a slot being moved): nothing ran, 503 unavailable with Retry-After
+             * (issue 11) — not busy, which R6 counts as a refusal (see http/front.c). */
             if (rep && rep->type == REDIS_REPLY_ERROR && cluster_error_busy(rep->str))
-                *rc = TR_BUSY;
+                *rc = TR_UNAVAILABLE;
             if (rep) freeReplyObject(rep);
             return NULL;
         }

@@ -174,10 +174,10 @@ bool sale_refused_unrun(const char *error);
  * cannot decide; then the sale is opened (sale_open) and the script runs again. Returns the reply
  * (caller frees; an array with ≥ 1 element) or NULL with *rc set: TR_REDIS (the call failed: it
  * may have run), TR_CONCERT_NOT_FOUND, TR_BUSY when another process held the sale's loading lock
- * past SALE_SYNC_WAIT_MS or a Redis Cluster cannot serve the concert's slot now (CLUSTERDOWN,
- * TRYAGAIN: cluster_error_busy; nothing ran), or TR_UNAVAILABLE when nothing ran because Redis refused the call
- * (sale_refused_unrun: loading its data, out of memory, read-only…) or the sale could not be
- * opened (PostgreSQL down, a failure — detail says why). */
+ * past SALE_SYNC_WAIT_MS, or TR_UNAVAILABLE when nothing ran because Redis refused the call
+ * (sale_refused_unrun: loading its data, out of memory, read-only…), a Redis Cluster cannot
+ * serve the concert's slot now (CLUSTERDOWN, TRYAGAIN: cluster_error_busy) or the sale could not
+ * be opened (PostgreSQL down, a failure — detail says why). */
 redisReply *sale_eval(pg_conn *pg, redis_conn *r, const redis_script *s, int64_t concert_id,
                       int nkeys, const char *const *keys, int64_t customer_id, const char *arg3,
                       tr_err *rc, char *detail, size_t detaillen);

@@ -307,8 +307,8 @@ static int64_t pg_seat_of(int64_t concert, int64_t customer) {
 }
 
 /* Checks one answer of a purchase against PostgreSQL (after the drain): 201 → that seat; 202 →
- * a ticket or none (the line's overflow is refused at admission); 409 sold_out / 503 busy → no
- * ticket. Counts into *ok (201 and 202). Anything else fails. */
+ * a ticket or none (the line's overflow is refused at admission); 409 sold_out / 503 busy or
+ * unavailable → no ticket. Counts into *ok (201 and 202). Anything else fails. */
 static void check_answer(const char *strategy, const h_resp *r, int64_t concert, int64_t customer,
                          int *ok, int *busy) {
     char code[32] = "";
@@ -327,9 +327,12 @@ static void check_answer(const char *strategy, const h_resp *r, int64_t concert,
         (*ok)++;
     } else if (r->status == 409 && strcmp(code, "sold_out") == 0) {
         H_EQ(seat, 0);
-    } else if (r->status == 503 && strcmp(code, "busy") == 0) {
+    } else if (r->status == 503 &&
+               (strcmp(code, "busy") == 0 || strcmp(code, "unavailable") == 0)) {
+        /* busy: the lease lock (redis-lock); unavailable: a slot the cluster cannot serve now
+         * (redis-zset; nothing ran) */
         char ra[16] = "";
-        H_TRUE(h_resp_header(r, "Retry-After", ra, sizeof ra), "503 busy without Retry-After");
+        H_TRUE(h_resp_header(r, "Retry-After", ra, sizeof ra), "503 %s without Retry-After", code);
         H_EQ(seat, 0);
         (*busy)++;
     } else {
@@ -684,7 +687,7 @@ static void kill_node(int port) {
 }
 
 /* The concert's master is killed (SIGKILL) mid-sale; its replica is promoted (cluster-node-timeout
- * 5 s). Meanwhile purchases answer 503 busy (the master cannot be reached, even after reading the
+ * 5 s). Meanwhile purchases answer 503 busy or unavailable (the master cannot be reached, even after reading the
  * map again: CLUSTERDOWN) or, for the few in flight at the kill, 500 with Retry-After (unknown
  * outcome); once the replica is master the sale goes on there — redis-zset's sale brought forward
  * from PostgreSQL first, its run id being new. Every 201 is in PostgreSQL with its seat, seats stay
