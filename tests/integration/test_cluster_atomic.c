@@ -435,6 +435,16 @@ static void cluster_replicated_without_ack(void **state) {
     h_resp r = {0};
     h_purchase(s.port, concert, 1, &r);
     H_EQ(h_expect_ticket(&r, concert, 1), 1);
+    /* exactly one replica acknowledges this master's writes: the one stopped below (another,
+     * e.g. a stray node of some other cluster that once had this port, would answer WAIT) */
+    redisReply *rep = redis_cmd(m_conn[m], "INFO replication");
+    long long replicas = -1;
+    H_TRUE(rep && rep->type == REDIS_REPLY_STRING &&
+               cluster_info_int(rep->str, "connected_slaves", &replicas),
+           "INFO replication of %s failed", m_addr[m]);
+    H_TRUE(replicas == 1, "master %s has %lld replicas connected, want 1: %s", m_addr[m], replicas,
+           rep->str);
+    freeReplyObject(rep);
     stopped_replica = replica_pid(m);
     H_EQ(kill(stopped_replica, SIGSTOP), 0);
     int64_t t0 = h_now_ms();
