@@ -3,8 +3,11 @@
  * directory of its own), read through store/redis.h's connection. Its CLUSTER SLOTS parses into
  * a map every node agrees on, our slot function agrees with CLUSTER KEYSLOT, and for concerts
  * on every master the node the map names takes `SET {concert:ID}:probe` while the other masters
- * (and the owner's replica) answer MOVED with that slot and that node's address. Skipped when
- * this Redis cannot run a cluster (services.sh exits 4). Does not use the server. */
+ * (and the owner's replica) answer MOVED with that slot and that node's address. Then the
+ * 1-master cluster services.sh makes by hand (`start --cluster 1`, the bench's "what routing
+ * costs" row): one master serves all 16384 slots, its replica sends every write there, status
+ * says ok, stop leaves nothing. Skipped when this Redis cannot run a cluster (services.sh exits
+ * 4). Does not use the server. */
 #include "harness.h"
 
 #include <dirent.h>
@@ -86,7 +89,7 @@ static int teardown(void **state) {
 /* Starts the cluster in a directory of its own: under TICKETRUSH_SVC_DIR when scripts/test.sh
  * set it (its final `stop --purge` then also ends any node a crashed test left), else in /tmp.
  * Fills seeds (comma-separated host:port) from its env file. Skips the test on exit 4. */
-static void cluster_start(char *seeds, size_t seedslen) {
+static void cluster_start(int masters, char *seeds, size_t seedslen) {
     h_services_script(fx.script, sizeof fx.script);
     const char *svc = getenv("TICKETRUSH_SVC_DIR");
     char tmpl[sizeof fx.dir];
@@ -94,7 +97,9 @@ static void cluster_start(char *seeds, size_t seedslen) {
     if (mkdtemp(tmpl) == NULL) fail_msg("mkdtemp %s: %s", tmpl, strerror(errno));
     chmod(tmpl, 0755); /* PostgreSQL runs as its own user when we are root: let it in */
     /* services.sh refuses a non-empty directory it did not make; an empty one it takes. */
-    const char *argv[] = {fx.script, "start", "--cluster", "3", "--dir", tmpl, NULL};
+    char nmasters[16];
+    snprintf(nmasters, sizeof nmasters, "%d", masters);
+    const char *argv[] = {fx.script, "start", "--cluster", nmasters, "--dir", tmpl, NULL};
     char *out = NULL;
     int64_t t0 = h_now_ms();
     int rc = h_run(argv, 120000, &out);
@@ -105,7 +110,8 @@ static void cluster_start(char *seeds, size_t seedslen) {
         skip();
     }
     snprintf(fx.dir, sizeof fx.dir, "%s", tmpl);
-    if (rc != 0) fail_msg("services.sh start --cluster 3 exited %d: %s", rc, out ? out : "");
+    if (rc != 0)
+        fail_msg("services.sh start --cluster %d exited %d: %s", masters, rc, out ? out : "");
     print_message("cluster started in %lld ms\n", (long long)(h_now_ms() - t0));
     free(out);
 
@@ -180,7 +186,7 @@ static void cluster_routes_concerts_as_the_slot_map_says(void **state) {
     (void)state;
     char seeds[1024];
     int64_t t0 = h_now_ms();
-    cluster_start(seeds, sizeof seeds);
+    cluster_start(CLUSTER_MASTERS, seeds, sizeof seeds);
 
     /* The map, from the first seed. */
     char first[sizeof seeds];
@@ -292,9 +298,70 @@ static void cluster_routes_concerts_as_the_slot_map_says(void **state) {
     print_message("cluster routing test took %lld ms in all\n", (long long)(h_now_ms() - t0));
 }
 
+/* `services.sh status --dir` of our directory: its exit code, its output in *out (caller frees). */
+static int cluster_status(char **out) {
+    const char *argv[] = {fx.script, "status", "--dir", fx.dir, NULL};
+    return h_run(argv, 60000, out);
+}
+
+/* services.sh start --cluster 1: redis-cli --cluster create makes 3 masters at least, so the
+ * script makes this one by hand (ADDSLOTSRANGE, MEET, REPLICATE). A client must see an ordinary
+ * cluster: one master with every slot and a replica that sends writes to it. */
+static void cluster_of_one_master_serves_every_slot(void **state) {
+    (void)state;
+    char seeds[1024];
+    int64_t t0 = h_now_ms();
+    cluster_start(1, seeds, sizeof seeds);
+    H_TRUE(strchr(seeds, ',') == NULL, "one master, one seed; the env names \"%s\"", seeds);
+
+    fx.map = malloc(sizeof *fx.map);
+    H_TRUE(fx.map != NULL, "out of memory");
+    redis_conn *seed = conn_at(seeds);
+    read_map(seed, fx.map);
+    redis_conn_free(seed);
+    H_EQ(fx.map->nnodes, 2);
+    H_EQ(fx.map->nmasters, 1);
+    H_EQ(fx.map->slots_served, CLUSTER_SLOTS);
+    const cluster_node *master = cluster_map_master(fx.map, 0);
+    H_TRUE(master != NULL, "slot 0 has no master");
+    H_TRUE(cluster_map_master(fx.map, CLUSTER_SLOTS - 1) == master,
+           "slots 0 and %d have different masters", CLUSTER_SLOTS - 1);
+    char addr[CLUSTER_HOST_MAX + 8];
+    node_addr(master, addr, sizeof addr);
+    H_STREQ(addr, seeds);
+    int mi = node_index(master), ri = mi == 0 ? 1 : 0;
+    H_EQ(fx.map->nodes[ri].master, mi);
+
+    /* Every concert's keys land on the master; the replica sends them there. */
+    for (int64_t id = 1; id <= 40; id++) {
+        char key[64];
+        snprintf(key, sizeof key, "{concert:%lld}:probe", (long long)id);
+        unsigned slot = cluster_key_slot(key, strlen(key));
+        H_TRUE(cluster_map_master(fx.map, slot) == master, "slot %u of %s is not the master's",
+               slot, key);
+        redisReply *rep = redis_cmd(node_conn(mi), "SET %s one", key);
+        H_TRUE(rep != NULL && rep->type == REDIS_REPLY_STATUS, "SET %s on the master: %s", key,
+               rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(node_conn(mi)));
+        freeReplyObject(rep);
+        expect_moved(node_conn(ri), "the replica", key, slot, master);
+    }
+
+    char *out = NULL;
+    int rc = cluster_status(&out);
+    if (rc != 0) fail_msg("services.sh status exited %d, not 0: %s", rc, out ? out : "");
+    H_TRUE(out != NULL && strstr(out, "master, cluster_state:ok") != NULL &&
+               strstr(out, "replica, cluster_state:ok") != NULL,
+           "status does not show a master and a replica with cluster_state:ok: %s", out ? out : "");
+    free(out);
+
+    cluster_stop(); /* asserts no redis-server is left and the directory is gone */
+    print_message("1-master cluster test took %lld ms in all\n", (long long)(h_now_ms() - t0));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(cluster_routes_concerts_as_the_slot_map_says, teardown),
+        cmocka_unit_test_teardown(cluster_of_one_master_serves_every_slot, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
