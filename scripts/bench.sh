@@ -11,14 +11,18 @@
 # It prints each strategy's requests/s and tickets/s (until sold out) and their ratio to C, and
 # db-batch's tickets/s against db-atomic's and redis-atomic strict's from the same run (issue 12),
 # tickets/s until durable (PostgreSQL holds every acknowledged ticket) against C'', an all-sell
-# case (a seat for every request) and an open-loop rate sweep.
+# case (a seat for every request), an open-loop rate sweep, and the scale-out table (plain Redis,
+# a 1-master and a 3-master Redis Cluster, one concert on one master; durability modes).
 # A benchmark, not a test: it never fails on a figure. Loopback only, bounded in count and time.
 # usage: scripts/bench.sh [BIN]
 # environment: BENCH_STRATEGIES (default "db-atomic db-batch redis-atomic redis-atomic-strict
 # redis-zset"),
 # BENCH_REQUESTS (default: the scenario's 1,000,000), BENCH_VUS (default 256), TICKETRUSH_SVC_DIR,
 # BENCH_ALLSELL (0 skips the all-sell runs), BENCH_ALLSELL_REQUESTS, BENCH_SWEEP (0 skips the
-# rate sweep), BENCH_SWEEP_SECONDS, BENCH_SWEEP_PCTS.
+# rate sweep), BENCH_SWEEP_SECONDS, BENCH_SWEEP_PCTS, BENCH_CLUSTER (0 skips the scale-out section:
+# plain Redis vs a 1-master and a 3-master Redis Cluster, issue 11), BENCH_CLUSTER_REQUESTS,
+# BENCH_CLUSTER_CONCERTS, BENCH_SCALE (0 skips the ceilings, the scale table, the all-sell runs
+# and the sweep, which use them: BENCH_SCALE=0 make bench runs only the scale-out section).
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 root=$(cd -- "$here/.." && pwd -P)
@@ -56,6 +60,8 @@ load_args=(--scenario scale --vus "$vus")
 [[ -n ${BENCH_REQUESTS:-} ]] && load_args+=(--requests "$BENCH_REQUESTS")
 ceiling_requests=${BENCH_REQUESTS:-1000000}
 
+# BENCH_SCALE=0 skips the ceilings and the scale table (to run only the later sections).
+if [[ ${BENCH_SCALE:-1} != 0 ]]; then
 echo
 echo "== ceilings at $vus concurrent requests"
 fresh_sale
@@ -153,6 +159,7 @@ echo
 echo "commands: scripts/bench.sh $bin   (make bench); results in $out"
 "$bin" table "${runs[@]}" | tee "$out/table.txt"
 "$bin" report "${runs[@]}" --ceiling "$out/ceiling-livez.txt" --ceiling "$out/ceiling-script.txt" --out "$out/report.html"
+fi # BENCH_SCALE
 
 # ---- all-sell (issue 12 §3): every request sells ---------------------------------------------
 # The scale scenario's customers each buy once and the concert has a seat for every request, so
@@ -160,7 +167,7 @@ echo "commands: scripts/bench.sh $bin   (make bench); results in $out"
 # write-behind, PostgreSQL's insert): the figure to watch when making a sold ticket cheaper.
 # redis-atomic fast and strict (when listed in BENCH_STRATEGIES) and db-batch; BENCH_ALLSELL=0
 # skips it, BENCH_ALLSELL_REQUESTS (default BENCH_REQUESTS, else 1,000,000) sets its size.
-if [[ ${BENCH_ALLSELL:-1} != 0 ]]; then
+if [[ ${BENCH_ALLSELL:-1} != 0 && ${BENCH_SCALE:-1} != 0 ]]; then
 	allsell_requests=${BENCH_ALLSELL_REQUESTS:-$ceiling_requests}
 	allsell_runs=()
 	for s in redis-atomic redis-atomic-strict db-batch; do
@@ -200,7 +207,7 @@ fi
 # p99.9 of both, each latency counted from the request's scheduled send time; then GET /livez at
 # redis-atomic fast's offered rates, and the highest offered rate each strategy sustained with
 # p99 ≤ 100 ms. BENCH_SWEEP=0 skips it.
-if [[ ${BENCH_SWEEP:-1} != 0 ]]; then
+if [[ ${BENCH_SWEEP:-1} != 0 && ${BENCH_SCALE:-1} != 0 ]]; then
 	sweep_secs=${BENCH_SWEEP_SECONDS:-10}
 	sweep_pcts=${BENCH_SWEEP_PCTS:-25 50 75 90 100}
 	sweep_runs=()
@@ -284,4 +291,241 @@ if [[ ${BENCH_SWEEP:-1} != 0 ]]; then
 		"$bin" report "${sweep_runs[@]}" --title "ticketrush open-loop sweep" --out "$out/sweep-report.html" >/dev/null
 		echo "sweep report: $out/sweep-report.html"
 	fi
+fi
+
+# ---- scale-out (issue 11 §7): plain Redis, a 1-master cluster, a 3-master cluster ------------
+# redis-atomic through the server, the same closed-loop load on every row: K concerts
+# (BENCH_CLUSTER_CONCERTS, default 6) on sale at once, each request's concert drawn uniformly
+# (load --zipf-s 0, so each master of the 3-master cluster gets the same share), the scale
+# scenario's customers each once (no repeat purchases), BENCH_CLUSTER_REQUESTS (150,000)
+# requests on $vus virtual users, seats for 30 % of them (the rest are refused sold_out: reads).
+#   (a) plain Redis (the bench's own)              (b) a 1-master cluster: what routing costs
+#   (c) a 3-master cluster, concerts on all three  (d) one concert (all the seats) on one master
+#       of (c): the per-shard figure, one concert's ceiling
+#   then (c) again with --durability replicated (WAIT 1) and strict (PostgreSQL commit).
+# Every row uses the bench's PostgreSQL; each cluster is private (services.sh start --cluster,
+# a replica per master, AOF on like the plain Redis) and stopped when its rows are done. Each
+# row prints requests/s and tickets/s (until the last ticket was answered) with its ratio to (a)
+# measured minutes before, p99, the CPU seconds the server and the Redis processes used during
+# the load (masters / replicas: on 2 shared cores a replica's CPU is taken from everything else)
+# and the audit. Then the purchase script alone (script-ceiling) on plain Redis and on one
+# master of the 3-master cluster. BENCH_CLUSTER=0 skips the section; about 3–5 minutes.
+if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
+	cl_requests=${BENCH_CLUSTER_REQUESTS:-150000}
+	cl_concerts=${BENCH_CLUSTER_CONCERTS:-6}
+	if ! [[ $cl_requests =~ ^[1-9][0-9]{0,8}$ && $cl_concerts =~ ^[1-9][0-9]?$ ]]; then
+		echo "bench.sh: BENCH_CLUSTER_REQUESTS must be a positive integer and BENCH_CLUSTER_CONCERTS 1..99" >&2
+		exit 2
+	fi
+	cl_seats=$((cl_requests * 3 / 10 / cl_concerts)) # per concert
+	((cl_seats >= 100)) || cl_seats=100                # the scale scenario's VIP seats
+	cl_dirs=()
+	cl_cleanup() {
+		stop_server
+		local d
+		for d in "${cl_dirs[@]}"; do "$here/services.sh" stop --purge --dir "$d" >/dev/null 2>&1 || true; done
+		lab_cleanup
+	}
+	trap cl_cleanup EXIT
+	plain_redis=$TICKETRUSH_REDIS
+	plain_dir=$svc
+
+	# cluster_up MASTERS -> starts a private cluster in $svc-clusterN, sets cl_seeds (its masters)
+	cluster_up() {
+		local d="$svc-cluster$1"
+		cl_dirs+=("$d")
+		"$here/services.sh" stop --purge --dir "$d" >/dev/null 2>&1 || true
+		"$here/services.sh" start --cluster "$1" --dir "$d" >"$out/services-cluster$1.log" 2>&1 || {
+			echo "bench.sh: could not start a $1-master cluster (services.sh start --cluster $1); its output:" >&2
+			tail -n 20 "$out/services-cluster$1.log" >&2
+			exit 1
+		}
+		cl_seeds=$(sed -n "s/^export TICKETRUSH_REDIS_CLUSTER='\(.*\)'$/\1/p" "$d/env")
+	}
+	cluster_down() { "$here/services.sh" stop --purge --dir "$svc-cluster$1" >/dev/null 2>&1 || true; }
+	# redis_nodes DIR -> "port pid" of every redis-server the services directory runs
+	redis_nodes() {
+		local f conf
+		for f in "$1"/redis/redis.pid "$1"/cluster/node-*/redis.pid; do
+			[[ -f $f ]] || continue
+			conf=${f%/redis.pid}/redis.conf
+			printf '%s %s\n' "$(sed -n 's/^port \([0-9]*\)$/\1/p' "$conf")" "$(tr -dc 0-9 <"$f")"
+		done
+	}
+	cpu_ticks() { # PID -> utime + stime in clock ticks (0 when gone)
+		awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+	}
+	# redis_cpu DIR -> "master-ticks replica-ticks" used so far by the directory's Redis processes
+	redis_cpu() {
+		local port pid m=0 r=0 t
+		while read -r port pid; do
+			t=$(cpu_ticks "$pid")
+			if [[ $(redis-cli -p "$port" role 2>/dev/null | head -n 1) == slave ]]; then
+				r=$((r + t))
+			else m=$((m + t)); fi
+		done < <(redis_nodes "$1")
+		echo "$m $r"
+	}
+	# Every node of DIR: FLUSHALL (masters: rows start from the same data), then BGREWRITEAOF.
+	redis_reset() {
+		local port pid host=127.0.0.1
+		while read -r port pid; do
+			[[ $(redis-cli -p "$port" role 2>/dev/null | head -n 1) == slave ]] ||
+				redis-cli -h "$host" -p "$port" flushall >/dev/null
+		done < <(redis_nodes "$1")
+		sleep 0.5 # replicas apply the flush
+		while read -r port pid; do
+			TICKETRUSH_REDIS="$host:$port" compact_aof
+		done < <(redis_nodes "$1")
+	}
+	# concert_masters SEED FIRST K -> for concerts FIRST..FIRST+K-1, the port of each one's master
+	concert_masters() {
+		local seed_port=${1##*:} i
+		for ((i = $2; i < $2 + $3; i++)); do printf 'CLUSTER KEYSLOT {concert:%d}\n' "$i"; done |
+			redis-cli -p "$seed_port" | tr -d '\r' >"$out/.slots"
+		redis-cli -p "$seed_port" cluster nodes | tr -d '\r' | awk -v slots="$out/.slots" '
+			$3 ~ /master/ { split($2, a, "[:@]"); for (f = 9; f <= NF; f++) { n = split($f, r, "-");
+				lo[++nr] = r[1]; hi[nr] = (n > 1) ? r[2] : r[1]; port[nr] = a[2] } }
+			END { while ((getline s < slots) > 0) { p = "?"; for (j = 1; j <= nr; j++)
+				if (s + 0 >= lo[j] + 0 && s + 0 <= hi[j] + 0) p = port[j]; print p } }'
+		rm -f "$out/.slots"
+	}
+	# spread_window SEED K -> the first concert id (1..200) whose K consecutive concerts spread
+	# most evenly over the masters (smallest largest share)
+	spread_window() {
+		local ports best=1 best_max=999999 first m
+		mapfile -t ports < <(concert_masters "$1" 1 $((200 + $2)))
+		for ((first = 1; first <= 200; first++)); do
+			m=$(printf '%s\n' "${ports[@]:first-1:$2}" | sort | uniq -c | sort -rn | awk 'NR == 1 { print $1 }')
+			if ((m < best_max)); then best_max=$m best=$first; fi
+		done
+		echo "$best"
+	}
+	json_nth() { grep -o "\"$2\": *[-0-9.e+]*" "$1" | sed -n "${3}p" | sed 's/.*: *//'; }
+	anomalies() { # RUN -> the sum of the audit's anomaly counts (its first block: the totals)
+		local k n=0 v
+		for k in oversold duplicate_customers seat_errors vip_errors sales_after_close \
+			fcfs_violations lost phantom count_drift contradicted; do
+			v=$(json_num "$1" "$k")
+			n=$((n + ${v:-0}))
+		done
+		echo "$n"
+	}
+	cl_rows=()
+	# scale_row LABEL DIR ADDRS FIRST K SEATS DURABILITY DESCRIPTION: one closed-loop run
+	scale_row() {
+		local label=$1 dir=$2 addrs=$3 first=$4 k=$5 seats=$6 dur=$7 desc=$8 f s0 s1 r0 r1 m1 p1 tck
+		f="$out/scaleout-$label.json"
+		echo
+		echo "== scale-out $label: $desc"
+		TICKETRUSH_REDIS=$addrs
+		"$bin" db schema >/dev/null
+		redis_reset "$dir"
+		"$bin" db seed --scenario scale --concert "$first" --concerts "$k" --tickets "$seats" \
+			--customers "$cl_requests" >/dev/null
+		"$bin" db open-sale --concert "$first" --concerts "$k" >/dev/null
+		redis_reset_aof_only "$dir"
+		start_server "scaleout-$label" "$port" --strategy redis-atomic --durability "$dur" --redis "$addrs"
+		read -r r0 r1 < <(redis_cpu "$dir")
+		# shellcheck disable=SC2154 # server_pid: set by start_server (lib.sh)
+		s0=$(cpu_ticks "$server_pid")
+		local zipf=()
+		((k == 1)) || zipf=(--zipf-s 0)
+		"$bin" load --scenario scale --concert "$first" --concerts "$k" "${zipf[@]}" --tickets "$seats" \
+			--customers "$cl_requests" --requests "$cl_requests" --vus "$vus" \
+			--strategy "redis-atomic-$dur" --url "http://127.0.0.1:$port" --time-limit-s 600 \
+			--out "$f" --quiet | tail -n 1
+		s1=$(cpu_ticks "$server_pid")
+		read -r m1 p1 < <(redis_cpu "$dir")
+		stop_server
+		tck=$(getconf CLK_TCK)
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$desc" "$f" \
+			"$(awk -v a="$s0" -v b="$s1" -v t="$tck" 'BEGIN { printf "%.1f", (b - a) / t }')" \
+			"$(awk -v a="$r0" -v b="$m1" -v t="$tck" 'BEGIN { printf "%.1f", (b - a) / t }')" \
+			"$(awk -v a="$r1" -v b="$p1" -v t="$tck" 'BEGIN { printf "%.1f", (b - a) / t }')" >>"$out/scaleout.tsv"
+		cl_rows+=("$f")
+		TICKETRUSH_REDIS=$plain_redis
+	}
+	redis_reset_aof_only() {
+		local port pid
+		while read -r port pid; do TICKETRUSH_REDIS="127.0.0.1:$port" compact_aof; done < <(redis_nodes "$1")
+	}
+
+	echo
+	echo "== scale-out: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	: >"$out/scaleout.tsv"
+	total_seats=$((cl_seats * cl_concerts))
+	cluster_up 3
+	cl3_seeds=$cl_seeds
+	cl3_dir="$svc-cluster3"
+	first=$(spread_window "$cl3_seeds" "$cl_concerts")
+	mapfile -t cl_ports < <(concert_masters "$cl3_seeds" "$first" "$cl_concerts")
+	spread=$(printf '%s\n' "${cl_ports[@]}" | sort | uniq -c | awk '{ printf "%s%s on :%s", sep, $1, $2; sep = ", " }')
+	echo "concerts $first..$((first + cl_concerts - 1)), $cl_seats seats each; on the 3-master cluster: $spread"
+	one_port=${cl_ports[0]}
+
+	scale_row a "$plain_dir" "$plain_redis" "$first" "$cl_concerts" "$cl_seats" fast \
+		"plain Redis, $cl_concerts concerts"
+	cluster_up 1
+	scale_row b "$svc-cluster1" "$cl_seeds" "$first" "$cl_concerts" "$cl_seats" fast \
+		"1-master cluster, $cl_concerts concerts"
+	cluster_down 1
+	scale_row c "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" fast \
+		"3-master cluster, $cl_concerts concerts ($spread)"
+	scale_row d "$cl3_dir" "$cl3_seeds" "$first" 1 "$total_seats" fast \
+		"3-master cluster, 1 concert ($first, $total_seats seats) on the master :$one_port"
+	scale_row c-replicated "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" replicated \
+		"3-master cluster, $cl_concerts concerts, --durability replicated"
+	scale_row c-strict "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" strict \
+		"3-master cluster, $cl_concerts concerts, --durability strict"
+
+	# The purchase script alone: plain Redis vs the master that holds concert $first.
+	echo
+	echo "== scale-out: the purchase script alone (script-ceiling, concert $first, $cl_requests calls)"
+	for where in plain cluster; do
+		if [[ $where == plain ]]; then addrs=$plain_redis dir=$plain_dir; else addrs="127.0.0.1:$one_port" dir=$cl3_dir; fi
+		TICKETRUSH_REDIS=$addrs
+		"$bin" db schema >/dev/null
+		redis_reset "$dir"
+		"$bin" db seed --scenario scale --concert "$first" --tickets "$total_seats" \
+			--customers "$cl_requests" >/dev/null
+		redis_reset_aof_only "$dir"
+		"$bin" script-ceiling --scenario scale --concert "$first" --requests "$cl_requests" \
+			--customers "$cl_requests" --connections 2 --in-flight $((vus / 2)) --redis "$addrs" \
+			>"$out/scaleout-script-$where.txt"
+		TICKETRUSH_REDIS=$plain_redis
+	done
+	cluster_down 3
+	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+	echo
+	echo "== scale-out: redis-atomic through the server ($cl_requests requests, $vus users, seats for 30 %)"
+	{
+		printf '%-15s %-11s %11s %6s %10s %6s %7s %9s %17s  %-6s %s\n' row durability "requests/s" "÷ (a)" "tickets/s" "÷ (a)" "p99 ms" "server s" "Redis s (m / r)" audit what
+		a_rps='' a_tps=''
+		while IFS=$'\t' read -r label desc f scpu mcpu rcpu; do
+			rps=$(awk -v r="$(json_num "$f" requests_per_min)" 'BEGIN { printf "%.0f", r / 60 }')
+			tickets=$(json_nth "$f" tickets 2)
+			last=$(json_num "$f" last_issued_after_us)
+			tps=$(awk -v t="$tickets" -v u="$last" 'BEGIN { printf "%.0f", (u > 0) ? t / (u / 1e6) : 0 }')
+			[[ -n $a_rps ]] || { a_rps=$rps a_tps=$tps; }
+			n=$(anomalies "$f")
+			audit=clean
+			((n == 0)) || audit="$n anomalies"
+			dur=$(sed -n 's/.*"strategy": *"redis-atomic-\([a-z]*\)".*/\1/p' "$f" | head -n 1)
+			awk -v l="$label" -v d="$dur" -v r="$rps" -v t="$tps" -v ar="$a_rps" -v at="$a_tps" \
+				-v p="$(json_num "$f" p99)" -v sc="$scpu" -v mc="$mcpu" -v rc="$rcpu" -v au="$audit" -v w="$desc" 'BEGIN {
+				printf "%-15s %-11s %11.0f %6.2f %10.0f %6.2f %7.1f %9s %17s  %-6s %s\n", "(" l ")", d, r, (ar > 0) ? r / ar : 0,
+					t, (at > 0) ? t / at : 0, p / 1000, sc, mc " / " rc, au, w }'
+		done <"$out/scaleout.tsv"
+		echo
+		for where in plain cluster; do
+			printf 'script alone, %-8s %s\n' "$where:" "$(grep -o '[0-9]* calls/s' "$out/scaleout-script-$where.txt" | head -n 1), $(grep -o '[0-9]* tickets/s' "$out/scaleout-script-$where.txt" | head -n 1) while seats remained"
+		done
+		awk -v p="$(grep -o '[0-9]* calls/s' "$out/scaleout-script-plain.txt" | head -n 1 | cut -d' ' -f1)" \
+			-v c="$(grep -o '[0-9]* calls/s' "$out/scaleout-script-cluster.txt" | head -n 1 | cut -d' ' -f1)" \
+			'BEGIN { printf "script alone, cluster master ÷ plain: %.2f\n", (p > 0) ? c / p : 0 }'
+	} | tee "$out/scaleout.txt"
+	echo "commands: BENCH_CLUSTER_REQUESTS=$cl_requests BENCH_CLUSTER_CONCERTS=$cl_concerts scripts/bench.sh $bin; ticketrush table $out/scaleout-*.json"
+	"$bin" table "${cl_rows[@]}" >"$out/scaleout-table.txt"
 fi
