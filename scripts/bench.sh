@@ -21,7 +21,8 @@
 # BENCH_ALLSELL (0 skips the all-sell runs), BENCH_ALLSELL_REQUESTS, BENCH_SWEEP (0 skips the
 # rate sweep), BENCH_SWEEP_SECONDS, BENCH_SWEEP_PCTS, BENCH_CLUSTER (0 skips the scale-out section:
 # plain Redis vs a 1-master and a 3-master Redis Cluster, issue 11), BENCH_CLUSTER_REQUESTS,
-# BENCH_CLUSTER_CONCERTS, BENCH_SCALE (0 skips the ceilings, the scale table, the all-sell runs
+# BENCH_CLUSTER_CONCERTS, BENCH_CLUSTER_ROUNDS, BENCH_CLUSTER_PORT (62379: the clusters' first port),
+# BENCH_SCALE (0 skips the ceilings, the scale table, the all-sell runs
 # and the sweep, which use them: BENCH_SCALE=0 make bench runs only the scale-out section).
 set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -306,15 +307,23 @@ fi
 # Every row uses the bench's PostgreSQL; each cluster is private (services.sh start --cluster,
 # a replica per master, AOF on like the plain Redis) and stopped when its rows are done. Each
 # row prints requests/s and tickets/s (until the last ticket was answered) with its ratio to (a)
-# measured minutes before, p99, the CPU seconds the server and the Redis processes used during
-# the load (masters / replicas: on 2 shared cores a replica's CPU is taken from everything else)
-# and the audit. Then the purchase script alone (script-ceiling) on plain Redis and on one
-# master of the 3-master cluster. BENCH_CLUSTER=0 skips the section; about 3–5 minutes.
+# measured minutes before, p99, the load's wall time and the CPU seconds the server and the Redis
+# processes used during it (masters / replicas: on 2 shared cores a replica's CPU is taken from
+# everything else), the machine's 1-minute load average when the row ended, and the audit; (a)
+# runs again last, to show how far the shared machine drifted meanwhile. Then the purchase
+# script alone (script-ceiling) on plain Redis and on the master of the 3-master cluster that
+# holds the first concert. BENCH_CLUSTER_ROUNDS=N (1..9, default 1) runs every row N times,
+# interleaved, and prints medians (a row's ratio to (a) taken within each round).
+# BENCH_CLUSTER=0 skips the section; one round takes about 4 minutes on 2 cores.
 if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 	cl_requests=${BENCH_CLUSTER_REQUESTS:-150000}
 	cl_concerts=${BENCH_CLUSTER_CONCERTS:-6}
-	if ! [[ $cl_requests =~ ^[1-9][0-9]{0,8}$ && $cl_concerts =~ ^[1-9][0-9]?$ ]]; then
-		echo "bench.sh: BENCH_CLUSTER_REQUESTS must be a positive integer and BENCH_CLUSTER_CONCERTS 1..99" >&2
+	cl_rounds=${BENCH_CLUSTER_ROUNDS:-1}
+	# The clusters' ports: a range of their own (services.sh TICKETRUSH_CLUSTER_PORT), away from
+	# the default one where tests and fault runs kill and restart nodes.
+	cl_port_first=${BENCH_CLUSTER_PORT:-62379}
+	if ! [[ $cl_requests =~ ^[1-9][0-9]{0,8}$ && $cl_concerts =~ ^[1-9][0-9]?$ && $cl_rounds =~ ^[1-9]$ ]]; then
+		echo "bench.sh: BENCH_CLUSTER_REQUESTS must be a positive integer, BENCH_CLUSTER_CONCERTS 1..99 and BENCH_CLUSTER_ROUNDS 1..9" >&2
 		exit 2
 	fi
 	cl_seats=$((cl_requests * 3 / 10 / cl_concerts)) # per concert
@@ -335,14 +344,29 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 		local d="$svc-cluster$1"
 		cl_dirs+=("$d")
 		"$here/services.sh" stop --purge --dir "$d" >/dev/null 2>&1 || true
-		"$here/services.sh" start --cluster "$1" --dir "$d" >"$out/services-cluster$1.log" 2>&1 || {
+		TICKETRUSH_CLUSTER_PORT=$cl_port_first "$here/services.sh" start --cluster "$1" --dir "$d" \
+			>"$out/services-cluster$1.log" 2>&1 || {
 			echo "bench.sh: could not start a $1-master cluster (services.sh start --cluster $1); its output:" >&2
 			tail -n 20 "$out/services-cluster$1.log" >&2
 			exit 1
 		}
 		cl_seeds=$(sed -n "s/^export TICKETRUSH_REDIS_CLUSTER='\(.*\)'$/\1/p" "$d/env")
 	}
-	cluster_down() { "$here/services.sh" stop --purge --dir "$svc-cluster$1" >/dev/null 2>&1 || true; }
+	cluster_down() { # MASTERS: keeps the nodes' logs in the results, then stops and purges
+		local f
+		for f in "$svc-cluster$1"/cluster/node-*/redis.log; do
+			[[ -f $f ]] && cp "$f" "$out/cluster$1-$(basename "$(dirname "$f")").log"
+		done
+		"$here/services.sh" stop --purge --dir "$svc-cluster$1" >/dev/null 2>&1 || true
+	}
+	# masters_of DIR -> the ports of the directory's masters, sorted, on one line: a row during
+	# which they change saw a failover (or another cluster's client on a reused port)
+	masters_of() {
+		local port pid
+		while read -r port pid; do
+			[[ $(redis-cli -p "$port" role 2>/dev/null | head -n 1) != master ]] || echo "$port"
+		done < <(redis_nodes "$1") | sort -n | tr '\n' ' '
+	}
 	# redis_nodes DIR -> "port pid" of every redis-server the services directory runs
 	redis_nodes() {
 		local f conf
@@ -412,12 +436,13 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 		echo "$n"
 	}
 	cl_rows=()
-	# scale_row LABEL DIR ADDRS FIRST K SEATS DURABILITY DESCRIPTION: one closed-loop run
+	# scale_row LABEL ROUND DIR ADDRS FIRST K SEATS DURABILITY DESCRIPTION: one closed-loop run,
+	# its run file scaleout-LABEL-rROUND.json and a line of scaleout.tsv
 	scale_row() {
-		local label=$1 dir=$2 addrs=$3 first=$4 k=$5 seats=$6 dur=$7 desc=$8 f s0 s1 r0 r1 m1 p1 tck
-		f="$out/scaleout-$label.json"
+		local label=$1 round=$2 dir=$3 addrs=$4 first=$5 k=$6 seats=$7 dur=$8 desc=$9 f s0 s1 r0 r1 m1 p1 tck
+		f="$out/scaleout-$label-r$round.json"
 		echo
-		echo "== scale-out $label: $desc"
+		echo "== scale-out $label, round $round: $desc"
 		TICKETRUSH_REDIS=$addrs
 		"$bin" db schema >/dev/null
 		redis_reset "$dir"
@@ -427,6 +452,8 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 		redis_reset_aof_only "$dir"
 		start_server "scaleout-$label" "$port" --strategy redis-atomic --durability "$dur" --redis "$addrs"
 		read -r r0 r1 < <(redis_cpu "$dir")
+		local masters0
+		masters0=$(masters_of "$dir")
 		# shellcheck disable=SC2154 # server_pid: set by start_server (lib.sh)
 		s0=$(cpu_ticks "$server_pid")
 		local zipf=()
@@ -437,12 +464,25 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 			--out "$f" --quiet | tail -n 1
 		s1=$(cpu_ticks "$server_pid")
 		read -r m1 p1 < <(redis_cpu "$dir")
+		local note=''
+		if [[ $(masters_of "$dir") != "$masters0" ]]; then
+			note=" MASTERS CHANGED during the row: $masters0-> $(masters_of "$dir")"
+			echo "  warning:$note (node logs: $out/cluster*-node-*.log)"
+		fi
 		stop_server
 		tck=$(getconf CLK_TCK)
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$desc" "$f" \
-			"$(awk -v a="$s0" -v b="$s1" -v t="$tck" 'BEGIN { printf "%.1f", (b - a) / t }')" \
-			"$(awk -v a="$r0" -v b="$m1" -v t="$tck" 'BEGIN { printf "%.1f", (b - a) / t }')" \
-			"$(awk -v a="$r1" -v b="$p1" -v t="$tck" 'BEGIN { printf "%.1f", (b - a) / t }')" >>"$out/scaleout.tsv"
+		local rps tickets last tps
+		rps=$(awk -v r="$(json_num "$f" requests_per_min)" 'BEGIN { printf "%.0f", r / 60 }')
+		tickets=$(json_nth "$f" tickets 2)
+		last=$(json_num "$f" last_issued_after_us)
+		tps=$(awk -v t="$tickets" -v u="$last" 'BEGIN { printf "%.0f", (u > 0) ? t / (u / 1e6) : 0 }')
+		# label round rps tps p99-ms wall-s server-s master-s replica-s load anomalies durability what
+		awk -v OFS='\t' -v l="$label" -v rd="$round" -v r="$rps" -v t="$tps" -v p="$(json_num "$f" p99)" \
+			-v w="$(json_num "$f" duration_us)" -v s0="$s0" -v s1="$s1" -v r0="$r0" -v m1="$m1" \
+			-v r1="$r1" -v p1="$p1" -v tck="$tck" -v la="$(cut -d' ' -f1 /proc/loadavg)" \
+			-v n="$(anomalies "$f")" -v d="$dur" -v desc="$desc$note" 'BEGIN {
+			print l, rd, r, t, p / 1000, w / 1e6, (s1 - s0) / tck, (m1 - r0) / tck, (p1 - r1) / tck, la, n, d, desc }' \
+			>>"$out/scaleout.tsv"
 		cl_rows+=("$f")
 		TICKETRUSH_REDIS=$plain_redis
 	}
@@ -450,82 +490,121 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 		local port pid
 		while read -r port pid; do TICKETRUSH_REDIS="127.0.0.1:$port" compact_aof; done < <(redis_nodes "$1")
 	}
+	# script_row WHERE ROUND ADDRS DIR: the purchase script alone (script-ceiling) on concert
+	# $first with all the seats, into scaleout-script-WHERE-rROUND.txt and scaleout-script.tsv
+	script_row() {
+		local f="$out/scaleout-script-$1-r$2.txt"
+		TICKETRUSH_REDIS=$3
+		"$bin" db schema >/dev/null
+		redis_reset "$4"
+		"$bin" db seed --scenario scale --concert "$first" --tickets "$total_seats" \
+			--customers "$cl_requests" >/dev/null
+		redis_reset_aof_only "$4"
+		"$bin" script-ceiling --scenario scale --concert "$first" --requests "$cl_requests" \
+			--customers "$cl_requests" --connections 2 --in-flight $((vus / 2)) --redis "$3" >"$f"
+		printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(grep -o '[0-9]* calls/s' "$f" | head -n 1 | cut -d' ' -f1)" \
+			"$(grep -o '[0-9]* tickets/s' "$f" | head -n 1 | cut -d' ' -f1)" >>"$out/scaleout-script.tsv"
+		echo "  script alone, $1, round $2: $(grep -o '[0-9]* calls/s' "$f" | head -n 1)"
+		TICKETRUSH_REDIS=$plain_redis
+	}
 
 	echo
 	echo "== scale-out: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	: >"$out/scaleout.tsv"
+	: >"$out/scaleout-script.tsv"
 	total_seats=$((cl_seats * cl_concerts))
 	cluster_up 3
 	cl3_seeds=$cl_seeds
 	cl3_dir="$svc-cluster3"
+	cluster_up 1
+	cl1_seeds=$cl_seeds
+	cl1_dir="$svc-cluster1"
 	first=$(spread_window "$cl3_seeds" "$cl_concerts")
 	mapfile -t cl_ports < <(concert_masters "$cl3_seeds" "$first" "$cl_concerts")
 	spread=$(printf '%s\n' "${cl_ports[@]}" | sort | uniq -c | awk '{ printf "%s%s on :%s", sep, $1, $2; sep = ", " }')
 	echo "concerts $first..$((first + cl_concerts - 1)), $cl_seats seats each; on the 3-master cluster: $spread"
 	one_port=${cl_ports[0]}
 
-	scale_row a "$plain_dir" "$plain_redis" "$first" "$cl_concerts" "$cl_seats" fast \
-		"plain Redis, $cl_concerts concerts"
-	cluster_up 1
-	scale_row b "$svc-cluster1" "$cl_seeds" "$first" "$cl_concerts" "$cl_seats" fast \
-		"1-master cluster, $cl_concerts concerts"
-	cluster_down 1
-	scale_row c "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" fast \
-		"3-master cluster, $cl_concerts concerts ($spread)"
-	scale_row d "$cl3_dir" "$cl3_seeds" "$first" 1 "$total_seats" fast \
-		"3-master cluster, 1 concert ($first, $total_seats seats) on the master :$one_port"
-	scale_row c-replicated "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" replicated \
-		"3-master cluster, $cl_concerts concerts, --durability replicated"
-	scale_row c-strict "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" strict \
-		"3-master cluster, $cl_concerts concerts, --durability strict"
-
-	# The purchase script alone: plain Redis vs the master that holds concert $first.
-	echo
-	echo "== scale-out: the purchase script alone (script-ceiling, concert $first, $cl_requests calls)"
-	for where in plain cluster; do
-		if [[ $where == plain ]]; then addrs=$plain_redis dir=$plain_dir; else addrs="127.0.0.1:$one_port" dir=$cl3_dir; fi
-		TICKETRUSH_REDIS=$addrs
-		"$bin" db schema >/dev/null
-		redis_reset "$dir"
-		"$bin" db seed --scenario scale --concert "$first" --tickets "$total_seats" \
-			--customers "$cl_requests" >/dev/null
-		redis_reset_aof_only "$dir"
-		"$bin" script-ceiling --scenario scale --concert "$first" --requests "$cl_requests" \
-			--customers "$cl_requests" --connections 2 --in-flight $((vus / 2)) --redis "$addrs" \
-			>"$out/scaleout-script-$where.txt"
-		TICKETRUSH_REDIS=$plain_redis
+	for ((round = 1; round <= cl_rounds; round++)); do
+		scale_row a "$round" "$plain_dir" "$plain_redis" "$first" "$cl_concerts" "$cl_seats" fast \
+			"plain Redis, $cl_concerts concerts"
+		scale_row b "$round" "$cl1_dir" "$cl1_seeds" "$first" "$cl_concerts" "$cl_seats" fast \
+			"1-master cluster, $cl_concerts concerts"
+		scale_row c "$round" "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" fast \
+			"3-master cluster, $cl_concerts concerts ($spread)"
+		scale_row d "$round" "$cl3_dir" "$cl3_seeds" "$first" 1 "$total_seats" fast \
+			"3-master cluster, 1 concert ($first, $total_seats seats) on the master :$one_port"
+		scale_row c-replicated "$round" "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" \
+			replicated "3-master cluster, $cl_concerts concerts, --durability replicated"
+		scale_row c-strict "$round" "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" \
+			strict "3-master cluster, $cl_concerts concerts, --durability strict"
+		if ((cl_rounds == 1)); then
+			# (a) once more, last: how far the shared machine drifted while the rows ran.
+			scale_row a-again 1 "$plain_dir" "$plain_redis" "$first" "$cl_concerts" "$cl_seats" fast \
+				"plain Redis again, last (the machine's drift during the section)"
+		fi
+		# The purchase script alone: plain Redis vs the master that holds concert $first.
+		echo
+		echo "== scale-out: the purchase script alone (script-ceiling, concert $first, $cl_requests calls), round $round"
+		script_row plain "$round" "$plain_redis" "$plain_dir"
+		script_row cluster "$round" "127.0.0.1:$one_port" "$cl3_dir"
 	done
+	cluster_down 1
 	cluster_down 3
 	echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 	echo
-	echo "== scale-out: redis-atomic through the server ($cl_requests requests, $vus users, seats for 30 %)"
+	echo "== scale-out: redis-atomic through the server ($cl_requests requests, $vus users, seats for 30 %, $cl_rounds round(s))"
 	{
-		printf '%-15s %-11s %11s %6s %10s %6s %7s %9s %17s  %-6s %s\n' row durability "requests/s" "÷ (a)" "tickets/s" "÷ (a)" "p99 ms" "server s" "Redis s (m / r)" audit what
-		a_rps='' a_tps=''
-		while IFS=$'\t' read -r label desc f scpu mcpu rcpu; do
-			rps=$(awk -v r="$(json_num "$f" requests_per_min)" 'BEGIN { printf "%.0f", r / 60 }')
-			tickets=$(json_nth "$f" tickets 2)
-			last=$(json_num "$f" last_issued_after_us)
-			tps=$(awk -v t="$tickets" -v u="$last" 'BEGIN { printf "%.0f", (u > 0) ? t / (u / 1e6) : 0 }')
-			[[ -n $a_rps ]] || { a_rps=$rps a_tps=$tps; }
-			n=$(anomalies "$f")
-			audit=clean
-			((n == 0)) || audit="$n anomalies"
-			dur=$(sed -n 's/.*"strategy": *"redis-atomic-\([a-z]*\)".*/\1/p' "$f" | head -n 1)
-			awk -v l="$label" -v d="$dur" -v r="$rps" -v t="$tps" -v ar="$a_rps" -v at="$a_tps" \
-				-v p="$(json_num "$f" p99)" -v sc="$scpu" -v mc="$mcpu" -v rc="$rcpu" -v au="$audit" -v w="$desc" 'BEGIN {
-				printf "%-15s %-11s %11.0f %6.2f %10.0f %6.2f %7.1f %9s %17s  %-6s %s\n", "(" l ")", d, r, (ar > 0) ? r / ar : 0,
-					t, (at > 0) ? t / at : 0, p / 1000, sc, mc " / " rc, au, w }'
-		done <"$out/scaleout.tsv"
+		if ((cl_rounds > 1)); then
+			echo "each figure: the median of the $cl_rounds rounds (min–max); ÷ (a): the median of each round's ratio to that round's (a)"
+		fi
+		# Per row (in order): medians over the rounds; a ratio is taken within a round.
+		awk -F '\t' -v rounds="$cl_rounds" '
+			function med(list,   n, v, i, j, t) {
+				n = split(list, v, " ")
+				for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+				return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+			}
+			function lo(list,   n, v, i, m) { n = split(list, v, " "); m = v[1] + 0; for (i = 2; i <= n; i++) if (v[i] + 0 < m) m = v[i] + 0; return m }
+			function hi(list,   n, v, i, m) { n = split(list, v, " "); m = v[1] + 0; for (i = 2; i <= n; i++) if (v[i] + 0 > m) m = v[i] + 0; return m }
+			{
+				l = $1; rd = $2
+				k = index($13, " MASTERS CHANGED")
+				if (!(l in seen)) { seen[l] = 1; order[++nl] = l; dur[l] = $12; what[l] = (k > 0) ? substr($13, 1, k - 1) : $13 }
+				if (k > 0) what[l] = what[l] " [round " rd ":" substr($13, k) "]"
+				if (l == "a") { arps[rd] = $3; atps[rd] = $4 }
+				rps[l] = rps[l] " " $3; tps[l] = tps[l] " " $4
+				rr[l] = rr[l] " " ((arps[rd] > 0) ? $3 / arps[rd] : 0)
+				tr[l] = tr[l] " " ((atps[rd] > 0) ? $4 / atps[rd] : 0)
+				p99[l] = p99[l] " " $5; wall[l] = wall[l] " " $6; sc[l] = sc[l] " " $7
+				mc[l] = mc[l] " " $8; rc[l] = rc[l] " " $9; la[l] = la[l] " " $10; an[l] += $11
+			}
+			END {
+				printf "%-15s %-11s %19s %6s %19s %6s %7s %7s %9s %17s %6s  %-6s %s\n", "row", "durability", "requests/s", "÷ (a)", "tickets/s", "÷ (a)", "p99 ms", "wall s", "server s", "Redis s (m / r)", "load", "audit", "what"
+				for (i = 1; i <= nl; i++) {
+					l = order[i]
+					r = sprintf("%.0f", med(rps[l])); t = sprintf("%.0f", med(tps[l]))
+					if (rounds > 1) { r = r sprintf(" (%.0f–%.0f)", lo(rps[l]), hi(rps[l])); t = t sprintf(" (%.0f–%.0f)", lo(tps[l]), hi(tps[l])) }
+					printf "%-15s %-11s %19s %6.2f %19s %6.2f %7.1f %7.1f %9.1f %17s %6.2f  %-6s %s\n", "(" l ")", dur[l], r, med(rr[l]), t, med(tr[l]),
+						med(p99[l]), med(wall[l]), med(sc[l]), sprintf("%.1f / %.1f", med(mc[l]), med(rc[l])), med(la[l]),
+						(an[l] == 0) ? "clean" : an[l] " anomalies", what[l]
+				}
+			}' "$out/scaleout.tsv"
 		echo
-		for where in plain cluster; do
-			printf 'script alone, %-8s %s\n' "$where:" "$(grep -o '[0-9]* calls/s' "$out/scaleout-script-$where.txt" | head -n 1), $(grep -o '[0-9]* tickets/s' "$out/scaleout-script-$where.txt" | head -n 1) while seats remained"
-		done
-		awk -v p="$(grep -o '[0-9]* calls/s' "$out/scaleout-script-plain.txt" | head -n 1 | cut -d' ' -f1)" \
-			-v c="$(grep -o '[0-9]* calls/s' "$out/scaleout-script-cluster.txt" | head -n 1 | cut -d' ' -f1)" \
-			'BEGIN { printf "script alone, cluster master ÷ plain: %.2f\n", (p > 0) ? c / p : 0 }'
+		awk -F '\t' '
+			{ c[$1] = c[$1] " " $3; t[$1] = t[$1] " " $4; if ($1 == "plain") p[$2] = $3; else if (p[$2] > 0) ratio = ratio " " $3 / p[$2] }
+			function med(list,   n, v, i, j, x) {
+				n = split(list, v, " ")
+				for (i = 2; i <= n; i++) { x = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+				return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+			}
+			END {
+				printf "script alone, plain Redis:     %.0f calls/s, %.0f tickets/s while seats remained\n", med(c["plain"]), med(t["plain"])
+				printf "script alone, a cluster master: %.0f calls/s, %.0f tickets/s while seats remained\n", med(c["cluster"]), med(t["cluster"])
+				printf "script alone, cluster master ÷ plain: %.2f\n", med(ratio)
+			}' "$out/scaleout-script.tsv"
 	} | tee "$out/scaleout.txt"
-	echo "commands: BENCH_CLUSTER_REQUESTS=$cl_requests BENCH_CLUSTER_CONCERTS=$cl_concerts scripts/bench.sh $bin; ticketrush table $out/scaleout-*.json"
+	echo "commands: BENCH_CLUSTER_REQUESTS=$cl_requests BENCH_CLUSTER_CONCERTS=$cl_concerts BENCH_CLUSTER_ROUNDS=$cl_rounds scripts/bench.sh $bin; ticketrush table $out/scaleout-*.json"
 	"$bin" table "${cl_rows[@]}" >"$out/scaleout-table.txt"
 fi

@@ -16,6 +16,7 @@ PORT_TRIES=50                  # try default .. default+50
 # node's bind() — 4N ports are picked at once, and the load of a test can churn through
 # thousands of ephemeral ports a second.
 CLUSTER_PORT_DEFAULT=61379
+CLUSTER_PORT_FIRST=${TICKETRUSH_CLUSTER_PORT:-$CLUSTER_PORT_DEFAULT}
 CLUSTER_PORT_TRIES=100
 CLUSTER_MAX_MASTERS=8
 TIMEOUT=${TICKETRUSH_SVC_TIMEOUT:-30}
@@ -56,6 +57,11 @@ environment:
                           $PG_PORT_DEFAULT..$((PG_PORT_DEFAULT + PORT_TRIES)))
   TICKETRUSH_REDIS_PORT   use exactly this Redis port (default: first free of
                           $REDIS_PORT_DEFAULT..$((REDIS_PORT_DEFAULT + PORT_TRIES)))
+  TICKETRUSH_CLUSTER_PORT --cluster: the first port to try for the nodes (default
+                          $CLUSTER_PORT_DEFAULT; 4N free ports from there on, data and bus). A
+                          free port may still belong to another directory's cluster whose node
+                          is down for a moment (a fault test): its clients would reach ours, so
+                          give clusters that run side by side ranges of their own
   TICKETRUSH_SVC_TIMEOUT  seconds to wait for each service to answer (default 30)
   TICKETRUSH_PG_BIN       PostgreSQL server binaries (default /usr/lib/postgresql/15/bin)
 
@@ -123,6 +129,10 @@ if ((cluster_given)); then
 	cluster_masters=$((10#$cluster_masters))
 fi
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "TICKETRUSH_SVC_TIMEOUT must be a positive integer, got '$TIMEOUT'"
+if ! [[ $CLUSTER_PORT_FIRST =~ ^[0-9]{4,5}$ ]] || ((10#$CLUSTER_PORT_FIRST < 1024 || 10#$CLUSTER_PORT_FIRST > 65535 - CLUSTER_PORT_TRIES)); then
+	die "TICKETRUSH_CLUSTER_PORT must be a port in 1024..$((65535 - CLUSTER_PORT_TRIES)), got '$CLUSTER_PORT_FIRST'"
+fi
+CLUSTER_PORT_FIRST=$((10#$CLUSTER_PORT_FIRST))
 
 DIR=${dir_arg:-${TICKETRUSH_SVC_DIR:-$REPO_ROOT/.svc}}
 [[ -n $DIR ]] || die "state directory must not be empty"
@@ -749,18 +759,18 @@ cluster_check_support() {
 	}
 }
 
-# pick_cluster_ports COUNT EXCLUDED... -> COUNT free ports from CLUSTER_PORT_DEFAULT on, one a line.
+# pick_cluster_ports COUNT EXCLUDED... -> COUNT free ports from CLUSTER_PORT_FIRST on, one a line.
 pick_cluster_ports() {
 	local count=$1 p n=0
 	shift
 	local excluded=" $* " used
 	used=" $(used_ports | tr '\n' ' ') "
-	for ((p = CLUSTER_PORT_DEFAULT; p <= CLUSTER_PORT_DEFAULT + CLUSTER_PORT_TRIES && n < count; p++)); do
+	for ((p = CLUSTER_PORT_FIRST; p <= CLUSTER_PORT_FIRST + CLUSTER_PORT_TRIES && n < count; p++)); do
 		[[ $excluded != *" $p "* && $used != *" $p "* ]] || continue
 		printf '%s\n' "$p"
 		n=$((n + 1))
 	done
-	((n == count)) || die "no $count free ports in $CLUSTER_PORT_DEFAULT..$((CLUSTER_PORT_DEFAULT + CLUSTER_PORT_TRIES)) for the cluster"
+	((n == count)) || die "no $count free ports in $CLUSTER_PORT_FIRST..$((CLUSTER_PORT_FIRST + CLUSTER_PORT_TRIES)) for the cluster (TICKETRUSH_CLUSTER_PORT)"
 }
 
 cluster_node_conf() { # i port bus-port
