@@ -302,7 +302,8 @@ fi
 # requests on $vus virtual users, seats for 30 % of them (the rest are refused sold_out: reads).
 #   (a) plain Redis (the bench's own)              (b) a 1-master cluster: what routing costs
 #   (c) a 3-master cluster, concerts on all three  (d) one concert (all the seats) on one master
-#       of (c): the per-shard figure, one concert's ceiling
+#       of (c): the per-shard figure, one concert's ceiling; its peer (a1): that one concert on
+#       plain Redis (one concert's sale differs from six's: one stream, bigger persister batches)
 #   then (c) again with --durability replicated (WAIT 1) and strict (PostgreSQL commit).
 # Every row uses the bench's PostgreSQL; each cluster is private (services.sh start --cluster,
 # a replica per master, AOF on like the plain Redis) and stopped when its rows are done. Each
@@ -528,6 +529,8 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 	for ((round = 1; round <= cl_rounds; round++)); do
 		scale_row a "$round" "$plain_dir" "$plain_redis" "$first" "$cl_concerts" "$cl_seats" fast \
 			"plain Redis, $cl_concerts concerts"
+		scale_row a1 "$round" "$plain_dir" "$plain_redis" "$first" 1 "$total_seats" fast \
+			"plain Redis, 1 concert ($first, $total_seats seats): (d)'s peer"
 		scale_row b "$round" "$cl1_dir" "$cl1_seeds" "$first" "$cl_concerts" "$cl_seats" fast \
 			"1-master cluster, $cl_concerts concerts"
 		scale_row c "$round" "$cl3_dir" "$cl3_seeds" "$first" "$cl_concerts" "$cl_seats" fast \
@@ -574,6 +577,9 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 				if (!(l in seen)) { seen[l] = 1; order[++nl] = l; dur[l] = $12; what[l] = (k > 0) ? substr($13, 1, k - 1) : $13 }
 				if (k > 0) what[l] = what[l] " [round " rd ":" substr($13, k) "]"
 				if (l == "a") { arps[rd] = $3; atps[rd] = $4 }
+				if (l == "a1") { a1rps[rd] = $3; a1tps[rd] = $4 }
+				if (l == "d" && a1rps[rd] > 0) { drr = drr " " $3 / a1rps[rd]; dtr = dtr " " $4 / a1tps[rd] }
+				if (l == "c" && a1rps[rd] > 0) { crr = crr " " $3 / a1rps[rd] }
 				rps[l] = rps[l] " " $3; tps[l] = tps[l] " " $4
 				rr[l] = rr[l] " " ((arps[rd] > 0) ? $3 / arps[rd] : 0)
 				tr[l] = tr[l] " " ((atps[rd] > 0) ? $4 / atps[rd] : 0)
@@ -590,6 +596,7 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 						med(p99[l]), med(wall[l]), med(sc[l]), sprintf("%.1f / %.1f", med(mc[l]), med(rc[l])), med(la[l]),
 						(an[l] == 0) ? "clean" : an[l] " anomalies", what[l]
 				}
+				if (drr != "") printf "one concert on one master of the 3-master cluster ÷ one concert on plain Redis: %.2f requests/s, %.2f tickets/s; the whole 3-master cluster (c) ÷ that: %.2f\n", med(drr), med(dtr), med(crr)
 			}' "$out/scaleout.tsv"
 		echo
 		awk -F '\t' '
