@@ -310,7 +310,9 @@ fi
 # row prints requests/s and tickets/s (until the last ticket was answered) with its ratio to (a)
 # measured minutes before, p99, the load's wall time and the CPU seconds the server and the Redis
 # processes used during it (masters / replicas: on 2 shared cores a replica's CPU is taken from
-# everything else), the machine's 1-minute load average when the row ended, and the audit; (a)
+# everything else), that CPU per request (server + Redis, µs; steadier than a rate on a shared
+# machine, whose other work takes cores but not this work's CPU time) and its ratio to (a), the
+# machine's 1-minute load average when the row ended, and the audit; (a)
 # runs again last, to show how far the shared machine drifted meanwhile. Then the purchase
 # script alone (script-ceiling) on plain Redis and on the master of the 3-master cluster that
 # holds the first concert. BENCH_CLUSTER_ROUNDS=N (1..9, default 1) runs every row N times,
@@ -563,7 +565,7 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 			echo "each figure: the median of the $cl_rounds rounds (min–max); ÷ (a): the median of each round's ratio to that round's (a)"
 		fi
 		# Per row (in order): medians over the rounds; a ratio is taken within a round.
-		awk -F '\t' -v rounds="$cl_rounds" '
+		awk -F '\t' -v rounds="$cl_rounds" -v req="$cl_requests" '
 			function med(list,   n, v, i, j, t) {
 				n = split(list, v, " ")
 				for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
@@ -576,7 +578,9 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 				k = index($13, " MASTERS CHANGED")
 				if (!(l in seen)) { seen[l] = 1; order[++nl] = l; dur[l] = $12; what[l] = (k > 0) ? substr($13, 1, k - 1) : $13 }
 				if (k > 0) what[l] = what[l] " [round " rd ":" substr($13, k) "]"
-				if (l == "a") { arps[rd] = $3; atps[rd] = $4 }
+				cpu = ($7 + $8 + $9) * 1e6 / req
+				if (l == "a") { arps[rd] = $3; atps[rd] = $4; acpu[rd] = cpu }
+				cu[l] = cu[l] " " cpu; cr[l] = cr[l] " " ((acpu[rd] > 0) ? cpu / acpu[rd] : 0)
 				if (l == "a1") { a1rps[rd] = $3; a1tps[rd] = $4 }
 				if (l == "d" && a1rps[rd] > 0) { drr = drr " " $3 / a1rps[rd]; dtr = dtr " " $4 / a1tps[rd] }
 				if (l == "c" && a1rps[rd] > 0) { crr = crr " " $3 / a1rps[rd] }
@@ -587,13 +591,13 @@ if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 				mc[l] = mc[l] " " $8; rc[l] = rc[l] " " $9; la[l] = la[l] " " $10; an[l] += $11
 			}
 			END {
-				printf "%-15s %-11s %19s %6s %19s %6s %7s %7s %9s %17s %6s  %-6s %s\n", "row", "durability", "requests/s", "÷ (a)", "tickets/s", "÷ (a)", "p99 ms", "wall s", "server s", "Redis s (m / r)", "load", "audit", "what"
+				printf "%-15s %-11s %19s %6s %19s %6s %7s %7s %9s %17s %8s %6s %6s  %-6s %s\n", "row", "durability", "requests/s", "÷ (a)", "tickets/s", "÷ (a)", "p99 ms", "wall s", "server s", "Redis s (m / r)", "CPU µs", "÷ (a)", "load", "audit", "what"
 				for (i = 1; i <= nl; i++) {
 					l = order[i]
 					r = sprintf("%.0f", med(rps[l])); t = sprintf("%.0f", med(tps[l]))
 					if (rounds > 1) { r = r sprintf(" (%.0f–%.0f)", lo(rps[l]), hi(rps[l])); t = t sprintf(" (%.0f–%.0f)", lo(tps[l]), hi(tps[l])) }
-					printf "%-15s %-11s %19s %6.2f %19s %6.2f %7.1f %7.1f %9.1f %17s %6.2f  %-6s %s\n", "(" l ")", dur[l], r, med(rr[l]), t, med(tr[l]),
-						med(p99[l]), med(wall[l]), med(sc[l]), sprintf("%.1f / %.1f", med(mc[l]), med(rc[l])), med(la[l]),
+					printf "%-15s %-11s %19s %6.2f %19s %6.2f %7.1f %7.1f %9.1f %17s %8.1f %6.2f %6.2f  %-6s %s\n", "(" l ")", dur[l], r, med(rr[l]), t, med(tr[l]),
+						med(p99[l]), med(wall[l]), med(sc[l]), sprintf("%.1f / %.1f", med(mc[l]), med(rc[l])), med(cu[l]), med(cr[l]), med(la[l]),
 						(an[l] == 0) ? "clean" : an[l] " anomalies", what[l]
 				}
 				if (drr != "") printf "one concert on one master of the 3-master cluster ÷ one concert on plain Redis: %.2f requests/s, %.2f tickets/s; the whole 3-master cluster (c) ÷ that: %.2f\n", med(drr), med(dtr), med(crr)
