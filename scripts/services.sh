@@ -58,10 +58,10 @@ environment:
   TICKETRUSH_REDIS_PORT   use exactly this Redis port (default: first free of
                           $REDIS_PORT_DEFAULT..$((REDIS_PORT_DEFAULT + PORT_TRIES)))
   TICKETRUSH_CLUSTER_PORT --cluster: the first port to try for the nodes (default
-                          $CLUSTER_PORT_DEFAULT; 4N free ports from there on, data and bus). A
-                          free port may still belong to another directory's cluster whose node
-                          is down for a moment (a fault test): its clients would reach ours, so
-                          give clusters that run side by side ranges of their own
+                          $CLUSTER_PORT_DEFAULT; 4N free ports from there on, data and bus,
+                          none of another cluster of this user that has a node running — a
+                          port its killed node left free would bring its clients to ours;
+                          the clusters are listed in /tmp/ticketrush-services-clusters.\$EUID)
   TICKETRUSH_SVC_TIMEOUT  seconds to wait for each service to answer (default 30)
   TICKETRUSH_PG_BIN       PostgreSQL server binaries (default /usr/lib/postgresql/15/bin)
 
@@ -759,11 +759,47 @@ cluster_check_support() {
 	}
 }
 
-# pick_cluster_ports COUNT EXCLUDED... -> COUNT free ports from CLUSTER_PORT_FIRST on, one a line.
+# Clusters of this user, one DIR a line: a new cluster keeps off the ports of every other one
+# that still has a node running, even a port that is free because that node is down (a test
+# killed it, a supervisor will restart it): its clients would reach our node there.
+CLUSTER_REGISTRY=/tmp/ticketrush-services-clusters.$EUID
+
+# claimed_cluster_ports -> the ports (data and bus) of the registered clusters other than DIR's
+# that have a node alive, one a line; drops entries whose directory holds no cluster any more.
+# Called with the port lock held.
+claimed_cluster_ports() {
+	[[ -f $CLUSTER_REGISTRY ]] || return 0
+	local d f pid live keep=()
+	while IFS= read -r d; do
+		[[ -n $d && -f $d/cluster/ports ]] || continue
+		keep+=("$d")
+		[[ $d != "$DIR" ]] || continue
+		live=0
+		for f in "$d"/cluster/node-*/redis.pid; do
+			pid=$(tr -dc 0-9 2>/dev/null <"$f") || continue
+			if pid_alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == redis-server ]]; then
+				live=1
+				break
+			fi
+		done
+		((live)) || continue
+		awk 'NF == 3 { print $2; print $3 }' "$d/cluster/ports"
+	done <"$CLUSTER_REGISTRY"
+	if ((${#keep[@]})); then printf '%s\n' "${keep[@]}"; fi | sort -u >"$CLUSTER_REGISTRY.tmp.$$"
+	mv -f -- "$CLUSTER_REGISTRY.tmp.$$" "$CLUSTER_REGISTRY"
+}
+
+cluster_register() { # DIR's cluster into CLUSTER_REGISTRY (with the port lock held)
+	grep -qxF -- "$DIR" "$CLUSTER_REGISTRY" 2>/dev/null || printf '%s\n' "$DIR" >>"$CLUSTER_REGISTRY"
+}
+
+# pick_cluster_ports COUNT EXCLUDED... -> COUNT free ports from CLUSTER_PORT_FIRST on, one a line,
+# none of another live cluster's (claimed_cluster_ports).
 pick_cluster_ports() {
 	local count=$1 p n=0
 	shift
-	local excluded=" $* " used
+	local excluded used
+	excluded=" $* $(claimed_cluster_ports | tr '\n' ' ') "
 	used=" $(used_ports | tr '\n' ' ') "
 	for ((p = CLUSTER_PORT_FIRST; p <= CLUSTER_PORT_FIRST + CLUSTER_PORT_TRIES && n < count; p++)); do
 		[[ $excluded != *" $p "* && $used != *" $p "* ]] || continue
@@ -844,6 +880,7 @@ cluster_start() { # N masters
 			printf '%s %s %s\n' "$i" "${picked[i - 1]}" "${picked[nodes + i - 1]}" >>"$tmp"
 		done
 		mv -f -- "$tmp" "$CLUSTER_PORTS_FILE"
+		cluster_register
 	fi
 	for ((i = 1; i <= nodes; i++)); do
 		cluster_node_paths "$i"

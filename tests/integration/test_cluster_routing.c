@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,10 +359,98 @@ static void cluster_of_one_master_serves_every_slot(void **state) {
     print_message("1-master cluster test took %lld ms in all\n", (long long)(h_now_ms() - t0));
 }
 
+/* The "i port bus-port" lines of DIR/cluster/ports: ports[] gets every data and bus port. */
+static int read_ports(const char *dir, int *ports, int max) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/cluster/ports", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) fail_msg("cannot read %s: %s", path, strerror(errno));
+    int n = 0, i, p, b;
+    while (n + 2 <= max && fscanf(f, "%d %d %d", &i, &p, &b) == 3) {
+        ports[n++] = p;
+        ports[n++] = b;
+    }
+    fclose(f);
+    return n;
+}
+
+/* The pid in DIR/cluster/node-I/redis.pid. */
+static pid_t node_pid(const char *dir, int i) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/cluster/node-%d/redis.pid", dir, i);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) fail_msg("cannot read %s: %s", path, strerror(errno));
+    long pid = 0;
+    if (fscanf(f, "%ld", &pid) != 1) pid = 0;
+    fclose(f);
+    H_TRUE(pid > 1, "%s names no pid", path);
+    return (pid_t)pid;
+}
+
+static char other_dir[512]; /* the second cluster's directory; "" when not started */
+
+static int teardown_two(void **state) {
+    (void)state;
+    if (other_dir[0] != '\0') {
+        const char *argv[] = {fx.script, "stop", "--purge", "--dir", other_dir, NULL};
+        char *out = NULL;
+        (void)h_run(argv, 60000, &out);
+        free(out);
+        other_dir[0] = '\0';
+    }
+    unsetenv("TICKETRUSH_CLUSTER_PORT");
+    cluster_stop();
+    return 0;
+}
+
+/* A fault test kills a node and restarts it later; meanwhile its port is free. A cluster started
+ * then must not take it (that cluster's clients would reach the new node there): services.sh
+ * keeps off the ports of every other cluster of ours that still has a node running, even when
+ * told to start from exactly the dead node's port. */
+static void a_new_cluster_keeps_off_the_ports_of_a_cluster_with_a_node_down(void **state) {
+    (void)state;
+    char seeds[1024];
+    cluster_start(CLUSTER_MASTERS, seeds, sizeof seeds);
+    int a[4 * CLUSTER_MASTERS], na = read_ports(fx.dir, a, 4 * CLUSTER_MASTERS);
+    H_EQ(na, 4 * CLUSTER_MASTERS);
+    /* the last node (a replica: redis-cli --cluster create makes the first N the masters) */
+    pid_t victim = node_pid(fx.dir, CLUSTER_NODES);
+    int victim_port = a[2 * (CLUSTER_NODES - 1)];
+    H_EQ(kill(victim, SIGKILL), 0);
+    H_WAIT_UNTIL(processes_in(fx.dir) == CLUSTER_NODES - 1, 10000,
+                 "the killed node (pid %d) is still running", (int)victim);
+
+    const char *svc = getenv("TICKETRUSH_SVC_DIR");
+    snprintf(other_dir, sizeof other_dir, "%s/cluster-test2.XXXXXX", svc && svc[0] ? svc : "/tmp");
+    if (mkdtemp(other_dir) == NULL) fail_msg("mkdtemp: %s", strerror(errno));
+    chmod(other_dir, 0755);
+    char first[16];
+    snprintf(first, sizeof first, "%d", victim_port);
+    setenv("TICKETRUSH_CLUSTER_PORT", first, 1);
+    const char *argv[] = {fx.script, "start", "--cluster", "1", "--dir", other_dir, NULL};
+    char *out = NULL;
+    int rc = h_run(argv, 120000, &out);
+    unsetenv("TICKETRUSH_CLUSTER_PORT");
+    if (rc != 0) fail_msg("services.sh start --cluster 1 exited %d: %s", rc, out ? out : "");
+    free(out);
+
+    int b[4], nb = read_ports(other_dir, b, 4);
+    H_EQ(nb, 4);
+    for (int i = 0; i < nb; i++)
+        for (int j = 0; j < na; j++)
+            if (b[i] == a[j])
+                fail_msg("the new cluster took port %d of the first one (its node on %d is down)",
+                         b[i], victim_port);
+    print_message("the new cluster's ports start at %d; the dead node's was %d\n", b[0],
+                  victim_port);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(cluster_routes_concerts_as_the_slot_map_says, teardown),
         cmocka_unit_test_teardown(cluster_of_one_master_serves_every_slot, teardown),
+        cmocka_unit_test_teardown(a_new_cluster_keeps_off_the_ports_of_a_cluster_with_a_node_down,
+                                  teardown_two),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
