@@ -317,7 +317,7 @@ fi
 # script alone (script-ceiling) on plain Redis and on the master of the 3-master cluster that
 # holds the first concert. BENCH_CLUSTER_ROUNDS=N (1..9, default 1) runs every row N times,
 # interleaved, and prints medians (a row's ratio to (a) taken within each round).
-# BENCH_CLUSTER=0 skips the section; one round takes about 4 minutes on 2 cores.
+# BENCH_CLUSTER=0 skips the section; one round takes about 3 minutes on 2 cores (3 rounds: 7).
 if [[ ${BENCH_CLUSTER:-1} != 0 ]]; then
 	cl_requests=${BENCH_CLUSTER_REQUESTS:-150000}
 	cl_concerts=${BENCH_CLUSTER_CONCERTS:-6}
