@@ -19,10 +19,11 @@
  *   loop's map; the loop keeps a copy of the command's arguments to send it again: MOVED → to the
  *   named node at once, and CLUSTER SLOTS is asked again (on a connection already open, without
  *   blocking) to replace the map; ASK → ASKING and the command on the named node, the map
- *   unchanged; TRYAGAIN → the deferred list, sent again by the map after 10, 20, 40 … ms on a
+ *   unchanged; TRYAGAIN → the deferred list, sent again by the map after 10, 20, 40 ms on a
  *   later pass (no sleeping); CLUSTERDOWN, a slot without a master, a master that cannot be
- *   reached or more than HTTP_LOOP_MAX_REDIRECTS redirects → HTTP_LOOP_NOT_RUN (a redirect means
- *   the command did not run). A lost or unreachable node also has the map read again: after a
+ *   reached, more than CLUSTER_MAX_REDIRECTS redirects or CLUSTER_TRYAGAIN_MAX retries →
+ *   HTTP_LOOP_NOT_RUN (a redirect means the command did not run). The decision is
+ *   cluster_next_step's (store/cluster.h), shared with the blocking connections. A lost or unreachable node also has the map read again: after a
  *   failover it names the promoted replica. A plain Redis never takes this path: no copy, no
  *   slot computed.
  * - Wake-ups from other threads (http_loop_wake: a pool worker handing a request back, the
@@ -48,8 +49,6 @@
 
 #define RECONNECT_MS 100
 #define MAX_WAIT_MS 100
-/* TRYAGAIN: the first retry after this many ms, doubling with every further redirect. */
-#define RETRY_BASE_MS 10
 /* The slot map is asked for again at most this often (ms). */
 #define REFRESH_MIN_MS 50
 /* The most arguments one command takes (the purchase script call has 11). */
@@ -116,7 +115,9 @@ struct pending {
     pending *prev, *next; /* in its node's list (prev: older), or the deferred list (next) */
     /* Redis Cluster: what is needed to send it again. */
     int slot;      /* of the route key; -1: any master */
-    int redirects; /* followed so far */
+    int redirects; /* MOVED and ASK followed so far */
+    int retries;   /* TRYAGAIN retries so far */
+    bool asking;   /* last sent after ASKING (an ASK answered by ASK again is not followed) */
     bool not_run;  /* deferred only to report HTTP_LOOP_NOT_RUN on the next pass */
     int64_t due_ms;
     int argc;
@@ -317,26 +318,31 @@ static bool pending_route(http_loop *l, pending *p) {
 }
 
 /* Cluster: an error reply to p from node n that is a redirect is followed (p sent again or
- * deferred, or told NOT_RUN) and true returned; false for any other reply. */
+ * deferred, or told NOT_RUN) and true returned; false for any other reply. What to do is
+ * cluster_next_step's decision (store/cluster.h), the same as the blocking connections'. */
 static bool follow_redirect(http_loop *l, node_conn *n, pending *p, const redisReply *r) {
     cluster_redirect rd;
-    cluster_redirect_parse(r->str, &rd);
     int delay_ms = 0;
-    bool refresh = false;
-    cluster_next next = cluster_redirect_next(&rd, p->redirects, HTTP_LOOP_MAX_REDIRECTS,
-                                              RETRY_BASE_MS, &delay_ms, &refresh);
-    if (refresh) l->refresh_wanted = true;
-    if (next == CLUSTER_NEXT_ANSWER) return false;
-    p->redirects++;
-    if (next == CLUSTER_NEXT_RETRY) {
+    cluster_step step =
+        cluster_next_step(r->str, p->redirects, p->retries, p->asking, &rd, &delay_ms);
+    if (step == CLUSTER_STEP_DONE) return false;
+    /* MOVED: the map is stale; CLUSTERDOWN: a failover may be under way */
+    if (rd.kind == CLUSTER_REDIRECT_MOVED || rd.kind == CLUSTER_REDIRECT_CLUSTERDOWN)
+        l->refresh_wanted = true;
+    if (step == CLUSTER_STEP_RETRY) {
+        p->retries++;
+        p->asking = false;
         pending_defer(l, p, tr_mono_ms() + delay_ms, false);
         return true;
     }
-    node_conn *to =
-        next == CLUSTER_NEXT_GIVE_UP ? NULL : node_get(l, rd.host[0] ? rd.host : n->host, rd.port);
-    if (to == NULL ||
-        !pending_send(to, p, p->argc, p->argv, p->argvlen, next == CLUSTER_NEXT_ASK)) {
-        if (next != CLUSTER_NEXT_GIVE_UP) l->refresh_wanted = true; /* the node is unreachable */
+    node_conn *to = NULL;
+    if (step != CLUSTER_STEP_FAIL) {
+        p->redirects++;
+        p->asking = step == CLUSTER_STEP_ASK;
+        to = node_get(l, rd.host[0] ? rd.host : n->host, rd.port);
+    }
+    if (to == NULL || !pending_send(to, p, p->argc, p->argv, p->argvlen, p->asking)) {
+        if (step != CLUSTER_STEP_FAIL) l->refresh_wanted = true; /* the node is unreachable */
         pending_finish(p, NULL, HTTP_LOOP_NOT_RUN); /* it did not run where it was sent */
     }
     return true;

@@ -62,10 +62,6 @@ tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, const clust
 /* Any thread: makes the loop run a pass (and its tick) soon; cheap (one eventfd write). */
 void http_loop_wake(http_loop *l);
 
-/* The most times one command follows a redirect (MOVED, ASK, TRYAGAIN) before it is given up
- * as HTTP_LOOP_NOT_RUN. */
-#define HTTP_LOOP_MAX_REDIRECTS 5
-
 /* Loop thread only. Queues a Redis command (binary-safe argv; argvlen NULL for C strings): it is
  * written at the end of the current pass together with every other command queued in it, and fn
  * runs once with its outcome. Every argument that is the pointer REDIS_ARG_RUN_ID
@@ -74,7 +70,8 @@ void http_loop_wake(http_loop *l);
  * route_key (NUL-terminated; NULL: any node) picks the node on a Redis Cluster: the master of its
  * hash slot (store/cluster.h); the loop follows MOVED (to the named node; the map is refreshed),
  * ASK (ASKING + the command on the named node, once) and TRYAGAIN (by the map again after 10, 20,
- * 40 … ms, on a later pass), HTTP_LOOP_MAX_REDIRECTS times at most, each time with the run id of
+ * 40 ms, on a later pass) as store/cluster.h's cluster_next_step decides (CLUSTER_MAX_REDIRECTS
+ * redirects, CLUSTER_TRYAGAIN_MAX retries at most), each time with the run id of
  * the node it goes to; CLUSTERDOWN, a slot no master serves, redirects run out, or a master that
  * cannot be reached now end it as HTTP_LOOP_NOT_RUN (on a later pass, never inside this call;
  * an unreachable or lost node has the map read again: a failover promotes its replica). On a

@@ -3,10 +3,10 @@
  * connecting, sending and retrying belong to the caller. */
 #include "store/cluster.h"
 
-#include "store/redis.h"
-
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- key → slot ------------------------------------------------------------------------- */
@@ -276,6 +276,22 @@ const char *cluster_redirect_kind_name(cluster_redirect_kind kind) {
     return "none";
 }
 
+tr_err cluster_parse_addr(const char *addr, char *host, size_t hostlen, int *port) {
+    if (addr == NULL) return TR_INVALID_ARGUMENT;
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
+        return TR_INVALID_ARGUMENT;
+    char *end = NULL;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || p < 1 || p > 65535)
+        return TR_INVALID_ARGUMENT;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    *port = (int)p;
+    return TR_OK;
+}
+
 tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n, char *err,
                            size_t errlen) {
     char dummy[1];
@@ -305,7 +321,7 @@ tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n,
         memcpy(one, p, len);
         one[len] = '\0';
         if (strchr(one, ' ') != NULL ||
-            redis_parse_addr(one, out[count].host, sizeof out[count].host, &out[count].port) !=
+            cluster_parse_addr(one, out[count].host, sizeof out[count].host, &out[count].port) !=
                 TR_OK) {
             snprintf(err, errlen, "invalid Redis address \"%.64s\": expected host:port", one);
             return TR_INVALID_ARGUMENT;
@@ -354,38 +370,6 @@ const char *cluster_step_name(cluster_step step) {
 int cluster_error_busy(const char *error) {
     cluster_redirect_kind k = cluster_redirect_parse(error, NULL);
     return k == CLUSTER_REDIRECT_CLUSTERDOWN || k == CLUSTER_REDIRECT_TRYAGAIN;
-}
-
-cluster_next cluster_redirect_next(const cluster_redirect *r, int followed, int max_redirects,
-                                   int base_ms, int *delay_ms, bool *refresh) {
-    cluster_next next = CLUSTER_NEXT_ANSWER;
-    bool again = false;
-    int delay = 0;
-    switch (r ? r->kind : CLUSTER_REDIRECT_NONE) {
-    case CLUSTER_REDIRECT_NONE: break;
-    case CLUSTER_REDIRECT_CLUSTERDOWN:
-        next = CLUSTER_NEXT_GIVE_UP;
-        again = true;
-        break;
-    case CLUSTER_REDIRECT_MOVED:
-        next = CLUSTER_NEXT_SEND;
-        again = true;
-        break;
-    case CLUSTER_REDIRECT_ASK: next = CLUSTER_NEXT_ASK; break;
-    case CLUSTER_REDIRECT_TRYAGAIN: {
-        next = CLUSTER_NEXT_RETRY;
-        long long d = base_ms > 0 ? base_ms : 0;
-        for (int i = 0; i < followed && d < CLUSTER_RETRY_MAX_MS; i++) d *= 2;
-        delay = d > CLUSTER_RETRY_MAX_MS ? CLUSTER_RETRY_MAX_MS : (int)d;
-        break;
-    }
-    }
-    if (next != CLUSTER_NEXT_ANSWER && next != CLUSTER_NEXT_GIVE_UP && followed >= max_redirects)
-        next = CLUSTER_NEXT_GIVE_UP;
-    if (next != CLUSTER_NEXT_RETRY) delay = 0;
-    if (refresh) *refresh = again;
-    if (delay_ms) *delay_ms = delay;
-    return next;
 }
 
 bool cluster_info_int(const char *info, const char *name, long long *out) {

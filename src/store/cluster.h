@@ -136,9 +136,14 @@ typedef struct cluster_addr {
     int port; /* 1..65535 */
 } cluster_addr;
 
+/* Parses "host:port" (host: an IPv4 address or a name, or an IPv6 address unbracketed — the port
+ * is after the last ':'; port 1..65535) into host (hostlen bytes with its NUL) and *port.
+ * TR_INVALID_ARGUMENT on a malformed address or a host that does not fit. */
+tr_err cluster_parse_addr(const char *addr, char *host, size_t hostlen, int *port);
+
 /* Parses a seed list "host:port[,host:port…]" (the server's --redis: one plain Redis, or some
  * nodes of a Redis Cluster from which the slot map is learned) into out[0..*n-1], in the order
- * given. Each address is what redis_parse_addr takes (the port after the last ':', so an IPv6
+ * given. Each address is what cluster_parse_addr takes (the port after the last ':', so an IPv6
  * host passes unbracketed); no spaces, no empty element, at most max (≤ CLUSTER_MAX_SEEDS
  * makes sense) addresses. TR_INVALID_ARGUMENT on anything else, with the reason in err (may be
  * NULL), *n set to 0. */
@@ -184,30 +189,6 @@ const char *cluster_step_name(cluster_step step);
  * reach …" for a master that does not answer after a map refresh) or TRYAGAIN. The strategies
  * answer these 503 busy with Retry-After (SPEC §2: busy, retry shortly); issue 11. NULL: false. */
 int cluster_error_busy(const char *error);
-/* What a client does with a command's error reply, given what cluster_redirect_parse made of
- * it and how many redirects the command followed before this one ("Redirection and
- * resharding"). */
-typedef enum cluster_next {
-    CLUSTER_NEXT_ANSWER = 0, /* not a redirect: the reply is the command's answer */
-    CLUSTER_NEXT_SEND,       /* MOVED: send it to the named node now; refresh the map */
-    CLUSTER_NEXT_ASK,        /* ASK: ASKING + the command to the named node now, map unchanged */
-    CLUSTER_NEXT_RETRY,      /* TRYAGAIN: send it again (by the map) after *delay_ms */
-    CLUSTER_NEXT_GIVE_UP     /* CLUSTERDOWN, or redirects ran out: the command did not run
-                                (a redirect is never run); answer "try again later" */
-} cluster_next;
-
-/* The most a TRYAGAIN waits (ms), however many redirects came before. */
-#define CLUSTER_RETRY_MAX_MS 1000
-
-/* The decision for redirect r (from cluster_redirect_parse; NULL: none) after `followed` (≥ 0)
- * redirects of one command: at most max_redirects (≥ 0) are followed, the one after gives up;
- * a TRYAGAIN waits base_ms (≥ 0) doubled for every redirect already followed (base_ms <<
- * followed, at most CLUSTER_RETRY_MAX_MS). *refresh (may be NULL) is set true when the slot map
- * should be read again (MOVED, CLUSTERDOWN), else false; *delay_ms (may be NULL) to the wait,
- * 0 unless RETRY. */
-cluster_next cluster_redirect_next(const cluster_redirect *r, int followed, int max_redirects,
-                                   int base_ms, int *delay_ms, bool *refresh);
-
 /* Reads the integer field `name` (e.g. "cluster_enabled" of INFO cluster, "connected_slaves" of
  * INFO replication) from the text of an INFO reply (https://redis.io/commands/info/): a line
  * that starts with "name:" followed by an optional '-' and 1..18 decimal digits, then "\r\n",

@@ -60,24 +60,12 @@ tr_err redis_parse_run_id(const char *info, char out[REDIS_RUN_ID_MAX]) {
 }
 
 int redis_info_cluster_enabled(const char *info) {
-    const char *p = info ? strstr(info, "cluster_enabled:") : NULL;
-    return p != NULL && p[16] == '1';
+    long long enabled = 0; /* one reader of INFO fields: store/cluster.h */
+    return cluster_info_int(info, "cluster_enabled", &enabled) && enabled == 1;
 }
 
 tr_err redis_parse_addr(const char *addr, char *host, size_t hostlen, int *port) {
-    if (addr == NULL) return TR_INVALID_ARGUMENT;
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= hostlen)
-        return TR_INVALID_ARGUMENT;
-    char *end = NULL;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno != 0 || end == colon + 1 || *end != '\0' || p < 1 || p > 65535)
-        return TR_INVALID_ARGUMENT;
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    *port = (int)p;
-    return TR_OK;
+    return cluster_parse_addr(addr, host, hostlen, port);
 }
 
 /* ---- one node ---------------------------------------------------------------------------- */

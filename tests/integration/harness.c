@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,6 +18,7 @@
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1228,4 +1230,96 @@ void h_open_sale(void) {
     int rc = h_run(argv, 60000, &out);
     if (rc != 0) fail_msg("db open-sale exited %d: %s", rc, out ? out : "");
     free(out);
+}
+
+/* ---- a private Redis Cluster ---------------------------------------------------------------- */
+
+int h_cluster_start(int masters, const char *tag, char *dir, size_t dirlen, char *seeds,
+                    size_t seedslen, char *why, size_t whylen) {
+    char script[512];
+    h_services_script(script, sizeof script);
+    dir[0] = '\0';
+    seeds[0] = '\0';
+    const char *svc = getenv("TICKETRUSH_SVC_DIR");
+    char tmpl[512], count[8];
+    snprintf(tmpl, sizeof tmpl, "%s/%s.XXXXXX", svc && svc[0] ? svc : "/tmp", tag);
+    snprintf(count, sizeof count, "%d", masters);
+    if (mkdtemp(tmpl) == NULL) {
+        snprintf(why, whylen, "mkdtemp %s: %s", tmpl, strerror(errno));
+        return -1;
+    }
+    chmod(tmpl, 0755); /* PostgreSQL runs as its own user when we are root: let it in */
+    /* services.sh refuses a non-empty directory it did not make; an empty one it takes. */
+    const char *argv[] = {script, "start", "--cluster", count, "--dir", tmpl, NULL};
+    char *out = NULL;
+    int rc = h_run(argv, 120000, &out);
+    if (rc == 4) {
+        print_message("services.sh cannot run a cluster here: %s", out ? out : "");
+        free(out);
+        rmdir(tmpl);
+        return 4;
+    }
+    snprintf(dir, dirlen, "%s", tmpl);
+    if (rc != 0) {
+        snprintf(why, whylen, "services.sh start --cluster %d exited %d: %s", masters, rc,
+                 out ? out : "");
+        free(out);
+        return -1;
+    }
+    free(out);
+    char env_path[600], line[1024];
+    snprintf(env_path, sizeof env_path, "%s/env", tmpl);
+    FILE *f = fopen(env_path, "r");
+    if (f == NULL) {
+        snprintf(why, whylen, "cannot read %s: %s", env_path, strerror(errno));
+        return -1;
+    }
+    const char *key = "export TICKETRUSH_REDIS_CLUSTER='";
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, key, strlen(key)) != 0) continue;
+        char *v = line + strlen(key), *end = strchr(v, '\'');
+        if (end) *end = '\0';
+        snprintf(seeds, seedslen, "%s", v);
+    }
+    fclose(f);
+    if (seeds[0] == '\0') {
+        snprintf(why, whylen, "%s names no TICKETRUSH_REDIS_CLUSTER", env_path);
+        return -1;
+    }
+    return 0;
+}
+
+int h_cluster_stop(char *dir) {
+    if (dir[0] == '\0') return 0;
+    char script[512];
+    h_services_script(script, sizeof script);
+    const char *argv[] = {script, "stop", "--purge", "--dir", dir, NULL};
+    int rc = h_run(argv, 60000, NULL);
+    dir[0] = '\0';
+    return rc;
+}
+
+int h_redis_processes_in(const char *dir) {
+    int n = 0;
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) return -1;
+    size_t dlen = strlen(dir);
+    struct dirent *e;
+    while ((e = readdir(proc)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[300], comm[64] = "", cwd[1024];
+        snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) continue;
+        if (fgets(comm, sizeof comm, f) == NULL) comm[0] = '\0';
+        fclose(f);
+        if (strncmp(comm, "redis-server", 12) != 0) continue;
+        snprintf(path, sizeof path, "/proc/%s/cwd", e->d_name);
+        ssize_t k = readlink(path, cwd, sizeof cwd - 1);
+        if (k <= 0) continue;
+        cwd[k] = '\0';
+        if (strncmp(cwd, dir, dlen) == 0 && (cwd[dlen] == '/' || cwd[dlen] == '\0')) n++;
+    }
+    closedir(proc);
+    return n;
 }

@@ -288,6 +288,25 @@ void h_redis_private_stop(pid_t pid);
 #define H_NEEDS_TEST_HOOKS() ((void)0)
 #else
 #define H_NEEDS_TEST_HOOKS() skip()
+/* ---- a private Redis Cluster ---------------------------------------------------------------- */
+
+/* `scripts/services.sh start --cluster masters` (masters 1 or 3..8) in a directory of its own,
+ * <TICKETRUSH_SVC_DIR or /tmp>/<tag>.XXXXXX (under scripts/test.sh's services directory, its
+ * final `stop --purge` also ends any node a crashed test left behind). Returns 0 with dir (its
+ * directory) and seeds (its env file's TICKETRUSH_REDIS_CLUSTER: the masters, "host:port,…")
+ * filled; 4 when this Redis cannot run a cluster (services.sh exits 4; nothing is left, the
+ * reason is printed, dir is ""); -1 on any other failure, with the reason in why. */
+int h_cluster_start(int masters, const char *tag, char *dir, size_t dirlen, char *seeds,
+                    size_t seedslen, char *why, size_t whylen);
+
+/* `services.sh stop --purge --dir dir` when dir is not "", then dir[0] = '\0'. Returns
+ * services.sh's exit status (0 when dir was ""). */
+int h_cluster_stop(char *dir);
+
+/* The redis-server processes whose working directory is dir or below it (services.sh runs each
+ * node in its own directory there); -1 when /proc cannot be read. */
+int h_redis_processes_in(const char *dir);
+
 #endif
 
 int64_t h_now_ms(void); /* CLOCK_MONOTONIC */
@@ -300,5 +319,24 @@ void h_sleep_ms(int ms);
         while (!(cond) && h_now_ms() < until_) h_sleep_ms(20);                                     \
         H_TRUE(cond, __VA_ARGS__);                                                                 \
     } while (0)
+
+/* ---- a private Redis Cluster ---------------------------------------------------------------- */
+
+/* `scripts/services.sh start --cluster masters` (masters 1 or 3..8) in a directory of its own,
+ * <TICKETRUSH_SVC_DIR or /tmp>/<tag>.XXXXXX (under scripts/test.sh's services directory, its
+ * final `stop --purge` also ends any node a crashed test left behind). Returns 0 with dir (its
+ * directory) and seeds (its env file's TICKETRUSH_REDIS_CLUSTER: the masters, "host:port,…")
+ * filled; 4 when this Redis cannot run a cluster (services.sh exits 4; nothing is left, the
+ * reason is printed, dir is ""); -1 on any other failure, with the reason in why. */
+int h_cluster_start(int masters, const char *tag, char *dir, size_t dirlen, char *seeds,
+                    size_t seedslen, char *why, size_t whylen);
+
+/* `services.sh stop --purge --dir dir` when dir is not "", then dir[0] = '\0'. Returns
+ * services.sh's exit status (0 when dir was ""). */
+int h_cluster_stop(char *dir);
+
+/* The redis-server processes whose working directory is dir or below it (services.sh runs each
+ * node in its own directory there); -1 when /proc cannot be read. */
+int h_redis_processes_in(const char *dir);
 
 #endif

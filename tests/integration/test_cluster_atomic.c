@@ -37,7 +37,7 @@
 
 /* ---- the cluster, once for the group ------------------------------------------------------ */
 
-static char cl_dir[512], cl_script[512], cl_seeds[1024];
+static char cl_dir[512], cl_seeds[1024];
 static bool cl_missing; /* this Redis cannot run a cluster: every cluster test skips */
 static cluster_map *map;
 static char m_addr[MASTERS][CLUSTER_HOST_MAX + 16];
@@ -47,42 +47,17 @@ static char m_id[MASTERS][CLUSTER_NODE_ID_MAX];
 static redis_conn *m_conn[MASTERS];
 
 static int cluster_up(void) {
-    h_services_script(cl_script, sizeof cl_script);
-    const char *svc = getenv("TICKETRUSH_SVC_DIR");
-    char tmpl[sizeof cl_dir];
-    snprintf(tmpl, sizeof tmpl, "%s/cluster-sale.XXXXXX", svc && svc[0] ? svc : "/tmp");
-    if (mkdtemp(tmpl) == NULL) return -1;
-    chmod(tmpl, 0755);
-    const char *argv[] = {cl_script, "start", "--cluster", "3", "--dir", tmpl, NULL};
-    char *out = NULL;
-    int rc = h_run(argv, 120000, &out);
+    char why[1024] = "";
+    int rc = h_cluster_start(3, "cluster-atomic", cl_dir, sizeof cl_dir, cl_seeds, sizeof cl_seeds,
+                             why, sizeof why);
     if (rc == 4) {
-        print_message("services.sh cannot run a cluster here: %s", out ? out : "");
-        free(out);
-        rmdir(tmpl);
         cl_missing = true;
         return 0;
     }
-    snprintf(cl_dir, sizeof cl_dir, "%s", tmpl);
     if (rc != 0) {
-        print_error("services.sh start --cluster 3 exited %d: %s", rc, out ? out : "");
-        free(out);
+        print_error("%s\n", why);
         return -1;
     }
-    free(out);
-    char env_path[sizeof cl_dir + 8], line[1024];
-    snprintf(env_path, sizeof env_path, "%s/env", cl_dir);
-    FILE *f = fopen(env_path, "r");
-    if (f == NULL) return -1;
-    const char *key = "export TICKETRUSH_REDIS_CLUSTER='";
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, strlen(key)) != 0) continue;
-        char *v = line + strlen(key), *end = strchr(v, '\'');
-        if (end) *end = '\0';
-        snprintf(cl_seeds, sizeof cl_seeds, "%s", v);
-    }
-    fclose(f);
-    if (cl_seeds[0] == '\0') return -1;
     char first[sizeof cl_seeds], err[256] = "";
     snprintf(first, sizeof first, "%s", cl_seeds);
     char *comma = strchr(first, ',');
@@ -117,10 +92,7 @@ static void cluster_down(void) {
     }
     free(map);
     map = NULL;
-    if (cl_dir[0] == '\0') return;
-    const char *argv[] = {cl_script, "stop", "--purge", "--dir", cl_dir, NULL};
-    h_run(argv, 60000, NULL);
-    cl_dir[0] = '\0';
+    h_cluster_stop(cl_dir);
 }
 
 static int group_setup(void **state) {

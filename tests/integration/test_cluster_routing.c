@@ -6,11 +6,11 @@
  * (and the owner's replica) answer MOVED with that slot and that node's address. Then the
  * 1-master cluster services.sh makes by hand (`start --cluster 1`, the bench's "what routing
  * costs" row): one master serves all 16384 slots, its replica sends every write there, status
- * says ok, stop leaves nothing. Skipped when this Redis cannot run a cluster (services.sh exits
- * 4). Does not use the server. */
+ * says ok, stop leaves nothing. And a cluster started while another has a node down keeps off
+ * that node's ports. Skipped when this Redis cannot run a cluster (services.sh exits 4). Does
+ * not use the server. */
 #include "harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,38 +27,11 @@
 
 typedef struct cluster_fixture {
     char dir[512];                       /* the cluster's state directory; "" when not started */
-    char script[512];                    /* scripts/services.sh */
     cluster_map *map;                    /* from the first seed */
     redis_conn *conn[CLUSTER_MAX_NODES]; /* by node index in map, opened on first use */
 } cluster_fixture;
 
 static cluster_fixture fx;
-
-/* The redis-server processes working inside dir (services.sh runs each node there). */
-static int processes_in(const char *dir) {
-    int n = 0;
-    DIR *proc = opendir("/proc");
-    if (proc == NULL) return -1;
-    size_t dlen = strlen(dir);
-    struct dirent *e;
-    while ((e = readdir(proc)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        char path[300], comm[64] = "", cwd[1024];
-        snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL) continue;
-        if (fgets(comm, sizeof comm, f) == NULL) comm[0] = '\0';
-        fclose(f);
-        if (strncmp(comm, "redis-server", 12) != 0) continue;
-        snprintf(path, sizeof path, "/proc/%s/cwd", e->d_name);
-        ssize_t k = readlink(path, cwd, sizeof cwd - 1);
-        if (k <= 0) continue;
-        cwd[k] = '\0';
-        if (strncmp(cwd, dir, dlen) == 0 && (cwd[dlen] == '/' || cwd[dlen] == '\0')) n++;
-    }
-    closedir(proc);
-    return n;
-}
 
 /* `services.sh stop --purge` of our directory; asserts nothing of ours is left behind. */
 static void cluster_stop(void) {
@@ -71,13 +44,9 @@ static void cluster_stop(void) {
     fx.map = NULL;
     char dir[sizeof fx.dir];
     snprintf(dir, sizeof dir, "%s", fx.dir);
-    fx.dir[0] = '\0';
-    const char *argv[] = {fx.script, "stop", "--purge", "--dir", dir, NULL};
-    char *out = NULL;
-    int rc = h_run(argv, 60000, &out);
-    if (rc != 0) fail_msg("services.sh stop --purge exited %d: %s", rc, out ? out : "");
-    free(out);
-    H_EQ(processes_in(dir), 0);
+    int rc = h_cluster_stop(fx.dir);
+    if (rc != 0) fail_msg("services.sh stop --purge --dir %s exited %d", dir, rc);
+    H_EQ(h_redis_processes_in(dir), 0);
     H_TRUE(access(dir, F_OK) != 0, "%s still exists after stop --purge", dir);
 }
 
@@ -91,46 +60,13 @@ static int teardown(void **state) {
  * set it (its final `stop --purge` then also ends any node a crashed test left), else in /tmp.
  * Fills seeds (comma-separated host:port) from its env file. Skips the test on exit 4. */
 static void cluster_start(int masters, char *seeds, size_t seedslen) {
-    h_services_script(fx.script, sizeof fx.script);
-    const char *svc = getenv("TICKETRUSH_SVC_DIR");
-    char tmpl[sizeof fx.dir];
-    snprintf(tmpl, sizeof tmpl, "%s/cluster-test.XXXXXX", svc && svc[0] ? svc : "/tmp");
-    if (mkdtemp(tmpl) == NULL) fail_msg("mkdtemp %s: %s", tmpl, strerror(errno));
-    chmod(tmpl, 0755); /* PostgreSQL runs as its own user when we are root: let it in */
-    /* services.sh refuses a non-empty directory it did not make; an empty one it takes. */
-    char nmasters[16];
-    snprintf(nmasters, sizeof nmasters, "%d", masters);
-    const char *argv[] = {fx.script, "start", "--cluster", nmasters, "--dir", tmpl, NULL};
-    char *out = NULL;
+    char why[1024] = "";
     int64_t t0 = h_now_ms();
-    int rc = h_run(argv, 120000, &out);
-    if (rc == 4) {
-        print_message("services.sh cannot run a cluster here: %s", out ? out : "");
-        free(out);
-        rmdir(tmpl);
-        skip();
-    }
-    snprintf(fx.dir, sizeof fx.dir, "%s", tmpl);
-    if (rc != 0)
-        fail_msg("services.sh start --cluster %d exited %d: %s", masters, rc, out ? out : "");
+    int rc = h_cluster_start(masters, "cluster-test", fx.dir, sizeof fx.dir, seeds, seedslen, why,
+                             sizeof why);
+    if (rc == 4) skip();
+    if (rc != 0) fail_msg("%s", why);
     print_message("cluster started in %lld ms\n", (long long)(h_now_ms() - t0));
-    free(out);
-
-    char env_path[sizeof fx.dir + 8];
-    snprintf(env_path, sizeof env_path, "%s/env", fx.dir);
-    FILE *f = fopen(env_path, "r");
-    if (f == NULL) fail_msg("cannot read %s: %s", env_path, strerror(errno));
-    char line[1024];
-    seeds[0] = '\0';
-    const char *key = "export TICKETRUSH_REDIS_CLUSTER='";
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, strlen(key)) != 0) continue;
-        char *v = line + strlen(key), *end = strchr(v, '\'');
-        if (end != NULL) *end = '\0';
-        snprintf(seeds, seedslen, "%s", v);
-    }
-    fclose(f);
-    H_TRUE(seeds[0] != '\0', "%s names no TICKETRUSH_REDIS_CLUSTER", env_path);
 }
 
 /* host:port of a node; the unknown endpoint ("") is the host we asked: loopback. */
@@ -301,7 +237,9 @@ static void cluster_routes_concerts_as_the_slot_map_says(void **state) {
 
 /* `services.sh status --dir` of our directory: its exit code, its output in *out (caller frees). */
 static int cluster_status(char **out) {
-    const char *argv[] = {fx.script, "status", "--dir", fx.dir, NULL};
+    char script[512];
+    h_services_script(script, sizeof script);
+    const char *argv[] = {script, "status", "--dir", fx.dir, NULL};
     return h_run(argv, 60000, out);
 }
 
@@ -392,11 +330,7 @@ static char other_dir[512]; /* the second cluster's directory; "" when not start
 static int teardown_two(void **state) {
     (void)state;
     if (other_dir[0] != '\0') {
-        const char *argv[] = {fx.script, "stop", "--purge", "--dir", other_dir, NULL};
-        char *out = NULL;
-        (void)h_run(argv, 60000, &out);
-        free(out);
-        other_dir[0] = '\0';
+        (void)h_cluster_stop(other_dir);
     }
     unsetenv("TICKETRUSH_CLUSTER_PORT");
     cluster_stop();
@@ -417,7 +351,7 @@ static void a_new_cluster_keeps_off_the_ports_of_a_cluster_with_a_node_down(void
     pid_t victim = node_pid(fx.dir, CLUSTER_NODES);
     int victim_port = a[2 * (CLUSTER_NODES - 1)];
     H_EQ(kill(victim, SIGKILL), 0);
-    H_WAIT_UNTIL(processes_in(fx.dir) == CLUSTER_NODES - 1, 10000,
+    H_WAIT_UNTIL(h_redis_processes_in(fx.dir) == CLUSTER_NODES - 1, 10000,
                  "the killed node (pid %d) is still running", (int)victim);
 
     const char *svc = getenv("TICKETRUSH_SVC_DIR");
@@ -427,7 +361,9 @@ static void a_new_cluster_keeps_off_the_ports_of_a_cluster_with_a_node_down(void
     char first[16];
     snprintf(first, sizeof first, "%d", victim_port);
     setenv("TICKETRUSH_CLUSTER_PORT", first, 1);
-    const char *argv[] = {fx.script, "start", "--cluster", "1", "--dir", other_dir, NULL};
+    char script[512];
+    h_services_script(script, sizeof script);
+    const char *argv[] = {script, "start", "--cluster", "1", "--dir", other_dir, NULL};
     char *out = NULL;
     int rc = h_run(argv, 120000, &out);
     unsetenv("TICKETRUSH_CLUSTER_PORT");

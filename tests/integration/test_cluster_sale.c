@@ -37,36 +37,9 @@
 
 static struct {
     char dir[512];    /* "" when not started */
-    char script[512]; /* scripts/services.sh */
     char seeds[1024]; /* host:port,… of the masters */
     bool skipped;     /* services.sh said this Redis cannot run a cluster */
 } cl;
-
-/* The redis-server processes working inside dir (services.sh runs each node there). */
-static int processes_in(const char *dir) {
-    int n = 0;
-    DIR *proc = opendir("/proc");
-    if (proc == NULL) return -1;
-    size_t dlen = strlen(dir);
-    struct dirent *e;
-    while ((e = readdir(proc)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        char path[300], comm[64] = "", cwd[1024];
-        snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f == NULL) continue;
-        if (fgets(comm, sizeof comm, f) == NULL) comm[0] = '\0';
-        fclose(f);
-        if (strncmp(comm, "redis-server", 12) != 0) continue;
-        snprintf(path, sizeof path, "/proc/%s/cwd", e->d_name);
-        ssize_t k = readlink(path, cwd, sizeof cwd - 1);
-        if (k <= 0) continue;
-        cwd[k] = '\0';
-        if (strncmp(cwd, dir, dlen) == 0 && (cwd[dlen] == '/' || cwd[dlen] == '\0')) n++;
-    }
-    closedir(proc);
-    return n;
-}
 
 /* Starts the cluster on first use, in a directory of its own: under TICKETRUSH_SVC_DIR when
  * scripts/test.sh set it (its final `stop --purge` then also ends any node a failed test left),
@@ -74,41 +47,16 @@ static int processes_in(const char *dir) {
 static void cluster_up(void) {
     if (cl.skipped) skip();
     if (cl.dir[0]) return;
-    h_services_script(cl.script, sizeof cl.script);
-    const char *svc = getenv("TICKETRUSH_SVC_DIR");
-    char tmpl[sizeof cl.dir];
-    snprintf(tmpl, sizeof tmpl, "%s/cluster-sale.XXXXXX", svc && svc[0] ? svc : "/tmp");
-    if (mkdtemp(tmpl) == NULL) fail_msg("mkdtemp %s: %s", tmpl, strerror(errno));
-    chmod(tmpl, 0755); /* PostgreSQL runs as its own user when we are root: let it in */
-    const char *argv[] = {cl.script, "start", "--cluster", "3", "--dir", tmpl, NULL};
-    char *out = NULL;
+    char why[1024] = "";
     int64_t t0 = h_now_ms();
-    int rc = h_run(argv, 120000, &out);
+    int rc = h_cluster_start(3, "cluster-sale", cl.dir, sizeof cl.dir, cl.seeds, sizeof cl.seeds,
+                             why, sizeof why);
     if (rc == 4) {
-        print_message("services.sh cannot run a cluster here: %s", out ? out : "");
-        free(out);
-        rmdir(tmpl);
         cl.skipped = true;
         skip();
     }
-    snprintf(cl.dir, sizeof cl.dir, "%s", tmpl);
-    if (rc != 0) fail_msg("services.sh start --cluster 3 exited %d: %s", rc, out ? out : "");
+    if (rc != 0) fail_msg("%s", why);
     print_message("cluster started in %lld ms\n", (long long)(h_now_ms() - t0));
-    free(out);
-    char env_path[sizeof cl.dir + 8];
-    snprintf(env_path, sizeof env_path, "%s/env", cl.dir);
-    FILE *f = fopen(env_path, "r");
-    if (f == NULL) fail_msg("cannot read %s: %s", env_path, strerror(errno));
-    char line[1024];
-    const char *key = "export TICKETRUSH_REDIS_CLUSTER='";
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, strlen(key)) != 0) continue;
-        char *v = line + strlen(key), *end = strchr(v, '\'');
-        if (end != NULL) *end = '\0';
-        snprintf(cl.seeds, sizeof cl.seeds, "%s", v);
-    }
-    fclose(f);
-    H_TRUE(cl.seeds[0] != '\0', "%s names no TICKETRUSH_REDIS_CLUSTER", env_path);
 }
 
 /* ---- the cluster's nodes ------------------------------------------------------------------- */
@@ -825,7 +773,9 @@ static void sale_goes_on_after_a_failover(void **state) {
     free(b);
     /* The killed node back (services.sh start restarts what is not running): it rejoins as a
      * replica of the promoted master, so the next test has a replica to fail over to again. */
-    const char *argv[] = {cl.script, "start", "--cluster", "3", "--dir", cl.dir, NULL};
+    char script[512];
+    h_services_script(script, sizeof script);
+    const char *argv[] = {script, "start", "--cluster", "3", "--dir", cl.dir, NULL};
     char *out = NULL;
     int rc = h_run(argv, 120000, &out);
     if (rc != 0)
@@ -850,13 +800,9 @@ static void cluster_stops_clean(void **state) {
     if (cl.dir[0] == '\0') skip();
     char dir[sizeof cl.dir];
     snprintf(dir, sizeof dir, "%s", cl.dir);
-    cl.dir[0] = '\0';
-    const char *argv[] = {cl.script, "stop", "--purge", "--dir", dir, NULL};
-    char *out = NULL;
-    int rc = h_run(argv, 60000, &out);
-    if (rc != 0) fail_msg("services.sh stop --purge exited %d: %s", rc, out ? out : "");
-    free(out);
-    H_EQ(processes_in(dir), 0);
+    int rc = h_cluster_stop(cl.dir);
+    if (rc != 0) fail_msg("services.sh stop --purge --dir %s exited %d", dir, rc);
+    H_EQ(h_redis_processes_in(dir), 0);
     H_TRUE(access(dir, F_OK) != 0, "%s still exists after stop --purge", dir);
 }
 

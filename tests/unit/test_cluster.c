@@ -2,7 +2,7 @@
  * own examples: the CRC16 test vector, the hash-tag rules, our concert keys sharing one slot,
  * the CLUSTER SLOTS reply read into a slot map (and every malformed reply refused without a
  * crash), the MOVED / ASK / TRYAGAIN / CLUSTERDOWN error replies and what a client does with
- * each (cluster_redirect_next), and integer fields of INFO replies. */
+ * each (cluster_next_step), and integer fields of INFO replies. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -642,81 +642,6 @@ static void info_cluster_enabled_tells_a_cluster_node(void **state) {
     EXPECT_EQ(redis_info_cluster_enabled(NULL), 0);
 }
 
-/* ---- what to do with a redirect --------------------------------------------------------- */
-
-static cluster_next next_of(const char *error, int followed, int *delay, bool *refresh) {
-    cluster_redirect r;
-    cluster_redirect_parse(error, &r);
-    return cluster_redirect_next(&r, followed, 5, 10, delay, refresh);
-}
-
-static void redirect_next_follows_moved_and_ask_within_the_limit(void **state) {
-    (void)state;
-    int delay = -1;
-    bool refresh = false;
-    EXPECT_EQ(next_of("MOVED 3999 127.0.0.1:6381", 0, &delay, &refresh), CLUSTER_NEXT_SEND);
-    EXPECT_EQ(refresh, true); /* MOVED: the map is stale */
-    EXPECT_EQ(delay, 0);
-    EXPECT_EQ(next_of("ASK 3999 127.0.0.1:6381", 4, &delay, &refresh), CLUSTER_NEXT_ASK);
-    EXPECT_EQ(refresh, false); /* ASK: the slot still belongs to the old node */
-    EXPECT_EQ(delay, 0);
-    /* the sixth redirect of one command is not followed */
-    EXPECT_EQ(next_of("MOVED 3999 127.0.0.1:6381", 5, &delay, &refresh), CLUSTER_NEXT_GIVE_UP);
-    EXPECT_EQ(refresh, true);
-    EXPECT_EQ(next_of("ASK 3999 127.0.0.1:6381", 5, &delay, &refresh), CLUSTER_NEXT_GIVE_UP);
-    EXPECT_EQ(refresh, false);
-    /* max 0: nothing is followed */
-    cluster_redirect r;
-    cluster_redirect_parse("MOVED 1 h:1", &r);
-    EXPECT_EQ(cluster_redirect_next(&r, 0, 0, 10, NULL, NULL), CLUSTER_NEXT_GIVE_UP);
-}
-
-static void redirect_next_backs_off_tryagain_and_gives_up_on_clusterdown(void **state) {
-    (void)state;
-    int delay = -1;
-    bool refresh = true;
-    EXPECT_EQ(
-        next_of("TRYAGAIN Multiple keys request during rehashing of slot", 0, &delay, &refresh),
-        CLUSTER_NEXT_RETRY);
-    EXPECT_EQ(delay, 10);
-    EXPECT_EQ(refresh, false);
-    EXPECT_EQ(next_of("TRYAGAIN x", 1, &delay, &refresh), CLUSTER_NEXT_RETRY);
-    EXPECT_EQ(delay, 20);
-    EXPECT_EQ(next_of("TRYAGAIN x", 4, &delay, &refresh), CLUSTER_NEXT_RETRY);
-    EXPECT_EQ(delay, 160);
-    EXPECT_EQ(next_of("TRYAGAIN x", 5, &delay, &refresh), CLUSTER_NEXT_GIVE_UP);
-    EXPECT_EQ(delay, 0);
-    /* the wait is capped, whatever the count and base */
-    cluster_redirect r;
-    cluster_redirect_parse("TRYAGAIN", &r);
-    EXPECT_EQ(cluster_redirect_next(&r, 40, 100, 10, &delay, NULL), CLUSTER_NEXT_RETRY);
-    EXPECT_EQ(delay, CLUSTER_RETRY_MAX_MS);
-    EXPECT_EQ(cluster_redirect_next(&r, 0, 100, 5000, &delay, NULL), CLUSTER_NEXT_RETRY);
-    EXPECT_EQ(delay, CLUSTER_RETRY_MAX_MS);
-    /* CLUSTERDOWN: nothing to follow, whatever the count; read the map again */
-    EXPECT_EQ(next_of("CLUSTERDOWN The cluster is down", 0, &delay, &refresh),
-              CLUSTER_NEXT_GIVE_UP);
-    EXPECT_EQ(refresh, true);
-    EXPECT_EQ(delay, 0);
-    EXPECT_EQ(next_of("CLUSTERDOWN Hash slot not served", 0, &delay, &refresh),
-              CLUSTER_NEXT_GIVE_UP);
-}
-
-static void redirect_next_answers_ordinary_errors(void **state) {
-    (void)state;
-    int delay = -1;
-    bool refresh = true;
-    EXPECT_EQ(next_of("NOSCRIPT No matching script", 0, &delay, &refresh), CLUSTER_NEXT_ANSWER);
-    EXPECT_EQ(refresh, false);
-    EXPECT_EQ(delay, 0);
-    EXPECT_EQ(next_of("MOVED not-a-slot h:1", 0, &delay, &refresh), CLUSTER_NEXT_ANSWER);
-    EXPECT_EQ(next_of("ERR x", 99, &delay, &refresh), CLUSTER_NEXT_ANSWER);
-    EXPECT_EQ(cluster_redirect_next(NULL, 0, 5, 10, &delay, &refresh), CLUSTER_NEXT_ANSWER);
-    EXPECT_EQ(refresh, false);
-}
-
-/* ---- INFO fields ------------------------------------------------------------------------- */
-
 static void info_int_reads_fields_of_info_replies(void **state) {
     (void)state;
     const char *cluster = "# Cluster\r\ncluster_enabled:1\r\n";
@@ -778,9 +703,6 @@ int main(void) {
         cmocka_unit_test(step_names),
         cmocka_unit_test(busy_errors_are_clusterdown_and_tryagain),
         cmocka_unit_test(info_cluster_enabled_tells_a_cluster_node),
-        cmocka_unit_test(redirect_next_follows_moved_and_ask_within_the_limit),
-        cmocka_unit_test(redirect_next_backs_off_tryagain_and_gives_up_on_clusterdown),
-        cmocka_unit_test(redirect_next_answers_ordinary_errors),
         cmocka_unit_test(info_int_reads_fields_of_info_replies),
         cmocka_unit_test(info_int_refuses_absent_and_malformed_fields),
     };
