@@ -16,6 +16,7 @@ PORT_TRIES=50                  # try default .. default+50
 # node's bind() — 4N ports are picked at once, and the load of a test can churn through
 # thousands of ephemeral ports a second.
 CLUSTER_PORT_DEFAULT=61379
+CLUSTER_PORT_FIRST=${TICKETRUSH_CLUSTER_PORT:-$CLUSTER_PORT_DEFAULT}
 CLUSTER_PORT_TRIES=100
 CLUSTER_MAX_MASTERS=8
 TIMEOUT=${TICKETRUSH_SVC_TIMEOUT:-30}
@@ -32,9 +33,13 @@ Run a private Redis and PostgreSQL 15 on 127.0.0.1 for ticketrush.
 commands:
   start    start both (if not already running), wait until they answer,
            create database '$PG_DB', write DIR/env and print it
-           --cluster N  a Redis Cluster instead of the one Redis: N masters (3..$CLUSTER_MAX_MASTERS),
+           --cluster N  a Redis Cluster instead of the one Redis: N masters (1 or 3..$CLUSTER_MAX_MASTERS),
                         each with one replica (2N redis-server processes, AOF on), made with
-                        redis-cli --cluster create, ready when every node says cluster_state:ok;
+                        redis-cli --cluster create (3 masters at least), or for N = 1 by hand:
+                        the master takes every slot (CLUSTER ADDSLOTSRANGE 0 16383), the
+                        replica meets it (CLUSTER MEET) and follows it (CLUSTER REPLICATE) —
+                        a cluster that routes like a big one, to measure what routing costs;
+                        ready when every node says cluster_state:ok;
                         exit 4 when this Redis cannot (redis-server 7 or newer is needed)
   stop     stop both (every cluster node too); leaves no process started from DIR behind
            --purge  also delete DIR (and PostgreSQL's /tmp fallback directory)
@@ -52,6 +57,11 @@ environment:
                           $PG_PORT_DEFAULT..$((PG_PORT_DEFAULT + PORT_TRIES)))
   TICKETRUSH_REDIS_PORT   use exactly this Redis port (default: first free of
                           $REDIS_PORT_DEFAULT..$((REDIS_PORT_DEFAULT + PORT_TRIES)))
+  TICKETRUSH_CLUSTER_PORT --cluster: the first port to try for the nodes (default
+                          $CLUSTER_PORT_DEFAULT; 4N free ports from there on, data and bus,
+                          none of another cluster of this user that has a node running — a
+                          port its killed node left free would bring its clients to ours;
+                          the clusters are listed in /tmp/ticketrush-services-clusters.\$EUID)
   TICKETRUSH_SVC_TIMEOUT  seconds to wait for each service to answer (default 30)
   TICKETRUSH_PG_BIN       PostgreSQL server binaries (default /usr/lib/postgresql/15/bin)
 
@@ -71,7 +81,8 @@ DIR/env holds exactly:
   export TICKETRUSH_PG='host=127.0.0.1 port=$PG_PORT_DEFAULT dbname=$PG_DB user=postgres'
   export TICKETRUSH_REDIS='127.0.0.1:$REDIS_PORT_DEFAULT'
 or, with --cluster, the seed addresses (the masters) in place of TICKETRUSH_REDIS, which it
-unsets (the server does not route to a cluster yet, so it must not reach some other Redis):
+unsets (so that nothing reaches some other Redis by mistake; export
+TICKETRUSH_REDIS=\$TICKETRUSH_REDIS_CLUSTER, or pass --redis, to use the cluster):
   export TICKETRUSH_PG='host=127.0.0.1 port=$PG_PORT_DEFAULT dbname=$PG_DB user=postgres'
   export TICKETRUSH_REDIS_CLUSTER='127.0.0.1:$CLUSTER_PORT_DEFAULT,127.0.0.1:$((CLUSTER_PORT_DEFAULT + 1)),127.0.0.1:$((CLUSTER_PORT_DEFAULT + 2))'
   unset TICKETRUSH_REDIS
@@ -112,12 +123,16 @@ done
 ((purge == 0)) || [[ $cmd == stop ]] || die "--purge only goes with stop"
 if ((cluster_given)); then
 	[[ $cmd == start ]] || die "--cluster only goes with start (stop and status find the cluster in DIR)"
-	if ! [[ $cluster_masters =~ ^[0-9]{1,3}$ ]] || ((10#$cluster_masters < 3 || 10#$cluster_masters > CLUSTER_MAX_MASTERS)); then
-		die "--cluster needs a number of masters in 3..$CLUSTER_MAX_MASTERS (redis-cli --cluster create makes at least 3), got '$cluster_masters'"
+	if ! [[ $cluster_masters =~ ^[0-9]{1,3}$ ]] || ((10#$cluster_masters != 1 && (10#$cluster_masters < 3 || 10#$cluster_masters > CLUSTER_MAX_MASTERS))); then
+		die "--cluster needs a number of masters, 1 or 3..$CLUSTER_MAX_MASTERS (redis-cli --cluster create makes at least 3; 1 is made by hand), got '$cluster_masters'"
 	fi
 	cluster_masters=$((10#$cluster_masters))
 fi
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "TICKETRUSH_SVC_TIMEOUT must be a positive integer, got '$TIMEOUT'"
+if ! [[ $CLUSTER_PORT_FIRST =~ ^[0-9]{4,5}$ ]] || ((10#$CLUSTER_PORT_FIRST < 1024 || 10#$CLUSTER_PORT_FIRST > 65535 - CLUSTER_PORT_TRIES)); then
+	die "TICKETRUSH_CLUSTER_PORT must be a port in 1024..$((65535 - CLUSTER_PORT_TRIES)), got '$CLUSTER_PORT_FIRST'"
+fi
+CLUSTER_PORT_FIRST=$((10#$CLUSTER_PORT_FIRST))
 
 DIR=${dir_arg:-${TICKETRUSH_SVC_DIR:-$REPO_ROOT/.svc}}
 [[ -n $DIR ]] || die "state directory must not be empty"
@@ -744,18 +759,54 @@ cluster_check_support() {
 	}
 }
 
-# pick_cluster_ports COUNT EXCLUDED... -> COUNT free ports from CLUSTER_PORT_DEFAULT on, one a line.
+# Clusters of this user, one DIR a line: a new cluster keeps off the ports of every other one
+# that still has a node running, even a port that is free because that node is down (a test
+# killed it, a supervisor will restart it): its clients would reach our node there.
+CLUSTER_REGISTRY=/tmp/ticketrush-services-clusters.$EUID
+
+# claimed_cluster_ports -> the ports (data and bus) of the registered clusters other than DIR's
+# that have a node alive, one a line; drops entries whose directory holds no cluster any more.
+# Called with the port lock held.
+claimed_cluster_ports() {
+	[[ -f $CLUSTER_REGISTRY ]] || return 0
+	local d f pid live keep=()
+	while IFS= read -r d; do
+		[[ -n $d && -f $d/cluster/ports ]] || continue
+		keep+=("$d")
+		[[ $d != "$DIR" ]] || continue
+		live=0
+		for f in "$d"/cluster/node-*/redis.pid; do
+			pid=$(tr -dc 0-9 2>/dev/null <"$f") || continue
+			if pid_alive "$pid" && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == redis-server ]]; then
+				live=1
+				break
+			fi
+		done
+		((live)) || continue
+		awk 'NF == 3 { print $2; print $3 }' "$d/cluster/ports"
+	done <"$CLUSTER_REGISTRY"
+	if ((${#keep[@]})); then printf '%s\n' "${keep[@]}"; fi | sort -u >"$CLUSTER_REGISTRY.tmp.$$"
+	mv -f -- "$CLUSTER_REGISTRY.tmp.$$" "$CLUSTER_REGISTRY"
+}
+
+cluster_register() { # DIR's cluster into CLUSTER_REGISTRY (with the port lock held)
+	grep -qxF -- "$DIR" "$CLUSTER_REGISTRY" 2>/dev/null || printf '%s\n' "$DIR" >>"$CLUSTER_REGISTRY"
+}
+
+# pick_cluster_ports COUNT EXCLUDED... -> COUNT free ports from CLUSTER_PORT_FIRST on, one a line,
+# none of another live cluster's (claimed_cluster_ports).
 pick_cluster_ports() {
 	local count=$1 p n=0
 	shift
-	local excluded=" $* " used
+	local excluded used
+	excluded=" $* $(claimed_cluster_ports | tr '\n' ' ') "
 	used=" $(used_ports | tr '\n' ' ') "
-	for ((p = CLUSTER_PORT_DEFAULT; p <= CLUSTER_PORT_DEFAULT + CLUSTER_PORT_TRIES && n < count; p++)); do
+	for ((p = CLUSTER_PORT_FIRST; p <= CLUSTER_PORT_FIRST + CLUSTER_PORT_TRIES && n < count; p++)); do
 		[[ $excluded != *" $p "* && $used != *" $p "* ]] || continue
 		printf '%s\n' "$p"
 		n=$((n + 1))
 	done
-	((n == count)) || die "no $count free ports in $CLUSTER_PORT_DEFAULT..$((CLUSTER_PORT_DEFAULT + CLUSTER_PORT_TRIES)) for the cluster"
+	((n == count)) || die "no $count free ports in $CLUSTER_PORT_FIRST..$((CLUSTER_PORT_FIRST + CLUSTER_PORT_TRIES)) for the cluster (TICKETRUSH_CLUSTER_PORT)"
 }
 
 cluster_node_conf() { # i port bus-port
@@ -829,6 +880,7 @@ cluster_start() { # N masters
 			printf '%s %s %s\n' "$i" "${picked[i - 1]}" "${picked[nodes + i - 1]}" >>"$tmp"
 		done
 		mv -f -- "$tmp" "$CLUSTER_PORTS_FILE"
+		cluster_register
 	fi
 	for ((i = 1; i <= nodes; i++)); do
 		cluster_node_paths "$i"
@@ -866,7 +918,9 @@ cluster_start() { # N masters
 	local first known addrs=()
 	first=$(cluster_port_of 1)
 	known=$(cluster_info_field "$first" cluster_known_nodes)
-	if [[ $known == 1 ]]; then
+	if [[ $known == 1 ]] && ((masters == 1)); then
+		cluster_make_one
+	elif [[ $known == 1 ]]; then
 		for ((i = 1; i <= nodes; i++)); do addrs+=("127.0.0.1:$(cluster_port_of "$i")"); done
 		local out
 		if ! out=$(timeout $((TIMEOUT * 2)) redis-cli --cluster create "${addrs[@]}" \
@@ -880,6 +934,44 @@ cluster_start() { # N masters
 		die "cluster node 1 (127.0.0.1:$first) knows ${known:-no} nodes, not $nodes: run '$PROG stop --purge --dir $DIR' and start again"
 	fi
 	cluster_wait_ok "$nodes"
+}
+
+# redis-cli --cluster create wants 3 masters at least; one master and its replica are made by
+# hand, as the Redis Cluster tutorial's "manual" way: node 1 takes all 16384 slots, node 2 meets
+# it on its bus port and replicates it. Each step is skipped when a start that failed half-way
+# already did it, so starting again finishes the job. Writes create.log like the create path.
+cluster_make_one() {
+	local p1 p2 bus1 id1 deadline=$((SECONDS + TIMEOUT * 2))
+	p1=$(cluster_port_of 1)
+	p2=$(cluster_port_of 2)
+	bus1=$(cluster_bus_port_of 1)
+	: >"$CLUSTER_DIR/create.log"
+	if [[ $(cluster_info_field "$p1" cluster_slots_assigned) != 16384 ]]; then
+		cluster_cmd "$p1" cluster addslotsrange 0 16383 >/dev/null
+	fi
+	id1=$(cluster_cmd "$p1" cluster myid)
+	[[ $id1 =~ ^[0-9a-f]{40}$ ]] || die "cluster node 1 (127.0.0.1:$p1) gave no node id: '$id1'"
+	cluster_cmd "$p2" cluster meet 127.0.0.1 "$p1" "$bus1" >/dev/null
+	# MEET is a handshake over the bus: node 2 must know node 1 by its id before it can follow it.
+	until timeout 3 redis-cli -h 127.0.0.1 -p "$p2" cluster nodes 2>/dev/null </dev/null |
+		grep -q "^$id1 .* master .* connected"; do
+		((SECONDS < deadline)) || die "cluster node 2 (127.0.0.1:$p2) did not learn of node 1 (127.0.0.1:$p1) within $((TIMEOUT * 2))s"
+		sleep 0.1
+	done
+	cluster_cmd "$p2" cluster replicate "$id1" >/dev/null
+	say "redis cluster: created by hand (1 master with every slot, 1 replica; commands in $CLUSTER_DIR/create.log)"
+}
+
+# cluster_cmd PORT ARGS... -> the node's reply on stdout, the command and reply appended to
+# create.log; dies when the node does not answer or answers an error.
+cluster_cmd() {
+	local port=$1 r
+	shift
+	r=$(timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>&1 </dev/null | tr -d '\r') ||
+		die "redis-cli -p $port $* failed: $r"
+	printf '127.0.0.1:%s> %s\n%s\n' "$port" "$*" "$r" >>"$CLUSTER_DIR/create.log"
+	[[ $r != ERR* && $r != "(error)"* ]] || die "cluster node on 127.0.0.1:$port refused '$*': $r"
+	printf '%s\n' "$r"
 }
 
 # Waits until every node says cluster_state:ok and names every node in CLUSTER SLOTS, and every

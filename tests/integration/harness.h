@@ -303,7 +303,7 @@ void h_sleep_ms(int ms);
 
 /* ---- a private Redis Cluster ---------------------------------------------------------------- */
 
-/* `scripts/services.sh start --cluster masters` (masters in 3..8) in a directory of its own,
+/* `scripts/services.sh start --cluster masters` (masters 1 or 3..8) in a directory of its own,
  * <TICKETRUSH_SVC_DIR or /tmp>/<tag>.XXXXXX (under scripts/test.sh's services directory, its
  * final `stop --purge` also ends any node a crashed test left behind). Returns 0 with dir (its
  * directory) and seeds (its env file's TICKETRUSH_REDIS_CLUSTER: the masters, "host:port,…")
