@@ -842,6 +842,7 @@ CONF
 cluster_node_launch() { # i port bus-port
 	cluster_node_conf "$@"
 	STARTED_CLUSTER=1
+	STARTED_NODES+=("$1")
 	LOG_OFF=$(file_size "$NODE_LOG")
 	rm -f -- "$NODE_PID"
 	local out
@@ -1021,11 +1022,12 @@ cluster_seeds() {
 	printf '%s\n' "${seeds[*]}"
 }
 
-cluster_stop() {
-	local n i pids=() ports=()
+cluster_stop() { # [node index…]: only those (default: every node)
+	local n i pids=() ports=() only=" $* "
 	n=$(cluster_node_count)
 	# Every node at once: stopped one by one, the rest would start failing over.
 	for ((i = 1; i <= n; i++)); do
+		[[ $only == "  " || $only == *" $i "* ]] || continue
 		if cluster_node_running "$i"; then
 			pids+=("$NODE_RUN_PID")
 			ports+=("$(cluster_port_of "$i")")
@@ -1047,6 +1049,7 @@ cluster_stop() {
 		STOPPED_PIDS+=("${pids[i]}")
 	done
 	for ((i = 1; i <= n; i++)); do
+		[[ $only == "  " || $only == *" $i "* ]] || continue
 		cluster_node_paths "$i"
 		rm -f -- "$NODE_PID"
 	done
@@ -1101,7 +1104,12 @@ start_rollback() {
 	warn "start failed: stopping what this run started"
 	{
 		((STARTED_REDIS == 0)) || redis_stop || true
-		((STARTED_CLUSTER == 0)) || cluster_stop || true
+		# A cluster this run made stops whole; one it only restarted nodes of keeps the others.
+		if ((FRESH_CLUSTER)); then
+			cluster_stop || true
+		elif ((STARTED_CLUSTER)); then
+			cluster_stop "${STARTED_NODES[@]}" || true
+		fi
 		# A cluster this run made from nothing holds nothing yet: the next start picks anew.
 		((FRESH_CLUSTER == 0)) || rm -rf -- "$CLUSTER_DIR"
 		((STARTED_PG == 0)) || pg_stop || true
@@ -1128,7 +1136,7 @@ cmd_start() {
 	lock_dir
 	lock_ports
 	PG_PORT='' REDIS_PORT=''
-	STARTED_REDIS=0 STARTED_PG=0 STARTED_CLUSTER=0 FRESH_CLUSTER=0
+	STARTED_REDIS=0 STARTED_PG=0 STARTED_CLUSTER=0 FRESH_CLUSTER=0 STARTED_NODES=()
 	trap start_rollback EXIT
 	# Redis first: it is quick, and a port clash shows up before initdb's few seconds.
 	if [[ -n $cluster_masters ]]; then
