@@ -420,12 +420,9 @@ bool http_loop_redis(http_loop *l, const char *route_key, int argc, const char *
         return false;
     }
     if (route_key) p->slot = (int)cluster_key_slot(route_key, strlen(route_key));
-    const cluster_node *m = p->slot >= 0 ? cluster_map_master(l->map, (unsigned)p->slot) : NULL;
-    if (p->slot >= 0 && m == NULL) {
-        l->refresh_wanted = true; /* the map may be behind the cluster */
-        pending_defer(l, p, 0, true);
-    } else if (!pending_route(l, p)) {
-        /* its master cannot be reached now: perhaps failed, its replica about to be promoted */
+    if (!pending_route(l, p)) {
+        /* no master serves its slot in our map (the map may be behind the cluster), or that
+         * master cannot be reached now (perhaps failed, its replica about to be promoted) */
         l->refresh_wanted = true;
         pending_defer(l, p, 0, true);
     }

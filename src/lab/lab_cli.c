@@ -799,7 +799,7 @@ int lab_cli_script_ceiling(int argc, char **argv) {
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &pg, .env = "TICKETRUSH_PG",
          .metavar = "CONNINFO", .help = "PostgreSQL conninfo"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &redis, .env = "TICKETRUSH_REDIS",
-         .metavar = "HOST:PORT", .help = "Redis address"},
+         .metavar = "ADDRS", .help = "Redis address, or Redis Cluster seeds"},
         {0},
     };
     /* clang-format on */
@@ -895,7 +895,7 @@ int lab_cli_store_ceiling(int argc, char **argv) {
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &pg, .env = "TICKETRUSH_PG",
          .metavar = "CONNINFO", .help = "PostgreSQL conninfo"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &redis, .env = "TICKETRUSH_REDIS",
-         .metavar = "HOST:PORT", .help = "Redis address"},
+         .metavar = "ADDRS", .help = "Redis address, or Redis Cluster seeds"},
         {0},
     };
     /* clang-format on */
