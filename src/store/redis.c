@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ typedef struct redis_node {
     int nscripts;
     int64_t last_used_ms;          /* CLOCK_MONOTONIC_COARSE */
     char run_id[REDIS_RUN_ID_MAX]; /* INFO server run_id of the server connected to */
+    uint64_t generation;           /* connections made: a new one has made no write yet */
 } redis_node;
 
 struct redis_conn {
@@ -40,7 +42,10 @@ struct redis_conn {
     int nnodes;
     /* cluster: the master of each slot, an index in nodes (-1: none), from the last map */
     int16_t *slot_node;
-    bool map_stale;       /* refresh before the next routed call (a CLUSTERDOWN, a lost node) */
+    bool map_stale; /* refresh before the next routed call (a CLUSTERDOWN, a lost node) */
+    /* the connection the last call that was answered ran on (redis_wait_replicas) */
+    int last_node; /* index in nodes, -1: none yet */
+    uint64_t last_generation;
     cluster_map *scratch; /* for reading CLUSTER SLOTS (70 KB, kept) */
     char errstr[512];
 };
@@ -79,6 +84,7 @@ static tr_err node_connect(redis_conn *c, redis_node *n) {
     node_drop(n);
     n->nscripts = 0;
     struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
+    n->generation++;
     n->ctx = redisConnectWithTimeout(n->host, n->port, tv);
     if (n->ctx == NULL || n->ctx->err) {
         tr_errf(c->errstr, sizeof c->errstr, "could not connect to Redis at %s:%d: %s", n->host,
@@ -294,6 +300,8 @@ static redisReply *send_on(redis_conn *c, int ni, const call *k, bool asking, bo
             r = NULL;
         }
         if (redisGetReply(n->ctx, &r) != REDIS_OK) goto io_failed;
+        c->last_node = ni;
+        c->last_generation = n->generation;
         redisReply *rep = r;
         if (k->script && round == 0 && rep->type == REDIS_REPLY_ERROR &&
             strncmp(rep->str, "NOSCRIPT", 8) == 0) {
@@ -387,7 +395,9 @@ static redisReply *routed(redis_conn *c, int slot, const call *k) {
 
 static redis_conn *conn_new(int timeout_ms) {
     redis_conn *c = calloc(1, sizeof *c);
-    if (c) c->timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
+    if (c == NULL) return NULL;
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
+    c->last_node = -1;
     return c;
 }
 
@@ -634,6 +644,8 @@ redisReply *redis_multi_exec_key(redis_conn *c, const char *key, int ncmds, cons
             return NULL;
         }
         redisReply *exec = r;
+        c->last_node = ni;
+        c->last_generation = n->generation;
         /* A queued command redirected: EXEC aborted (EXECABORT), nothing ran. Go there. */
         if (moved.kind == CLUSTER_REDIRECT_NONE || exec->type != REDIS_REPLY_ERROR) return exec;
         freeReplyObject(exec);
@@ -646,6 +658,20 @@ redisReply *redis_multi_exec_key(redis_conn *c, const char *key, int ncmds, cons
         ni = target;
     }
     return synth_error("TRYAGAIN the transaction was redirected too often (slot %d moving)", slot);
+}
+
+redisReply *redis_wait_replicas(redis_conn *c, int numreplicas, int timeout_ms) {
+    c->errstr[0] = '\0';
+    redis_node *n = c->last_node >= 0 ? c->nodes[c->last_node] : NULL;
+    if (n == NULL || n->ctx == NULL || n->ctx->err || n->generation != c->last_generation) {
+        /* WAIT on any other connection would count replicas for writes it never made */
+        tr_errf(c->errstr, sizeof c->errstr, "the connection the write was made on is gone (%s)",
+                n ? "reconnected or lost since" : "no call made yet");
+        return NULL;
+    }
+    redisReply *r = redisCommand(n->ctx, "WAIT %d %d", numreplicas, timeout_ms);
+    if (r == NULL) node_failed(c, n);
+    return r;
 }
 
 /* ---- every master ------------------------------------------------------------------------- */
@@ -687,6 +713,9 @@ redisReply *redis_cmd_node(redis_conn *c, int node, const char *fmt, ...) {
     if (r == NULL) {
         node_failed(c, n);
         c->map_stale = c->cluster;
+    } else {
+        c->last_node = node;
+        c->last_generation = n->generation;
     }
     return r;
 }

@@ -73,6 +73,16 @@ redisReply *redis_cmd_key(redis_conn *c, const char *key, const char *fmt, ...);
 redisReply *redis_cmd_argv_key(redis_conn *c, const char *key, int argc, const char **argv,
                                const size_t *argvlen);
 
+/* WAIT numreplicas timeout_ms (https://redis.io/commands/wait/) on the very connection the last
+ * answered call on c ran on (on a cluster: the node it ended on, after any redirect). WAIT counts
+ * the replicas that acknowledged the writes of its own connection only, so it is never sent on
+ * another server's connection nor on a new one: when that connection was lost or made again
+ * since, nothing is sent and NULL is returned (errstr says why) — the write is not known to be on
+ * a replica. Otherwise as redis_cmd: the reply (INTEGER: replicas that acknowledged within
+ * timeout_ms ms), or NULL on an I/O failure. The connection's own timeout must exceed
+ * timeout_ms. */
+redisReply *redis_wait_replicas(redis_conn *c, int numreplicas, int timeout_ms);
+
 /* MULTI, the ncmds commands (argvs[i] with argcs[i] words, binary-unsafe strings), EXEC, pipelined
  * in one round trip to the master serving key (every command's keys in key's slot). Returns
  * EXEC's reply: an array when the transaction ran, an error (EXECABORT …) when a command was

@@ -184,12 +184,13 @@ static redisReply *run_script(strategy_ctx *ctx, const redis_script *s, int64_t 
 }
 
 /* replicated, on a pool worker: WAIT on the connection the script ran on (it covers that
- * connection's every earlier write, https://redis.io/commands/wait/); a ticket no replica
- * acknowledged in STRATEGY_REPLICA_WAIT_MS is not claimed: 500, outcome unknown (it is in the
- * master, and stored in PostgreSQL unless the master is lost first). */
+ * connection's every earlier write, https://redis.io/commands/wait/; on a cluster the concert's
+ * master, never the one redis_cmd would pick, and never a connection made after the script); a
+ * ticket no replica acknowledged in STRATEGY_REPLICA_WAIT_MS is not claimed: 500, outcome
+ * unknown (it is in the master, and stored in PostgreSQL unless the master is lost first). */
 static void replica_wait(strategy_ctx *ctx, purchase_result *out) {
     out->wait_replicas = false;
-    redisReply *w = redis_cmd(ctx->redis, "WAIT 1 %d", STRATEGY_REPLICA_WAIT_MS);
+    redisReply *w = redis_wait_replicas(ctx->redis, 1, STRATEGY_REPLICA_WAIT_MS);
     if (w && w->type == REDIS_REPLY_INTEGER && w->integer >= 1) {
         freeReplyObject(w);
         return;
