@@ -20,6 +20,17 @@
  *   committed, looked up in the ranges finished lately (watch.done, this persister's and those
  *   other processes announced): never by "up to id X", as another process's consumer may still
  *   hold an entry below X.
+ * - Histories: a range is a run of one stream as one Redis run (process) held it, and says
+ *   nothing about another run's stream. A Redis that came back without some entries (restarted
+ *   on an older file, a replica promoted without the master's last writes) starts a new history
+ *   whose ids pass over the lost ones: a batch read there may span the id of an entry that is
+ *   gone for good, whose answer still waits (issue 11: such an answer was confirmed — a 201 for a
+ *   ticket never stored). So every range carries the run stamp (persister_run_stamp) of the run
+ *   it was read from, and an answer is confirmed only by a range of the run it was decided on.
+ *   Entries another run wrote (their "r" field) that reached this one (replicated, or in the
+ *   file it started from: a prefix of that run's history) are also recorded under their writer's
+ *   stamp, by runs of consecutive entries of one writer, so the answers given there are
+ *   confirmed too.
  * - Trimming: XTRIM MINID never passes the oldest pending entry nor the last acknowledged one.
  * - Stop: after the last request, read until the streams hold nothing new, then exit; at most
  *   STOP_DRAIN_MS, so a backend that is down cannot hold the process: the rest stays in the
@@ -66,6 +77,7 @@
 
 typedef struct id_range {
     stream_id first, last;
+    uint64_t run; /* the run stamp of the stream history the range is a run of */
 } id_range;
 
 typedef struct watch {
@@ -85,6 +97,7 @@ typedef struct entry {
     int32_t seat;
     bool vip;
     bool durable;
+    uint64_t run; /* the stamp of the run that wrote it ("r"), 0 when the entry has none */
 } entry;
 
 struct persister {
@@ -106,7 +119,8 @@ struct persister {
     } failed[MAX_FAILED];
     int nfailed;
     int64_t next_refresh_ms, next_reclaim_ms;
-    entry *batch; /* persist_batch entries */
+    entry *batch;     /* persist_batch entries */
+    id_range *ranges; /* 2 × persist_batch: what a batch finished (batch_ranges) */
     struct {
         void (*fn)(void *arg);
         void *arg;
@@ -132,6 +146,26 @@ bool stream_id_parse(const char *s, stream_id *out) {
     out->ms = ms;
     out->seq = seq;
     return true;
+}
+
+uint64_t persister_run_stamp(const char *run_id) {
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char ch = run_id ? run_id[i] : '\0';
+        int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
+        if (d < 0) return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    return v;
+}
+
+/* The stamp of the run a call about key went to: valid right after that call (nothing between
+ * may reconnect). */
+static uint64_t reading_run(persister *p, const char *key) {
+    return persister_run_stamp(redis_conn_run_id_key(p->redis, key));
 }
 
 static int sid_cmp(stream_id a, stream_id b) {
@@ -421,16 +455,37 @@ static bool store_one_by_one(persister *p, int64_t concert_id, entry *e, int n) 
     return true;
 }
 
-/* Remembers [first, last] as finished by this persister (the ring wt->done). Under p->mu. */
-static void done_add(watch *wt, stream_id first, stream_id last) {
-    wt->done[wt->done_next] = (id_range){first, last};
+/* Remembers r as finished (the ring wt->done). Under p->mu. */
+static void done_add(watch *wt, id_range r) {
+    stream_id last = r.last;
+    wt->done[wt->done_next] = r;
     if (wt->ndone == 0 || sid_cmp(last, wt->done_max) > 0) wt->done_max = last;
     wt->done_next = (wt->done_next + 1) % DONE_RANGES;
     if (wt->ndone < DONE_RANGES) wt->ndone++;
 }
 
-/* Records this batch as finished (and its failures), then tells the watchers (on_commit). */
-static void publish(persister *p, int64_t concert_id, entry *e, int n, bool advance) {
+/* What a batch read from run `reading` finished, into p->ranges; returns how many (≤ 2n).
+ * advance (read with '>'): the batch is a run of that run's stream, one range; and each run of
+ * consecutive entries another run wrote is a run of that writer's history too (what reaches a
+ * run from another — replication, the file it started from — is a prefix of that one's history).
+ * Otherwise (pending entries read again, reclaimed ones) each entry alone, under both stamps. */
+static int batch_ranges(persister *p, const entry *e, int n, bool advance, uint64_t reading) {
+    int k = 0;
+    if (advance && n > 0) p->ranges[k++] = (id_range){e[0].sid, e[n - 1].sid, reading};
+    for (int i = 0; i < n; i++) {
+        if (!advance) p->ranges[k++] = (id_range){e[i].sid, e[i].sid, reading};
+        if (e[i].run == 0 || e[i].run == reading) continue;
+        int j = i;
+        while (advance && j + 1 < n && e[j + 1].run == e[i].run) j++;
+        p->ranges[k++] = (id_range){e[i].sid, e[j].sid, e[i].run};
+        i = j;
+    }
+    return k;
+}
+
+/* Records this batch as finished (its ranges in p->ranges, batch_ranges; and its failures),
+ * then tells the watchers (on_commit). */
+static void publish(persister *p, int64_t concert_id, entry *e, int n, int nranges) {
     pthread_mutex_lock(&p->mu);
     bool failures_kept = true; /* else the batch is not remembered as finished (wt->done) */
     for (int i = 0; i < n; i++) {
@@ -444,13 +499,8 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
         }
     }
     watch *wt = watch_find(p, concert_id);
-    if (wt && failures_kept && n > 0) {
-        if (advance) {
-            done_add(wt, e[0].sid, e[n - 1].sid); /* a run of the stream read with '>' */
-        } else {
-            for (int i = 0; i < n; i++) done_add(wt, e[i].sid, e[i].sid);
-        }
-    }
+    if (wt && failures_kept && n > 0)
+        for (int i = 0; i < nranges; i++) done_add(wt, p->ranges[i]);
     for (int i = 0; i < p->non_commit; i++) p->on_commit[i].fn(p->on_commit[i].arg);
     pthread_mutex_unlock(&p->mu);
 }
@@ -461,8 +511,9 @@ static void publish(persister *p, int64_t concert_id, entry *e, int n, bool adva
  * persister announces what it finished on the PostgreSQL channel ticketrush_stored (NOTIFY, sent
  * once the commit is done, so it never announces what is not stored), and every persister
  * LISTENs and adds what others finished to its own record (watch.done, failed), waking its
- * watchers as its own commits do. Payload: "CONCERT FIRST:LAST … !FAILED …", stream ids as
- * "ms-seq", at most ANNOUNCE_MAX bytes per notification (PostgreSQL's limit is 8000). A
+ * watchers as its own commits do. Payload: "CONCERT FIRST:LAST@RUN … !FAILED …", stream ids as
+ * "ms-seq", RUN the range's run stamp in hex (see "Histories" above), at most ANNOUNCE_MAX bytes
+ * per notification (PostgreSQL's limit is 8000). A
  * notification lost (a persister that dies between its commit and its NOTIFY, a listener
  * reconnecting) only makes those answers wait for their deadline: 500, outcome unknown. */
 #define ANNOUNCE_CHANNEL "ticketrush_stored"
@@ -478,22 +529,22 @@ static void announce_send(persister *p, dynbuf *b) {
     PQclear(r);
 }
 
-static void announce(persister *p, int64_t concert_id, const entry *e, int n, bool advance) {
+static void announce(persister *p, int64_t concert_id, const entry *e, int n, int nranges) {
     dynbuf b;
     dynbuf_init(&b, ANNOUNCE_MAX + 256);
     char head[24];
     snprintf(head, sizeof head, "%" PRId64, concert_id);
     dynbuf_puts(&b, head);
-    if (advance) {
-        dynbuf_printf(&b, " %" PRIu64 "-%" PRIu64 ":%" PRIu64 "-%" PRIu64, e[0].sid.ms,
-                      e[0].sid.seq, e[n - 1].sid.ms, e[n - 1].sid.seq);
-    }
-    for (int i = 0; i < n; i++) {
-        if (!advance)
-            dynbuf_printf(&b, " %" PRIu64 "-%" PRIu64 ":%" PRIu64 "-%" PRIu64, e[i].sid.ms,
-                          e[i].sid.seq, e[i].sid.ms, e[i].sid.seq);
-        if (!e[i].durable) dynbuf_printf(&b, " !%" PRIu64 "-%" PRIu64, e[i].sid.ms, e[i].sid.seq);
-        if (b.len > ANNOUNCE_MAX && i + 1 < n) {
+    for (int i = 0; i < nranges + n; i++) {
+        if (i < nranges) {
+            const id_range *r = &p->ranges[i];
+            dynbuf_printf(&b, " %" PRIu64 "-%" PRIu64 ":%" PRIu64 "-%" PRIu64 "@%" PRIx64,
+                          r->first.ms, r->first.seq, r->last.ms, r->last.seq, r->run);
+        } else if (!e[i - nranges].durable) {
+            dynbuf_printf(&b, " !%" PRIu64 "-%" PRIu64, e[i - nranges].sid.ms,
+                          e[i - nranges].sid.seq);
+        }
+        if (b.len > ANNOUNCE_MAX && i + 1 < nranges + n) {
             announce_send(p, &b);
             b.len = 0;
             if (b.data) b.data[0] = '\0';
@@ -505,7 +556,6 @@ static void announce(persister *p, int64_t concert_id, const entry *e, int n, bo
 }
 
 static bool failed_has(const persister *p, int64_t concert_id, stream_id id);
-static bool finished(const watch *wt, stream_id id);
 
 /* Adds what another persister announced (see above) to this one's record. */
 static void on_announce(const char *channel, const char *payload, void *arg) {
@@ -534,8 +584,14 @@ static void on_announce(const char *channel, const char *payload, void *arg) {
             }
         } else if (colon) {
             *colon = '\0';
-            if (stream_id_parse(tok, &a) && stream_id_parse(colon + 1, &z) && sid_cmp(a, z) <= 0)
-                done_add(wt, a, z);
+            char *at = strchr(colon + 1, '@'), *end_run = NULL;
+            if (at == NULL) continue; /* no run stamp: confirms nothing */
+            *at = '\0';
+            errno = 0;
+            uint64_t run = strtoull(at + 1, &end_run, 16);
+            if (errno == 0 && end_run != at + 1 && *end_run == '\0' && stream_id_parse(tok, &a) &&
+                stream_id_parse(colon + 1, &z) && sid_cmp(a, z) <= 0)
+                done_add(wt, (id_range){a, z, run});
         }
     }
     for (int i = 0; i < p->non_commit; i++) p->on_commit[i].fn(p->on_commit[i].arg);
@@ -607,6 +663,7 @@ static int parse_entries(persister *p, const watch *w, redisReply *list) {
             else if (strcmp(k, "s") == 0) e->seat = (int32_t)strtol(v, NULL, 10), seen |= 4;
             else if (strcmp(k, "v") == 0) e->vip = v[0] == '1', seen |= 8;
             else if (strcmp(k, "t") == 0) e->issued_us = strtoll(v, NULL, 10), seen |= 16;
+            else if (strcmp(k, "r") == 0) e->run = persister_run_stamp(v);
         }
         if (seen != 31) {
             ack(p, w, e, 1);
@@ -622,8 +679,10 @@ static int parse_entries(persister *p, const watch *w, redisReply *list) {
     return n;
 }
 
-/* Stores and acknowledges one list of entries. advance: the entries came in order with '>'. */
-static void handle_entries(persister *p, watch *w, redisReply *list, bool advance) {
+/* Stores and acknowledges one list of entries. advance: the entries came in order with '>';
+ * reading: the stamp of the run they were read from (reading_run, right after the read). */
+static void handle_entries(persister *p, watch *w, redisReply *list, bool advance,
+                           uint64_t reading) {
     int n = parse_entries(p, w, list);
     if (n == 0) return;
     tr_err rc = store_batch(p, w->concert_id, p->batch, n);
@@ -650,8 +709,9 @@ static void handle_entries(persister *p, watch *w, redisReply *list, bool advanc
         bring_forward_if_needed(p, w->concert_id);
     }
     ack(p, w, p->batch, n);
-    publish(p, w->concert_id, p->batch, n, advance);
-    announce(p, w->concert_id, p->batch, n, advance);
+    int nranges = batch_ranges(p, p->batch, n, advance, reading);
+    publish(p, w->concert_id, p->batch, n, nranges);
+    announce(p, w->concert_id, p->batch, n, nranges);
     if (++w->batches % 16 == 0) trim(p, w, &p->batch[n - 1]);
 }
 
@@ -662,13 +722,14 @@ static void read_own_pending(persister *p, watch *w) {
     const char *argv[] = {"XREADGROUP", "GROUP",   SALE_GROUP, p->consumer, "COUNT",
                           count,        "STREAMS", w->stream,  "0"};
     redisReply *rep = redis_cmd_argv_key(p->redis, w->stream, 9, argv, NULL);
+    uint64_t reading = reading_run(p, w->stream);
     redis_read_seen(p, "XREADGROUP", rep);
     bool empty = true;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
         redisReply *list = rep->element[0]->element[1];
         empty = list->elements == 0;
         w->retry_pending = false;
-        handle_entries(p, w, list, false);
+        handle_entries(p, w, list, false, reading);
         if (!empty) w->retry_pending = true; /* until it reads back empty */
     } else if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP")) {
         w->retry_pending = false;
@@ -693,11 +754,12 @@ static void reclaim(persister *p) {
             const char *argv[] = {"XAUTOCLAIM", w->stream, SALE_GROUP, p->consumer,
                                   idle,         cursor,    "COUNT",    count};
             redisReply *rep = redis_cmd_argv_key(p->redis, w->stream, 8, argv, NULL);
+            uint64_t reading = reading_run(p, w->stream);
             redis_read_seen(p, "XAUTOCLAIM", rep);
             bool more = false;
             if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 &&
                 rep->element[0]->type == REDIS_REPLY_STRING) {
-                handle_entries(p, w, rep->element[1], false);
+                handle_entries(p, w, rep->element[1], false, reading);
                 snprintf(cursor, sizeof cursor, "%s", rep->element[0]->str);
                 more = strcmp(cursor, "0-0") != 0;
             }
@@ -710,8 +772,9 @@ static void reclaim(persister *p) {
     p->next_reclaim_ms = tr_mono_ms() + (every < 200 ? 200 : every);
 }
 
-/* Hands the entries of an XREADGROUP reply ([[stream, entries], …]) to their watches. */
-static int take_read(persister *p, redisReply *rep) {
+/* Hands the entries of an XREADGROUP reply ([[stream, entries], …]), read from the run stamped
+ * reading, to their watches. */
+static int take_read(persister *p, redisReply *rep, uint64_t reading) {
     int total = 0;
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         redisReply *s = rep->element[i];
@@ -721,7 +784,7 @@ static int take_read(persister *p, redisReply *rep) {
             if (strcmp(p->watches[k].stream, s->element[0]->str) == 0) w = &p->watches[k];
         if (w == NULL) continue;
         total += (int)s->element[1]->elements;
-        handle_entries(p, w, s->element[1], true);
+        handle_entries(p, w, s->element[1], true, reading);
     }
     return total;
 }
@@ -735,8 +798,9 @@ static void recreate_group(persister *p, const watch *w) {
     if (g) freeReplyObject(g);
 }
 
-/* XREADGROUP of new entries ('>') of watches[first .. first+n-1], blocking block_ms when > 0. */
-static redisReply *xreadgroup(persister *p, int first, int n, int block_ms) {
+/* XREADGROUP of new entries ('>') of watches[first .. first+n-1], blocking block_ms when > 0;
+ * *reading gets the stamp of the run that answered. */
+static redisReply *xreadgroup(persister *p, int first, int n, int block_ms, uint64_t *reading) {
     const char **argv = malloc(sizeof *argv * (size_t)(9 + 2 * n));
     if (argv == NULL) return NULL;
     char count[16], blockms[16];
@@ -757,6 +821,7 @@ static redisReply *xreadgroup(persister *p, int first, int n, int block_ms) {
     for (int i = first; i < first + n; i++) argv[argc++] = p->watches[i].stream;
     for (int i = first; i < first + n; i++) argv[argc++] = ">";
     redisReply *rep = redis_cmd_argv_key(p->redis, p->watches[first].stream, argc, argv, NULL);
+    *reading = reading_run(p, p->watches[first].stream);
     free(argv);
     redis_read_seen(p, "XREADGROUP", rep);
     return rep;
@@ -774,8 +839,9 @@ static int read_new_per_stream(persister *p, bool block) {
         int block_ms = pass == 0 ? 0 : BLOCK_MS / p->nwatches;
         if (pass == 1 && block_ms < 1) block_ms = 1;
         for (int i = 0; i < p->nwatches && !is_past_drain(p); i++) {
-            redisReply *rep = xreadgroup(p, i, 1, block_ms);
-            if (rep && rep->type == REDIS_REPLY_ARRAY) total += take_read(p, rep);
+            uint64_t reading = 0;
+            redisReply *rep = xreadgroup(p, i, 1, block_ms, &reading);
+            if (rep && rep->type == REDIS_REPLY_ARRAY) total += take_read(p, rep, reading);
             else if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP"))
                 recreate_group(p, &p->watches[i]);
             if (rep) freeReplyObject(rep);
@@ -794,10 +860,11 @@ static int read_new_per_stream(persister *p, bool block) {
 static int read_new(persister *p, bool block) {
     if (p->nwatches == 0) return 0;
     if (redis_conn_is_cluster(p->redis)) return read_new_per_stream(p, block);
-    redisReply *rep = xreadgroup(p, 0, p->nwatches, block ? BLOCK_MS : 0);
+    uint64_t reading = 0;
+    redisReply *rep = xreadgroup(p, 0, p->nwatches, block ? BLOCK_MS : 0, &reading);
     int total = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
-        total = take_read(p, rep);
+        total = take_read(p, rep, reading);
     } else if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOGROUP")) {
         /* one missing group fails the whole read: give every watched stream its group back */
         for (int i = 0; i < p->nwatches; i++) recreate_group(p, &p->watches[i]);
@@ -919,7 +986,8 @@ tr_err persister_start(const persister_config *cfg, persister **out, char *errbu
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     snprintf(p->consumer, sizeof p->consumer, "%s:%d", host, (int)getpid());
-    if ((p->batch = calloc((size_t)p->cfg.batch, sizeof *p->batch)) == NULL) {
+    if ((p->batch = calloc((size_t)p->cfg.batch, sizeof *p->batch)) == NULL ||
+        (p->ranges = calloc((size_t)p->cfg.batch * 2, sizeof *p->ranges)) == NULL) {
         rc = TR_NOMEM;
         goto out;
     }
@@ -962,6 +1030,7 @@ void persister_stop(persister *p) {
     pg_conn_free(p->pg);
     redis_conn_free(p->redis);
     free(p->batch);
+    free(p->ranges);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);
@@ -973,22 +1042,23 @@ static bool failed_has(const persister *p, int64_t concert_id, stream_id id) {
     return false;
 }
 
-/* Whether this persister finished entry id lately (wt->done, newest first). Under p->mu. */
-static bool finished(const watch *wt, stream_id id) {
-    if (wt == NULL || wt->ndone == 0 || sid_cmp(id, wt->done_max) > 0) return false;
+/* Whether entry id of the history of run was finished lately (wt->done, newest first): a range
+ * of that run holds it. Under p->mu. */
+static bool finished(const watch *wt, stream_id id, uint64_t run) {
+    if (wt == NULL || run == 0 || wt->ndone == 0 || sid_cmp(id, wt->done_max) > 0) return false;
     for (int k = 0; k < wt->ndone; k++) {
         const id_range *r = &wt->done[(wt->done_next - 1 - k + DONE_RANGES) % DONE_RANGES];
-        if (sid_cmp(id, r->first) >= 0 && sid_cmp(id, r->last) <= 0) return true;
+        if (r->run == run && sid_cmp(id, r->first) >= 0 && sid_cmp(id, r->last) <= 0) return true;
     }
     return false;
 }
 
-int persister_durable(persister *p, int64_t concert_id, stream_id id) {
+int persister_durable(persister *p, int64_t concert_id, stream_id id, uint64_t run) {
     pthread_mutex_lock(&p->mu);
     watch *wt = watch_find(p, concert_id);
     int r = 0;
     if (failed_has(p, concert_id, id)) r = -1;
-    else if (finished(wt, id)) r = 1;
+    else if (finished(wt, id, run)) r = 1;
     pthread_mutex_unlock(&p->mu);
     return r;
 }

@@ -35,6 +35,13 @@ typedef struct stream_id {
 /* Parses "ms-seq"; false when malformed. */
 bool stream_id_parse(const char *s, stream_id *out);
 
+/* The run stamp of a Redis run id (redis.h): its first 16 hex digits as a number, 0 when s is ""
+ * or not hex. Names one run of one Redis server (a restart, or a replica promoted, is another),
+ * so that a stream entry id is only compared with ids of the same stream history: the purchase
+ * script writes its run's stamp into each entry ("r") and answers it, and the persister records
+ * which run each stored range was read from (persister_durable). */
+uint64_t persister_run_stamp(const char *run_id);
+
 /* Starts the persister thread with its own PostgreSQL and Redis connections
  * (cfg->pg_conninfo, cfg->redis_addr), batch size cfg->batch, reclaim after
  * cfg->reclaim_idle_ms. *out is set to NULL first. Errors: TR_PG, TR_REDIS, TR_NOMEM,
@@ -48,11 +55,15 @@ void persister_stop(persister *p);
 
 /* Whether entry id of concert_id's stream is durable: 1 when committed in PostgreSQL by this
  * persister or announced committed by another server process's (ticketrush_stored), -1 when it
- * can never be stored (PostgreSQL contradicted it), 0 not known yet. Remembers the last
- * 512 batches per concert (seconds of load), so ask soon after the entry was written.
- * Never blocks (--durability strict holds its answers on the event loops, see strategy.h).
- * Thread-safe. */
-int persister_durable(persister *p, int64_t concert_id, stream_id id);
+ * can never be stored (PostgreSQL contradicted it), 0 not known yet. run is the stamp
+ * (persister_run_stamp) of the Redis run the answer was decided on: the entry is in that run's
+ * stream (written there, or there when a repeat purchase named it), and only what was read from
+ * that run, or entries that run wrote read from a later one, can confirm it — a Redis that came
+ * back without some entries starts a new history whose ids pass over the lost ones (issue 11).
+ * 0 never confirms. Remembers the last 512 batches per concert (seconds of load), so ask soon
+ * after the entry was written. Never blocks (--durability strict holds its answers on the event
+ * loops, see strategy.h). Thread-safe. */
+int persister_durable(persister *p, int64_t concert_id, stream_id id, uint64_t run);
 
 /* Adds (on) or removes (!on) fn(arg), which the persister's thread calls after every batch it
  * publishes, e.g. to wake an event loop that polls persister_durable. fn must be quick and must

@@ -22,7 +22,11 @@ typedef struct ra_state {
 } ra_state;
 
 /* Both scripts answer a customer's ticket as
- *   {1, seat, vip, issued_at_us, name, ticket_id, starts_at_us, stream entry id | nil[, stored]}
+ *   {1, seat, vip, issued_at_us, name, ticket_id, starts_at_us, stream entry id | nil}
+ * and the purchase script adds {…, stored, run}: stored 1 when a repeat purchase's ticket is
+ * known stored (strict only, else 0), run the first 16 hex digits of ARGV[2], the run of the
+ * Redis that decided (persister_run_stamp: a strict answer is confirmed only by what was read
+ * from that run's stream history). Its new entries carry the same as field "r".
  * and refusals as {-1} sale not loaded, {-6} sale not synced on this run of Redis (sale.h),
  * {-2} unknown customer, {-3, …ticket} already owned, {-4} sales closed, {-5} sold out, {0} no
  * ticket (lookup only). KEYS: meta, customers, owners, sold, stream. ARGV[1]: customer id,
@@ -89,9 +93,11 @@ static const redis_script purchase_script = {
     "redis_atomic_purchase",
     SCRIPT_TICKET_OF
     SCRIPT_STORED
+    "local run = string.sub(ARGV[2], 1, 16)\n"
     "if owned then\n"
     "  local t = ticket_of(-3, meta, name, owned)\n"
-    "  if ARGV[3] == '1' then t[9] = stored(t[8]) end\n"
+    "  t[9] = ARGV[3] == '1' and stored(t[8]) or 0\n"
+    "  t[10] = run\n"
     "  return t\n"
     "end\n"
     "local t = redis.call('TIME')\n"
@@ -102,10 +108,11 @@ static const redis_script purchase_script = {
     /* every check passed: write */
     "local vip = (seat <= tonumber(meta[3])) and 1 or 0\n"
     "local id = string.format('%d', tonumber(meta[4]) + seat)\n"
-    "local eid = redis.call('XADD', KEYS[5], '*', 'i', id, 'c', ARGV[1], 's', seat, 'v', vip, 't', now)\n"
+    "local eid = redis.call('XADD', KEYS[5], '*', 'i', id, 'c', ARGV[1], 's', seat, 'v', vip, 't', now,"
+    " 'r', run)\n"
     "redis.call('SET', KEYS[4], seat)\n"
     "redis.call('HSET', KEYS[3], ARGV[1], seat .. ':' .. now .. ':' .. eid)\n"
-    "return {1, seat, vip, now, name, id, meta[1], eid}\n"};
+    "return {1, seat, vip, now, name, id, meta[1], eid, 0, run}\n"};
 /* clang-format on */
 
 /* clang-format off */
@@ -126,10 +133,14 @@ static bool is_replicated(const strategy_ctx *ctx) {
     return st && st->durability == DURABILITY_REPLICATED;
 }
 
-/* The stream entry id of a ticket answer (element 8); false when missing or nil. */
-static bool reply_stream_id(const redisReply *rep, stream_id *sid) {
-    return rep->elements >= 8 && rep->element[7]->type == REDIS_REPLY_STRING &&
-           stream_id_parse(rep->element[7]->str, sid);
+/* The stream entry id of a ticket answer (element 8) and the stamp of the run that decided it
+ * (element 10); false when either is missing. */
+static bool reply_stream_id(const redisReply *rep, stream_id *sid, uint64_t *run) {
+    if (rep->elements < 10 || rep->element[7]->type != REDIS_REPLY_STRING ||
+        !stream_id_parse(rep->element[7]->str, sid) || rep->element[9]->type != REDIS_REPLY_STRING)
+        return false;
+    *run = persister_run_stamp(rep->element[9]->str);
+    return *run != 0;
 }
 
 /* Reads one purchase script answer (the caller frees rep). Under strict durability a ticket's
@@ -161,7 +172,8 @@ static bool purchase_answer(strategy_ctx *ctx, int64_t concert_id, int64_t custo
     if (!is_strict(ctx) || (code != 1 && code != -3)) return true;
     if (code == -3 && rep->elements >= 9 && sale_reply_i64(rep->element[8]) == 1) return true;
     stream_id sid;
-    if (!reply_stream_id(rep, &sid)) {
+    uint64_t run = 0;
+    if (!reply_stream_id(rep, &sid, &run)) {
         snprintf(ctx->detail, sizeof ctx->detail,
                  "purchase script answered no stream entry for ticket %" PRId64, out->t.ticket_id);
         out->err = TR_INTERNAL;
@@ -170,6 +182,7 @@ static bool purchase_answer(strategy_ctx *ctx, int64_t concert_id, int64_t custo
     out->wait_durable = true;
     out->durable_token[0] = sid.ms;
     out->durable_token[1] = sid.seq;
+    out->durable_token[2] = run;
     return true;
 }
 
@@ -293,7 +306,7 @@ static bool redis_atomic_script_reply(strategy_ctx *ctx, int64_t concert_id, int
 static int redis_atomic_durable(void *state, int64_t concert_id, const purchase_result *res) {
     ra_state *st = state;
     stream_id sid = {res->durable_token[0], res->durable_token[1]};
-    return persister_durable(st->persister, concert_id, sid);
+    return persister_durable(st->persister, concert_id, sid, res->durable_token[2]);
 }
 
 static bool redis_atomic_watch_durable(void *state, void (*wake)(void *arg), void *arg, bool on) {

@@ -90,10 +90,10 @@ typedef struct purchase_result {
     int64_t position;  /* with queued: 1-based place in the line when admitted */
     /* With TR_OK or TR_ALREADY_OWNED under strict durability: the answer waits until
      * strategy_durable says the write that holds the ticket is stored (R7); durable_token names
-     * that write (the strategy's own, e.g. a Redis stream entry id). The server holds the
-     * answer, never a thread (see strategy_ops.durable). */
+     * that write (the strategy's own, e.g. a Redis stream entry id and the run of the Redis it
+     * was decided on). The server holds the answer, never a thread (see strategy_ops.durable). */
     bool wait_durable;
-    uint64_t durable_token[2];
+    uint64_t durable_token[3];
     /* With TR_OK under replicated durability, from strategy_script_reply: the script wrote the
      * ticket, and the answer waits until a WAIT on the connection the call ran on says a replica
      * holds it; the event loop sends that WAIT (one per connection and pass). A purchase run

@@ -169,6 +169,10 @@ int h_run_tests(const char *group, const h_test *tests, size_t n) {
             t++;
         }
     }
+    /* TR_TEST_FILTER=pattern runs only the tests whose name matches (cmocka's * and ?), e.g.
+     * "strict_failover*": one test of a file while working on it. */
+    const char *filter = getenv("TR_TEST_FILTER");
+    if (filter && *filter) cmocka_set_test_filter(filter);
     int rc = _cmocka_run_group_tests(group, cm, total, h_group_setup, h_group_teardown);
     for (size_t i = 0; i < total; i++) free(names[i]);
     free(names);

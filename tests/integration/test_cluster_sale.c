@@ -10,6 +10,8 @@
  *   ASKING before a script and a transaction, through store/redis.h's cluster connection;
  * - redis-atomic's persister (its blocking part) reads every concert's stream on its own master
  *   and keeps storing after the stream's slot moved.
+ * - redis-atomic --durability strict loses no acknowledged ticket when a master fails over to a
+ *   replica that is behind it, or when every master is killed and restarted mid-sale.
  * Skipped when this Redis cannot run a cluster (services.sh exits 4). */
 #include "harness.h"
 
@@ -30,6 +32,7 @@
 #include "store/redis.h"
 #include "store/sale.h"
 #include "strategy/redis_atomic.h"
+#include "strategy/strategy.h"
 
 #define MASTERS 3
 
@@ -795,6 +798,327 @@ static void sale_goes_on_after_a_failover(void **state) {
                   unknown_held, lost);
 }
 
+/* ---- a failover during a strict sale ------------------------------------------------------------ */
+
+/* redis-atomic --durability strict promises that a 201 is sent only once PostgreSQL committed the
+ * ticket, so no acknowledged ticket is lost whatever Redis loses (SPEC §4, R7; issue 11). The
+ * strongest failover for that promise is one that loses writes: the promoted replica lacks the
+ * master's last purchases. So, mid-sale under concurrent buyers, the concert's replica is cut off
+ * from its master first (a wrong masterauth, then CLIENT KILL TYPE master: it cannot sync again),
+ * the master sells on alone until it is STRICT_BEHIND seats ahead, then it is killed (SIGKILL) and
+ * the replica promoted at once (CLUSTER FAILOVER TAKEOVER: no 5 s wait for the failure detection).
+ * The sale goes on there. A second fault, issue 11 §1: every master killed at once (SIGKILL)
+ * and started again on its own files, as a script bug once stopped every node mid-sale. At the
+ * end every 201 and every 409 already_owned names the seat PostgreSQL holds for that customer,
+ * no seat is sold twice, sold ≤ seats, seats dense (R1–R4, R7, R8). The persister is slowed (--test-persist-delay, in builds with test hooks) so that a
+ * server answering before the commit would have answered tickets the promoted replica never had
+ * and PostgreSQL never got: this test fails then. */
+
+#define STRICT_SEATS 400
+#define STRICT_THREADS 6
+#define STRICT_PER_THREAD 300 /* customers of each thread */
+#define STRICT_MAX_ANSWERS 2000
+#define STRICT_BEHIND 6 /* seats the master sells after the cut, before the kill */
+#define STRICT_AFTER 20 /* 201s answered after the promotion, then the sale stops */
+
+typedef struct strict_answer {
+    int64_t customer;
+    int status;
+    char code[32];
+    int64_t seat; /* of a 201's ticket or a 409 already_owned's, else 0 */
+    bool retry_after;
+    int64_t sent_ms, done_ms;
+} strict_answer;
+
+typedef struct strict_buyer {
+    int port;
+    int64_t concert, first_customer;
+    atomic_bool *stop;
+    strict_answer *a; /* STRICT_MAX_ANSWERS, owned by the test */
+    atomic_int n;
+} strict_buyer;
+
+/* The seat a 201 or a 409 already_owned names (its "ticket"), 0 when none (thread-safe). */
+static int64_t named_seat(const h_resp *r) {
+    if (r->body == NULL) return 0;
+    json_error_t jerr;
+    json_t *j = json_loadb(r->body, r->body_len, 0, &jerr);
+    json_t *t = r->status == 201 ? j : json_object_get(j, "ticket");
+    json_t *s = json_object_get(t, "seatNo");
+    int64_t seat = json_is_integer(s) ? (int64_t)json_integer_value(s) : 0;
+    json_decref(j);
+    return seat;
+}
+
+/* A buyer as the load generator behaves: a new customer each time; the same one again after an
+ * answer that does not say what happened (no answer, 500 with Retry-After, 503); every fourth
+ * request a customer it already bought for (409 already_owned, which names the ticket). */
+static void *strict_buyer_main(void *arg) {
+    strict_buyer *b = arg;
+    int64_t next = b->first_customer, retry = 0, bought[STRICT_PER_THREAD];
+    int nbought = 0, k = 0;
+    while (!atomic_load(b->stop) && atomic_load(&b->n) < STRICT_MAX_ANSWERS / STRICT_THREADS &&
+           next < b->first_customer + STRICT_PER_THREAD) {
+        int64_t customer = retry                           ? retry
+                           : (++k % 4 == 0 && nbought > 0) ? bought[(k / 4) % nbought]
+                                                           : next++;
+        strict_answer *a = &b->a[atomic_load(&b->n)];
+        memset(a, 0, sizeof *a);
+        a->customer = customer;
+        a->sent_ms = h_now_ms();
+        char raw[512];
+        size_t len = h_fmt_purchase(raw, sizeof raw, b->concert, customer);
+        h_resp r = {0};
+        h_conn *c = h_conn_open(b->port);
+        if (c && h_conn_send(c, raw, len) && h_conn_recv(c, &r, STRATEGY_STRICT_WAIT_MS + 10000)) {
+            a->status = r.status;
+            h_resp_code(&r, a->code, sizeof a->code);
+            a->seat = named_seat(&r);
+            char ra[16];
+            a->retry_after = h_resp_header(&r, "Retry-After", ra, sizeof ra);
+        }
+        h_conn_close(c);
+        h_resp_free(&r);
+        a->done_ms = h_now_ms();
+        atomic_fetch_add(&b->n, 1);
+        retry = a->status == 0 || a->status >= 500 ? customer : 0;
+        if (a->status == 201 && nbought < STRICT_PER_THREAD) bought[nbought++] = customer;
+        if (retry) h_sleep_ms(100);
+    }
+    return NULL;
+}
+
+static int strict_answered(strict_buyer *b, int from_ms_after, int64_t t0, int status) {
+    int n = 0;
+    for (int i = 0; i < STRICT_THREADS; i++)
+        for (int k = 0; k < atomic_load(&b[i].n); k++)
+            n += b[i].a[k].status == status && b[i].a[k].sent_ms >= t0 + from_ms_after;
+    return n;
+}
+
+/* A connection to one node that may read from a replica (READONLY). */
+static redis_conn *node_conn_readonly(const char *addr) {
+    redis_conn *c = node_conn(addr);
+    freeReplyObject(node_exec(c, "READONLY", redis_cmd(c, "READONLY")));
+    return c;
+}
+
+static int64_t node_get_int(redis_conn *c, const char *key) {
+    redisReply *rep = node_exec(c, "GET", redis_cmd(c, "GET %s", key));
+    int64_t v = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* The fault of a strict sale: one master failed over to a replica cut off from it, or every
+ * master killed at once and started again on its append-only file. */
+typedef enum strict_fault { STRICT_FAILOVER_BEHIND, STRICT_EVERY_MASTER_RESTARTED } strict_fault;
+
+/* `services.sh start` in the cluster's directory: starts the nodes that are not running (on their
+ * own config, nodes.conf and append-only file) and waits until the cluster is ok. */
+static void cluster_restart_stopped_nodes(void) {
+    char script[512];
+    h_services_script(script, sizeof script);
+    const char *argv[] = {script, "start", "--cluster", "3", "--dir", cl.dir, NULL};
+    char *out = NULL;
+    int rc = h_run(argv, 120000, &out);
+    if (rc != 0)
+        fail_msg("services.sh start (the killed nodes again) exited %d: %s", rc, out ? out : "");
+    free(out);
+}
+
+static void strict_sale_through(strict_fault fault) {
+    cluster_up();
+    int64_t t_start = h_now_ms();
+    h_seed seed = {.seats = STRICT_SEATS, .vip = VIP, .customers = 2000};
+    h_reset(&seed);
+    cluster_clear();
+    int64_t ids[MASTERS];
+    concert_per_master(fault == STRICT_FAILOVER_BEHIND ? 900 : 1000, ids);
+    int64_t concert = ids[0];
+    h_seed_concert(concert, &seed);
+    sale_keys k;
+    sale_keys_init(&k, concert);
+
+    /* The concert's master and its replica; every master's port. */
+    cluster_map *m = read_map();
+    const cluster_node *mn = cluster_map_master(m, concert_slot(concert)), *rn = NULL;
+    H_TRUE(mn != NULL, "no master serves concert %" PRId64, concert);
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].master >= 0 && &m->nodes[m->nodes[i].master] == mn) rn = &m->nodes[i];
+    H_TRUE(rn != NULL, "the master of concert %" PRId64 " has no replica", concert);
+    char victim[CLUSTER_HOST_MAX + 8], heir[CLUSTER_HOST_MAX + 8];
+    addr_of(mn, victim, sizeof victim);
+    addr_of(rn, heir, sizeof heir);
+    int master_ports[MASTERS], nmasters = 0;
+    for (int i = 0; i < m->nnodes && nmasters < MASTERS; i++)
+        if (m->nodes[i].master < 0) master_ports[nmasters++] = m->nodes[i].port;
+    free(m);
+    H_EQ(nmasters, MASTERS);
+    char host[64];
+    int port = 0;
+    H_EQ(redis_parse_addr(victim, host, sizeof host, &port), TR_OK);
+
+    h_server s;
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", h_env_redis());
+    setenv("TICKETRUSH_REDIS", cl.seeds, 1);
+#ifdef TR_TEST_HOOKS
+    h_server_start(&s, "redis-atomic", 4, "--durability", "strict", "--test-persist-delay", "150",
+                   NULL);
+#else
+    h_server_start(&s, "redis-atomic", 4, "--durability", "strict", NULL);
+#endif
+    setenv("TICKETRUSH_REDIS", saved, 1);
+
+    atomic_bool stop = false;
+    strict_buyer b[STRICT_THREADS];
+    pthread_t t[STRICT_THREADS];
+    for (int i = 0; i < STRICT_THREADS; i++) {
+        b[i] = (strict_buyer){
+            .port = s.port,
+            .concert = concert,
+            .first_customer = 1 + i * STRICT_PER_THREAD,
+            .stop = &stop,
+            .a = calloc(STRICT_MAX_ANSWERS / STRICT_THREADS + 1, sizeof(strict_answer))};
+        H_TRUE(b[i].a != NULL, "out of memory");
+        H_EQ(pthread_create(&t[i], NULL, strict_buyer_main, &b[i]), 0);
+    }
+    int64_t t0 = h_now_ms();
+    H_WAIT_UNTIL(strict_answered(b, 0, t0, 201) >= 30, 20000, "30 purchases answered 201: %d",
+                 strict_answered(b, 0, t0, 201));
+
+    int64_t t_cut = h_now_ms(), t_kill = 0, before = 0, after = 0;
+    if (fault == STRICT_FAILOVER_BEHIND) {
+        /* Cut the replica off: it cannot authenticate to its master again, and is behind from
+         * now on. */
+        redis_conn *master = node_conn(victim), *replica = node_conn_readonly(heir);
+        freeReplyObject(
+            node_exec(replica, "CONFIG SET masterauth",
+                      redis_cmd(replica, "CONFIG SET masterauth %s", "not-the-password")));
+        freeReplyObject(
+            node_exec(replica, "CLIENT KILL", redis_cmd(replica, "CLIENT KILL TYPE master")));
+        t_cut = h_now_ms();
+        int64_t replica_sold = node_get_int(replica, k.sold);
+        do {
+            h_sleep_ms(20);
+            before = node_get_int(master, k.sold);
+        } while (before < replica_sold + STRICT_BEHIND && h_now_ms() < t_cut + 10000);
+        kill_node(port);
+        t_kill = h_now_ms();
+        redis_conn_free(master);
+        /* what the replica holds is what the failover keeps */
+        after = node_get_int(replica, k.sold);
+        H_CMP(after + STRICT_BEHIND, <=, before);
+        freeReplyObject(node_exec(replica, "CLUSTER FAILOVER TAKEOVER",
+                                  redis_cmd(replica, "CLUSTER FAILOVER TAKEOVER")));
+        freeReplyObject(node_exec(replica, "CONFIG SET masterauth",
+                                  redis_cmd(replica, "CONFIG SET masterauth %s", "")));
+        redis_conn_free(replica);
+        char now_master[CLUSTER_HOST_MAX + 8] = "";
+        int64_t until = h_now_ms() + 10000;
+        do {
+            h_sleep_ms(50);
+            cluster_map *mm = read_map();
+            const cluster_node *n = cluster_map_master(mm, concert_slot(concert));
+            if (n) addr_of(n, now_master, sizeof now_master);
+            free(mm);
+        } while (strcmp(now_master, heir) != 0 && h_now_ms() < until);
+        H_STREQ(now_master, heir);
+    } else {
+        /* Every master at once (SIGKILL), then started again on its own files: no replica can
+         * be promoted (that takes a majority of masters), the masters come back with what their
+         * append-only files hold, each a new run. */
+        redis_conn *master = node_conn(victim);
+        before = node_get_int(master, k.sold);
+        redis_conn_free(master);
+        for (int i = 0; i < MASTERS; i++) kill_node(master_ports[i]);
+        t_kill = h_now_ms();
+        cluster_restart_stopped_nodes();
+        master = node_conn(victim);
+        after = node_get_int(master, k.sold);
+        redis_conn_free(master);
+    }
+    int64_t t_back = h_now_ms();
+
+    /* The sale goes on. */
+    H_WAIT_UNTIL(strict_answered(b, (int)(t_back - t0), t0, 201) >= STRICT_AFTER, 25000,
+                 "%d purchases sent after the recovery answered 201 (want %d)",
+                 strict_answered(b, (int)(t_back - t0), t0, 201), STRICT_AFTER);
+    atomic_store(&stop, true);
+    for (int i = 0; i < STRICT_THREADS; i++) pthread_join(t[i], NULL);
+    h_server_stop(&s);
+
+    /* Every answer against PostgreSQL. */
+    int acked = 0, owned = 0, unknown = 0, refused = 0, sold_out = 0, in_flight = 0;
+    for (int i = 0; i < STRICT_THREADS; i++) {
+        for (int j = 0; j < atomic_load(&b[i].n); j++) {
+            const strict_answer *a = &b[i].a[j];
+            int64_t held = pg_seat_of(concert, a->customer);
+            in_flight += a->sent_ms < t_kill && a->done_ms > t_kill;
+            if (a->status == 201 || (a->status == 409 && strcmp(a->code, "already_owned") == 0)) {
+                H_TRUE(a->seat > 0, "customer %" PRId64 ": %d %s names no seat", a->customer,
+                       a->status, a->code);
+                if (held != a->seat)
+                    fail_msg("customer %" PRId64 " was answered %d%s%s with seat %" PRId64
+                             " (sent %lld ms, answered %lld ms after the start; the kill at %lld "
+                             "ms), PostgreSQL holds seat %" PRId64 " (0: none)",
+                             a->customer, a->status, a->status == 201 ? "" : " ",
+                             a->status == 201 ? "" : a->code, a->seat, (long long)(a->sent_ms - t0),
+                             (long long)(a->done_ms - t0), (long long)(t_kill - t0), held);
+                acked += a->status == 201;
+                owned += a->status == 409;
+            } else if (a->status == 409 && strcmp(a->code, "sold_out") == 0) {
+                sold_out++;
+            } else if (a->status == 0 || a->status == 500) {
+                H_TRUE(a->status == 0 || a->retry_after, "500 without Retry-After");
+                unknown++;
+            } else if (a->status == 503) {
+                H_TRUE(a->retry_after, "503 %s without Retry-After", a->code);
+                refused++;
+            } else {
+                fail_msg("customer %" PRId64 ": unexpected answer %d %s", a->customer, a->status,
+                         a->code);
+            }
+        }
+        free(b[i].a);
+    }
+    int64_t n = audit_concert(concert, STRICT_SEATS, VIP); /* sold ≤ seats, dense, one each */
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT count(*) - count(DISTINCT seat_no) FROM ticket WHERE concert_id = %" PRId64,
+             concert);
+    H_EQ(h_sql_int(q), 0); /* no seat sold twice */
+    H_CMP(acked, >=, 30 + STRICT_AFTER);
+    H_CMP(n, >=, acked);
+
+    /* The killed node back, as a replica of the promoted one (the next test fails over again). */
+    if (fault == STRICT_FAILOVER_BEHIND) cluster_restart_stopped_nodes();
+    print_message("strict, %s: sold %" PRId64 " on the concert's master %s before, %" PRId64
+                  " on its %s (%lld ms after the kill); %" PRId64 " tickets, %d answered "
+                  "201, %d 409 already_owned, %d sold out, %d unknown (500 or none), %d 503, %d "
+                  "in flight at the kill; %lld ms in all\n",
+                  fault == STRICT_FAILOVER_BEHIND ? "failover to a replica behind"
+                                                  : "every master killed and restarted",
+                  before, victim, after,
+                  fault == STRICT_FAILOVER_BEHIND ? "replica when promoted"
+                                                  : "restarted master once the cluster was ok",
+                  (long long)(t_back - t_kill), n, acked, owned, sold_out, unknown, refused,
+                  in_flight, (long long)(h_now_ms() - t_start));
+}
+
+static void strict_failover_loses_no_acknowledged_ticket(void **state) {
+    (void)state;
+    strict_sale_through(STRICT_FAILOVER_BEHIND);
+}
+
+/* Issue 11 §1: every master of the cluster killed at once mid-sale and started again (as a
+ * script bug once stopped every node). */
+static void strict_every_master_restarted_loses_no_acknowledged_ticket(void **state) {
+    (void)state;
+    strict_sale_through(STRICT_EVERY_MASTER_RESTARTED);
+}
+
 /* ---- the end ----------------------------------------------------------------------------------- */
 
 /* Last: `services.sh stop --purge` of the cluster's directory leaves nothing behind. */
@@ -820,6 +1144,10 @@ int main(void) {
         {"persister_stores_every_master_and_follows_a_move",
          persister_stores_every_master_and_follows_a_move, NULL},
         {"sale_goes_on_after_a_failover", sale_goes_on_after_a_failover, lock_and_line},
+        {"strict_failover_loses_no_acknowledged_ticket",
+         strict_failover_loses_no_acknowledged_ticket, NULL},
+        {"strict_every_master_restarted_loses_no_acknowledged_ticket",
+         strict_every_master_restarted_loses_no_acknowledged_ticket, NULL},
         {"cluster_stops_clean", cluster_stops_clean, NULL},
     };
     return h_run_tests("cluster_sale", tests, sizeof tests / sizeof tests[0]);

@@ -156,6 +156,98 @@ static void redis_zset_restarted_behind(void **state) {
     restart_behind("redis-zset", NULL);
 }
 
+/* A strict answer must never be confirmed by a batch that only spans its entry's id (issue 11
+ * §1). The persister records what it stored as ranges of stream ids (a batch read with '>' is a
+ * contiguous run of the stream), and a strict answer asks whether its entry's id lies in one. A
+ * Redis that came back without some entries (restarted on an older file, or a replica promoted
+ * without the master's last writes) makes a new stream history whose ids pass over the lost
+ * entries: here Redis is saved while the persister is busy (--test-persist-delay) with entry 2,
+ * entry 3 is written and delivered to nobody, entry 4 (customer 4, seat 4) is written after the
+ * save; Redis restarts on the save. Customer 5 then buys seat 4 again (the sale is brought
+ * forward; entry 4 is gone), and the persister's next batch reads entries 3 and 5 of the new
+ * history: its range spans entry 4's id. Customer 4's held answer must not become a 201 for
+ * seat 4 (before the fix it did: PostgreSQL gives seat 4 to customer 5); it ends 500 with
+ * Retry-After (outcome unknown), and the retry buys a seat. */
+static void strict_lost_entry_not_confirmed_by_a_later_batch(void **state) {
+    (void)state;
+    H_NEEDS_TEST_HOOKS();
+    h_reset(&(h_seed){.seats = SEATS, .vip = 1, .customers = 20});
+    char dir[] = "/tmp/ticketrush-behind.XXXXXX";
+    H_TRUE(mkdtemp(dir) != NULL, "mkdtemp");
+    int port = 0;
+    pid_t redis = h_redis_private_start_in(0, dir, &port);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    h_server srv;
+    h_server_start(&srv, "redis-atomic", 4, "--redis", addr, "--durability", "strict",
+                   "--test-persist-delay", "2500", NULL);
+    buy_seat(srv.port, 1, 1, false); /* the sale is open, the persister idle */
+
+    /* Customers 2, 3, 4 on connections of their own, answers read at the end. */
+    enum { FIRST = 2, LAST = 4 };
+    h_conn *c[LAST + 1] = {NULL};
+    char raw[512];
+    for (int64_t k = FIRST; k <= LAST; k++) {
+        if (k == 4) h_redis_exec_at(addr, "SAVE"); /* entry 2 delivered, entry 3 not */
+        c[k] = h_conn_open(srv.port);
+        H_TRUE(c[k] != NULL, "connect");
+        size_t len = h_fmt_purchase(raw, sizeof raw, H_CONCERT, k);
+        H_TRUE(h_conn_send(c[k], raw, len), "send customer %" PRId64, k);
+        H_WAIT_UNTIL(h_redis_exec_at(addr, "GET {concert:1}:sold") == k, 5000,
+                     "customer %" PRId64 " has seat %" PRId64 " in Redis", k, k);
+        if (k == FIRST) h_sleep_ms(200); /* the persister took entry 2 and sleeps on it */
+    }
+    h_redis_private_stop(redis);
+    redis = h_redis_private_start_in(port, dir, &port);
+    H_EQ(h_redis_exec_at(addr, "GET {concert:1}:sold"), 3); /* entry 4 is lost */
+
+    /* Seat 4 is sold again (the purchase retries 500/503 until the sale is brought forward). */
+    h_resp r = {0};
+    H_EQ(buy(srv.port, 5, &r), 201);
+    H_EQ(h_expect_ticket(&r, H_CONCERT, 5), 4);
+    h_resp_free(&r);
+
+    /* Every held answer agrees with PostgreSQL: a 201 names the seat it holds for that customer;
+     * customer 4's ticket was never stored, so its answer cannot be a 201. */
+    char sql[192];
+    for (int64_t k = FIRST; k <= LAST; k++) {
+        H_TRUE(h_conn_recv(c[k], &r, 20000), "customer %" PRId64 " got no answer: %s", k, r.error);
+        h_conn_close(c[k]);
+        snprintf(sql, sizeof sql,
+                 "SELECT coalesce(max(seat_no), 0) FROM ticket WHERE concert_id = %d AND "
+                 "customer_id = %" PRId64,
+                 H_CONCERT, k);
+        int64_t held = h_sql_int(sql);
+        if (r.status == 201) {
+            int64_t told = h_expect_ticket(&r, H_CONCERT, k);
+            if (told != held)
+                fail_msg("customer %" PRId64 " was answered 201 for seat %" PRId64
+                         ", PostgreSQL holds seat %" PRId64 " for it (0: none)",
+                         k, told, held);
+        } else {
+            char ra[16];
+            H_EQ(r.status, 500);
+            H_TRUE(h_resp_header(&r, "Retry-After", ra, sizeof ra), "500 without Retry-After");
+            print_message("customer %" PRId64
+                          ": 500 (outcome unknown), PostgreSQL holds seat %" PRId64 "\n",
+                          k, held);
+        }
+        if (k == LAST) H_EQ(held, 0);
+        h_resp_free(&r);
+    }
+    /* customer 4's retry buys the next seat */
+    buy_seat(srv.port, 4, 5, false);
+    h_server_stop(&srv);
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket"), 5);
+    H_EQ(h_sql_int("SELECT count(DISTINCT seat_no) FROM ticket WHERE seat_no BETWEEN 1 AND 5"), 5);
+    H_EQ(h_sql_int("SELECT count(DISTINCT customer_id) FROM ticket"), 5);
+    h_redis_private_stop(redis);
+    char path[96];
+    snprintf(path, sizeof path, "%s/dump.rdb", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Redis loses writes without restarting (the same run id: an operator's DECR and HDEL here), so
  * only the persister can notice: the seat it is handed is stored for someone else. Under strict
  * that purchase was never acknowledged — it answers 500 with Retry-After — the persister marks
@@ -267,6 +359,8 @@ int main(void) {
         {"redis_atomic_fast_restarted_behind", redis_atomic_fast_restarted_behind, NULL},
         {"redis_zset_restarted_behind", redis_zset_restarted_behind, NULL},
         {"strict_contradiction_found_by_persister", strict_contradiction_found_by_persister, NULL},
+        {"strict_lost_entry_not_confirmed_by_a_later_batch",
+         strict_lost_entry_not_confirmed_by_a_later_batch, NULL},
         {"counter_behind_is_noticed_by_the_background", counter_behind_is_noticed_by_the_background,
          write_behind},
         {"negative_counter", negative_counter, write_behind},
