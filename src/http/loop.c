@@ -712,13 +712,16 @@ tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, const clust
         rc = TR_INTERNAL;
         goto out;
     }
+    /* *out before the thread: its first pass may run the owner's access handler (the daemon
+     * listens already), which sends through *out (UBSan saw a NULL loop there once). */
+    *out = l;
     if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
+        *out = NULL;
         snprintf(errbuf, errlen, "could not start an event-loop thread");
         rc = TR_INTERNAL;
         goto out;
     }
     l->started = true;
-    *out = l;
     l = NULL;
 out:
     http_loop_free(l);

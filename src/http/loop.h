@@ -53,7 +53,8 @@ typedef int (*http_loop_tick_fn)(http_loop *l, void *owner, bool final);
  *   endpoint ("host:port" or a seed list; its first host).
  * A command unanswered after reply_timeout_ms (≥ 1) ends its connection: every pending command
  * on it is handed HTTP_LOOP_LOST. owner is handed to tick (NULL for none). *out is set to NULL
- * first. Errors: TR_INVALID_ARGUMENT (address), TR_NOMEM, TR_INTERNAL (epoll, thread), with
+ * first, and to the loop before its thread starts (so handlers that run in its first pass find
+ * it there; NULL again on failure). Errors: TR_INVALID_ARGUMENT (address), TR_NOMEM, TR_INTERNAL (epoll, thread), with
  * errbuf saying why. The daemon stays the caller's: stop it after http_loop_free. */
 tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, const cluster_map *map,
                        int reply_timeout_ms, void *owner, http_loop_tick_fn tick, http_loop **out,
