@@ -169,6 +169,8 @@ int h_run_tests(const char *group, const h_test *tests, size_t n) {
             t++;
         }
     }
+    const char *filter = getenv("TR_TEST_FILTER");
+    if (filter && filter[0]) cmocka_set_test_filter(filter);
     int rc = _cmocka_run_group_tests(group, cm, total, h_group_setup, h_group_teardown);
     for (size_t i = 0; i < total; i++) free(names[i]);
     free(names);
