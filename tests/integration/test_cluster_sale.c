@@ -869,8 +869,7 @@ int main(void) {
         {"persister_stores_every_master_and_follows_a_move",
          persister_stores_every_master_and_follows_a_move, NULL},
         {"sale_goes_on_after_a_failover", sale_goes_on_after_a_failover, lock_and_line},
-        {"sale_goes_on_after_a_quick_failover", sale_goes_on_after_a_quick_failover,
-         lock_and_line},
+        {"sale_goes_on_after_a_quick_failover", sale_goes_on_after_a_quick_failover, lock_and_line},
         {"cluster_stops_clean", cluster_stops_clean, NULL},
     };
     return h_run_tests("cluster_sale", tests, sizeof tests / sizeof tests[0]);

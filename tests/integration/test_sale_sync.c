@@ -80,8 +80,9 @@ static void state_text(redis_conn *r, dynbuf *out) {
             /* HGETALL comes in hash order: list the customers 1..99 in order */
             for (int cust = 1; cust < 100; cust++)
                 for (size_t i = 0; i + 1 < rep->elements; i += 2)
-                    if (atoi(rep->element[i]->str) == cust)
-                        dynbuf_printf(out, "%d=%ld ", cust, strtol(rep->element[i + 1]->str, NULL, 10));
+                    if (strtol(rep->element[i]->str, NULL, 10) == cust)
+                        dynbuf_printf(out, "%d=%ld ", cust,
+                                      strtol(rep->element[i + 1]->str, NULL, 10));
         } else if (rep->type == REDIS_REPLY_ARRAY) {
             for (size_t i = 0; i + 1 < rep->elements; i += 2)
                 dynbuf_printf(out, "%s@%s ", rep->element[i]->str, rep->element[i + 1]->str);
@@ -140,12 +141,11 @@ static void failed_after_each_step_then_retried(void (*behind)(void), const char
     dynbuf_free(&clean);
 }
 
-/* counter 11 (customer 11's number), customers 1-3 owners at PostgreSQL's seats, customer 9
- * renumbered to 12 after the numbers in use, nothing unheld but the numbers 5-10 no one holds */
+/* customers 1-3 owners at PostgreSQL's seats (2 out of the line), customer 9 renumbered to 12,
+ * after the highest number in use (11), the counter 12, and 6 numbers (5-10) held by no one */
 static void zset_retry_ends_like_one_pass(void **state) {
     (void)state;
-    failed_after_each_step_then_retried(
-        zset_behind, "12 | 6 | 1=1 2=2 3=3 | 10@4 11@11 9@12 | | ");
+    failed_after_each_step_then_retried(zset_behind, "12 | 6 | 1=1 2=2 3=3 | 10@4 11@11 9@12 | | ");
 }
 
 /* customer 9's contradicted seat removed, customer 4 restored from the stream, counter 4 */
