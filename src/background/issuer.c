@@ -347,6 +347,9 @@ static int pass(issuer *is, line *l) {
     if (rep) freeReplyObject(rep);
     if (n == 0) return 0;
     if (!admission_times(is, l, is->batch, n)) return 0;
+#ifdef TR_TEST_HOOKS
+    if (is->cfg.test_delay_ms > 0) usleep((useconds_t)is->cfg.test_delay_ms * 1000);
+#endif
     if (!issue_batch(is, l, is->batch, n)) {
         if (l->leading) /* else fenced: a newer issuer holds the line, nothing failed */
             faultlog_fail(&is->faults, ISSUER_FAIL_PG_COMMIT, 1, tr_mono_ms(),
