@@ -236,6 +236,37 @@ static void renumbered_member_is_issued(void **state) {
     H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE seat_no = customer_id"), 5);
 }
 
+/* redis-zset: a member PostgreSQL refuses for a reason a bring-forward cannot see (here its ticket
+ * id, ticket_id_base + seat, is taken by another concert's ticket) still waits with the number it
+ * was refused with after the bring-forward changed nothing: it is rejected sold_out, not retried
+ * for ever, and its seat is held by no one (the customer after it gets the next one). */
+static void unissuable_member_is_rejected(void **state) {
+    (void)state;
+    h_seed seed = {.seats = SEATS, .vip = 1, .customers = 20};
+    h_reset(&seed);
+    h_seed_concert(2, &seed);
+    h_server srv;
+    h_server_start(&srv, "redis-zset", 4, NULL);
+    for (int64_t c = 1; c <= 3; c++) buy_seat(srv.port, c, c, true);
+    h_sql_exec("INSERT INTO ticket (id, concert_id, customer_id, seat_no, vip, issued_at)"
+               " SELECT ticket_id_base + 4, 2, 20, 1, true, now() FROM concert WHERE id = 1");
+    h_resp r = {0};
+    H_EQ(buy(srv.port, 4, &r), 202);
+    h_resp_free(&r);
+    char last[512] = "";
+    bool rejected = false;
+    for (int64_t end = h_now_ms() + 10000; !rejected && h_now_ms() < end; h_sleep_ms(50)) {
+        h_get(srv.port, "/concerts/1/tickets/4", &r);
+        snprintf(last, sizeof last, "%d %s", r.status, r.body ? r.body : "");
+        rejected = r.status == 200 && strstr(r.body, "\"rejected\"") != NULL;
+        h_resp_free(&r);
+    }
+    H_TRUE(rejected, "customer 4 not rejected within 10 s; last outcome: %s", last);
+    buy_seat(srv.port, 5, 5, true);
+    h_server_stop(&srv);
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 1"), 4);
+}
+
 static const char *const write_behind[] = {"redis-atomic", "redis-zset", NULL};
 
 /* One key of a sale damaged by hand while the server runs (no restart, same run id): the
@@ -312,6 +343,7 @@ int main(void) {
         {"deleted_owners", deleted_owners, write_behind},
         {"deleted_owner_and_counter_lowered", deleted_owner_and_counter_lowered, write_behind},
         {"renumbered_member_is_issued", renumbered_member_is_issued, NULL},
+        {"unissuable_member_is_rejected", unissuable_member_is_rejected, NULL},
     };
     return h_run_tests("redis_behind", tests, sizeof tests / sizeof tests[0]);
 }
