@@ -286,7 +286,8 @@ void h_redis_private_stop(pid_t pid);
 
 /* The first line of a test that passes serve's test hooks (--test-stall-ms, --test-stall-customer,
  * --test-persist-delay, --test-issue-delay) or calls sale_test_fail_bring_forward: skips it in a
- * build without TR_TEST_HOOKS (the release build), whose ticketrush neither has nor accepts them. */
+ * build without TR_TEST_HOOKS (the release build), whose ticketrush neither has nor accepts
+ * them. */
 #ifdef TR_TEST_HOOKS
 #define H_NEEDS_TEST_HOOKS() ((void)0)
 #else
