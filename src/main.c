@@ -186,6 +186,10 @@ static int cmd_serve(int argc, char **argv) {
         {.name = "test-persist-delay", .kind = TR_OPT_INT, .dest = &sc->test_persist_delay_ms,
          .min = 0, .max = 3600000, .metavar = "MS",
          .help = "TEST ONLY: the persister waits MS before each commit"},
+        {.name = "test-issue-delay", .kind = TR_OPT_INT, .dest = &sc->test_issue_delay_ms,
+         .min = 0, .max = 3600000, .metavar = "MS",
+         .help = "TEST ONLY: redis-zset's issuer waits MS between reading a\n"
+                 "batch from the line and issuing it"},
 #endif
         {0},
     };

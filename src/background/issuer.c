@@ -9,10 +9,13 @@
  *   (concert.fence) so an issuer that lost its lease while stalled writes nothing.
  * - Batches: the lowest persist_batch members, in score order, as one transaction: a multi-row
  *   INSERT … ON CONFLICT DO NOTHING (ticket id = ticket_id_base + seat, so a replay inserts
- *   nothing twice) and remaining −= rows inserted (R8). After the commit: the outcomes go to Redis
- *   (owners for issued, outcomes for rejected) and the members leave the line, in one MULTI
- *   (redis_multi_exec_key: on a Redis Cluster, on the master of the concert's slot; a transaction
- *   a slot move redirected ran nothing and is sent whole to the new master).
+ *   nothing twice) and remaining −= rows inserted (R8). After the commit: the issued members
+ *   become owners and leave the line, in one MULTI (redis_multi_exec_key: on a Redis Cluster, on
+ *   the master of the concert's slot; a transaction a slot move redirected ran nothing and is sent
+ *   whole to the new master). Members PostgreSQL refused (Redis numbered them on a state behind
+ *   it) make the issuer bring the sale forward, which renumbers them; only when that changed
+ *   nothing, and only if a member still waits with the number it was refused with, is it
+ *   rejected sold_out (one script per member, reject_script).
  * - Crash: between the commit and the removal, the members stay in the line; the next issuer
  *   (this one after a restart, or another process once the lease expires) inserts them again,
  *   which inserts nothing, finds their tickets present and records them issued: no ticket is lost
@@ -246,48 +249,30 @@ out:
     return ok;
 }
 
-/* Records the outcomes in Redis and removes the members from the line, in one MULTI/EXEC:
- * issued ones as owners; the others as rejected sold_out when reject_rest, else they stay in the
- * line. false when EXEC did not apply it (counted; the members stay in the line); *rejected
- * gets the members rejected. */
-static bool record(issuer *is, line *l, member *m, int n, bool reject_rest, int *rejected_n) {
+/* Records the issued members in Redis — owners, out of the line — in one MULTI/EXEC; the others
+ * stay in the line. false when EXEC did not apply it (counted; the members stay in the line). */
+static bool record(issuer *is, line *l, member *m, int n) {
     bool ok = false;
-    *rejected_n = 0;
     const char **own = malloc(sizeof *own * (size_t)(2 + 2 * n));
-    const char **rej = malloc(sizeof *rej * (size_t)(2 + 2 * n));
     const char **rem = malloc(sizeof *rem * (size_t)(2 + n));
     char(*vals)[48] = malloc(sizeof *vals * (size_t)n);
-    if (own == NULL || rej == NULL || rem == NULL || vals == NULL) goto out;
-    int no = 2, nr = 2, nz = 2;
+    if (own == NULL || rem == NULL || vals == NULL) goto out;
+    int no = 2, nz = 2;
     own[0] = "HSET", own[1] = l->keys.owners;
-    rej[0] = "HSET", rej[1] = l->keys.outcomes;
     rem[0] = "ZREM", rem[1] = l->keys.line;
     for (int i = 0; i < n; i++) {
-        if (m[i].issued) {
-            snprintf(vals[i], sizeof vals[i], "%" PRId32 ":%" PRId64, m[i].seat, m[i].issued_us);
-            own[no++] = m[i].customer;
-            own[no++] = vals[i];
-        } else if (reject_rest) {
-            rej[nr++] = m[i].customer;
-            rej[nr++] = "rejected:sold_out";
-        } else {
-            continue;
-        }
+        if (!m[i].issued) continue;
+        snprintf(vals[i], sizeof vals[i], "%" PRId32 ":%" PRId64, m[i].seat, m[i].issued_us);
+        own[no++] = m[i].customer;
+        own[no++] = vals[i];
         rem[nz++] = m[i].customer;
     }
-    char rejected[16];
-    snprintf(rejected, sizeof rejected, "%d", (nr - 2) / 2);
-    /* a rejected member leaves the line without becoming an owner: its number is held by no one
-     * (the scripts' count check, sale.h SALE_SCRIPT_COUNTS) */
-    const char *unheld[] = {"HINCRBY", l->keys.meta, "unheld", rejected};
+    ok = true;
+    if (no == 2) goto out; /* nothing issued */
     /* One transaction on the master of the concert's slot (every key is {concert:ID}). */
-    const char *const *cmds[4];
-    int argcs[4], ncmds = 0;
-    if (no > 2) cmds[ncmds] = own, argcs[ncmds++] = no;
-    if (nr > 2) cmds[ncmds] = rej, argcs[ncmds++] = nr;
-    if (nr > 2) cmds[ncmds] = unheld, argcs[ncmds++] = 4;
-    if (nz > 2) cmds[ncmds] = rem, argcs[ncmds++] = nz;
-    redisReply *rep = redis_multi_exec_key(is->redis, l->keys.line, ncmds, argcs, cmds);
+    const char *const *cmds[] = {own, rem};
+    const int argcs[] = {no, nz};
+    redisReply *rep = redis_multi_exec_key(is->redis, l->keys.line, 2, argcs, cmds);
     ok = rep && rep->type == REDIS_REPLY_ARRAY;
     if (!ok)
         faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_RECORD, 1, tr_mono_ms(),
@@ -296,13 +281,55 @@ static bool record(issuer *is, line *l, member *m, int n, bool reject_rest, int 
                                                             : redis_conn_errstr(is->redis));
     else faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_RECORD, tr_mono_ms());
     if (rep) freeReplyObject(rep);
-    *rejected_n = ok ? (nr - 2) / 2 : 0;
 out:
     free(own);
-    free(rej);
     free(rem);
     free(vals);
     return ok;
+}
+
+/* KEYS[1] line, KEYS[2] outcomes, KEYS[3] meta; ARGV[1] a member, ARGV[2] the number PostgreSQL
+ * refused it with. Rejects it sold_out only if it still waits with that number: a bring-forward
+ * that ran after the issuer read the line may have renumbered it (it is then issued at its new
+ * number in a later pass) or found it an owner (out of the line). A rejected member leaves the
+ * line without becoming an owner, so its number is held by no one (meta.unheld, the scripts'
+ * count check: sale.h SALE_SCRIPT_COUNTS). Answers 1 rejected, 0 left alone. */
+/* clang-format off */
+static const redis_script reject_script = {
+    "issuer_reject",
+    "local n = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+    "if not n or tonumber(n) ~= tonumber(ARGV[2]) then return 0 end\n"
+    "redis.call('ZREM', KEYS[1], ARGV[1])\n"
+    "redis.call('HSET', KEYS[2], ARGV[1], 'rejected:sold_out')\n"
+    "redis.call('HINCRBY', KEYS[3], 'unheld', 1)\n"
+    "return 1\n"};
+/* clang-format on */
+
+/* Rejects sold_out the members PostgreSQL refused that still wait with the number they were
+ * refused with (reject_script). Returns how many were rejected; a failure is counted and leaves
+ * the member in line (refused again, and decided again, in a later pass). */
+static int reject_refused(issuer *is, line *l, const member *m, int n) {
+    int rejected = 0;
+    const char *keys[] = {l->keys.line, l->keys.outcomes, l->keys.meta};
+    for (int i = 0; i < n; i++) {
+        if (m[i].issued) continue;
+        char seat[16];
+        snprintf(seat, sizeof seat, "%" PRId32, m[i].seat);
+        const char *args[] = {m[i].customer, seat};
+        redisReply *rep = redis_eval(is->redis, &reject_script, 3, keys, 2, args);
+        if (rep && rep->type == REDIS_REPLY_INTEGER) {
+            rejected += rep->integer == 1;
+            faultlog_ok(&is->faults, ISSUER_FAIL_REDIS_RECORD, tr_mono_ms());
+        } else {
+            faultlog_fail(&is->faults, ISSUER_FAIL_REDIS_RECORD, 1, tr_mono_ms(),
+                          "concert %" PRId64 ", rejecting customer %s (it stays in line): %s",
+                          l->concert_id, m[i].customer,
+                          rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                                : redis_conn_errstr(is->redis));
+        }
+        if (rep) freeReplyObject(rep);
+    }
+    return rejected;
 }
 
 /* Reads each member's admission time (HMGET admitted). false when Redis failed. A member
@@ -347,6 +374,9 @@ static int pass(issuer *is, line *l) {
     if (rep) freeReplyObject(rep);
     if (n == 0) return 0;
     if (!admission_times(is, l, is->batch, n)) return 0;
+#ifdef TR_TEST_HOOKS
+    if (is->cfg.test_delay_ms > 0) usleep((useconds_t)is->cfg.test_delay_ms * 1000);
+#endif
     if (!issue_batch(is, l, is->batch, n)) {
         if (l->leading) /* else fenced: a newer issuer holds the line, nothing failed */
             faultlog_fail(&is->faults, ISSUER_FAIL_PG_COMMIT, 1, tr_mono_ms(),
@@ -364,7 +394,10 @@ static int pass(issuer *is, line *l) {
         /* Every member's seat is within N (admission rejects the overflow), so a member not
          * issued met a seat or customer PostgreSQL holds otherwise: Redis admitted it on a state
          * behind PostgreSQL. Bring the sale forward (it renumbers such members) and issue them
-         * in a later pass; only when that changed nothing are they rejected. */
+         * in a later pass; only when that changed nothing are they rejected — and then only
+         * those still waiting with the number PostgreSQL refused: another bring-forward (a
+         * purchase's, another process's) may have renumbered them since this pass read the
+         * line, and this one then finds nothing to change (issue 11). */
         faultlog_fail(&is->faults, ISSUER_FAIL_CONTRADICTED, refused, tr_mono_ms(),
                       "concert %" PRId64 ": %d of %d members (a seat or customer PostgreSQL "
                       "holds otherwise); the sale is brought forward",
@@ -372,11 +405,8 @@ static int pass(issuer *is, line *l) {
         sale_mark_unsynced(is->redis, l->concert_id);
         reject_rest = bring_forward_if_needed(is, l->concert_id) == 0;
     }
-    int rejected = 0;
-    if (record(is, l, is->batch, n, reject_rest, &rejected)) {
-        atomic_fetch_add(&is->tickets, n - refused);
-        atomic_fetch_add(&is->rejected, rejected);
-    }
+    if (record(is, l, is->batch, n)) atomic_fetch_add(&is->tickets, n - refused);
+    if (reject_rest) atomic_fetch_add(&is->rejected, reject_refused(is, l, is->batch, n));
     return n;
 }
 

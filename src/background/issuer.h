@@ -21,6 +21,9 @@ typedef struct issuer_config {
     faultlog_fn log;         /* where failures are told, once per kind (faultlog.h); NULL: only
                                 counted (issuer_stats_read). Called from the issuer's thread */
     void *log_arg;           /* handed to log */
+    /* test hook (TR_TEST_HOOKS builds), 0 in production: wait this long (ms) after reading a
+     * batch from the line and before issuing it */
+    int test_delay_ms;
 } issuer_config;
 
 /* Starts the issuer thread with its own PostgreSQL and Redis connections (cfg->pg_conninfo,

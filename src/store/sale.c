@@ -13,6 +13,26 @@
 
 #define LOAD_CHUNK 1000 /* field/value pairs per HSET */
 
+#ifdef TR_TEST_HOOKS
+static _Atomic int test_fail_step, test_fail_times;
+
+void sale_test_fail_bring_forward(int step, int times) {
+    test_fail_times = times;
+    test_fail_step = step;
+}
+
+/* true (and one fewer to go) when the bring-forward is to fail after this step */
+static bool test_fail_here(int step, char *err, size_t errlen) {
+    if (test_fail_step != step || test_fail_times <= 0) return false;
+    test_fail_times--;
+    snprintf(err, errlen, "test hook: the bring-forward failed after its step %d", step);
+    return true;
+}
+#define TEST_FAIL_AFTER(step) test_fail_here((step), err, errlen)
+#else
+#define TEST_FAIL_AFTER(step) false
+#endif
+
 void sale_keys_init(sale_keys *k, int64_t id) {
     snprintf(k->meta, sizeof k->meta, "{concert:%" PRId64 "}:meta", id);
     snprintf(k->customers, sizeof k->customers, "{concert:%" PRId64 "}:customers", id);
@@ -646,21 +666,41 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
         st->restored++;
         if (t->seat > max_seat) max_seat = t->seat;
     }
-    tr_err r1 = batch_done(&set_owner), r2 = batch_done(&del_owner), r3 = batch_done(&zrem);
-    tr_err r4 = batch_done(&del_outcome);
-    rc = r1 ? r1 : r2 ? r2 : r3 ? r3 : r4;
-    if (rc != TR_OK) goto out;
+    tr_err r1 = batch_done(&set_owner), r2 = batch_done(&del_owner);
+    if ((rc = r1 ? r1 : r2) != TR_OK) goto out;
+    if (TEST_FAIL_AFTER(1)) { /* the line's and outcomes' commands are never sent */
+        rc = zrem.rc = del_outcome.rc = TR_REDIS;
+        goto out;
+    }
+    tr_err r3 = batch_done(&zrem), r4 = batch_done(&del_outcome);
+    if ((rc = r3 ? r3 : r4) != TR_OK) goto out;
+    if (TEST_FAIL_AFTER(2)) {
+        rc = TR_REDIS;
+        goto out;
+    }
     /* The seat counter (redis-zset: the admission counter) at least every seat held, and never
      * negative. */
     if ((rc = raise_counter(r, k->sold, "0", &st->sold_before, err, errlen)) != TR_OK) goto out;
     snprintf(max_text, sizeof max_text, "%" PRId64, max_seat);
     if ((rc = raise_counter(r, k->sold, max_text, &st->sold_after, err, errlen)) != TR_OK) goto out;
+    if (TEST_FAIL_AFTER(3)) {
+        rc = TR_REDIS;
+        goto out;
+    }
     int64_t line_max = 0;
     if (has_line &&
         (rc = renumber_line(r, k, seat_owner, total, st, &line_max, err, errlen)) != TR_OK)
         goto out;
+    if (TEST_FAIL_AFTER(4)) {
+        rc = TR_REDIS;
+        goto out;
+    }
     snprintf(max_text, sizeof max_text, "%" PRId64, st->sold_after);
     if ((rc = raise_counter(r, k->sold, max_text, &st->sold_after, err, errlen)) != TR_OK) goto out;
+    if (TEST_FAIL_AFTER(5)) {
+        rc = TR_REDIS;
+        goto out;
+    }
     /* The issuer's fencing counter at least PostgreSQL's fence, or every issuer is fenced. */
     if ((rc = raise_counter(r, k->issuer_fence, fence, NULL, err, errlen)) != TR_OK) goto out;
     const char *ukeys[] = {k->meta, k->owners, k->sold, k->line};
@@ -673,6 +713,7 @@ static tr_err sale_bring_forward(pg_conn *pg, redis_conn *r, const sale_keys *k,
         rc = TR_REDIS;
     }
     if (u) freeReplyObject(u);
+    if (rc == TR_OK && TEST_FAIL_AFTER(6)) rc = TR_REDIS;
 out:
     batch_done(&set_owner), batch_done(&del_owner), batch_done(&zrem), batch_done(&del_outcome);
     PQclear(tr);

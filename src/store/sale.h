@@ -190,4 +190,14 @@ int64_t sale_reply_i64(const redisReply *r);
 bool sale_ticket_from_reply(const redisReply *a, int64_t concert_id, int64_t customer_id,
                             ticket *t);
 
+#ifdef TR_TEST_HOOKS
+/* TEST ONLY (test builds: TR_TEST_HOOKS): the next `times` bring-forwards (sale_open of a sale in
+ * Redis but not trusted) fail with TR_REDIS after their step `step`, as a Redis or network
+ * failure there would: 1 owners written (HSET, HDEL), 2 line and rejections cleaned (ZREM, HDEL),
+ * 3 counter raised to the highest seat held, 4 line renumbered, 5 counter raised past the
+ * renumbered line, 6 everything but the synced mark. times 0: off. Not thread-safe against a
+ * bring-forward running meanwhile: for in-process tests (test_sale_sync). */
+void sale_test_fail_bring_forward(int step, int times);
+#endif
+
 #endif

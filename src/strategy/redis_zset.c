@@ -135,7 +135,8 @@ static tr_err redis_zset_start(const strategy_config *cfg, void **state, char *e
                         .redis_addr = cfg->redis_addr,
                         .batch = cfg->persist_batch,
                         .log = cfg->log,
-                        .log_arg = cfg->log_arg};
+                        .log_arg = cfg->log_arg,
+                        .test_delay_ms = cfg->test_issue_delay_ms};
     tr_err rc = issuer_start(&ic, &is, errbuf, errlen);
     *state = is;
     return rc;

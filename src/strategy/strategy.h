@@ -55,6 +55,9 @@ typedef struct strategy_config {
     /* Test hook, off (0) in production: the persister waits this many ms after reading a batch
      * and before committing it, so a test can SIGKILL it between admission and persistence. */
     int test_persist_delay_ms;
+    /* Test hook, off (0) in production: redis-zset's issuer waits this many ms after reading a
+     * batch from the line and before issuing it, so a test can bring the sale forward meanwhile. */
+    int test_issue_delay_ms;
     /* Where the background workers tell their failures, once per kind with a count
      * (background/faultlog.h); called from their threads; NULL: only counted (/metrics). */
     void (*log)(void *arg, const char *fmt, va_list ap);

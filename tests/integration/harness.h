@@ -71,7 +71,10 @@ typedef struct h_test {
 /* Runs the tests, each once per strategy as "name/strategy", with h_group_setup,
  * h_group_teardown and h_teardown. Returns cmocka's result (the program's exit status); when a
  * test failed it exits at once with that status instead, skipping LeakSanitizer's report about
- * what the failed test left allocated. */
+ * what the failed test left allocated. TR_TEST_FILTER, when set, runs only the tests whose
+ * "name/strategy" matches that glob (cmocka_set_test_filter: * and ?), e.g.
+ * TR_TEST_FILTER='sale_goes_on*zset' ./test_cluster_sale; a cluster such a run started is left
+ * for `scripts/services.sh stop --purge` of TICKETRUSH_SVC_DIR. */
 int h_run_tests(const char *group, const h_test *tests, size_t n);
 
 /* ---- environment and fixtures ------------------------------------------------------------- */
@@ -282,8 +285,9 @@ void h_redis_private_stop(pid_t pid);
 /* ---- time --------------------------------------------------------------------------------- */
 
 /* The first line of a test that passes serve's test hooks (--test-stall-ms, --test-stall-customer,
- * --test-persist-delay): skips it in a build without TR_TEST_HOOKS (the release build), whose
- * ticketrush neither has nor accepts them. */
+ * --test-persist-delay, --test-issue-delay) or calls sale_test_fail_bring_forward: skips it in a
+ * build without TR_TEST_HOOKS (the release build), whose ticketrush neither has nor accepts
+ * them. */
 #ifdef TR_TEST_HOOKS
 #define H_NEEDS_TEST_HOOKS() ((void)0)
 #else
