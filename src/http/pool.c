@@ -242,6 +242,9 @@ tr_err pool_start(server *s, int n, void (*done)(http_job *j), pool **out, char 
             return TR_INTERNAL;
         }
         w->started = true;
+        char name[16]; /* the kernel keeps 15 bytes */
+        snprintf(name, sizeof name, "tr-worker-%d", i % 10000);
+        pthread_setname_np(w->thread, name); /* for top -H, perf sched; best effort */
     }
     *out = p;
     return TR_OK;
