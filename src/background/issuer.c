@@ -518,6 +518,7 @@ tr_err issuer_start(const issuer_config *cfg, issuer **out, char *errbuf, size_t
         goto out;
     }
     is->started = true;
+    pthread_setname_np(is->thread, "tr-issuer"); /* for top -H, perf sched; best effort */
     *out = is;
     is = NULL;
 out:

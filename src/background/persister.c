@@ -1001,6 +1001,7 @@ tr_err persister_start(const persister_config *cfg, persister **out, char *errbu
         goto out;
     }
     p->started = true;
+    pthread_setname_np(p->thread, "tr-persister"); /* for top -H, perf sched; best effort */
     *out = p;
     p = NULL;
 out:

@@ -721,6 +721,7 @@ tr_err http_loop_start(struct MHD_Daemon *d, const char *redis_addr, const clust
         rc = TR_INTERNAL;
         goto out;
     }
+    pthread_setname_np(l->thread, "tr-loop"); /* for top -H, perf sched; best effort */
     l->started = true;
     l = NULL;
 out:

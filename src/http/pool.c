@@ -8,7 +8,11 @@
  *   except purchases of a strategy that decides them in batches (strategy_batch_max > 1): a
  *   worker that takes a purchase also takes the purchases waiting right behind it, in arrival
  *   order, up to batch_max, without waiting for more; the first job that is not a purchase
- *   stops the batch, so other jobs keep their place.
+ *   stops the batch, so other jobs keep their place. One such batch is decided at a time:
+ *   while a worker decides one, the purchases wait in the queue (so the next batch takes all
+ *   that arrived meanwhile: a batching strategy pays per batch — a plan, a row lock, a commit —
+ *   so bigger batches cost less per purchase) and the other workers take the jobs that are not
+ *   purchases, the first in arrival order. Purchases keep their order among themselves.
  * - A worker connects before its first job (so a fresh server's first burst does not pay for
  *   it) and again when a connection is missing; the store wrappers reconnect after a loss.
  * - With PostgreSQL down, a route flagged ROUTE_WITHOUT_PG is still served when the strategy
@@ -41,10 +45,16 @@ struct pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     http_job *head, *tail;
+    bool batch_running;     /* a worker decides a purchase batch (batch_max > 1 only) */
+    int others;             /* queued jobs that are not purchases */
     bool finishing;         /* workers leave once the queue is empty; no new jobs */
     atomic_bool drain_over; /* queued jobs get 503 */
     atomic_int running;     /* worker threads not yet returned */
 };
+
+static bool job_is_purchase(const http_job *j) {
+    return j->route != NULL && (j->route->flags & ROUTE_PURCHASE);
+}
 
 bool pool_push(pool *p, http_job *j) {
     pthread_mutex_lock(&p->mu);
@@ -54,35 +64,79 @@ bool pool_push(pool *p, http_job *j) {
         if (p->tail) p->tail->next = j;
         else p->head = j;
         p->tail = j;
-        pthread_cond_signal(&p->cv);
+        bool purchase = job_is_purchase(j);
+        if (!purchase) p->others++;
+        /* a purchase waits for the running batch's worker (pool_batch_done wakes everyone) */
+        if (!purchase || !p->batch_running) pthread_cond_signal(&p->cv);
     }
     pthread_mutex_unlock(&p->mu);
     return ok;
 }
 
-static bool job_is_purchase(const http_job *j) {
-    return j->route != NULL && (j->route->flags & ROUTE_PURCHASE);
+/* Unlinks j, which follows prev (NULL: j is the head), from the queue. */
+static void pool_unlink(pool *p, http_job *prev, http_job *j) {
+    if (!job_is_purchase(j)) p->others--;
+    if (prev) prev->next = j->next;
+    else p->head = j->next;
+    if (p->tail == j) p->tail = prev;
+}
+
+/* The first queued job that is not a purchase, and the job before it (NULL: the head); NULL
+ * when there is none. */
+static http_job *pool_first_other(pool *p, http_job **prev) {
+    *prev = NULL;
+    for (http_job *j = p->head; j; j = j->next) {
+        if (!job_is_purchase(j)) return j;
+        *prev = j;
+    }
+    return NULL;
 }
 
 /* Waits for a job and takes it into out[0]; when it is a purchase, also the purchases right
- * behind it, up to p->batch_max in all (see DESIGN). Returns how many; 0 once the pool finished
- * and the queue is empty. */
+ * behind it, up to p->batch_max in all; while another worker decides a batch, only a job that
+ * is not a purchase (see DESIGN). Returns how many; 0 once the pool finished and the queue is
+ * empty. */
 static int pool_pop(pool *p, http_job **out) {
     pthread_mutex_lock(&p->mu);
-    while (p->head == NULL && !p->finishing) pthread_cond_wait(&p->cv, &p->mu);
     int n = 0;
-    if (p->head) {
+    for (;;) {
+        if (p->head == NULL) {
+            if (p->finishing) break;
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        bool batching = p->batch_max > 1;
+        if (batching && p->batch_running) {
+            http_job *prev = NULL, *j = p->others > 0 ? pool_first_other(p, &prev) : NULL;
+            if (j == NULL) { /* only purchases: the batch's worker takes them when it is done */
+                pthread_cond_wait(&p->cv, &p->mu);
+                continue;
+            }
+            pool_unlink(p, prev, j);
+            out[n++] = j;
+            break;
+        }
         out[n++] = p->head;
-        p->head = p->head->next;
-        if (job_is_purchase(out[0]))
+        pool_unlink(p, NULL, p->head);
+        if (job_is_purchase(out[0])) {
             while (n < p->batch_max && p->head && job_is_purchase(p->head)) {
                 out[n++] = p->head;
-                p->head = p->head->next;
+                pool_unlink(p, NULL, p->head);
             }
-        if (p->head == NULL) p->tail = NULL;
+            if (batching) p->batch_running = true;
+        }
+        break;
     }
     pthread_mutex_unlock(&p->mu);
     return n;
+}
+
+/* After a worker decided the batch pool_pop gave it: the next may start. */
+static void pool_batch_done(pool *p) {
+    pthread_mutex_lock(&p->mu);
+    p->batch_running = false;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* Makes sure the worker's connections exist (trying both, so /readyz can tell which is down). */
@@ -143,7 +197,9 @@ static void *worker_main(void *arg) {
     worker_connect(w);
     w->ctx.detail[0] = '\0';
     while ((n = pool_pop(p, w->batch)) > 0) {
+        bool batch = p->batch_max > 1 && job_is_purchase(w->batch[0]);
         worker_run(w, w->batch, n);
+        if (batch) pool_batch_done(p); /* decided: the answers need not wait for the next */
         for (int i = 0; i < n; i++) p->done(w->batch[i]);
     }
     atomic_fetch_sub(&p->running, 1);
@@ -186,6 +242,9 @@ tr_err pool_start(server *s, int n, void (*done)(http_job *j), pool **out, char 
             return TR_INTERNAL;
         }
         w->started = true;
+        char name[16]; /* the kernel keeps 15 bytes */
+        snprintf(name, sizeof name, "tr-worker-%d", i % 10000);
+        pthread_setname_np(w->thread, name); /* for top -H, perf sched; best effort */
     }
     *out = p;
     return TR_OK;

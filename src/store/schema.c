@@ -6,7 +6,8 @@
 
 static const char schema_common[] =
     "DROP TABLE IF EXISTS ticket, customer, concert CASCADE;"
-    "DROP FUNCTION IF EXISTS ticket_customer_exists(), customer_is_permanent();"
+    "DROP FUNCTION IF EXISTS ticket_customer_exists(), ticket_names_exist(), customer_is_permanent(),"
+    "  concert_delete_tickets(), concert_keeps_its_key();"
     "CREATE TABLE customer ("
     "  id bigint PRIMARY KEY CHECK (id > 0),"
     "  name text NOT NULL);"
@@ -25,24 +26,40 @@ static const char schema_common[] =
     "  ticket_id_base bigint);"
     "CREATE TABLE ticket ("
     "  id bigserial PRIMARY KEY,"
-    "  concert_id bigint NOT NULL REFERENCES concert(id) ON DELETE CASCADE,"
+    "  concert_id bigint NOT NULL,"
     "  customer_id bigint NOT NULL,"
     "  seat_no integer NOT NULL CHECK (seat_no >= 1),"
     "  vip boolean NOT NULL,"
     "  issued_at timestamptz NOT NULL DEFAULT now());"
-    /* Every ticket names a customer that exists, checked once per statement rather than by a
-     * foreign key. A foreign key checks each inserted row with its own query that locks the
-     * customer row (SELECT … FOR KEY SHARE: a WAL record and a dirtied page per ticket, customers
-     * being spread over the table), which halved what the persister stores per second
-     * (store-ceiling, 100,000 tickets in batches of 1,000: 14,600–17,800 tickets/s with it,
-     * 29,800–30,700 with this, one run after the other). The lock is there only so that a
-     * customer cannot be deleted or re-keyed under a ticket being stored; here customers are
-     * permanent instead — PostgreSQL refuses to delete, re-key or truncate them — so a customer
-     * the check sees stays, and the rule is the foreign key's: an INSERT or UPDATE of tickets
-     * naming an unknown customer fails with foreign_key_violation (23503) and changes nothing.
+    /* Every ticket names a concert and a customer that exist, checked once per statement rather
+     * than by foreign keys. A foreign key checks each inserted row with its own query (SPI, a
+     * snapshot, SELECT … FOR KEY SHARE of the referenced row): for the customer a WAL record and
+     * a dirtied page per ticket, customers being spread over the table, which halved what the
+     * persister stores per second (store-ceiling, 100,000 tickets in batches of 1,000:
+     * 14,600–17,800 tickets/s with it, 29,800–30,700 with this, one run after the other); for
+     * the concert — the same row for every ticket of a sale — about a third of db-batch's
+     * PostgreSQL CPU per ticket, inside the transaction that holds the concert row (74 tickets a
+     * statement: 36–45 µs of PostgreSQL CPU per ticket with it, 27–30 with this, pgbench, one
+     * run after the other). The concerts the statement's tickets name are locked FOR KEY SHARE
+     * here, once each, as the foreign key's check locks them once per row, so none is deleted
+     * or re-keyed before this transaction ends; a concert's delete removes its tickets (the
+     * foreign key's ON DELETE CASCADE) and its re-key or truncation is refused while tickets
+     * name it. Customers are permanent instead — PostgreSQL refuses to delete, re-key or
+     * truncate them — so a customer the check sees stays. The rule is the foreign keys': an
+     * INSERT or UPDATE of tickets naming an unknown concert or customer fails with
+     * foreign_key_violation (23503) and changes nothing.
      * https://www.postgresql.org/docs/15/sql-createtrigger.html (transition tables) */
-    "CREATE FUNCTION ticket_customer_exists() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "CREATE FUNCTION ticket_names_exist() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " DECLARE locked bigint;"
     " BEGIN"
+    "  PERFORM FROM concert c WHERE c.id IN (SELECT n.concert_id FROM new_tickets n)"
+    "   ORDER BY c.id FOR KEY SHARE OF c;"
+    "  GET DIAGNOSTICS locked = ROW_COUNT;"
+    "  IF locked <> (SELECT count(DISTINCT n.concert_id) FROM new_tickets n) THEN"
+    "   RAISE foreign_key_violation USING"
+    "    MESSAGE = 'a ticket names a concert that does not exist',"
+    "    CONSTRAINT = 'ticket_concert_exists';"
+    "  END IF;"
     "  IF EXISTS (SELECT 1 FROM new_tickets n"
     "             WHERE NOT EXISTS (SELECT 1 FROM customer c WHERE c.id = n.customer_id)) THEN"
     "   RAISE foreign_key_violation USING"
@@ -51,12 +68,33 @@ static const char schema_common[] =
     "  END IF;"
     "  RETURN NULL;"
     " END $$;"
-    "CREATE TRIGGER ticket_customer_exists_on_insert AFTER INSERT ON ticket"
+    "CREATE TRIGGER ticket_names_exist_on_insert AFTER INSERT ON ticket"
     "  REFERENCING NEW TABLE AS new_tickets"
-    "  FOR EACH STATEMENT EXECUTE FUNCTION ticket_customer_exists();"
-    "CREATE TRIGGER ticket_customer_exists_on_update AFTER UPDATE ON ticket"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION ticket_names_exist();"
+    "CREATE TRIGGER ticket_names_exist_on_update AFTER UPDATE ON ticket"
     "  REFERENCING NEW TABLE AS new_tickets"
-    "  FOR EACH STATEMENT EXECUTE FUNCTION ticket_customer_exists();"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION ticket_names_exist();"
+    "CREATE FUNCTION concert_delete_tickets() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  DELETE FROM ticket WHERE concert_id = OLD.id;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER concert_delete_tickets AFTER DELETE ON concert"
+    "  FOR EACH ROW EXECUTE FUNCTION concert_delete_tickets();"
+    "CREATE FUNCTION concert_keeps_its_key() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  IF TG_OP = 'UPDATE' AND NEW.id = OLD.id THEN RETURN NEW; END IF;"
+    "  IF EXISTS (SELECT 1 FROM ticket t WHERE TG_OP = 'TRUNCATE' OR t.concert_id = OLD.id) THEN"
+    "   RAISE foreign_key_violation USING"
+    "    MESSAGE = 'tickets name this concert (its re-key and truncate are refused)',"
+    "    CONSTRAINT = 'ticket_concert_exists';"
+    "  END IF;"
+    "  RETURN NEW;"
+    " END $$;"
+    "CREATE TRIGGER concert_keeps_its_key BEFORE UPDATE OF id ON concert"
+    "  FOR EACH ROW EXECUTE FUNCTION concert_keeps_its_key();"
+    "CREATE TRIGGER concert_is_not_truncated BEFORE TRUNCATE ON concert"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION concert_keeps_its_key();"
     "CREATE FUNCTION customer_is_permanent() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN"
     "  IF TG_OP = 'UPDATE' AND NEW.id = OLD.id THEN RETURN NEW; END IF;"

@@ -31,12 +31,12 @@
  * how long one transaction holds the concert row. */
 #define DB_BATCH_MAX 512
 
-/* serve --workers by default. The purchases a worker finds waiting make its batch; more
- * workers split them into smaller batches that queue on the same row lock and cost PostgreSQL
- * more CPU per ticket, which the machine runs short of first. On `scale` (256 clients, 2 cores,
- * one run after the other): 1 worker 18,860 tickets/s, 2 15,109–15,198, 3 14,420, 4 13,376,
- * 8 10,118, 32 4,480. Two keep a second worker for a purchase of another concert and for the
- * other routes while one transaction holds a row (one worker would queue everything behind it). */
+/* serve --workers by default. The pool decides one purchase batch at a time (http/pool.c), so
+ * the purchases that arrive while a batch holds the concert row make the next batch, whatever
+ * the worker count; the second worker answers the other routes meanwhile. (Before that rule,
+ * each worker took its own batch: more workers split the waiting purchases into smaller
+ * batches that queued on the same row lock and cost PostgreSQL more CPU per ticket — on
+ * `scale`, 1 worker 18,860 tickets/s, 2 15,109–15,198, 4 13,376, 8 10,118, 32 4,480.) */
 #define DB_BATCH_WORKERS 2
 
 /* Outcome codes of the deciding statement's second column. */

@@ -160,6 +160,39 @@ static void batch_semantics(void **state) {
     H_EQ(h_sql_int("SELECT remaining FROM concert WHERE id = 2"), 1);
 }
 
+/* One purchase batch is decided at a time: while a worker's batch waits for the row, the
+ * purchases that arrive wait in the queue for it (the next batch takes them all) and the other
+ * worker answers what is not a purchase. */
+static void one_batch_at_a_time_while_other_routes_go_on(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
+    h_server srv;
+    h_server_start(&srv, "db-batch", 2, NULL);
+    enum { N = 4 };
+    queued_req reqs[N];
+    memset(reqs, 0, sizeof reqs);
+    for (int i = 0; i < N; i++) {
+        reqs[i].concert_id = 1;
+        reqs[i].customer_id = i + 1;
+    }
+    pg_conn *locker = queue_hold();
+    queue_send(srv.port, reqs, N);
+    h_sleep_ms(200); /* time for an idle worker to take the queued purchases, if it would */
+    H_EQ(h_sql_int("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ticketrush'"
+                   " AND wait_event_type = 'Lock'"),
+         1);
+    h_resp r = {0};
+    h_get(srv.port, "/concerts/1", &r); /* the other worker, while the row is held */
+    H_EQ(r.status, 200);
+    h_resp_free(&r);
+    queue_release(locker);
+    queue_recv(reqs, N);
+    for (int i = 0; i < N; i++) H_EQ(h_expect_ticket(&reqs[i].resp, 1, i + 1), i + 1);
+    H_EQ(h_metric(srv.port, "ticketrush_purchase_batches_total"), 2);
+    h_server_stop(&srv);
+    queue_free(reqs, N);
+}
+
 /* A burst of concurrent buyers forms batches by itself: fewer batches than purchases, and the
  * sale is right (dense seats, one ticket per customer, remaining = N − tickets). */
 static void bursts_form_batches(void **state) {
@@ -317,6 +350,8 @@ int main(void) {
     const h_test tests[] = {
         {"batch_keeps_arrival_order_and_the_rules", batch_semantics, NULL},
         {"bursts_form_batches", bursts_form_batches, NULL},
+        {"one_batch_at_a_time_while_other_routes_go_on",
+         one_batch_at_a_time_while_other_routes_go_on, NULL},
         {"failed_transaction_answers_unknown_and_stores_nothing",
          failed_transaction_answers_unknown_and_stores_nothing, NULL},
         {"transaction_refused_once_is_retried_whole", transaction_refused_once_is_retried_whole,

@@ -142,11 +142,42 @@ static void tickets_name_customers_that_exist(void **state) {
     H_EQ(h_sql_int("SELECT count(*) FROM ticket"), 5);
 }
 
+/* A ticket names a concert that exists (store/schema.c: checked once per statement, the named
+ * concerts locked FOR KEY SHARE as a foreign key does): an unknown concert is refused like a
+ * foreign key refuses it, a concert's delete takes its tickets with it (ON DELETE CASCADE), and
+ * its re-key or truncation is refused while tickets name it. */
+static void tickets_name_concerts_that_exist(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 5});
+    h_sql_exec("INSERT INTO ticket (concert_id, customer_id, seat_no, vip) VALUES (1, 1, 1, true)");
+    expect_refused(
+        "INSERT INTO ticket (concert_id, customer_id, seat_no, vip) VALUES (2, 2, 1, true)",
+        "23503");
+    /* one unknown concert among several rows: none stored */
+    expect_refused("INSERT INTO ticket (concert_id, customer_id, seat_no, vip)"
+                   " VALUES (1, 2, 2, true), (9, 3, 1, true), (1, 4, 3, false)",
+                   "23503");
+    expect_refused("UPDATE ticket SET concert_id = 5 WHERE customer_id = 1", "23503");
+    expect_refused("UPDATE concert SET id = 7 WHERE id = 1", "23503");
+    expect_refused("TRUNCATE concert CASCADE", "23503");
+    h_sql_exec("UPDATE concert SET name = 'renamed' WHERE id = 1"); /* not its key: allowed */
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket"), 1);
+    h_sql_exec("INSERT INTO concert (id, name, starts_at, total_seats, vip_seats, remaining)"
+               " VALUES (2, 'two', now() + interval '1 hour', 5, 0, 5)");
+    h_sql_exec("INSERT INTO ticket (concert_id, customer_id, seat_no, vip)"
+               " VALUES (2, 1, 1, false), (1, 2, 2, true)");
+    h_sql_exec("UPDATE concert SET id = 3 WHERE id = 3"); /* no such row: nothing to refuse */
+    h_sql_exec("DELETE FROM concert WHERE id = 1");
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 1"), 0);
+    H_EQ(h_sql_int("SELECT count(*) FROM ticket WHERE concert_id = 2"), 1);
+}
+
 int main(void) {
     const h_test tests[] = {
         {"seats_in_order", sequential_seats, h_all_strategies()},
         {"seats_dense_under_a_burst", concurrent_seats, h_correct_strategies()},
         {"tickets_name_customers_that_exist", tickets_name_customers_that_exist, NULL},
+        {"tickets_name_concerts_that_exist", tickets_name_concerts_that_exist, NULL},
     };
     return h_run_tests("seat_rules", tests, sizeof tests / sizeof tests[0]);
 }
