@@ -201,13 +201,17 @@ fi
 
 # ---- rate sweep (issue 12 §2): open-loop latency, without coordinated omission ----------------
 # For redis-atomic fast and strict, db-atomic and db-batch (when `ticketrush strategies` lists it
-# and it ran above), an open loop (load --rate) at 25/50/75/90/100 % of that strategy's
-# closed-loop requests/s measured above, BENCH_SWEEP_SECONDS (10) s per point on a fresh sale of
-# as many seats as half the point's requests (the scale scenario's customers, each once), so
-# every point has winners (201, the sale's writes) and losers (409 sold_out, reads): p50/p99/
-# p99.9 of both, each latency counted from the request's scheduled send time; then GET /livez at
-# redis-atomic fast's offered rates, and the highest offered rate each strategy sustained with
-# p99 ≤ 100 ms. BENCH_SWEEP=0 skips it.
+# and it ran above), an open loop (load --rate) at 25/50/75/90/100 % of that strategy's capacity,
+# BENCH_SWEEP_SECONDS (10) s per point on a fresh sale of as many seats as half the point's
+# requests (the scale scenario's customers, each once), so every point has winners (201, the
+# sale's writes) and losers (409 sold_out, reads): p50/p99/p99.9 of both, each latency counted
+# from the request's scheduled send time; then GET /livez at redis-atomic fast's offered rates,
+# and the highest offered rate each strategy sustained with p99 ≤ 100 ms. BENCH_SWEEP=0 skips it.
+# The capacity is a closed loop on the sweep's own mix (as many requests as its 100 % point at
+# the scale run's requests/s, half of them selling), not the scale run's requests/s: scale sells
+# a tenth of its requests, and refusals cost a third of a sale, so a percentage of scale's
+# requests/s offered sales faster than the strategy sells (50 % of it was beyond the all-sell
+# rate: winners queued while /livez did not).
 if [[ ${BENCH_SWEEP:-1} != 0 && ${BENCH_SCALE:-1} != 0 ]]; then
 	sweep_secs=${BENCH_SWEEP_SECONDS:-10}
 	sweep_pcts=${BENCH_SWEEP_PCTS:-25 50 75 90 100}
@@ -233,8 +237,24 @@ if [[ ${BENCH_SWEEP:-1} != 0 && ${BENCH_SCALE:-1} != 0 ]]; then
 		redis-atomic) args=(--strategy redis-atomic --durability fast) ;;
 		*) args=(--strategy "$s") ;;
 		esac
+		# the capacity on the sweep's mix: a closed loop (the scale run's virtual users)
+		cap_requests=$((rps * sweep_secs))
+		((cap_requests >= 200)) || cap_requests=200
+		cap_seats=$((cap_requests / 2))
+		sweep_sale "$cap_seats"
+		case $s in redis-*) "$bin" db open-sale --concert 1 >/dev/null ;; esac
+		compact_aof
+		start_server "sweep-$s" "$port" "${args[@]}"
+		"$bin" load --scenario scale --vus "$vus" --strategy "$s" --url "http://127.0.0.1:$port" \
+			--requests "$cap_requests" --tickets "$cap_seats" --time-limit-s 600 \
+			--out "$out/sweep-capacity-$s.json" --quiet >/dev/null ||
+			echo "  capacity: the load failed (see $out/server-sweep-$s.log)"
+		stop_server
+		scale_rps=$rps
+		rps=$(awk -v rpm="$(json_num "$out/sweep-capacity-$s.json" requests_per_min)" 'BEGIN { printf "%.0f", rpm / 60 }')
 		echo
-		echo "== sweep $s: open loop at $sweep_pcts % of $rps requests/s, $sweep_secs s each"
+		echo "== sweep $s: capacity on the sweep's mix (closed loop, $cap_requests requests, $cap_seats seats): $rps requests/s (scale: $scale_rps)"
+		echo "   open loop at $sweep_pcts % of $rps requests/s, $sweep_secs s each"
 		for pct in $sweep_pcts; do
 			rate=$((rps * pct / 100))
 			((rate > 0)) || continue
