@@ -2,6 +2,7 @@
  * given a worker's connections (or none, for routes answered on the event loop). Routing by
  * table with flags, as Redis's command table: the checks a flag names are done once, by the
  * front (front.c) and the pool (pool.c), never by comparing handlers. Not the HTTP plumbing. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,24 +23,72 @@ static void handle_livez(http_job *j, strategy_ctx *ctx) {
 /* The key /readyz writes to learn whether Redis takes writes (it expires by itself). */
 #define READYZ_KEY "ticketrush:readyz"
 
-/* Answers even when the worker could not connect: a missing connection counts as down. Redis is
- * ready only when it takes a write: a PING is answered by a Redis that refuses every write (out
- * of memory under noeviction, a read-only replica, min-replicas-to-write unmet, a failed RDB
- * save with stop-writes-on-bgsave-error), and every purchase writes. */
-/* A Redis Cluster is ready when every master of its slot map answers PING (the SET above reached
- * the master of READYZ_KEY's slot only): a concert on a master that does not answer could not be
- * sold. */
-static bool every_master_answers(strategy_ctx *ctx) {
+/* What ready means (README "/readyz"): PostgreSQL answers, and every concert could be sold now.
+ * Plain Redis: it takes a write — a PING is answered by a Redis that refuses every write (out of
+ * memory under noeviction, a read-only replica, min-replicas-to-write unmet, a failed RDB save
+ * with stop-writes-on-bgsave-error), and every purchase writes. Redis Cluster: every slot has a
+ * master that answers (a concert on a master that does not answer cannot be sold; one process
+ * unready for one dead master of three would be pulled with the others all the same, so the
+ * answer names the masters and slots), and the master of READYZ_KEY's slot takes the write.
+ * Under --durability replicated, each master also has a replica that acknowledges (online, lag
+ * ≤ READYZ_MAX_LAG_S): without one every purchase there waits out WAIT and answers 500. Cost per
+ * poll: one round trip per master (PING, or INFO replication) plus the SET. Answers even when the
+ * worker could not connect: a missing connection counts as down. */
+#define READYZ_MAX_LAG_S 2
+
+/* Appends "; " (after the first) and the formatted text to why (cut at its size). */
+static void why_add(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void why_add(char *why, size_t len, const char *fmt, ...) {
+    size_t used = strlen(why);
+    if (used + 3 >= len) return;
+    if (used > 0) used += (size_t)snprintf(why + used, len - used, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Every master of the slot map answers (and, replicated, has a replica acknowledging), every slot
+ * has a master; why: what is not so, master by master. Plain Redis: the one server, under
+ * replicated only (the SET tells the rest). */
+static bool masters_ready(strategy_ctx *ctx, bool replicated, char *why, size_t len) {
+    bool cluster = redis_conn_is_cluster(ctx->redis);
     bool ok = false;
     /* A master that does not answer makes the connection read the map again: once more with
      * it, so a replica promoted since the last map counts, and a master still down does not. */
     for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        why[0] = '\0';
         int masters[CLUSTER_MAX_NODES];
         int n = redis_conn_masters(ctx->redis, masters, CLUSTER_MAX_NODES);
+        char slots[160], name[CLUSTER_HOST_MAX + 16];
         ok = n > 0 && n <= CLUSTER_MAX_NODES;
-        for (int i = 0; ok && i < n; i++) {
-            redisReply *r = redis_cmd_node(ctx->redis, masters[i], "PING");
-            ok = r && r->type == REDIS_REPLY_STATUS;
+        if (!ok) why_add(why, len, "Redis Cluster: no master serves any slot");
+        if (ok && cluster &&
+            strcmp(redis_conn_node_slots(ctx->redis, -1, slots, sizeof slots), "none") != 0) {
+            ok = false;
+            why_add(why, len, "Redis Cluster: slots %s have no master", slots);
+        }
+        for (int i = 0; i < n && i < CLUSTER_MAX_NODES; i++) {
+            redisReply *r =
+                redis_cmd_node(ctx->redis, masters[i], replicated ? "INFO replication" : "PING");
+            int online = r && r->type == REDIS_REPLY_STRING
+                             ? cluster_info_replicas_online(r->str, READYZ_MAX_LAG_S)
+                             : 0;
+            bool good = r && (replicated ? online >= 1 : r->type == REDIS_REPLY_STATUS);
+            if (!good) {
+                ok = false;
+                redis_conn_node_name(ctx->redis, masters[i], name, sizeof name);
+                redis_conn_node_slots(ctx->redis, masters[i], slots, sizeof slots);
+                const char *what = r == NULL ? "does not answer"
+                                   : r->type == REDIS_REPLY_ERROR
+                                       ? "refuses INFO"
+                                       : "has no replica acknowledging writes (--durability "
+                                         "replicated: its purchases would fail after WAIT)";
+                if (cluster)
+                    why_add(why, len, "Redis Cluster: master %s (slots %s) %s", name, slots, what);
+                else why_add(why, len, "Redis at %s %s", name, what);
+            }
             if (r) freeReplyObject(r);
         }
     }
@@ -49,23 +98,35 @@ static bool every_master_answers(strategy_ctx *ctx) {
 static void handle_readyz(http_job *j, strategy_ctx *ctx) {
     const char *redis_addr = j->srv->cfg.redis_addr;
     bool redis_used = redis_addr && redis_addr[0];
+    bool replicated = j->srv->cfg.strategy_cfg.durability == DURABILITY_REPLICATED &&
+                      strategy_is_one_script(j->srv->strategy);
     bool pg_ok = ctx->pg && pg_exec_ok(ctx->pg, "SELECT 1") == TR_OK;
     bool redis_ok = !redis_used;
     const char *redis_state = redis_used ? "down" : "unused";
-    char refusal[64] = "";
+    char why[400] = "";
     if (redis_used && ctx->redis) {
-        redisReply *r = redis_cmd_key(ctx->redis, READYZ_KEY, "SET %s 1 PX 10000", READYZ_KEY);
-        redis_ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
+        bool cluster = redis_conn_is_cluster(ctx->redis);
+        redis_ok = (cluster || replicated) ? masters_ready(ctx, replicated, why, sizeof why) : true;
+        if (!redis_ok) redis_state = cluster ? "master down" : "no replica";
         if (redis_ok) {
-            redis_state = "ok";
-        } else if (r && r->type == REDIS_REPLY_ERROR) {
-            redis_state = "refuses writes";
-            /* The error's first word (OOM, READONLY, NOREPLICAS, MISCONF): Redis's own text. */
-            snprintf(refusal, sizeof refusal, " (%.*s)", (int)strcspn(r->str, " "), r->str);
+            redisReply *r = redis_cmd_key(ctx->redis, READYZ_KEY, "SET %s 1 PX 10000", READYZ_KEY);
+            redis_ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
+            if (redis_ok) {
+                redis_state = "ok";
+            } else if (r && r->type == REDIS_REPLY_ERROR) {
+                redis_state = "refuses writes";
+                /* The error's first word (OOM, READONLY, NOREPLICAS, MISCONF, CLUSTERDOWN):
+                 * Redis's own text. */
+                snprintf(why, sizeof why, "Redis refuses writes (%.*s)", (int)strcspn(r->str, " "),
+                         r->str);
+            } else {
+                snprintf(why, sizeof why, "Redis is down");
+            }
+            if (r) freeReplyObject(r);
         }
-        if (r) freeReplyObject(r);
-        if (redis_ok && redis_conn_is_cluster(ctx->redis)) redis_ok = every_master_answers(ctx);
         if (!redis_ok && strcmp(redis_state, "ok") == 0) redis_state = "master down";
+    } else if (redis_used) {
+        snprintf(why, sizeof why, "Redis is down");
     }
     char buf[160];
     snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\"}",
@@ -73,13 +134,11 @@ static void handle_readyz(http_job *j, strategy_ctx *ctx) {
     if (pg_ok && redis_ok) {
         job_answer(j, 200, strdup(buf));
     } else {
-        char msg[200];
-        snprintf(msg, sizeof msg, "PostgreSQL is %s and Redis %s%s", pg_ok ? "up" : "down",
-                 !redis_used  ? "is unused"
-                 : redis_ok   ? "is up"
-                 : refusal[0] ? "refuses writes"
-                              : "is down",
-                 refusal);
+        char msg[512];
+        snprintf(msg, sizeof msg, "PostgreSQL is %s and %s", pg_ok ? "up" : "down",
+                 !redis_used ? "Redis is unused"
+                 : redis_ok  ? "Redis is up"
+                             : why);
         job_error(j, TR_UNAVAILABLE, msg);
     }
 }

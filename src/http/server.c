@@ -44,12 +44,15 @@ static tr_err check_pg(const server_config *cfg, char *errbuf, size_t errlen) {
 
 /* --durability replicated: the Redis at addr (a plain Redis, or a cluster master) has a replica
  * connected (INFO replication connected_slaves ≥ 1); otherwise every purchase would wait out its
- * WAIT, so the server does not start. */
-static tr_err check_replicas(redis_conn *r, const char *addr, char *errbuf, size_t errlen) {
+ * WAIT, so the server does not start. *lost: no answer came (the server cannot be reached), as
+ * opposed to an answer that says no. */
+static tr_err check_replicas(redis_conn *r, const char *addr, bool *lost, char *errbuf,
+                             size_t errlen) {
     redisReply *rep = redis_cmd(r, "INFO replication");
     long long n = -1;
     bool ok = rep && rep->type == REDIS_REPLY_STRING &&
               cluster_info_int(rep->str, "connected_slaves", &n) && n >= 1;
+    *lost = rep == NULL;
     if (!ok)
         snprintf(errbuf, errlen,
                  "--durability replicated needs a Redis with a replica: Redis at %s has %s "
@@ -65,19 +68,22 @@ static tr_err check_replicas(redis_conn *r, const char *addr, char *errbuf, size
 
 /* What one Redis the server starts with needs: the purchase script cached (one-script
  * strategies; its SHA1 kept for EVALSHA — a Redis that lost it answers NOSCRIPT and the purchase
- * goes to the pool, which loads it again), and a replica under --durability replicated. */
-static tr_err prepare_redis(server *s, redis_conn *r, const char *addr, char *errbuf,
+ * goes to the pool, which loads it again), and a replica under --durability replicated. *lost:
+ * the failure is that the server stopped answering (an I/O failure, nothing it said). */
+static tr_err prepare_redis(server *s, redis_conn *r, const char *addr, bool *lost, char *errbuf,
                             size_t errlen) {
+    *lost = false;
     if (strategy_is_one_script(s->strategy)) {
         const char *sha = redis_script_load(r, s->strategy->script);
         if (sha == NULL) {
+            *lost = redis_conn_lost(r);
             snprintf(errbuf, errlen, "%s", redis_conn_errstr(r));
             return TR_REDIS;
         }
         snprintf(s->script_sha, sizeof s->script_sha, "%s", sha);
     }
     if (s->cfg.strategy_cfg.durability == DURABILITY_REPLICATED)
-        return check_replicas(r, addr, errbuf, errlen);
+        return check_replicas(r, addr, lost, errbuf, errlen);
     return TR_OK;
 }
 
@@ -121,7 +127,8 @@ static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
             rc = TR_INVALID_ARGUMENT;
             goto out;
         }
-        rc = prepare_redis(s, r, addr, errbuf, errlen);
+        bool lost;
+        rc = prepare_redis(s, r, addr, &lost, errbuf, errlen);
         goto out;
     }
     if ((s->cluster_map = malloc(sizeof *s->cluster_map)) == NULL) {
@@ -142,17 +149,48 @@ static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
                s->cluster_map->nmasters, s->cluster_map->slots_served, CLUSTER_SLOTS);
     redis_conn_free(r);
     r = NULL;
+    /* A master that cannot be reached now (killed, stopped, its replica not promoted yet) is
+     * skipped, not fatal: the event loops answer 503 unavailable for its slots and read the map
+     * again until it is back or replaced, and its script is loaded on first use (NOSCRIPT → the
+     * pool EVALs). A master that answers but cannot serve (no replica under replicated, a script
+     * it refuses) still stops the start; so does no master answering at all. */
+    int prepared = 0, skipped = 0;
+    char first_err[512] = "";
     for (int i = 0; i < s->cluster_map->nnodes; i++) {
         const cluster_node *n = &s->cluster_map->nodes[i];
         if (n->master >= 0) continue;
         snprintf(addr, sizeof addr, "%.255s:%d", n->host[0] ? n->host : seeds[seed].host, n->port);
         /* that master itself (its script cache, its replicas), not the cluster behind it */
-        if ((rc = redis_conn_open_node(addr, 2000, &r, errbuf, errlen)) != TR_OK ||
-            (rc = prepare_redis(s, r, addr, errbuf, errlen)) != TR_OK)
-            goto out;
+        bool lost = true;
+        char slots[128];
+        rc = redis_conn_open_node(addr, 2000, &r, errbuf, errlen);
+        if (rc == TR_REDIS ||
+            (rc == TR_OK && (rc = prepare_redis(s, r, addr, &lost, errbuf, errlen)) != TR_OK &&
+             lost)) {
+            server_log(s,
+                       "Redis Cluster master %s (slots %s) cannot be reached: %s; starting "
+                       "without it (its concerts answer 503 unavailable until it is back or "
+                       "its replica is promoted)",
+                       addr,
+                       cluster_slot_ranges(s->cluster_map->slot_master, i, slots, sizeof slots),
+                       errbuf);
+            if (skipped++ == 0) snprintf(first_err, sizeof first_err, "%s", errbuf);
+            redis_conn_free(r);
+            r = NULL;
+            continue;
+        }
+        if (rc != TR_OK) goto out;
+        prepared++;
         redis_conn_free(r);
         r = NULL;
     }
+    if (prepared == 0) {
+        snprintf(errbuf, errlen, "no master of the Redis Cluster at %s can be reached: %s",
+                 s->cluster_seed, first_err);
+        rc = TR_REDIS;
+        goto out;
+    }
+    rc = TR_OK;
 out:
     if (rep) freeReplyObject(rep);
     redis_conn_free(r);

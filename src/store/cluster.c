@@ -47,6 +47,32 @@ void cluster_map_clear(cluster_map *m) {
     for (int s = 0; s < CLUSTER_SLOTS; s++) m->slot_master[s] = -1;
 }
 
+const char *cluster_slot_ranges(const int16_t *owners, int owner, char *buf, size_t len) {
+    if (len == 0) return buf;
+    buf[0] = '\0';
+    size_t used = 0;
+    bool any = false, cut = false;
+    for (int s = 0; s < CLUSTER_SLOTS && !cut; s++) {
+        if (owners[s] != owner) continue;
+        int e = s;
+        while (e + 1 < CLUSTER_SLOTS && owners[e + 1] == owner) e++;
+        char one[24];
+        int n = e > s ? snprintf(one, sizeof one, "%s%d-%d", any ? "," : "", s, e)
+                      : snprintf(one, sizeof one, "%s%d", any ? "," : "", s);
+        if (used + (size_t)n + sizeof "…" > len) {
+            cut = true;
+            if (used + sizeof "…" <= len) memcpy(buf + used, "…", sizeof "…");
+        } else {
+            memcpy(buf + used, one, (size_t)n + 1);
+            used += (size_t)n;
+        }
+        any = true;
+        s = e;
+    }
+    if (!any) snprintf(buf, len, "none");
+    return buf;
+}
+
 const cluster_node *cluster_map_master(const cluster_map *m, unsigned slot) {
     if (m == NULL || slot >= CLUSTER_SLOTS || m->slot_master[slot] < 0) return NULL;
     return &m->nodes[m->slot_master[slot]];
@@ -392,4 +418,23 @@ bool cluster_info_int(const char *info, const char *name, long long *out) {
         if (line) line++;
     }
     return false;
+}
+
+int cluster_info_replicas_online(const char *info, long long max_lag_s) {
+    int n = 0;
+    for (const char *line = info; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        size_t digits = strncmp(line, "slave", 5) == 0 ? strspn(line + 5, "0123456789") : 0;
+        if (digits > 0 && line[5 + digits] == ':') {
+            char l[512];
+            snprintf(l, sizeof l, "%.*s", (int)(len < sizeof l ? len : sizeof l - 1), line);
+            const char *st = strstr(l, ",state=online,"), *lag = strstr(l, ",lag=");
+            char *stop = NULL;
+            long long v = lag ? strtoll(lag + 5, &stop, 10) : -1;
+            if (st && lag && stop != lag + 5 && v >= 0 && v <= max_lag_s) n++;
+        }
+        line = end ? end + 1 : NULL;
+    }
+    return n;
 }

@@ -85,6 +85,11 @@ tr_err cluster_slots_parse(const redisReply *reply, cluster_map *out, char *err,
 /* The master that serves slot (0..16383), or NULL when none does or slot is out of range. */
 const cluster_node *cluster_map_master(const cluster_map *m, unsigned slot);
 
+/* The slots whose owner in owners[0..16383] is owner (e.g. a map's slot_master and a node
+ * index; -1: the slots nobody serves), as inclusive ranges "0-5460,10923" into buf, cut with
+ * "…" when buf is short; "none" when there is none. Returns buf. Pure. */
+const char *cluster_slot_ranges(const int16_t *owners, int owner, char *buf, size_t len);
+
 /* What a Redis Cluster error reply tells the client to do ("Redirection and resharding"). */
 typedef enum cluster_redirect_kind {
     /* Not one of the below (or one whose slot or address does not parse): an ordinary error
@@ -197,5 +202,12 @@ int cluster_error_busy(const char *error);
  * "\n" or the end. true with *out set; false (out untouched) when info or name is NULL, or no
  * such line is there, or its value is not such an integer. */
 bool cluster_info_int(const char *info, const char *name, long long *out);
+
+/* Counts the replicas the text of INFO replication lists as able to acknowledge a write now:
+ * lines "slaveN:ip=…,port=…,state=online,offset=…,lag=L" with state=online and L ≤ max_lag_s
+ * (a replica acknowledges every second, so a larger lag is one that stopped answering — a
+ * stopped process keeps its TCP connection, and connected_slaves, until repl-timeout). 0 for
+ * NULL or no such line. */
+int cluster_info_replicas_online(const char *info, long long max_lag_s);
 
 #endif

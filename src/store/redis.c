@@ -726,7 +726,17 @@ const char *redis_conn_node_name(const redis_conn *c, int node, char *buf, size_
     return buf;
 }
 
+const char *redis_conn_node_slots(const redis_conn *c, int node, char *buf, size_t len) {
+    if (!c->cluster) snprintf(buf, len, "all");
+    else cluster_slot_ranges(c->slot_node, node, buf, len);
+    return buf;
+}
+
 /* ---- the rest ------------------------------------------------------------------------------ */
+
+bool redis_conn_lost(const redis_conn *c) {
+    return c->nnodes == 0 || c->nodes[c->last_node >= 0 ? c->last_node : 0]->ctx == NULL;
+}
 
 const char *redis_conn_run_id(const redis_conn *c) {
     return c->nnodes > 0 && c->nodes[0]->ctx ? c->nodes[0]->run_id : "";

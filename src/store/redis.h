@@ -103,6 +103,11 @@ redisReply *redis_cmd_node(redis_conn *c, int node, const char *fmt, ...);
 /* "host:port" of node number node into buf ("?" when unknown); returns buf. */
 const char *redis_conn_node_name(const redis_conn *c, int node, char *buf, size_t len);
 
+/* The slots node number `node` serves in the current slot map, as ranges ("0-5460,10923";
+ * cluster_slot_ranges), into buf; -1: the slots no master serves ("none" when every slot is
+ * served); "all" on a plain Redis. Returns buf. */
+const char *redis_conn_node_slots(const redis_conn *c, int node, char *buf, size_t len);
+
 /* A Redis run id (INFO server's run_id: 40 hex digits, new at every start of a server and
  * different on every server, so a replica promoted after a failover has its own) plus NUL. */
 #define REDIS_RUN_ID_MAX 48
@@ -156,6 +161,11 @@ int redis_eval_argv(const redis_script *s, const char *sha, int nkeys, const cha
  * error reply). */
 redisContext *redis_conn_raw(redis_conn *c);
 redisContext *redis_conn_raw_key(redis_conn *c, const char *key);
+
+/* Whether the last call on a plain or one-node connection (redis_conn_open_node) failed on I/O,
+ * leaving it closed (the server did not answer), as opposed to an error reply. Nothing
+ * reconnects here. */
+bool redis_conn_lost(const redis_conn *c);
 
 /* Sticky description of the last failure ("" when none). */
 const char *redis_conn_errstr(const redis_conn *c);

@@ -667,8 +667,8 @@ static void persister_stores_every_master_and_follows_a_move(void **state) {
 
 /* ---- a master fails over mid-sale --------------------------------------------------------------- */
 
-/* SIGKILL of the redis-server listening on port (its pid from DIR/cluster/node-N/redis.pid). */
-static void kill_node(int port) {
+/* The pid of the redis-server listening on port (DIR/cluster/node-N/redis.pid). */
+static pid_t node_pid(int port) {
     char path[sizeof cl.dir + 64], line[128];
     snprintf(path, sizeof path, "%s/cluster/ports", cl.dir);
     FILE *f = fopen(path, "r");
@@ -686,8 +686,11 @@ static void kill_node(int port) {
     long pid = 0;
     H_TRUE(fscanf(f, "%ld", &pid) == 1 && pid > 1, "no pid in %s", path);
     fclose(f);
-    H_EQ(kill((pid_t)pid, SIGKILL), 0);
+    return (pid_t)pid;
 }
+
+/* SIGKILL of the redis-server listening on port. */
+static void kill_node(int port) { H_EQ(kill(node_pid(port), SIGKILL), 0); }
 
 /* CLUSTER FAILOVER TAKEOVER on the replica of the master at victim (read from the map before
  * the kill): it promotes itself at once, without the failure detection (cluster-node-timeout) or
@@ -841,6 +844,175 @@ static void failover_mid_sale(const char *strategy, int takeover_ms) {
                   unknown_held, lost);
 }
 
+/* `services.sh start` in the cluster's directory: starts the nodes that are not running (on their
+ * own config, nodes.conf and append-only file) and waits until the cluster is ok. */
+static void cluster_restart_stopped_nodes(void) {
+    char script[512];
+    h_services_script(script, sizeof script);
+    const char *argv[] = {script, "start", "--cluster", "3", "--dir", cl.dir, NULL};
+    char *out = NULL;
+    int rc = h_run(argv, 120000, &out);
+    if (rc != 0)
+        fail_msg("services.sh start (the killed nodes again) exited %d: %s", rc, out ? out : "");
+    free(out);
+}
+
+/* ---- serve started while a master is down; /readyz on a cluster (issue 11) --------------------- */
+
+/* CONFIG SET cluster-node-timeout ms on every node of the map but skip_port (0: none). */
+static void node_timeout_set(int ms, int skip_port) {
+    cluster_map *m = read_map();
+    for (int i = 0; i < m->nnodes; i++) {
+        if (m->nodes[i].port == skip_port) continue;
+        char addr[CLUSTER_HOST_MAX + 8];
+        addr_of(&m->nodes[i], addr, sizeof addr);
+        redis_conn *c = node_conn(addr);
+        redisReply *rep = redis_cmd(c, "CONFIG SET cluster-node-timeout %d", ms);
+        H_TRUE(rep && rep->type == REDIS_REPLY_STATUS, "CONFIG SET cluster-node-timeout on %s: %s",
+               addr, rep && rep->type == REDIS_REPLY_ERROR ? rep->str : redis_conn_errstr(c));
+        freeReplyObject(rep);
+        redis_conn_free(c);
+    }
+    free(m);
+}
+
+/* GET /readyz into r; its status. */
+static int readyz(int port, h_resp *r) {
+    h_resp_free(r);
+    h_get(port, "/readyz", r);
+    return r->status;
+}
+
+/* A new process (a supervisor's restart, another --reuse-port process) started while a master is
+ * down — killed, its replica not promoted yet — comes up (it exited 1 on "could not connect"):
+ * the other masters' concerts sell, the dead master's answer 503 unavailable with Retry-After,
+ * /readyz answers 503 naming that master and its slots, and once the master is back (restarted
+ * on its own files) its concert sells and /readyz answers 200. The cluster's failure detection is
+ * slowed (cluster-node-timeout 60 s) for the test, so the replica is not promoted meanwhile and
+ * the window is the same on a slow machine; it is set back to 5 s after. The dead master is one
+ * that does not hold the sales set (SALE_OPEN_SET: every sale is registered there when opened). */
+static void serve_starts_with_a_master_down(void **state) {
+    (void)state;
+    cluster_up();
+    h_seed seed = {.seats = 10, .vip = 1, .customers = 20};
+    h_reset(&seed);
+    cluster_clear();
+    int64_t ids[MASTERS];
+    concert_per_master(900, ids);
+    for (int i = 0; i < MASTERS; i++) h_seed_concert(ids[i], &seed);
+    cluster_map *m = read_map();
+    char sales_master[CLUSTER_HOST_MAX + 8];
+    addr_of(cluster_map_master(m, cluster_key_slot(SALE_OPEN_SET, strlen(SALE_OPEN_SET))),
+            sales_master, sizeof sales_master);
+    int v = -1, alive = -1;
+    char victim[CLUSTER_HOST_MAX + 8] = "", addr[CLUSTER_HOST_MAX + 8];
+    for (int i = 0; i < MASTERS; i++) {
+        master_of(ids[i], addr, sizeof addr);
+        if (strcmp(addr, sales_master) == 0) alive = i;
+        else if (v < 0) v = i, snprintf(victim, sizeof victim, "%s", addr);
+    }
+    H_TRUE(v >= 0 && alive >= 0, "concerts %" PRId64 ",%" PRId64 ",%" PRId64 " on 3 masters",
+           ids[0], ids[1], ids[2]);
+    char slots[64];
+    cluster_slot_ranges(m->slot_master, m->slot_master[concert_slot(ids[v])], slots, sizeof slots);
+    free(m);
+    char host[64];
+    int port = 0;
+    H_EQ(redis_parse_addr(victim, host, sizeof host, &port), TR_OK);
+
+    node_timeout_set(60000, 0);
+    kill_node(port);
+    h_server s;
+    server_on_cluster(&s, "redis-atomic"); /* fails the test when serve does not start */
+    char *log = h_server_log(&s);
+    H_TRUE(strstr(log, victim) && strstr(log, "cannot be reached"),
+           "serve's log does not say master %s was skipped: %s", victim, log);
+    free(log);
+    h_resp r = {0};
+    h_purchase(s.port, ids[alive], 1, &r);
+    H_EQ(h_expect_ticket(&r, ids[alive], 1), 1);
+    h_purchase(s.port, ids[v], 1, &r);
+    h_expect_error(&r, 503, "unavailable");
+    char ra[16] = "";
+    H_TRUE(h_resp_header(&r, "Retry-After", ra, sizeof ra), "no Retry-After: %s", r.head);
+    h_resp ready = {0};
+    H_EQ(readyz(s.port, &ready), 503);
+    H_TRUE(strstr(ready.body, victim) && strstr(ready.body, slots) &&
+               strstr(ready.body, "does not answer"),
+           "/readyz with master %s (slots %s) down: %s", victim, slots, ready.body);
+    print_message("/readyz with a master down: %s\n", ready.body);
+
+    cluster_restart_stopped_nodes(); /* back on its own files, still the master of its slots */
+    node_timeout_set(5000, 0);
+    bool sold = false;
+    for (int64_t end = h_now_ms() + 10000; !sold && h_now_ms() < end; h_sleep_ms(100)) {
+        h_purchase(s.port, ids[v], 1, &r);
+        sold = r.status == 201;
+        if (!sold) h_expect_error(&r, 503, "unavailable");
+    }
+    H_EQ(h_expect_ticket(&r, ids[v], 1), 1);
+    H_WAIT_UNTIL(readyz(s.port, &ready) == 200, 10000, "/readyz after the master is back: %d %s",
+                 ready.status, ready.body ? ready.body : "");
+    h_purchase(s.port, ids[alive], 2, &r);
+    H_EQ(h_expect_ticket(&r, ids[alive], 2), 2);
+    h_resp_free(&r);
+    h_resp_free(&ready);
+    h_server_stop(&s);
+    H_EQ(audit_concert(ids[alive], 10, 1), 2);
+    H_EQ(audit_concert(ids[v], 10, 1), 1);
+}
+
+/* --durability replicated, a master's only replica stopped (SIGSTOP: its TCP connection stays,
+ * INFO replication still counts it connected, but it acknowledges nothing — lag grows): every
+ * purchase on that master would answer 500 after WAIT's second, so /readyz answers 503 naming the
+ * master, its slots and why; once the replica runs again, 200. */
+static void readyz_replicated_names_a_master_without_replica(void **state) {
+    (void)state;
+    cluster_up();
+    h_seed seed = {.seats = 10, .vip = 1, .customers = 20};
+    h_reset(&seed);
+    cluster_clear();
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", h_env_redis());
+    setenv("TICKETRUSH_REDIS", cl.seeds, 1);
+    h_server s;
+    h_server_start(&s, "redis-atomic", 2, "--durability", "replicated", NULL);
+    setenv("TICKETRUSH_REDIS", saved, 1);
+    h_resp ready = {0};
+    H_WAIT_UNTIL(readyz(s.port, &ready) == 200, 10000, "/readyz with every replica: %d %s",
+                 ready.status, ready.body ? ready.body : "");
+    /* the last master of the map and its replica */
+    cluster_map *m = read_map();
+    int mi = -1, ri = -1;
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].master < 0) mi = i;
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].master == mi && mi >= 0) ri = i;
+    H_TRUE(mi >= 0 && ri >= 0, "no master with a replica in the map of %s", cl.seeds);
+    char master[CLUSTER_HOST_MAX + 8], slots[64];
+    addr_of(&m->nodes[mi], master, sizeof master);
+    cluster_slot_ranges(m->slot_master, mi, slots, sizeof slots);
+    pid_t replica = node_pid(m->nodes[ri].port);
+    free(m);
+    H_EQ(kill(replica, SIGSTOP), 0);
+    int64_t t0 = h_now_ms();
+    int64_t until = t0 + 10000;
+    while (readyz(s.port, &ready) == 200 && h_now_ms() < until) h_sleep_ms(200);
+    int64_t took = h_now_ms() - t0;
+    int status = ready.status;
+    kill(replica, SIGCONT);
+    H_EQ(status, 503);
+    H_TRUE(strstr(ready.body, master) && strstr(ready.body, slots) &&
+               strstr(ready.body, "no replica"),
+           "/readyz with the replica of %s (slots %s) stopped: %s", master, slots, ready.body);
+    print_message("/readyz %lld ms after the replica stopped: %s\n", (long long)took, ready.body);
+    H_WAIT_UNTIL(readyz(s.port, &ready) == 200, 10000,
+                 "/readyz after the replica runs again: %d %s", ready.status,
+                 ready.body ? ready.body : "");
+    h_resp_free(&ready);
+    h_server_stop(&s);
+}
+
 /* ---- a failover during a strict sale ------------------------------------------------------------ */
 
 /* redis-atomic --durability strict promises that a 201 is sent only once PostgreSQL committed the
@@ -956,19 +1128,6 @@ static int64_t node_get_int(redis_conn *c, const char *key) {
 /* The fault of a strict sale: one master failed over to a replica cut off from it, or every
  * master killed at once and started again on its append-only file. */
 typedef enum strict_fault { STRICT_FAILOVER_BEHIND, STRICT_EVERY_MASTER_RESTARTED } strict_fault;
-
-/* `services.sh start` in the cluster's directory: starts the nodes that are not running (on their
- * own config, nodes.conf and append-only file) and waits until the cluster is ok. */
-static void cluster_restart_stopped_nodes(void) {
-    char script[512];
-    h_services_script(script, sizeof script);
-    const char *argv[] = {script, "start", "--cluster", "3", "--dir", cl.dir, NULL};
-    char *out = NULL;
-    int rc = h_run(argv, 120000, &out);
-    if (rc != 0)
-        fail_msg("services.sh start (the killed nodes again) exited %d: %s", rc, out ? out : "");
-    free(out);
-}
 
 static void strict_sale_through(strict_fault fault) {
     cluster_up();
@@ -1191,6 +1350,9 @@ int main(void) {
         {"ask_and_tryagain_during_a_migration", ask_and_tryagain_during_a_migration, NULL},
         {"persister_stores_every_master_and_follows_a_move",
          persister_stores_every_master_and_follows_a_move, NULL},
+        {"serve_starts_with_a_master_down", serve_starts_with_a_master_down, NULL},
+        {"readyz_replicated_names_a_master_without_replica",
+         readyz_replicated_names_a_master_without_replica, NULL},
         {"sale_goes_on_after_a_failover", sale_goes_on_after_a_failover, lock_and_line},
         {"strict_failover_loses_no_acknowledged_ticket",
          strict_failover_loses_no_acknowledged_ticket, NULL},

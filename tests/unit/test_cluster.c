@@ -679,6 +679,45 @@ static void info_int_refuses_absent_and_malformed_fields(void **state) {
     EXPECT_EQ(v, 42); /* untouched by every refusal */
 }
 
+/* The slot ranges /readyz and serve's start name for a master (or for no master: -1). */
+static void slot_ranges_name_each_run_of_slots(void **state) {
+    (void)state;
+    static int16_t owners[CLUSTER_SLOTS];
+    char buf[64];
+    for (int s = 0; s < CLUSTER_SLOTS; s++)
+        owners[s] = (int16_t)(s <= 5460 ? 0 : s <= 10922 ? 1 : 2);
+    owners[7000] = -1;
+    EXPECT_STREQ(cluster_slot_ranges(owners, 0, buf, sizeof buf), "0-5460");
+    EXPECT_STREQ(cluster_slot_ranges(owners, 1, buf, sizeof buf), "5461-6999,7001-10922");
+    EXPECT_STREQ(cluster_slot_ranges(owners, -1, buf, sizeof buf), "7000");
+    EXPECT_STREQ(cluster_slot_ranges(owners, 3, buf, sizeof buf), "none");
+    owners[16383] = 0;
+    EXPECT_STREQ(cluster_slot_ranges(owners, 0, buf, sizeof buf), "0-5460,16383");
+    /* every other slot: cut, and still a string */
+    for (int s = 0; s < CLUSTER_SLOTS; s++) owners[s] = (int16_t)(s % 2);
+    cluster_slot_ranges(owners, 1, buf, sizeof buf);
+    EXPECT_EQ(strlen(buf) < sizeof buf, true);
+    EXPECT_EQ(strstr(buf, "…") != NULL, true);
+    EXPECT_EQ(strncmp(buf, "1,3,5,", 6), 0);
+}
+
+/* /readyz under --durability replicated: a replica counts when online and acknowledging. */
+static void replicas_online_counts_online_replicas_that_acknowledge(void **state) {
+    (void)state;
+    const char *info = "# Replication\r\nrole:master\r\nconnected_slaves:3\r\n"
+                       "slave0:ip=127.0.0.1,port=61394,state=online,offset=1234,lag=0\r\n"
+                       "slave1:ip=127.0.0.1,port=61395,state=online,offset=1200,lag=7\r\n"
+                       "slave2:ip=127.0.0.1,port=61396,state=wait_bgsave,offset=0,lag=0\r\n"
+                       "master_failover_state:no-failover\r\n";
+    EXPECT_EQ(cluster_info_replicas_online(info, 2), 1);
+    EXPECT_EQ(cluster_info_replicas_online(info, 7), 2);
+    EXPECT_EQ(cluster_info_replicas_online("role:master\r\nconnected_slaves:0\r\n", 2), 0);
+    EXPECT_EQ(cluster_info_replicas_online("slave0:ip=x,port=1,state=online,offset=1,lag=\r\n", 2),
+              0);
+    EXPECT_EQ(cluster_info_replicas_online("slaves:state=online,lag=0\n", 2), 0);
+    EXPECT_EQ(cluster_info_replicas_online(NULL, 2), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(crc16_matches_the_specification_test_vector),
@@ -705,6 +744,8 @@ int main(void) {
         cmocka_unit_test(info_cluster_enabled_tells_a_cluster_node),
         cmocka_unit_test(info_int_reads_fields_of_info_replies),
         cmocka_unit_test(info_int_refuses_absent_and_malformed_fields),
+        cmocka_unit_test(slot_ranges_name_each_run_of_slots),
+        cmocka_unit_test(replicas_online_counts_online_replicas_that_acknowledge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
