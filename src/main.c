@@ -213,7 +213,7 @@ static int cmd_serve(int argc, char **argv) {
         return 2;
     }
     if (cfg.workers == 0) cfg.workers = strategy_default_workers(cfg.strategy);
-    if (durability_given && strcmp(cfg.strategy->name, "redis-atomic") != 0) {
+    if (durability_given && !cfg.strategy->takes_durability) {
         fprintf(stderr,
                 "ticketrush: --durability applies only to redis-atomic (strategy %s "
                 "has no write-behind to choose for)\n",
@@ -243,16 +243,14 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "ticketrush: %s\n", err);
         return 1;
     }
-    fprintf(stderr,
-            "ticketrush: serving on http://%s:%d with strategy %s%s, %d workers, purchases %s\n",
-            cfg.bind_addr, server_port(srv), cfg.strategy->name,
-            strcmp(cfg.strategy->name, "redis-atomic") != 0 ? ""
-            : sc->durability == DURABILITY_STRICT           ? " (durability strict)"
-            : sc->durability == DURABILITY_REPLICATED       ? " (durability replicated)"
-                                                            : " (durability fast)",
-            cfg.workers,
-            strategy_is_one_script(cfg.strategy) ? "as script calls on the event loops"
-                                                 : "on the worker pool");
+    const char *dur = strategy_durability_name(cfg.strategy, sc);
+    fprintf(
+        stderr,
+        "ticketrush: serving on http://%s:%d with strategy %s%s%s%s, %d workers, purchases %s\n",
+        cfg.bind_addr, server_port(srv), cfg.strategy->name, dur ? " (durability " : "",
+        dur ? dur : "", dur ? ")" : "", cfg.workers,
+        strategy_is_one_script(cfg.strategy) ? "as script calls on the event loops"
+                                             : "on the worker pool");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "ticketrush: %s received, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
