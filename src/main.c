@@ -19,6 +19,7 @@
 #include "common/options.h"
 #include "http/server.h"
 #include "lab/lab_cli.h"
+#include "store/cluster.h"
 #include "strategy/strategy.h"
 
 static void log_stderr(const char *fmt, va_list ap) {
@@ -124,9 +125,11 @@ static int cmd_serve(int argc, char **argv) {
          .metavar = "CONNINFO", .help = "libpq connection string"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &cfg.redis_addr,
          .env = "TICKETRUSH_REDIS", .metavar = "ADDRS",
+         .check = cluster_seeds_check,
          .help = "Redis: HOST:PORT of one Redis, or HOST:PORT,HOST:PORT...\n"
                  "of Redis Cluster nodes (seeds: the slot map is read from\n"
-                 "the first that answers; each concert goes to its slot's master)"},
+                 "the first that answers; each concert goes to its slot's master;\n"
+                 "at most 16 seeds; HOST an IPv4 address or a host name, no IPv6)"},
         {.name = "workers", .short_name = 'w', .kind = TR_OPT_INT, .dest = &cfg.workers,
          .min = 1, .max = 1024, .env = "TICKETRUSH_WORKERS", .metavar = "N",
          .help = "request workers, each with its own PostgreSQL and Redis\n"

@@ -88,9 +88,14 @@ static tr_err prepare_redis(server *s, redis_conn *r, const char *addr, char *er
 static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
     cluster_addr seeds[CLUSTER_MAX_SEEDS];
     int nseeds = 0;
+    char bad[160];
     tr_err rc =
-        cluster_seeds_parse(s->cfg.redis_addr, seeds, CLUSTER_MAX_SEEDS, &nseeds, errbuf, errlen);
-    if (rc != TR_OK) return rc;
+        cluster_seeds_parse(s->cfg.redis_addr, seeds, CLUSTER_MAX_SEEDS, &nseeds, bad, sizeof bad);
+    if (rc != TR_OK) {
+        snprintf(errbuf, errlen, "invalid Redis address list \"%s\": %s",
+                 s->cfg.redis_addr ? s->cfg.redis_addr : "", bad);
+        return rc;
+    }
     redis_conn *r = NULL;
     char addr[CLUSTER_HOST_MAX + 16] = "";
     int seed = 0; /* the one that answered: its host stands for nodes named without one */
