@@ -116,9 +116,10 @@ static int cmd_serve(int argc, char **argv) {
          .max = 65535, .env = "TICKETRUSH_PORT", .metavar = "N",
          .help = "TCP port, 0 = any free one (default 8080)"},
         {.name = "reuse-port", .kind = TR_OPT_FLAG, .dest = &cfg.reuse_port,
-         .help = "join the --port other ticketrush serve processes listen on\n"
-                 "(SO_REUSEPORT: the kernel spreads connections over them);\n"
-                 "without it a port in use is refused"},
+         .help = "join the --port other ticketrush serve --reuse-port processes\n"
+                 "listen on (SO_REUSEPORT: the kernel spreads connections over\n"
+                 "them); without it the port is this process's alone: a port in\n"
+                 "use is refused, and so is a later process asking to share it"},
         {.name = "bind", .kind = TR_OPT_STRING, .dest = &cfg.bind_addr, .env = "TICKETRUSH_BIND",
          .metavar = "ADDR", .help = "IPv4 address to listen on (default 127.0.0.1)"},
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &cfg.pg_conninfo, .env = "TICKETRUSH_PG",

@@ -5,7 +5,8 @@
  *
  * DESIGN
  * - Threads: --io-threads event loops (front.c/loop.c), each with one libmicrohttpd daemon in
- *   external epoll mode on the shared port (SO_REUSEPORT) and one non-blocking Redis
+ *   external epoll mode on one shared listening socket (--reuse-port: each its own, SO_REUSEPORT)
+ *   and one non-blocking Redis
  *   connection; --workers pool workers (pool.c), each with its own PostgreSQL and Redis
  *   connection; the strategy's background workers (persister, issuer).
  * - Two purchase paths, chosen by the strategy's kind (strategy.h): a one-script strategy's
@@ -197,6 +198,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
     if ((rc = check_pg(cfg, errbuf, errlen)) != TR_OK) return rc;
 
     if ((s = calloc(1, sizeof *s)) == NULL) return TR_NOMEM;
+    s->listen_fd = -1;
     s->cfg = *cfg;
     s->strategy = cfg->strategy;
     if (s->cfg.header_timeout_s == 0) s->cfg.header_timeout_s = SERVER_HEADER_TIMEOUT_S;
