@@ -144,8 +144,10 @@ static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
         rc = TR_REDIS;
         goto out;
     }
-    server_log(s, "Redis Cluster at %s: %d masters serve %d of %d slots", addr,
-               s->cluster_map->nmasters, s->cluster_map->slots_served, CLUSTER_SLOTS);
+    server_log(s, "Redis Cluster at %s: %d master%s serve%s %d of %d slots", addr,
+               s->cluster_map->nmasters, s->cluster_map->nmasters == 1 ? "" : "s",
+               s->cluster_map->nmasters == 1 ? "s" : "", s->cluster_map->slots_served,
+               CLUSTER_SLOTS);
     redis_conn_free(r);
     r = NULL;
     for (int i = 0; i < s->cluster_map->nnodes; i++) {
