@@ -19,6 +19,7 @@
 #include "common/options.h"
 #include "http/server.h"
 #include "lab/lab_cli.h"
+#include "store/cluster.h"
 #include "strategy/strategy.h"
 
 static void log_stderr(const char *fmt, va_list ap) {
@@ -115,18 +116,21 @@ static int cmd_serve(int argc, char **argv) {
          .max = 65535, .env = "TICKETRUSH_PORT", .metavar = "N",
          .help = "TCP port, 0 = any free one (default 8080)"},
         {.name = "reuse-port", .kind = TR_OPT_FLAG, .dest = &cfg.reuse_port,
-         .help = "join the --port other ticketrush serve processes listen on\n"
-                 "(SO_REUSEPORT: the kernel spreads connections over them);\n"
-                 "without it a port in use is refused"},
+         .help = "join the --port other ticketrush serve --reuse-port processes\n"
+                 "listen on (SO_REUSEPORT: the kernel spreads connections over\n"
+                 "them); without it the port is this process's alone: a port in\n"
+                 "use is refused, and so is a later process asking to share it"},
         {.name = "bind", .kind = TR_OPT_STRING, .dest = &cfg.bind_addr, .env = "TICKETRUSH_BIND",
          .metavar = "ADDR", .help = "IPv4 address to listen on (default 127.0.0.1)"},
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &cfg.pg_conninfo, .env = "TICKETRUSH_PG",
          .metavar = "CONNINFO", .help = "libpq connection string"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &cfg.redis_addr,
          .env = "TICKETRUSH_REDIS", .metavar = "ADDRS",
+         .check = cluster_seeds_check,
          .help = "Redis: HOST:PORT of one Redis, or HOST:PORT,HOST:PORT...\n"
                  "of Redis Cluster nodes (seeds: the slot map is read from\n"
-                 "the first that answers; each concert goes to its slot's master)"},
+                 "the first that answers; each concert goes to its slot's master;\n"
+                 "at most 16 seeds; HOST an IPv4 address or a host name, no IPv6)"},
         {.name = "workers", .short_name = 'w', .kind = TR_OPT_INT, .dest = &cfg.workers,
          .min = 1, .max = 1024, .env = "TICKETRUSH_WORKERS", .metavar = "N",
          .help = "request workers, each with its own PostgreSQL and Redis\n"
@@ -217,7 +221,7 @@ static int cmd_serve(int argc, char **argv) {
         return 2;
     }
     if (cfg.workers == 0) cfg.workers = strategy_default_workers(cfg.strategy);
-    if (durability_given && strcmp(cfg.strategy->name, "redis-atomic") != 0) {
+    if (durability_given && !cfg.strategy->takes_durability) {
         fprintf(stderr,
                 "ticketrush: --durability applies only to redis-atomic (strategy %s "
                 "has no write-behind to choose for)\n",
@@ -247,16 +251,14 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "ticketrush: %s\n", err);
         return 1;
     }
-    fprintf(stderr,
-            "ticketrush: serving on http://%s:%d with strategy %s%s, %d workers, purchases %s\n",
-            cfg.bind_addr, server_port(srv), cfg.strategy->name,
-            strcmp(cfg.strategy->name, "redis-atomic") != 0 ? ""
-            : sc->durability == DURABILITY_STRICT           ? " (durability strict)"
-            : sc->durability == DURABILITY_REPLICATED       ? " (durability replicated)"
-                                                            : " (durability fast)",
-            cfg.workers,
-            strategy_is_one_script(cfg.strategy) ? "as script calls on the event loops"
-                                                 : "on the worker pool");
+    const char *dur = strategy_durability_name(cfg.strategy, sc);
+    fprintf(
+        stderr,
+        "ticketrush: serving on http://%s:%d with strategy %s%s%s%s, %d workers, purchases %s\n",
+        cfg.bind_addr, server_port(srv), cfg.strategy->name, dur ? " (durability " : "",
+        dur ? dur : "", dur ? ")" : "", cfg.workers,
+        strategy_is_one_script(cfg.strategy) ? "as script calls on the event loops"
+                                             : "on the worker pool");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "ticketrush: %s received, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");

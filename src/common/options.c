@@ -37,7 +37,10 @@ static void choices_text(const char *const *c, char *buf, size_t len) {
 static bool opt_set(const tr_opt *o, const char *value, const char *what, char *err, size_t len) {
     switch (o->kind) {
     case TR_OPT_FLAG: *(bool *)o->dest = true; return true;
-    case TR_OPT_STRING: *(const char **)o->dest = value; return true;
+    case TR_OPT_STRING:
+        if (o->check && !o->check(value, what, err, len)) return false;
+        *(const char **)o->dest = value;
+        return true;
     case TR_OPT_INT:
     case TR_OPT_I64: {
         char *end = NULL;

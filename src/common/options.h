@@ -34,6 +34,9 @@ typedef struct tr_opt {
     const char *help;           /* help text; '\n' starts a continuation line */
     int *count;                 /* times given on the command line (the environment does not
                                    count); optional, but required for LIST; set to 0 first */
+    /* STRING: optional check of the value's form; false refuses it (TR_OPTS_ERROR) with the
+     * whole message in err, which names `what` ("--redis" or "TICKETRUSH_REDIS") */
+    bool (*check)(const char *value, const char *what, char *err, size_t errlen);
 } tr_opt;
 
 typedef enum {

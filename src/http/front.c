@@ -21,6 +21,7 @@
  * - Stop: quiesce (stop accepting), then, once the server says so, every loop answers what it
  *   still holds (500) and stops. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -55,6 +56,7 @@ struct front {
     atomic_bool news;                /* the strategy's watcher: something became durable */
     int64_t last_scan_ms;
     bool watching;
+    bool listen_released;    /* its daemon gave back the listening socket (quiesced) */
     atomic_int held;         /* connections of this daemon suspended, not yet answered */
     pthread_mutex_t done_mu; /* jobs the workers decided, for the loop to resume */
     http_job *done_head, *done_tail;
@@ -457,31 +459,66 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* ---- start / stop ---------------------------------------------------------------------------- */
 
-/* The loops' daemons share their port through SO_REUSEPORT, which would also let them join a
- * port another process listens on with SO_REUSEPORT (another server). A plain bind without
- * it fails on any port in use, so try that first — unless the server was asked to join other
- * processes on the port (server_config.reuse_port, `serve --reuse-port`): then joining them is
- * the point, and a port held by a socket without SO_REUSEPORT (or by another user) still fails
- * in MHD_start_daemon below. */
-static bool port_free(const struct sockaddr_in *sa) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is no conflict */
-    bool ok = bind(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
-    close(fd);
-    return ok;
-}
-
-tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t errlen) {
-    const struct sockaddr_in *sa0 = sockaddr_in;
-    int n = s->cfg.io_threads;
-    const char *bind_addr = s->cfg.bind_addr ? s->cfg.bind_addr : "127.0.0.1";
-    if (sa0->sin_port != 0 && !s->cfg.reuse_port && !port_free(sa0)) {
-        snprintf(errbuf, errlen, "could not listen on %s:%d (port in use?)", bind_addr,
-                 ntohs(sa0->sin_port));
+/* Without --reuse-port the loops' daemons are all given ONE listening socket, bound without
+ * SO_REUSEPORT: a port in use fails the bind, and no later process can join the port (its
+ * SO_REUSEPORT bind fails too, as the kernel requires the option on every socket of a port).
+ * Each daemon's epoll watches the socket; when a connection comes, one accepts it and the others'
+ * accept finds none (EAGAIN, which libmicrohttpd 0.9.75 takes quietly: no new connection), so
+ * the socket is non-blocking. With --reuse-port each daemon binds its own socket with
+ * SO_REUSEPORT (MHD_OPTION_LISTENING_ADDRESS_REUSE) and the kernel spreads connections over
+ * every socket of the port, this process's and the others'. */
+static tr_err listen_shared(server *s, const struct sockaddr_in *sa, const char *bind_addr,
+                            char *errbuf, size_t errlen) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "could not open a listening socket: %s", strerror(errno));
         return TR_INTERNAL;
     }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is no conflict */
+    if (bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        snprintf(errbuf, errlen, "could not listen on %s:%d: %s", bind_addr, ntohs(sa->sin_port),
+                 e == EADDRINUSE ? "address in use (to share a port, start every process with "
+                                   "--reuse-port)"
+                                 : strerror(e));
+        close(fd);
+        return TR_INTERNAL;
+    }
+    struct sockaddr_in got;
+    socklen_t len = sizeof got;
+    if (getsockname(fd, (struct sockaddr *)&got, &len) != 0) {
+        snprintf(errbuf, errlen, "could not read the listening port: %s", strerror(errno));
+        close(fd);
+        return TR_INTERNAL;
+    }
+    s->listen_fd = fd;
+    s->port = ntohs(got.sin_port);
+    atomic_store(&s->listen_holders, 1); /* fronts_start's own, released when it returns */
+    return TR_OK;
+}
+
+/* One holder of the shared socket let it go; the last closes it. For a daemon's own socket
+ * (--reuse-port), closes it. Loop thread (at quiesce) or the stopping thread. */
+static void listen_release(void *arg, int fd) {
+    front *f = arg;
+    server *s = f->srv;
+    f->listen_released = true;
+    if (s->listen_fd < 0 || fd != s->listen_fd) {
+        close(fd);
+        return;
+    }
+    if (atomic_fetch_sub(&s->listen_holders, 1) == 1) close(fd);
+}
+
+/* fronts_start's own hold on the shared socket, dropped when it returns. */
+static void listen_unhold(server *s) {
+    if (s->listen_fd >= 0 && atomic_fetch_sub(&s->listen_holders, 1) == 1) close(s->listen_fd);
+}
+
+static tr_err start_loops(server *s, const struct sockaddr_in *sa0, char *errbuf, size_t errlen) {
+    int n = s->cfg.io_threads;
+    const char *bind_addr = s->cfg.bind_addr ? s->cfg.bind_addr : "127.0.0.1";
     unsigned limit = (unsigned)s->cfg.max_connections; /* per daemon; on_accept counts them all */
     if ((s->fronts = calloc((size_t)n, sizeof *s->fronts)) == NULL ||
         (s->trackers = calloc((size_t)n, sizeof *s->trackers)) == NULL)
@@ -501,26 +538,44 @@ tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t err
         }
         s->trackers[i] = f->tracker;
         unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
-        f->mhd = MHD_start_daemon(
-            flags, ntohs(sa.sin_port), on_accept, s, on_request, f, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, f, MHD_OPTION_NOTIFY_CONNECTION, on_connection, f, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&sa, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-            MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
-            MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_END);
-        if (f->mhd == NULL) {
-            snprintf(errbuf, errlen, "could not listen on %s:%d (port in use%s?)", bind_addr,
-                     ntohs(sa.sin_port),
-                     s->cfg.reuse_port ? " by a socket without SO_REUSEPORT or another user" : "");
-            return TR_INTERNAL;
-        }
-        if (i == 0) {
-            /* Port 0 picked a free port: the other daemons join that one. */
-            const union MHD_DaemonInfo *info =
-                MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT);
-            s->port = info ? info->port : s->cfg.port;
-            sa.sin_port = htons((uint16_t)s->port);
+        if (s->listen_fd >= 0) {
+            f->mhd = MHD_start_daemon(
+                flags, (uint16_t)s->port, on_accept, s, on_request, f, MHD_OPTION_NOTIFY_COMPLETED,
+                on_completed, f, MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
+                MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+                limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.idle_timeout_s,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+                MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_END);
+            if (f->mhd == NULL) {
+                snprintf(errbuf, errlen, "could not start event loop %d on %s:%d", i, bind_addr,
+                         s->port);
+                return TR_INTERNAL;
+            }
+            atomic_fetch_add(&s->listen_holders, 1);
+        } else {
+            f->mhd = MHD_start_daemon(
+                flags, ntohs(sa.sin_port), on_accept, s, on_request, f, MHD_OPTION_NOTIFY_COMPLETED,
+                on_completed, f, MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
+                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                (unsigned)1, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                (size_t)HTTP_CONN_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096,
+                MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_END);
+            if (f->mhd == NULL) {
+                snprintf(errbuf, errlen,
+                         "could not listen on %s:%d with --reuse-port: address in use by a "
+                         "process that did not ask to share it (started without --reuse-port, "
+                         "or another user's)",
+                         bind_addr, ntohs(sa.sin_port));
+                return TR_INTERNAL;
+            }
+            if (i == 0) {
+                /* Port 0 picked a free port: the other daemons join that one. */
+                const union MHD_DaemonInfo *info =
+                    MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT);
+                s->port = info ? info->port : s->cfg.port;
+                sa.sin_port = htons((uint16_t)s->port);
+            }
         }
         tr_err rc = http_loop_start(f->mhd, s->cluster_map ? s->cluster_seed : s->cfg.redis_addr,
                                     s->cluster_map, LOOP_REDIS_TIMEOUT_MS, f, front_tick, &f->loop,
@@ -535,9 +590,21 @@ tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t err
     return TR_OK;
 }
 
+tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t errlen) {
+    const struct sockaddr_in *sa0 = sockaddr_in;
+    const char *bind_addr = s->cfg.bind_addr ? s->cfg.bind_addr : "127.0.0.1";
+    if (!s->cfg.reuse_port) {
+        tr_err rc = listen_shared(s, sa0, bind_addr, errbuf, errlen);
+        if (rc != TR_OK) return rc;
+    }
+    tr_err rc = start_loops(s, sa0, errbuf, errlen);
+    listen_unhold(s); /* the daemons hold it now; none started: closed here */
+    return rc;
+}
+
 void fronts_quiesce(server *s) {
     for (int i = 0; i < s->nfronts; i++)
-        if (s->fronts[i].loop) http_loop_quiesce(s->fronts[i].loop);
+        if (s->fronts[i].loop) http_loop_quiesce(s->fronts[i].loop, listen_release, &s->fronts[i]);
 }
 
 int fronts_inflight(const server *s) {
@@ -558,6 +625,12 @@ void fronts_stop(server *s) {
         if (f->mhd == NULL) {
             conn_tracker_free(f->tracker);
             continue;
+        }
+        if (!f->listen_released && s->listen_fd >= 0) {
+            /* never quiesced (a failed start): give the shared socket back here, or stopping
+             * the daemon would close it under the others */
+            MHD_socket fd = MHD_quiesce_daemon(f->mhd);
+            if (fd != MHD_INVALID_SOCKET) listen_release(f, fd);
         }
         int held = atomic_load(&f->held);
         if (held == 0) {

@@ -90,6 +90,8 @@ struct http_loop {
     bool started;
     atomic_bool quiesce, stop;
     bool quiesced;
+    void (*release)(void *arg, int fd); /* set before quiesce: who closes the listening socket */
+    void *release_arg;
     int reply_timeout_ms;
     atomic_int inflight;
     node_conn *nodes; /* LOOP_MAX_NODES; plain Redis: nodes[0] only */
@@ -606,7 +608,8 @@ static void *loop_main(void *arg) {
     while (!atomic_load(&l->stop)) {
         if (atomic_load(&l->quiesce) && !l->quiesced) {
             MHD_socket fd = MHD_quiesce_daemon(l->mhd);
-            if (fd != MHD_INVALID_SOCKET) close(fd);
+            if (fd != MHD_INVALID_SOCKET && l->release) l->release(l->release_arg, fd);
+            else if (fd != MHD_INVALID_SOCKET) close(fd);
             l->quiesced = true;
         }
         MHD_UNSIGNED_LONG_LONG mt = 0;
@@ -732,7 +735,9 @@ out:
 bool http_loop_is_cluster(const http_loop *l) { return l->cluster; }
 int http_loop_inflight(const http_loop *l) { return atomic_load(&l->inflight); }
 
-void http_loop_quiesce(http_loop *l) {
+void http_loop_quiesce(http_loop *l, void (*release)(void *arg, int fd), void *arg) {
+    l->release = release; /* read by the loop only after it sees quiesce (seq_cst store below) */
+    l->release_arg = arg;
     atomic_store(&l->quiesce, true);
     http_loop_wake(l);
 }

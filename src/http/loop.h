@@ -99,8 +99,10 @@ bool http_loop_is_cluster(const http_loop *l);
 int http_loop_inflight(const http_loop *l);
 
 /* Any thread: stop accepting new connections (the loop quiesces its daemon); the loop goes on
- * serving the open ones. */
-void http_loop_quiesce(http_loop *l);
+ * serving the open ones. The listening socket libmicrohttpd gives back is closed by the loop, or,
+ * with release set, handed to release(arg, fd) on the loop thread instead (a socket several
+ * daemons share must be closed once, by the last). */
+void http_loop_quiesce(http_loop *l, void (*release)(void *arg, int fd), void *arg);
 
 /* Any thread: asks the loop to stop after its current pass: it closes Redis (pending commands
  * are handed HTTP_LOOP_LOST, those waiting for a retry HTTP_LOOP_NOT_RUN), calls tick with final

@@ -70,10 +70,13 @@ static const char *route_label(const metrics *m, int r) {
     return r < m->nroutes ? m->patterns[r] : "unmatched";
 }
 
-bool metrics_render(const metrics *m, dynbuf *o, const char *strategy, int workers, int suspended) {
-    dynbuf_puts(o, "# HELP ticketrush_info The running server's purchase strategy.\n"
+bool metrics_render(const metrics *m, dynbuf *o, const char *strategy, const char *durability,
+                    int workers, int suspended) {
+    dynbuf_puts(o, "# HELP ticketrush_info The running server's purchase strategy and its "
+                   "--durability (\"-\" for a strategy without durability modes).\n"
                    "# TYPE ticketrush_info gauge\n");
-    dynbuf_printf(o, "ticketrush_info{strategy=\"%s\"} 1\n", strategy);
+    dynbuf_printf(o, "ticketrush_info{strategy=\"%s\",durability=\"%s\"} 1\n", strategy,
+                  durability ? durability : "-");
     dynbuf_puts(o, "# HELP ticketrush_process_id The server process's id (tells apart the "
                    "processes that share a port with serve --reuse-port).\n"
                    "# TYPE ticketrush_process_id gauge\n");

@@ -26,8 +26,10 @@ void metrics_purchase(metrics *m, tr_err outcome, int queued);
 /* One batch of n purchases decided together (strategy_purchase_batch). */
 void metrics_purchase_batch(metrics *m, int n);
 
-/* Appends the exposition text; gauges are passed in. false when the buffer failed. */
-bool metrics_render(const metrics *m, dynbuf *out, const char *strategy, int workers,
-                    int suspended);
+/* Appends the exposition text; gauges are passed in. durability: the strategy's --durability
+ * ("fast", "strict", "replicated"), NULL for a strategy without durability modes, shown as "-"
+ * in ticketrush_info's durability label. false when the buffer failed. */
+bool metrics_render(const metrics *m, dynbuf *out, const char *strategy, const char *durability,
+                    int workers, int suspended);
 
 #endif

@@ -265,7 +265,8 @@ static void handle_metrics(http_job *j, strategy_ctx *ctx) {
         body_cut += one.body_cut;
         hangup_cut += one.hangup_cut;
     }
-    if (!metrics_render(s->metrics, &b, s->strategy->name, s->cfg.workers,
+    if (!metrics_render(s->metrics, &b, s->strategy->name,
+                        strategy_durability_name(s->strategy, &s->cfg.strategy_cfg), s->cfg.workers,
                         atomic_load(&s->suspended)) ||
         !dynbuf_printf(&b,
                        "# HELP ticketrush_connections_cut_total Connections closed while a request "

@@ -5,7 +5,8 @@
  *
  * DESIGN
  * - Threads: --io-threads event loops (front.c/loop.c), each with one libmicrohttpd daemon in
- *   external epoll mode on the shared port (SO_REUSEPORT) and one non-blocking Redis
+ *   external epoll mode on one shared listening socket (--reuse-port: each its own, SO_REUSEPORT)
+ *   and one non-blocking Redis
  *   connection; --workers pool workers (pool.c), each with its own PostgreSQL and Redis
  *   connection; the strategy's background workers (persister, issuer).
  * - Two purchase paths, chosen by the strategy's kind (strategy.h): a one-script strategy's
@@ -94,9 +95,14 @@ static tr_err prepare_redis(server *s, redis_conn *r, const char *addr, bool *lo
 static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
     cluster_addr seeds[CLUSTER_MAX_SEEDS];
     int nseeds = 0;
+    char bad[160];
     tr_err rc =
-        cluster_seeds_parse(s->cfg.redis_addr, seeds, CLUSTER_MAX_SEEDS, &nseeds, errbuf, errlen);
-    if (rc != TR_OK) return rc;
+        cluster_seeds_parse(s->cfg.redis_addr, seeds, CLUSTER_MAX_SEEDS, &nseeds, bad, sizeof bad);
+    if (rc != TR_OK) {
+        snprintf(errbuf, errlen, "invalid Redis address list \"%s\": %s",
+                 s->cfg.redis_addr ? s->cfg.redis_addr : "", bad);
+        return rc;
+    }
     redis_conn *r = NULL;
     char addr[CLUSTER_HOST_MAX + 16] = "";
     int seed = 0; /* the one that answered: its host stands for nodes named without one */
@@ -145,8 +151,10 @@ static tr_err discover_redis(server *s, char *errbuf, size_t errlen) {
         rc = TR_REDIS;
         goto out;
     }
-    server_log(s, "Redis Cluster at %s: %d masters serve %d of %d slots", addr,
-               s->cluster_map->nmasters, s->cluster_map->slots_served, CLUSTER_SLOTS);
+    server_log(s, "Redis Cluster at %s: %d master%s serve%s %d of %d slots", addr,
+               s->cluster_map->nmasters, s->cluster_map->nmasters == 1 ? "" : "s",
+               s->cluster_map->nmasters == 1 ? "s" : "", s->cluster_map->slots_served,
+               CLUSTER_SLOTS);
     redis_conn_free(r);
     r = NULL;
     /* A master that cannot be reached now (killed, stopped, its replica not promoted yet) is
@@ -230,6 +238,7 @@ tr_err server_start(const server_config *cfg, server **out, char *errbuf, size_t
     if ((rc = check_pg(cfg, errbuf, errlen)) != TR_OK) return rc;
 
     if ((s = calloc(1, sizeof *s)) == NULL) return TR_NOMEM;
+    s->listen_fd = -1;
     s->cfg = *cfg;
     s->strategy = cfg->strategy;
     if (s->cfg.header_timeout_s == 0) s->cfg.header_timeout_s = SERVER_HEADER_TIMEOUT_S;

@@ -26,7 +26,9 @@ typedef struct server_config {
     int port;              /* 0..65535; 0 picks a free port (see server_port) */
     /* true: join a port other processes (other ticketrush servers) listen on with SO_REUSEPORT,
      * the kernel spreading new connections over every listener (issue 11 §1); the port must be
-     * given (not 0). false: a port any other socket is bound to is refused (TR_INTERNAL). */
+     * given (not 0). false: a port any other socket is bound to is refused (TR_INTERNAL), and the
+     * event loops share one listening socket without SO_REUSEPORT, so no later process can join
+     * the port either. */
     bool reuse_port;
     int workers;         /* request workers, 1..1024; each holds one PG + one Redis connection */
     int io_threads;      /* event loops (each one thread and one libmicrohttpd daemon), 1..64 */

@@ -132,8 +132,10 @@ void pool_free(pool *p);
 /* ---- the event-loop fronts (front.c) --------------------------------------------------------- */
 
 /* Starts s->cfg.io_threads event loops, each with its libmicrohttpd daemon on the port of sa
- * (SO_REUSEPORT; port 0: the first picks one, s->port), its Redis connection and its wait list
- * of held answers. Sets s->fronts, s->nfronts, s->port. Errors: TR_INTERNAL (listen, thread),
+ * (port 0: a free one, s->port), its Redis connection and its wait list of held answers. The
+ * daemons share one listening socket without SO_REUSEPORT (s->listen_fd), so a port in use, or
+ * a later process that asks to share it, is refused; with s->cfg.reuse_port each daemon binds
+ * its own socket with SO_REUSEPORT instead, joining other processes on the port. Sets s->fronts, s->nfronts, s->port. Errors: TR_INTERNAL (listen, thread),
  * TR_INVALID_ARGUMENT, TR_NOMEM; errbuf says why. */
 tr_err fronts_start(server *s, const void *sockaddr_in, char *errbuf, size_t errlen);
 /* Any thread: j is decided (answered, or JOB_HELD with res): its loop resumes it or holds it. */
@@ -160,6 +162,12 @@ struct server {
     conn_tracker **trackers; /* each loop's connection tracker (nfronts), for /metrics */
     int nfronts;
     int port;
+    /* Without --reuse-port: the one listening socket every loop's daemon is given (no
+     * SO_REUSEPORT, so no other process can join the port); -1 with --reuse-port (each daemon
+     * binds its own with SO_REUSEPORT). Closed once, when listen_holders (the daemons still
+     * listening on it, plus fronts_start while it runs) falls to 0. */
+    int listen_fd;
+    atomic_int listen_holders;
     pool *pool;
     metrics *metrics;
     atomic_bool stopping;   /* no new work: requests not yet started are answered 503 */

@@ -9,6 +9,7 @@
 
 #include "common/options.h"
 #include "lab/scenario.h"
+#include "store/cluster.h"
 #include "store/pg.h"
 #include "store/redis.h"
 #include "store/sale.h"
@@ -198,8 +199,9 @@ int lab_cli_db(int argc, char **argv) {
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &pg, .env = "TICKETRUSH_PG",
          .metavar = "CONNINFO", .help = "libpq connection string"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &redis, .env = "TICKETRUSH_REDIS",
-         .metavar = "ADDRS",
-         .help = "Redis HOST:PORT, or HOST:PORT,… of Redis Cluster nodes"},
+         .metavar = "ADDRS", .check = cluster_seeds_check,
+         .help = "Redis HOST:PORT, or HOST:PORT,… of Redis Cluster nodes\n"
+                 "(at most 16; HOST an IPv4 address or a host name, no IPv6)"},
         {.name = "scenario", .kind = TR_OPT_STRING, .dest = &scenario_name, .metavar = "NAME",
          .help = "seed: the scenario whose numbers to seed (default seed)"},
         {.name = "concert", .kind = TR_OPT_I64, .dest = &concert_id, .min = 1,

@@ -23,6 +23,7 @@
 #include "lab/script_ceiling.h"
 #include "lab/store_ceiling.h"
 #include "lab/table.h"
+#include "store/cluster.h"
 #include "store/pg.h"
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
@@ -799,7 +800,9 @@ int lab_cli_script_ceiling(int argc, char **argv) {
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &pg, .env = "TICKETRUSH_PG",
          .metavar = "CONNINFO", .help = "PostgreSQL conninfo"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &redis, .env = "TICKETRUSH_REDIS",
-         .metavar = "ADDRS", .help = "Redis address, or Redis Cluster seeds"},
+         .metavar = "ADDRS", .check = cluster_seeds_check,
+         .help = "Redis HOST:PORT, or HOST:PORT,… of Redis Cluster nodes\n"
+                 "(at most 16; HOST an IPv4 address or a host name, no IPv6)"},
         {0},
     };
     /* clang-format on */
@@ -895,7 +898,9 @@ int lab_cli_store_ceiling(int argc, char **argv) {
         {.name = "pg", .kind = TR_OPT_STRING, .dest = &pg, .env = "TICKETRUSH_PG",
          .metavar = "CONNINFO", .help = "PostgreSQL conninfo"},
         {.name = "redis", .kind = TR_OPT_STRING, .dest = &redis, .env = "TICKETRUSH_REDIS",
-         .metavar = "ADDRS", .help = "Redis address, or Redis Cluster seeds"},
+         .metavar = "ADDRS", .check = cluster_seeds_check,
+         .help = "Redis HOST:PORT, or HOST:PORT,… of Redis Cluster nodes\n"
+                 "(at most 16; HOST an IPv4 address or a host name, no IPv6)"},
         {0},
     };
     /* clang-format on */

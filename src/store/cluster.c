@@ -324,8 +324,14 @@ tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n,
     if (err == NULL || errlen == 0) err = dummy, errlen = sizeof dummy;
     err[0] = '\0';
     if (n) *n = 0;
-    if (list == NULL || out == NULL || n == NULL || max < 1) {
-        snprintf(err, errlen, "no Redis address given");
+    if (list == NULL || out == NULL || n == NULL || max < 1 || list[0] == '\0') {
+        snprintf(err, errlen, "no address given");
+        return TR_INVALID_ARGUMENT;
+    }
+    int given = 1;
+    for (const char *c = list; *c; c++) given += *c == ',';
+    if (given > max) {
+        snprintf(err, errlen, "%d addresses, at most %d", given, max);
         return TR_INVALID_ARGUMENT;
     }
     int count = 0;
@@ -334,22 +340,24 @@ tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n,
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         char one[CLUSTER_HOST_MAX + 8];
-        if (len == 0 || len >= sizeof one) {
-            snprintf(err, errlen, "invalid Redis address list \"%.64s\": %s", list,
-                     len == 0 ? "an empty element" : "an address too long");
+        if (len == 0) {
+            snprintf(err, errlen, "address %d of %d is empty", count + 1, given);
             return TR_INVALID_ARGUMENT;
         }
-        if (count == max) {
-            snprintf(err, errlen, "invalid Redis address list \"%.64s\": more than %d addresses",
-                     list, max);
+        if (len >= sizeof one) {
+            snprintf(err, errlen, "address %d is longer than %zu bytes", count + 1, sizeof one - 1);
             return TR_INVALID_ARGUMENT;
         }
         memcpy(one, p, len);
         one[len] = '\0';
-        if (strchr(one, ' ') != NULL ||
+        bool v6 = one[0] == '[';
+        if (v6 || strchr(one, ' ') != NULL ||
             cluster_parse_addr(one, out[count].host, sizeof out[count].host, &out[count].port) !=
                 TR_OK) {
-            snprintf(err, errlen, "invalid Redis address \"%.64s\": expected host:port", one);
+            const char *what = v6 ? "IPv6 addresses are not supported"
+                                  : "expected HOST:PORT with a port in 1..65535";
+            if (given == 1) snprintf(err, errlen, "%s", what);
+            else snprintf(err, errlen, "address %d (\"%.64s\"): %s", count + 1, one, what);
             return TR_INVALID_ARGUMENT;
         }
         count++;
@@ -358,6 +366,19 @@ tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n,
     }
     *n = count;
     return TR_OK;
+}
+
+bool cluster_seeds_check(const char *value, const char *what, char *err, size_t errlen) {
+    cluster_addr seeds[CLUSTER_MAX_SEEDS];
+    int n = 0;
+    char why[160];
+    if (cluster_seeds_parse(value, seeds, CLUSTER_MAX_SEEDS, &n, why, sizeof why) == TR_OK)
+        return true;
+    /* a list over the limit is not quoted: the limit is the news, not a cut-off list */
+    if (value != NULL && strstr(why, ", at most ") != NULL)
+        snprintf(err, errlen, "invalid value for %s: %s", what, why);
+    else snprintf(err, errlen, "invalid value \"%s\" for %s: %s", value ? value : "", what, why);
+    return false;
 }
 
 /* ---- what a client does with one reply ---------------------------------------------------- */

@@ -148,12 +148,20 @@ tr_err cluster_parse_addr(const char *addr, char *host, size_t hostlen, int *por
 
 /* Parses a seed list "host:port[,host:port…]" (the server's --redis: one plain Redis, or some
  * nodes of a Redis Cluster from which the slot map is learned) into out[0..*n-1], in the order
- * given. Each address is what cluster_parse_addr takes (the port after the last ':', so an IPv6
- * host passes unbracketed); no spaces, no empty element, at most max (≤ CLUSTER_MAX_SEEDS
- * makes sense) addresses. TR_INVALID_ARGUMENT on anything else, with the reason in err (may be
- * NULL), *n set to 0. */
+ * given. Each address is what cluster_parse_addr takes (an IPv4 address or a host name; the port
+ * after the last ':', so "[::1]:6379" is refused); no spaces, no empty element, at most max
+ * (≤ CLUSTER_MAX_SEEDS makes sense) addresses. TR_INVALID_ARGUMENT on anything else, *n set to
+ * 0, and in err (may be NULL) the reason alone, for the caller's message: "address 2 of 2 is
+ * empty", "17 addresses, at most 16", "address 2 (\"a:x\"): expected HOST:PORT …". */
 tr_err cluster_seeds_parse(const char *list, cluster_addr *out, int max, int *n, char *err,
                            size_t errlen);
+
+/* tr_opt.check for a --redis option (common/options.h): true when value is a seed list
+ * cluster_seeds_parse takes with max CLUSTER_MAX_SEEDS; else false and one message in err naming
+ * what ("--redis" or the environment variable), e.g. invalid value "127.0.0.1:1," for --redis:
+ * address 2 of 2 is empty; a list over the limit is not quoted: invalid value for --redis: 17
+ * addresses, at most 16. Whether the addresses answer is not checked. */
+bool cluster_seeds_check(const char *value, const char *what, char *err, size_t errlen);
 
 /* ---- what a client does with one reply ---------------------------------------------------- */
 

@@ -447,7 +447,7 @@ tr_err redis_conn_open(const char *addrs, int timeout_ms, redis_conn **out, char
     char why[256] = "";
     if (cluster_seeds_parse(addrs, c->seeds, CLUSTER_MAX_SEEDS, &c->nseeds, why, sizeof why) !=
         TR_OK) {
-        tr_errf(errbuf, errlen, "invalid Redis address \"%s\": %s", addrs ? addrs : "", why);
+        tr_errf(errbuf, errlen, "invalid Redis address list \"%s\": %s", addrs ? addrs : "", why);
         rc = TR_INVALID_ARGUMENT;
         goto out;
     }

@@ -354,6 +354,7 @@ const strategy_ops strategy_redis_atomic = {
     .name = "redis-atomic",
     .summary = "one atomic Redis script per purchase, write-behind to PostgreSQL (--durability)",
     .needs_redis = true,
+    .takes_durability = true,
     .admits_without_pg = true,
     .correct = true,
     .purchase = redis_atomic_purchase,

@@ -144,6 +144,9 @@ typedef struct strategy_ops {
      * the server then serves them while PostgreSQL is down, with ctx->pg NULL (a sale that is
      * not loaded yet answers 503 unavailable, as it needs PostgreSQL to load). */
     bool admits_without_pg;
+    /* true when the strategy reads strategy_config.durability (--durability; redis-atomic):
+     * serve refuses --durability for any other, and /metrics labels only these with it */
+    bool takes_durability;
     /* Buy one ticket, on a pool worker (blocking calls allowed). concert_id and customer_id are
      * already validated as 1..2^63−1. Must leave ctx's connections usable (no open transaction)
      * whatever happens. Required. */
@@ -236,6 +239,19 @@ static inline void strategy_purchase_batch(const strategy_ops *s, strategy_ctx *
 #define STRATEGY_WORKERS_DEFAULT 32
 static inline int strategy_default_workers(const strategy_ops *s) {
     return s->workers > 0 ? s->workers : STRATEGY_WORKERS_DEFAULT;
+}
+
+/* The --durability value cfg gives a strategy that takes one ("fast", "strict", "replicated"),
+ * NULL for a strategy without durability modes (its answers are as durable as its commit). */
+static inline const char *strategy_durability_name(const strategy_ops *s,
+                                                   const strategy_config *cfg) {
+    if (!s->takes_durability) return NULL;
+    switch (cfg->durability) {
+    case DURABILITY_STRICT: return "strict";
+    case DURABILITY_REPLICATED: return "replicated";
+    case DURABILITY_FAST: break;
+    }
+    return "fast";
 }
 
 /* Whether purchases are one script call the event loops send (see strategy_ops). */

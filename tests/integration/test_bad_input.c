@@ -476,6 +476,68 @@ static void metrics_answers_prometheus_text(void **state) {
     H_TRUE(strncmp(ct, "text/plain", 10) == 0, "Prometheus text, got Content-Type \"%s\"", ct);
 }
 
+/* ticketrush_info names the strategy and its --durability ("-" for a strategy without durability
+ * modes), so processes of one port with fast and strict mixed can be told apart. */
+static void metrics_info_names_the_durability(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 2, .customers = 10});
+    static const struct {
+        const char *strategy, *durability, *want;
+    } cases[] = {
+        {"db-atomic", NULL, "ticketrush_info{strategy=\"db-atomic\",durability=\"-\"} 1"},
+        {"redis-atomic", "fast",
+         "ticketrush_info{strategy=\"redis-atomic\",durability=\"fast\"} 1"},
+        {"redis-atomic", "strict",
+         "ticketrush_info{strategy=\"redis-atomic\",durability=\"strict\"} 1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        h_server srv;
+        if (cases[i].durability)
+            h_server_start(&srv, cases[i].strategy, 2, "--durability", cases[i].durability, NULL);
+        else h_server_start(&srv, cases[i].strategy, 2, NULL);
+        h_resp r = {0};
+        h_get(srv.port, "/metrics", &r);
+        const char *p = r.body ? strstr(r.body, "\nticketrush_info") : NULL;
+        char line[160] = "";
+        if (p) snprintf(line, sizeof line, "%.*s", (int)strcspn(p + 1, "\n"), p + 1);
+        h_resp_free(&r);
+        h_server_stop(&srv);
+        if (strcmp(line, cases[i].want) != 0)
+            fail_msg("%s %s: /metrics info line \"%s\", want \"%s\"", cases[i].strategy,
+                     cases[i].durability ? cases[i].durability : "", line, cases[i].want);
+    }
+}
+
+/* serve: a malformed --redis is a usage error (exit 2, like --workers 0), said once, before
+ * anything is contacted. */
+static void serve_refuses_a_malformed_redis_address_as_a_usage_error(void **state) {
+    (void)state;
+    static const struct {
+        const char *redis, *want;
+    } cases[] = {
+        {"127.0.0.1:0", "invalid value \"127.0.0.1:0\" for --redis: expected HOST:PORT"},
+        {"127.0.0.1:99999", "for --redis: expected HOST:PORT"},
+        {"127.0.0.1:abc", "for --redis: expected HOST:PORT"},
+        {"127.0.0.1:61379,", "invalid value \"127.0.0.1:61379,\" for --redis: address 2 of 2 is "
+                             "empty"},
+        {"[::1]:6379", "IPv6 addresses are not supported"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[] = {h_env_bin(), "serve",    "--strategy", "redis-atomic", "--port", "0",
+                              "--pg",      h_env_pg(), "--redis",    cases[i].redis, NULL};
+        char *out = NULL;
+        int rc = h_run(argv, 10000, &out);
+        bool said = out && strstr(out, cases[i].want) != NULL;
+        int invalids = 0;
+        for (const char *p = out; p && (p = strstr(p, "invalid")) != NULL; p++) invalids++;
+        if (rc != 2 || !said || invalids != 1)
+            fail_msg("serve --redis \"%s\": exit %d (want 2), %d \"invalid\" (want 1), "
+                     "output \"%s\" (want it to hold \"%s\")",
+                     cases[i].redis, rc, invalids, out ? out : "", cases[i].want);
+        free(out);
+    }
+}
+
 int main(void) {
     const h_test tests[] = {
         {"refuses_bad_input", refuses_bad_input, h_correct_strategies()},
@@ -487,6 +549,9 @@ int main(void) {
          garbage_and_slow_clients_do_not_stall_others, NULL},
         {"read_endpoints_follow_a_purchase", read_endpoints_follow_a_purchase, NULL},
         {"metrics_answers_prometheus_text", metrics_answers_prometheus_text, NULL},
+        {"metrics_info_names_the_durability", metrics_info_names_the_durability, NULL},
+        {"serve_refuses_a_malformed_redis_address_as_a_usage_error",
+         serve_refuses_a_malformed_redis_address_as_a_usage_error, NULL},
     };
     return h_run_tests("bad_input", tests, sizeof tests / sizeof tests[0]);
 }

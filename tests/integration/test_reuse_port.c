@@ -126,6 +126,55 @@ static void plain_serve_refuses_a_shared_port(void **state) {
     h_server_stop(&a);
 }
 
+/* A server started without --reuse-port owns its port alone: a later --reuse-port process is
+ * refused (its loops' daemons used to bind with SO_REUSEPORT, so it joined and split the traffic),
+ * every connection reaches the first server, and after its SIGTERM drain the one socket its loops
+ * shared is closed (the port can be taken again). */
+static void a_server_without_the_flag_owns_its_port(void **state) {
+    (void)state;
+    h_reset(&(h_seed){.seats = 10, .vip = 1, .customers = 10});
+    h_server a;
+    h_server_start(&a, "db-atomic", 2, "--io-threads", "3", NULL);
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", a.port);
+    const char *joiner[] = {h_env_bin(), "serve", "--strategy", "naive",        "--port",
+                            port_s,      "--pg",  h_env_pg(),   "--reuse-port", NULL};
+    char *out = NULL;
+    int rc = h_run(joiner, 8000, &out);
+    bool said = out && strstr(out, "address in use") != NULL;
+    char copy[600];
+    snprintf(copy, sizeof copy, "%s", out ? out : "");
+    free(out);
+    if (rc != 1 || !said)
+        fail_msg("serve --reuse-port on the port of a server without it: exit %d (want 1, -1 = it "
+                 "started and served), output \"%s\" (want \"address in use\")",
+                 rc, copy);
+    const char *plain[] = {h_env_bin(), "serve", "--strategy", "naive", "--port",
+                           port_s,      "--pg",  h_env_pg(),   NULL};
+    rc = h_run(plain, 8000, &out);
+    said = out && strstr(out, "address in use") != NULL;
+    snprintf(copy, sizeof copy, "%s", out ? out : "");
+    free(out);
+    if (rc != 1 || !said)
+        fail_msg("plain serve on a port in use: exit %d (want 1), output \"%s\"", rc, copy);
+    /* every fresh connection reaches a, on whichever of its loops accepts it */
+    for (int i = 0; i < 30; i++) {
+        h_resp r = {0};
+        h_get(a.port, "/metrics", &r);
+        const char *p = r.body ? strstr(r.body, "\nticketrush_process_id ") : NULL;
+        int64_t pid = p ? strtoll(p + strlen("\nticketrush_process_id "), NULL, 10) : 0;
+        int status = r.status;
+        h_resp_free(&r);
+        if (status != 200 || pid != (int64_t)a.pid)
+            fail_msg("connection %d: status %d from process %" PRId64 ", want 200 from %ld", i,
+                     status, pid, (long)a.pid);
+    }
+    h_server_stop(&a); /* SIGTERM: exit 0, no sanitizer report (double close, MHD panic) */
+    h_server b;
+    h_server_start_on(&b, a.port, "db-atomic", 2, NULL); /* the socket was closed */
+    h_server_stop(&b);
+}
+
 /* ---- three processes, one concert ----------------------------------------------------------- */
 
 #define NPROC 3
@@ -240,6 +289,7 @@ int main(void) {
         {"notifications_on_a_busy_channel_keep_the_session",
          notifications_on_a_busy_channel_keep_the_session, NULL},
         {"plain_serve_refuses_a_shared_port", plain_serve_refuses_a_shared_port, NULL},
+        {"a_server_without_the_flag_owns_its_port", a_server_without_the_flag_owns_its_port, NULL},
         {"three_processes_sell_one_concert", three_processes_sell_one_concert, strategies},
     };
     return h_run_tests("reuse_port", tests, sizeof tests / sizeof tests[0]);

@@ -519,6 +519,65 @@ static void seeds_parse_refuses_malformed_lists(void **state) {
     EXPECT_EQ(cluster_seeds_parse(NULL, a, 2, &n, NULL, 0), TR_INVALID_ARGUMENT);
 }
 
+/* The reason is one fact, never a message wrapping another message (issue: "invalid Redis address
+ * "…": invalid Redis address list "…": an empty element"). */
+static void seeds_parse_says_the_reason_once(void **state) {
+    (void)state;
+    cluster_addr a[CLUSTER_MAX_SEEDS];
+    int n = -1;
+    char err[160] = "";
+    EXPECT_EQ(cluster_seeds_parse("127.0.0.1:61379,", a, CLUSTER_MAX_SEEDS, &n, err, sizeof err),
+              TR_INVALID_ARGUMENT);
+    EXPECT_STREQ(err, "address 2 of 2 is empty");
+    EXPECT_EQ(cluster_seeds_parse("127.0.0.1:0", a, CLUSTER_MAX_SEEDS, &n, err, sizeof err),
+              TR_INVALID_ARGUMENT);
+    EXPECT_STREQ(err, "expected HOST:PORT with a port in 1..65535");
+    EXPECT_EQ(cluster_seeds_parse("a:1,a:abc", a, CLUSTER_MAX_SEEDS, &n, err, sizeof err),
+              TR_INVALID_ARGUMENT);
+    EXPECT_STREQ(err, "address 2 (\"a:abc\"): expected HOST:PORT with a port in 1..65535");
+    /* IPv6 in brackets would parse as host "[::1]" and fail only at connect */
+    EXPECT_EQ(cluster_seeds_parse("[::1]:6379", a, CLUSTER_MAX_SEEDS, &n, err, sizeof err),
+              TR_INVALID_ARGUMENT);
+    EXPECT_STREQ(err, "IPv6 addresses are not supported");
+}
+
+/* CLUSTER_MAX_SEEDS addresses are taken; one more is refused with the limit said plainly. */
+static void seeds_parse_takes_up_to_the_limit_and_says_it(void **state) {
+    (void)state;
+    char list[CLUSTER_MAX_SEEDS * 24 + 32] = "";
+    size_t used = 0;
+    for (int i = 0; i < CLUSTER_MAX_SEEDS; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s127.0.0.1:%d", i ? "," : "",
+                                 61379 + i);
+    cluster_addr a[CLUSTER_MAX_SEEDS];
+    int n = -1;
+    char err[160] = "";
+    EXPECT_EQ(cluster_seeds_parse(list, a, CLUSTER_MAX_SEEDS, &n, err, sizeof err), TR_OK);
+    EXPECT_EQ(n, CLUSTER_MAX_SEEDS);
+    EXPECT_EQ(a[CLUSTER_MAX_SEEDS - 1].port, 61379 + CLUSTER_MAX_SEEDS - 1);
+    snprintf(list + used, sizeof list - used, ",127.0.0.1:1");
+    EXPECT_EQ(cluster_seeds_parse(list, a, CLUSTER_MAX_SEEDS, &n, err, sizeof err),
+              TR_INVALID_ARGUMENT);
+    EXPECT_EQ(n, 0);
+    EXPECT_STREQ(err, "17 addresses, at most 16");
+    char msg[512] = "";
+    EXPECT_EQ(cluster_seeds_check(list, "--redis", msg, sizeof msg), false);
+    EXPECT_STREQ(msg, "invalid value for --redis: 17 addresses, at most 16");
+}
+
+/* The option check's whole message, as serve, db and the ceilings print it. */
+static void seeds_check_names_the_option_once(void **state) {
+    (void)state;
+    char msg[512] = "";
+    EXPECT_EQ(cluster_seeds_check("127.0.0.1:61379,127.0.0.1:61380", "--redis", msg, sizeof msg),
+              true);
+    EXPECT_EQ(cluster_seeds_check("127.0.0.1:61379,", "--redis", msg, sizeof msg), false);
+    EXPECT_STREQ(msg, "invalid value \"127.0.0.1:61379,\" for --redis: address 2 of 2 is empty");
+    EXPECT_EQ(cluster_seeds_check(":99999", "TICKETRUSH_REDIS", msg, sizeof msg), false);
+    EXPECT_STREQ(msg, "invalid value \":99999\" for TICKETRUSH_REDIS: expected HOST:PORT with a "
+                      "port in 1..65535");
+}
+
 /* ---- what a client does with one reply (cluster_next_step) --------------------------------- */
 
 static void next_step_returns_ordinary_replies_and_errors(void **state) {
@@ -734,6 +793,9 @@ int main(void) {
         cmocka_unit_test(redirect_kind_names),
         cmocka_unit_test(seeds_parse_reads_one_or_more_addresses),
         cmocka_unit_test(seeds_parse_refuses_malformed_lists),
+        cmocka_unit_test(seeds_parse_says_the_reason_once),
+        cmocka_unit_test(seeds_parse_takes_up_to_the_limit_and_says_it),
+        cmocka_unit_test(seeds_check_names_the_option_once),
         cmocka_unit_test(next_step_returns_ordinary_replies_and_errors),
         cmocka_unit_test(next_step_follows_moved_up_to_the_redirect_limit),
         cmocka_unit_test(next_step_follows_ask_once),

@@ -97,6 +97,41 @@ static void other_commands_refuse_bad_options_before_connecting(void **state) {
     assert_int_equal(lab_cli_load(ARGC(j), j), LAB_EXIT_USAGE);
 }
 
+/* A malformed --redis (or TICKETRUSH_REDIS) is a usage error like any other bad value, before
+ * anything is contacted: exit 2, not 1. */
+static void a_malformed_redis_address_is_a_usage_error(void **state) {
+    (void)state;
+    const char *bad[] = {"127.0.0.1:0",
+                         "127.0.0.1:99999",
+                         "127.0.0.1:abc",
+                         "127.0.0.1:61379,",
+                         "[::1]:6379",
+                         "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3,127.0.0.1:4,127.0.0.1:5,127.0.0.1:6,"
+                         "127.0.0.1:7,127.0.0.1:8,127.0.0.1:9,127.0.0.1:10,127.0.0.1:11,127.0.0.1:"
+                         "12,127.0.0.1:13,127.0.0.1:14,127.0.0.1:15,127.0.0.1:16,127.0.0.1:17"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *v = (char *)bad[i];
+        char *a[] = {"db", "seed", "--pg", "host=127.0.0.1 port=1", "--redis", v, NULL};
+        int rc = lab_cli_db(ARGC(a), a);
+        if (rc != LAB_EXIT_USAGE)
+            fail_msg("db seed --redis \"%s\": exit %d, want %d", v, rc, LAB_EXIT_USAGE);
+        char *b[] = {"script-ceiling", "--redis", v, NULL};
+        rc = lab_cli_script_ceiling(ARGC(b), b);
+        if (rc != LAB_EXIT_USAGE)
+            fail_msg("script-ceiling --redis \"%s\": exit %d, want %d", v, rc, LAB_EXIT_USAGE);
+        char *c[] = {"store-ceiling", "--pg", "host=127.0.0.1 port=1", "--redis", v, NULL};
+        rc = lab_cli_store_ceiling(ARGC(c), c);
+        if (rc != LAB_EXIT_USAGE)
+            fail_msg("store-ceiling --redis \"%s\": exit %d, want %d", v, rc, LAB_EXIT_USAGE);
+    }
+    setenv("TICKETRUSH_REDIS", "127.0.0.1:0", 1);
+    char *d[] = {"db", "seed", "--pg", "host=127.0.0.1 port=1", NULL};
+    int rc = lab_cli_db(ARGC(d), d);
+    unsetenv("TICKETRUSH_REDIS");
+    if (rc != LAB_EXIT_USAGE)
+        fail_msg("db seed, TICKETRUSH_REDIS=127.0.0.1:0: exit %d, want %d", rc, LAB_EXIT_USAGE);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(load_without_strategy_is_a_usage_error),
@@ -106,6 +141,7 @@ int main(void) {
         cmocka_unit_test(table_needs_readable_files),
         cmocka_unit_test(ceiling_refuses_bad_options),
         cmocka_unit_test(other_commands_refuse_bad_options_before_connecting),
+        cmocka_unit_test(a_malformed_redis_address_is_a_usage_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

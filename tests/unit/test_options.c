@@ -268,6 +268,41 @@ static void help_lines_come_from_the_table(void **state) {
     free(buf);
 }
 
+static bool no_x(const char *value, const char *what, char *err, size_t errlen) {
+    if (strchr(value, 'x') == NULL) return true;
+    snprintf(err, errlen, "%s takes no x: \"%s\"", what, value);
+    return false;
+}
+
+/* A STRING option's check refuses a value with its own whole message, from the command line
+ * and from the environment alike; the destination keeps its value. */
+static void a_string_check_refuses_with_its_own_message(void **state) {
+    (void)state;
+    const char *v = "kept";
+    const tr_opt t[] = {{.name = "redis",
+                         .kind = TR_OPT_STRING,
+                         .dest = &v,
+                         .env = "TEST_OPTIONS_REDIS",
+                         .metavar = "ADDRS",
+                         .check = no_x,
+                         .help = "addresses"},
+                        {0}};
+    int npos;
+    char err[256] = "";
+    char *a[] = {"serve", "--redis", "axb", NULL};
+    assert_int_equal(tr_opts_parse(t, ARGC(a), a, 1, &npos, err, sizeof err), TR_OPTS_ERROR);
+    assert_string_equal(err, "--redis takes no x: \"axb\"");
+    assert_string_equal(v, "kept");
+    char *b[] = {"serve", "--redis", "ab", NULL};
+    assert_int_equal(tr_opts_parse(t, ARGC(b), b, 1, &npos, err, sizeof err), TR_OPTS_OK);
+    assert_string_equal(v, "ab");
+    setenv("TEST_OPTIONS_REDIS", "x", 1);
+    char *c[] = {"serve", NULL};
+    assert_int_equal(tr_opts_parse(t, ARGC(c), c, 1, &npos, err, sizeof err), TR_OPTS_ERROR);
+    unsetenv("TEST_OPTIONS_REDIS");
+    assert_string_equal(err, "TEST_OPTIONS_REDIS takes no x: \"x\"");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(values_within_their_range_are_taken),
@@ -279,6 +314,7 @@ int main(void) {
         cmocka_unit_test(positional_arguments_keep_their_order_anywhere),
         cmocka_unit_test(repeatable_options_are_kept_up_to_their_capacity),
         cmocka_unit_test(the_environment_fills_in_what_is_not_given),
+        cmocka_unit_test(a_string_check_refuses_with_its_own_message),
         cmocka_unit_test(help_lines_come_from_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
