@@ -695,6 +695,19 @@ static pid_t node_pid(int port) {
     return (pid_t)pid;
 }
 
+/* `services.sh start` in the cluster's directory: starts the nodes that are not running (on their
+ * own config, nodes.conf and append-only file) and waits until the cluster is ok. */
+static void cluster_restart_stopped_nodes(void) {
+    char script[512];
+    h_services_script(script, sizeof script);
+    const char *argv[] = {script, "start", "--cluster", "3", "--dir", cl.dir, NULL};
+    char *out = NULL;
+    int rc = h_run(argv, 120000, &out);
+    if (rc != 0)
+        fail_msg("services.sh start (the stopped nodes again) exited %d: %s", rc, out ? out : "");
+    free(out);
+}
+
 /* SIGKILL of the redis-server listening on port. */
 static void kill_node(int port) { H_EQ(kill(node_pid(port), SIGKILL), 0); }
 
@@ -828,14 +841,7 @@ static void failover_mid_sale(const char *strategy, int takeover_ms) {
     free(b);
     /* The killed node back (services.sh start restarts what is not running): it rejoins as a
      * replica of the promoted master, so the next test has a replica to fail over to again. */
-    char script[512];
-    h_services_script(script, sizeof script);
-    const char *argv[] = {script, "start", "--cluster", "3", "--dir", cl.dir, NULL};
-    char *out = NULL;
-    int rc = h_run(argv, 120000, &out);
-    if (rc != 0)
-        fail_msg("services.sh start (the killed node again) exited %d: %s", rc, out ? out : "");
-    free(out);
+    cluster_restart_stopped_nodes();
     if (strcmp(strategy, "redis-zset") != 0) H_EQ(lost, 0);
     H_EQ(sold_out, 0); /* a seat for every buyer (FAILOVER_SEATS) */
     H_CMP(unknown, <=, 3);
@@ -846,19 +852,6 @@ static void failover_mid_sale(const char *strategy, int takeover_ms) {
                   "admissions lost\n",
                   strategy, victim, now_master, (long long)(promoted_ms - t_kill), n, busy, unknown,
                   unknown_held, lost);
-}
-
-/* `services.sh start` in the cluster's directory: starts the nodes that are not running (on their
- * own config, nodes.conf and append-only file) and waits until the cluster is ok. */
-static void cluster_restart_stopped_nodes(void) {
-    char script[512];
-    h_services_script(script, sizeof script);
-    const char *argv[] = {script, "start", "--cluster", "3", "--dir", cl.dir, NULL};
-    char *out = NULL;
-    int rc = h_run(argv, 120000, &out);
-    if (rc != 0)
-        fail_msg("services.sh start (the killed nodes again) exited %d: %s", rc, out ? out : "");
-    free(out);
 }
 
 /* ---- serve started while a master is down; /readyz on a cluster (issue 11) --------------------- */
