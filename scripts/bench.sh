@@ -201,26 +201,65 @@ fi
 
 # ---- rate sweep (issue 12 §2): open-loop latency, without coordinated omission ----------------
 # For redis-atomic fast and strict, db-atomic and db-batch (when `ticketrush strategies` lists it
-# and it ran above), an open loop (load --rate) at 25/50/75/90/100 % of that strategy's capacity,
-# BENCH_SWEEP_SECONDS (10) s per point on a fresh sale of as many seats as half the point's
-# requests (the scale scenario's customers, each once), so every point has winners (201, the
-# sale's writes) and losers (409 sold_out, reads): p50/p99/p99.9 of both, each latency counted
-# from the request's scheduled send time; then GET /livez at redis-atomic fast's offered rates,
-# and the highest offered rate each strategy sustained with p99 ≤ 100 ms. BENCH_SWEEP=0 skips it.
-# The capacity is a closed loop on the sweep's own mix (as many requests as its 100 % point at
-# the scale run's requests/s, half of them selling), not the scale run's requests/s: scale sells
-# a tenth of its requests, and refusals cost a third of a sale, so a percentage of scale's
-# requests/s offered sales faster than the strategy sells (50 % of it was beyond the all-sell
-# rate: winners queued while /livez did not).
+# and it ran above), an open loop (load --rate) at BENCH_SWEEP_PCTS (25/50/75/90/100) % of that
+# strategy's capacity, BENCH_SWEEP_SECONDS (10) s per point: p50/p99/p99.9 of winners and losers,
+# each latency counted from the request's scheduled send time; then GET /livez at redis-atomic
+# fast's offered rates, the highest offered rate each strategy sustained with p99 ≤ 100 ms, and
+# the target's check (fast's winners' p99 at 50 % against /livez's, BENCH_SWEEP_ROUNDS (3)
+# interleaved rounds, their median). BENCH_SWEEP=0 skips it.
+# The mix is the same at every instant of a point: each request goes to one of two concerts
+# drawn with equal odds (load --concerts 2 --zipf-s 0): concert 1 is on sale with a seat for
+# every request it can get (55 % of the point's requests), concert 2's sale has closed (409
+# sales_closed, a read). So winners and losers are interleaved over the whole point and "50 %"
+# holds throughout. (Before: one concert with seats for half the requests, so every winner came
+# in the first half: at "50 %" of the mix's capacity the sale phase was offered 90 % of what the
+# strategy sells — measured, p50 6-12 ms all through it.) The capacity is a closed loop on the
+# same mix. Each Redis point starts after an AOF compaction (BGREWRITEAOF); when Redis still
+# starts an automatic rewrite during a point (auto-aof-rewrite-percentage, as shipped) the
+# point is flagged: the rewrite's child takes a core for 1-3 s on this 2-core machine, which
+# halves the capacity under the point (measured: p99 350-550 ms while it ran).
 if [[ ${BENCH_SWEEP:-1} != 0 && ${BENCH_SCALE:-1} != 0 ]]; then
 	sweep_secs=${BENCH_SWEEP_SECONDS:-10}
 	sweep_pcts=${BENCH_SWEEP_PCTS:-25 50 75 90 100}
+	sweep_rounds=${BENCH_SWEEP_ROUNDS:-3}
 	sweep_runs=()
 	sweep_note=()
-	sweep_sale() { # SEATS: a fresh concert 1 for every point, every seat for sale
+	sweep_sale() { # SEATS: concert 1 on sale, concert 2 (as many seats) closed a minute ago
 		"$bin" db schema >/dev/null
-		"$bin" db seed --scenario scale --concert 1 --tickets "$1" >/dev/null
+		"$bin" db seed --scenario scale --concert 2 --concerts 1 --tickets "$1" --sales-open -60 >/dev/null
+		"$bin" db seed --scenario scale --concert 1 --concerts 1 --tickets "$1" >/dev/null
 	}
+	# sweep_point S RATE OUT ARGS...: a fresh sale, a fresh server (ARGS), the open loop; sets
+	# point_flag to " (an AOF rewrite ran during it)" when Redis rewrote its AOF meanwhile (no
+	# subshell: the bench's exit trap must see the server it started)
+	sweep_point() {
+		local s=$1 rate=$2 f=$3 n seats rw0 rw1
+		shift 3
+		n=$((rate * sweep_secs))
+		seats=$((n * 55 / 100))
+		((seats >= 100)) || seats=100 # the scenario's VIP seats
+		point_flag=''
+		sweep_sale "$seats"
+		case $s in redis-*) "$bin" db open-sale --concert 1 --concerts 2 >/dev/null ;; esac
+		compact_aof
+		rw0=$(aof_rewrites)
+		start_server "sweep-$s" "$port" "$@"
+		"$bin" load --scenario scale --strategy "$s" --url "http://127.0.0.1:$port" \
+			--concerts 2 --zipf-s 0 --requests "$n" --tickets "$seats" --rate "$rate" --vus 64 \
+			--time-limit-s $((sweep_secs + 60)) --drain-timeout-s 60 --out "$f" --quiet \
+			>/dev/null || point_flag=" (the load failed: see $out/server-sweep-$s.log)"
+		stop_server
+		rw1=$(aof_rewrites)
+		[[ $s != redis-* || $rw0 == "$rw1" ]] || point_flag+=" (an AOF rewrite ran during it)"
+	}
+	livez_p99() { # RATE OUT: GET /livez at RATE for the point's length; sets livez_ms (its p99)
+		start_server sweep-livez "$port" --strategy redis-atomic
+		"$bin" ceiling --url "http://127.0.0.1:$port" --vus 64 --rate "$1" \
+			--requests $(($1 * sweep_secs)) --progress off >"$2"
+		stop_server
+		livez_ms=$(grep -o 'p99 [0-9.]* ms' "$2" | head -n 1 | cut -d' ' -f2)
+	}
+	win_p99() { "$bin" table --latency "$1" | awk 'NR == 2 { print $9 }'; } # column: win p99 ms
 	declare -A sweep_rate=()
 	for s in redis-atomic redis-atomic-strict db-atomic db-batch; do
 		if [[ $s == db-batch ]] && ! "$bin" strategies | grep -qw db-batch; then
@@ -240,53 +279,41 @@ if [[ ${BENCH_SWEEP:-1} != 0 && ${BENCH_SCALE:-1} != 0 ]]; then
 		# the capacity on the sweep's mix: a closed loop (the scale run's virtual users)
 		cap_requests=$((rps * sweep_secs))
 		((cap_requests >= 200)) || cap_requests=200
-		cap_seats=$((cap_requests / 2))
+		cap_seats=$((cap_requests * 55 / 100))
 		sweep_sale "$cap_seats"
-		case $s in redis-*) "$bin" db open-sale --concert 1 >/dev/null ;; esac
+		case $s in redis-*) "$bin" db open-sale --concert 1 --concerts 2 >/dev/null ;; esac
 		compact_aof
 		start_server "sweep-$s" "$port" "${args[@]}"
 		"$bin" load --scenario scale --vus "$vus" --strategy "$s" --url "http://127.0.0.1:$port" \
-			--requests "$cap_requests" --tickets "$cap_seats" --time-limit-s 600 \
+			--concerts 2 --zipf-s 0 --requests "$cap_requests" --tickets "$cap_seats" --time-limit-s 600 \
 			--out "$out/sweep-capacity-$s.json" --quiet >/dev/null ||
 			echo "  capacity: the load failed (see $out/server-sweep-$s.log)"
 		stop_server
 		scale_rps=$rps
 		rps=$(awk -v rpm="$(json_num "$out/sweep-capacity-$s.json" requests_per_min)" 'BEGIN { printf "%.0f", rpm / 60 }')
 		echo
-		echo "== sweep $s: capacity on the sweep's mix (closed loop, $cap_requests requests, $cap_seats seats): $rps requests/s (scale: $scale_rps)"
+		echo "== sweep $s: capacity on the sweep's mix (closed loop, $cap_requests requests, half to a closed concert): $rps requests/s (scale: $scale_rps)"
 		echo "   open loop at $sweep_pcts % of $rps requests/s, $sweep_secs s each"
 		for pct in $sweep_pcts; do
 			rate=$((rps * pct / 100))
 			((rate > 0)) || continue
 			[[ $s == redis-atomic ]] && sweep_rate[$pct]=$rate
-			seats=$((rate * sweep_secs / 2))
-			((seats >= 100)) || seats=100 # the scenario's VIP seats
-			sweep_sale "$seats"
-			case $s in redis-*) "$bin" db open-sale --concert 1 >/dev/null ;; esac
-			compact_aof
-			start_server "sweep-$s" "$port" "${args[@]}"
 			f="$out/sweep-$s-$pct.json"
-			"$bin" load --scenario scale --strategy "$s" --url "http://127.0.0.1:$port" \
-				--requests $((rate * sweep_secs)) --tickets "$seats" --rate "$rate" --vus 64 \
-				--time-limit-s $((sweep_secs + 60)) --drain-timeout-s 60 --out "$f" --quiet \
-				>/dev/null || echo "  $pct %: the load failed (see $out/server-sweep-$s.log)"
-			stop_server
+			sweep_point "$s" "$rate" "$f" "${args[@]}"
 			[[ -f $f ]] && sweep_runs+=("$f")
-			echo "  $pct %: $rate requests/s offered, $seats seats → $f"
+			echo "  $pct %: $rate requests/s offered → $f$point_flag"
+			[[ -z $point_flag ]] || sweep_note+=("$s at $pct %:$point_flag")
 		done
 	done
 	if ((${#sweep_rate[@]})); then
 		echo
 		echo "== sweep GET /livez at redis-atomic fast's offered rates"
-		start_server sweep-livez "$port" --strategy redis-atomic
 		for pct in $sweep_pcts; do
 			[[ -n ${sweep_rate[$pct]:-} ]] || continue
 			rate=${sweep_rate[$pct]}
-			"$bin" ceiling --url "http://127.0.0.1:$port" --vus 64 --rate "$rate" \
-				--requests $((rate * sweep_secs)) --progress off >"$out/sweep-livez-$pct.txt"
-			echo "  $pct %: $rate requests/s → $(grep -o 'p99 [0-9.]* ms' "$out/sweep-livez-$pct.txt" | head -n 1)"
+			livez_p99 "$rate" "$out/sweep-livez-$pct.txt"
+			echo "  $pct %: $rate requests/s → p99 $livez_ms ms"
 		done
-		stop_server
 	fi
 	if ((${#sweep_runs[@]})); then
 		echo
@@ -299,16 +326,34 @@ if [[ ${BENCH_SWEEP:-1} != 0 && ${BENCH_SCALE:-1} != 0 ]]; then
 			if (!($1 in best)) best[$1] = "none"
 			if ($6 != "-" && $6 + 0 <= 100 && ($1 in hi ? $2 + 0 > hi[$1] : 1)) { hi[$1] = $2 + 0; best[$1] = $2 " requests/s" }
 		} END { for (s in best) printf "  %-22s %s\n", s, best[s] }' | sort | tee -a "$out/sweep.txt"
-		if [[ -f $out/sweep-livez-50.txt && -f $out/sweep-redis-atomic-50.json ]]; then
-			lp99=$(grep -o 'p99 [0-9.]* ms' "$out/sweep-livez-50.txt" | head -n 1 | cut -d' ' -f2)
-			wp99=$("$bin" table --latency "$out/sweep-redis-atomic-50.json" | awk 'NR == 2 { print $9 }')
-			awk -v w="$wp99" -v l="$lp99" 'BEGIN {
-				printf "target (issue 12): redis-atomic fast at 50 %%: winners p99 %s ms vs GET /livez p99 %s ms at the same rate: %.2f x (%s 2 x)\n",
-					w, l, (l > 0) ? w / l : 0, (l > 0 && w / l <= 2) ? "within" : "NOT within"
-			}' | tee -a "$out/sweep.txt"
-		fi
+	fi
+	# The target (issue 12 §2): fast's winners' p99 at 50 % within 2 x GET /livez's p99 at the
+	# same rate. One pair is noise on a shared 2-core machine (its steal time alone moves /livez's
+	# p99 from 0.6 to 10 ms): BENCH_SWEEP_ROUNDS pairs, each a fast point then /livez, and the
+	# median of their ratios.
+	if [[ -n ${sweep_rate[50]:-} ]] && ((sweep_rounds > 0)); then
+		rate=${sweep_rate[50]}
+		echo
+		echo "== target (issue 12): redis-atomic fast at 50 % ($rate requests/s), winners' p99 vs GET /livez's p99, $sweep_rounds interleaved rounds"
+		ratios=()
+		for r in $(seq "$sweep_rounds"); do
+			f="$out/sweep-target-$r.json"
+			sweep_point redis-atomic "$rate" "$f" --strategy redis-atomic --durability fast
+			w=$(win_p99 "$f")
+			livez_p99 "$rate" "$out/sweep-target-livez-$r.txt"
+			l=$livez_ms
+			ratio=$(awk -v w="$w" -v l="$l" 'BEGIN { printf "%.2f", (l > 0) ? w / l : 0 }')
+			ratios+=("$ratio")
+			echo "  round $r: winners p99 $w ms, /livez p99 $l ms: $ratio x$point_flag" | tee -a "$out/sweep.txt"
+		done
+		printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END {
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "  median %.2f x (%s 2 x)\n", m, (m <= 2) ? "within" : "NOT within"
+		}' | tee -a "$out/sweep.txt"
+	fi
+	if ((${#sweep_runs[@]})); then
 		for note in "${sweep_note[@]}"; do echo "note: $note"; done | tee -a "$out/sweep.txt"
-		echo "commands: BENCH_SWEEP_SECONDS=$sweep_secs scripts/bench.sh $bin; ticketrush table --latency $out/sweep-*.json"
+		echo "commands: BENCH_SWEEP_SECONDS=$sweep_secs BENCH_SWEEP_ROUNDS=$sweep_rounds scripts/bench.sh $bin; ticketrush table --latency $out/sweep-*.json"
 		"$bin" report "${sweep_runs[@]}" --title "ticketrush open-loop sweep" --out "$out/sweep-report.html" >/dev/null
 		echo "sweep report: $out/sweep-report.html"
 	fi

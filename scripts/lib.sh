@@ -58,3 +58,10 @@ compact_aof() {
 		sleep 0.1
 	done
 }
+
+# aof_rewrites: how many AOF rewrites TICKETRUSH_REDIS's Redis has made since it started (INFO
+# persistence, aof_rewrites): read before and after a run to tell whether one ran inside it.
+aof_rewrites() {
+	redis-cli -h "${TICKETRUSH_REDIS%:*}" -p "${TICKETRUSH_REDIS##*:}" info persistence 2>/dev/null |
+		tr -d '\r' | sed -n 's/^aof_rewrites://p'
+}
