@@ -19,7 +19,7 @@
 # redis-zset"),
 # BENCH_REQUESTS (default: the scenario's 1,000,000), BENCH_VUS (default 256), TICKETRUSH_SVC_DIR,
 # BENCH_ALLSELL (0 skips the all-sell runs), BENCH_ALLSELL_REQUESTS, BENCH_SWEEP (0 skips the
-# rate sweep), BENCH_SWEEP_SECONDS, BENCH_SWEEP_PCTS, BENCH_CLUSTER (0 skips the scale-out section:
+# rate sweep), BENCH_SWEEP_SECONDS, BENCH_SWEEP_PCTS, BENCH_SWEEP_ROUNDS, BENCH_CLUSTER (0 skips the scale-out section:
 # plain Redis vs a 1-master and a 3-master Redis Cluster, issue 11), BENCH_CLUSTER_REQUESTS,
 # BENCH_CLUSTER_CONCERTS, BENCH_CLUSTER_ROUNDS, BENCH_CLUSTER_PORT (62379: the clusters' first port),
 # BENCH_SCALE (0 skips the ceilings, the scale table, the all-sell runs
