@@ -157,6 +157,7 @@ static void script_reply(redisReply *reply, http_loop_outcome how, void *priv) {
         res.err = TR_UNAVAILABLE;
         res.retry_after_s = 1;
     } else if (!strategy_script_reply(s->strategy, &f->ctx, j->ids[0], j->ids[1], reply, &res)) {
+        metrics_loop_handoff(s->metrics, METRICS_HANDOFF_NOT_DECIDED);
         job_to_pool(j);
         return;
     } else if (res.wait_replicas && res.err == TR_OK) {
@@ -193,8 +194,10 @@ static void script_send(http_job *j, front *f) {
     j->state = JOB_QUEUED;
     job_suspend(j, f);
     if (!http_loop_redis(f->loop, call.nkeys > 0 ? call.keys[0] : NULL, argc, argv, NULL,
-                         script_reply, j))
+                         script_reply, j)) {
+        metrics_loop_handoff(s->metrics, METRICS_HANDOFF_NOT_SENT);
         job_to_pool(j);
+    }
 }
 
 /* ---- each loop pass ------------------------------------------------------------------------ */

@@ -604,7 +604,11 @@ static void loop_flush(http_loop *l) {
 static void *loop_main(void *arg) {
     http_loop *l = arg;
     struct epoll_event evs[16];
+    /* Connect before the first request: a command queued before INFO's answer goes out with ""
+     * as its run id, and the sale script refuses it (a worker then runs it, the slow way). A
+     * loop without Redis has last_connect_ms far ahead: node_connect does nothing. */
     if (l->cluster) connect_masters(l);
+    else if (l->nnodes > 0) node_connect(&l->nodes[0]);
     while (!atomic_load(&l->stop)) {
         if (atomic_load(&l->quiesce) && !l->quiesced) {
             MHD_socket fd = MHD_quiesce_daemon(l->mhd);

@@ -22,8 +22,9 @@ struct metrics {
     atomic_ullong duration_bucket[METRICS_MAX_ROUTES + 1][NBUCKETS];
     atomic_ullong duration_count[METRICS_MAX_ROUTES + 1];
     atomic_ullong duration_sum_us[METRICS_MAX_ROUTES + 1];
-    atomic_ullong purchases[TR_ERR__COUNT + 1]; /* last slot: queued */
-    atomic_ullong batches, batched;             /* purchase batches, and purchases in them */
+    atomic_ullong purchases[TR_ERR__COUNT + 1];     /* last slot: queued */
+    atomic_ullong batches, batched;                 /* purchase batches, and purchases in them */
+    atomic_ullong handoffs[METRICS_HANDOFF__COUNT]; /* loop → worker, by metrics_handoff */
 };
 
 metrics *metrics_new(int nroutes, const char *const *route_patterns) {
@@ -64,6 +65,11 @@ void metrics_purchase_batch(metrics *m, int n) {
     if (m == NULL || n < 1) return;
     atomic_fetch_add_explicit(&m->batches, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->batched, (unsigned long long)n, memory_order_relaxed);
+}
+
+void metrics_loop_handoff(metrics *m, metrics_handoff why) {
+    if (m == NULL || (int)why < 0 || why >= METRICS_HANDOFF__COUNT) return;
+    atomic_fetch_add_explicit(&m->handoffs[why], 1, memory_order_relaxed);
 }
 
 static const char *route_label(const metrics *m, int r) {
@@ -143,6 +149,14 @@ bool metrics_render(const metrics *m, dynbuf *o, const char *strategy, const cha
         dynbuf_printf(o, "ticketrush_purchase_batched_total %llu\n",
                       atomic_load_explicit(&m->batched, memory_order_relaxed));
     }
+    dynbuf_puts(o, "# HELP ticketrush_loop_handoffs_total Purchases an event loop handed to a "
+                   "worker: not_decided (the sale not loaded, or not synced on this run of "
+                   "Redis), not_sent (no Redis connection).\n"
+                   "# TYPE ticketrush_loop_handoffs_total counter\n");
+    static const char *const why[METRICS_HANDOFF__COUNT] = {"not_decided", "not_sent"};
+    for (int k = 0; k < METRICS_HANDOFF__COUNT; k++)
+        dynbuf_printf(o, "ticketrush_loop_handoffs_total{reason=\"%s\"} %llu\n", why[k],
+                      atomic_load_explicit(&m->handoffs[k], memory_order_relaxed));
     dynbuf_puts(o, "# HELP ticketrush_workers Request workers, each with its own connections.\n"
                    "# TYPE ticketrush_workers gauge\n");
     dynbuf_printf(o, "ticketrush_workers %d\n", workers);

@@ -26,6 +26,18 @@ void metrics_purchase(metrics *m, tr_err outcome, int queued);
 /* One batch of n purchases decided together (strategy_purchase_batch). */
 void metrics_purchase_batch(metrics *m, int n);
 
+/* Why an event loop handed a one-script purchase to a worker (the slow path, which opens or
+ * brings the sale forward): METRICS_HANDOFF_NOT_DECIDED, the script answered that the sale is not
+ * loaded or not synced with PostgreSQL on this run of Redis (sale.h SALE_NOT_LOADED /
+ * SALE_NOT_SYNCED: it wrote nothing); METRICS_HANDOFF_NOT_SENT, the loop could not send it (no
+ * Redis connection). Shown as ticketrush_loop_handoffs_total{reason=...}. */
+typedef enum metrics_handoff {
+    METRICS_HANDOFF_NOT_DECIDED,
+    METRICS_HANDOFF_NOT_SENT,
+    METRICS_HANDOFF__COUNT
+} metrics_handoff;
+void metrics_loop_handoff(metrics *m, metrics_handoff why);
+
 /* Appends the exposition text; gauges are passed in. durability: the strategy's --durability
  * ("fast", "strict", "replicated"), NULL for a strategy without durability modes, shown as "-"
  * in ticketrush_info's durability label. false when the buffer failed. */

@@ -535,6 +535,33 @@ static void concert_counts_what_was_sold_before_it_is_stored(void **state) {
     h_server_stop(&srv);
 }
 
+/* An event loop connects to Redis as it starts, so its first purchase carries the run id (read
+ * with INFO on connecting) and is decided by the script on the loop. Before, the loop connected
+ * with its first command: that command went out before INFO's answer with "" as its run id, the
+ * sale script refused it (SALE_NOT_SYNCED) and a worker ran it the slow way — the first
+ * purchase of each loop, counted in ticketrush_loop_handoffs_total{reason="not_decided"}. */
+static void first_purchases_are_decided_on_the_event_loops(void **state) {
+    (void)state;
+    enum { N = 8 };
+    if (strategy_find(STRATEGY) == NULL) skip();
+    h_reset(&(h_seed){.seats = N, .vip = 1, .customers = N});
+    h_open_sale();
+    h_server srv;
+    h_server_start(&srv, STRATEGY, 2, "--durability", "fast", "--io-threads", "2", NULL);
+    h_resp r = {0};
+    H_WAIT_UNTIL((h_get(srv.port, "/readyz", &r), r.status == 200), 5000, "GET /readyz: %d",
+                 r.status);
+    usleep(200 * 1000); /* the loops' INFO answers: a round trip on loopback, long done */
+    for (int k = 1; k <= N; k++) { /* a connection each: both loops get some */
+        h_purchase(srv.port, H_CONCERT, k, &r);
+        H_EQ(h_expect_ticket(&r, H_CONCERT, k), k);
+    }
+    H_EQ(h_metric(srv.port, "ticketrush_loop_handoffs_total{reason=\"not_decided\"}"), 0);
+    H_EQ(h_metric(srv.port, "ticketrush_loop_handoffs_total{reason=\"not_sent\"}"), 0);
+    h_resp_free(&r);
+    h_server_stop(&srv);
+}
+
 static void bad_input_creates_no_redis_keys(void **state) {
     (void)state;
     enum { N = 10 };
@@ -608,6 +635,8 @@ int main(void) {
          strict_with_two_servers_confirms_whichever_stored_it, NULL},
         {"concert_counts_what_was_sold_before_it_is_stored",
          concert_counts_what_was_sold_before_it_is_stored, NULL},
+        {"first_purchases_are_decided_on_the_event_loops",
+         first_purchases_are_decided_on_the_event_loops, NULL},
         {"bad_input_creates_no_redis_keys", bad_input_creates_no_redis_keys, NULL},
     };
     return h_run_tests("redis_atomic", tests, sizeof tests / sizeof tests[0]);
