@@ -567,7 +567,8 @@ int lab_cli_load(int argc, char **argv) {
 /* --- table --------------------------------------------------------------------------- */
 
 static void table_usage(FILE *f, const tr_opt *opts) {
-    fprintf(f, "usage: ticketrush table [--latency | --concerts] FILE...\n"
+    fprintf(f, "usage: ticketrush table [--latency | --concerts | --timeline [--bucket-ms MS]]\n"
+               "                       FILE...\n"
                "\n"
                "Prints one row per run file written by `ticketrush load`: throughput, every\n"
                "R1-R8 anomaly count, latency (with the winners' and losers' p99 when a run is\n"
@@ -577,7 +578,8 @@ static void table_usage(FILE *f, const tr_opt *opts) {
 }
 
 int lab_cli_table(int argc, char **argv) {
-    bool latency = false, concerts = false;
+    bool latency = false, concerts = false, timeline = false;
+    int64_t bucket_ms = 1000;
     /* clang-format off */
     const tr_opt opts[] = {
         {.name = "concerts", .kind = TR_OPT_FLAG, .dest = &concerts,
@@ -588,6 +590,13 @@ int lab_cli_table(int argc, char **argv) {
          .help = "the latency table instead: offered rate, late requests,\n"
                  "p50/p99/p99.9 of all answers, winners (201/202) and\n"
                  "losers (409/503), p99.99 and max, from the histograms"},
+        {.name = "timeline", .kind = TR_OPT_FLAG, .dest = &timeline,
+         .help = "latency over time instead: per window of --bucket-ms\n"
+                 "(by scheduled send time in an open loop) requests,\n"
+                 "answered, winners, late, p50/p99/max ms; shows when a\n"
+                 "tail happened (a stall, an AOF rewrite, a failover)"},
+        {.name = "bucket-ms", .kind = TR_OPT_I64, .dest = &bucket_ms, .min = 1,
+         .max = 3600000, .metavar = "MS", .help = "--timeline's window (default 1000)"},
         {0},
     };
     /* clang-format on */
@@ -607,21 +616,28 @@ int lab_cli_table(int argc, char **argv) {
     rc = LAB_EXIT_OK;
     char err[512];
     for (size_t i = 0; i < n; i++) {
-        if (runfile_read(argv[1 + (int)i], false, &runs[i], err, sizeof err) != TR_OK) {
+        if (runfile_read(argv[1 + (int)i], timeline, &runs[i], err, sizeof err) != TR_OK) {
             fprintf(stderr, "ticketrush table: %s\n", err);
             rc = LAB_EXIT_FAILURE;
             break;
         }
     }
-    if (latency && concerts) {
-        fprintf(stderr, "ticketrush table: --latency and --concerts are two tables; pick one\n");
+    if (rc == LAB_EXIT_OK && latency + concerts + timeline > 1) {
+        fprintf(stderr, "ticketrush table: --latency, --concerts and --timeline are different "
+                        "tables; pick one\n");
         rc = LAB_EXIT_USAGE;
     }
+    for (size_t i = 0; rc == LAB_EXIT_OK && timeline && i < n; i++) {
+        if (fprintf(stdout, "%s%s (%s)\n", i ? "\n" : "", argv[1 + (int)i], runs[i].strategy) < 0 ||
+            table_write_timeline(stdout, &runs[i], bucket_ms * 1000) != TR_OK)
+            rc = LAB_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < n; i++) lab_run_free_records(&runs[i]);
     for (size_t i = 0; rc == LAB_EXIT_OK && concerts && i < n; i++)
         if ((i > 0 && fputc('\n', stdout) == EOF) ||
             table_write_concerts(stdout, &runs[i]) != TR_OK)
             rc = LAB_EXIT_FAILURE;
-    if (rc == LAB_EXIT_OK && !concerts &&
+    if (rc == LAB_EXIT_OK && !concerts && !timeline &&
         (latency ? table_write_latency(stdout, runs, n) : table_write(stdout, runs, n)) != TR_OK)
         rc = LAB_EXIT_FAILURE;
     free(runs);

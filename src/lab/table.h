@@ -43,6 +43,18 @@ tr_err table_write_concerts(FILE *f, const lab_run *run);
  * the run's histograms ("-" for a run file without them). Errors: TR_NOMEM, TR_INTERNAL. */
 tr_err table_write_latency(FILE *f, const lab_run *runs, size_t n);
 
+/* Latency over time (`ticketrush table --timeline`): the run's requests (run->records) cut into
+ * windows of bucket_us µs by when each was due — its scheduled send time in an open loop, its
+ * send time otherwise — one line per window: its start (s), requests, answered, winners
+ * (201/202), late (open loop: sent more than open_loop.late_us after its slot; "-" otherwise),
+ * and the p50, p99 and max latency in ms of its answers (lab_record_latency_us; exact, not from
+ * the histograms; "-" for a window without answers). It shows when in a run a tail happened — a
+ * stall of the machine, an AOF rewrite, a failover — which the run's percentiles cannot.
+ * bucket_us in 1000..3,600,000,000; windows after the last request are not written.
+ * Errors: TR_INVALID_ARGUMENT (bucket_us, or no records: read the run file with them),
+ * TR_NOMEM, TR_INTERNAL (writing). */
+tr_err table_write_timeline(FILE *f, const lab_run *run, int64_t bucket_us);
+
 /* The same text as a NUL-terminated string in *out (malloc'd, caller frees; NULL on error).
  * Errors: TR_NOMEM. */
 tr_err table_format(const lab_run *runs, size_t n, char **out);

@@ -155,11 +155,66 @@ static void festival_shows_totals_headliner_and_clean_concerts(void **state) {
     free(run);
 }
 
+/* Windows by scheduled time, not by send time: a request due in the first second but sent late
+ * counts there, with its wait. 100 requests due 0..0.99 s: latencies 1..100 ms, the last one sent
+ * 50 ms late (late_us 10 ms), every third a winner; then one due at 2.5 s without an answer; the
+ * empty window 1..2 s is not written. */
+static void timeline_windows_by_scheduled_time(void **state) {
+    (void)state;
+    lab_run *run = calloc(1, sizeof *run);
+    assert_non_null(run);
+    fill(run, "redis-atomic", true);
+    run->open_loop = (run_open_loop){.rate = 100, .late_us = 10000};
+    enum { N = 101 };
+    run->records = calloc(N, sizeof *run->records);
+    assert_non_null(run->records);
+    run->nrecords = N;
+    for (int i = 0; i < 100; i++) {
+        lab_record *r = &run->records[i];
+        int64_t sched = (int64_t)i * 10000;
+        *r = (lab_record){.customer_id = i + 1,
+                          .scheduled = true,
+                          .sched_us = sched,
+                          .send_us = sched + (i == 99 ? 50000 : 100),
+                          .done_us = sched + (int64_t)(100 - i) * 1000,
+                          .status = i % 3 == 0 ? 201 : 409};
+    }
+    run->records[100] = (lab_record){.customer_id = 101,
+                                     .scheduled = true,
+                                     .sched_us = 2500000,
+                                     .send_us = 2500100,
+                                     .done_us = -1,
+                                     .status = 0};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(table_write_timeline(f, run, 1000000), TR_OK);
+    fclose(f);
+    char line[256];
+    line_of(buf, 1, line, sizeof line);
+    /* from, requests, answered, win (i = 0, 3, …, 99: 34), late 1, p50 50 ms, p99 99 ms, max 100 */
+    assert_string_equal(line, "    0.00       100       100        34         1      50.00      "
+                              "99.00     100.00");
+    line_of(buf, 2, line, sizeof line);
+    assert_string_equal(line, "    2.00         1         0         0         0          -      "
+                              "    -          -");
+    int lines = 0;
+    for (const char *p = buf; *p; p++) lines += *p == '\n';
+    assert_int_equal(lines, 3); /* the header and two windows: none for 1..2 s */
+    free(buf);
+    assert_int_equal(table_write_timeline(stdout, run, 999), TR_INVALID_ARGUMENT);
+    lab_run_free_records(run);
+    assert_int_equal(table_write_timeline(stdout, run, 1000000), TR_INVALID_ARGUMENT);
+    free(run);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rows_show_counts_latency_and_errors_by_code),
         cmocka_unit_test(missing_latency_shows_a_dash),
         cmocka_unit_test(festival_shows_totals_headliner_and_clean_concerts),
+        cmocka_unit_test(timeline_windows_by_scheduled_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
