@@ -97,15 +97,21 @@ static void expect_owned(int port, int64_t customer, int64_t seat) {
     h_resp_free(&r);
 }
 
+/* A private Redis in a new directory made from the template dir (mkdtemp), on a spare port:
+ * its pid; *port and addr ("127.0.0.1:PORT") say where. */
+static pid_t behind_redis_start(char *dir, int *port, char *addr, size_t addrlen) {
+    H_TRUE(mkdtemp(dir) != NULL, "mkdtemp");
+    pid_t redis = h_redis_private_start_in(0, dir, port);
+    snprintf(addr, addrlen, "127.0.0.1:%d", *port);
+    return redis;
+}
+
 static void restart_behind(const char *strategy, const char *durability) {
     bool queued = strcmp(strategy, "redis-zset") == 0;
     h_reset(&(h_seed){.seats = SEATS, .vip = 1, .customers = 20});
-    char dir[] = "/tmp/ticketrush-behind.XXXXXX";
-    H_TRUE(mkdtemp(dir) != NULL, "mkdtemp");
+    char dir[] = "/tmp/ticketrush-behind.XXXXXX", addr[32];
     int port = 0;
-    pid_t redis = h_redis_private_start_in(0, dir, &port);
-    char addr[32];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    pid_t redis = behind_redis_start(dir, &port, addr, sizeof addr);
     h_server srv;
     if (durability)
         h_server_start(&srv, strategy, 4, "--redis", addr, "--durability", durability, NULL);
@@ -173,12 +179,9 @@ static void strict_lost_entry_not_confirmed_by_a_later_batch(void **state) {
     (void)state;
     H_NEEDS_TEST_HOOKS();
     h_reset(&(h_seed){.seats = SEATS, .vip = 1, .customers = 20});
-    char dir[] = "/tmp/ticketrush-behind.XXXXXX";
-    H_TRUE(mkdtemp(dir) != NULL, "mkdtemp");
+    char dir[] = "/tmp/ticketrush-behind.XXXXXX", addr[32];
     int port = 0;
-    pid_t redis = h_redis_private_start_in(0, dir, &port);
-    char addr[32];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    pid_t redis = behind_redis_start(dir, &port, addr, sizeof addr);
     h_server srv;
     h_server_start(&srv, "redis-atomic", 4, "--redis", addr, "--durability", "strict",
                    "--test-persist-delay", "2500", NULL);
