@@ -580,9 +580,14 @@ static tr_err start_loops(server *s, const struct sockaddr_in *sa0, char *errbuf
                 sa.sin_port = htons((uint16_t)s->port);
             }
         }
-        tr_err rc = http_loop_start(f->mhd, s->cluster_map ? s->cluster_seed : s->cfg.redis_addr,
-                                    s->cluster_map, LOOP_REDIS_TIMEOUT_MS, f, front_tick, &f->loop,
-                                    errbuf, errlen);
+        /* Only a one-script strategy sends Redis commands from its loops (script_send, WAIT);
+         * the others' loops get no Redis, so they open no connection they would never use. */
+        bool loop_redis = strategy_is_one_script(s->strategy);
+        const char *loop_addr = !loop_redis      ? ""
+                                : s->cluster_map ? s->cluster_seed
+                                                 : s->cfg.redis_addr;
+        tr_err rc = http_loop_start(f->mhd, loop_addr, loop_redis ? s->cluster_map : NULL,
+                                    LOOP_REDIS_TIMEOUT_MS, f, front_tick, &f->loop, errbuf, errlen);
         if (rc != TR_OK) return rc;
         if (!strategy_watch_durable(s->strategy, s->strategy_state, front_wake, f, true)) {
             snprintf(errbuf, errlen, "too many event loops for the persister");

@@ -579,7 +579,7 @@ static void table_usage(FILE *f, const tr_opt *opts) {
 
 int lab_cli_table(int argc, char **argv) {
     bool latency = false, concerts = false, timeline = false;
-    int64_t bucket_ms = 1000;
+    int64_t bucket_ms = 0; /* 0: not given (1000 with --timeline) */
     /* clang-format off */
     const tr_opt opts[] = {
         {.name = "concerts", .kind = TR_OPT_FLAG, .dest = &concerts,
@@ -627,6 +627,11 @@ int lab_cli_table(int argc, char **argv) {
                         "tables; pick one\n");
         rc = LAB_EXIT_USAGE;
     }
+    if (rc == LAB_EXIT_OK && bucket_ms > 0 && !timeline) {
+        fprintf(stderr, "ticketrush table: --bucket-ms applies only to --timeline\n");
+        rc = LAB_EXIT_USAGE;
+    }
+    if (bucket_ms == 0) bucket_ms = 1000;
     for (size_t i = 0; rc == LAB_EXIT_OK && timeline && i < n; i++) {
         if (fprintf(stdout, "%s%s (%s)\n", i ? "\n" : "", argv[1 + (int)i], runs[i].strategy) < 0 ||
             table_write_timeline(stdout, &runs[i], bucket_ms * 1000) != TR_OK)

@@ -215,28 +215,24 @@ static int tt_cmp(const void *a, const void *b) {
     return (x->lat_us > y->lat_us) - (x->lat_us < y->lat_us);
 }
 
-/* Nearest rank: the smallest latency with at least q of the n answers at or below it. */
-static int64_t tt_rank(const tt_item *w, size_t first, size_t n, double q) {
-    size_t k = (size_t)(q * (double)n + 0.999999);
-    if (k < 1) k = 1;
-    if (k > n) k = n;
-    return w[first + k - 1].lat_us;
-}
-
 tr_err table_write_timeline(FILE *f, const lab_run *run, int64_t bucket_us) {
     if (bucket_us < 1000 || bucket_us > 3600 * INT64_C(1000000) || run->records == NULL)
         return TR_INVALID_ARGUMENT;
     bool open = run->open_loop.rate > 0;
     tt_item *it = malloc(sizeof *it * (run->nrecords ? run->nrecords : 1));
-    if (it == NULL) return TR_NOMEM;
+    int64_t *lat = malloc(sizeof *lat * (run->nrecords ? run->nrecords : 1)); /* one window's */
+    if (it == NULL || lat == NULL) {
+        free(it);
+        free(lat);
+        return TR_NOMEM;
+    }
     size_t n = 0;
     for (size_t i = 0; i < run->nrecords; i++) {
         const lab_record *r = &run->records[i];
         int64_t due = r->scheduled ? r->sched_us : r->send_us;
         if (due < 0) continue; /* never sent (a closed loop's time limit) */
-        int64_t lat = lab_record_latency_us(r);
         it[n++] = (tt_item){.window = due / bucket_us,
-                            .lat_us = lab_record_answered(r) ? lat : -1,
+                            .lat_us = lab_record_answered(r) ? lab_record_latency_us(r) : -1,
                             .answered = lab_record_answered(r),
                             .win = r->status == 201 || r->status == 202,
                             .late = r->scheduled && r->send_us >= 0 &&
@@ -251,14 +247,12 @@ tr_err table_write_timeline(FILE *f, const lab_run *run, int64_t bucket_us) {
             answered += it[j].answered;
             win += it[j].win;
             late += it[j].late;
-            timed += it[j].lat_us >= 0;
+            if (it[j].lat_us >= 0) lat[timed++] = it[j].lat_us; /* sorted: the window's order */
         }
-        /* sorted by latency inside the window: the -1s (no answer time) first */
-        size_t first = j - timed;
         char p50[TB_CELL], p99[TB_CELL], max[TB_CELL], lt[TB_CELL];
-        tb_ms(p50, timed ? tt_rank(it, first, timed, 0.50) : -1);
-        tb_ms(p99, timed ? tt_rank(it, first, timed, 0.99) : -1);
-        tb_ms(max, timed ? it[j - 1].lat_us : -1);
+        tb_ms(p50, audit_percentile(lat, timed, 50)); /* -1 ("-") without answers */
+        tb_ms(p99, audit_percentile(lat, timed, 99));
+        tb_ms(max, audit_percentile(lat, timed, 100));
         if (open) tb_i(lt, (int64_t)late);
         else snprintf(lt, sizeof lt, "-");
         bad |= fprintf(f, "%8.2f  %8zu  %8zu  %8zu  %8s  %9s  %9s  %9s\n",
@@ -267,6 +261,7 @@ tr_err table_write_timeline(FILE *f, const lab_run *run, int64_t bucket_us) {
         i = j;
     }
     free(it);
+    free(lat);
     return bad || ferror(f) ? TR_INTERNAL : TR_OK;
 }
 
